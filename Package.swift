@@ -1,0 +1,55 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Hot-path code is built with -Ounchecked-free release settings via `swift build -c release`;
+// debug builds are for tests. Swift 5 language mode keeps C interop (raw pointers into
+// shared memory) free of Sendable ceremony; the processes are single-threaded by design.
+let swiftSettings: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"]),
+]
+
+let package = Package(
+    name: "xpf",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "xpfd", targets: ["Supervisor"]),
+        .executable(name: "xpf-worker", targets: ["Worker"]),
+        .executable(name: "xpf-top", targets: ["XPFTop"]),
+        .executable(name: "xpfctl", targets: ["XPFCtl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C shim: libxdp/libbpf/libnuma, the shared-memory ABI header, rtnetlink.
+        .target(
+            name: "CXPF",
+            path: "Sources/CXPF",
+            cSettings: [.unsafeFlags(["-O2"])],
+            linkerSettings: [
+                .linkedLibrary("xdp"), .linkedLibrary("bpf"), .linkedLibrary("numa"),
+                .linkedLibrary("elf"), .linkedLibrary("z"),
+            ]
+        ),
+        .target(name: "Shared", dependencies: ["CXPF"], path: "Sources/Shared",
+                swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "Supervisor",
+            dependencies: ["Shared", "CXPF", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/Supervisor", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "Worker", dependencies: ["Shared", "CXPF"], path: "Sources/Worker",
+            swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "XPFTop",
+            dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "tools/xpf-top", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "XPFCtl",
+            dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "tools/xpfctl", swiftSettings: swiftSettings),
+        .testTarget(name: "SharedTests", dependencies: ["Shared", "CXPF"], path: "Tests/SharedTests",
+                    swiftSettings: swiftSettings),
+    ],
+    swiftLanguageModes: [.v5]
+)

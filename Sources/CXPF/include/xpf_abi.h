@@ -1,0 +1,330 @@
+/* xpf_abi.h — the shared-memory ABI between xpfd, xpf-worker, xpf-top and xpfctl.
+ *
+ * One region (a file in /dev/shm, mapped MAP_SHARED by every process) holds,
+ * at offsets named in the header:
+ *
+ *   header | config slots | fib slots | worker blocks | session records |
+ *   session index | UMEM (one slice per worker)
+ *
+ * Rules (see docs/architecture.md):
+ *  - offsets, never pointers;
+ *  - every field says who writes it and what ordering readers rely on;
+ *  - any change to a struct here bumps XPF_ABI_VERSION; the layout hash
+ *    (xpf_abi_layout_hash(), computed from sizeof/offsetof of every struct)
+ *    catches a forgotten bump between binaries built from different trees.
+ */
+#ifndef XPF_ABI_H
+#define XPF_ABI_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "xpf_bpf_abi.h"
+
+#define XPF_SHM_MAGIC 0x31304d4853465058ULL /* "XPFSHM01" little-endian */
+#define XPF_ABI_VERSION 1u
+
+#define XPF_CACHELINE 64
+#define XPF_CONFIG_SLOTS 4
+#define XPF_FIB_SLOTS 4
+#define XPF_MAX_ROUTES 1024
+#define XPF_MAX_NEIGH 1024
+#define XPF_REQ_RING_SIZE 256 /* entries, power of two */
+
+/* ---------------------------------------------------------------- interfaces */
+
+/* XDP attach modes (xpf_iface.xdp_mode). */
+enum xpf_xdp_mode { XPF_XDP_MODE_NONE = 0, XPF_XDP_MODE_NATIVE = 1, XPF_XDP_MODE_GENERIC = 2 };
+
+/* One dataplane interface. Written by xpfd before any worker starts; constant for
+ * the lifetime of the region (changing the interface set needs an xpfd restart). */
+struct xpf_iface {
+	uint32_t ifindex;
+	uint32_t xdp_mode; /* enum xpf_xdp_mode */
+	char name[16];
+	uint8_t mac[6];
+	uint16_t mtu;
+	uint32_t rx_queues; /* queues the interface has */
+	uint32_t reserved;
+};
+
+/* ---------------------------------------------------------------- header */
+
+enum xpf_shm_state { XPF_SHM_INIT = 0, XPF_SHM_RUNNING = 1, XPF_SHM_STOPPING = 2 };
+
+struct xpf_shm_header {
+	/* Identity: written once by xpfd before anything else maps the region. */
+	uint64_t magic;
+	uint32_t abi_version;
+	uint32_t header_size;
+	uint64_t total_size;
+	uint64_t layout_hash;
+	uint64_t created_realtime_ns;
+	int32_t supervisor_pid;
+	uint32_t state; /* enum xpf_shm_state; xpfd writes with release, readers load acquire */
+
+	/* Geometry: written once by xpfd at creation. */
+	uint32_t n_queues;      /* one worker per queue */
+	uint32_t n_ifaces;
+	uint32_t umem_frames;   /* per worker */
+	uint32_t frame_size;
+	uint32_t config_slot_size;
+	uint32_t fib_slot_size;
+	uint64_t session_capacity;  /* records; per worker: capacity / n_queues */
+	uint64_t index_buckets;     /* power of two */
+	uint64_t off_config;        /* XPF_CONFIG_SLOTS slots of config_slot_size */
+	uint64_t off_fib;           /* XPF_FIB_SLOTS slots of fib_slot_size */
+	uint64_t off_workers;       /* n_queues struct xpf_worker_block */
+	uint64_t off_sessions;      /* session_capacity struct xpf_session */
+	uint64_t off_index;         /* index_buckets struct xpf_index_bucket */
+	uint64_t off_umem;          /* n_queues slices of umem_frames * frame_size, page aligned */
+	uint32_t xskmap_id;         /* BPF map ids: workers open them with bpf_map_get_fd_by_id */
+	uint32_t counters_map_id;
+	uint32_t batch_size_max;
+	uint32_t reserved0;
+	uint8_t pad0[40];           /* config_current starts a cache line (offset 192) */
+
+	/* Published words (each on its own cache line).
+	 * config_current = generation << 8 | slot. Writer: xpfd, store-release after the
+	 * slot is fully written. Readers (workers, between batches): load-acquire, then
+	 * read the slot. A slot is rewritten only when every live worker's
+	 * config_generation_seen is newer than the generation it holds. */
+	uint64_t config_current;
+	uint8_t pad1[56];
+	/* fib_current = version << 8 | slot; same protocol with fib_version_seen. */
+	uint64_t fib_current;
+	uint8_t pad2[56];
+
+	/* Written once by xpfd before workers start. */
+	struct xpf_iface ifaces[XPF_MAX_IFACES];
+};
+/* Swift cannot import over-aligned fields, so cache-line placement is explicit padding,
+ * pinned here. */
+_Static_assert(offsetof(struct xpf_shm_header, config_current) == 192, "config_current on its own line");
+_Static_assert(offsetof(struct xpf_shm_header, fib_current) == 256, "fib_current on its own line");
+_Static_assert(offsetof(struct xpf_shm_header, ifaces) == 320, "ifaces line aligned");
+
+/* ---------------------------------------------------------------- config snapshot */
+
+/* A compiled configuration generation. Written by xpfd into a free slot, then
+ * published through header.config_current; immutable while published. */
+struct xpf_config_snapshot {
+	uint64_t generation;
+	uint64_t commit_realtime_ns;
+	uint32_t batch_size;        /* packets per poll batch (1..batch_size_max) */
+	uint32_t flags;             /* reserved */
+	/* session timeouts, seconds */
+	uint32_t timeout_tcp_initial;
+	uint32_t timeout_tcp_established;
+	uint32_t timeout_tcp_closing;
+	uint32_t timeout_udp;
+	uint32_t timeout_icmp;
+	uint32_t timeout_other;
+	uint32_t neigh_hold_ms;     /* how long a frame waits for neighbour resolution */
+	uint32_t reserved[3];
+	/* Variable-size compiled tables (policies, filters, …) follow at offsets from
+	 * the snapshot start; later issues add them. */
+};
+
+/* ---------------------------------------------------------------- FIB snapshot */
+
+enum xpf_route_flags {
+	XPF_ROUTE_GATEWAY = 1,   /* next hop is `gateway`, else the destination itself */
+	XPF_ROUTE_LOCAL = 2,     /* destination is the box (RTN_LOCAL / broadcast) */
+	XPF_ROUTE_BLACKHOLE = 4, /* RTN_BLACKHOLE / UNREACHABLE / PROHIBIT */
+};
+
+struct xpf_route {
+	uint8_t family;      /* 4 or 6 */
+	uint8_t prefix_len;
+	uint8_t flags;       /* enum xpf_route_flags */
+	uint8_t iface_slot;  /* 0xff: egress is not a dataplane interface */
+	uint32_t ifindex;
+	uint32_t metric;
+	uint32_t reserved;
+	uint8_t dst[16];
+	uint8_t gateway[16];
+};
+
+enum xpf_neigh_state { XPF_NEIGH_INCOMPLETE = 0, XPF_NEIGH_VALID = 1, XPF_NEIGH_FAILED = 2 };
+
+struct xpf_neigh {
+	uint8_t family;
+	uint8_t state;       /* enum xpf_neigh_state */
+	uint8_t iface_slot;
+	uint8_t reserved;
+	uint32_t ifindex;
+	uint8_t addr[16];
+	uint8_t mac[6];
+	uint8_t reserved2[2];
+};
+
+/* A FIB version: the kernel's routes and neighbours of the namespace, mirrored by
+ * xpfd over rtnetlink. Routes are sorted by family, then prefix_len descending,
+ * then metric ascending, so the first match is the longest prefix. Written by
+ * xpfd into a free slot and published through header.fib_current. */
+struct xpf_fib_snapshot {
+	uint64_t version;
+	uint32_t n_routes;
+	uint32_t n_neigh;
+	struct xpf_route routes[XPF_MAX_ROUTES];
+	struct xpf_neigh neigh[XPF_MAX_NEIGH];
+};
+
+/* ---------------------------------------------------------------- worker blocks */
+
+enum xpf_worker_state {
+	XPF_WORKER_EMPTY = 0, XPF_WORKER_STARTING = 1, XPF_WORKER_RUNNING = 2,
+	XPF_WORKER_EXITED = 3, XPF_WORKER_FAILED = 4
+};
+
+/* Drop reasons counted by workers (append-only). */
+enum xpf_drop_reason {
+	XPF_DROP_PARSE = 0,          /* malformed or truncated frame */
+	XPF_DROP_NO_ROUTE = 1,
+	XPF_DROP_NEIGH_TIMEOUT = 2,  /* next hop never resolved */
+	XPF_DROP_NEIGH_QUEUE_FULL = 3,
+	XPF_DROP_TX_FULL = 4,        /* egress TX ring full */
+	XPF_DROP_SESSION_FULL = 5,   /* session table full: new flow fails closed */
+	XPF_DROP_TTL = 6,            /* TTL/hop limit exhausted */
+	XPF_DROP_NOT_DATAPLANE = 7,  /* egress is not a dataplane interface, or local */
+	XPF_DROP_BLACKHOLE = 8,
+	XPF_DROP_TOO_BIG = 9,        /* larger than the egress MTU */
+	XPF_DROP_UNSUPPORTED = 10,   /* a protocol the dataplane does not forward */
+	XPF_DROP_MAX = 16
+};
+
+/* Counters of one worker. Writer: that worker only, once per batch, between
+ * stats_seq increments (odd = update in progress; release on the closing even
+ * store). Readers: load stats_seq (acquire), copy, load again; retry if odd or
+ * changed. A restarted worker continues the same counters. */
+struct xpf_worker_stats {
+	uint64_t rx_packets, rx_bytes;
+	uint64_t tx_packets, tx_bytes;
+	uint64_t batches;          /* non-empty RX batches */
+	uint64_t batch_packets;    /* sum of batch sizes (fill = batch_packets / batches) */
+	uint64_t polls;            /* times the worker slept in poll() */
+	uint64_t sessions_created, sessions_closed;
+	uint64_t session_hits, session_misses;
+	uint64_t neigh_parked, neigh_sent;  /* frames held for resolution, and later sent */
+	uint64_t drops[XPF_DROP_MAX];
+	uint64_t tx_kicks;
+	uint64_t reserved[7];
+};
+
+/* A single-producer/single-consumer ring in shared memory. Indices run free (uint32,
+ * wrapping); entry i lives at (i & (size-1)). Producer: writes entries, then stores
+ * `producer` with release. Consumer: loads `producer` with acquire, reads entries,
+ * then stores `consumer` with release; the producer loads `consumer` with acquire
+ * before reusing entries. Producer and consumer indices sit on separate lines. */
+struct xpf_ring_hdr {
+	uint32_t producer;
+	uint8_t pad0[60];
+	uint32_t consumer;
+	uint8_t pad1[60];
+	uint32_t size;        /* entries, power of two; constant */
+	uint32_t entry_size;  /* bytes; constant */
+	uint64_t dropped;     /* producer only: pushes refused because the ring was full */
+	uint8_t pad2[48];
+};
+_Static_assert(offsetof(struct xpf_ring_hdr, consumer) == 64, "consumer on its own line");
+_Static_assert(sizeof(struct xpf_ring_hdr) == 192, "ring header is three lines");
+
+/* Worker → xpfd request: resolve a neighbour. */
+struct xpf_neigh_request {
+	uint8_t family;
+	uint8_t iface_slot;
+	uint16_t reserved;
+	uint32_t ifindex;
+	uint8_t addr[16];
+	uint64_t reserved2;
+};
+
+struct xpf_worker_block {
+	/* Identity line. pid/core/numa_node/queue: written by xpfd before spawn and by
+	 * the worker after it pinned itself (relaxed; informational for tools).
+	 * state: worker stores RUNNING with release once its sockets are registered;
+	 * xpfd stores EXITED/FAILED after reaping. */
+	int32_t pid;
+	uint32_t queue;
+	int32_t core;
+	int32_t numa_node;
+	uint32_t state;
+	uint32_t restarts;            /* xpfd */
+	uint64_t started_ns;          /* CLOCK_MONOTONIC, worker */
+	uint64_t heartbeat_ns;        /* CLOCK_MONOTONIC, worker, relaxed store every loop */
+	uint64_t config_generation_seen; /* worker, store-release after it switched */
+	uint64_t fib_version_seen;       /* worker, store-release after it switched */
+	uint64_t reserved_line0;
+
+	uint64_t stats_seq;       /* starts the second line (offset 64) */
+	struct xpf_worker_stats stats;
+	uint8_t pad0[16];
+
+	/* worker (producer) → xpfd (consumer) */
+	struct xpf_ring_hdr req_ring;
+	struct xpf_neigh_request req_entries[XPF_REQ_RING_SIZE];
+};
+_Static_assert(offsetof(struct xpf_worker_block, stats_seq) == 64, "stats on their own lines");
+_Static_assert(offsetof(struct xpf_worker_block, req_ring) % XPF_CACHELINE == 0, "ring aligned");
+_Static_assert(sizeof(struct xpf_worker_block) % XPF_CACHELINE == 0, "blocks tile cache lines");
+
+/* ---------------------------------------------------------------- sessions */
+
+/* One direction of a flow, as it appears on the wire. Ports in network byte order;
+ * for ICMP/ICMPv6 echo sport = dport = identifier. IPv4 addresses use the first 4
+ * bytes of the 16, the rest zero. */
+struct xpf_flow_tuple {
+	uint8_t src[16];
+	uint8_t dst[16];
+	uint16_t sport;
+	uint16_t dport;
+};
+
+enum xpf_session_state { XPF_SESS_FREE = 0, XPF_SESS_BUSY = 1, XPF_SESS_LIVE = 2 };
+enum xpf_tcp_state { XPF_TCP_NONE = 0, XPF_TCP_INITIAL = 1, XPF_TCP_ESTABLISHED = 2, XPF_TCP_CLOSING = 3 };
+
+/* A session record: 128 bytes, two cache lines.
+ * seq_state: bits 0-1 = enum xpf_session_state, bits 2-31 = reuse sequence,
+ *   bumped on every FREE→BUSY transition. Only the owning worker (the record lies
+ *   in its partition) moves it FREE→BUSY→LIVE→FREE. It stores LIVE with release
+ *   after writing every other field; readers load-acquire seq_state, check LIVE,
+ *   read the tuple, then re-load seq_state and discard the read if it changed.
+ * last_seen_ms, packets, bytes, tcp_state: updated by whichever worker forwards a
+ *   packet of the session (relaxed atomics; the other direction may arrive on
+ *   another queue). */
+struct xpf_session {
+	uint32_t seq_state;
+	uint32_t generation;      /* low 32 bits of the config generation that decided it */
+	uint32_t last_seen_ms;    /* CLOCK_MONOTONIC milliseconds, wrapping */
+	uint32_t created_s;       /* CLOCK_MONOTONIC seconds */
+	uint8_t family;           /* 4 or 6 */
+	uint8_t proto;
+	uint8_t tcp_state;        /* enum xpf_tcp_state */
+	uint8_t flags;
+	uint8_t if_in;            /* iface slot the forward direction arrived on */
+	uint8_t if_out;           /* iface slot the forward direction left by */
+	uint8_t owner;            /* queue of the worker that created it */
+	uint8_t reserved;
+	struct xpf_flow_tuple fwd; /* as the first packet carried it */
+	struct xpf_flow_tuple rev; /* as replies carry it (after NAT, when NAT lands) */
+	uint64_t packets[2];      /* [0] forward, [1] reverse */
+	uint64_t bytes[2];
+};
+
+/* Index: open addressing over 64-byte buckets of 8 slots, linear probing bucket by
+ * bucket. A slot is 0 (empty, ends a probe), XPF_INDEX_TOMBSTONE (deleted, probe
+ * continues) or tag << 32 | ref, ref = (record_index << 1 | direction) + 1.
+ * Inserts CAS 0/tombstone → value; deletes CAS value → tombstone. Any worker may
+ * insert or delete; readers verify the record's tuple, so a stale slot is harmless. */
+#define XPF_INDEX_TOMBSTONE 0xffffffffffffffffULL
+#define XPF_INDEX_SLOTS 8
+struct xpf_index_bucket {
+	uint64_t slot[XPF_INDEX_SLOTS];
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Hash of sizeof/offsetof of every struct above (FNV-1a). Equal binaries ⇒ equal hash. */
+uint64_t xpf_abi_layout_hash(void);
+
+#endif

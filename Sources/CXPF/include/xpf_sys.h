@@ -1,0 +1,56 @@
+/* xpf_sys.h — C helpers for things whose natural API is C macros or libbpf objects:
+ * loading/attaching the XDP program, summing per-CPU counters, CPU affinity,
+ * signalfd. Every function returns 0 / a count on success and -errno on failure. */
+#ifndef XPF_SYS_H
+#define XPF_SYS_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct bpf_object;
+
+/* The loaded XDP object with the fds and ids xpfd needs. */
+struct xpf_bpf {
+	struct bpf_object *obj;
+	int prog_fd;
+	int xsks_fd, if_slots_fd, local_addrs_fd, counters_fd;
+	uint32_t xsks_id, counters_id;
+	uint32_t abi_version; /* the program's xpf_abi_version */
+};
+
+/* Opens and loads (verifies) the object at `path`, finds its program and maps and
+ * reads its ABI version. On failure writes a message into err. */
+int xpf_bpf_open(const char *path, struct xpf_bpf *out, char *err, size_t errlen);
+void xpf_bpf_close(struct xpf_bpf *b);
+
+/* Attaches prog_fd to ifindex in native (mode 1) or generic (mode 2) XDP mode,
+ * replacing any program there. */
+int xpf_xdp_attach(int ifindex, int prog_fd, int mode);
+/* Detaches whatever XDP program is attached, in either mode. */
+int xpf_xdp_detach(int ifindex);
+/* Id of the XDP program attached to ifindex (0 = none), or -errno. */
+int xpf_xdp_query(int ifindex, uint32_t *prog_id, uint8_t *attach_mode);
+
+/* Sums a per-CPU array of u64 counters into out[0..n). */
+int xpf_percpu_sum(int map_fd, uint32_t n, uint64_t *out);
+
+/* CPU affinity. */
+int xpf_pin_to_cpu(int cpu);
+int xpf_allowed_cpus(int *out, int max);
+/* CPUs of a NUMA node (libnuma), intersected with the allowed set. */
+int xpf_node_cpus(int node, int *out, int max);
+
+/* Blocks `signals` (a list, n entries) in the calling thread and returns a
+ * non-blocking signalfd for them. */
+int xpf_signalfd(const int *signals, int n);
+/* Reads one signal from a signalfd: the signal number, 0 if none pending, -errno. */
+int xpf_signalfd_read(int fd);
+/* posix_spawn with an empty signal mask and default handlers, so the child does not
+ * inherit the supervisor's blocked signals. */
+int xpf_spawn(pid_t *pid, const char *path, char *const argv[]);
+
+/* prctl(PR_SET_PDEATHSIG, sig). */
+int xpf_set_pdeathsig(int sig);
+
+#endif

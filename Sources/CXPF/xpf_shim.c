@@ -1,0 +1,67 @@
+#include "xpf_shim.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+int xpf_errno(void) { return errno; }
+
+#define H(x) do { uint64_t v = (uint64_t)(x); for (int i = 0; i < 8; i++) { h ^= (v >> (i * 8)) & 0xff; h *= 0x100000001b3ULL; } } while (0)
+
+uint64_t xpf_abi_layout_hash(void)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	H(XPF_ABI_VERSION); H(XPF_BPF_ABI_VERSION);
+	H(sizeof(struct xpf_shm_header)); H(offsetof(struct xpf_shm_header, config_current));
+	H(offsetof(struct xpf_shm_header, fib_current)); H(offsetof(struct xpf_shm_header, ifaces));
+	H(offsetof(struct xpf_shm_header, off_umem)); H(sizeof(struct xpf_iface));
+	H(sizeof(struct xpf_config_snapshot)); H(offsetof(struct xpf_config_snapshot, neigh_hold_ms));
+	H(sizeof(struct xpf_route)); H(sizeof(struct xpf_neigh)); H(sizeof(struct xpf_fib_snapshot));
+	H(sizeof(struct xpf_worker_stats)); H(sizeof(struct xpf_ring_hdr)); H(sizeof(struct xpf_neigh_request));
+	H(sizeof(struct xpf_worker_block)); H(offsetof(struct xpf_worker_block, stats_seq));
+	H(offsetof(struct xpf_worker_block, req_ring)); H(offsetof(struct xpf_worker_block, req_entries));
+	H(sizeof(struct xpf_flow_tuple)); H(sizeof(struct xpf_session)); H(offsetof(struct xpf_session, packets));
+	H(sizeof(struct xpf_index_bucket)); H(XPF_MAX_IFACES); H(XPF_MAX_QUEUES); H(XPF_DROP_MAX);
+	return h;
+}
+
+_Static_assert(sizeof(struct xpf_session) == 128, "session record must stay two cache lines");
+_Static_assert(sizeof(struct xpf_index_bucket) == 64, "index bucket must be one cache line");
+_Static_assert(sizeof(struct xpf_route) == 48, "route record size");
+_Static_assert(sizeof(struct xpf_neigh) == 32, "neighbour record size");
+
+int xpf_xsk_create(struct xsk_socket **xsk, const char *ifname, uint32_t queue,
+                   struct xsk_umem *umem, struct xsk_ring_cons *rx, struct xsk_ring_prod *tx,
+                   struct xsk_ring_prod *fill, struct xsk_ring_cons *comp,
+                   uint32_t rx_size, uint32_t tx_size)
+{
+	struct xsk_socket_config cfg = {
+		.rx_size = rx_size,
+		.tx_size = tx_size,
+		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
+		.xdp_flags = 0,
+		.bind_flags = XDP_USE_NEED_WAKEUP,
+	};
+	if (fill == NULL)
+		return xsk_socket__create(xsk, ifname, queue, umem, rx, tx, &cfg);
+	return xsk_socket__create_shared(xsk, ifname, queue, umem, rx, tx, fill, comp, &cfg);
+}
+
+static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level > LIBBPF_WARN)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int quiet_xdp_print(enum libxdp_print_level level, const char *fmt, va_list ap)
+{
+	if (level > LIBXDP_WARN)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+void xpf_quiet_libbpf(void)
+{
+	libbpf_set_print(quiet_print);
+	libxdp_set_print(quiet_xdp_print);
+}

@@ -1,0 +1,272 @@
+#define _GNU_SOURCE
+#include "xpf_sys.h"
+#include "xpf_bpf_abi.h"
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <linux/if_link.h>
+#include <numa.h>
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+
+extern char **environ;
+
+static int map_fd(struct bpf_object *obj, const char *name, char *err, size_t errlen)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(obj, name);
+	if (!m) {
+		snprintf(err, errlen, "map '%s' not found in the XDP object", name);
+		return -ENOENT;
+	}
+	return bpf_map__fd(m);
+}
+
+static uint32_t map_id(int fd)
+{
+	struct bpf_map_info info;
+	uint32_t len = sizeof(info);
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return 0;
+	return info.id;
+}
+
+/* xpf_abi_version lives in .rodata; BTF's DATASEC gives its offset, and the loaded
+ * map holds the value the kernel verified. */
+static int read_abi_version(struct bpf_object *obj, uint32_t *out)
+{
+	struct bpf_map *rodata = NULL, *m;
+	struct btf *btf = bpf_object__btf(obj);
+	bpf_object__for_each_map(m, obj) {
+		const char *n = bpf_map__name(m);
+		size_t l = strlen(n);
+		if (l >= 7 && strcmp(n + l - 7, ".rodata") == 0)
+			rodata = m;
+	}
+	if (!rodata || !btf)
+		return -ENOENT;
+	int id = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
+	if (id < 0)
+		return -ENOENT;
+	const struct btf_type *sec = btf__type_by_id(btf, id);
+	const struct btf_var_secinfo *vs = btf_var_secinfos(sec);
+	for (int i = 0; i < btf_vlen(sec); i++, vs++) {
+		const struct btf_type *var = btf__type_by_id(btf, vs->type);
+		if (strcmp(btf__name_by_offset(btf, var->name_off), "xpf_abi_version") != 0 || vs->size != 4)
+			continue;
+		size_t size = bpf_map__value_size(rodata);
+		unsigned char *image = calloc(1, size);
+		uint32_t zero = 0;
+		if (!image)
+			return -ENOMEM;
+		int r = bpf_map_lookup_elem(bpf_map__fd(rodata), &zero, image);
+		if (r == 0)
+			memcpy(out, image + vs->offset, 4);
+		free(image);
+		return r ? -errno : 0;
+	}
+	return -ENOENT;
+}
+
+int xpf_bpf_open(const char *path, struct xpf_bpf *out, char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	out->prog_fd = out->xsks_fd = out->if_slots_fd = out->local_addrs_fd = out->counters_fd = -1;
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	if (!obj) {
+		int e = errno;
+		snprintf(err, errlen, "cannot open XDP object %s: %s", path, strerror(e));
+		return -e;
+	}
+	int r = bpf_object__load(obj);
+	if (r) {
+		snprintf(err, errlen, "loading XDP object %s failed (verifier or kernel): %s", path, strerror(-r));
+		bpf_object__close(obj);
+		return r;
+	}
+	struct bpf_program *prog = bpf_object__find_program_by_name(obj, "xpf_xdp");
+	if (!prog) {
+		snprintf(err, errlen, "program 'xpf_xdp' not found in %s", path);
+		bpf_object__close(obj);
+		return -ENOENT;
+	}
+	out->obj = obj;
+	out->prog_fd = bpf_program__fd(prog);
+	if ((out->xsks_fd = map_fd(obj, "xsks_map", err, errlen)) < 0 ||
+	    (out->if_slots_fd = map_fd(obj, "if_slots", err, errlen)) < 0 ||
+	    (out->local_addrs_fd = map_fd(obj, "local_addrs", err, errlen)) < 0 ||
+	    (out->counters_fd = map_fd(obj, "counters", err, errlen)) < 0) {
+		xpf_bpf_close(out);
+		return -ENOENT;
+	}
+	out->xsks_id = map_id(out->xsks_fd);
+	out->counters_id = map_id(out->counters_fd);
+	if (read_abi_version(obj, &out->abi_version) != 0) {
+		snprintf(err, errlen, "%s carries no xpf_abi_version (not an xpf XDP object?)", path);
+		xpf_bpf_close(out);
+		return -ENOENT;
+	}
+	if (out->abi_version != XPF_BPF_ABI_VERSION) {
+		snprintf(err, errlen, "%s has BPF ABI version %u, this xpfd needs %u: rebuild bpf/", path,
+			 out->abi_version, XPF_BPF_ABI_VERSION);
+		xpf_bpf_close(out);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+void xpf_bpf_close(struct xpf_bpf *b)
+{
+	if (b->obj)
+		bpf_object__close(b->obj);
+	b->obj = NULL;
+}
+
+int xpf_xdp_attach(int ifindex, int prog_fd, int mode)
+{
+	uint32_t flags = mode == 1 ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
+	int r = bpf_xdp_attach(ifindex, prog_fd, flags, NULL);
+	return r < 0 ? r : 0;
+}
+
+int xpf_xdp_detach(int ifindex)
+{
+	int r1 = bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, NULL);
+	int r2 = bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, NULL);
+	return r1 < 0 && r2 < 0 ? r1 : 0;
+}
+
+int xpf_xdp_query(int ifindex, uint32_t *prog_id, uint8_t *attach_mode)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, opts);
+	int r = bpf_xdp_query(ifindex, 0, &opts);
+	if (r < 0)
+		return r;
+	*prog_id = opts.prog_id;
+	*attach_mode = opts.attach_mode;
+	return 0;
+}
+
+int xpf_percpu_sum(int map_fd, uint32_t n, uint64_t *out)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	if (ncpu <= 0)
+		return -EINVAL;
+	uint64_t *vals = calloc((size_t)ncpu, sizeof(uint64_t));
+	if (!vals)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < n; k++) {
+		out[k] = 0;
+		if (bpf_map_lookup_elem(map_fd, &k, vals) != 0) {
+			int e = errno;
+			free(vals);
+			return -e;
+		}
+		for (int c = 0; c < ncpu; c++)
+			out[k] += vals[c];
+	}
+	free(vals);
+	return 0;
+}
+
+int xpf_pin_to_cpu(int cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set) ? -errno : 0;
+}
+
+int xpf_allowed_cpus(int *out, int max)
+{
+	cpu_set_t set;
+	int n = 0;
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return -errno;
+	for (int c = 0; c < CPU_SETSIZE && n < max; c++)
+		if (CPU_ISSET(c, &set))
+			out[n++] = c;
+	return n;
+}
+
+int xpf_node_cpus(int node, int *out, int max)
+{
+	if (numa_available() < 0 || node < 0 || node > numa_max_node())
+		return -ENOENT;
+	struct bitmask *bm = numa_allocate_cpumask();
+	if (!bm)
+		return -ENOMEM;
+	if (numa_node_to_cpus(node, bm) < 0) {
+		numa_free_cpumask(bm);
+		return -EINVAL;
+	}
+	cpu_set_t allowed;
+	if (sched_getaffinity(0, sizeof(allowed), &allowed)) {
+		numa_free_cpumask(bm);
+		return -errno;
+	}
+	int n = 0;
+	for (unsigned c = 0; c < bm->size && c < CPU_SETSIZE && n < max; c++)
+		if (numa_bitmask_isbitset(bm, c) && CPU_ISSET(c, &allowed))
+			out[n++] = (int)c;
+	numa_free_cpumask(bm);
+	return n;
+}
+
+int xpf_signalfd(const int *signals, int n)
+{
+	sigset_t mask;
+	sigemptyset(&mask);
+	for (int i = 0; i < n; i++)
+		sigaddset(&mask, signals[i]);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL))
+		return -errno;
+	int fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int xpf_signalfd_read(int fd)
+{
+	struct signalfd_siginfo si;
+	ssize_t r = read(fd, &si, sizeof(si));
+	if (r < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	if (r != sizeof(si))
+		return 0;
+	return (int)si.ssi_signo;
+}
+
+int xpf_spawn(pid_t *pid, const char *path, char *const argv[])
+{
+	posix_spawnattr_t attr;
+	sigset_t empty, defaults;
+	int r = posix_spawnattr_init(&attr);
+	if (r)
+		return -r;
+	sigemptyset(&empty);
+	sigemptyset(&defaults);
+	sigaddset(&defaults, SIGCHLD);
+	sigaddset(&defaults, SIGTERM);
+	sigaddset(&defaults, SIGINT);
+	sigaddset(&defaults, SIGHUP);
+	sigaddset(&defaults, SIGPIPE);
+	posix_spawnattr_setsigmask(&attr, &empty);
+	posix_spawnattr_setsigdefault(&attr, &defaults);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	r = posix_spawn(pid, path, NULL, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
+	return -r;
+}
+
+int xpf_set_pdeathsig(int sig)
+{
+	return prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0, 0, 0) ? -errno : 0;
+}

@@ -1,0 +1,215 @@
+// The per-packet forwarding decision of a worker (SPEC §3 order, skeleton subset):
+//   parse → session lookup → (miss: route, install session) → route → neighbour →
+//   rewrite (MACs, TTL + incremental checksum) → TX on the egress socket.
+// Policies, filters, screens and NAT slot in between these steps in later issues.
+//
+// Everything here runs per packet: no allocation, no ARC, counters in the caller's
+// locals (`WorkerCounters`) flushed once per batch.
+import CXPF
+
+/// What the I/O loop must do with a frame.
+public struct PacketAction {
+    public enum Kind: UInt8 { case transmit, drop, park }
+    public var kind: Kind
+    public var egress: UInt8        // iface slot (transmit, park)
+    public var reason: UInt8        // enum xpf_drop_reason (drop)
+    public init(kind: Kind, egress: UInt8 = 0, reason: UInt8 = 0) {
+        self.kind = kind; self.egress = egress; self.reason = reason
+    }
+    @inlinable public static func drop(_ r: xpf_drop_reason) -> PacketAction { PacketAction(kind: .drop, reason: UInt8(r.rawValue)) }
+}
+
+/// Per-worker counters kept in locals during a batch (mirror of xpf_worker_stats).
+public struct WorkerCounters {
+    public var s = xpf_worker_stats()
+    public init() {}
+    @inlinable public mutating func drop(_ reason: UInt8) {
+        withUnsafeMutableBytes(of: &s.drops) { raw in
+            let p = raw.baseAddress!.assumingMemoryBound(to: UInt64.self)
+            p[Int(reason) & (Int(XPF_DROP_MAX.rawValue) - 1)] &+= 1  // Safe: masked into the 16 drop counters
+        }
+    }
+}
+
+/// Egress interface data a worker needs per packet (copied from the header at start).
+public struct EgressInterface {
+    public var ifindex: UInt32 = 0
+    public var mac: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0)
+    public var mtu: UInt16 = 1500
+    public init() {}
+}
+
+/// The state one worker's pipeline runs against. Rebuilt pointers on generation switch.
+public struct Pipeline {
+    public var partition: SessionPartition
+    public var config: UnsafeMutablePointer<xpf_config_snapshot>
+    public var generation: UInt64
+    public var fib: FIBView
+    public var interfaces: UnsafeMutablePointer<EgressInterface>   // XPF_MAX_IFACES entries
+    public var interfaceCount: Int
+    public var nowMs: UInt32 = 0
+    /// Next hop of the last `.park` action (family, address) for the caller to queue.
+    public var parkFamily: UInt8 = 0
+    public var parkNexthop = xpf_flow_tuple()   // nexthop in .src (16 bytes), reused as scratch
+    public var parkIfindex: UInt32 = 0
+    @usableFromInline var key = FlowKey()
+    @usableFromInline var parsed = ParsedPacket()
+
+    public init(partition: SessionPartition, config: UnsafeMutablePointer<xpf_config_snapshot>, generation: UInt64,
+                fib: FIBView, interfaces: UnsafeMutablePointer<EgressInterface>, interfaceCount: Int) {
+        self.partition = partition
+        self.config = config
+        self.generation = generation
+        self.fib = fib
+        self.interfaces = interfaces
+        self.interfaceCount = interfaceCount
+    }
+
+    /// Idle timeout in ms for a session, from the running configuration.
+    @inlinable
+    public func timeoutMs(proto: UInt8, tcpState: UInt8) -> UInt32 {
+        let c = config.pointee
+        let s: UInt32
+        switch proto {
+        case 6:
+            switch tcpState {
+            case UInt8(XPF_TCP_ESTABLISHED.rawValue): s = c.timeout_tcp_established
+            case UInt8(XPF_TCP_CLOSING.rawValue): s = c.timeout_tcp_closing
+            default: s = c.timeout_tcp_initial
+            }
+        case 17: s = c.timeout_udp
+        case 1, 58: s = c.timeout_icmp
+        default: s = c.timeout_other
+        }
+        return s &* 1000
+    }
+
+    /// Decides what to do with one frame and rewrites it in place when it is to be sent.
+    @inlinable
+    public mutating func process(frame: UnsafeMutableRawPointer, length: Int, ingress: UInt8,
+                                 counters: inout WorkerCounters) -> PacketAction {
+        let v = parseFrame(UnsafeRawPointer(frame), length: length, into: &parsed)
+        if v != .ok {
+            return v == .notIP ? .drop(XPF_DROP_UNSUPPORTED) : .drop(XPF_DROP_PARSE)
+        }
+        if parsed.ttl <= 1 { return .drop(XPF_DROP_TTL) }
+        let l3 = frame + parsed.l3Offset
+        let family = parsed.family
+
+        // Flow key from the packet (ports in network order, as on the wire).
+        key.family = family
+        key.proto = parsed.proto
+        withUnsafeMutableBytes(of: &key.tuple) { t in
+            let base = t.baseAddress!
+            if family == 4 {
+                // Safe: the parser checked IHL ≥ 5, so bytes 12..<20 of the IP header exist.
+                base.storeBytes(of: l3.loadUnaligned(fromByteOffset: 12, as: UInt32.self), as: UInt32.self)
+                base.storeBytes(of: 0, toByteOffset: 4, as: UInt32.self)
+                base.storeBytes(of: 0, toByteOffset: 8, as: UInt64.self)
+                base.storeBytes(of: l3.loadUnaligned(fromByteOffset: 16, as: UInt32.self), toByteOffset: 16, as: UInt32.self)
+                base.storeBytes(of: 0, toByteOffset: 20, as: UInt32.self)
+                base.storeBytes(of: 0, toByteOffset: 24, as: UInt64.self)
+            } else {
+                // Safe: the parser checked the 40-byte fixed IPv6 header.
+                base.copyMemory(from: l3 + 8, byteCount: 32)
+            }
+            base.storeBytes(of: parsed.srcPort.bigEndian, toByteOffset: 32, as: UInt16.self)
+            base.storeBytes(of: parsed.dstPort.bigEndian, toByteOffset: 34, as: UInt16.self)
+        }
+
+        // Route on the destination (authoritative for every packet: the FIB may change).
+        let dstAddr = UnsafeRawPointer(l3) + (family == 4 ? 16 : 24)
+        guard let rt = fib.lookup(family: family, addr: dstAddr) else { return .drop(XPF_DROP_NO_ROUTE) }
+        let flags = Int32(rt.pointee.flags)
+        if flags & Int32(XPF_ROUTE_BLACKHOLE.rawValue) != 0 { return .drop(XPF_DROP_BLACKHOLE) }
+        let egress = rt.pointee.iface_slot
+        if flags & Int32(XPF_ROUTE_LOCAL.rawValue) != 0 || Int(egress) >= interfaceCount {
+            return .drop(XPF_DROP_NOT_DATAPLANE)
+        }
+        if parsed.l3Length > Int(interfaces[Int(egress)].mtu) { return .drop(XPF_DROP_TOO_BIG) }
+
+        // Session: hit → account; miss → install (both directions).
+        var sessionIndex: Int
+        var dir: UInt32
+        if let hit = withUnsafePointer(to: &key, { partition.table.lookup($0) }) {
+            sessionIndex = hit.index
+            dir = hit.direction
+            counters.s.session_hits &+= 1
+        } else {
+            counters.s.session_misses &+= 1
+            var rev = key.tuple
+            rev.src = key.tuple.dst
+            rev.dst = key.tuple.src
+            rev.sport = key.tuple.dport
+            rev.dport = key.tuple.sport
+            let syn = parsed.proto == 6 ? UInt8(XPF_TCP_INITIAL.rawValue) : UInt8(XPF_TCP_NONE.rawValue)
+            guard let idx = withUnsafePointer(to: &key, {
+                partition.insert(forward: $0, reverse: rev, generation: generation, nowMs: nowMs,
+                                 ifIn: ingress, ifOut: egress, tcpState: syn)
+            }) else {
+                return .drop(XPF_DROP_SESSION_FULL)
+            }
+            counters.s.sessions_created &+= 1
+            sessionIndex = idx
+            dir = 0
+        }
+        let rec = partition.table.records + sessionIndex
+        xpf_sess_touch(rec, dir, nowMs, UInt64(length))
+        if parsed.proto == 6 { trackTCP(rec, dir: dir, flags: parsed.tcpFlags) }
+
+        // Next hop (the gateway, or the destination itself on a connected route) and
+        // its link-layer address. IPv4 addresses sit in the first 4 of 16 bytes.
+        let ifindex = rt.pointee.ifindex
+        var nhBuf: (UInt64, UInt64) = (0, 0)
+        if flags & Int32(XPF_ROUTE_GATEWAY.rawValue) != 0 {
+            withUnsafeMutableBytes(of: &nhBuf) { b in withUnsafeBytes(of: rt.pointee.gateway) { b.copyMemory(from: $0) } }
+        } else {
+            withUnsafeMutableBytes(of: &nhBuf) { $0.baseAddress!.copyMemory(from: dstAddr, byteCount: family == 4 ? 4 : 16) }
+        }
+        let ne = withUnsafeBytes(of: &nhBuf) { fib.neighbour(family: family, ifindex: ifindex, addr: $0.baseAddress!) }
+        guard let ne, ne.pointee.state == UInt8(XPF_NEIGH_VALID.rawValue) else {
+            parkFamily = family
+            parkIfindex = ifindex
+            withUnsafeMutableBytes(of: &parkNexthop.src) { d in withUnsafeBytes(of: nhBuf) { d.copyMemory(from: $0) } }
+            return PacketAction(kind: .park, egress: egress)
+        }
+
+        // Rewrite: MACs, then TTL / hop limit (IPv4 checksum updated incrementally, RFC 1624).
+        rewriteL2(frame: frame, dst: ne, egress: egress)
+        if family == 4 { decrementTTLv4(l3) } else { decrementHopLimitV6(l3) }
+        return PacketAction(kind: .transmit, egress: egress)
+    }
+
+    /// Writes destination MAC (the neighbour's) and source MAC (the egress interface's).
+    @inlinable
+    public func rewriteL2(frame: UnsafeMutableRawPointer, dst: UnsafeMutablePointer<xpf_neigh>, egress: UInt8) {
+        withUnsafeBytes(of: dst.pointee.mac) { frame.copyMemory(from: $0.baseAddress!, byteCount: 6) }
+        withUnsafeBytes(of: interfaces[Int(egress)].mac) { (frame + 6).copyMemory(from: $0.baseAddress!, byteCount: 6) }
+    }
+
+    /// Minimal TCP state for timeouts: INITIAL until the reverse direction ACKs,
+    /// ESTABLISHED after, CLOSING once either side sends FIN or RST.
+    @inlinable
+    func trackTCP(_ rec: UnsafeMutablePointer<xpf_session>, dir: UInt32, flags: UInt8) {
+        let st = xpf_sess_tcp_state(rec)
+        if flags & 0x05 != 0 {  // FIN | RST
+            if st != UInt8(XPF_TCP_CLOSING.rawValue) { xpf_sess_set_tcp_state(rec, UInt8(XPF_TCP_CLOSING.rawValue)) }
+        } else if st == UInt8(XPF_TCP_INITIAL.rawValue) && dir == 1 && flags & 0x10 != 0 {
+            xpf_sess_set_tcp_state(rec, UInt8(XPF_TCP_ESTABLISHED.rawValue))
+        }
+    }
+
+    /// Retries a parked frame whose next hop may have been resolved since.
+    /// Returns true (and rewrites the frame) when the neighbour is now valid.
+    @inlinable
+    public func resolveParked(frame: UnsafeMutableRawPointer, length: Int, egress: UInt8, family: UInt8,
+                              ifindex: UInt32, nexthop: UnsafeRawPointer) -> Bool {
+        guard let ne = fib.neighbour(family: family, ifindex: ifindex, addr: nexthop),
+              ne.pointee.state == UInt8(XPF_NEIGH_VALID.rawValue) else { return false }
+        rewriteL2(frame: frame, dst: ne, egress: egress)
+        var p = ParsedPacket()
+        guard parseFrame(UnsafeRawPointer(frame), length: length, into: &p) == .ok else { return false }
+        if family == 4 { decrementTTLv4(frame + p.l3Offset) } else { decrementHopLimitV6(frame + p.l3Offset) }
+        return true
+    }
+}

@@ -1,0 +1,289 @@
+// The shared-memory session table.
+//
+// Records: `capacity` fixed 128-byte `xpf_session`s, partitioned among workers: worker q
+// owns indices [q*per, (q+1)*per). Only the owner allocates, ages and frees its records,
+// so allocation needs no cross-process synchronisation and a crash leaves nothing
+// locked: a restarted owner rebuilds its free list by scanning its partition.
+//
+// Index: open addressing over 64-byte buckets of 8 UInt64 slots (see xpf_abi.h). Each
+// session has two slots, one per direction. Any worker may look up; inserts and
+// deletes are single CASes on a slot, so a process dying between two steps leaves at
+// worst a slot pointing at a record whose tuple no longer matches (ignored by readers,
+// reclaimed when the owner scans) — never a held lock.
+//
+// Cost: 128 B record + 4 slots × 8 B of index = 160 B per session.
+import CXPF
+
+/// A flow key as seen on the wire: family, protocol and one direction's tuple.
+public struct FlowKey {
+    public var family: UInt8
+    public var proto: UInt8
+    public var tuple: xpf_flow_tuple
+    public init() { family = 0; proto = 0; tuple = xpf_flow_tuple() }
+}
+
+public enum SessionDirection: UInt32 { case forward = 0, reverse = 1 }
+
+public struct SessionTable {
+    public let records: UnsafeMutablePointer<xpf_session>
+    public let capacity: Int
+    public let buckets: UnsafeMutablePointer<xpf_index_bucket>
+    public let bucketMask: Int
+    /// Probe bound: an insert that finds no slot within this many buckets reports full.
+    public let maxProbe: Int
+
+    public init(records: UnsafeMutablePointer<xpf_session>, capacity: Int,
+                buckets: UnsafeMutablePointer<xpf_index_bucket>, bucketCount: Int) {
+        precondition(bucketCount > 0 && bucketCount & (bucketCount - 1) == 0)
+        precondition(capacity < Int(Int32.max), "ref encoding needs record_index*2+2 < 2^32")
+        self.records = records
+        self.capacity = capacity
+        self.buckets = buckets
+        bucketMask = bucketCount - 1
+        maxProbe = min(bucketCount, 64)
+    }
+
+    // MARK: hashing
+
+    /// 64-bit hash of family, protocol and tuple (multiply-xorshift over the words).
+    @inlinable
+    public static func hash(_ key: UnsafePointer<FlowKey>) -> UInt64 {
+        let t = UnsafeRawPointer(key) + MemoryLayout<FlowKey>.offset(of: \FlowKey.tuple)!
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ (UInt64(key.pointee.family) << 8 | UInt64(key.pointee.proto))
+        @inline(__always) func mix(_ v: UInt64) {
+            h = (h ^ v) &* 0xBF58_476D_1CE4_E5B9
+            h ^= h >> 31
+        }
+        // Safe: xpf_flow_tuple is 36 bytes: four UInt64 words of addresses and one UInt32 of ports.
+        mix(t.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        mix(t.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        mix(t.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+        mix(t.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+        mix(UInt64(t.loadUnaligned(fromByteOffset: 32, as: UInt32.self)))
+        h = (h ^ (h >> 29)) &* 0x94D0_49BB_1331_11EB
+        return h ^ (h >> 32)
+    }
+
+    @inlinable
+    static func tuplesEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer) -> Bool {
+        // Safe: both point at 36-byte xpf_flow_tuples.
+        (a.loadUnaligned(fromByteOffset: 0, as: UInt64.self) ^ b.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+            | (a.loadUnaligned(fromByteOffset: 8, as: UInt64.self) ^ b.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            | (a.loadUnaligned(fromByteOffset: 16, as: UInt64.self) ^ b.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+            | (a.loadUnaligned(fromByteOffset: 24, as: UInt64.self) ^ b.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+            | UInt64(a.loadUnaligned(fromByteOffset: 32, as: UInt32.self) ^ b.loadUnaligned(fromByteOffset: 32, as: UInt32.self)) == 0
+    }
+
+    @inlinable
+    static func tuplePointer(_ rec: UnsafeMutablePointer<xpf_session>, _ dir: UInt32) -> UnsafeRawPointer {
+        let off = dir == 0 ? MemoryLayout<xpf_session>.offset(of: \xpf_session.fwd)! : MemoryLayout<xpf_session>.offset(of: \xpf_session.rev)!
+        return UnsafeRawPointer(rec) + off
+    }
+
+    @inlinable
+    static func ref(_ index: Int, _ dir: UInt32) -> UInt32 { UInt32(index) << 1 | dir &+ 1 }
+
+    // MARK: lookup
+
+    /// Finds the session a packet belongs to. Returns the record index and the direction
+    /// the packet travels in, or nil.
+    @inlinable
+    public func lookup(_ key: UnsafePointer<FlowKey>) -> (index: Int, direction: UInt32)? {
+        let h = Self.hash(key)
+        let tag = UInt32(truncatingIfNeeded: h >> 32)
+        var b = Int(truncatingIfNeeded: h) & bucketMask
+        let keyTuple = UnsafeRawPointer(key) + MemoryLayout<FlowKey>.offset(of: \FlowKey.tuple)!
+        for _ in 0..<maxProbe {
+            let bucket = buckets + b
+            for i in 0..<UInt32(XPF_INDEX_SLOTS) {
+                let v = xpf_load_acquire_u64(xpf_index_slot(bucket, i))  // pairs with the inserter's CAS
+                if v == 0 { return nil }            // end of the probe chain
+                if v == XPF_INDEX_TOMBSTONE || UInt32(truncatingIfNeeded: v >> 32) != tag { continue }
+                let ref = UInt32(truncatingIfNeeded: v) &- 1
+                let idx = Int(ref >> 1), dir = ref & 1
+                if idx >= capacity { continue }     // torn or foreign value: ignore
+                let rec = records + idx
+                let s1 = xpf_sess_load_state(rec)   // pairs with the owner's release of LIVE
+                if s1 & 3 != UInt32(XPF_SESS_LIVE.rawValue) { continue }
+                if rec.pointee.family == key.pointee.family && rec.pointee.proto == key.pointee.proto
+                    && Self.tuplesEqual(Self.tuplePointer(rec, dir), keyTuple) {
+                    xpf_fence_acquire()
+                    if xpf_sess_load_state(rec) == s1 { return (idx, dir) }  // not reused meanwhile
+                }
+            }
+            b = (b + 1) & bucketMask
+        }
+        return nil
+    }
+
+    // MARK: insert / delete (owner only for the record; any process for the index)
+
+    /// Publishes one direction of record `index` in the index. False if no slot was found.
+    @usableFromInline
+    func indexInsert(_ key: UnsafePointer<FlowKey>, index: Int, dir: UInt32) -> Bool {
+        let h = Self.hash(key)
+        let value = UInt64(UInt32(truncatingIfNeeded: h >> 32)) << 32 | UInt64(Self.ref(index, dir))
+        var b = Int(truncatingIfNeeded: h) & bucketMask
+        for _ in 0..<maxProbe {
+            let bucket = buckets + b
+            for i in 0..<UInt32(XPF_INDEX_SLOTS) {
+                let p = xpf_index_slot(bucket, i)
+                let v = xpf_load_relaxed_u64(p)
+                if v == 0 || v == XPF_INDEX_TOMBSTONE {
+                    if xpf_cas_u64(p, v, value) { return true }  // release: the record is LIVE before this
+                }
+            }
+            b = (b + 1) & bucketMask
+        }
+        return false
+    }
+
+    /// Removes one direction of record `index` from the index (tombstone).
+    @usableFromInline
+    func indexRemove(_ key: UnsafePointer<FlowKey>, index: Int, dir: UInt32) {
+        let h = Self.hash(key)
+        let value = UInt64(UInt32(truncatingIfNeeded: h >> 32)) << 32 | UInt64(Self.ref(index, dir))
+        var b = Int(truncatingIfNeeded: h) & bucketMask
+        for _ in 0..<maxProbe {
+            let bucket = buckets + b
+            for i in 0..<UInt32(XPF_INDEX_SLOTS) {
+                let p = xpf_index_slot(bucket, i)
+                let v = xpf_load_relaxed_u64(p)
+                if v == 0 { return }
+                if v == value { _ = xpf_cas_u64(p, v, XPF_INDEX_TOMBSTONE); return }
+            }
+            b = (b + 1) & bucketMask
+        }
+    }
+
+    /// The key of one direction of a record.
+    @inlinable
+    public func key(of index: Int, direction dir: UInt32) -> FlowKey {
+        let rec = records + index
+        var k = FlowKey()
+        k.family = rec.pointee.family
+        k.proto = rec.pointee.proto
+        k.tuple = dir == 0 ? rec.pointee.fwd : rec.pointee.rev
+        return k
+    }
+}
+
+/// The owner's view of its partition: free list, insert, delete, ageing.
+/// One per worker process; not shared.
+public struct SessionPartition {
+    public let table: SessionTable
+    public let first: Int
+    public let count: Int
+    public let owner: UInt8
+    @usableFromInline var freeList: UnsafeMutablePointer<UInt32>
+    @usableFromInline var freeCount: Int
+    @usableFromInline var ageCursor: Int
+
+    /// Scans the partition: FREE records go on the free list; BUSY ones (a previous
+    /// owner died mid-insert, before the index referenced them) become FREE.
+    public init(table: SessionTable, queue: Int, queues: Int) {
+        self.table = table
+        let per = table.capacity / max(queues, 1)
+        first = queue * per
+        count = per
+        owner = UInt8(truncatingIfNeeded: queue)
+        freeList = .allocate(capacity: max(per, 1))
+        freeCount = 0
+        ageCursor = 0
+        var i = per - 1
+        while i >= 0 {  // push high indices first so low ones are handed out first
+            let rec = table.records + (first + i)
+            let s = xpf_sess_load_state(rec)
+            if s & 3 == UInt32(XPF_SESS_BUSY.rawValue) {
+                xpf_sess_store_state(rec, (s & ~3) | UInt32(XPF_SESS_FREE.rawValue))
+            }
+            if s & 3 != UInt32(XPF_SESS_LIVE.rawValue) {
+                freeList[freeCount] = UInt32(first + i)
+                freeCount += 1
+            }
+            i -= 1
+        }
+    }
+
+    public var liveCount: Int { count - freeCount }
+
+    /// Creates a session for a first packet. `forward` is the packet's key; the reverse
+    /// tuple is what replies carry. Returns the record index, or nil when the table is
+    /// full (the caller drops the packet: new flows fail closed, existing ones go on).
+    @inlinable
+    public mutating func insert(forward: UnsafePointer<FlowKey>, reverse: xpf_flow_tuple,
+                                generation: UInt64, nowMs: UInt32, ifIn: UInt8, ifOut: UInt8,
+                                tcpState: UInt8) -> Int? {
+        if freeCount == 0 { return nil }
+        let idx = Int(freeList[freeCount - 1])
+        let rec = table.records + idx
+        let s = xpf_sess_load_state(rec)
+        let seq = (s & ~3) &+ 4
+        xpf_sess_store_state(rec, seq | UInt32(XPF_SESS_BUSY.rawValue))
+        rec.pointee.generation = UInt32(truncatingIfNeeded: generation)
+        rec.pointee.last_seen_ms = nowMs
+        rec.pointee.created_s = nowMs / 1000
+        rec.pointee.family = forward.pointee.family
+        rec.pointee.proto = forward.pointee.proto
+        rec.pointee.tcp_state = tcpState
+        rec.pointee.flags = 0
+        rec.pointee.if_in = ifIn
+        rec.pointee.if_out = ifOut
+        rec.pointee.owner = owner
+        rec.pointee.fwd = forward.pointee.tuple
+        rec.pointee.rev = reverse
+        rec.pointee.packets = (0, 0)
+        rec.pointee.bytes = (0, 0)
+        xpf_sess_store_state(rec, seq | UInt32(XPF_SESS_LIVE.rawValue))  // release: fields before LIVE
+        var rk = forward.pointee
+        rk.tuple = reverse
+        if !table.indexInsert(forward, index: idx, dir: 0) {
+            xpf_sess_store_state(rec, seq | UInt32(XPF_SESS_FREE.rawValue))
+            return nil
+        }
+        if !withUnsafePointer(to: &rk, { table.indexInsert($0, index: idx, dir: 1) }) {
+            table.indexRemove(forward, index: idx, dir: 0)
+            xpf_sess_store_state(rec, seq | UInt32(XPF_SESS_FREE.rawValue))
+            return nil
+        }
+        freeCount -= 1
+        return idx
+    }
+
+    /// Removes a session of this partition: both index entries, then the record.
+    public mutating func remove(_ idx: Int) {
+        precondition(idx >= first && idx < first + count, "session \(idx) is not in this partition")
+        let rec = table.records + idx
+        let s = xpf_sess_load_state(rec)
+        guard s & 3 == UInt32(XPF_SESS_LIVE.rawValue) else { return }
+        var k0 = table.key(of: idx, direction: 0)
+        var k1 = table.key(of: idx, direction: 1)
+        table.indexRemove(&k0, index: idx, dir: 0)
+        table.indexRemove(&k1, index: idx, dir: 1)
+        xpf_sess_store_state(rec, (s & ~3) | UInt32(XPF_SESS_FREE.rawValue))
+        freeList[freeCount] = UInt32(idx)
+        freeCount += 1
+    }
+
+    /// Examines up to `budget` records from the ageing cursor and removes the expired
+    /// ones. `timeoutMs(proto, tcpState)` gives each session's idle timeout. Returns
+    /// how many it removed.
+    @inlinable
+    public mutating func age(nowMs: UInt32, budget: Int, timeoutMs: (UInt8, UInt8) -> UInt32) -> Int {
+        var removed = 0
+        if count == 0 { return 0 }
+        for _ in 0..<min(budget, count) {
+            let idx = first + ageCursor
+            ageCursor += 1
+            if ageCursor == count { ageCursor = 0 }
+            let rec = table.records + idx
+            if xpf_sess_load_state(rec) & 3 != UInt32(XPF_SESS_LIVE.rawValue) { continue }
+            let idle = nowMs &- xpf_sess_last_seen(rec)  // wrapping: valid for idles < 24 days
+            if idle > timeoutMs(rec.pointee.proto, xpf_sess_tcp_state(rec)) {
+                remove(idx)
+                removed += 1
+            }
+        }
+        return removed
+    }
+}

@@ -1,0 +1,228 @@
+// The shared-memory region: creation by xpfd, attachment by workers and tools.
+// Layout and field ownership are defined in Sources/CXPF/include/xpf_abi.h.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXPF
+
+/// Sizes that decide the region's layout; chosen by xpfd from the configuration.
+public struct ShmGeometry: Equatable, Sendable {
+    public var queues: Int
+    public var interfaces: Int
+    public var umemFrames: Int        // per worker
+    public var frameSize: Int
+    public var sessionCapacity: Int   // records in the whole table
+
+    public init(queues: Int, interfaces: Int, umemFrames: Int, frameSize: Int = 2048, sessionCapacity: Int) {
+        self.queues = queues
+        self.interfaces = interfaces
+        self.umemFrames = umemFrames
+        self.frameSize = frameSize
+        self.sessionCapacity = sessionCapacity
+    }
+
+    public static let pageSize = 4096
+    public static let configSlotSize = 64 * 1024
+
+    static func roundUp(_ v: Int, _ to: Int) -> Int { (v + to - 1) / to * to }
+
+    /// Index buckets: a power of two with 8 slots each, at least four slots per
+    /// session (two directions at most half full), so probes stay short.
+    public var indexBuckets: Int {
+        var b = 64
+        while b * Int(XPF_INDEX_SLOTS) < sessionCapacity * 4 { b <<= 1 }
+        return b
+    }
+
+    public var fibSlotSize: Int { Self.roundUp(MemoryLayout<xpf_fib_snapshot>.stride, Self.pageSize) }
+
+    /// Offsets of each part, page aligned, in the order of xpf_abi.h.
+    public struct Offsets: Equatable, Sendable {
+        public var config = 0, fib = 0, workers = 0, sessions = 0, index = 0, umem = 0, total = 0
+    }
+
+    public var offsets: Offsets {
+        var o = Offsets()
+        var at = Self.roundUp(MemoryLayout<xpf_shm_header>.stride, Self.pageSize)
+        o.config = at; at += Int(XPF_CONFIG_SLOTS) * Self.configSlotSize
+        o.fib = at; at += Int(XPF_FIB_SLOTS) * fibSlotSize
+        o.workers = at; at += Self.roundUp(queues * MemoryLayout<xpf_worker_block>.stride, Self.pageSize)
+        o.sessions = at; at += Self.roundUp(sessionCapacity * MemoryLayout<xpf_session>.stride, Self.pageSize)
+        o.index = at; at += Self.roundUp(indexBuckets * MemoryLayout<xpf_index_bucket>.stride, Self.pageSize)
+        o.umem = at; at += queues * Self.roundUp(umemFrames * frameSize, Self.pageSize)
+        o.total = at
+        return o
+    }
+}
+
+/// A mapping of the region. Unmaps in deinit, so no error path leaks it.
+public final class ShmRegion {
+    public let path: String
+    public let base: UnsafeMutableRawPointer
+    public let size: Int
+    public let writable: Bool
+
+    public var header: UnsafeMutablePointer<xpf_shm_header> {
+        // Safe: the region starts with the header and is at least header-sized (checked at map time).
+        base.assumingMemoryBound(to: xpf_shm_header.self)
+    }
+
+    private init(path: String, base: UnsafeMutableRawPointer, size: Int, writable: Bool) {
+        self.path = path
+        self.base = base
+        self.size = size
+        self.writable = writable
+    }
+
+    deinit { munmap(base, size) }
+
+    /// Creates (or replaces a stale) region file and writes its header. Refuses when a
+    /// live supervisor still owns the file.
+    public static func create(path: String, geometry g: ShmGeometry, supervisorPid: Int32) throws -> ShmRegion {
+        if let old = try? attach(path: path, writable: false) {
+            let pid = old.header.pointee.supervisor_pid
+            if pid != getpid() && processAlive(pid) {
+                throw XPFError("shared memory \(path) is in use by a running xpfd (pid \(pid))")
+            }
+        }
+        unlink(path)
+        let off = g.offsets
+        let fd = try sysCall("open(\(path))") { open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600) }
+        defer { close(fd) }
+        try sysCall("ftruncate") { ftruncate(fd, off_t(off.total)) }
+        guard let p = mmap(nil, off.total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), p != MAP_FAILED else {
+            throw SysError("mmap(\(path))", xpf_errno())
+        }
+        let r = ShmRegion(path: path, base: p, size: off.total, writable: true)
+        let h = r.header
+        // The file is new and zero-filled (ftruncate); write geometry, then identity last.
+        h.pointee.header_size = UInt32(MemoryLayout<xpf_shm_header>.stride)
+        h.pointee.total_size = UInt64(off.total)
+        h.pointee.created_realtime_ns = realtimeNanos()
+        h.pointee.supervisor_pid = supervisorPid
+        h.pointee.n_queues = UInt32(g.queues)
+        h.pointee.n_ifaces = UInt32(g.interfaces)
+        h.pointee.umem_frames = UInt32(g.umemFrames)
+        h.pointee.frame_size = UInt32(g.frameSize)
+        h.pointee.config_slot_size = UInt32(ShmGeometry.configSlotSize)
+        h.pointee.fib_slot_size = UInt32(g.fibSlotSize)
+        h.pointee.session_capacity = UInt64(g.sessionCapacity)
+        h.pointee.index_buckets = UInt64(g.indexBuckets)
+        h.pointee.off_config = UInt64(off.config)
+        h.pointee.off_fib = UInt64(off.fib)
+        h.pointee.off_workers = UInt64(off.workers)
+        h.pointee.off_sessions = UInt64(off.sessions)
+        h.pointee.off_index = UInt64(off.index)
+        h.pointee.off_umem = UInt64(off.umem)
+        h.pointee.layout_hash = xpf_abi_layout_hash()
+        h.pointee.abi_version = XPF_ABI_VERSION
+        for q in 0..<g.queues {
+            let w = r.worker(q)
+            w.pointee.queue = UInt32(q)
+            w.pointee.pid = 0
+            w.pointee.core = -1
+            w.pointee.numa_node = -1
+            w.pointee.req_ring.size = UInt32(XPF_REQ_RING_SIZE)
+            w.pointee.req_ring.entry_size = UInt32(MemoryLayout<xpf_neigh_request>.stride)
+        }
+        // Magic last, with release: a reader that sees the magic sees the geometry.
+        xpf_fence_release()
+        h.pointee.magic = XPF_SHM_MAGIC
+        return r
+    }
+
+    /// Maps an existing region and validates its header. Throws a clear error
+    /// for a missing file, a foreign file, or a different ABI.
+    public static func attach(path: String, writable: Bool) throws -> ShmRegion {
+        let fd = try sysCall("open(\(path))") { open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC) }
+        defer { close(fd) }
+        var st = stat()
+        try sysCall("fstat") { fstat(fd, &st) }
+        let fileSize = Int(st.st_size)
+        let prot = writable ? PROT_READ | PROT_WRITE : PROT_READ
+        guard fileSize >= MemoryLayout<xpf_shm_header>.stride else {
+            throw XPFError("\(path): too small (\(fileSize) bytes) to be an xpf shared-memory region")
+        }
+        guard let p = mmap(nil, fileSize, prot, MAP_SHARED, fd, 0), p != MAP_FAILED else {
+            throw SysError("mmap(\(path))", xpf_errno())
+        }
+        let r = ShmRegion(path: path, base: p, size: fileSize, writable: writable)
+        try r.validate()
+        return r
+    }
+
+    /// Header checks shared by every process that maps the region.
+    public func validate() throws {
+        let h = header.pointee
+        guard h.magic == XPF_SHM_MAGIC else {
+            throw XPFError("\(path): not an xpf shared-memory region (bad magic 0x\(String(h.magic, radix: 16)))")
+        }
+        guard h.abi_version == XPF_ABI_VERSION else {
+            throw XPFError("\(path): ABI version \(h.abi_version), this binary speaks \(XPF_ABI_VERSION); rebuild and restart every xpf process")
+        }
+        guard h.layout_hash == xpf_abi_layout_hash() else {
+            throw XPFError("\(path): layout hash 0x\(String(h.layout_hash, radix: 16)) differs from this binary's 0x\(String(xpf_abi_layout_hash(), radix: 16)); binaries are from different trees")
+        }
+        guard h.total_size == UInt64(size) else {
+            throw XPFError("\(path): header says \(h.total_size) bytes, file has \(size)")
+        }
+    }
+
+    // MARK: parts
+
+    public var queues: Int { Int(header.pointee.n_queues) }
+    public var interfaceCount: Int { Int(header.pointee.n_ifaces) }
+
+    public func worker(_ q: Int) -> UnsafeMutablePointer<xpf_worker_block> {
+        precondition(q >= 0 && q < queues)
+        return (base + Int(header.pointee.off_workers) + q * MemoryLayout<xpf_worker_block>.stride)
+            .assumingMemoryBound(to: xpf_worker_block.self)
+    }
+
+    public func iface(_ slot: Int) -> xpf_iface {
+        withUnsafeBytes(of: header.pointee.ifaces) { $0.load(fromByteOffset: slot * MemoryLayout<xpf_iface>.stride, as: xpf_iface.self) }
+    }
+
+    public func setIface(_ slot: Int, _ value: xpf_iface) {
+        let off = MemoryLayout<xpf_shm_header>.offset(of: \xpf_shm_header.ifaces)! + slot * MemoryLayout<xpf_iface>.stride
+        (base + off).storeBytes(of: value, as: xpf_iface.self)
+    }
+
+    public func configSlot(_ i: Int) -> UnsafeMutablePointer<xpf_config_snapshot> {
+        (base + Int(header.pointee.off_config) + i * Int(header.pointee.config_slot_size))
+            .assumingMemoryBound(to: xpf_config_snapshot.self)
+    }
+
+    public func fibSlot(_ i: Int) -> UnsafeMutablePointer<xpf_fib_snapshot> {
+        (base + Int(header.pointee.off_fib) + i * Int(header.pointee.fib_slot_size))
+            .assumingMemoryBound(to: xpf_fib_snapshot.self)
+    }
+
+    public var sessions: UnsafeMutablePointer<xpf_session> {
+        (base + Int(header.pointee.off_sessions)).assumingMemoryBound(to: xpf_session.self)
+    }
+
+    public var indexBuckets: UnsafeMutablePointer<xpf_index_bucket> {
+        (base + Int(header.pointee.off_index)).assumingMemoryBound(to: xpf_index_bucket.self)
+    }
+
+    public var sessionTable: SessionTable {
+        SessionTable(records: sessions, capacity: Int(header.pointee.session_capacity),
+                     buckets: indexBuckets, bucketCount: Int(header.pointee.index_buckets))
+    }
+
+    /// UMEM slice of worker `q` (page aligned; registered by that worker with xsk_umem__create).
+    public func umem(_ q: Int) -> (UnsafeMutableRawPointer, Int) {
+        let slice = ShmGeometry.roundUp(Int(header.pointee.umem_frames) * Int(header.pointee.frame_size), ShmGeometry.pageSize)
+        return (base + Int(header.pointee.off_umem) + q * slice, slice)
+    }
+
+    /// Pointer to the header's published config word (see xpf_abi.h for the protocol).
+    public var configCurrentWord: UnsafeMutablePointer<UInt64> {
+        (base + MemoryLayout<xpf_shm_header>.offset(of: \xpf_shm_header.config_current)!).assumingMemoryBound(to: UInt64.self)
+    }
+
+    public var fibCurrentWord: UnsafeMutablePointer<UInt64> {
+        (base + MemoryLayout<xpf_shm_header>.offset(of: \xpf_shm_header.fib_current)!).assumingMemoryBound(to: UInt64.self)
+    }
+}

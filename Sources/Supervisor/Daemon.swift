@@ -1,0 +1,263 @@
+// xpfd's life: configuration → shared memory → XDP attach → workers → event loop →
+// orderly teardown (R-1.1 … R-1.8).
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXPF
+import Shared
+
+struct DaemonOptions {
+    var configPath: String
+    var stateDir: String
+    var bpfObject: String?
+    var workerBinary: String?
+}
+
+/// Undo actions run in reverse order on every exit path after they were registered.
+final class Teardown {
+    private var actions: [(String, () -> Void)] = []
+    func add(_ what: String, _ action: @escaping () -> Void) { actions.append((what, action)) }
+    func run() {
+        while let (_, a) = actions.popLast() { a() }
+    }
+}
+
+final class Daemon {
+    let opts: DaemonOptions
+    let teardown = Teardown()
+    var running: DataplaneConfig!
+    var region: ShmRegion!
+    var workers: WorkerManager!
+    var fib: FIBMirror!
+
+    init(_ opts: DaemonOptions) { self.opts = opts }
+
+    static func shmPath(stateDir: String) -> String {
+        let base = stateDir.split(separator: "/").last.map(String.init) ?? "xpf"
+        let safe = String(base.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" ? $0 : "_" })
+        return "/dev/shm/xpf-\(safe)"
+    }
+
+    static func selfDirectory() -> String {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, 4095)
+        guard n > 0 else { return "." }
+        let path = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
+    }
+
+    /// The XDP object: --bpf-object, $XPF_BPF_OBJECT, next to the binary, or bpf/build/
+    /// of the source tree the binary was built in (walking up from the binary).
+    func findBPFObject() throws -> String {
+        if let p = opts.bpfObject { return p }
+        if let p = getenv("XPF_BPF_OBJECT") { return String(cString: p) }
+        var dir = Self.selfDirectory()
+        var candidates = ["\(dir)/xpf_xdp.o"]
+        for _ in 0..<5 {
+            dir = String(dir[..<(dir.lastIndex(of: "/") ?? dir.startIndex)])
+            if dir.isEmpty { break }
+            candidates.append("\(dir)/bpf/build/xpf_xdp.o")
+        }
+        candidates.append("/usr/local/lib/xpf/xpf_xdp.o")
+        for c in candidates where access(c, R_OK) == 0 { return c }
+        throw XPFError("XDP object xpf_xdp.o not found (looked in: \(candidates.joined(separator: ", "))); run `make -C bpf` or pass --bpf-object")
+    }
+
+    func loadConfig(_ path: String) throws -> DataplaneConfig {
+        guard let text = readWholeFile(path) else { throw XPFError("cannot read configuration \(path): \(String(cString: strerror(xpf_errno())))") }
+        return try DataplaneConfig.load(text: text, file: path).1
+    }
+
+    /// Fields of a configuration that are fixed for the life of the region.
+    func restartOnlyDifferences(_ a: DataplaneConfig, _ b: DataplaneConfig) -> [String] {
+        var d: [String] = []
+        if a.interfaces != b.interfaces { d.append("interfaces") }
+        if a.queues != b.queues { d.append("queues") }
+        if a.rxRing != b.rxRing { d.append("rx-ring") }
+        if a.txRing != b.txRing { d.append("tx-ring") }
+        if a.umemFrames != b.umemFrames { d.append("umem-frames") }
+        if a.xdpMode != b.xdpMode { d.append("xdp-mode") }
+        if a.sessionTableSize != b.sessionTableSize { d.append("session-table-size") }
+        return d
+    }
+
+    func fillSnapshot(_ c: DataplaneConfig, _ s: UnsafeMutablePointer<xpf_config_snapshot>) {
+        s.pointee.commit_realtime_ns = realtimeNanos()
+        s.pointee.batch_size = UInt32(c.batchSize)
+        s.pointee.timeout_tcp_initial = UInt32(c.timeouts.tcpInitial)
+        s.pointee.timeout_tcp_established = UInt32(c.timeouts.tcpEstablished)
+        s.pointee.timeout_tcp_closing = UInt32(c.timeouts.tcpClosing)
+        s.pointee.timeout_udp = UInt32(c.timeouts.udp)
+        s.pointee.timeout_icmp = UInt32(c.timeouts.icmp)
+        s.pointee.timeout_other = UInt32(c.timeouts.other)
+        s.pointee.neigh_hold_ms = UInt32(c.neighborHoldMs)
+    }
+
+    /// `commit` / `commit check` / SIGHUP: an invalid configuration never replaces the
+    /// running one (R-11.1).
+    func commit(path: String?, checkOnly: Bool) -> String {
+        let p = path ?? opts.configPath
+        do {
+            let c = try loadConfig(p)
+            let diff = restartOnlyDifferences(running, c)
+            if !diff.isEmpty {
+                return "error: changing \(diff.joined(separator: ", ")) requires restarting xpfd; nothing was committed"
+            }
+            if checkOnly { return "configuration check succeeds" }
+            let gen = try region.publishConfig { fillSnapshot(c, $0) }
+            running = c
+            logLine("xpfd", "committed \(p) as generation \(gen)")
+            return "commit complete, generation \(gen)"
+        } catch {
+            return "error: \(error)"
+        }
+    }
+
+    func run() -> Int32 {
+        defer { teardown.run() }
+        do {
+            try start()
+        } catch {
+            logLine("xpfd", "\(error)")
+            return 2
+        }
+        return loop()
+    }
+
+    private func start() throws {
+        xpf_quiet_libbpf()
+        try makeDirectories(opts.stateDir)
+        let pidPath = "\(opts.stateDir)/xpfd.pid"
+        if let old = readWholeFile(pidPath).flatMap({ Int32($0.trimmingWhitespace()) }), old != getpid(), processAlive(old),
+           readSmallFile("/proc/\(old)/comm")?.hasPrefix("xpfd") == true {
+            throw XPFError("another xpfd (pid \(old)) runs with state directory \(opts.stateDir)")
+        }
+        try writeWholeFile(pidPath, "\(getpid())\n")
+        teardown.add("pid file") { unlink(pidPath) }
+
+        running = try loadConfig(opts.configPath)
+        let infos = try running.interfaces.map { try InterfaceInfo.resolve($0) }
+        let available = infos.map(\.rxQueues).min() ?? 1
+        let queues = running.queues ?? min(available, Int(XPF_MAX_QUEUES))
+        if let bad = infos.first(where: { $0.rxQueues < queues }) {
+            throw XPFError("system dataplane queues \(queues): interface \(bad.name) has only \(bad.rxQueues) receive queues")
+        }
+        let capacity = max(queues, running.sessionTableSize / queues * queues)
+        let geometry = ShmGeometry(queues: queues, interfaces: infos.count, umemFrames: running.umemFrames, sessionCapacity: capacity)
+        let shmPath = Self.shmPath(stateDir: opts.stateDir)
+        region = try ShmRegion.create(path: shmPath, geometry: geometry, supervisorPid: getpid())
+        teardown.add("shared memory") { unlink(shmPath) }
+        let link = "\(opts.stateDir)/shm"
+        unlink(link)
+        try sysCall("symlink(\(link))") { symlink(shmPath, link) }
+        teardown.add("shm link") { unlink(link) }
+
+        // XDP program: load (verifier), fill maps, attach to every interface.
+        let objPath = try findBPFObject()
+        var bpf = xpf_bpf()
+        var err = [CChar](repeating: 0, count: 512)
+        if xpf_bpf_open(objPath, &bpf, &err, 512) != 0 { throw XPFError(String(cString: err)) }
+        let bpfBox = UnsafeMutablePointer<xpf_bpf>.allocate(capacity: 1)
+        bpfBox.initialize(to: bpf)
+        teardown.add("bpf object") { xpf_bpf_close(bpfBox) }
+        var slotOf: [UInt32: UInt8] = [:]
+        for (slot, info) in infos.enumerated() {
+            var k = info.ifindex
+            var v = xpf_if_slot(slot: UInt32(slot), flags: 0)
+            if bpf_map_update_elem(bpf.if_slots_fd, &k, &v, 0) != 0 { throw SysError("if_slots update", xpf_errno()) }
+            slotOf[info.ifindex] = UInt8(slot)
+        }
+        region.header.pointee.xskmap_id = bpf.xsks_id
+        region.header.pointee.counters_map_id = bpf.counters_id
+        region.header.pointee.batch_size_max = 256
+        fib = FIBMirror(region: region, slotOf: slotOf, localAddrsFd: bpf.local_addrs_fd)
+        try fib.refreshIfDirty()  // local_addrs must be right before the program sees traffic
+
+        for (slot, info) in infos.enumerated() {
+            _ = xpf_xdp_detach(Int32(info.ifindex))  // a stale program from a crashed run
+            let modes: [Int32] = running.xdpMode == .native ? [1] : running.xdpMode == .generic ? [2] : [1, 2]
+            var attached: Int32 = 0
+            var lastErr: Int32 = 0
+            for m in modes {
+                let r = xpf_xdp_attach(Int32(info.ifindex), bpf.prog_fd, m)
+                if r == 0 { attached = m; break }
+                lastErr = -r
+                if m == 1 && modes.count > 1 { logLine("xpfd", "\(info.name): native XDP refused (\(SysError("attach", -r))); trying generic") }
+            }
+            if attached == 0 { throw XPFError("cannot attach XDP to \(info.name): \(SysError("bpf_xdp_attach", lastErr))") }
+            let ifindex = Int32(info.ifindex)
+            teardown.add("xdp \(info.name)") { _ = xpf_xdp_detach(ifindex) }
+            var ifc = xpf_iface()
+            ifc.ifindex = info.ifindex
+            ifc.xdp_mode = UInt32(attached)
+            copyCString(info.name, into: &ifc.name)
+            withUnsafeMutableBytes(of: &ifc.mac) { $0.copyBytes(from: info.mac) }
+            ifc.mtu = UInt16(clamping: info.mtu)
+            ifc.rx_queues = UInt32(info.rxQueues)
+            region.setIface(slot, ifc)
+            logLine("xpfd", "\(info.name) (ifindex \(info.ifindex)): XDP attached in \(attached == 1 ? "native" : "generic") mode, \(info.rxQueues) rx queues")
+        }
+
+        let gen = try region.publishConfig { fillSnapshot(running, $0) }
+        xpf_store_release_u32(&region.header.pointee.state, UInt32(XPF_SHM_RUNNING.rawValue))
+        let workerBinary = opts.workerBinary ?? "\(Self.selfDirectory())/xpf-worker"
+        guard access(workerBinary, X_OK) == 0 else { throw XPFError("worker binary \(workerBinary) not found or not executable") }
+        workers = WorkerManager(region: region, workerBinary: workerBinary, shmPath: shmPath,
+                                plan: planCores(queues: queues, numaNode: infos[0].numaNode),
+                                rxRing: running.rxRing, txRing: running.txRing)
+        teardown.add("workers") { [unowned self] in self.workers.stopAll() }
+        logLine("xpfd", "configuration \(opts.configPath) is generation \(gen); starting \(queues) workers")
+        workers.startAll()
+    }
+
+    private func loop() -> Int32 {
+        let signals: [Int32] = [SIGCHLD, SIGTERM, SIGINT, SIGHUP]
+        let sigfd = signals.withUnsafeBufferPointer { xpf_signalfd($0.baseAddress, Int32($0.count)) }
+        guard sigfd >= 0 else { logLine("xpfd", "signalfd: \(SysError("signalfd", -sigfd))"); return 1 }
+        signal(SIGPIPE, SIG_IGN)
+        workers.reap()  // a child may have died before the signalfd existed
+        let nlfd = xpf_nl_open_monitor()
+        if nlfd < 0 { logLine("xpfd", "netlink monitor: \(SysError("socket", -nlfd)); FIB follows by polling only") }
+        let control: ControlServer
+        do { control = try ControlServer(path: "\(opts.stateDir)/xpfd.sock") } catch {
+            logLine("xpfd", "control socket: \(error)")
+            return 1
+        }
+        var fds = [pollfd(fd: sigfd, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: control.fd, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: nlfd, events: Int16(POLLIN), revents: 0)]
+        var lastPeriodicRefresh = monotonicNanos()
+        while true {
+            _ = poll(&fds, nfds_t(fds.count), 20)
+            while true {
+                let sig = xpf_signalfd_read(sigfd)
+                if sig <= 0 { break }
+                switch sig {
+                case SIGCHLD: workers.reap()
+                case SIGHUP: logLine("xpfd", "SIGHUP: \(commit(path: nil, checkOnly: false))")
+                default:
+                    logLine("xpfd", "signal \(sig): stopping")
+                    xpf_store_release_u32(&region.header.pointee.state, UInt32(XPF_SHM_STOPPING.rawValue))
+                    return 0
+                }
+            }
+            if fds[1].revents != 0 {
+                control.serve { line in
+                    let words = line.split(separator: " ").map(String.init)
+                    switch words.first {
+                    case "commit": return commit(path: words.count > 1 ? words[1] : nil, checkOnly: false)
+                    case "commit-check": return commit(path: words.count > 1 ? words[1] : nil, checkOnly: true)
+                    case "ping": return "pong \(getpid())"
+                    default: return "error: unknown request '\(line)'"
+                    }
+                }
+            }
+            if nlfd >= 0 && fds[2].revents != 0 && xpf_nl_drain_monitor(nlfd) != 0 { fib.dirty = true }
+            fib.serviceRequests()
+            let now = monotonicNanos()
+            if now - lastPeriodicRefresh > 1_000_000_000 { fib.dirty = true; lastPeriodicRefresh = now }
+            do { try fib.refreshIfDirty() } catch { logLine("xpfd", "FIB refresh: \(error)") }
+            workers.tick()
+        }
+    }
+}

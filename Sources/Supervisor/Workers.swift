@@ -1,0 +1,147 @@
+// Spawning, reaping, restarting and watching workers (R-1.1, R-1.7).
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXPF
+import Shared
+
+final class WorkerManager {
+    struct Slot {
+        var pid: Int32 = 0
+        var core: Int
+        var node: Int
+        var restarts = 0
+        var recentStarts: [UInt64] = []   // monotonic ns of recent spawns (crash-loop backoff)
+        var restartAt: UInt64 = 0         // when a backed-off restart is due (0 = none)
+        var failed = false                // exit code 2: configuration/ABI error, not restarted
+        var spawnedAt: UInt64 = 0
+    }
+
+    let region: ShmRegion
+    let workerBinary: String
+    let shmPath: String
+    let rxRing: Int
+    let txRing: Int
+    var slots: [Slot]
+    var stopping = false
+
+    /// A worker whose heartbeat is older than this is killed and restarted.
+    static let heartbeatTimeoutNs: UInt64 = 2_000_000_000
+    static let startTimeoutNs: UInt64 = 10_000_000_000
+
+    init(region: ShmRegion, workerBinary: String, shmPath: String, plan: [(core: Int, node: Int)], rxRing: Int, txRing: Int) {
+        self.region = region
+        self.workerBinary = workerBinary
+        self.shmPath = shmPath
+        self.rxRing = rxRing
+        self.txRing = txRing
+        slots = plan.map { Slot(core: $0.core, node: $0.node) }
+    }
+
+    func spawn(_ q: Int) {
+        let now = monotonicNanos()
+        let block = region.worker(q)
+        block.pointee.core = Int32(slots[q].core)
+        block.pointee.numa_node = Int32(slots[q].node)
+        // STARTING before the child exists: generation slots stay protected for it.
+        xpf_store_release_u64(xpf_wb_config_seen(block), 0)
+        xpf_store_release_u64(xpf_wb_fib_seen(block), 0)
+        xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_STARTING.rawValue))
+        let args = [workerBinary, "--shm", shmPath, "--queue", "\(q)", "--core", "\(slots[q].core)",
+                    "--node", "\(slots[q].node)", "--rx-ring", "\(rxRing)", "--tx-ring", "\(txRing)"]
+        var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) }
+        cargs.append(nil)
+        defer { for a in cargs { free(a) } }
+        var pid: pid_t = 0
+        let r = cargs.withUnsafeBufferPointer { xpf_spawn(&pid, workerBinary, $0.baseAddress) }
+        if r != 0 {
+            logLine("xpfd", "spawning worker for queue \(q) failed: \(SysError("posix_spawn", -r)); retrying in 1 s")
+            xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_EXITED.rawValue))
+            slots[q].restartAt = now + 1_000_000_000
+            return
+        }
+        slots[q].pid = pid
+        slots[q].spawnedAt = now
+        slots[q].restartAt = 0
+        slots[q].recentStarts = slots[q].recentStarts.filter { now - $0 < 10_000_000_000 } + [now]
+        block.pointee.pid = pid
+        logLine("xpfd", "worker for queue \(q) started: pid \(pid), core \(slots[q].core), node \(slots[q].node)")
+    }
+
+    func startAll() { for q in slots.indices { spawn(q) } }
+
+    /// Reaps every exited child and schedules restarts. A worker that exits with code 2
+    /// (configuration/ABI) is not restarted; a crash loop backs off up to 5 s.
+    func reap() {
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, WNOHANG)
+            if pid <= 0 { return }
+            guard let q = slots.firstIndex(where: { $0.pid == pid }) else { continue }
+            let exited = status & 0x7f == 0
+            let code = exited ? (status >> 8) & 0xff : -1
+            let sig = exited ? 0 : status & 0x7f
+            slots[q].pid = 0
+            let block = region.worker(q)
+            if stopping { xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_EXITED.rawValue)); continue }
+            if code == 2 {
+                slots[q].failed = true
+                xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_FAILED.rawValue))
+                logLine("xpfd", "worker for queue \(q) (pid \(pid)) exited with a configuration/ABI error; not restarting (queue \(q) fails closed)")
+                continue
+            }
+            xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_EXITED.rawValue))
+            slots[q].restarts += 1
+            block.pointee.restarts = UInt32(slots[q].restarts)
+            let why = exited ? "exited with code \(code)" : "was killed by signal \(sig)"
+            // First restarts are immediate (R-1.7: within a second); a crash loop backs off.
+            let recent = slots[q].recentStarts.count
+            let delay: UInt64 = recent <= 3 ? 0 : min(5_000_000_000, UInt64(1 << min(recent - 3, 5)) * 100_000_000)
+            logLine("xpfd", "worker for queue \(q) (pid \(pid)) \(why); restarting\(delay > 0 ? " in \(delay / 1_000_000) ms" : "") (queue \(q) fails closed meanwhile)")
+            slots[q].restartAt = monotonicNanos() + delay
+        }
+    }
+
+    /// Restarts due workers and kills hung ones. Called every supervisor tick.
+    func tick() {
+        if stopping { return }
+        let now = monotonicNanos()
+        for q in slots.indices {
+            if slots[q].pid == 0 {
+                if !slots[q].failed && slots[q].restartAt != 0 && now >= slots[q].restartAt { spawn(q) }
+                continue
+            }
+            let block = region.worker(q)
+            let state = xpf_load_acquire_u32(xpf_wb_state(block))
+            if state == UInt32(XPF_WORKER_RUNNING.rawValue) {
+                let hb = xpf_load_relaxed_u64(xpf_wb_heartbeat(block))
+                if now > hb && now - hb > Self.heartbeatTimeoutNs {
+                    logLine("xpfd", "worker for queue \(q) (pid \(slots[q].pid)) missed its heartbeat for \((now - hb) / 1_000_000) ms; killing it")
+                    kill(slots[q].pid, SIGKILL)
+                }
+            } else if state == UInt32(XPF_WORKER_STARTING.rawValue) && now - slots[q].spawnedAt > Self.startTimeoutNs {
+                logLine("xpfd", "worker for queue \(q) (pid \(slots[q].pid)) did not start within 10 s; killing it")
+                kill(slots[q].pid, SIGKILL)
+            }
+        }
+    }
+
+    /// SIGTERM to every worker, wait up to `graceNs`, then SIGKILL; reaps all.
+    func stopAll(graceNs: UInt64 = 2_000_000_000) {
+        stopping = true
+        for s in slots where s.pid > 0 { kill(s.pid, SIGTERM) }
+        let deadline = monotonicNanos() + graceNs
+        while slots.contains(where: { $0.pid > 0 }) && monotonicNanos() < deadline {
+            reap()
+            usleep(10_000)
+        }
+        for s in slots where s.pid > 0 { kill(s.pid, SIGKILL) }
+        while slots.contains(where: { $0.pid > 0 }) {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, 0)
+            if pid < 0 { break }
+            if let q = slots.firstIndex(where: { $0.pid == pid }) { slots[q].pid = 0 }
+        }
+        for q in slots.indices { xpf_store_release_u32(xpf_wb_state(region.worker(q)), UInt32(XPF_WORKER_EXITED.rawValue)) }
+    }
+}

@@ -1,0 +1,45 @@
+// xpfd: the xpf supervisor.
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import Shared
+
+struct XPFD: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "xpfd",
+        abstract: "The xpf supervisor: shared memory, XDP programs, one worker per NIC queue.",
+        discussion: """
+        Runs in the foreground and logs to stderr. Creates the shared-memory region
+        (/dev/shm/xpf-<basename of the state directory>, linked as DIR/shm), attaches the
+        XDP program to every interface in `system dataplane interfaces` (native mode first,
+        generic as fallback), starts one xpf-worker per queue pinned to a NUMA-local core,
+        restarts workers that die, and mirrors the kernel's routes and neighbours.
+
+        Signals: SIGTERM/SIGINT stop the workers, detach XDP and remove the region;
+        SIGHUP commits the configuration file again (like `xpfctl commit`).
+        The control socket DIR/xpfd.sock serves xpfctl.
+
+        Exit codes: 0 stopped by a signal; 1 runtime failure; 2 configuration error.
+        """)
+
+    @Option(name: .long, help: "Configuration file (Junos syntax).")
+    var config: String
+
+    @Option(name: .long, help: "State directory: pid file, control socket, link to shared memory.")
+    var stateDir: String = "/run/xpf"
+
+    @Option(name: .long, help: "XDP object file (default: found next to the binary or in the source tree's bpf/build/).")
+    var bpfObject: String?
+
+    @Option(name: .long, help: "xpf-worker binary (default: next to xpfd).")
+    var workerBinary: String?
+
+    func run() throws {
+        let d = Daemon(DaemonOptions(configPath: config, stateDir: stateDir, bpfObject: bpfObject, workerBinary: workerBinary))
+        let code = d.run()
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+XPFD.main()

@@ -1,0 +1,393 @@
+// xpf-worker: owns queue q on every dataplane interface (R-1.1). Started by xpfd with
+// posix_spawn; never run by hand except for debugging.
+//
+//   xpf-worker --shm PATH --queue Q [--core C] [--node N] [--rx-ring N] [--tx-ring N]
+//
+// Exit codes: 0 stopped by SIGTERM; 1 runtime failure (xpfd restarts it);
+// 2 configuration/ABI error (xpfd does not restart it).
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXPF
+import Shared
+
+let usage = """
+usage: xpf-worker --shm PATH --queue Q [--core C] [--node N] [--rx-ring N] [--tx-ring N]
+
+The dataplane worker for queue Q of every interface named in the shared-memory
+region PATH. Started and supervised by xpfd; exit code 2 means a configuration or
+ABI error that a restart cannot fix.
+"""
+
+struct Options {
+    var shm = ""
+    var queue = -1
+    var core = -1
+    var node = -1
+    var rxRing: UInt32 = 2048
+    var txRing: UInt32 = 2048
+}
+
+func parseOptions() -> Options {
+    var o = Options()
+    var args = CommandLine.arguments.dropFirst().makeIterator()
+    while let a = args.next() {
+        func value() -> String {
+            guard let v = args.next() else { fputs("xpf-worker: \(a) needs a value\n\(usage)\n", stderr); exit(2) }
+            return v
+        }
+        func int() -> Int {
+            let v = value()
+            guard let n = Int(v) else { fputs("xpf-worker: \(a): '\(v)' is not a number\n", stderr); exit(2) }
+            return n
+        }
+        switch a {
+        case "--shm": o.shm = value()
+        case "--queue": o.queue = int()
+        case "--core": o.core = int()
+        case "--node": o.node = int()
+        case "--rx-ring": o.rxRing = UInt32(int())
+        case "--tx-ring": o.txRing = UInt32(int())
+        case "-h", "--help": print(usage); exit(0)
+        default: fputs("xpf-worker: unknown option \(a)\n\(usage)\n", stderr); exit(2)
+        }
+    }
+    if o.shm.isEmpty || o.queue < 0 { fputs(usage + "\n", stderr); exit(2) }
+    return o
+}
+
+nonisolated(unsafe) var stopRequested: sig_atomic_t = 0
+
+func fail(_ code: Int32, _ message: String) -> Never {
+    logLine("xpf-worker", message)
+    exit(code)
+}
+
+let opts = parseOptions()
+// Die with the supervisor (R-1.8): if xpfd is gone, nobody would clean up after us.
+let parentAtStart = getppid()
+_ = xpf_set_pdeathsig(SIGTERM)
+if getppid() != parentAtStart { exit(1) }
+signal(SIGTERM) { _ in stopRequested = 1 }
+signal(SIGINT) { _ in stopRequested = 1 }
+xpf_quiet_libbpf()
+
+// Pin to the core xpfd chose and prefer memory of its NUMA node (R-1.2).
+if opts.core >= 0 {
+    let r = xpf_pin_to_cpu(Int32(opts.core))
+    if r != 0 { logLine("xpf-worker", "queue \(opts.queue): pinning to core \(opts.core) failed: \(SysError("sched_setaffinity", -r))") }
+}
+if opts.node >= 0 && numa_available() >= 0 { numa_set_preferred(Int32(opts.node)) }
+
+let region: ShmRegion
+do { region = try ShmRegion.attach(path: opts.shm, writable: true) } catch { fail(2, "\(error)") }
+guard opts.queue < region.queues else { fail(2, "queue \(opts.queue) is not in the region (\(region.queues) queues)") }
+let block = region.worker(opts.queue)
+block.pointee.pid = getpid()
+block.pointee.core = Int32(opts.core)
+block.pointee.numa_node = Int32(opts.node)
+block.pointee.started_ns = monotonicNanos()
+xpf_store_relaxed_u64(xpf_wb_heartbeat(block), monotonicNanos())
+
+// UMEM: this worker's slice of the region; one UMEM shared by its sockets on every
+// interface, so forwarding moves a descriptor from one RX ring to another TX ring.
+let hdr = region.header.pointee
+let nIfaces = Int(hdr.n_ifaces)
+let frameSize = Int(hdr.frame_size)
+let frames = Int(hdr.umem_frames)
+let (umemArea, umemSize) = region.umem(opts.queue)
+let fillSize = opts.rxRing
+var umem: Umem
+do {
+    umem = try Umem(area: umemArea, size: umemSize, frames: frames, frameSize: frameSize, fillSize: fillSize, compSize: opts.txRing)
+} catch { fail(1, "queue \(opts.queue): \(error)") }
+
+let xskmapFd = bpf_map_get_fd_by_id(hdr.xskmap_id)
+if xskmapFd < 0 { fail(1, "queue \(opts.queue): cannot open xsks_map id \(hdr.xskmap_id): errno \(xpf_errno())") }
+
+var ports: [Port] = []
+for slot in 0..<nIfaces {
+    let ifc = region.iface(slot)
+    let name = stringFromCArray(ifc.name)
+    let first = slot == 0
+    var port = Port(slot: UInt8(slot), name: name,
+                    fill: first ? umem.fill0 : .allocate(capacity: 1),
+                    comp: first ? umem.comp0 : .allocate(capacity: 1))
+    if !first { port.fill.initialize(to: xsk_ring_prod()); port.comp.initialize(to: xsk_ring_cons()) }
+    var xsk: OpaquePointer?
+    let r = xpf_xsk_create(&xsk, name, UInt32(opts.queue), umem.umem, port.rx, port.tx,
+                           first ? nil : port.fill, first ? nil : port.comp, opts.rxRing, opts.txRing)
+    if r != 0 { fail(1, "queue \(opts.queue): AF_XDP socket on \(name): \(String(cString: strerror(-r)))") }
+    port.xsk = xsk
+    port.fd = xsk_socket__fd(xsk)
+    // Register in the XDP program's XSKMAP: from now on the program redirects this
+    // queue's transit traffic to us (until then it dropped it: fail closed).
+    var key = UInt32(slot) * UInt32(XPF_MAX_QUEUES) + UInt32(opts.queue)
+    var fd = port.fd
+    if bpf_map_update_elem(xskmapFd, &key, &fd, 0) != 0 {
+        fail(1, "queue \(opts.queue): registering \(name) in xsks_map failed: errno \(xpf_errno())")
+    }
+    ports.append(port)
+}
+close(xskmapFd)
+
+// Split the frames: each fill ring gets up to half of its share, the rest stays free
+// for frames in flight (TX, parked).
+let fillTarget = UInt32(min(Int(fillSize), frames / (2 * max(nIfaces, 1))))
+func refill(_ p: inout Port, _ want: UInt32) {
+    let n = min(want, UInt32(umem.freeCount))
+    if n == 0 { return }
+    var idx: UInt32 = 0
+    let got = xsk_ring_prod__reserve(p.fill, n, &idx)
+    for i in 0..<got { xsk_ring_prod__fill_addr(p.fill, idx &+ i).pointee = umem.get() }
+    xsk_ring_prod__submit(p.fill, got)
+}
+for i in 0..<ports.count { refill(&ports[i], fillTarget) }
+
+// Session partition and pipeline state.
+var egress = UnsafeMutablePointer<EgressInterface>.allocate(capacity: Int(XPF_MAX_IFACES))
+egress.initialize(repeating: EgressInterface(), count: Int(XPF_MAX_IFACES))
+for slot in 0..<nIfaces {
+    let ifc = region.iface(slot)
+    egress[slot].ifindex = ifc.ifindex
+    egress[slot].mac = ifc.mac
+    egress[slot].mtu = ifc.mtu == 0 ? 1500 : ifc.mtu
+}
+var configFollower = SnapshotFollower(word: region.configCurrentWord, seen: xpf_wb_config_seen(block))
+var fibFollower = SnapshotFollower(word: region.fibCurrentWord, seen: xpf_wb_fib_seen(block))
+let cfgSlot0 = configFollower.poll() ?? region.current(.config).slot
+let fibSlot0 = fibFollower.poll() ?? region.current(.fib).slot
+var pipeline = Pipeline(
+    partition: SessionPartition(table: region.sessionTable, queue: opts.queue, queues: region.queues),
+    config: region.configSlot(cfgSlot0), generation: configFollower.generation,
+    fib: FIBView(region.fibSlot(fibSlot0)), interfaces: egress, interfaceCount: nIfaces)
+var requests = RingProducer<xpf_neigh_request>(header: xpf_wb_req_ring(block), entries: xpf_wb_req_entries(block))
+
+// Frames waiting for neighbour resolution (R-3.2): bounded, private to this worker.
+let parkCapacity = 256
+struct Parked {
+    var addr: UInt64 = 0
+    var len: UInt32 = 0
+    var egress: UInt8 = 0
+    var family: UInt8 = 0
+    var ifindex: UInt32 = 0
+    var nexthop = xpf_flow_tuple()  // address in .src
+    var deadlineMs: UInt32 = 0
+    var requestedMs: UInt32 = 0
+}
+let parked = UnsafeMutablePointer<Parked>.allocate(capacity: parkCapacity)
+parked.initialize(repeating: Parked(), count: parkCapacity)
+var parkedCount = 0
+
+// Counters continue across restarts: start from what the last incarnation published.
+var counters = WorkerCounters()
+counters.s = WorkerStatsIO.read(block)
+
+// TX staging: per egress port, up to one batch of descriptors.
+let batchMax = Int(hdr.batch_size_max)
+let stageAddr = UnsafeMutablePointer<UInt64>.allocate(capacity: nIfaces * (batchMax + parkCapacity))
+let stageLen = UnsafeMutablePointer<UInt32>.allocate(capacity: nIfaces * (batchMax + parkCapacity))
+let stageCount = UnsafeMutablePointer<Int>.allocate(capacity: nIfaces)
+stageCount.initialize(repeating: 0, count: nIfaces)
+let stageStride = batchMax + parkCapacity
+
+@inline(__always) func stage(_ egress: UInt8, _ addr: UInt64, _ len: UInt32) {
+    let e = Int(egress)
+    let i = e * stageStride + stageCount[e]
+    stageAddr[i] = addr
+    stageLen[i] = len
+    stageCount[e] += 1
+}
+
+/// Moves staged descriptors to each egress TX ring; what does not fit is dropped and
+/// counted (never waited for, R-3.4).
+func flushTX() {
+    for e in 0..<nIfaces where stageCount[e] > 0 {
+        let n = UInt32(stageCount[e])
+        var idx: UInt32 = 0
+        let got = xsk_ring_prod__reserve(ports[e].tx, n, &idx)
+        let base = e * stageStride
+        for i in 0..<Int(got) {
+            let d = xsk_ring_prod__tx_desc(ports[e].tx, idx &+ UInt32(i))!
+            d.pointee.addr = stageAddr[base + i]
+            d.pointee.len = stageLen[base + i]
+            d.pointee.options = 0
+            counters.s.tx_packets &+= 1
+            counters.s.tx_bytes &+= UInt64(stageLen[base + i])
+        }
+        xsk_ring_prod__submit(ports[e].tx, got)
+        ports[e].txOutstanding &+= got
+        for i in Int(got)..<Int(n) {
+            umem.put(stageAddr[base + i])
+            counters.drop(UInt8(XPF_DROP_TX_FULL.rawValue))
+        }
+        stageCount[e] = 0
+    }
+}
+
+/// Copy-mode TX sends at most 32 descriptors per syscall: kick every socket with
+/// descriptors outstanding, not only when need_wakeup is set, or TX stalls.
+func kickAndComplete() {
+    for i in 0..<ports.count {
+        if ports[i].txOutstanding > 0 {
+            if sendto(ports[i].fd, nil, 0, Int32(MSG_DONTWAIT), nil, 0) < 0 {
+                let e = xpf_errno()
+                if e != EAGAIN && e != EBUSY && e != ENOBUFS && e != ENETDOWN {
+                    logLine("xpf-worker", "queue \(opts.queue): TX kick on \(ports[i].name): errno \(e)")
+                }
+            }
+            counters.s.tx_kicks &+= 1
+        }
+        var idx: UInt32 = 0
+        let n = xsk_ring_cons__peek(ports[i].comp, UInt32(opts.txRing), &idx)
+        if n > 0 {
+            for k in 0..<n { umem.put(xsk_ring_cons__comp_addr(ports[i].comp, idx &+ k).pointee) }
+            xsk_ring_cons__release(ports[i].comp, n)
+            ports[i].txOutstanding &-= min(n, ports[i].txOutstanding)
+        }
+    }
+}
+
+func requestResolution(_ p: Parked) {
+    var r = xpf_neigh_request()
+    r.family = p.family
+    r.iface_slot = p.egress
+    r.ifindex = p.ifindex
+    r.addr = p.nexthop.src
+    requests.push(r)  // a full ring counts the drop; the frame still waits for its deadline
+}
+
+func park(addr: UInt64, len: UInt32, action: PacketAction, nowMs: UInt32) {
+    guard parkedCount < parkCapacity else {
+        umem.put(addr)
+        counters.drop(UInt8(XPF_DROP_NEIGH_QUEUE_FULL.rawValue))
+        return
+    }
+    var p = Parked()
+    p.addr = addr; p.len = len; p.egress = action.egress
+    p.family = pipeline.parkFamily; p.ifindex = pipeline.parkIfindex; p.nexthop = pipeline.parkNexthop
+    p.deadlineMs = nowMs &+ pipeline.config.pointee.neigh_hold_ms
+    p.requestedMs = nowMs
+    // One request per next hop: only if no frame for it is waiting already.
+    var already = false
+    for i in 0..<parkedCount where parked[i].ifindex == p.ifindex && parked[i].family == p.family
+        && withUnsafeBytes(of: parked[i].nexthop.src, { a in withUnsafeBytes(of: p.nexthop.src) { a.elementsEqual($0) } }) {
+        already = true; break
+    }
+    if !already { requestResolution(p) }
+    parked[parkedCount] = p
+    parkedCount += 1
+    counters.s.neigh_parked &+= 1
+}
+
+/// Sends parked frames whose neighbour is now known; drops (counted) those past their
+/// deadline; re-asks xpfd every 250 ms for the rest.
+func serviceParked(nowMs: UInt32) {
+    var i = 0
+    while i < parkedCount {
+        let p = parked[i]
+        let frame = umem.area + Int(p.addr)
+        let sent = withUnsafeBytes(of: p.nexthop.src) {
+            pipeline.resolveParked(frame: frame, length: Int(p.len), egress: p.egress, family: p.family,
+                                   ifindex: p.ifindex, nexthop: $0.baseAddress!)
+        }
+        if sent {
+            stage(p.egress, p.addr, p.len)
+            counters.s.neigh_sent &+= 1
+        } else if Int32(bitPattern: nowMs &- p.deadlineMs) >= 0 {
+            umem.put(p.addr)
+            counters.drop(UInt8(XPF_DROP_NEIGH_TIMEOUT.rawValue))
+        } else {
+            if nowMs &- p.requestedMs >= 250 { requestResolution(p); parked[i].requestedMs = nowMs }
+            i += 1
+            continue
+        }
+        parkedCount -= 1
+        parked[i] = parked[parkedCount]
+    }
+}
+
+// Ready: tell xpfd and the tools (release: everything above happened before RUNNING).
+xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_RUNNING.rawValue))
+logLine("xpf-worker", "queue \(opts.queue) running on core \(opts.core), node \(opts.node), \(nIfaces) interfaces, generation \(pipeline.generation)")
+
+let pollFds = UnsafeMutablePointer<pollfd>.allocate(capacity: ports.count)
+for i in 0..<ports.count { pollFds[i] = pollfd(fd: ports[i].fd, events: Int16(POLLIN), revents: 0) }
+var lastFlushNs: UInt64 = 0
+
+while stopRequested == 0 {
+    let now = monotonicNanos()
+    xpf_store_relaxed_u64(xpf_wb_heartbeat(block), now)  // read by xpfd's watchdog
+    let nowMs = UInt32(truncatingIfNeeded: now / 1_000_000)
+    pipeline.nowMs = nowMs
+
+    // Between batches only: adopt a newly published configuration or FIB (R-1.5).
+    if let s = configFollower.poll() {
+        pipeline.config = region.configSlot(s)
+        pipeline.generation = configFollower.generation
+    }
+    var fibChanged = false
+    if let s = fibFollower.poll() { pipeline.fib = FIBView(region.fibSlot(s)); fibChanged = true }
+    let batch = UInt32(max(1, min(Int(pipeline.config.pointee.batch_size), batchMax)))
+
+    var work: UInt32 = 0
+    for pi in 0..<ports.count {
+        var idx: UInt32 = 0
+        let n = xsk_ring_cons__peek(ports[pi].rx, batch, &idx)
+        if n == 0 { continue }
+        work &+= n
+        counters.s.batches &+= 1
+        counters.s.batch_packets &+= UInt64(n)
+        for k in 0..<n {
+            let d = xsk_ring_cons__rx_desc(ports[pi].rx, idx &+ k)!
+            let addr = d.pointee.addr
+            let len = d.pointee.len
+            counters.s.rx_packets &+= 1
+            counters.s.rx_bytes &+= UInt64(len)
+            // Safe: the kernel only hands out descriptors inside our registered UMEM.
+            let frame = umem.area + Int(addr)
+            let action = pipeline.process(frame: frame, length: Int(len), ingress: ports[pi].slot, counters: &counters)
+            switch action.kind {
+            case .transmit: stage(action.egress, addr, len)
+            case .drop: umem.put(addr); counters.drop(action.reason)
+            case .park: park(addr: addr, len: len, action: action, nowMs: nowMs)
+            }
+        }
+        xsk_ring_cons__release(ports[pi].rx, n)
+    }
+    if parkedCount > 0 && (fibChanged || work == 0 || work < batch) { serviceParked(nowMs: nowMs) }
+    flushTX()
+    kickAndComplete()
+    for pi in 0..<ports.count {
+        // Top the fill ring up to its target occupancy (frames the kernel may fill).
+        let occupied = fillSize &- xsk_prod_nb_free(ports[pi].fill, fillSize)
+        if occupied < fillTarget { refill(&ports[pi], fillTarget &- occupied) }
+        if xsk_ring_prod__needs_wakeup(ports[pi].fill) != 0 {
+            recvfrom(ports[pi].fd, nil, 0, Int32(MSG_DONTWAIT), nil, nil)
+        }
+    }
+    // Ageing: a slice of this worker's session partition per loop (R-4.2).
+    let closed = pipeline.partition.age(nowMs: nowMs, budget: 256) { pipeline.timeoutMs(proto: $0, tcpState: $1) }
+    counters.s.sessions_closed &+= UInt64(closed)
+
+    if work > 0 || closed > 0 || now &- lastFlushNs > 100_000_000 {
+        WorkerStatsIO.publish(block, &counters.s)
+        lastFlushNs = now
+    }
+    if work == 0 {
+        var outstanding = false
+        for p in ports where p.txOutstanding > 0 { outstanding = true }
+        // Idle: sleep in poll() (never spin on 2 cores). Short timeout while frames
+        // wait for TX completion or neighbours, 100 ms otherwise (heartbeat cadence).
+        let timeout: Int32 = outstanding ? 1 : (parkedCount > 0 ? 5 : 100)
+        counters.s.polls &+= 1
+        _ = poll(pollFds, nfds_t(ports.count), timeout)
+    }
+}
+
+// Orderly stop: unregister (closing the socket removes it from the XSKMAP).
+for p in ports { xsk_socket__delete(p.xsk) }
+xsk_umem__delete(umem.umem)
+WorkerStatsIO.publish(block, &counters.s)
+logLine("xpf-worker", "queue \(opts.queue) stopped")
+exit(0)
