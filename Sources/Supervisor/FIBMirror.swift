@@ -18,6 +18,7 @@ final class FIBMirror {
     private var consumers: [RingConsumer<xpf_neigh_request>]
     private var lastAsked: [[UInt8]: UInt64] = [:]
     private(set) var publishedVersion: UInt64 = 0
+    private var publishedImage: [UInt8] = []   // routes + neighbours last published
 
     init(region: ShmRegion, slotOf: [UInt32: UInt8], localAddrsFd: Int32) {
         self.region = region
@@ -40,6 +41,12 @@ final class FIBMirror {
         for i in 0..<Int(nr) { routes[i].iface_slot = slotOf[routes[i].ifindex] ?? 0xff }
         for i in 0..<Int(nn) { neigh[i].iface_slot = slotOf[neigh[i].ifindex] ?? 0xff }
         try syncLocalAddresses()
+        // Publish only what changed: the periodic re-dump is a safety net for lost
+        // events, not a reason to make every worker switch.
+        var image = routes.withUnsafeBytes { Array($0.prefix(Int(nr) * MemoryLayout<xpf_route>.stride)) }
+        image += neigh.withUnsafeBytes { Array($0.prefix(Int(nn) * MemoryLayout<xpf_neigh>.stride)) }
+        image += withUnsafeBytes(of: (nr, nn)) { Array($0) }
+        if image == publishedImage && publishedVersion != 0 { dirty = false; return }
         guard region.freeSlot(.fib) != nil else { return }
         publishedVersion = try region.publishFIB { snap in
             withUnsafeMutableBytes(of: &snap.pointee.routes) { dst in
@@ -51,6 +58,7 @@ final class FIBMirror {
             snap.pointee.n_routes = UInt32(nr)
             snap.pointee.n_neigh = UInt32(nn)
         }
+        publishedImage = image
         dirty = false
     }
 

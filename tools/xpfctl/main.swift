@@ -1,1 +1,197 @@
-print("xpfctl")
+// xpfctl: operator commands (R-12.2). Reads shared memory for `show`, talks to xpfd's
+// control socket for `commit`.
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import CXPF
+import Shared
+
+struct Common: ParsableArguments {
+    @Option(name: .long, help: "xpfd's state directory.")
+    var stateDir: String = "/run/xpf"
+}
+
+/// Sends one request line to xpfd and returns its reply.
+func control(_ stateDir: String, _ request: String) throws -> String {
+    let path = "\(stateDir)/xpfd.sock"
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw XPFError("socket: errno \(xpf_errno())") }
+    defer { close(fd) }
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    copyCString(path, into: &addr.sun_path)
+    let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+    guard r == 0 else { throw XPFError("cannot reach xpfd at \(path): \(String(cString: strerror(xpf_errno()))) — is xpfd running with --state-dir \(stateDir)?") }
+    var tv = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    let line = request + "\n"
+    _ = line.withCString { write(fd, $0, strlen($0)) }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
+        if n <= 0 { break }
+        out += buf[0..<n]
+    }
+    return String(decoding: out, as: UTF8.self).trimmingCharacters()
+}
+
+extension String {
+    func trimmingCharacters() -> String {
+        var s = Substring(self)
+        while let l = s.last, l.isWhitespace { s.removeLast() }
+        return String(s)
+    }
+}
+
+func absolutePath(_ p: String) -> String {
+    if p.hasPrefix("/") { return p }
+    var buf = [CChar](repeating: 0, count: 4096)
+    guard getcwd(&buf, 4096) != nil else { return p }
+    return String(cString: buf) + "/" + p
+}
+
+struct Commit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate a configuration and publish it as a new generation.",
+        discussion: "`xpfctl commit [FILE]` commits FILE (default: xpfd's --config file). `xpfctl commit check [FILE]` validates only. An invalid configuration never replaces the running one.")
+    @OptionGroup var common: Common
+    @Argument(help: "`check` to validate only, then an optional FILE.")
+    var words: [String] = []
+
+    func run() throws {
+        var w = words
+        var check = false
+        if w.first == "check" { check = true; w.removeFirst() }
+        guard w.count <= 1 else { throw ValidationError("usage: xpfctl commit [check] [FILE]") }
+        let req = (check ? "commit-check" : "commit") + (w.first.map { " " + absolutePath($0) } ?? "")
+        let reply = try control(common.stateDir, req)
+        print(reply)
+        if reply.hasPrefix("error") { throw ExitCode(1) }
+    }
+}
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show dataplane state.",
+        subcommands: [SecurityShow.self, DataplaneShow.self])
+}
+
+struct SecurityShow: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "security", abstract: "Security state.", subcommands: [FlowShow.self])
+}
+
+struct FlowShow: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "flow", abstract: "Flow state.", subcommands: [SessionShow.self])
+}
+
+struct SessionShow: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "session",
+        abstract: "List sessions from the shared-memory session table.",
+        discussion: "Filters (Junos words, any combination): source-prefix P, destination-prefix P, protocol NAME|N, source-port N, destination-port N. Matches either direction's tuple as the first packet carried it.")
+    @OptionGroup var common: Common
+    @Flag(name: .long, help: "JSON output.")
+    var json = false
+    @Argument(help: "Filters: source-prefix P | destination-prefix P | protocol X | source-port N | destination-port N")
+    var filters: [String] = []
+
+    func run() throws {
+        guard filters.count % 2 == 0 else { throw ValidationError("filters come in pairs, e.g. `destination-port 5001`") }
+        var srcP: (family: UInt8, addr: [UInt8], len: Int)?, dstP: (family: UInt8, addr: [UInt8], len: Int)?
+        var proto: UInt8?, sport: UInt16?, dport: UInt16?
+        for i in stride(from: 0, to: filters.count, by: 2) {
+            let v = filters[i + 1]
+            switch filters[i] {
+            case "source-prefix": guard let p = parsePrefix(v) else { throw ValidationError("bad prefix '\(v)'") }; srcP = p
+            case "destination-prefix": guard let p = parsePrefix(v) else { throw ValidationError("bad prefix '\(v)'") }; dstP = p
+            case "protocol": guard let p = SessionListing.protocolNumber(v) else { throw ValidationError("bad protocol '\(v)'") }; proto = p
+            case "source-port": guard let p = UInt16(v) else { throw ValidationError("bad port '\(v)'") }; sport = p
+            case "destination-port": guard let p = UInt16(v) else { throw ValidationError("bad port '\(v)'") }; dport = p
+            default: throw ValidationError("unknown filter '\(filters[i])'")
+            }
+        }
+        let region = try DataplaneStatus.openRegion(stateDir: common.stateDir)
+        let names = (0..<region.interfaceCount).map { stringFromCArray(region.iface($0).name) }
+        func ifname(_ s: UInt8) -> String { Int(s) < names.count ? names[Int(s)] : "?" }
+        func bytes(_ t: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)) -> [UInt8] { withUnsafeBytes(of: t) { Array($0) } }
+        let sessions = SessionListing.all(region).filter { s in
+            let r = s.record
+            if let proto, r.proto != proto { return false }
+            if let srcP, !prefixContains(srcP, family: r.family, bytes(r.fwd.src)) { return false }
+            if let dstP, !prefixContains(dstP, family: r.family, bytes(r.fwd.dst)) { return false }
+            if let sport, UInt16(bigEndian: r.fwd.sport) != sport { return false }
+            if let dport, UInt16(bigEndian: r.fwd.dport) != dport { return false }
+            return true
+        }
+        if json {
+            var j = JSONWriter()
+            j.beginObject()
+            j.beginArray("sessions")
+            for s in sessions {
+                let r = s.record
+                j.beginObject()
+                j.field("id", s.id)
+                j.field("protocol", SessionListing.protocolName(r.proto))
+                j.field("family", r.family)
+                for (key, t, dir, ifs) in [("in", r.fwd, 0, r.if_in), ("out", r.rev, 1, r.if_out)] {
+                    j.beginObject(key)
+                    j.field("src", formatAddress(family: r.family, t.src)); j.field("sport", UInt16(bigEndian: t.sport))
+                    j.field("dst", formatAddress(family: r.family, t.dst)); j.field("dport", UInt16(bigEndian: t.dport))
+                    j.field("interface", ifname(ifs))
+                    j.field("packets", dir == 0 ? r.packets.0 : r.packets.1)
+                    j.field("bytes", dir == 0 ? r.bytes.0 : r.bytes.1)
+                    j.endObject()
+                }
+                j.field("generation", r.generation)
+                j.field("owner_queue", r.owner)
+                j.field("tcp_state", r.tcp_state)
+                j.field("age_s", s.ageS)
+                j.field("idle_s", s.idleMs / 1000)
+                j.field("timeout_s", s.timeoutS)
+                j.endObject()
+            }
+            j.endArray()
+            j.field("total", sessions.count)
+            j.endObject()
+            print(j.text)
+            return
+        }
+        for s in sessions {
+            let r = s.record
+            let p = SessionListing.protocolName(r.proto)
+            let remaining = Int(s.timeoutS) - Int(s.idleMs / 1000)
+            print("Session ID: \(s.id), Policy name: N/A, Generation: \(r.generation), Timeout: \(max(remaining, 0)), Valid")
+            for (label, t, dir, ifs) in [("In", r.fwd, 0, r.if_in), ("Out", r.rev, 1, r.if_out)] {
+                print("  \(label): \(formatAddress(family: r.family, t.src))/\(UInt16(bigEndian: t.sport)) --> \(formatAddress(family: r.family, t.dst))/\(UInt16(bigEndian: t.dport));\(p), If: \(ifname(ifs)), Pkts: \(dir == 0 ? r.packets.0 : r.packets.1), Bytes: \(dir == 0 ? r.bytes.0 : r.bytes.1)")
+            }
+        }
+        print("Total sessions: \(sessions.count)")
+    }
+}
+
+struct DataplaneShow: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "dataplane", abstract: "Workers, queues, cores and XDP modes.")
+    @OptionGroup var common: Common
+
+    func run() throws {
+        let region = try DataplaneStatus.openRegion(stateDir: common.stateDir)
+        let s = DataplaneStatus.read(region)
+        print("xpfd pid \(s.supervisorPid) (\(s.supervisorAlive ? s.state : "not running")), configuration generation \(s.generation), FIB version \(s.fibVersion)")
+        print("session table: \(s.sessionCapacity) sessions")
+        for i in s.interfaces { print("interface \(i.name): ifindex \(i.ifindex), XDP mode \(i.xdpMode), \(i.rxQueues) rx queues") }
+        for w in s.workers {
+            print("queue \(w.queue): worker pid \(w.pid) \(w.state), core \(w.core), NUMA node \(w.numaNode), heartbeat \(w.heartbeatAgeMs) ms ago, generation \(w.generation), restarts \(w.restarts)")
+        }
+    }
+}
+
+struct XPFCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "xpfctl",
+        abstract: "Operate a running xpf dataplane.",
+        subcommands: [Commit.self, Show.self])
+}
+
+XPFCtl.main()
