@@ -472,6 +472,12 @@ final class ParseTests: XCTestCase {
         XCTAssertEqual(F.parse(frame).0, .badIPHeader)
     }
 
+    func testIPv4IHLOneWordBeyondHeader() {
+        // IHL 6 but the datagram (and frame) holds only the fixed 20 bytes.
+        let frame = F.ethernet(0x0800) + F.ipv4(proto: 59, payload: [], ihl: 6)
+        XCTAssertEqual(F.parse(frame).0, .badIPHeader)
+    }
+
     func testIPv4TotalLengthBeyondFrame() {
         let frame = F.ethernet(0x0800) + F.ipv4(proto: 17, payload: F.udp(sport: 1, dport: 2), totalLength: 29)
         XCTAssertEqual(F.parse(frame).0, .badLength)
@@ -519,6 +525,13 @@ final class ParseTests: XCTestCase {
                 let v6 = F.ethernet(0x86DD) + F.ipv6(nextHeader: proto == 1 ? 58 : proto,
                                                      payload: proto == 1 ? [128] + cut.dropFirst() : cut)
                 XCTAssertEqual(F.parse(v6).0, .badL4Header, "v6 proto \(proto) cut \(k)")
+                // First fragments get no slack for a short L4 header (RFC 1858 tiny fragments).
+                let frag4 = F.ethernet(0x0800) + F.ipv4(proto: proto, payload: cut, flagsFragment: 0x2000)
+                XCTAssertEqual(F.parse(frag4).0, .badL4Header, "v4 first fragment proto \(proto) cut \(k)")
+                let frag6 = F.ethernet(0x86DD) + F.ipv6(nextHeader: 44, payload: F.frag6(next: proto == 1 ? 58 : proto,
+                                                                                         offset: 0, more: true)
+                                                            + (proto == 1 ? [128] + cut.dropFirst() : cut))
+                XCTAssertEqual(F.parse(frag6).0, .badL4Header, "v6 first fragment proto \(proto) cut \(k)")
             }
         }
         // ICMP non-echo needs only 4 bytes.
@@ -585,6 +598,15 @@ final class ParseTests: XCTestCase {
         // AH whose length runs past the end.
         let ah = F.ethernet(0x86DD) + F.ipv6(nextHeader: 51, payload: Array(F.ah6(next: 6, len: 4).prefix(20)))
         XCTAssertEqual(F.parse(ah).0, .badIPHeader)
+        // Each walked header type claiming more bytes than the datagram has, followed by nothing
+        // that would fail on its own (next header 59), even with a partial header present.
+        for (type, header) in [(UInt8(0), F.ext6(next: 59, units: 1)), (43, F.ext6(next: 59, units: 1)),
+                               (60, F.ext6(next: 59, units: 2)), (51, F.ah6(next: 59, len: 4))] {
+            for keep in [8, header.count - 8, header.count - 1] {
+                let cut = F.ethernet(0x86DD) + F.ipv6(nextHeader: type, payload: Array(header.prefix(keep)))
+                XCTAssertEqual(F.parse(cut).0, .badIPHeader, "type \(type) keep \(keep)")
+            }
+        }
         // A chain that fits the frame but not the IPv6 payload length: padding is not payload.
         let inPadding = F.ethernet(0x86DD) + F.ipv6(nextHeader: 0, payload: F.ext6(next: 59), payloadLength: 4)
             + [UInt8](repeating: 0, count: 8)
