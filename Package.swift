@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "xpf-worker", targets: ["Worker"]),
         .executable(name: "xpf-top", targets: ["XPFTop"]),
         .executable(name: "xpfctl", targets: ["XPFCtl"]),
+        .executable(name: "xpf-bench", targets: ["XPFBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -48,6 +49,9 @@ let package = Package(
             name: "XPFCtl",
             dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "tools/xpfctl", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "XPFBench", dependencies: ["Shared", "CXPF"], path: "tools/xpf-bench",
+            swiftSettings: swiftSettings),
         .testTarget(name: "SharedTests", dependencies: ["Shared", "CXPF"], path: "Tests/SharedTests",
                     swiftSettings: swiftSettings),
     ],

@@ -270,3 +270,17 @@ int xpf_set_pdeathsig(int sig)
 {
 	return prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0, 0, 0) ? -errno : 0;
 }
+
+#include <valgrind/callgrind.h>
+
+void xpf_callgrind_start(void)
+{
+	CALLGRIND_ZERO_STATS;
+	CALLGRIND_START_INSTRUMENTATION;
+}
+
+void xpf_callgrind_stop(void)
+{
+	/* Counting stops here; callgrind writes the totals of the region at exit. */
+	CALLGRIND_STOP_INSTRUMENTATION;
+}

@@ -311,6 +311,8 @@ func serviceParked(nowMs: UInt32) {
 xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_RUNNING.rawValue))
 logLine("xpf-worker", "queue \(opts.queue) running on core \(opts.core), node \(opts.node), \(nIfaces) interfaces, generation \(pipeline.generation)")
 
+let rxDescs = UnsafeMutablePointer<xdp_desc>.allocate(capacity: batchMax)
+let actions = UnsafeMutablePointer<PacketAction>.allocate(capacity: batchMax)
 let pollFds = UnsafeMutablePointer<pollfd>.allocate(capacity: ports.count)
 for i in 0..<ports.count { pollFds[i] = pollfd(fd: ports[i].fd, events: Int16(POLLIN), revents: 0) }
 var lastFlushNs: UInt64 = 0
@@ -336,24 +338,20 @@ while stopRequested == 0 {
         let n = xsk_ring_cons__peek(ports[pi].rx, batch, &idx)
         if n == 0 { continue }
         work &+= n
-        counters.s.batches &+= 1
-        counters.s.batch_packets &+= UInt64(n)
-        for k in 0..<n {
-            let d = xsk_ring_cons__rx_desc(ports[pi].rx, idx &+ k)!
-            let addr = d.pointee.addr
-            let len = d.pointee.len
-            counters.s.rx_packets &+= 1
-            counters.s.rx_bytes &+= UInt64(len)
-            // Safe: the kernel only hands out descriptors inside our registered UMEM.
-            let frame = umem.area + Int(addr)
-            let action = pipeline.process(frame: frame, length: Int(len), ingress: ports[pi].slot, counters: &counters)
-            switch action.kind {
-            case .transmit: stage(action.egress, addr, len)
-            case .drop: umem.put(addr); counters.drop(action.reason)
-            case .park: park(addr: addr, len: len, action: action, nowMs: nowMs)
+        // Copy the descriptors out of the ring (it may wrap), then run the batch.
+        for k in 0..<Int(n) { rxDescs[k] = xsk_ring_cons__rx_desc(ports[pi].rx, idx &+ UInt32(k))!.pointee }
+        xsk_ring_cons__release(ports[pi].rx, n)
+        pipeline.processBatch(umem: umem.area, descs: rxDescs, count: Int(n), ingress: ports[pi].slot,
+                              counters: &counters, actions: actions)
+        for k in 0..<Int(n) {
+            let a = actions[k]
+            let addr = rxDescs[k].addr, len = rxDescs[k].len
+            switch a.kind {
+            case .transmit: stage(a.egress, addr, len)
+            case .drop: umem.put(addr); counters.drop(a.reason)
+            case .park: park(addr: addr, len: len, action: a, nowMs: nowMs)
             }
         }
-        xsk_ring_cons__release(ports[pi].rx, n)
     }
     if parkedCount > 0 && (fibChanged || work == 0 || work < batch) { serviceParked(nowMs: nowMs) }
     flushTX()

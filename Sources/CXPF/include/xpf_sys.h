@@ -53,4 +53,10 @@ int xpf_spawn(pid_t *pid, const char *path, char *const argv[]);
 /* prctl(PR_SET_PDEATHSIG, sig). */
 int xpf_set_pdeathsig(int sig);
 
+
+/* Callgrind client requests (no-ops outside valgrind): the benchmark counts
+ * instructions of exactly the measured region. */
+void xpf_callgrind_start(void);
+void xpf_callgrind_stop(void);
+
 #endif

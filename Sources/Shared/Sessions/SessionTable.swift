@@ -265,6 +265,18 @@ public struct SessionPartition {
         freeCount += 1
     }
 
+    /// Removes every session of this partition (`clear security flow session`, tests,
+    /// benchmarks). Returns how many it removed.
+    @discardableResult
+    public mutating func removeAll() -> Int {
+        var n = 0
+        for idx in first..<(first + count) where xpf_sess_load_state(table.records + idx) & 3 == UInt32(XPF_SESS_LIVE.rawValue) {
+            remove(idx)
+            n += 1
+        }
+        return n
+    }
+
     /// Examines up to `budget` records from the ageing cursor and removes the expired
     /// ones. `timeoutMs(proto, tcpState)` gives each session's idle timeout. Returns
     /// how many it removed.

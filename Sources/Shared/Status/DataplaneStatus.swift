@@ -137,4 +137,5 @@ public struct JSONWriter {
     public mutating func field<T: BinaryInteger>(_ key: String?, _ v: T) { keyPrefix(key); text += "\(v)" }
     public mutating func field(_ key: String?, _ v: Double) { keyPrefix(key); text += v.isFinite ? "\(v)" : "null" }
     public mutating func field(_ key: String?, _ v: Bool) { keyPrefix(key); text += v ? "true" : "false" }
+    public mutating func null(_ key: String?) { keyPrefix(key); text += "null" }
 }

@@ -1,0 +1,24 @@
+// The batch driver: what a worker does with one RX batch of one socket, shared by the
+// poll loop (Sources/Worker) and the in-memory benchmark (tools/xpf-bench), so the
+// benchmark measures exactly the code that forwards packets.
+import CXPF
+
+extension Pipeline {
+    /// Runs `count` RX descriptors through `process` and writes one action per
+    /// descriptor. Frames are rewritten in place in `umem`. Counts rx packets/bytes
+    /// and batch fill; drops are counted by the caller as it frees the frames.
+    @inlinable
+    public mutating func processBatch(umem: UnsafeMutableRawPointer, descs: UnsafePointer<xdp_desc>, count: Int,
+                                      ingress: UInt8, counters: inout WorkerCounters,
+                                      actions: UnsafeMutablePointer<PacketAction>) {
+        counters.s.batches &+= 1
+        counters.s.batch_packets &+= UInt64(count)
+        for k in 0..<count {
+            let d = descs[k]
+            counters.s.rx_packets &+= 1
+            counters.s.rx_bytes &+= UInt64(d.len)
+            // Safe: descriptors come from the kernel (or the benchmark) and lie inside `umem`.
+            actions[k] = process(frame: umem + Int(d.addr), length: Int(d.len), ingress: ingress, counters: &counters)
+        }
+    }
+}

@@ -1,0 +1,391 @@
+// xpf-bench: the in-memory pipeline benchmark (issue 4). Feeds batches of descriptors
+// pointing at prepared frames in a UMEM-like buffer through Pipeline.processBatch —
+// the function the worker's poll loop calls — and measures ns/packet (median of
+// repeated passes), instructions/packet (callgrind on the same scenario), session
+// table insert/lookup rates, and scaling across worker processes on one table.
+//
+//   xpf-bench [--quick | --smoke] [--json FILE]
+//
+// Internal modes (spawned by itself): --callgrind SCENARIO PACKETS,
+// --scaling-child REGION QUEUE CPU START_NS DURATION_MS.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXPF
+import Shared
+
+// MARK: options
+
+var quick = false, smoke = false
+var jsonPath: String?
+var args = Array(CommandLine.arguments.dropFirst())
+let usage = """
+usage: xpf-bench [--quick | --smoke] [--json FILE]
+
+In-memory benchmark of the xpf worker pipeline: ns and instructions per packet for
+session-hit forwarding (IPv4, IPv6), first packets and malformed drops; session-table
+insert/lookup rates at 1 M and 10 M entries; 1 vs 2 worker processes on one table.
+--quick shortens every run; --smoke runs a few thousand packets per scenario as a
+functional check and prints 'N passed, N failed'.
+"""
+
+func die(_ m: String) -> Never { fputs("xpf-bench: \(m)\n", stderr); exit(2) }
+
+func tmpRegionPath(_ tag: String) -> String { "/dev/shm/xpf-bench-\(getpid())-\(tag)" }
+
+// MARK: timing helpers
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.isEmpty ? 0 : s[s.count / 2]
+}
+
+/// ns/packet for `runs` timed passes over `frames`; `between` runs untimed before each pass.
+func timePasses(runs: Int, packets: Int, _ pass: () -> Void, between: () -> Void) -> Double {
+    var samples: [Double] = []
+    for _ in 0..<runs {
+        between()
+        let t0 = monotonicNanos()
+        pass()
+        let t1 = monotonicNanos()
+        samples.append(Double(t1 - t0) / Double(packets))
+    }
+    return median(samples)
+}
+
+// MARK: scenarios
+
+struct ScenarioResult {
+    var name: String
+    var nsPerPacket: Double
+    var counters: WorkerCounters
+    var actions: [PacketAction.Kind: Int]
+}
+
+let flows = 10_000
+
+func countActions(_ a: UnsafeMutablePointer<PacketAction>, _ n: Int) -> [PacketAction.Kind: Int] {
+    var m: [PacketAction.Kind: Int] = [:]
+    for i in 0..<n { m[a[i].kind, default: 0] += 1 }
+    return m
+}
+
+/// Builds the fixture for one scenario and returns a closure that runs one pass.
+final class Scenario {
+    let region: ShmRegion
+    var pipeline: Pipeline
+    var frames: Frames
+    var counters = WorkerCounters()
+    let actions: UnsafeMutablePointer<PacketAction>
+    let name: String
+    var portBase = 1024
+
+    init(name: String, kind: FrameKind, flows: Int, capacity: Int) throws {
+        self.name = name
+        region = try makeRegion(path: tmpRegionPath(name), queues: 1, capacity: capacity)
+        pipeline = makePipeline(region, queue: 0)
+        frames = Frames(kind: kind, count: flows, portBase: portBase)
+        actions = .allocate(capacity: 64)
+    }
+
+    deinit { unlink(region.path) }
+
+    func pass() { runPass(&pipeline, frames, &counters, actions) }
+
+    /// Session hit: install every flow once, then measure passes over the same flows.
+    func sessionHit(runs: Int) -> Double {
+        frames.restore(); pass()
+        return timePasses(runs: runs, packets: frames.count, { pass() }, between: { frames.restore() })
+    }
+
+    /// First packet: every measured packet is a new flow (sessions cleared between passes).
+    func firstPacket(runs: Int) -> Double {
+        timePasses(runs: runs, packets: frames.count, { pass() }, between: {
+            pipeline.partition.removeAll()
+            frames.restore()
+        })
+    }
+
+    func malformed(runs: Int) -> Double {
+        timePasses(runs: runs, packets: frames.count, { pass() }, between: {})
+    }
+}
+
+// MARK: instructions (callgrind)
+
+func spawnAndWait(_ argv: [String]) -> Int32 {
+    var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
+    cargs.append(nil)
+    defer { for a in cargs { free(a) } }
+    var pid: pid_t = 0
+    let r = cargs.withUnsafeBufferPointer { xpf_spawn(&pid, argv[0], $0.baseAddress) }
+    if r != 0 { return -1 }
+    var st: Int32 = 0
+    waitpid(pid, &st, 0)
+    return st
+}
+
+func selfPath() -> String {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buf, 4095)
+    return n > 0 ? String(cString: Array(buf[0..<n]) + [0]) : CommandLine.arguments[0]
+}
+
+/// Instructions per packet of `scenario`, counted by callgrind over exactly the
+/// measured passes (client requests start/stop instrumentation). nil without valgrind.
+func instructionsPerPacket(scenario: String, packets: Int) -> Double? {
+    guard access("/usr/bin/valgrind", X_OK) == 0 else { return nil }
+    let out = "/tmp/xpf-bench-callgrind-\(getpid()).out"
+    // Valgrind 3.19 cannot read the DWARF 5 the Swift toolchain emits; totals need no
+    // symbols, so callgrind runs a copy without debug info.
+    let stripped = "/tmp/xpf-bench-stripped-\(getpid())"
+    defer { unlink(out); unlink(stripped) }
+    guard spawnAndWait(["/usr/bin/strip", "--strip-debug", "-o", stripped, selfPath()]) == 0 else { return nil }
+    let st = spawnAndWait(["/usr/bin/valgrind", "--tool=callgrind", "--instr-atstart=no", "--quiet",
+                           "--callgrind-out-file=\(out)", stripped, "--callgrind", scenario, "\(packets)"])
+    guard st == 0, let text = readWholeFile(out) else { return nil }
+    for line in text.split(separator: "\n") where line.hasPrefix("totals:") {  // "summary:" reads 0 after CALLGRIND_ZERO_STATS
+        if let n = Double(line.split(separator: " ").last ?? "") { return n / Double(packets) }
+    }
+    return nil
+}
+
+func callgrindChild(_ scenario: String, _ packets: Int) -> Never {
+    do {
+        let kind: FrameKind = scenario == "session_hit_v6" ? .udp6 : scenario == "malformed_drop" ? .malformed : .udp4
+        let s = try Scenario(name: "cg", kind: kind, flows: flows, capacity: 65536)
+        if scenario.hasPrefix("session_hit") { s.pass() }  // install the sessions, unmeasured
+        s.frames.restore()
+        var done = 0
+        xpf_callgrind_start()
+        while done < packets {
+            s.pass()
+            done += s.frames.count
+            if done % (s.frames.count * 200) == 0 { s.frames.restore() }
+        }
+        xpf_callgrind_stop()
+        exit(done == packets ? 0 : 3)
+    } catch { die("\(error)") }
+}
+
+// MARK: session table rates
+
+struct SessionRates { var insertPerS: Double; var lookupPerS: Double; var bytesPerSession: Double; var allFound: Bool }
+
+func sessionRates(capacity: Int) throws -> SessionRates {
+    let r = try makeRegion(path: tmpRegionPath("sess\(capacity)"), queues: 1, capacity: capacity)
+    defer { unlink(r.path) }
+    var part = SessionPartition(table: r.sessionTable, queue: 0, queues: 1)
+    var key = FlowKey()
+    key.family = 4
+    key.proto = 17
+    func setKey(_ i: Int) {
+        withUnsafeMutableBytes(of: &key.tuple) { t in
+            t.storeBytes(of: UInt32(0x0a00_0000 | UInt32(i >> 8)).bigEndian, toByteOffset: 0, as: UInt32.self)
+            t.storeBytes(of: UInt32(0xc0a8_0001).bigEndian, toByteOffset: 16, as: UInt32.self)
+            t.storeBytes(of: UInt16(truncatingIfNeeded: 1024 + (i & 0xff)).bigEndian, toByteOffset: 32, as: UInt16.self)
+            t.storeBytes(of: UInt16(443).bigEndian, toByteOffset: 34, as: UInt16.self)
+        }
+    }
+    let n = part.count
+    let t0 = monotonicNanos()
+    for i in 0..<n {
+        setKey(i)
+        var rev = key.tuple
+        rev.src = key.tuple.dst; rev.dst = key.tuple.src; rev.sport = key.tuple.dport; rev.dport = key.tuple.sport
+        guard withUnsafePointer(to: &key, { part.insert(forward: $0, reverse: rev, generation: 1, nowMs: 0, ifIn: 0, ifOut: 1, tcpState: 0) }) != nil else {
+            throw XPFError("session table of \(capacity) filled up after \(i) inserts")
+        }
+    }
+    let t1 = monotonicNanos()
+    // Lookups in a scattered order (a full-period LCG over n), so caches do not help.
+    var found = 0
+    var x = 0
+    let t2 = monotonicNanos()
+    for _ in 0..<n {
+        x = (x &* 1_103_515_245 &+ 12_345) & 0x7fff_ffff
+        setKey(x % n)
+        if withUnsafePointer(to: &key, { r.sessionTable.lookup($0) }) != nil { found += 1 }
+    }
+    let t3 = monotonicNanos()
+    let g = ShmGeometry(queues: 1, interfaces: 2, umemFrames: 64, sessionCapacity: capacity)
+    let bytes = Double(capacity * MemoryLayout<xpf_session>.stride + g.indexBuckets * MemoryLayout<xpf_index_bucket>.stride) / Double(capacity)
+    return SessionRates(insertPerS: Double(n) / (Double(t1 - t0) / 1e9), lookupPerS: Double(n) / (Double(t3 - t2) / 1e9),
+                        bytesPerSession: bytes, allFound: found == n)
+}
+
+// MARK: scaling across processes
+
+func scalingChild(region path: String, queue: Int, cpu: Int, startNs: UInt64, durationMs: Int) -> Never {
+    _ = xpf_pin_to_cpu(Int32(cpu))
+    do {
+        let r = try ShmRegion.attach(path: path, writable: true)
+        var p = makePipeline(r, queue: queue)
+        let f = Frames(kind: .udp4, count: flows, portBase: 1024, srcHost: UInt8(2 + queue))
+        var c = WorkerCounters()
+        let actions = UnsafeMutablePointer<PacketAction>.allocate(capacity: 64)
+        runPass(&p, f, &c, actions)  // install this worker's sessions
+        while monotonicNanos() < startNs { usleep(200) }
+        var packets: UInt64 = 0
+        var passes = 0
+        let t0 = monotonicNanos()
+        let end = t0 + UInt64(durationMs) * 1_000_000
+        while monotonicNanos() < end {
+            runPass(&p, f, &c, actions)
+            packets += UInt64(f.count)
+            passes += 1
+            if passes % 200 == 0 { f.restore() }
+        }
+        let t1 = monotonicNanos()
+        var s = xpf_worker_stats()
+        s.rx_packets = packets
+        s.reserved.0 = t1 - t0
+        s.session_hits = c.s.session_hits
+        WorkerStatsIO.publish(r.worker(queue), &s)
+        exit(0)
+    } catch { die("scaling child: \(error)") }
+}
+
+/// Aggregate packets/s of `procs` worker processes, each on its own core and its own
+/// partition of one shared table, each forwarding its own flows.
+func scaling(procs: Int, durationMs: Int) throws -> Double {
+    let path = tmpRegionPath("scale\(procs)")
+    let r = try makeRegion(path: path, queues: 2, capacity: 131_072)
+    defer { unlink(path) }
+    var cpus = [Int32](repeating: 0, count: 64)
+    let ncpu = Int(cpus.withUnsafeMutableBufferPointer { xpf_allowed_cpus($0.baseAddress, 64) })
+    let start = monotonicNanos() + 500_000_000
+    var pids: [pid_t] = []
+    for q in 0..<procs {
+        let argv = [selfPath(), "--scaling-child", path, "\(q)", "\(cpus[q % max(ncpu, 1)])", "\(start)", "\(durationMs)"]
+        var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
+        cargs.append(nil)
+        var pid: pid_t = 0
+        let rc = cargs.withUnsafeBufferPointer { xpf_spawn(&pid, argv[0], $0.baseAddress) }
+        for a in cargs { free(a) }
+        if rc != 0 { throw SysError("posix_spawn", -rc) }
+        pids.append(pid)
+    }
+    for pid in pids {
+        var st: Int32 = 0
+        waitpid(pid, &st, 0)
+        if st != 0 { throw XPFError("scaling child exited with status \(st)") }
+    }
+    var total = 0.0
+    for q in 0..<procs {
+        let s = WorkerStatsIO.read(r.worker(q))
+        guard s.reserved.0 > 0, s.session_hits >= s.rx_packets else { throw XPFError("scaling child \(q) reported nothing or missed sessions") }
+        total += Double(s.rx_packets) / (Double(s.reserved.0) / 1e9)
+    }
+    return total
+}
+
+// MARK: main
+
+while let a = args.first {
+    args.removeFirst()
+    switch a {
+    case "--quick": quick = true
+    case "--smoke": smoke = true
+    case "--json": guard !args.isEmpty else { die("--json needs a file") }; jsonPath = args.removeFirst()
+    case "--callgrind":
+        guard args.count >= 2, let n = Int(args[1]) else { die("--callgrind SCENARIO PACKETS") }
+        callgrindChild(args[0], n)
+    case "--scaling-child":
+        guard args.count >= 5, let q = Int(args[1]), let c = Int(args[2]), let s = UInt64(args[3]), let d = Int(args[4]) else { die("bad --scaling-child") }
+        scalingChild(region: args[0], queue: q, cpu: c, startNs: s, durationMs: d)
+    case "-h", "--help": print(usage); exit(0)
+    default: die("unknown option \(a)\n\(usage)")
+    }
+}
+
+let runs = smoke ? 3 : quick ? 30 : 200
+var results: [String: Double?] = [:]
+var checks: [(String, Bool)] = []
+
+do {
+    // Pipeline scenarios.
+    let hit4 = try Scenario(name: "hit4", kind: .udp4, flows: smoke ? 1000 : flows, capacity: 65536)
+    results["pipeline.session_hit_v4_ns"] = hit4.sessionHit(runs: runs)
+    checks.append(("session hit v4 forwards", hit4.counters.s.session_hits > 0 && hit4.counters.s.sessions_created == UInt64(hit4.frames.count) && countActions(hit4.actions, 1)[.transmit] == 1))
+    let hit6 = try Scenario(name: "hit6", kind: .udp6, flows: smoke ? 1000 : flows, capacity: 65536)
+    results["pipeline.session_hit_v6_ns"] = hit6.sessionHit(runs: runs)
+    checks.append(("session hit v6 forwards", hit6.counters.s.session_hits > 0 && countActions(hit6.actions, 1)[.transmit] == 1))
+    let first = try Scenario(name: "first", kind: .udp4, flows: smoke ? 1000 : flows, capacity: 65536)
+    results["pipeline.first_packet_ns"] = first.firstPacket(runs: max(3, runs / 4))
+    checks.append(("first packets install sessions", first.counters.s.session_misses == first.counters.s.sessions_created && first.counters.s.sessions_created > 0))
+    let bad = try Scenario(name: "bad", kind: .malformed, flows: smoke ? 1000 : flows, capacity: 65536)
+    results["pipeline.malformed_drop_ns"] = bad.malformed(runs: runs)
+    checks.append(("malformed frames are dropped as parse errors", countActions(bad.actions, 1)[.drop] == 1 && bad.counters.s.sessions_created == 0))
+
+    // Instructions per packet (callgrind), same scenario code.
+    let cgPackets = smoke ? 20_000 : quick ? 100_000 : 400_000
+    let ipp = instructionsPerPacket(scenario: "session_hit_v4", packets: cgPackets)
+    results["pipeline.session_hit_v4_instructions"] = ipp
+    checks.append(("callgrind counts instructions", ipp != nil && ipp! > 10))
+    if !smoke {
+        results["pipeline.first_packet_instructions"] = instructionsPerPacket(scenario: "first_packet", packets: flows)
+    }
+
+    // Session table.
+    let s1 = try sessionRates(capacity: smoke ? 65_536 : 1_000_000)
+    results["sessions.bytes_per_session"] = s1.bytesPerSession
+    results[smoke ? "sessions.insert_per_s_64k" : "sessions.insert_per_s_1m"] = s1.insertPerS
+    results[smoke ? "sessions.lookup_per_s_64k" : "sessions.lookup_per_s_1m"] = s1.lookupPerS
+    checks.append(("every inserted session is found", s1.allFound))
+    if !smoke {
+        let s10 = try sessionRates(capacity: 10_000_000)
+        results["sessions.insert_per_s_10m"] = s10.insertPerS
+        results["sessions.lookup_per_s_10m"] = s10.lookupPerS
+        checks.append(("10 M sessions fit and are found", s10.allFound))
+    } else {
+        results["sessions.insert_per_s_10m"] = .some(nil)
+    }
+
+    // Scaling across worker processes.
+    let dur = smoke ? 200 : quick ? 1000 : 3000
+    let p1 = try scaling(procs: 1, durationMs: dur)
+    let p2 = try scaling(procs: 2, durationMs: dur)
+    results["scaling.pps_1p"] = p1
+    results["scaling.pps_2p"] = p2
+    results["scaling.ratio_2p_over_1p"] = p1 > 0 ? p2 / p1 : nil
+    checks.append(("two worker processes share one table", p1 > 0 && p2 > 0))
+} catch {
+    fputs("xpf-bench: \(error)\n", stderr)
+    checks.append(("benchmark ran", false))
+}
+
+func fmt(_ v: Double?) -> String {
+    guard let v else { return "n/a" }
+    if v >= 1e6 { return "\((v / 1e4).rounded() / 100) M" }
+    return "\((v * 10).rounded() / 10)"
+}
+
+let targets: [String: String] = [
+    "pipeline.session_hit_v4_ns": "≤ 60", "pipeline.first_packet_ns": "≤ 500", "sessions.bytes_per_session": "≤ 160",
+    "sessions.insert_per_s_10m": "≥ 2 M", "scaling.ratio_2p_over_1p": "≥ 1.8",
+]
+print("xpf-bench\(smoke ? " (smoke)" : quick ? " (quick)" : "")")
+for k in results.keys.sorted() {
+    let v = results[k] ?? nil
+    print("  " + k.padding(40) + fmt(v).padding(14) + (targets[k].map { "target \($0)" } ?? ""))
+}
+if let jsonPath {
+    var j = JSONWriter()
+    j.beginObject()
+    for k in results.keys.sorted() {
+        if let v = results[k] ?? nil { j.field(k, v) } else { j.null(k) }
+    }
+    j.endObject()
+    do { try writeWholeFile(jsonPath, j.text + "\n") } catch { die("\(error)") }
+}
+if smoke {
+    for (name, ok) in checks { print("\(ok ? "ok" : "not ok") - \(name)") }
+    let passed = checks.filter { $0.1 }.count
+    print("\(passed) passed, \(checks.count - passed) failed")
+}
+exit(checks.allSatisfy { $0.1 } ? 0 : 1)
+
+extension String {
+    func padding(_ w: Int) -> String { count >= w ? self + " " : self + String(repeating: " ", count: w - count) }
+}
