@@ -322,6 +322,7 @@ while stopRequested == 0 {
     xpf_store_relaxed_u64(xpf_wb_heartbeat(block), now)  // read by xpfd's watchdog
     let nowMs = UInt32(truncatingIfNeeded: now / 1_000_000)
     pipeline.nowMs = nowMs
+    pipeline.nowS = UInt32(truncatingIfNeeded: now / 1_000_000_000)
 
     // Between batches only: adopt a newly published configuration or FIB.
     if let s = configFollower.poll() {

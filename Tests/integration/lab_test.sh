@@ -261,7 +261,7 @@ tcp_client_paced() {
             dd if="$2" bs=1M skip="$i" count=1 status=none
             sleep 0.1
         done
-    ) | ip netns exec "$NS_C" timeout 60 socat -u - "TCP:10.10.2.2:$1" >/dev/null 2>"$TMP/cli-$1.err" &
+    ) | ip netns exec "$NS_C" timeout 60 socat -u - "TCP:10.10.2.2:$1,connect-timeout=5" >/dev/null 2>"$TMP/cli-$1.err" &
     CLI_PID=$!
     BG_PIDS+=("$CLI_PID")
 }
@@ -275,12 +275,16 @@ tcp_transfer() {
         return 1
     fi
     t0=$(now_ms)
-    ip netns exec "$NS_C" timeout 60 socat -u "OPEN:$SRC_FILE" "TCP:10.10.2.2:$port" \
+    ip netns exec "$NS_C" timeout 60 socat -u "OPEN:$SRC_FILE" "TCP:10.10.2.2:$port,connect-timeout=5" \
         </dev/null >/dev/null 2>"$TMP/cli-$port.err" || rc=$?
     wait "$SRV_PID" 2>/dev/null || true
     t1=$(now_ms)
     if ((rc != 0)); then
-        DETAIL="client exited $rc ($(head -c 200 "$TMP/cli-$port.err" | tr '\n' ' '))"
+        if ((rc == 124)); then
+            DETAIL="client timed out after 60 s"
+        else
+            DETAIL="client exited $rc: $(head -c 200 "$TMP/cli-$port.err" | tr '\n' ' ')"
+        fi
         return 1
     fi
     if [[ ! -f "$out" ]]; then
@@ -434,7 +438,7 @@ if wait_listen "$NS_S" t 5001; then
             sleep 0.1
         done
         printf 'after-kill\n'
-    ) | ip netns exec "$NS_C" timeout 90 socat -u - TCP:10.10.2.2:5001 2>"$TMP/hold-cli.err" &
+    ) | ip netns exec "$NS_C" timeout 90 socat -u - TCP:10.10.2.2:5001,connect-timeout=5 2>"$TMP/hold-cli.err" &
     HOLD_CLI=$!
     BG_PIDS+=("$HOLD_CLI")
     for ((i = 0; i < 50; i++)); do
@@ -554,7 +558,7 @@ if [[ "$(cat "$HOLD_OUT" 2>/dev/null)" == $'before-kill\nafter-kill' ]]; then
     ok "f. long-lived TCP connection carries data after the restart"
 else
     notok "f. long-lived TCP connection carries data after the restart" \
-        "server received '$(tr '\n' '|' <"$HOLD_OUT" 2>/dev/null)'"
+        "server received '$({ tr '\n' '|' <"$HOLD_OUT"; } 2>/dev/null)'"
 fi
 
 new_ok=0

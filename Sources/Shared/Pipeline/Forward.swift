@@ -47,7 +47,8 @@ public struct Pipeline {
     public var fib: FIBView
     public var interfaces: UnsafeMutablePointer<EgressInterface>   // XPF_MAX_IFACES entries
     public var interfaceCount: Int
-    public var nowMs: UInt32 = 0
+    public var nowMs: UInt32 = 0        // CLOCK_MONOTONIC ms (wrapping), set once per loop
+    public var nowS: UInt32 = 0         // CLOCK_MONOTONIC s, set once per loop
     /// Next hop of the last `.park` action (family, address) for the caller to queue.
     public var parkFamily: UInt8 = 0
     public var parkNexthop = xpf_flow_tuple()   // nexthop in .src (16 bytes), reused as scratch
@@ -144,7 +145,7 @@ public struct Pipeline {
             rev.dport = key.tuple.sport
             let syn = parsed.proto == 6 ? UInt8(XPF_TCP_INITIAL.rawValue) : UInt8(XPF_TCP_NONE.rawValue)
             guard let idx = withUnsafePointer(to: &key, {
-                partition.insert(forward: $0, reverse: rev, generation: generation, nowMs: nowMs,
+                partition.insert(forward: $0, reverse: rev, generation: generation, nowMs: nowMs, nowS: nowS,
                                  ifIn: ingress, ifOut: egress, tcpState: syn)
             }) else {
                 return .drop(XPF_DROP_SESSION_FULL)

@@ -212,7 +212,7 @@ public struct SessionPartition {
     /// full (the caller drops the packet: new flows fail closed, existing ones go on).
     @inlinable
     public mutating func insert(forward: UnsafePointer<FlowKey>, reverse: xpf_flow_tuple,
-                                generation: UInt64, nowMs: UInt32, ifIn: UInt8, ifOut: UInt8,
+                                generation: UInt64, nowMs: UInt32, nowS: UInt32 = 0, ifIn: UInt8, ifOut: UInt8,
                                 tcpState: UInt8) -> Int? {
         if freeCount == 0 { return nil }
         let idx = Int(freeList[freeCount - 1])
@@ -222,7 +222,7 @@ public struct SessionPartition {
         xpf_sess_store_state(rec, seq | UInt32(XPF_SESS_BUSY.rawValue))
         rec.pointee.generation = UInt32(truncatingIfNeeded: generation)
         rec.pointee.last_seen_ms = nowMs
-        rec.pointee.created_s = nowMs / 1000
+        rec.pointee.created_s = nowS
         rec.pointee.family = forward.pointee.family
         rec.pointee.proto = forward.pointee.proto
         rec.pointee.tcp_state = tcpState
