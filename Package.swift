@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "xpf-worker", targets: ["Worker"]),
         .executable(name: "xpf-top", targets: ["XPFTop"]),
         .executable(name: "xpfctl", targets: ["XPFCtl"]),
+        .executable(name: "xpf-testhelper", targets: ["TestHelper"]),
         .executable(name: "xpf-bench", targets: ["XPFBench"]),
     ],
     dependencies: [
@@ -52,6 +53,7 @@ let package = Package(
         .executableTarget(
             name: "XPFBench", dependencies: ["Shared", "CXPF"], path: "tools/xpf-bench",
             swiftSettings: swiftSettings),
+        .executableTarget(name: "TestHelper", dependencies: ["Shared", "CXPF"], path: "Tests/Helper", swiftSettings: swiftSettings),
         .testTarget(name: "SharedTests", dependencies: ["Shared", "CXPF"], path: "Tests/SharedTests",
                     swiftSettings: swiftSettings),
     ],

@@ -9,7 +9,9 @@
  * Rules (see docs/architecture.md):
  *  - offsets, never pointers;
  *  - every field says who writes it and what ordering readers rely on;
- *  - any change to a struct here bumps XPF_ABI_VERSION; the layout hash
+ *  - the identity prefix of the header (magic … supervisor_pid) never moves between
+ *    ABI versions, so any build can tell whether a live xpfd owns a region;
+ *  - any change to a struct here, or to what a field means, bumps XPF_ABI_VERSION; the layout hash
  *    (xpf_abi_layout_hash(), computed from sizeof/offsetof of every struct)
  *    catches a forgotten bump between binaries built from different trees.
  */
@@ -21,7 +23,7 @@
 #include "xpf_bpf_abi.h"
 
 #define XPF_SHM_MAGIC 0x31304d4853465058ULL /* "XPFSHM01" little-endian */
-#define XPF_ABI_VERSION 1u
+#define XPF_ABI_VERSION 2u
 
 #define XPF_CACHELINE 64
 #define XPF_CONFIG_SLOTS 4
@@ -70,7 +72,7 @@ struct xpf_shm_header {
 	uint32_t config_slot_size;
 	uint32_t fib_slot_size;
 	uint64_t session_capacity;  /* records; per worker: capacity / n_queues */
-	uint64_t index_buckets;     /* power of two */
+	uint64_t index_buckets;     /* ≥ 64; the probe start is the hash scaled onto [0, n) */
 	uint64_t off_config;        /* XPF_CONFIG_SLOTS slots of config_slot_size */
 	uint64_t off_fib;           /* XPF_FIB_SLOTS slots of fib_slot_size */
 	uint64_t off_workers;       /* n_queues struct xpf_worker_block */

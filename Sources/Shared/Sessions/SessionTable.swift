@@ -28,18 +28,18 @@ public struct SessionTable {
     public let records: UnsafeMutablePointer<xpf_session>
     public let capacity: Int
     public let buckets: UnsafeMutablePointer<xpf_index_bucket>
-    public let bucketMask: Int
+    public let bucketCount: Int
     /// Probe bound: an insert that finds no slot within this many buckets reports full.
     public let maxProbe: Int
 
     public init(records: UnsafeMutablePointer<xpf_session>, capacity: Int,
                 buckets: UnsafeMutablePointer<xpf_index_bucket>, bucketCount: Int) {
-        precondition(bucketCount > 0 && bucketCount & (bucketCount - 1) == 0)
+        precondition(bucketCount > 0 && bucketCount < 1 << 32)
         precondition(capacity < Int(Int32.max), "ref encoding needs record_index*2+2 < 2^32")
         self.records = records
         self.capacity = capacity
         self.buckets = buckets
-        bucketMask = bucketCount - 1
+        self.bucketCount = bucketCount
         maxProbe = min(bucketCount, 64)
     }
 
@@ -62,6 +62,13 @@ public struct SessionTable {
         mix(UInt64(t.loadUnaligned(fromByteOffset: 32, as: UInt32.self)))
         h = (h ^ (h >> 29)) &* 0x94D0_49BB_1331_11EB
         return h ^ (h >> 32)
+    }
+
+    /// First bucket of a probe: the low 32 hash bits scaled onto [0, count) (Lemire's
+    /// multiply-shift; the high 32 bits are the slot tag).
+    @inlinable
+    static func startBucket(_ h: UInt64, _ count: Int) -> Int {
+        Int(truncatingIfNeeded: ((h & 0xFFFF_FFFF) &* UInt64(count)) >> 32)
     }
 
     @inlinable
@@ -91,7 +98,7 @@ public struct SessionTable {
     public func lookup(_ key: UnsafePointer<FlowKey>) -> (index: Int, direction: UInt32)? {
         let h = Self.hash(key)
         let tag = UInt32(truncatingIfNeeded: h >> 32)
-        var b = Int(truncatingIfNeeded: h) & bucketMask
+        var b = Self.startBucket(h, bucketCount)
         let keyTuple = UnsafeRawPointer(key) + MemoryLayout<FlowKey>.offset(of: \FlowKey.tuple)!
         for _ in 0..<maxProbe {
             let bucket = buckets + b
@@ -111,7 +118,8 @@ public struct SessionTable {
                     if xpf_sess_load_state(rec) == s1 { return (idx, dir) }  // not reused meanwhile
                 }
             }
-            b = (b + 1) & bucketMask
+            b += 1
+            if b == bucketCount { b = 0 }
         }
         return nil
     }
@@ -123,7 +131,7 @@ public struct SessionTable {
     func indexInsert(_ key: UnsafePointer<FlowKey>, index: Int, dir: UInt32) -> Bool {
         let h = Self.hash(key)
         let value = UInt64(UInt32(truncatingIfNeeded: h >> 32)) << 32 | UInt64(Self.ref(index, dir))
-        var b = Int(truncatingIfNeeded: h) & bucketMask
+        var b = Self.startBucket(h, bucketCount)
         for _ in 0..<maxProbe {
             let bucket = buckets + b
             for i in 0..<UInt32(XPF_INDEX_SLOTS) {
@@ -133,7 +141,8 @@ public struct SessionTable {
                     if xpf_cas_u64(p, v, value) { return true }  // release: the record is LIVE before this
                 }
             }
-            b = (b + 1) & bucketMask
+            b += 1
+            if b == bucketCount { b = 0 }
         }
         return false
     }
@@ -143,7 +152,7 @@ public struct SessionTable {
     func indexRemove(_ key: UnsafePointer<FlowKey>, index: Int, dir: UInt32) {
         let h = Self.hash(key)
         let value = UInt64(UInt32(truncatingIfNeeded: h >> 32)) << 32 | UInt64(Self.ref(index, dir))
-        var b = Int(truncatingIfNeeded: h) & bucketMask
+        var b = Self.startBucket(h, bucketCount)
         for _ in 0..<maxProbe {
             let bucket = buckets + b
             for i in 0..<UInt32(XPF_INDEX_SLOTS) {
@@ -152,7 +161,8 @@ public struct SessionTable {
                 if v == 0 { return }
                 if v == value { _ = xpf_cas_u64(p, v, XPF_INDEX_TOMBSTONE); return }
             }
-            b = (b + 1) & bucketMask
+            b += 1
+            if b == bucketCount { b = 0 }
         }
     }
 
@@ -290,8 +300,10 @@ public struct SessionPartition {
             if ageCursor == count { ageCursor = 0 }
             let rec = table.records + idx
             if xpf_sess_load_state(rec) & 3 != UInt32(XPF_SESS_LIVE.rawValue) { continue }
-            let idle = nowMs &- xpf_sess_last_seen(rec)  // wrapping: valid for idles < 24 days
-            if idle > timeoutMs(rec.pointee.proto, xpf_sess_tcp_state(rec)) {
+            // Signed wrapping difference: another worker may have stamped last_seen with a
+            // clock a few ms ahead of ours (negative idle = just used). Valid for idles < 24 days.
+            let idle = Int32(bitPattern: nowMs &- xpf_sess_last_seen(rec))
+            if idle > 0 && UInt32(idle) > timeoutMs(rec.pointee.proto, xpf_sess_tcp_state(rec)) {
                 remove(idx)
                 removed += 1
             }

@@ -26,12 +26,11 @@ public struct ShmGeometry: Equatable, Sendable {
 
     static func roundUp(_ v: Int, _ to: Int) -> Int { (v + to - 1) / to * to }
 
-    /// Index buckets: a power of two with 8 slots each, at least four slots per
-    /// session (two directions at most half full), so probes stay short.
+    /// Index buckets of 8 slots: at least four slots per session (two directions at
+    /// most half full), so probes stay short; not rounded to a power of two, so the
+    /// index costs 32 bytes per session at any capacity.
     public var indexBuckets: Int {
-        var b = 64
-        while b * Int(XPF_INDEX_SLOTS) < sessionCapacity * 4 { b <<= 1 }
-        return b
+        max(64, (sessionCapacity * 4 + Int(XPF_INDEX_SLOTS) - 1) / Int(XPF_INDEX_SLOTS))
     }
 
     public var fibSlotSize: Int { Self.roundUp(MemoryLayout<xpf_fib_snapshot>.stride, Self.pageSize) }
@@ -79,11 +78,8 @@ public final class ShmRegion {
     /// Creates (or replaces a stale) region file and writes its header. Refuses when a
     /// live supervisor still owns the file.
     public static func create(path: String, geometry g: ShmGeometry, supervisorPid: Int32) throws -> ShmRegion {
-        if let old = try? attach(path: path, writable: false) {
-            let pid = old.header.pointee.supervisor_pid
-            if pid != getpid() && processAlive(pid) {
-                throw XPFError("shared memory \(path) is in use by a running xpfd (pid \(pid))")
-            }
+        if let pid = recordedSupervisorPid(path), pid != getpid() && processAlive(pid) {
+            throw XPFError("shared memory \(path) is in use by a running xpfd (pid \(pid))")
         }
         unlink(path)
         let off = g.offsets
@@ -129,6 +125,21 @@ public final class ShmRegion {
         xpf_fence_release()
         h.pointee.magic = XPF_SHM_MAGIC
         return r
+    }
+
+    /// The supervisor pid an existing region file records, read from the identity prefix
+    /// (magic … supervisor_pid) that every ABI version keeps in place — so a live xpfd of
+    /// another build is recognised too. Nil for a missing or foreign file.
+    static func recordedSupervisorPid(_ path: String) -> Int32? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return nil }
+        defer { close(fd) }
+        var magic: UInt64 = 0
+        var pid: Int32 = 0
+        let pidOffset = MemoryLayout<xpf_shm_header>.offset(of: \xpf_shm_header.supervisor_pid)!
+        guard pread(fd, &magic, 8, 0) == 8, magic == XPF_SHM_MAGIC,
+              pread(fd, &pid, 4, off_t(pidOffset)) == 4 else { return nil }
+        return pid
     }
 
     /// Maps an existing region and validates its header. Throws a clear error

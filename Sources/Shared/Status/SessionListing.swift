@@ -31,7 +31,8 @@ public enum SessionListing {
             copy.bytes = (xpf_sess_bytes(rec, 0), xpf_sess_bytes(rec, 1))
             xpf_fence_acquire()
             if xpf_sess_load_state(rec) != s1 { continue }  // reused while we copied
-            let idle = nowMs &- copy.last_seen_ms
+            // Another worker may have stamped last_seen a moment after our clock read.
+            let idle = UInt32(max(0, Int32(bitPattern: nowMs &- copy.last_seen_ms)))
             let t: UInt32
             switch copy.proto {
             case 6:

@@ -1,0 +1,676 @@
+import XCTest
+import CXPF
+@testable import Shared
+
+// Tests for Sources/Shared/Pipeline/Forward.swift + Route.swift: the per-packet
+// forwarding decision of a worker, driven exactly as Sources/Worker/main.swift drives it
+// (region → config/FIB followers → Pipeline), with crafted Ethernet frames.
+//
+// Lab: slot 0 = "lan" (ifindex 2, 10.10.1.0/24, fd00:1::/64), slot 1 = "wan" (ifindex 3,
+// 10.10.2.0/24, fd00:2::/64, default via 10.10.2.254).
+
+/// Frame builders (big-endian fields, real checksums).
+fileprivate enum Frames {
+    static let lanMAC: [UInt8] = [0x02, 0x00, 0x00, 0x00, 0x01, 0x01]
+    static let wanMAC: [UInt8] = [0x02, 0x00, 0x00, 0x00, 0x02, 0x01]
+    static let clientMAC: [UInt8] = [0x02, 0xCC, 0x00, 0x00, 0x01, 0x0A]     // 10.10.1.10 / fd00:1::10
+    static let serverMAC: [UInt8] = [0x02, 0xAA, 0x00, 0x00, 0x02, 0x02]     // 10.10.2.2 / fd00:2::2
+    static let server6MAC: [UInt8] = [0x02, 0xAA, 0x00, 0x00, 0x06, 0x02]    // fd00:2::2
+    static let gatewayMAC: [UInt8] = [0x02, 0xEE, 0x00, 0x00, 0x02, 0xFE]    // 10.10.2.254
+
+    static func be16(_ v: UInt16) -> [UInt8] { [UInt8(v >> 8), UInt8(v & 0xFF)] }
+    static func be32(_ v: UInt32) -> [UInt8] { be16(UInt16(v >> 16)) + be16(UInt16(v & 0xFFFF)) }
+    static func v4(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8) -> UInt32 {
+        UInt32(a) << 24 | UInt32(b) << 16 | UInt32(c) << 8 | UInt32(d)
+    }
+    /// fdXX:Y::Z as 16 bytes.
+    static func v6(_ net: UInt16, _ host: UInt16) -> [UInt8] {
+        [0xFD, 0x00] + be16(net) + [UInt8](repeating: 0, count: 10) + be16(host)
+    }
+
+    static func ethernet(dst: [UInt8], src: [UInt8], type: UInt16) -> [UInt8] { dst + src + be16(type) }
+
+    static func udp(_ sport: UInt16, _ dport: UInt16, payload: [UInt8]) -> [UInt8] {
+        be16(sport) + be16(dport) + be16(UInt16(8 + payload.count)) + [0, 0] + payload
+    }
+
+    static func tcp(_ sport: UInt16, _ dport: UInt16, flags: UInt8, seq: UInt32 = 1000, ack: UInt32 = 0) -> [UInt8] {
+        be16(sport) + be16(dport) + be32(seq) + be32(ack) + [0x50, flags] + be16(65535) + [0, 0] + [0, 0]
+    }
+
+    static func icmpEcho(type: UInt8, id: UInt16, seq: UInt16, payload: [UInt8] = Array("xpf-ping".utf8)) -> [UInt8] {
+        var b: [UInt8] = [type, 0, 0, 0] + be16(id) + be16(seq) + payload
+        if type == 8 || type == 0 {  // ICMPv4: checksum over the message
+            let c = b.withUnsafeBytes { internetChecksum($0.baseAddress!, count: b.count) }
+            b[2] = UInt8(c >> 8); b[3] = UInt8(c & 0xFF)
+        }
+        return b
+    }
+
+    /// Fills the L4 checksum (TCP 16, UDP 6, ICMPv6 2) of an IPv4/IPv6 datagram in place.
+    static func fillL4Checksum(_ ip: inout [UInt8], family: UInt8) {
+        let hl = family == 4 ? Int(ip[0] & 0xF) * 4 : 40
+        let proto = family == 4 ? ip[9] : ip[6]
+        let off: Int
+        switch proto {
+        case 6: off = 16
+        case 17: off = 6
+        case 58: off = 2
+        default: return
+        }
+        let l4Len = ip.count - hl
+        ip[hl + off] = 0; ip[hl + off + 1] = 0
+        var c = ip.withUnsafeBytes { b -> UInt16 in
+            family == 4 ? l4ChecksumV4(ipHeader: b.baseAddress!, proto: proto, l4: b.baseAddress! + hl, l4Length: l4Len)
+                : l4ChecksumV6(ipHeader: b.baseAddress!, proto: proto, l4: b.baseAddress! + hl, l4Length: l4Len)
+        }
+        if c == 0 && proto == 17 { c = 0xFFFF }
+        ip[hl + off] = UInt8(c >> 8); ip[hl + off + 1] = UInt8(c & 0xFF)
+    }
+
+    static func ipv4(src: UInt32, dst: UInt32, proto: UInt8, l4: [UInt8], ttl: UInt8 = 64, totalLength: UInt16? = nil) -> [UInt8] {
+        var h: [UInt8] = [0x45, 0] + be16(totalLength ?? UInt16(20 + l4.count)) + be16(0x4242) + be16(0x4000)
+        h += [ttl, proto, 0, 0] + be32(src) + be32(dst)
+        let c = h.withUnsafeBytes { internetChecksum($0.baseAddress!, count: 20) }
+        h[10] = UInt8(c >> 8); h[11] = UInt8(c & 0xFF)
+        var ip = h + l4
+        fillL4Checksum(&ip, family: 4)
+        return ip
+    }
+
+    static func ipv6(src: [UInt8], dst: [UInt8], nextHeader: UInt8, l4: [UInt8], hopLimit: UInt8 = 64) -> [UInt8] {
+        var ip = be32(0x6000_0000) + be16(UInt16(l4.count)) + [nextHeader, hopLimit] + src + dst + l4
+        fillL4Checksum(&ip, family: 6)
+        return ip
+    }
+
+    /// Ethernet + IPv4 as a client on the LAN sends it to the firewall.
+    static func frame4(src: UInt32, dst: UInt32, proto: UInt8, l4: [UInt8], ttl: UInt8 = 64,
+                       from: [UInt8] = clientMAC, to: [UInt8] = lanMAC) -> [UInt8] {
+        ethernet(dst: to, src: from, type: 0x0800) + ipv4(src: src, dst: dst, proto: proto, l4: l4, ttl: ttl)
+    }
+
+    static func frame6(src: [UInt8], dst: [UInt8], nextHeader: UInt8, l4: [UInt8], hopLimit: UInt8 = 64,
+                       from: [UInt8] = clientMAC, to: [UInt8] = lanMAC) -> [UInt8] {
+        ethernet(dst: to, src: from, type: 0x86DD) + ipv6(src: src, dst: dst, nextHeader: nextHeader, l4: l4, hopLimit: hopLimit)
+    }
+}
+
+fileprivate extension Array where Element == UInt8 {
+    func be16(_ at: Int) -> UInt16 { UInt16(self[at]) << 8 | UInt16(self[at + 1]) }
+}
+
+final class ForwardTests: XCTestCase {
+    fileprivate typealias F = Frames
+    let fx = ShmTestFixture()
+    var region: ShmRegion!
+    var egress: UnsafeMutablePointer<EgressInterface>!
+    var pipeline: Pipeline!
+    var counters = WorkerCounters()
+    var configFollower: SnapshotFollower!
+    var fibFollower: SnapshotFollower!
+
+    static let client4 = F.v4(10, 10, 1, 10)
+    static let server4 = F.v4(10, 10, 2, 2)
+    static let client6 = F.v6(1, 0x10)
+    static let server6 = F.v6(2, 2)
+    static let lanIfindex: UInt32 = 2
+    static let wanIfindex: UInt32 = 3
+
+    override func setUpWithError() throws {
+        region = try fx.region("fwd", queues: 1, interfaces: 2, sessionCapacity: 1024)
+        try Self.setUpInterfaces(region)
+        try region.publishConfig { c in
+            c.pointee.batch_size = 64
+            c.pointee.timeout_tcp_initial = 20
+            c.pointee.timeout_tcp_established = 1800
+            c.pointee.timeout_tcp_closing = 10
+            c.pointee.timeout_udp = 60
+            c.pointee.timeout_icmp = 10
+            c.pointee.timeout_other = 30
+            c.pointee.neigh_hold_ms = 1000
+        }
+        try region.publishFIB { Self.fillFIB($0, gatewayKnown: false) }
+        (pipeline, egress) = Self.makePipeline(region, &configFollower, &fibFollower)
+        pipeline.nowMs = 5_000
+        pipeline.nowS = 3_000_000   // > 49.7 days of uptime: beyond what the ms clock can express
+        counters = WorkerCounters()
+    }
+
+    override func tearDown() {
+        egress?.deallocate()
+        pipeline = nil
+        region = nil
+        fx.removeAll()
+        super.tearDown()
+    }
+
+    static func setUpInterfaces(_ r: ShmRegion) throws {
+        for (slot, name, ifindex, mac) in [(0, "lan", lanIfindex, F.lanMAC), (1, "wan", wanIfindex, F.wanMAC)] {
+            var ifc = xpf_iface()
+            ifc.ifindex = ifindex
+            ifc.mtu = 1500
+            ifc.rx_queues = 1
+            ifc.xdp_mode = UInt32(XPF_XDP_MODE_NATIVE.rawValue)
+            copyCString(name, into: &ifc.name)
+            withUnsafeMutableBytes(of: &ifc.mac) { $0.copyBytes(from: mac) }
+            r.setIface(slot, ifc)
+        }
+    }
+
+    /// The worker's start-up (Sources/Worker/main.swift): egress table from the header,
+    /// followers on the published words, Pipeline over partition q.
+    static func makePipeline(_ region: ShmRegion, _ cf: inout SnapshotFollower?, _ ff: inout SnapshotFollower?,
+                             queue: Int = 0) -> (Pipeline, UnsafeMutablePointer<EgressInterface>) {
+        let block = region.worker(queue)
+        let nIfaces = region.interfaceCount
+        let egress = UnsafeMutablePointer<EgressInterface>.allocate(capacity: Int(XPF_MAX_IFACES))
+        egress.initialize(repeating: EgressInterface(), count: Int(XPF_MAX_IFACES))
+        for slot in 0..<nIfaces {
+            let ifc = region.iface(slot)
+            egress[slot].ifindex = ifc.ifindex
+            egress[slot].mac = ifc.mac
+            egress[slot].mtu = ifc.mtu == 0 ? 1500 : ifc.mtu
+        }
+        var configFollower = SnapshotFollower(word: region.configCurrentWord, seen: xpf_wb_config_seen(block))
+        var fibFollower = SnapshotFollower(word: region.fibCurrentWord, seen: xpf_wb_fib_seen(block))
+        let cfgSlot0 = configFollower.poll() ?? region.current(.config).slot
+        let fibSlot0 = fibFollower.poll() ?? region.current(.fib).slot
+        let p = Pipeline(
+            partition: SessionPartition(table: region.sessionTable, queue: queue, queues: region.queues),
+            config: region.configSlot(cfgSlot0), generation: configFollower.generation,
+            fib: FIBView(region.fibSlot(fibSlot0)), interfaces: egress, interfaceCount: nIfaces)
+        cf = configFollower
+        ff = fibFollower
+        return (p, egress)
+    }
+
+    static func route(_ f: UnsafeMutablePointer<xpf_fib_snapshot>, family: UInt8, dst: [UInt8], len: UInt8,
+                      flags: xpf_route_flags? = nil, gateway: [UInt8] = [], slot: UInt8, ifindex: UInt32) {
+        var r = xpf_route()
+        r.family = family
+        r.prefix_len = len
+        r.flags = flags.map { UInt8($0.rawValue) } ?? 0
+        r.iface_slot = slot
+        r.ifindex = ifindex
+        withUnsafeMutableBytes(of: &r.dst) { $0.copyBytes(from: dst) }
+        withUnsafeMutableBytes(of: &r.gateway) { $0.copyBytes(from: gateway) }
+        let n = Int(f.pointee.n_routes)
+        withUnsafeMutableBytes(of: &f.pointee.routes) { $0.storeBytes(of: r, toByteOffset: n * MemoryLayout<xpf_route>.stride, as: xpf_route.self) }
+        f.pointee.n_routes += 1
+    }
+
+    static func neigh(_ f: UnsafeMutablePointer<xpf_fib_snapshot>, family: UInt8, addr: [UInt8], mac: [UInt8],
+                      state: xpf_neigh_state, slot: UInt8, ifindex: UInt32) {
+        var e = xpf_neigh()
+        e.family = family
+        e.state = UInt8(state.rawValue)
+        e.iface_slot = slot
+        e.ifindex = ifindex
+        withUnsafeMutableBytes(of: &e.addr) { $0.copyBytes(from: addr) }
+        withUnsafeMutableBytes(of: &e.mac) { $0.copyBytes(from: mac) }
+        let n = Int(f.pointee.n_neigh)
+        withUnsafeMutableBytes(of: &f.pointee.neigh) { $0.storeBytes(of: e, toByteOffset: n * MemoryLayout<xpf_neigh>.stride, as: xpf_neigh.self) }
+        f.pointee.n_neigh += 1
+    }
+
+    static func b4(_ a: UInt32) -> [UInt8] { F.be32(a) }
+
+    /// Routes sorted as xpfd sorts them: family, prefix length descending.
+    static func fillFIB(_ f: UnsafeMutablePointer<xpf_fib_snapshot>, gatewayKnown: Bool) {
+        let wan = wanIfindex, lan = lanIfindex
+        route(f, family: 4, dst: b4(F.v4(10, 10, 1, 1)), len: 32, flags: XPF_ROUTE_LOCAL, slot: 0, ifindex: lan)
+        route(f, family: 4, dst: b4(F.v4(10, 10, 9, 0)), len: 24, flags: XPF_ROUTE_BLACKHOLE, slot: 0xFF, ifindex: 0)
+        route(f, family: 4, dst: b4(F.v4(10, 10, 7, 0)), len: 24, slot: 0xFF, ifindex: 9)   // a non-dataplane link
+        route(f, family: 4, dst: b4(F.v4(10, 10, 2, 0)), len: 24, slot: 1, ifindex: wan)
+        route(f, family: 4, dst: b4(F.v4(10, 10, 1, 0)), len: 24, slot: 0, ifindex: lan)
+        route(f, family: 4, dst: b4(0), len: 0, flags: XPF_ROUTE_GATEWAY, gateway: b4(F.v4(10, 10, 2, 254)), slot: 1, ifindex: wan)
+        route(f, family: 6, dst: F.v6(1, 1), len: 128, flags: XPF_ROUTE_LOCAL, slot: 0, ifindex: lan)
+        route(f, family: 6, dst: F.v6(2, 0), len: 64, slot: 1, ifindex: wan)
+        route(f, family: 6, dst: F.v6(1, 0), len: 64, slot: 0, ifindex: lan)
+        route(f, family: 6, dst: F.v6(0x99, 0), len: 48, flags: XPF_ROUTE_BLACKHOLE, slot: 0xFF, ifindex: 0)
+        neigh(f, family: 4, addr: b4(server4), mac: F.serverMAC, state: XPF_NEIGH_VALID, slot: 1, ifindex: wan)
+        neigh(f, family: 4, addr: b4(F.v4(10, 10, 2, 3)), mac: [0, 0, 0, 0, 0, 0], state: XPF_NEIGH_INCOMPLETE, slot: 1, ifindex: wan)
+        neigh(f, family: 4, addr: b4(F.v4(10, 10, 2, 4)), mac: [2, 0, 0, 0, 0, 4], state: XPF_NEIGH_FAILED, slot: 1, ifindex: wan)
+        neigh(f, family: 4, addr: b4(client4), mac: F.clientMAC, state: XPF_NEIGH_VALID, slot: 0, ifindex: lan)
+        // Same address as the server, but on the LAN link: must not be used for the WAN.
+        neigh(f, family: 4, addr: b4(F.v4(10, 10, 2, 5)), mac: [2, 0, 0, 0, 0, 5], state: XPF_NEIGH_VALID, slot: 0, ifindex: lan)
+        neigh(f, family: 6, addr: server6, mac: F.server6MAC, state: XPF_NEIGH_VALID, slot: 1, ifindex: wan)
+        neigh(f, family: 6, addr: client6, mac: F.clientMAC, state: XPF_NEIGH_VALID, slot: 0, ifindex: lan)
+        if gatewayKnown {
+            neigh(f, family: 4, addr: b4(F.v4(10, 10, 2, 254)), mac: F.gatewayMAC, state: XPF_NEIGH_VALID, slot: 1, ifindex: wan)
+        }
+    }
+
+    // MARK: helpers
+
+    /// Runs one frame through the pipeline; returns the action and the frame afterwards.
+    func run(_ frame: [UInt8], ingress: UInt8 = 0) -> (PacketAction, [UInt8]) {
+        var buf = frame
+        let a = buf.withUnsafeMutableBytes {
+            pipeline.process(frame: $0.baseAddress!, length: frame.count, ingress: ingress, counters: &counters)
+        }
+        return (a, buf)
+    }
+
+    func assertTransmit(_ a: PacketAction, egress: UInt8, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.kind, .transmit, "reason \(a.reason)", file: file, line: line)
+        XCTAssertEqual(a.egress, egress, file: file, line: line)
+    }
+
+    func assertDrop(_ a: PacketAction, _ reason: xpf_drop_reason, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.kind, .drop, file: file, line: line)
+        XCTAssertEqual(a.reason, UInt8(reason.rawValue), "expected \(dropReasonNames[Int(reason.rawValue)]), got \(dropReasonNames[Int(a.reason) & 15])", file: file, line: line)
+    }
+
+    /// Rewritten frame: MACs, TTL-1 with a valid header checksum, everything else untouched.
+    func assertForwardedV4(_ before: [UInt8], _ after: [UInt8], dstMAC: [UInt8], srcMAC: [UInt8],
+                           file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(after.count, before.count, file: file, line: line)
+        XCTAssertEqual(Array(after[0..<6]), dstMAC, "dst MAC = neighbour's", file: file, line: line)
+        XCTAssertEqual(Array(after[6..<12]), srcMAC, "src MAC = egress interface's", file: file, line: line)
+        XCTAssertEqual(after[12..<14], before[12..<14], file: file, line: line)
+        XCTAssertEqual(after[14 + 8], before[14 + 8] - 1, "TTL decremented", file: file, line: line)
+        // Full recompute: the header with its checksum sums to zero, and a fresh checksum
+        // over the header (checksum zeroed) equals the stored one.
+        let hdr = Array(after[14..<34])
+        XCTAssertEqual(hdr.withUnsafeBytes { internetChecksum($0.baseAddress!, count: 20) }, 0, "IPv4 header checksum valid", file: file, line: line)
+        var z = hdr; z[10] = 0; z[11] = 0
+        XCTAssertEqual(z.withUnsafeBytes { internetChecksum($0.baseAddress!, count: 20) }, hdr.be16(10), file: file, line: line)
+        // Only TTL and checksum changed in L3; L4 untouched and its checksum still valid.
+        for i in 14..<after.count where i != 22 && i != 24 && i != 25 {
+            if after[i] != before[i] { XCTFail("byte \(i) changed", file: file, line: line); break }
+        }
+        let ip = Array(after[14...])
+        if ip[9] == 6 || ip[9] == 17 {
+            XCTAssertEqual(ip.withUnsafeBytes { l4ChecksumV4(ipHeader: $0.baseAddress!, proto: ip[9], l4: $0.baseAddress! + 20, l4Length: ip.count - 20) }, 0,
+                           "L4 checksum still valid", file: file, line: line)
+        }
+    }
+
+    func assertForwardedV6(_ before: [UInt8], _ after: [UInt8], dstMAC: [UInt8], srcMAC: [UInt8],
+                           file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(after.count, before.count, file: file, line: line)
+        XCTAssertEqual(Array(after[0..<6]), dstMAC, file: file, line: line)
+        XCTAssertEqual(Array(after[6..<12]), srcMAC, file: file, line: line)
+        XCTAssertEqual(after[14 + 7], before[14 + 7] - 1, "hop limit decremented", file: file, line: line)
+        for i in 12..<after.count where i != 21 {
+            if after[i] != before[i] { XCTFail("byte \(i) changed", file: file, line: line); break }
+        }
+        let ip = Array(after[14...])
+        XCTAssertEqual(ip.withUnsafeBytes { l4ChecksumV6(ipHeader: $0.baseAddress!, proto: ip[6], l4: $0.baseAddress! + 40, l4Length: ip.count - 40) }, 0,
+                       "L4 checksum still valid", file: file, line: line)
+    }
+
+    var records: UnsafeMutablePointer<xpf_session> { region.sessions }
+
+    func sessionIndex(_ family: UInt8, _ proto: UInt8, src: [UInt8], dst: [UInt8], sport: UInt16, dport: UInt16) -> (index: Int, direction: UInt32)? {
+        var k = FlowKey()
+        k.family = family
+        k.proto = proto
+        withUnsafeMutableBytes(of: &k.tuple.src) { $0.copyBytes(from: src) }
+        withUnsafeMutableBytes(of: &k.tuple.dst) { $0.copyBytes(from: dst) }
+        k.tuple.sport = sport.bigEndian
+        k.tuple.dport = dport.bigEndian
+        return region.sessionTable.lookup(&k)
+    }
+
+    // MARK: IPv4
+
+    func testUDPv4CreatesSessionThenHitsItAndRepliesHitDirection1() {
+        let f = F.frame4(src: Self.client4, dst: Self.server4, proto: 17, l4: F.udp(40000, 53, payload: Array(repeating: 7, count: 30)))
+        let (a, out) = run(f, ingress: 0)
+        assertTransmit(a, egress: 1)
+        assertForwardedV4(f, out, dstMAC: F.serverMAC, srcMAC: F.wanMAC)
+        XCTAssertEqual(counters.s.session_misses, 1)
+        XCTAssertEqual(counters.s.sessions_created, 1)
+        XCTAssertEqual(counters.s.session_hits, 0)
+
+        guard let s = sessionIndex(4, 17, src: Self.b4(Self.client4), dst: Self.b4(Self.server4), sport: 40000, dport: 53) else {
+            return XCTFail("no session")
+        }
+        XCTAssertEqual(s.direction, 0)
+        var rec = records[s.index]
+        XCTAssertEqual(rec.seq_state & 3, UInt32(XPF_SESS_LIVE.rawValue))
+        XCTAssertEqual(rec.family, 4)
+        XCTAssertEqual(rec.proto, 17)
+        XCTAssertEqual(rec.if_in, 0)
+        XCTAssertEqual(rec.if_out, 1)
+        XCTAssertEqual(rec.owner, 0)
+        XCTAssertEqual(rec.generation, 1, "the config generation that decided it")
+        XCTAssertEqual(rec.last_seen_ms, 5_000)
+        XCTAssertEqual(rec.created_s, 3_000_000)
+        XCTAssertEqual(rec.tcp_state, UInt8(XPF_TCP_NONE.rawValue))
+        XCTAssertEqual(rec.packets.0, 1)
+        XCTAssertEqual(rec.bytes.0, UInt64(f.count), "bytes count the whole frame")
+        XCTAssertEqual(rec.packets.1, 0)
+
+        // Same flow again (a fresh copy of the original frame).
+        pipeline.nowMs = 6_000
+        pipeline.nowS = 3_000_001
+        let (a2, out2) = run(f, ingress: 0)
+        assertTransmit(a2, egress: 1)
+        assertForwardedV4(f, out2, dstMAC: F.serverMAC, srcMAC: F.wanMAC)
+        XCTAssertEqual(counters.s.session_misses, 1)
+        XCTAssertEqual(counters.s.sessions_created, 1, "a session is created once")
+        XCTAssertEqual(counters.s.session_hits, 1)
+        rec = records[s.index]
+        XCTAssertEqual(rec.packets.0, 2)
+        XCTAssertEqual(rec.bytes.0, UInt64(2 * f.count))
+        XCTAssertEqual(rec.last_seen_ms, 6_000)
+        XCTAssertEqual(rec.created_s, 3_000_000, "a hit does not change the creation time")
+
+        // The reply, arriving on the WAN.
+        pipeline.nowMs = 6_500
+        let reply = F.frame4(src: Self.server4, dst: Self.client4, proto: 17, l4: F.udp(53, 40000, payload: [1, 2, 3, 4]),
+                             ttl: 60, from: F.serverMAC, to: F.wanMAC)
+        let (a3, out3) = run(reply, ingress: 1)
+        assertTransmit(a3, egress: 0)
+        assertForwardedV4(reply, out3, dstMAC: F.clientMAC, srcMAC: F.lanMAC)
+        XCTAssertEqual(counters.s.session_hits, 2)
+        XCTAssertEqual(counters.s.sessions_created, 1, "replies do not create sessions")
+        XCTAssertEqual(sessionIndex(4, 17, src: Self.b4(Self.server4), dst: Self.b4(Self.client4), sport: 53, dport: 40000)?.direction, 1)
+        rec = records[s.index]
+        XCTAssertEqual(rec.packets.0, 2)
+        XCTAssertEqual(rec.packets.1, 1)
+        XCTAssertEqual(rec.bytes.1, UInt64(reply.count))
+        XCTAssertEqual(rec.last_seen_ms, 6_500)
+        XCTAssertEqual(pipeline.partition.liveCount, 1)
+
+        // Another source port is another session.
+        let other = F.frame4(src: Self.client4, dst: Self.server4, proto: 17, l4: F.udp(40001, 53, payload: []))
+        assertTransmit(run(other).0, egress: 1)
+        XCTAssertEqual(counters.s.sessions_created, 2)
+        XCTAssertEqual(pipeline.partition.liveCount, 2)
+    }
+
+    func testTCPv4SessionTracksHandshakeAndClose() {
+        let syn = F.frame4(src: Self.client4, dst: Self.server4, proto: 6, l4: F.tcp(50000, 443, flags: 0x02))
+        let (a, out) = run(syn)
+        assertTransmit(a, egress: 1)
+        assertForwardedV4(syn, out, dstMAC: F.serverMAC, srcMAC: F.wanMAC)
+        guard let s = sessionIndex(4, 6, src: Self.b4(Self.client4), dst: Self.b4(Self.server4), sport: 50000, dport: 443) else {
+            return XCTFail("no session")
+        }
+        XCTAssertEqual(records[s.index].tcp_state, UInt8(XPF_TCP_INITIAL.rawValue))
+        // SYN-ACK from the server: the reverse direction ACKs → established.
+        let synAck = F.frame4(src: Self.server4, dst: Self.client4, proto: 6, l4: F.tcp(443, 50000, flags: 0x12, ack: 1001),
+                              from: F.serverMAC, to: F.wanMAC)
+        let (a2, out2) = run(synAck, ingress: 1)
+        assertTransmit(a2, egress: 0)
+        assertForwardedV4(synAck, out2, dstMAC: F.clientMAC, srcMAC: F.lanMAC)
+        XCTAssertEqual(records[s.index].tcp_state, UInt8(XPF_TCP_ESTABLISHED.rawValue))
+        XCTAssertEqual(records[s.index].packets.1, 1)
+        // Data, then FIN: closing.
+        assertTransmit(run(F.frame4(src: Self.client4, dst: Self.server4, proto: 6, l4: F.tcp(50000, 443, flags: 0x18))).0, egress: 1)
+        XCTAssertEqual(records[s.index].tcp_state, UInt8(XPF_TCP_ESTABLISHED.rawValue))
+        assertTransmit(run(F.frame4(src: Self.client4, dst: Self.server4, proto: 6, l4: F.tcp(50000, 443, flags: 0x11))).0, egress: 1)
+        XCTAssertEqual(records[s.index].tcp_state, UInt8(XPF_TCP_CLOSING.rawValue))
+        XCTAssertEqual(records[s.index].packets.0, 3)
+        XCTAssertEqual(counters.s.sessions_created, 1)
+        XCTAssertEqual(counters.s.session_hits, 3)
+        // The configured timeouts apply per state.
+        XCTAssertEqual(pipeline.timeoutMs(proto: 6, tcpState: UInt8(XPF_TCP_CLOSING.rawValue)), 10_000)
+        XCTAssertEqual(pipeline.timeoutMs(proto: 6, tcpState: UInt8(XPF_TCP_ESTABLISHED.rawValue)), 1_800_000)
+        XCTAssertEqual(pipeline.timeoutMs(proto: 6, tcpState: UInt8(XPF_TCP_INITIAL.rawValue)), 20_000)
+        XCTAssertEqual(pipeline.timeoutMs(proto: 17, tcpState: 0), 60_000)
+        XCTAssertEqual(pipeline.timeoutMs(proto: 1, tcpState: 0), 10_000)
+        XCTAssertEqual(pipeline.timeoutMs(proto: 58, tcpState: 0), 10_000)
+        XCTAssertEqual(pipeline.timeoutMs(proto: 47, tcpState: 0), 30_000)
+    }
+
+    func testICMPv4EchoAndReplyShareASession() {
+        let req = F.frame4(src: Self.client4, dst: Self.server4, proto: 1, l4: F.icmpEcho(type: 8, id: 0x1234, seq: 1))
+        let (a, out) = run(req)
+        assertTransmit(a, egress: 1)
+        assertForwardedV4(req, out, dstMAC: F.serverMAC, srcMAC: F.wanMAC)
+        XCTAssertEqual(Array(out[34...]), Array(req[34...]), "the ICMP message is not touched")
+        let s = sessionIndex(4, 1, src: Self.b4(Self.client4), dst: Self.b4(Self.server4), sport: 0x1234, dport: 0x1234)
+        XCTAssertNotNil(s, "echo sessions are keyed on the identifier")
+        let rep = F.frame4(src: Self.server4, dst: Self.client4, proto: 1, l4: F.icmpEcho(type: 0, id: 0x1234, seq: 1),
+                           from: F.serverMAC, to: F.wanMAC)
+        let (a2, out2) = run(rep, ingress: 1)
+        assertTransmit(a2, egress: 0)
+        assertForwardedV4(rep, out2, dstMAC: F.clientMAC, srcMAC: F.lanMAC)
+        XCTAssertEqual(counters.s.sessions_created, 1)
+        XCTAssertEqual(counters.s.session_hits, 1)
+        XCTAssertEqual(records[s!.index].packets.1, 1)
+        // Another identifier: another session.
+        assertTransmit(run(F.frame4(src: Self.client4, dst: Self.server4, proto: 1, l4: F.icmpEcho(type: 8, id: 0x1235, seq: 1))).0, egress: 1)
+        XCTAssertEqual(counters.s.sessions_created, 2)
+    }
+
+    func testTTLv4DecrementKeepsChecksumValidAcrossManyValues() {
+        // Different TTLs and addresses exercise the incremental update's carries; a full
+        // recompute must agree every time.
+        for ttl in [2, 3, 16, 64, 128, 255] as [UInt8] {
+            for sport in [1, 0xFFFF, 0x8000] as [UInt16] {
+                let f = F.frame4(src: Self.client4 &+ UInt32(ttl), dst: Self.server4, proto: 17,
+                                 l4: F.udp(sport, 9, payload: [ttl]), ttl: ttl)
+                let (a, out) = run(f)
+                assertTransmit(a, egress: 1)
+                assertForwardedV4(f, out, dstMAC: F.serverMAC, srcMAC: F.wanMAC)
+            }
+        }
+    }
+
+    func testGatewayRouteUsesGatewayNeighbourAndParksUntilResolved() throws {
+        // 8.8.8.8 via the default route: next hop 10.10.2.254, not yet in the FIB.
+        let f = F.frame4(src: Self.client4, dst: F.v4(8, 8, 8, 8), proto: 17, l4: F.udp(33333, 53, payload: [9, 9]))
+        var (a, out) = run(f)
+        XCTAssertEqual(a.kind, .park)
+        XCTAssertEqual(a.egress, 1)
+        XCTAssertEqual(pipeline.parkFamily, 4)
+        XCTAssertEqual(pipeline.parkIfindex, Self.wanIfindex)
+        XCTAssertEqual(withUnsafeBytes(of: pipeline.parkNexthop.src) { Array($0) }, Self.b4(F.v4(10, 10, 2, 254)) + [UInt8](repeating: 0, count: 12),
+                       "the gateway, not the destination, is the next hop")
+        XCTAssertEqual(out, f, "a parked frame is not rewritten yet")
+        XCTAssertEqual(counters.s.sessions_created, 1, "the session exists while the frame waits")
+
+        // Retrying before the FIB knows the neighbour: still waiting, frame untouched.
+        var nh = pipeline.parkNexthop.src
+        let ifx = pipeline.parkIfindex, fam = pipeline.parkFamily, eg = a.egress
+        var ok = out.withUnsafeMutableBytes { b in
+            withUnsafeBytes(of: &nh) { pipeline.resolveParked(frame: b.baseAddress!, length: b.count, egress: eg, family: fam, ifindex: ifx, nexthop: $0.baseAddress!) }
+        }
+        XCTAssertFalse(ok)
+        XCTAssertEqual(out, f)
+
+        // xpfd publishes a FIB with the gateway resolved; the worker switches between batches.
+        try region.publishFIB { Self.fillFIB($0, gatewayKnown: true) }
+        let s = fibFollower.poll()
+        XCTAssertNotNil(s)
+        pipeline.fib = FIBView(region.fibSlot(s!))
+        ok = out.withUnsafeMutableBytes { b in
+            withUnsafeBytes(of: &nh) { pipeline.resolveParked(frame: b.baseAddress!, length: b.count, egress: eg, family: fam, ifindex: ifx, nexthop: $0.baseAddress!) }
+        }
+        XCTAssertTrue(ok)
+        assertForwardedV4(f, out, dstMAC: F.gatewayMAC, srcMAC: F.wanMAC)
+
+        // New frames of the flow now go straight out via the gateway.
+        (a, out) = run(f)
+        assertTransmit(a, egress: 1)
+        assertForwardedV4(f, out, dstMAC: F.gatewayMAC, srcMAC: F.wanMAC)
+        XCTAssertEqual(counters.s.session_hits, 1)
+    }
+
+    func testUnknownIncompleteOrFailedNeighbourParksWithTheDestinationAsNextHop() {
+        for (host, why) in [(UInt8(3), "INCOMPLETE"), (4, "FAILED"), (77, "absent"), (5, "known only on another link")] {
+            let dst = F.v4(10, 10, 2, host)
+            let f = F.frame4(src: Self.client4, dst: dst, proto: 17, l4: F.udp(1234, 5678, payload: [host]))
+            let (a, out) = run(f)
+            XCTAssertEqual(a.kind, .park, why)
+            XCTAssertEqual(a.egress, 1, why)
+            XCTAssertEqual(pipeline.parkFamily, 4)
+            XCTAssertEqual(pipeline.parkIfindex, Self.wanIfindex)
+            XCTAssertEqual(withUnsafeBytes(of: pipeline.parkNexthop.src) { Array($0) }, Self.b4(dst) + [UInt8](repeating: 0, count: 12), why)
+            XCTAssertEqual(out, f, "\(why): not rewritten")
+        }
+    }
+
+    func testDropsTTLNoRouteBlackholeLocalNonDataplaneTooBig() {
+        let udp = F.udp(1, 2, payload: [0])
+        // TTL 1 and 0: the box may not forward it.
+        for ttl in [UInt8(1), 0] {
+            let f = F.frame4(src: Self.client4, dst: Self.server4, proto: 17, l4: udp, ttl: ttl)
+            let (a, out) = run(f)
+            assertDrop(a, XPF_DROP_TTL)
+            XCTAssertEqual(out, f, "a dropped frame is not modified")
+        }
+        XCTAssertEqual(counters.s.sessions_created, 0, "no session for a TTL drop")
+        assertDrop(run(F.frame4(src: Self.client4, dst: F.v4(10, 10, 9, 1), proto: 17, l4: udp)).0, XPF_DROP_BLACKHOLE)
+        assertDrop(run(F.frame4(src: Self.client4, dst: F.v4(10, 10, 1, 1), proto: 17, l4: udp)).0, XPF_DROP_NOT_DATAPLANE)
+        assertDrop(run(F.frame4(src: Self.client4, dst: F.v4(10, 10, 7, 1), proto: 17, l4: udp)).0, XPF_DROP_NOT_DATAPLANE)
+        // Larger than the egress MTU (1500): 1501-byte datagram.
+        let big = F.frame4(src: Self.client4, dst: Self.server4, proto: 17, l4: F.udp(1, 2, payload: [UInt8](repeating: 0, count: 1501 - 28)))
+        assertDrop(run(big).0, XPF_DROP_TOO_BIG)
+        let fits = F.frame4(src: Self.client4, dst: Self.server4, proto: 17, l4: F.udp(1, 2, payload: [UInt8](repeating: 0, count: 1500 - 28)))
+        assertTransmit(run(fits).0, egress: 1)
+        XCTAssertEqual(counters.s.sessions_created, 1, "only the forwarded packet made a session")
+        XCTAssertEqual(counters.s.session_misses, 1)
+        // No IPv6 default route: an unrouted v6 destination.
+        let v6 = F.frame6(src: Self.client6, dst: [0x20, 0x01, 0x0D, 0xB8] + [UInt8](repeating: 0, count: 11) + [1], nextHeader: 17, l4: udp)
+        assertDrop(run(v6).0, XPF_DROP_NO_ROUTE)
+        assertDrop(run(F.frame6(src: Self.client6, dst: F.v6(0x99, 1), nextHeader: 17, l4: udp)).0, XPF_DROP_BLACKHOLE)
+        assertDrop(run(F.frame6(src: Self.client6, dst: F.v6(1, 1), nextHeader: 17, l4: udp)).0, XPF_DROP_NOT_DATAPLANE)
+        assertDrop(run(F.frame6(src: Self.client6, dst: Self.server6, nextHeader: 17, l4: udp, hopLimit: 1)).0, XPF_DROP_TTL)
+        XCTAssertEqual(counters.s.sessions_created, 1)
+    }
+
+    func testNoRouteWhenTheFIBIsEmpty() throws {
+        try region.publishFIB { _ in }
+        pipeline.fib = FIBView(region.fibSlot(fibFollower.poll()!))
+        let f = F.frame4(src: Self.client4, dst: Self.server4, proto: 17, l4: F.udp(1, 2, payload: []))
+        assertDrop(run(f).0, XPF_DROP_NO_ROUTE)
+        XCTAssertEqual(counters.s.sessions_created, 0)
+    }
+
+    func testMalformedFramesDropAsParseAndNonIPAsUnsupported() {
+        let good = F.frame4(src: Self.client4, dst: Self.server4, proto: 17, l4: F.udp(1, 2, payload: [1, 2, 3]))
+        // Truncated in the IP header.
+        assertDrop(run(Array(good.prefix(30))).0, XPF_DROP_PARSE)
+        // Truncated Ethernet.
+        assertDrop(run(Array(good.prefix(10))).0, XPF_DROP_PARSE)
+        // IHL 4.
+        var badIHL = good; badIHL[14] = 0x44
+        assertDrop(run(badIHL).0, XPF_DROP_PARSE)
+        // Total length beyond the frame.
+        var badLen = good; badLen[16] = 0x05; badLen[17] = 0xDC
+        assertDrop(run(badLen).0, XPF_DROP_PARSE)
+        // UDP length < 8.
+        var badUDP = good; badUDP[38] = 0; badUDP[39] = 4
+        assertDrop(run(badUDP).0, XPF_DROP_PARSE)
+        // Version 6 in an IPv4 ethertype.
+        var badVer = good; badVer[14] = 0x65
+        assertDrop(run(badVer).0, XPF_DROP_PARSE)
+        // ARP: not IP.
+        let arp = F.ethernet(dst: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], src: F.clientMAC, type: 0x0806) + [UInt8](repeating: 0, count: 28)
+        assertDrop(run(arp).0, XPF_DROP_UNSUPPORTED)
+        XCTAssertEqual(counters.s.sessions_created, 0)
+        XCTAssertEqual(counters.s.session_misses, 0, "a malformed frame never reaches the session table")
+    }
+
+    // MARK: IPv6
+
+    func testUDPv6ForwardsWithHopLimitDecrementAndSession() {
+        let f = F.frame6(src: Self.client6, dst: Self.server6, nextHeader: 17, l4: F.udp(40000, 53, payload: Array("query".utf8)))
+        let (a, out) = run(f)
+        assertTransmit(a, egress: 1)
+        assertForwardedV6(f, out, dstMAC: F.server6MAC, srcMAC: F.wanMAC)
+        XCTAssertEqual(out[21], 63)
+        XCTAssertEqual(counters.s.sessions_created, 1)
+        guard let s = sessionIndex(6, 17, src: Self.client6, dst: Self.server6, sport: 40000, dport: 53) else { return XCTFail("no session") }
+        XCTAssertEqual(records[s.index].family, 6)
+        XCTAssertEqual(records[s.index].packets.0, 1)
+        XCTAssertEqual(records[s.index].bytes.0, UInt64(f.count))
+        // The same addresses' IPv4-looking prefix does not alias an IPv4 session.
+        XCTAssertNil(sessionIndex(4, 17, src: Self.client6, dst: Self.server6, sport: 40000, dport: 53))
+
+        let reply = F.frame6(src: Self.server6, dst: Self.client6, nextHeader: 17, l4: F.udp(53, 40000, payload: Array("answer".utf8)),
+                             hopLimit: 255, from: F.server6MAC, to: F.wanMAC)
+        let (a2, out2) = run(reply, ingress: 1)
+        assertTransmit(a2, egress: 0)
+        assertForwardedV6(reply, out2, dstMAC: F.clientMAC, srcMAC: F.lanMAC)
+        XCTAssertEqual(out2[21], 254)
+        XCTAssertEqual(counters.s.session_hits, 1)
+        XCTAssertEqual(records[s.index].packets.1, 1)
+        XCTAssertEqual(records[s.index].bytes.1, UInt64(reply.count))
+    }
+
+    func testTCPv6AndICMPv6Echo() {
+        let syn = F.frame6(src: Self.client6, dst: Self.server6, nextHeader: 6, l4: F.tcp(50505, 22, flags: 0x02))
+        let (a, out) = run(syn)
+        assertTransmit(a, egress: 1)
+        assertForwardedV6(syn, out, dstMAC: F.server6MAC, srcMAC: F.wanMAC)
+        let st = sessionIndex(6, 6, src: Self.client6, dst: Self.server6, sport: 50505, dport: 22)
+        XCTAssertEqual(records[st!.index].tcp_state, UInt8(XPF_TCP_INITIAL.rawValue))
+
+        let ping = F.frame6(src: Self.client6, dst: Self.server6, nextHeader: 58, l4: F.icmpEcho(type: 128, id: 77, seq: 1))
+        let (a2, out2) = run(ping)
+        assertTransmit(a2, egress: 1)
+        assertForwardedV6(ping, out2, dstMAC: F.server6MAC, srcMAC: F.wanMAC)
+        let pong = F.frame6(src: Self.server6, dst: Self.client6, nextHeader: 58, l4: F.icmpEcho(type: 129, id: 77, seq: 1),
+                            from: F.server6MAC, to: F.wanMAC)
+        let (a3, out3) = run(pong, ingress: 1)
+        assertTransmit(a3, egress: 0)
+        assertForwardedV6(pong, out3, dstMAC: F.clientMAC, srcMAC: F.lanMAC)
+        XCTAssertEqual(counters.s.sessions_created, 2)
+        XCTAssertEqual(counters.s.session_hits, 1)
+        let si = sessionIndex(6, 58, src: Self.server6, dst: Self.client6, sport: 77, dport: 77)
+        XCTAssertEqual(si?.direction, 1)
+        XCTAssertEqual(records[si!.index].packets.0, 1)
+        XCTAssertEqual(records[si!.index].packets.1, 1)
+    }
+
+    func testIPv6UnknownNeighbourParksWithFullAddress() {
+        let dst = F.v6(2, 0x33)
+        let f = F.frame6(src: Self.client6, dst: dst, nextHeader: 17, l4: F.udp(1, 2, payload: [1]))
+        let (a, out) = run(f)
+        XCTAssertEqual(a.kind, .park)
+        XCTAssertEqual(a.egress, 1)
+        XCTAssertEqual(pipeline.parkFamily, 6)
+        XCTAssertEqual(pipeline.parkIfindex, Self.wanIfindex)
+        XCTAssertEqual(withUnsafeBytes(of: pipeline.parkNexthop.src) { Array($0) }, dst)
+        XCTAssertEqual(out, f)
+    }
+
+    // MARK: configuration switch, full table
+
+    func testSessionRecordsTheGenerationThatDecidedIt() throws {
+        try region.publishConfig { $0.pointee.timeout_udp = 5 }
+        let slot = configFollower.poll()!
+        pipeline.config = region.configSlot(slot)
+        pipeline.generation = configFollower.generation
+        XCTAssertEqual(pipeline.generation, 2)
+        XCTAssertEqual(region.worker(0).pointee.config_generation_seen, 2)
+        XCTAssertEqual(pipeline.timeoutMs(proto: 17, tcpState: 0), 5_000)
+        assertTransmit(run(F.frame4(src: Self.client4, dst: Self.server4, proto: 17, l4: F.udp(7, 7, payload: []))).0, egress: 1)
+        let s = sessionIndex(4, 17, src: Self.b4(Self.client4), dst: Self.b4(Self.server4), sport: 7, dport: 7)!
+        XCTAssertEqual(records[s.index].generation, 2)
+    }
+
+    func testFullSessionTableDropsNewFlowsButForwardsExistingOnes() throws {
+        // A region whose single partition holds 2 sessions.
+        let small = try fx.region("fwdsmall", queues: 1, interfaces: 2, sessionCapacity: 2)
+        try Self.setUpInterfaces(small)
+        try small.publishConfig { $0.pointee.timeout_udp = 60 }
+        try small.publishFIB { Self.fillFIB($0, gatewayKnown: true) }
+        var cf: SnapshotFollower?, ff: SnapshotFollower?
+        let (p, eg) = Self.makePipeline(small, &cf, &ff)
+        defer { eg.deallocate() }
+        pipeline = p
+        let flows = (1...3).map { F.frame4(src: Self.client4, dst: Self.server4, proto: 17, l4: F.udp(UInt16(1000 + $0), 53, payload: [])) }
+        assertTransmit(run(flows[0]).0, egress: 1)
+        assertTransmit(run(flows[1]).0, egress: 1)
+        let (a, out) = run(flows[2])
+        assertDrop(a, XPF_DROP_SESSION_FULL)
+        XCTAssertEqual(out, flows[2], "dropped, not rewritten")
+        XCTAssertEqual(counters.s.sessions_created, 2)
+        XCTAssertEqual(counters.s.session_misses, 3)
+        // Existing flows go on, both directions.
+        assertTransmit(run(flows[0]).0, egress: 1)
+        let reply = F.frame4(src: Self.server4, dst: Self.client4, proto: 17, l4: F.udp(53, 1002, payload: []), from: F.serverMAC, to: F.wanMAC)
+        assertTransmit(run(reply, ingress: 1).0, egress: 0)
+        XCTAssertEqual(counters.s.session_hits, 2)
+    }
+}

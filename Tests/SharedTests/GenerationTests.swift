@@ -1,0 +1,245 @@
+import XCTest
+import CXPF
+@testable import Shared
+
+// Tests for Sources/Shared/Shm/Generations.swift: snapshot publication by atomic swap
+// and slot protection by the generations workers have seen. Workers are
+// simulated by writing their block's state and seen generations through the
+// xpf_wb_* accessors, as a worker process does.
+
+final class GenerationTests: XCTestCase {
+    let fx = ShmTestFixture()
+
+    override func tearDown() {
+        fx.removeAll()
+        super.tearDown()
+    }
+
+    private func setWorker(_ r: ShmRegion, _ q: Int, _ state: xpf_worker_state, config: UInt64? = nil, fib: UInt64? = nil) {
+        let w = r.worker(q)
+        if let config { xpf_store_release_u64(xpf_wb_config_seen(w), config) }
+        if let fib { xpf_store_release_u64(xpf_wb_fib_seen(w), fib) }
+        xpf_store_release_u32(xpf_wb_state(w), UInt32(state.rawValue))
+    }
+
+    /// Publishes a config whose timeout_udp carries a marker; returns the generation.
+    @discardableResult
+    private func publish(_ r: ShmRegion, marker: UInt32) throws -> UInt64 {
+        try r.publishConfig { $0.pointee.timeout_udp = marker; $0.pointee.batch_size = 32 }
+    }
+
+    func testPublishConfigBumpsGenerationAndWritesTheSlot() throws {
+        let r = try fx.region("pubcfg", queues: 2)
+        XCTAssertEqual(r.current(.config).generation, 0)
+        XCTAssertEqual(r.configCurrentWord.pointee, 0)
+        // Garbage in the slot about to be used: publishing zeroes the whole slot first.
+        UnsafeMutableRawPointer(r.configSlot(0)).initializeMemory(as: UInt8.self, repeating: 0xAB, count: ShmGeometry.configSlotSize)
+        let g1 = try r.publishConfig { s in
+            s.pointee.batch_size = 48
+            s.pointee.timeout_udp = 60
+            s.pointee.neigh_hold_ms = 1000
+        }
+        XCTAssertEqual(g1, 1)
+        let c1 = r.current(.config)
+        XCTAssertEqual(c1.generation, 1)
+        XCTAssertEqual(c1.slot, 0)
+        XCTAssertEqual(r.configCurrentWord.pointee, 1 << 8 | 0, "word = generation << 8 | slot")
+        let s = r.configSnapshot.pointee
+        XCTAssertEqual(s.generation, 1, "the slot carries its generation")
+        XCTAssertEqual(s.batch_size, 48)
+        XCTAssertEqual(s.timeout_udp, 60)
+        XCTAssertEqual(s.neigh_hold_ms, 1000)
+        XCTAssertEqual(s.timeout_tcp_established, 0, "fields the filler did not write are zero")
+        let tail = UnsafeRawPointer(r.configSlot(0)) + ShmGeometry.configSlotSize - 1
+        XCTAssertEqual(tail.load(as: UInt8.self), 0, "the whole slot is cleared, not only the struct")
+
+        let g2 = try publish(r, marker: 2)
+        XCTAssertEqual(g2, 2)
+        XCTAssertEqual(r.current(.config).generation, 2)
+        XCTAssertNotEqual(r.current(.config).slot, 0, "a new generation never goes into the published slot")
+        XCTAssertEqual(r.configSnapshot.pointee.timeout_udp, 2)
+        XCTAssertEqual(r.configSlot(0).pointee.timeout_udp, 60, "the previous generation stays intact")
+        XCTAssertEqual(r.current(.fib).generation, 0, "config and FIB count separately")
+    }
+
+    func testPublishFIBBumpsVersion() throws {
+        let r = try fx.region("pubfib", queues: 1)
+        let v1 = try r.publishFIB { f in
+            f.pointee.n_routes = 1
+            f.pointee.routes.0.family = 4
+            f.pointee.routes.0.prefix_len = 24
+        }
+        XCTAssertEqual(v1, 1)
+        XCTAssertEqual(r.current(.fib).generation, 1)
+        XCTAssertEqual(r.fibSnapshot.pointee.version, 1)
+        XCTAssertEqual(r.fibSnapshot.pointee.n_routes, 1)
+        XCTAssertEqual(r.fibSnapshot.pointee.routes.0.prefix_len, 24)
+        // A filler that writes nothing leaves an empty FIB (counts reset), not the slot's old contents.
+        r.fibSlot(1).pointee.n_routes = 77
+        r.fibSlot(1).pointee.n_neigh = 77
+        let v2 = try r.publishFIB { _ in }
+        XCTAssertEqual(v2, 2)
+        XCTAssertEqual(r.current(.fib).slot, 1)
+        XCTAssertEqual(r.fibSnapshot.pointee.version, 2)
+        XCTAssertEqual(r.fibSnapshot.pointee.n_routes, 0)
+        XCTAssertEqual(r.fibSnapshot.pointee.n_neigh, 0)
+        XCTAssertEqual(r.fibCurrentWord.pointee, 2 << 8 | 1)
+        XCTAssertEqual(r.current(.config).generation, 0)
+    }
+
+    /// Four slots; one worker stuck at generation 1 keeps slot(gen 1) and every newer one.
+    /// Publishing fails once every other slot is in use, and works again once the worker
+    /// moves on.
+    func testLaggingWorkerKeepsItsSlotsProtected() throws {
+        let r = try fx.region("lag", queues: 2)
+        XCTAssertEqual(Int(XPF_CONFIG_SLOTS), 4)
+        setWorker(r, 0, XPF_WORKER_RUNNING, config: 0)
+        setWorker(r, 1, XPF_WORKER_RUNNING, config: 0)
+        XCTAssertEqual(r.oldestSeen(.config), 0)
+
+        try publish(r, marker: 1)          // gen 1 → slot 0 (empty slots are always free)
+        XCTAssertEqual(r.current(.config).slot, 0)
+        setWorker(r, 0, XPF_WORKER_RUNNING, config: 1)  // worker 0 runs gen 1, then stops following
+        setWorker(r, 1, XPF_WORKER_RUNNING, config: 1)
+        for g in UInt64(2)...4 {
+            XCTAssertEqual(try publish(r, marker: UInt32(g)), g)
+            setWorker(r, 1, XPF_WORKER_RUNNING, config: g)  // worker 1 keeps up
+        }
+        XCTAssertEqual((0..<4).map { r.configSlot($0).pointee.generation }, [1, 2, 3, 4])
+        XCTAssertEqual(r.oldestSeen(.config), 1)
+        XCTAssertNil(r.freeSlot(.config), "slot 0 holds gen 1 (in use), 1-2 are newer than 1, 3 is published")
+
+        XCTAssertThrowsError(try publish(r, marker: 5)) { e in
+            let text = "\(e)"
+            XCTAssertTrue(text.contains("no free config slot") && text.contains("generation 1"), text)
+        }
+        XCTAssertEqual(r.current(.config).generation, 4, "a failed publish changes nothing")
+        XCTAssertEqual((0..<4).map { r.configSlot($0).pointee.timeout_udp }, [1, 2, 3, 4], "no slot was overwritten")
+
+        // The stuck worker reaches gen 3: gens 1 and 2 are now older than anything live.
+        setWorker(r, 0, XPF_WORKER_RUNNING, config: 3)
+        XCTAssertEqual(r.oldestSeen(.config), 3)
+        XCTAssertEqual(try publish(r, marker: 5), 5)
+        XCTAssertEqual(r.current(.config).slot, 0, "the lowest free slot is reused")
+        XCTAssertEqual(try publish(r, marker: 6), 6)
+        XCTAssertEqual(r.current(.config).slot, 1)
+        XCTAssertEqual(r.configSlot(2).pointee.timeout_udp, 3, "gen 3 is still protected (worker 0 runs it)")
+        XCTAssertThrowsError(try publish(r, marker: 7), "gen 3 in use, gen 4 newer, gen 6 published, gen 5 newer")
+        setWorker(r, 0, XPF_WORKER_RUNNING, config: 6)
+        setWorker(r, 1, XPF_WORKER_RUNNING, config: 6)
+        XCTAssertEqual(try publish(r, marker: 7), 7)
+        XCTAssertEqual(r.current(.config).slot, 0, "slots held gens 5, 6, 3, 4: the lowest free one (gen 5) is reused")
+        XCTAssertEqual(r.configSnapshot.pointee.timeout_udp, 7)
+    }
+
+    func testStartingWorkerProtectsButExitedAndFailedDoNot() throws {
+        let r = try fx.region("exited", queues: 3)
+        setWorker(r, 2, XPF_WORKER_RUNNING, config: 0)  // seen 0: only empty slots are free
+        for g in UInt64(1)...4 { try publish(r, marker: UInt32(g)) }
+        XCTAssertEqual((0..<4).map { r.configSlot($0).pointee.generation }, [1, 2, 3, 4])
+        XCTAssertThrowsError(try publish(r, marker: 5))
+        // Worker 0 stuck at generation 1 but EXITED, worker 1 FAILED at 1, worker 2 EXITED at 0.
+        setWorker(r, 0, XPF_WORKER_EXITED, config: 1)
+        setWorker(r, 1, XPF_WORKER_FAILED, config: 1)
+        setWorker(r, 2, XPF_WORKER_EXITED)
+        XCTAssertEqual(r.oldestSeen(.config), UInt64.max, "no live worker")
+        XCTAssertEqual(try publish(r, marker: 5), 5, "dead workers hold no slot")
+        XCTAssertEqual(r.current(.config).slot, 0)
+        // A STARTING worker (spawned, not yet running) still protects what it saw.
+        setWorker(r, 2, XPF_WORKER_STARTING, config: 2)
+        XCTAssertEqual(r.oldestSeen(.config), 2)
+        // Slots: [5, 2, 3, 4]; current 0. Gens 2, 3, 4 are >= 2: protected.
+        XCTAssertThrowsError(try publish(r, marker: 6))
+        setWorker(r, 2, XPF_WORKER_EXITED)
+        XCTAssertEqual(try publish(r, marker: 6), 6)
+        XCTAssertEqual(r.current(.config).slot, 1)
+    }
+
+    func testConfigAndFIBProtectionAreIndependent() throws {
+        let r = try fx.region("indep", queues: 1)
+        setWorker(r, 0, XPF_WORKER_RUNNING, config: 0, fib: 0)
+        try publish(r, marker: 1)
+        setWorker(r, 0, XPF_WORKER_RUNNING, config: 1)  // stuck at config 1 from here on
+        for g in 2...4 { try publish(r, marker: UInt32(g)) }
+        XCTAssertThrowsError(try publish(r, marker: 5))
+        // The FIB follows its own seen version: a worker current on the FIB does not block it.
+        for v in UInt64(1)...10 {
+            XCTAssertEqual(try r.publishFIB { $0.pointee.n_routes = UInt32(v) }, v)
+            setWorker(r, 0, XPF_WORKER_RUNNING, fib: v)
+        }
+        XCTAssertEqual(r.fibSnapshot.pointee.n_routes, 10)
+        // A follower that keeps up makes the publisher alternate between two slots.
+        XCTAssertEqual((0..<4).map { r.fibSlot($0).pointee.version }, [9, 10, 0, 0])
+        // A worker stuck on FIB version 10 blocks FIB publication once all four slots
+        // hold versions >= 10 — and blocks nothing on the config side.
+        setWorker(r, 0, XPF_WORKER_RUNNING, config: 4, fib: 10)
+        for v in UInt64(11)...13 { XCTAssertEqual(try r.publishFIB { _ in }, v) }
+        XCTAssertEqual((0..<4).map { r.fibSlot($0).pointee.version }, [11, 10, 12, 13])
+        XCTAssertThrowsError(try r.publishFIB { _ in }) { e in
+            XCTAssertTrue("\(e)".contains("no free fib slot") && "\(e)".contains("generation 10"), "\(e)")
+        }
+        XCTAssertEqual(try publish(r, marker: 5), 5)
+    }
+
+    func testSnapshotFollowerReturnsSlotOncePerChangeAndStoresSeen() throws {
+        let r = try fx.region("follow", queues: 1)
+        let w = r.worker(0)
+        xpf_store_release_u64(xpf_wb_config_seen(w), 999)  // stale value from a previous incarnation
+        var f = SnapshotFollower(word: r.configCurrentWord, seen: xpf_wb_config_seen(w))
+        // First poll always reports (a starting worker adopts whatever is published).
+        XCTAssertEqual(f.poll(), 0)
+        XCTAssertEqual(f.generation, 0)
+        XCTAssertEqual(w.pointee.config_generation_seen, 0, "seen is overwritten with what the worker now runs")
+        XCTAssertNil(f.poll(), "no change, no report")
+
+        try publish(r, marker: 1)
+        XCTAssertEqual(w.pointee.config_generation_seen, 0, "seen moves only when the worker polls")
+        let s1 = f.poll()
+        XCTAssertEqual(s1, r.current(.config).slot)
+        XCTAssertEqual(f.generation, 1)
+        XCTAssertEqual(w.pointee.config_generation_seen, 1)
+        XCTAssertEqual(r.configSlot(s1!).pointee.timeout_udp, 1)
+        XCTAssertNil(f.poll())
+        XCTAssertNil(f.poll())
+
+        // Two publications between polls: one report, of the latest.
+        try publish(r, marker: 2)
+        try publish(r, marker: 3)
+        let s3 = f.poll()
+        XCTAssertEqual(s3, r.current(.config).slot)
+        XCTAssertEqual(f.generation, 3)
+        XCTAssertEqual(w.pointee.config_generation_seen, 3)
+        XCTAssertEqual(r.configSlot(s3!).pointee.timeout_udp, 3)
+        XCTAssertNil(f.poll())
+
+        // The FIB follower writes fib_version_seen, not the config one.
+        var ff = SnapshotFollower(word: r.fibCurrentWord, seen: xpf_wb_fib_seen(w))
+        try r.publishFIB { $0.pointee.n_neigh = 3 }
+        XCTAssertEqual(ff.poll(), r.current(.fib).slot)
+        XCTAssertEqual(w.pointee.fib_version_seen, 1)
+        XCTAssertEqual(w.pointee.config_generation_seen, 3)
+    }
+
+    /// A worker following with SnapshotFollower never blocks publication, however many
+    /// generations go by; one that stops polling blocks it after three more.
+    func testFollowingWorkerNeverBlocksAndStoppedOneDoesAfterThree() throws {
+        let r = try fx.region("follow2", queues: 1)
+        let w = r.worker(0)
+        var f = SnapshotFollower(word: r.configCurrentWord, seen: xpf_wb_config_seen(w))
+        _ = f.poll()
+        xpf_store_release_u32(xpf_wb_state(w), UInt32(XPF_WORKER_RUNNING.rawValue))
+        for g in UInt64(1)...50 {
+            XCTAssertEqual(try publish(r, marker: UInt32(g)), g)
+            let s = f.poll()
+            XCTAssertNotNil(s)
+            XCTAssertEqual(r.configSlot(s!).pointee.timeout_udp, UInt32(g), "the slot the worker switched to holds gen \(g)")
+        }
+        // A follower that keeps up makes the publisher alternate between slots 0 and 1.
+        XCTAssertEqual((0..<4).map { r.configSlot($0).pointee.generation }, [49, 50, 0, 0])
+        // Worker stops polling at 50: 51, 52, 53 fit (the slot of 49, then the unused two), 54 does not.
+        for g in UInt64(51)...53 { XCTAssertEqual(try publish(r, marker: UInt32(g)), g) }
+        XCTAssertThrowsError(try publish(r, marker: 54))
+        XCTAssertEqual(r.configSlot(f.poll()!).pointee.timeout_udp, 53)
+        XCTAssertEqual(try publish(r, marker: 54), 54)
+    }
+}
