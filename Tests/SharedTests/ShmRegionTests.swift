@@ -223,6 +223,21 @@ final class ShmRegionTests: XCTestCase {
         XCTAssertTrue(text.contains("ABI version \(XPF_ABI_VERSION + 1)") && text.contains("speaks \(XPF_ABI_VERSION)"), text)
     }
 
+    func testAttachRefusesOffsetsThatDisagreeWithGeometry() throws {
+        // A corrupt offset must never become a pointer outside the mapping.
+        let r = try fx.region("offsets")
+        patchHeader(r.path) { $0.pointee.off_umem += 4096 }
+        let text = errorText { try ShmRegion.attach(path: r.path, writable: false) }
+        XCTAssertTrue(text.contains("offsets do not match its geometry"), text)
+    }
+
+    func testAttachRefusesImplausibleGeometry() throws {
+        let r = try fx.region("geometry")
+        patchHeader(r.path) { $0.pointee.n_queues = 1000 }
+        let text = errorText { try ShmRegion.attach(path: r.path, writable: false) }
+        XCTAssertTrue(text.contains("implausible geometry") && text.contains("queues 1000"), text)
+    }
+
     func testAttachRefusesOtherLayoutHash() throws {
         let r = try fx.region("hash")
         patchHeader(r.path) { $0.pointee.layout_hash = 0xABCD }

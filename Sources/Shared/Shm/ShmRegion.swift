@@ -177,6 +177,24 @@ public final class ShmRegion {
         guard h.total_size == UInt64(size) else {
             throw XPFError("\(path): header says \(h.total_size) bytes, file has \(size)")
         }
+        // Geometry must describe exactly the layout this binary would compute, so no
+        // offset read from the file can point outside the mapping.
+        guard h.n_queues >= 1 && h.n_queues <= UInt32(XPF_MAX_QUEUES),
+              h.n_ifaces >= 1 && h.n_ifaces <= UInt32(XPF_MAX_IFACES),
+              h.session_capacity >= 1 && h.session_capacity < UInt64(Int32.max),
+              h.frame_size >= 2048 && h.frame_size & (h.frame_size - 1) == 0,
+              h.config_slot_size == UInt32(ShmGeometry.configSlotSize) else {
+            throw XPFError("\(path): implausible geometry in the header (queues \(h.n_queues), interfaces \(h.n_ifaces), sessions \(h.session_capacity), frame \(h.frame_size))")
+        }
+        let g = ShmGeometry(queues: Int(h.n_queues), interfaces: Int(h.n_ifaces), umemFrames: Int(h.umem_frames),
+                            frameSize: Int(h.frame_size), sessionCapacity: Int(h.session_capacity))
+        let o = g.offsets
+        guard o.total == size, UInt64(o.config) == h.off_config, UInt64(o.fib) == h.off_fib,
+              UInt64(o.workers) == h.off_workers, UInt64(o.sessions) == h.off_sessions,
+              UInt64(o.index) == h.off_index, UInt64(o.umem) == h.off_umem,
+              UInt64(g.indexBuckets) == h.index_buckets, UInt32(g.fibSlotSize) == h.fib_slot_size else {
+            throw XPFError("\(path): header offsets do not match its geometry (corrupt region)")
+        }
     }
 
     // MARK: parts
