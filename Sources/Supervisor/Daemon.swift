@@ -26,6 +26,8 @@ final class Daemon {
     let opts: DaemonOptions
     let teardown = Teardown()
     var running: DataplaneConfig!
+    var runningTree: JunosTree!
+    var commits: CommitStore!
     var region: ShmRegion!
     var workers: WorkerManager!
     var fib: FIBMirror!
@@ -63,9 +65,14 @@ final class Daemon {
         throw XPFError("XDP object xpf_xdp.o not found (looked in: \(candidates.joined(separator: ", "))); run `make -C bpf` or pass --bpf-object")
     }
 
-    func loadConfig(_ path: String) throws -> DataplaneConfig {
+    func readConfig(_ path: String) throws -> String {
         guard let text = readWholeFile(path) else { throw XPFError("cannot read configuration \(path): \(String(cString: strerror(xpf_errno())))") }
-        return try DataplaneConfig.load(text: text, file: path).1
+        return text
+    }
+
+    func compileConfig(text: String, file: String) throws -> (JunosTree, DataplaneConfig) {
+        let tree = try JunosTree.parse(text: text, file: file)
+        return (tree, try DataplaneConfig.compile(tree))
     }
 
     /// Fields of a configuration that are fixed for the life of the region.
@@ -93,23 +100,57 @@ final class Daemon {
         s.pointee.neigh_hold_ms = UInt32(c.neighborHoldMs)
     }
 
-    /// `commit` / `commit check` / SIGHUP: an invalid configuration never replaces the
-    /// running one (R-11.1).
-    func commit(path: String?, checkOnly: Bool) -> String {
-        let p = path ?? opts.configPath
+    /// `commit` / `commit check` / `rollback` / SIGHUP: an invalid configuration never
+    /// replaces the running one (R-11.1). After publishing, workers are nudged and the
+    /// reply says how long it took until every live worker ran the new generation.
+    func commit(text: String, file: String, source: String, checkOnly: Bool) -> String {
         do {
-            let c = try loadConfig(p)
+            let (tree, c) = try compileConfig(text: text, file: file)
             let diff = restartOnlyDifferences(running, c)
             if !diff.isEmpty {
                 return "error: changing \(diff.joined(separator: ", ")) requires restarting xpfd; nothing was committed"
             }
             if checkOnly { return "configuration check succeeds" }
+            let t0 = monotonicNanos()
             let gen = try region.publishConfig { fillSnapshot(c, $0) }
+            let switched = workers.awaitGeneration(gen, timeoutNs: 1_000_000_000)
+            let t1 = monotonicNanos()
             running = c
-            logLine("xpfd", "committed \(p) as generation \(gen)")
-            return "commit complete, generation \(gen)"
+            runningTree = tree
+            try commits.record(text: tree.hierarchicalText(), generation: gen, source: source)
+            let how = switched.all ? "all \(switched.count) workers switched in \(formatMs(t1 - t0)) ms" : "WARNING: \(switched.count - switched.lagging) of \(switched.count) workers switched within 1 s"
+            logLine("xpfd", "committed \(file) (\(source)) as generation \(gen); \(how)")
+            return "commit complete, generation \(gen) (\(how))"
         } catch {
             return "error: \(error)"
+        }
+    }
+
+    func commitFile(path: String?, source: String, checkOnly: Bool) -> String {
+        let p = path ?? opts.configPath
+        do { return commit(text: try readConfig(p), file: p, source: source, checkOnly: checkOnly) } catch { return "error: \(error)" }
+    }
+
+    func formatMs(_ ns: UInt64) -> String {
+        let tenths = (ns + 50_000) / 100_000
+        return "\(tenths / 10).\(tenths % 10)"
+    }
+
+    /// The control protocol: one request line, one reply (possibly several lines).
+    func handleControl(_ line: String) -> String {
+        let words = line.split(separator: " ").map(String.init)
+        switch words.first {
+        case "commit": return commitFile(path: words.count > 1 ? words[1] : nil, source: "xpfctl commit", checkOnly: false)
+        case "commit-check": return commitFile(path: words.count > 1 ? words[1] : nil, source: "xpfctl commit check", checkOnly: true)
+        case "rollback":
+            guard words.count == 2, let n = Int(words[1]) else { return "error: usage: rollback N" }
+            do { return commit(text: try commits.text(rollback: n), file: "rollback \(n)", source: "rollback \(n)", checkOnly: false) }
+            catch { return "error: \(error)" }
+        case "show-configuration":
+            return words.count > 1 && words[1] == "set" ? runningTree.setLines().joined(separator: "\n") : runningTree.hierarchicalText()
+        case "show-commits": return commits.listing()
+        case "ping": return "pong \(getpid())"
+        default: return "error: unknown request '\(line)'"
         }
     }
 
@@ -135,7 +176,9 @@ final class Daemon {
         try writeWholeFile(pidPath, "\(getpid())\n")
         teardown.add("pid file") { unlink(pidPath) }
 
-        running = try loadConfig(opts.configPath)
+        let initialText = try readConfig(opts.configPath)
+        (runningTree, running) = try compileConfig(text: initialText, file: opts.configPath)
+        commits = try CommitStore(stateDir: opts.stateDir)
         let infos = try running.interfaces.map { try InterfaceInfo.resolve($0) }
         let available = infos.map(\.rxQueues).min() ?? 1
         let queues = running.queues ?? min(available, Int(XPF_MAX_QUEUES))
@@ -199,6 +242,7 @@ final class Daemon {
         }
 
         let gen = try region.publishConfig { fillSnapshot(running, $0) }
+        try commits.record(text: runningTree.hierarchicalText(), generation: gen, source: "xpfd start (\(opts.configPath))")
         xpf_store_release_u32(&region.header.pointee.state, UInt32(XPF_SHM_RUNNING.rawValue))
         let workerBinary = opts.workerBinary ?? "\(Self.selfDirectory())/xpf-worker"
         guard access(workerBinary, X_OK) == 0 else { throw XPFError("worker binary \(workerBinary) not found or not executable") }
@@ -234,7 +278,7 @@ final class Daemon {
                 if sig <= 0 { break }
                 switch sig {
                 case SIGCHLD: workers.reap()
-                case SIGHUP: logLine("xpfd", "SIGHUP: \(commit(path: nil, checkOnly: false))")
+                case SIGHUP: logLine("xpfd", "SIGHUP: \(commitFile(path: nil, source: "SIGHUP", checkOnly: false))")
                 default:
                     logLine("xpfd", "signal \(sig): stopping")
                     xpf_store_release_u32(&region.header.pointee.state, UInt32(XPF_SHM_STOPPING.rawValue))
@@ -242,15 +286,7 @@ final class Daemon {
                 }
             }
             if fds[1].revents != 0 {
-                control.serve { line in
-                    let words = line.split(separator: " ").map(String.init)
-                    switch words.first {
-                    case "commit": return commit(path: words.count > 1 ? words[1] : nil, checkOnly: false)
-                    case "commit-check": return commit(path: words.count > 1 ? words[1] : nil, checkOnly: true)
-                    case "ping": return "pong \(getpid())"
-                    default: return "error: unknown request '\(line)'"
-                    }
-                }
+                control.serve { handleControl($0) }
             }
             if nlfd >= 0 && fds[2].revents != 0 && xpf_nl_drain_monitor(nlfd) != 0 { fib.dirty = true }
             fib.serviceRequests()

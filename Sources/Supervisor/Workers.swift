@@ -126,6 +126,26 @@ final class WorkerManager {
         }
     }
 
+    /// Nudges every live worker (SIGUSR1 interrupts its poll()) and waits until each
+    /// reports `generation` as seen, or the timeout passes. Returns how many live
+    /// workers there are and how many still lag.
+    func awaitGeneration(_ generation: UInt64, timeoutNs: UInt64) -> (all: Bool, count: Int, lagging: Int) {
+        for s in slots where s.pid > 0 { kill(s.pid, SIGUSR1) }
+        let deadline = monotonicNanos() + timeoutNs
+        while true {
+            var live = 0, lagging = 0
+            for q in slots.indices {
+                let w = region.worker(q)
+                let st = xpf_load_acquire_u32(xpf_wb_state(w))
+                guard st == UInt32(XPF_WORKER_RUNNING.rawValue) else { continue }
+                live += 1
+                if xpf_load_acquire_u64(xpf_wb_config_seen(w)) < generation { lagging += 1 }
+            }
+            if lagging == 0 || monotonicNanos() >= deadline { return (lagging == 0, live, lagging) }
+            usleep(200)
+        }
+    }
+
     /// SIGTERM to every worker, wait up to `graceNs`, then SIGKILL; reaps all.
     func stopAll(graceNs: UInt64 = 2_000_000_000) {
         stopping = true

@@ -70,6 +70,9 @@ _ = xpf_set_pdeathsig(SIGTERM)
 if getppid() != parentAtStart { exit(1) }
 signal(SIGTERM) { _ in stopRequested = 1 }
 signal(SIGINT) { _ in stopRequested = 1 }
+// xpfd sends SIGUSR1 after publishing a generation: the signal interrupts poll()
+// (never restarted), so an idle worker switches at once instead of after its timeout.
+signal(SIGUSR1) { _ in }
 xpf_quiet_libbpf()
 
 // Pin to the core xpfd chose and prefer memory of its NUMA node.

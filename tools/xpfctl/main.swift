@@ -72,10 +72,52 @@ struct Commit: ParsableCommand {
     }
 }
 
+struct Rollback: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Commit a previous configuration again (0 = the running one, 1 = the one before, …; 50 are kept).")
+    @OptionGroup var common: Common
+    @Argument(help: "How many commits back.")
+    var n: Int
+
+    func run() throws {
+        let reply = try control(common.stateDir, "rollback \(n)")
+        print(reply)
+        if reply.hasPrefix("error") { throw ExitCode(1) }
+    }
+}
+
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show dataplane state.",
-        subcommands: [SecurityShow.self, DataplaneShow.self])
+        subcommands: [SecurityShow.self, DataplaneShow.self, ConfigurationShow.self, SystemShow.self])
+}
+
+struct ConfigurationShow: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "configuration",
+        abstract: "Print the running configuration.",
+        discussion: "`xpfctl show configuration` prints the hierarchical form; `xpfctl show configuration '|' display set` (or `display set`) prints set commands.")
+    @OptionGroup var common: Common
+    @Argument(help: "Optional: | display set")
+    var pipe: [String] = []
+
+    func run() throws {
+        let words = pipe.filter { $0 != "|" }
+        guard words.isEmpty || words == ["display", "set"] else { throw ValidationError("only `| display set` is supported after show configuration") }
+        let reply = try control(common.stateDir, words.isEmpty ? "show-configuration" : "show-configuration set")
+        if reply.hasPrefix("error") { print(reply); throw ExitCode(1) }
+        print(reply)
+    }
+}
+
+struct SystemShow: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "system", abstract: "System state.", subcommands: [CommitShow.self])
+}
+
+struct CommitShow: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "commit", abstract: "Commit history (newest first), with generation numbers.")
+    @OptionGroup var common: Common
+    func run() throws { print(try control(common.stateDir, "show-commits")) }
 }
 
 struct SecurityShow: ParsableCommand {
@@ -191,7 +233,7 @@ struct XPFCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xpfctl",
         abstract: "Operate a running xpf dataplane.",
-        subcommands: [Commit.self, Show.self])
+        subcommands: [Commit.self, Rollback.self, Show.self])
 }
 
 XPFCtl.main()
