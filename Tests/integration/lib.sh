@@ -1,0 +1,59 @@
+# Shared scaffolding of the lab integration suites (sourced, not run).
+#   ok/notok/info   results in TAP-like lines; `finish` prints "N passed, N failed"
+#   lab_begin       picks a unique prefix, brings the lab up and starts xpfd; every exit
+#                   path tears it down (trap), also on failure or interrupt
+# Needs: REPO set by the caller; root; built binaries ($XPF_BIN or the release bin path).
+PASS=0
+FAIL=0
+BG_PIDS=()
+LAB="$REPO/tools/xpf-lab"
+PY=/usr/bin/python3
+
+ok() { echo "ok - $1"; PASS=$((PASS + 1)); }
+notok() { echo "not ok - $1: $2"; FAIL=$((FAIL + 1)); }
+info() { echo "# $*"; }
+
+PREFIX="g$$"
+if ((${#PREFIX} > 8)) || [[ -e "/run/netns/$PREFIX-fw" ]]; then PREFIX="g$RANDOM"; fi
+NS_C="$PREFIX-c"
+NS_FW="$PREFIX-fw"
+NS_S="$PREFIX-s"
+STATE="/run/xpf/$PREFIX"
+TMP=$(mktemp -d /tmp/xpf-itest.XXXXXX)
+LAB_UP=0
+
+lab_cleanup() {
+    local rc=$?
+    set +e
+    trap - EXIT INT TERM HUP
+    local p
+    for p in "${BG_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    if ((LAB_UP)); then
+        if ((FAIL)) && [[ -f "$STATE/xpfd.log" ]]; then
+            echo "# --- last lines of $STATE/xpfd.log"
+            tail -n 30 "$STATE/xpfd.log" | sed 's/^/# /'
+        fi
+        "$LAB" down --prefix "$PREFIX" 2>&1 | sed 's/^/# /'
+    fi
+    rm -rf "$TMP"
+    if ((rc != 0 && FAIL == 0)); then notok "suite" "aborted by an unexpected error (exit $rc)"; fi
+    echo "$PASS passed, $FAIL failed"
+    ((FAIL == 0 && rc == 0)) || exit 1
+    exit 0
+}
+trap lab_cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+bin_dir() {
+    if [[ -n "${XPF_BIN:-}" ]]; then echo "$XPF_BIN"; else (cd "$REPO" && swift build -c release --show-bin-path); fi
+}
+BIN=$(bin_dir)
+XPFCTL="$BIN/xpfctl"
+XPFTOP="$BIN/xpf-top"
+
+# lab_begin [--queues N] [--config FILE]
+lab_begin() {
+    LAB_UP=1
+    "$LAB" up --prefix "$PREFIX" "$@" | sed 's/^/# /'
+    "$LAB" start --prefix "$PREFIX" "$@" | sed 's/^/# /'
+}
