@@ -64,6 +64,8 @@ func fail(_ code: Int32, _ message: String) -> Never {
 }
 
 let opts = parseOptions()
+let startNs = monotonicNanos()
+var bindRetries = 0
 // Die with the supervisor (R-1.8): if xpfd is gone, nobody would clean up after us.
 let parentAtStart = getppid()
 _ = xpf_set_pdeathsig(SIGTERM)
@@ -118,8 +120,18 @@ for slot in 0..<nIfaces {
                     comp: first ? umem.comp0 : .allocate(capacity: 1))
     if !first { port.fill.initialize(to: xsk_ring_prod()); port.comp.initialize(to: xsk_ring_cons()) }
     var xsk: OpaquePointer?
-    let r = xpf_xsk_create(&xsk, name, UInt32(opts.queue), umem.umem, port.rx, port.tx,
+    // After a predecessor was killed, the kernel releases its socket asynchronously and
+    // the queue answers EBUSY for a moment: retry here (bounded) rather than exiting
+    // into xpfd's restart backoff, so a restart completes well within a second (R-1.7).
+    var r: Int32 = 0
+    let bindDeadline = monotonicNanos() + 3_000_000_000
+    repeat {
+        r = xpf_xsk_create(&xsk, name, UInt32(opts.queue), umem.umem, port.rx, port.tx,
                            first ? nil : port.fill, first ? nil : port.comp, opts.rxRing, opts.txRing)
+        if r != -EBUSY || stopRequested != 0 { break }
+        bindRetries += 1
+        usleep(5_000)
+    } while monotonicNanos() < bindDeadline
     if r != 0 { fail(1, "queue \(opts.queue): AF_XDP socket on \(name): \(String(cString: strerror(-r)))") }
     port.xsk = xsk
     port.fd = xsk_socket__fd(xsk)
@@ -312,7 +324,7 @@ func serviceParked(nowMs: UInt32) {
 
 // Ready: tell xpfd and the tools (release: everything above happened before RUNNING).
 xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_RUNNING.rawValue))
-logLine("xpf-worker", "queue \(opts.queue) running on core \(opts.core), node \(opts.node), \(nIfaces) interfaces, generation \(pipeline.generation)")
+logLine("xpf-worker", "queue \(opts.queue) running on core \(opts.core), node \(opts.node), \(nIfaces) interfaces, generation \(pipeline.generation); started in \((monotonicNanos() - startNs) / 1_000_000) ms\(bindRetries > 0 ? ", \(bindRetries) bind retries while the old socket was released" : "")")
 
 let rxDescs = UnsafeMutablePointer<xdp_desc>.allocate(capacity: batchMax)
 let actions = UnsafeMutablePointer<PacketAction>.allocate(capacity: batchMax)

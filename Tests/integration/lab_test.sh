@@ -200,9 +200,11 @@ else:
 EOF
 
 pyh() { "$PY" -c "$PYHELP" "$@"; }
-top_json() { timeout 5 "$XPF_BIN/xpf-top" --state-dir "$STATE" --once --json 2>/dev/null; }
+# --interval 0.05: rates are not needed here, and each sample must not take a second
+# (the restart check polls it and measures elapsed time).
+top_json() { timeout 5 "$XPF_BIN/xpf-top" --state-dir "$STATE" --once --json --interval 0.05 2>/dev/null; }
 sessions_json() {
-    timeout 5 "$XPF_BIN/xpfctl" --state-dir "$STATE" show security flow session --json 2>/dev/null
+    timeout 5 "$XPF_BIN/xpfctl" show security flow session --state-dir "$STATE" --json 2>/dev/null
 }
 
 # Kernel IP counters of P-fw: ForwDatagrams Ip6OutForwDatagrams InReceives Ip6InReceives
@@ -277,8 +279,12 @@ tcp_transfer() {
     t0=$(now_ms)
     ip netns exec "$NS_C" timeout 60 socat -u "OPEN:$SRC_FILE" "TCP:10.10.2.2:$port,connect-timeout=5" \
         </dev/null >/dev/null 2>"$TMP/cli-$port.err" || rc=$?
-    wait "$SRV_PID" 2>/dev/null || true
     t1=$(now_ms)
+    # The server ends on the client's EOF; a failed client leaves it waiting: end it.
+    if ((rc != 0)) || ! wait_gone "$SRV_PID" 10000; then
+        kill "$SRV_PID" 2>/dev/null || true
+    fi
+    reap "$SRV_PID"
     if ((rc != 0)); then
         if ((rc == 124)); then
             DETAIL="client timed out after 60 s"
@@ -474,7 +480,7 @@ if sj=$(sessions_json); then
         notok "e. ICMPv6 session fd00:1::2 -> fd00:2::2" "$r"
     fi
 else
-    notok "e. xpfctl show security flow session --json" "failed: $(timeout 5 "$XPF_BIN/xpfctl" --state-dir "$STATE" show security flow session --json 2>&1 | tail -n 2 | tr '\n' ' ')"
+    notok "e. xpfctl show security flow session --json" "failed: $(timeout 5 "$XPF_BIN/xpfctl" show security flow session --state-dir "$STATE" --json 2>&1 | tail -n 2 | tr '\n' ' ')"
     sj=""
 fi
 

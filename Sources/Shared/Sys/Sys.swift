@@ -48,7 +48,16 @@ public func realtimeNanos() -> UInt64 {
 
 /// Writes a line to stderr (logging for daemons that run in the foreground).
 public func logLine(_ who: String, _ message: String) {
-    let line = "\(who)[\(getpid())]: \(message)\n"
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    var t = ts.tv_sec
+    var tmv = tm()
+    gmtime_r(&t, &tmv)
+    var buf = [CChar](repeating: 0, count: 32)
+    strftime(&buf, 32, "%H:%M:%S", &tmv)
+    let ms = ts.tv_nsec / 1_000_000
+    let stamp = String(cString: buf) + "." + (ms < 10 ? "00" : ms < 100 ? "0" : "") + "\(ms)"
+    let line = "\(stamp) \(who)[\(getpid())]: \(message)\n"
     _ = line.withCString { fputs($0, stderr) }
 }
 
