@@ -160,22 +160,7 @@ func refill(_ p: inout Port, _ want: UInt32) {
 for i in 0..<ports.count { refill(&ports[i], fillTarget) }
 
 // Session partition and pipeline state.
-var egress = UnsafeMutablePointer<EgressInterface>.allocate(capacity: Int(XPF_MAX_IFACES))
-egress.initialize(repeating: EgressInterface(), count: Int(XPF_MAX_IFACES))
-for slot in 0..<nIfaces {
-    let ifc = region.iface(slot)
-    egress[slot].ifindex = ifc.ifindex
-    egress[slot].mac = ifc.mac
-    egress[slot].mtu = ifc.mtu == 0 ? 1500 : ifc.mtu
-}
-var configFollower = SnapshotFollower(word: region.configCurrentWord, seen: xpf_wb_config_seen(block))
-var fibFollower = SnapshotFollower(word: region.fibCurrentWord, seen: xpf_wb_fib_seen(block))
-let cfgSlot0 = configFollower.poll() ?? region.current(.config).slot
-let fibSlot0 = fibFollower.poll() ?? region.current(.fib).slot
-var pipeline = Pipeline(
-    partition: SessionPartition(table: region.sessionTable, queue: opts.queue, queues: region.queues),
-    config: region.configSlot(cfgSlot0), generation: configFollower.generation,
-    fib: FIBView(region.fibSlot(fibSlot0)), interfaces: egress, interfaceCount: nIfaces)
+var (pipeline, configFollower, fibFollower) = Pipeline.forWorker(region: region, queue: opts.queue)
 var requests = RingProducer<xpf_neigh_request>(header: xpf_wb_req_ring(block), entries: xpf_wb_req_entries(block))
 
 // Frames waiting for neighbour resolution: bounded, private to this worker.

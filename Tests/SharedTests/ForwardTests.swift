@@ -162,26 +162,10 @@ final class ForwardTests: XCTestCase {
     /// followers on the published words, Pipeline over partition q.
     static func makePipeline(_ region: ShmRegion, _ cf: inout SnapshotFollower?, _ ff: inout SnapshotFollower?,
                              queue: Int = 0) -> (Pipeline, UnsafeMutablePointer<EgressInterface>) {
-        let block = region.worker(queue)
-        let nIfaces = region.interfaceCount
-        let egress = UnsafeMutablePointer<EgressInterface>.allocate(capacity: Int(XPF_MAX_IFACES))
-        egress.initialize(repeating: EgressInterface(), count: Int(XPF_MAX_IFACES))
-        for slot in 0..<nIfaces {
-            let ifc = region.iface(slot)
-            egress[slot].ifindex = ifc.ifindex
-            egress[slot].mac = ifc.mac
-            egress[slot].mtu = ifc.mtu == 0 ? 1500 : ifc.mtu
-        }
-        var configFollower = SnapshotFollower(word: region.configCurrentWord, seen: xpf_wb_config_seen(block))
-        var fibFollower = SnapshotFollower(word: region.fibCurrentWord, seen: xpf_wb_fib_seen(block))
-        let cfgSlot0 = configFollower.poll() ?? region.current(.config).slot
-        let fibSlot0 = fibFollower.poll() ?? region.current(.fib).slot
-        let p = Pipeline(
-            partition: SessionPartition(table: region.sessionTable, queue: queue, queues: region.queues),
-            config: region.configSlot(cfgSlot0), generation: configFollower.generation,
-            fib: FIBView(region.fibSlot(fibSlot0)), interfaces: egress, interfaceCount: nIfaces)
-        cf = configFollower
-        ff = fibFollower
+        let (p, c, f) = Pipeline.forWorker(region: region, queue: queue)
+        cf = c
+        ff = f
+        let egress = p.interfaces
         return (p, egress)
     }
 

@@ -67,21 +67,11 @@ func makeRegion(path: String, queues: Int, capacity: Int) throws -> ShmRegion {
 
 /// The pipeline of worker `queue` over the region, built the way xpf-worker builds it.
 func makePipeline(_ r: ShmRegion, queue: Int) -> Pipeline {
-    let egress = UnsafeMutablePointer<EgressInterface>.allocate(capacity: Int(XPF_MAX_IFACES))
-    egress.initialize(repeating: EgressInterface(), count: Int(XPF_MAX_IFACES))
-    for s in 0..<2 {
-        let i = r.iface(s)
-        egress[s].ifindex = i.ifindex; egress[s].mac = i.mac; egress[s].mtu = i.mtu
-    }
-    let w = r.worker(queue)
-    xpf_store_release_u32(xpf_wb_state(w), UInt32(XPF_WORKER_RUNNING.rawValue))
-    var cf = SnapshotFollower(word: r.configCurrentWord, seen: xpf_wb_config_seen(w))
-    var ff = SnapshotFollower(word: r.fibCurrentWord, seen: xpf_wb_fib_seen(w))
-    let cs = cf.poll()!, fs = ff.poll()!
-    var p = Pipeline(partition: SessionPartition(table: r.sessionTable, queue: queue, queues: r.queues),
-                     config: r.configSlot(cs), generation: cf.generation, fib: FIBView(r.fibSlot(fs)),
-                     interfaces: egress, interfaceCount: 2)
+    // A live worker as far as generation bookkeeping goes.
+    xpf_store_release_u32(xpf_wb_state(r.worker(queue)), UInt32(XPF_WORKER_RUNNING.rawValue))
+    var p = Pipeline.forWorker(region: r, queue: queue).pipeline
     p.nowMs = UInt32(truncatingIfNeeded: monotonicNanos() / 1_000_000)
+    p.nowS = UInt32(truncatingIfNeeded: monotonicNanos() / 1_000_000_000)
     return p
 }
 

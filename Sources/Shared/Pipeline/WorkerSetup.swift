@@ -1,0 +1,31 @@
+// How a worker's pipeline is built from the region: egress interface table from the
+// header, followers on the published configuration and FIB words, the session
+// partition of its queue. xpf-worker, the benchmark and the tests all build it here,
+// so what is measured and tested is what forwards packets.
+import CXPF
+
+extension Pipeline {
+    public static func forWorker(region: ShmRegion, queue: Int)
+        -> (pipeline: Pipeline, config: SnapshotFollower, fib: SnapshotFollower) {
+        let block = region.worker(queue)
+        let nIfaces = region.interfaceCount
+        // Lives as long as the worker process: the pipeline keeps a pointer to it.
+        let egress = UnsafeMutablePointer<EgressInterface>.allocate(capacity: Int(XPF_MAX_IFACES))
+        egress.initialize(repeating: EgressInterface(), count: Int(XPF_MAX_IFACES))
+        for slot in 0..<nIfaces {
+            let ifc = region.iface(slot)
+            egress[slot].ifindex = ifc.ifindex
+            egress[slot].mac = ifc.mac
+            egress[slot].mtu = ifc.mtu == 0 ? 1500 : ifc.mtu
+        }
+        var config = SnapshotFollower(word: region.configCurrentWord, seen: xpf_wb_config_seen(block))
+        var fib = SnapshotFollower(word: region.fibCurrentWord, seen: xpf_wb_fib_seen(block))
+        let cfgSlot = config.poll() ?? region.current(.config).slot
+        let fibSlot = fib.poll() ?? region.current(.fib).slot
+        let p = Pipeline(
+            partition: SessionPartition(table: region.sessionTable, queue: queue, queues: region.queues),
+            config: region.configSlot(cfgSlot), generation: config.generation,
+            fib: FIBView(region.fibSlot(fibSlot)), interfaces: egress, interfaceCount: nIfaces)
+        return (p, config, fib)
+    }
+}
