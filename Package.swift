@@ -55,7 +55,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .executableTarget(name: "TestHelper", dependencies: ["Shared", "CXPF"], path: "Tests/Helper", swiftSettings: swiftSettings),
         .testTarget(name: "SharedTests", dependencies: ["Shared", "CXPF"], path: "Tests/SharedTests",
-                    swiftSettings: swiftSettings),
+                    exclude: ["ConfigCorpus"], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -25,7 +25,8 @@ final class Teardown {
 final class Daemon {
     let opts: DaemonOptions
     let teardown = Teardown()
-    var running: DataplaneConfig!
+    var running: DataplaneConfig!      // running.dataplane part of runningModel
+    var runningModel: ConfigModel!
     var runningTree: JunosTree!
     var commits: CommitStore!
     var region: ShmRegion!
@@ -70,9 +71,9 @@ final class Daemon {
         return text
     }
 
-    func compileConfig(text: String, file: String) throws -> (JunosTree, DataplaneConfig) {
-        let tree = try JunosTree.parse(text: text, file: file)
-        return (tree, try DataplaneConfig.compile(tree))
+    /// Parses and compiles the whole configuration (every reference checked).
+    func compileConfig(text: String, file: String) throws -> (JunosTree, ConfigModel) {
+        try ConfigModel.load(text: text, file: file)
     }
 
     /// Fields of a configuration that are fixed for the life of the region.
@@ -105,7 +106,8 @@ final class Daemon {
     /// reply says how long it took until every live worker ran the new generation.
     func commit(text: String, file: String, source: String, checkOnly: Bool) -> String {
         do {
-            let (tree, c) = try compileConfig(text: text, file: file)
+            let (tree, model) = try compileConfig(text: text, file: file)
+            let c = model.dataplane
             let diff = restartOnlyDifferences(running, c)
             if !diff.isEmpty {
                 return "error: changing \(diff.joined(separator: ", ")) requires restarting xpfd; nothing was committed"
@@ -116,6 +118,7 @@ final class Daemon {
             let switched = workers.awaitGeneration(gen, timeoutNs: 1_000_000_000)
             let t1 = monotonicNanos()
             running = c
+            runningModel = model
             runningTree = tree
             try commits.record(text: tree.hierarchicalText(), generation: gen, source: source)
             let how = switched.all ? "all \(switched.count) workers switched in \(formatMs(t1 - t0)) ms" : "WARNING: \(switched.count - switched.lagging) of \(switched.count) workers switched within 1 s"
@@ -177,7 +180,8 @@ final class Daemon {
         teardown.add("pid file") { unlink(pidPath) }
 
         let initialText = try readConfig(opts.configPath)
-        (runningTree, running) = try compileConfig(text: initialText, file: opts.configPath)
+        (runningTree, runningModel) = try compileConfig(text: initialText, file: opts.configPath)
+        running = runningModel.dataplane
         commits = try CommitStore(stateDir: opts.stateDir)
         let infos = try running.interfaces.map { try InterfaceInfo.resolve($0) }
         let available = infos.map(\.rxQueues).min() ?? 1

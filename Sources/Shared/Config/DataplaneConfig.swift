@@ -1,44 +1,8 @@
-// The part of the configuration xpf uses today (R-11.2): the `system dataplane` knobs and
-// the `security flow` timeouts, compiled from a `JunosTree` into a validated value with
-// every default filled in. Syntax (which statements exist, value types) lives in the schema
-// below; meaning (ranges, defaults, rules between statements) lives in `compile`.
-
-// MARK: - Schema
-
-extension JunosSchema {
-    /// Every statement xpf accepts. To support a new statement, add its entry here and read
-    /// it in a compiler; the parser, printers and `set` form follow from the entry.
-    /// Names are Junos's where Junos has the statement; the dataplane knobs and the flow
-    /// timeouts are xpf's own.
-    public static let xpf: JunosSchema = .root([
-        .container("system", [
-            .leaf("host-name", .string),
-            .container("dataplane", [
-                .list("interfaces", .string),
-                .leaf("queues", .number),
-                .leaf("batch-size", .number),
-                .leaf("rx-ring", .number),
-                .leaf("tx-ring", .number),
-                .leaf("umem-frames", .number),
-                .leaf("xdp-mode", .choice(DataplaneConfig.XDPMode.allCases.map(\.rawValue))),
-                .leaf("session-table-size", .number),
-                .leaf("neighbor-hold-time", .number),
-            ]),
-        ]),
-        .container("security", [
-            .container("flow", [
-                .container("tcp-session", [
-                    .leaf("established-timeout", .number),
-                    .leaf("closing-timeout", .number),
-                    .leaf("initial-timeout", .number),
-                ]),
-                .leaf("udp-timeout", .number),
-                .leaf("icmp-timeout", .number),
-                .leaf("other-timeout", .number),
-            ]),
-        ]),
-    ])
-}
+// The dataplane's own knobs (R-11.2): `system dataplane` and the `security flow` timeouts,
+// compiled into a validated value with every default filled in. This is the part of
+// `ConfigModel` that sizes shared memory and the workers; the grammar is in
+// ConfigSchema.swift, and `load`/`compile` here run the whole model's validation, so a
+// configuration the daemon accepts is one that commits.
 
 // MARK: - Compiled configuration
 
@@ -109,11 +73,33 @@ public struct DataplaneConfig: Sendable, Equatable {
     /// How long a frame may wait for neighbour resolution before it is dropped, in ms.
     public var neighborHoldMs: Int
     public var timeouts: FlowTimeouts
+    /// `busy-poll`: idle workers spin instead of sleeping in poll() (R-3.4), for latency.
+    public var busyPoll: Bool
+    /// `workers { queue Q cpu C; }`: CPU for the worker of queue Q; queues not listed are
+    /// placed automatically (R-1.2).
+    public var workerCPUs: [Int: Int]
+    /// `fast-path { … }` (R-2.3); nil when not configured (no fast path).
+    public var fastPath: FastPath?
+
+    /// The XDP fast path's allowlist: a packet whose source or destination is in one of the
+    /// prefixes is forwarded in the kernel.
+    public struct FastPath: Sendable, Equatable {
+        /// Host bits cleared, duplicates removed, in the order written.
+        public var allowPrefixes: [ConfigModel.Prefix]
+        /// Count what would be forwarded, forward nothing.
+        public var dryRun: Bool
+
+        public init(allowPrefixes: [ConfigModel.Prefix], dryRun: Bool = false) {
+            self.allowPrefixes = allowPrefixes
+            self.dryRun = dryRun
+        }
+    }
 
     /// A configuration with every default; `umemFrames: nil` derives it from the rings.
     public init(interfaces: [String], hostName: String? = nil, queues: Int? = nil, batchSize: Int = 64,
                 rxRing: Int = 2048, txRing: Int = 2048, umemFrames: Int? = nil, xdpMode: XDPMode = .auto,
-                sessionTableSize: Int = 1_000_000, neighborHoldMs: Int = 1000, timeouts: FlowTimeouts = FlowTimeouts())
+                sessionTableSize: Int = 1_000_000, neighborHoldMs: Int = 1000, timeouts: FlowTimeouts = FlowTimeouts(),
+                busyPoll: Bool = false, workerCPUs: [Int: Int] = [:], fastPath: FastPath? = nil)
     {
         self.hostName = hostName
         self.interfaces = interfaces
@@ -127,6 +113,9 @@ public struct DataplaneConfig: Sendable, Equatable {
         self.sessionTableSize = sessionTableSize
         self.neighborHoldMs = neighborHoldMs
         self.timeouts = timeouts
+        self.busyPoll = busyPoll
+        self.workerCPUs = workerCPUs
+        self.fastPath = fastPath
     }
 
     /// The UMEM rule: enough frames for every ring of every socket to be full at once,
@@ -147,17 +136,22 @@ public struct DataplaneConfig: Sendable, Equatable {
     }
 
     /// Parses either form (hierarchical, or set commands when the first line is one) and
-    /// compiles. The tree is returned too: it is what `show configuration` prints.
+    /// compiles the whole configuration (`ConfigModel.load`): a file with a dangling policy
+    /// reference is refused here too. The tree is returned: it is what `show configuration` prints.
     public static func load(text: String, file: String) throws -> (JunosTree, DataplaneConfig) {
-        let tree = try JunosTree.parse(text: text, file: file, schema: .xpf)
-        return (tree, try compile(tree))
+        let (tree, model) = try ConfigModel.load(text: text, file: file)
+        return (tree, model.dataplane)
     }
 
-    /// Validates the tree's active statements and fills in defaults. Errors point at the
-    /// offending value or statement; a missing required statement is reported at the
-    /// innermost container that exists.
+    /// The dataplane part of `ConfigModel.compile(tree)` (which validates everything).
     public static func compile(_ tree: JunosTree) throws -> DataplaneConfig {
-        let root = Scope(node: tree.root, path: [])
+        try ConfigModel.compile(tree).dataplane
+    }
+
+    /// Reads `system dataplane`, `system host-name` and the flow timeouts. Errors point at
+    /// the offending value or statement; a missing required statement is reported at the
+    /// innermost container that exists.
+    static func compileDataplane(_ root: Scope) throws -> DataplaneConfig {
         let system = root.scope("system")
         let dataplane = system.scope("dataplane")
 
@@ -216,7 +210,39 @@ public struct DataplaneConfig: Sendable, Equatable {
             rxRing: rxRing, txRing: txRing, umemFrames: umemFrames, xdpMode: xdpMode,
             sessionTableSize: try dataplane.number("session-table-size", in: sessionTableSizeRange) ?? 1_000_000,
             neighborHoldMs: try dataplane.number("neighbor-hold-time", in: neighborHoldMsRange) ?? 1000,
-            timeouts: timeouts)
+            timeouts: timeouts,
+            busyPoll: dataplane.flag("busy-poll") != nil,
+            workerCPUs: try compileWorkers(dataplane.scope("workers"), queues: queues),
+            fastPath: try compileFastPath(dataplane.scope("fast-path")))
+    }
+
+    /// CPU numbers Linux can have (CONFIG_NR_CPUS tops out at 8192).
+    public static let cpuRange = 0...8191
+
+    private static func compileWorkers(_ workers: Scope, queues: Int?) throws -> [Int: Int] {
+        var cpus: [Int: Int] = [:]
+        for queue in workers.scopes("queue") {
+            let (q, location) = try queue.nameNumber(in: 0...(queuesRange.upperBound - 1))
+            if let queues, q >= queues {
+                throw ConfigError("queue \(q) does not exist: 'queues \(queues)' numbers them 0..\(queues - 1)",
+                                  at: location)
+            }
+            guard let cpu = try queue.number("cpu", in: cpuRange) else {
+                throw ConfigError("missing required statement '\(queue.pathText(appending: "cpu"))'", at: queue.location)
+            }
+            cpus[q] = cpu
+        }
+        return cpus
+    }
+
+    private static func compileFastPath(_ fastPath: Scope) throws -> FastPath? {
+        guard fastPath.node != nil else { return nil }
+        var prefixes: [ConfigModel.Prefix] = []
+        for value in fastPath.values("allow-prefix") {
+            let prefix = try value.prefix(for: "allow-prefix")
+            if !prefixes.contains(prefix) { prefixes.append(prefix) }
+        }
+        return FastPath(allowPrefixes: prefixes, dryRun: fastPath.flag("dry-run") != nil)
     }
 
     private static func compileInterfaces(_ dataplane: Scope) throws -> [String] {
@@ -229,90 +255,26 @@ public struct DataplaneConfig: Sendable, Equatable {
         }
         var seen = Set<String>()
         for (name, location) in zip(leaf.values, leaf.valueLocations) {
-            guard name.unicodeScalars.count <= maxInterfaceNameLength else {
-                throw ConfigError("interface name '\(name)' is longer than \(maxInterfaceNameLength) characters",
-                                  at: location)
-            }
-            // Linux's dev_valid_name(): not empty, not "." or "..", no '/', ':' or whitespace.
-            let invalid = name.isEmpty || name == "." || name == ".."
-                || name.unicodeScalars.contains { $0 == "/" || $0 == ":" || $0.properties.isWhitespace }
-            guard !invalid else {
-                throw ConfigError("invalid interface name \(JunosNode.quoted(name).quotedForMessage)", at: location)
-            }
+            try checkInterfaceName(name, at: location)
             guard seen.insert(name).inserted else {
                 throw ConfigError("duplicate interface '\(name)'", at: location)
             }
         }
         return leaf.values
     }
-}
 
-private extension String {
-    /// Wraps in single quotes unless already double-quoted: `'fw0'`, `"a b"`.
-    var quotedForMessage: String { hasPrefix("\"") ? self : "'\(self)'" }
-}
-
-/// A container being compiled, or the place where it would be: an absent or inactive
-/// container reads as empty, and remembers the innermost existing ancestor so that a
-/// missing required statement can be reported there.
-private struct Scope {
-    /// The active node, nil when absent or inactive.
-    var node: JunosNode?
-    /// Statement words from the top, for messages.
-    var path: [String]
-    /// The node's location, or the nearest active ancestor's.
-    var location: SourceLocation
-
-    init(node: JunosNode, path: [String]) {
-        self.node = node
-        self.path = path
-        self.location = node.location
-    }
-
-    private init(node: JunosNode?, path: [String], location: SourceLocation) {
-        self.node = node
-        self.path = path
-        self.location = location
-    }
-
-    /// Inactive statements (and everything under them) are invisible to the compiler.
-    private func active(_ keyword: String) -> JunosNode? {
-        node?.children.first { $0.keyword == keyword && !$0.isInactive }
-    }
-
-    func scope(_ keyword: String) -> Scope {
-        let child = active(keyword)
-        return Scope(node: child, path: path + [keyword], location: child?.location ?? location)
-    }
-
-    /// An active leaf with at least one value (the schema guarantees one for parsed trees).
-    func leaf(_ keyword: String) -> JunosNode? {
-        guard let leaf = active(keyword), !leaf.values.isEmpty else { return nil }
-        return leaf
-    }
-
-    func pathText(appending keyword: String) -> String { (path + [keyword]).joined(separator: " ") }
-
-    func number(_ keyword: String, in range: ClosedRange<Int>, powerOfTwo: Bool = false) throws -> Int? {
-        try numberWithLocation(keyword, in: range, powerOfTwo: powerOfTwo)?.0
-    }
-
-    func numberWithLocation(_ keyword: String, in range: ClosedRange<Int>, powerOfTwo: Bool = false) throws
-        -> (Int, SourceLocation)?
-    {
-        guard let leaf = leaf(keyword) else { return nil }
-        let text = leaf.values[0]
-        let location = leaf.valueLocations[0]
-        // Digits were checked by the parser; a value too large for Int is out of range anyway.
-        guard text.unicodeScalars.allSatisfy({ $0 >= "0" && $0 <= "9" }), !text.isEmpty else {
-            throw ConfigError("invalid number '\(text)' for '\(keyword)'", at: location)
+    /// Linux's rules for a device name, so a name that can never exist is refused at commit.
+    static func checkInterfaceName(_ name: String, at location: SourceLocation) throws {
+        guard name.unicodeScalars.count <= maxInterfaceNameLength else {
+            throw ConfigError("interface name '\(name)' is longer than \(maxInterfaceNameLength) characters",
+                              at: location)
         }
-        guard let value = Int(text), range.contains(value) else {
-            throw ConfigError("\(keyword) \(text) is out of range \(range.lowerBound)..\(range.upperBound)", at: location)
+        // dev_valid_name(): not empty, not "." or "..", no '/', ':' or whitespace.
+        let invalid = name.isEmpty || name == "." || name == ".."
+            || name.unicodeScalars.contains { $0 == "/" || $0 == ":" || $0.properties.isWhitespace }
+        guard !invalid else {
+            throw ConfigError("invalid interface name \(ConfigValue(text: name, location: location, keyword: "").shown)",
+                              at: location)
         }
-        if powerOfTwo && value & (value - 1) != 0 {
-            throw ConfigError("\(keyword) \(value) is not a power of two", at: location)
-        }
-        return (value, location)
     }
 }

@@ -96,19 +96,56 @@ public struct JunosSchema: Sendable {
     public let keyword: String
     public let shape: Shape
     public let children: [JunosSchema]
+    /// The statement's keyword is not written: its name (`entries`) or its value
+    /// (`positional`) stands where a keyword would. Junos has many of these, e.g. the
+    /// prefixes of `prefix-list L { 10.0.0.0/8; }` or the pool of `source-nat pool { P; }`.
+    /// A container has at most one; it takes every value that is not one of its keywords.
+    public let isImplicit: Bool
+    /// Printer hint: when the statement and everything under it form a single chain
+    /// (one child, whose one child…), print it on one line, as Junos does for
+    /// `address 10.0.0.1/32 to 10.0.0.9/32;` or `then discard;`. Parsing is unaffected.
+    public let isOneLiner: Bool
+    /// Groups of child keywords that exclude each other (Junos "choices", e.g. `permit`,
+    /// `deny`, `reject`): a `set` of one removes the others, as Junos does, so an operator
+    /// changes an action with one line. The hierarchical form leaves both and lets the
+    /// compiler report the conflict.
+    public let choices: [Set<String>]
+    /// A named statement that takes one instance (`port range 1024 to 2047`): a `set` with
+    /// another name replaces it instead of adding a second.
+    public let isSingle: Bool
     private let childIndex: [String: Int]
+    private let implicitIndex: Int?
 
-    private init(keyword: String, shape: Shape, children: [JunosSchema]) {
+    private init(keyword: String, shape: Shape, children: [JunosSchema], isImplicit: Bool = false,
+                 isOneLiner: Bool = false, choices: [Set<String>] = [], isSingle: Bool = false)
+    {
         var index: [String: Int] = [:]
+        var implicit: Int?
+        var keywords = Set<String>()
         for (i, child) in children.enumerated() {
             // Two entries with one keyword would make the walk ambiguous: a programming error.
-            precondition(index[child.keyword] == nil, "schema: duplicate statement '\(child.keyword)' under '\(keyword)'")
-            index[child.keyword] = i
+            precondition(keywords.insert(child.keyword).inserted,
+                         "schema: duplicate statement '\(child.keyword)' under '\(keyword)'")
+            if child.isImplicit {
+                // Two implicit children could not be told apart by what is written.
+                precondition(implicit == nil, "schema: two implicit statements under '\(keyword)'")
+                implicit = i
+            } else {
+                index[child.keyword] = i
+            }
         }
         self.keyword = keyword
         self.shape = shape
         self.children = children
+        self.isImplicit = isImplicit
+        self.isOneLiner = isOneLiner
+        for group in choices {
+            precondition(group.isSubset(of: keywords), "schema: choice \(group.sorted()) names unknown statements under '\(keyword)'")
+        }
+        self.choices = choices
+        self.isSingle = isSingle
         self.childIndex = index
+        self.implicitIndex = implicit
     }
 
     /// The top of a schema: the statements allowed at the top level of a configuration.
@@ -144,8 +181,55 @@ public struct JunosSchema: Sendable {
         JunosSchema(keyword: keyword, shape: .flag, children: [])
     }
 
+    /// Named instances whose name is written alone, without a keyword: the entries of
+    /// `prefix-list L { 10.0.0.0/8; 10.1.0.0/16; }` or `source-address { 10.0.0.0/8 except; }`.
+    /// `keyword` names them in the tree (and in the compiler). Their parent also accepts
+    /// `[ A B … ]`, one entry per value, so `interfaces [ fw0 fw1 ];` works as well.
+    public static func entries(_ keyword: String, name: ValueType = .string, _ children: [JunosSchema] = [])
+        -> JunosSchema
+    {
+        JunosSchema(keyword: keyword, shape: .named([.value(name)]), children: children, isImplicit: true)
+    }
+
+    /// A single value written without a keyword, e.g. the prefix of `address web 10.0.0.1/32;`
+    /// or the pool of `pool { P; }`. `keyword` names it in the tree.
+    public static func positional(_ keyword: String, _ type: ValueType) -> JunosSchema {
+        JunosSchema(keyword: keyword, shape: .leaf(type), children: [], isImplicit: true)
+    }
+
+    /// This statement, printed on one line when it forms a chain (see `isOneLiner`).
+    public var oneLiner: JunosSchema {
+        JunosSchema(keyword: keyword, shape: shape, children: children, isImplicit: isImplicit, isOneLiner: true,
+                    choices: choices, isSingle: isSingle)
+    }
+
+    /// This named statement, taking one instance (see `isSingle`).
+    public var single: JunosSchema {
+        JunosSchema(keyword: keyword, shape: shape, children: children, isImplicit: isImplicit, isOneLiner: isOneLiner,
+                    choices: choices, isSingle: true)
+    }
+
+    /// This statement, with children that exclude each other (see `choices`).
+    public func choice(_ keywords: String...) -> JunosSchema { choice(keywords) }
+
+    public func choice(_ keywords: [String]) -> JunosSchema {
+        JunosSchema(keyword: keyword, shape: shape, children: children, isImplicit: isImplicit, isOneLiner: isOneLiner,
+                    choices: choices + [Set(keywords)], isSingle: isSingle)
+    }
+
+    /// The other members of the choice `keyword` belongs to (empty when it belongs to none).
+    func alternatives(to keyword: String) -> Set<String> {
+        choices.first { $0.contains(keyword) }.map { $0.subtracting([keyword]) } ?? []
+    }
+
+    /// The child written with this keyword (implicit children have none).
     public func child(_ keyword: String) -> JunosSchema? {
         childIndex[keyword].map { children[$0] }
+    }
+
+    /// The child whose keyword is not written, if any.
+    public var implicitChild: JunosSchema? {
+        implicitIndex.map { children[$0] }
     }
 
     var holdsStatements: Bool {
@@ -181,18 +265,30 @@ public struct JunosNode: Sendable, Equatable {
     public internal(set) var children: [JunosNode]
     /// `inactive:` / `deactivate`: kept and printed, skipped by the compiler.
     public internal(set) var isInactive: Bool
-    /// Where the statement's keyword was written (for the root: line 1, column 1).
+    /// Where the statement's keyword was written (for the root: line 1, column 1; for an
+    /// implicit statement, where its name or value was written).
     public internal(set) var location: SourceLocation
+    /// Parallel to `names`: where each identity word was written (keyword words included).
+    public internal(set) var nameLocations: [SourceLocation]
+    /// From the schema: the keyword is not written (see `JunosSchema.isImplicit`).
+    public internal(set) var isImplicit: Bool
+    /// From the schema: printed on one line when it forms a chain (see `JunosSchema.isOneLiner`).
+    public internal(set) var isOneLiner: Bool
 
-    init(kind: Kind, keyword: String, names: [String] = [], location: SourceLocation) {
+    init(kind: Kind, keyword: String, names: [String] = [], nameLocations: [SourceLocation]? = nil,
+         location: SourceLocation, isImplicit: Bool = false, isOneLiner: Bool = false)
+    {
         self.kind = kind
         self.keyword = keyword
         self.names = names
+        self.nameLocations = nameLocations ?? Array(repeating: location, count: names.count)
         self.values = []
         self.valueLocations = []
         self.children = []
         self.isInactive = false
         self.location = location
+        self.isImplicit = isImplicit
+        self.isOneLiner = isOneLiner
     }
 
     /// The first identity word of a named instance (`security-zone trust` → "trust").
@@ -208,9 +304,29 @@ public struct JunosNode: Sendable, Equatable {
         children.filter { $0.keyword == keyword }
     }
 
-    /// The statement's own words, quoted where needed: `security-zone trust`.
-    public var head: String { ([keyword] + names.map(JunosNode.quoted)).joined(separator: " ") }
+    /// The statement's own words, quoted where needed: `security-zone trust` (an implicit
+    /// statement's keyword is not written: `10.0.0.0/8` for a prefix-list entry).
+    public var head: String { headWords.joined(separator: " ") }
 
+    var headWords: [String] { (isImplicit ? [] : [keyword]) + names.map(JunosNode.quoted) }
+
+    /// The statement with its values as one line's words (`[ a b ]` for several values), when
+    /// it and everything under it is a single chain of statements; nil otherwise.
+    var chainWords: [String]? {
+        var words = headWords
+        switch kind {
+        case .leaf:
+            let values = self.values.map(JunosNode.quoted)
+            words += values.count > 1 ? ["["] + values + ["]"] : values
+            return words
+        case .container:
+            if children.isEmpty { return words }
+            guard children.count == 1, !children[0].isInactive, let rest = children[0].chainWords else { return nil }
+            return words + rest
+        }
+    }
+
+    // Presentation flags (`isImplicit`, `isOneLiner`) follow from the schema and are not compared.
     public static func == (a: JunosNode, b: JunosNode) -> Bool {
         a.kind == b.kind && a.keyword == b.keyword && a.names == b.names && a.values == b.values
             && a.isInactive == b.isInactive && a.children == b.children
@@ -222,7 +338,8 @@ public struct JunosNode: Sendable, Equatable {
 
     /// A value as it must be written to be read back as the same single token.
     static func quoted(_ value: String) -> String {
-        var plain = !value.isEmpty && !value.hasPrefix("#") && !value.hasPrefix("/*")
+        // `inactive:` as a plain word would be read back as the marker, not as a value.
+        var plain = !value.isEmpty && !value.hasPrefix("#") && !value.hasPrefix("/*") && value != "inactive:"
         if plain {
             for s in value.unicodeScalars where JunosLexer.endsWord(s) || s.value < 0x20 || s == "\\" {
                 plain = false
@@ -333,7 +450,14 @@ public struct JunosTree: Sendable, Equatable, CustomStringConvertible {
 
     private static func appendHierarchical(_ node: JunosNode, indent: Int, to out: inout String) {
         let pad = String(repeating: " ", count: indent * 4)
-        let head = pad + (node.isInactive ? "inactive: " : "") + node.head
+        let start = pad + (node.isInactive ? "inactive: " : "")
+        // `inactive: a b;` marks the last statement of a chain when read back, so an inactive
+        // statement with children is printed as a block, where the marker is unambiguous.
+        if node.isOneLiner, !(node.isInactive && !node.children.isEmpty), let words = node.chainWords {
+            out += start + words.joined(separator: " ") + ";\n"
+            return
+        }
+        let head = start + node.head
         switch node.kind {
         case .container:
             if node.children.isEmpty {
@@ -344,17 +468,15 @@ public struct JunosTree: Sendable, Equatable, CustomStringConvertible {
                 out += pad + "}\n"
             }
         case .leaf:
-            let values = node.values.map(JunosNode.quoted)
-            switch values.count {
-            case 0: out += head + ";\n"
-            case 1: out += head + " " + values[0] + ";\n"
-            default: out += head + " [ " + values.joined(separator: " ") + " ];\n"
-            }
+            // An implicit leaf's line is its value alone, so no space after an empty head.
+            let words = node.headWords + node.values.map(JunosNode.quoted).bracketedIfMany
+            out += start + words.joined(separator: " ") + ";\n"
         }
     }
 
     private static func appendSetLines(_ node: JunosNode, path: String, to lines: inout [String]) {
-        let path = path.isEmpty ? node.head : path + " " + node.head
+        let head = node.head
+        let path = path.isEmpty ? head : head.isEmpty ? path : path + " " + head
         switch node.kind {
         case .container:
             if node.children.isEmpty { lines.append("set " + path) }
@@ -363,8 +485,18 @@ public struct JunosTree: Sendable, Equatable, CustomStringConvertible {
             if node.values.isEmpty { lines.append("set " + path) }
             for value in node.values { lines.append("set " + path + " " + JunosNode.quoted(value)) }
         }
-        if node.isInactive { lines.append("deactivate " + path) }
+        if node.isInactive {
+            // An implicit leaf is deactivated through its value's line.
+            let target = node.isImplicit && node.kind == .leaf && !node.values.isEmpty
+                ? path + " " + JunosNode.quoted(node.values[0]) : path
+            lines.append("deactivate " + target)
+        }
     }
+}
+
+private extension Array where Element == String {
+    /// `[ a b ]` for several values, the value alone for one.
+    var bracketedIfMany: [String] { count > 1 ? ["["] + self + ["]"] : self }
 }
 
 // MARK: - JunosLexer
@@ -521,11 +653,18 @@ private struct ResolvedStatement {
         var names: [String]
         var schema: JunosSchema
         var location: SourceLocation
+        var nameLocations: [SourceLocation] = []
     }
 
     var steps: [Step] = []
     var values: [String] = []
     var valueLocations: [SourceLocation] = []
+    /// `[ A B … ]` after a container whose implicit child is named: one entry per value,
+    /// each a child of the last step (`interfaces [ fw0 fw1 ]`).
+    var entries: [(name: String, location: SourceLocation)] = []
+    var entrySchema: JunosSchema?
+    /// Where `[` is in `words`, so one entry's statement can be spelled without the list.
+    var entryListStart = 0
     /// The statement as written (quoted where needed), for messages: `batch-size 64`.
     var words: [String] = []
     /// Just past the last token consumed.
@@ -533,6 +672,20 @@ private struct ResolvedStatement {
 
     var last: Step { steps[steps.count - 1] }
     var text: String { words.joined(separator: " ") }
+
+    /// One statement per entry of a `[ … ]` entry list, each naming that entry.
+    var perEntry: [ResolvedStatement] {
+        guard let entrySchema else { return [self] }
+        return entries.map { entry in
+            var one = self
+            one.steps.append(Step(keyword: entrySchema.keyword, names: [entry.name], schema: entrySchema,
+                                  location: entry.location, nameLocations: [entry.location]))
+            one.entries = []
+            one.entrySchema = nil
+            one.words = Array(words[..<entryListStart]) + [JunosNode.quoted(entry.name)]
+            return one
+        }
+    }
 }
 
 struct JunosParser {
@@ -584,102 +737,168 @@ struct JunosParser {
         var path = path
         while true {
             let t = peek
-            guard t.kind == .word else {
+            // A keyword of the current statement, else the value of its implicit child (a
+            // quoted string is never a keyword, so quoting a value keeps it a value).
+            if t.kind == .word, let sub = schema.child(t.text) {
+                _ = next()
+                stmt.words.append(t.text)
+                stmt.end = t.end
+                var step = ResolvedStatement.Step(keyword: t.text, names: [], schema: sub, location: t.location)
+                switch sub.shape {
+                case .container, .named:
+                    if case .named(let keys) = sub.shape {
+                        for key in keys {
+                            let k = peek
+                            switch key {
+                            case .keyword(let word):
+                                guard k.kind == .word, k.text == word else {
+                                    throw ConfigError("expected '\(word)' after '\(stmt.text)'", at: stmt.end)
+                                }
+                            case .value(let type):
+                                guard k.isValue else {
+                                    throw ConfigError("missing name for '\(sub.keyword)'", at: stmt.end)
+                                }
+                                try Self.check(k, type, for: sub.keyword)
+                            }
+                            _ = next()
+                            step.names.append(k.text)
+                            step.nameLocations.append(k.location)
+                            stmt.words.append(JunosNode.quoted(k.text))
+                            stmt.end = k.end
+                        }
+                    }
+                    stmt.steps.append(step)
+                    schema = sub
+                    path += [sub.keyword] + step.names.map(JunosNode.quoted)
+                    if peek.kind == .openBracket, let entry = sub.implicitChild, case .named = entry.shape {
+                        try readEntryList(into: &stmt, of: sub, entry: entry)
+                        return stmt
+                    }
+                    // Another word continues the path into a child: `system dataplane …`.
+                    if !peek.isValue { return stmt }
+
+                case .leaf(let type):
+                    stmt.steps.append(step)
+                    let v = peek
+                    if v.isValue {
+                        try Self.check(v, type, for: sub.keyword)
+                        _ = next()
+                        stmt.add(v)
+                    } else if v.kind == .openBracket {
+                        throw ConfigError("'\(sub.keyword)' takes one value, not a list", at: v.location)
+                    } else if !valuesOptional {
+                        throw ConfigError("missing value for '\(sub.keyword)'", at: stmt.end)
+                    }
+                    return stmt
+
+                case .list(let type):
+                    stmt.steps.append(step)
+                    let v = peek
+                    if v.isValue {
+                        try Self.check(v, type, for: sub.keyword)
+                        _ = next()
+                        stmt.add(v)
+                    } else if v.kind == .openBracket {
+                        _ = next()
+                        // Newlines inside a list are layout in either form.
+                        while true {
+                            skipNewlines()
+                            let e = peek
+                            if e.kind == .closeBracket {
+                                _ = next()
+                                stmt.words.append("]")
+                                stmt.end = e.end
+                                break
+                            }
+                            guard e.isValue else {
+                                throw ConfigError("missing ']' to close the list of '\(sub.keyword)'", at: v.location)
+                            }
+                            try Self.check(e, type, for: sub.keyword)
+                            _ = next()
+                            if stmt.values.isEmpty { stmt.words.append("[") }
+                            stmt.add(e)
+                        }
+                        if stmt.values.isEmpty {
+                            throw ConfigError("empty list for '\(sub.keyword)'", at: v.location)
+                        }
+                    } else if !valuesOptional {
+                        throw ConfigError("missing value for '\(sub.keyword)'", at: stmt.end)
+                    }
+                    return stmt
+
+                case .flag:
+                    stmt.steps.append(step)
+                    return stmt
+                }
+            } else if t.isValue, let sub = schema.implicitChild {
+                // Values are checked against the type under the parent's keyword: that is
+                // the word the operator wrote (`system-services pingg`).
+                _ = next()
+                var step = ResolvedStatement.Step(keyword: sub.keyword, names: [], schema: sub, location: t.location)
+                switch sub.shape {
+                case .named(let keys):
+                    guard keys.count == 1, case .value(let type) = keys[0] else {
+                        preconditionFailure("schema: implicit '\(sub.keyword)' must have exactly one name")
+                    }
+                    try Self.check(t, type, for: schema.keyword)
+                    step.names = [t.text]
+                    step.nameLocations = [t.location]
+                    stmt.words.append(JunosNode.quoted(t.text))
+                    stmt.end = t.end
+                    stmt.steps.append(step)
+                    schema = sub
+                    path += [JunosNode.quoted(t.text)]
+                    if !peek.isValue { return stmt }
+                case .leaf(let type):
+                    try Self.check(t, type, for: schema.keyword)
+                    stmt.steps.append(step)
+                    stmt.add(t)
+                    return stmt
+                case .container, .list, .flag:
+                    preconditionFailure("schema: implicit '\(sub.keyword)' must be entries or positional")
+                }
+            } else if t.kind == .word {
+                throw ConfigError("unknown statement '\(t.text)' \(Self.context(path))", at: t.location)
+            } else {
                 if stmt.steps.isEmpty {
                     throw ConfigError("expected a statement \(Self.context(path)), found \(t.described)", at: t.location)
                 }
                 return stmt  // a container's words end here; `{` or the terminator follows
             }
-            guard let sub = schema.child(t.text) else {
-                throw ConfigError("unknown statement '\(t.text)' \(Self.context(path))", at: t.location)
-            }
-            _ = next()
-            stmt.words.append(t.text)
-            stmt.end = t.end
-            var step = ResolvedStatement.Step(keyword: t.text, names: [], schema: sub, location: t.location)
-
-            switch sub.shape {
-            case .container, .named:
-                if case .named(let keys) = sub.shape {
-                    for key in keys {
-                        let k = peek
-                        switch key {
-                        case .keyword(let word):
-                            guard k.kind == .word, k.text == word else {
-                                throw ConfigError("expected '\(word)' after '\(stmt.text)'", at: stmt.end)
-                            }
-                        case .value(let type):
-                            guard k.isValue else {
-                                throw ConfigError("missing name for '\(sub.keyword)'", at: stmt.end)
-                            }
-                            try Self.check(k, type, for: sub.keyword)
-                        }
-                        _ = next()
-                        step.names.append(k.text)
-                        stmt.words.append(JunosNode.quoted(k.text))
-                        stmt.end = k.end
-                    }
-                }
-                stmt.steps.append(step)
-                schema = sub
-                path += [sub.keyword] + step.names.map(JunosNode.quoted)
-                // Another word continues the path into a child: `system dataplane …`.
-                if peek.kind != .word { return stmt }
-
-            case .leaf(let type):
-                stmt.steps.append(step)
-                let v = peek
-                if v.isValue {
-                    try Self.check(v, type, for: sub.keyword)
-                    _ = next()
-                    stmt.add(v)
-                } else if v.kind == .openBracket {
-                    throw ConfigError("'\(sub.keyword)' takes one value, not a list", at: v.location)
-                } else if !valuesOptional {
-                    throw ConfigError("missing value for '\(sub.keyword)'", at: stmt.end)
-                }
-                return stmt
-
-            case .list(let type):
-                stmt.steps.append(step)
-                let v = peek
-                if v.isValue {
-                    try Self.check(v, type, for: sub.keyword)
-                    _ = next()
-                    stmt.add(v)
-                } else if v.kind == .openBracket {
-                    _ = next()
-                    // Newlines inside a list are layout in either form.
-                    while true {
-                        skipNewlines()
-                        let e = peek
-                        if e.kind == .closeBracket {
-                            _ = next()
-                            stmt.words.append("]")
-                            stmt.end = e.end
-                            break
-                        }
-                        guard e.isValue else {
-                            throw ConfigError("missing ']' to close the list of '\(sub.keyword)'", at: v.location)
-                        }
-                        try Self.check(e, type, for: sub.keyword)
-                        _ = next()
-                        if stmt.values.isEmpty { stmt.words.append("[") }
-                        stmt.add(e)
-                    }
-                    if stmt.values.isEmpty {
-                        throw ConfigError("empty list for '\(sub.keyword)'", at: v.location)
-                    }
-                } else if !valuesOptional {
-                    throw ConfigError("missing value for '\(sub.keyword)'", at: stmt.end)
-                }
-                return stmt
-
-            case .flag:
-                stmt.steps.append(step)
-                return stmt
-            }
         }
+    }
+
+    /// `[ A B … ]` naming several entries of `container`'s implicit child.
+    private mutating func readEntryList(into stmt: inout ResolvedStatement, of container: JunosSchema,
+                                        entry: JunosSchema) throws
+    {
+        guard case .named(let keys) = entry.shape, keys.count == 1, case .value(let type) = keys[0] else {
+            preconditionFailure("schema: implicit '\(entry.keyword)' must have exactly one name")
+        }
+        let open = next()
+        stmt.entryListStart = stmt.words.count
+        stmt.words.append("[")
+        while true {
+            skipNewlines()
+            let e = peek
+            if e.kind == .closeBracket {
+                _ = next()
+                stmt.words.append("]")
+                stmt.end = e.end
+                break
+            }
+            guard e.isValue else {
+                throw ConfigError("missing ']' to close the list of '\(container.keyword)'", at: open.location)
+            }
+            try Self.check(e, type, for: container.keyword)
+            _ = next()
+            stmt.entries.append((e.text, e.location))
+            stmt.words.append(JunosNode.quoted(e.text))
+        }
+        if stmt.entries.isEmpty {
+            throw ConfigError("empty list for '\(container.keyword)'", at: open.location)
+        }
+        stmt.entrySchema = entry
     }
 
     /// Type checks happen while parsing so a bad number is reported where it was written,
@@ -720,8 +939,7 @@ struct JunosParser {
         if let found = node.indexOfChild(step.keyword, names: step.names) {
             index = found
         } else {
-            node.children.append(JunosNode(kind: .container, keyword: step.keyword, names: step.names,
-                                           location: step.location))
+            node.children.append(newNode(step))
             index = node.children.count - 1
         }
         try withNode(steps.dropFirst(), in: &node.children[index], body)
@@ -729,7 +947,9 @@ struct JunosParser {
 
     private static func newNode(_ step: ResolvedStatement.Step) -> JunosNode {
         JunosNode(kind: step.schema.holdsStatements ? .container : .leaf, keyword: step.keyword,
-                  names: step.names, location: step.location)
+                  names: step.names, nameLocations: step.nameLocations.count == step.names.count ? step.nameLocations : nil,
+                  location: step.location, isImplicit: step.schema.isImplicit,
+                  isOneLiner: step.schema.isOneLiner)
     }
 
     // MARK: Hierarchical form
@@ -771,9 +991,21 @@ struct JunosParser {
         let stmt = try resolve(in: schema, path: path, valuesOptional: false)
         let t = peek
         let last = stmt.last
+        if stmt.entrySchema != nil {
+            guard t.kind == .semicolon else { throw ConfigError("expected ';' after '\(stmt.text)'", at: stmt.end) }
+            _ = next()
+            for one in stmt.perEntry {
+                Self.withNode(one.steps[...], in: &node) { entry in
+                    if inactive { entry.isInactive = true }
+                }
+            }
+            return
+        }
         if t.kind == .openBrace && last.schema.holdsStatements {
             _ = next()
-            let innerPath = path + stmt.steps.flatMap { [$0.keyword] + $0.names.map(JunosNode.quoted) }
+            let innerPath = path + stmt.steps.flatMap {
+                ($0.schema.isImplicit ? [] : [$0.keyword]) + $0.names.map(JunosNode.quoted)
+            }
             try Self.withNode(stmt.steps[...], in: &node) { inner in
                 // `inactive:` marks the statement the block belongs to, the innermost one.
                 if inactive { inner.isInactive = true }
@@ -798,9 +1030,15 @@ struct JunosParser {
             case .leaf, .flag:
                 if let existing {
                     let first = parent.children[existing].location
-                    throw ConfigError(
-                        "duplicate statement '\(last.keyword)' (first at line \(first.line), column \(first.column))",
-                        at: last.location)
+                    let at = "(first at line \(first.line), column \(first.column))"
+                    if last.schema.isImplicit {
+                        // No keyword to name: say where the value belongs instead.
+                        let owner = path + stmt.steps.dropLast().flatMap {
+                            ($0.schema.isImplicit ? [] : [$0.keyword]) + $0.names.map(JunosNode.quoted)
+                        }
+                        throw ConfigError("'\(Self.pathText(owner))' takes one value \(at)", at: last.location)
+                    }
+                    throw ConfigError("duplicate statement '\(last.keyword)' \(at)", at: last.location)
                 }
             }
             let index = existing ?? {
@@ -838,10 +1076,14 @@ struct JunosParser {
             guard t.kind == .newline || t.kind == .end else {
                 throw ConfigError("unexpected \(t.described) after '\(stmt.text)'", at: t.location)
             }
-            switch command.text {
-            case "set": Self.set(stmt, in: &root)
-            case "delete": try Self.delete(stmt, from: &root)
-            default: try Self.activate(stmt, inactive: command.text == "deactivate", in: &root)
+            for one in stmt.perEntry {
+                switch command.text {
+                case "set":
+                    Self.removeAlternatives(one.steps[...], schema: schema, in: &root)
+                    Self.set(one, in: &root)
+                case "delete": try Self.delete(one, from: &root)
+                default: try Self.activate(one, inactive: command.text == "deactivate", in: &root)
+                }
             }
         }
     }
@@ -872,6 +1114,20 @@ struct JunosParser {
         }
     }
 
+    /// Before a `set`: at each level of the statement's path, removes the siblings that its
+    /// step excludes (setting `then permit` removes `then deny`; a single-instance statement
+    /// replaces its previous instance).
+    private static func removeAlternatives(_ steps: ArraySlice<ResolvedStatement.Step>, schema: JunosSchema,
+                                           in node: inout JunosNode)
+    {
+        guard let step = steps.first else { return }
+        let others = schema.alternatives(to: step.keyword)
+        if !others.isEmpty { node.children.removeAll { others.contains($0.keyword) } }
+        if step.schema.isSingle { node.children.removeAll { $0.keyword == step.keyword && $0.names != step.names } }
+        guard let index = node.indexOfChild(step.keyword, names: step.names) else { return }
+        removeAlternatives(steps.dropFirst(), schema: step.schema, in: &node.children[index])
+    }
+
     /// `delete`: removes the statement, or only the named values of a leaf (the leaf goes
     /// when its last value does). Deleting what is not there is an error: in a file it is
     /// almost always a typo.
@@ -899,7 +1155,8 @@ struct JunosParser {
     }
 
     private static func activate(_ stmt: ResolvedStatement, inactive: Bool, in root: inout JunosNode) throws {
-        if let location = stmt.valueLocations.first {
+        // An implicit leaf can only be named through its value, so its value names the statement.
+        if !stmt.last.schema.isImplicit, let location = stmt.valueLocations.first {
             throw ConfigError("cannot \(inactive ? "deactivate" : "activate") a single value of '\(stmt.last.keyword)'",
                               at: location)
         }

@@ -1,0 +1,1048 @@
+// The compiled configuration (issue 3): every statement of the Junos subset xpf implements,
+// validated and resolved. Names are resolved to indices into the model's arrays (zones,
+// interfaces, applications, filters, policers, pools, screens) or to values (address-book
+// names to prefixes, port names to numbers, DSCP names to code points, rate units to bits
+// per second). A `ConfigModel` is therefore self-contained: the dataplane never looks a
+// name up, and a value of this type always describes a configuration that commits.
+//
+// Parsing and the grammar live in JunosTree.swift and ConfigSchema.swift; the rules that
+// turn a tree into this model live in ConfigCompiler*.swift.
+
+public struct ConfigModel: Sendable, Equatable {
+    /// `system dataplane`, `system host-name` and the flow timeouts.
+    public var dataplane: DataplaneConfig
+    /// `security flow`.
+    public var flow: Flow
+    /// Every interface the configuration knows. Indices `0..<dataplane.interfaces.count` are
+    /// the dataplane interfaces in their `system dataplane interfaces` order; interfaces
+    /// defined only under `interfaces` (e.g. `lo0`) follow in the order written.
+    public var interfaces: [Interface]
+    public var zones: [Zone]
+    /// The global book (when written), named books, then the zones' own books.
+    public var addressBooks: [AddressBook]
+    /// The predefined applications (`any`, `junos-*`) first, then user-defined ones.
+    public var applications: [Application]
+    public var applicationSets: [ApplicationSet]
+    public var policies: Policies
+    public var prefixLists: [PrefixList]
+    public var filters: [Filter]
+    public var policers: [Policer]
+    public var threeColorPolicers: [ThreeColorPolicer]
+    public var screens: [Screen]
+    public var nat: NAT
+    public var portMirroring: PortMirroring
+    public var syslog: Syslog
+
+    public init(dataplane: DataplaneConfig, flow: Flow = Flow(), interfaces: [Interface] = [], zones: [Zone] = [],
+                addressBooks: [AddressBook] = [], applications: [Application] = ConfigModel.predefinedApplications,
+                applicationSets: [ApplicationSet] = [], policies: Policies = Policies(), prefixLists: [PrefixList] = [],
+                filters: [Filter] = [], policers: [Policer] = [], threeColorPolicers: [ThreeColorPolicer] = [],
+                screens: [Screen] = [], nat: NAT = NAT(), portMirroring: PortMirroring = PortMirroring(),
+                syslog: Syslog = Syslog())
+    {
+        self.dataplane = dataplane
+        self.flow = flow
+        self.interfaces = interfaces
+        self.zones = zones
+        self.addressBooks = addressBooks
+        self.applications = applications
+        self.applicationSets = applicationSets
+        self.policies = policies
+        self.prefixLists = prefixLists
+        self.filters = filters
+        self.policers = policers
+        self.threeColorPolicers = threeColorPolicers
+        self.screens = screens
+        self.nat = nat
+        self.portMirroring = portMirroring
+        self.syslog = syslog
+    }
+
+    // MARK: Entry points
+
+    /// Parses either form (hierarchical, or set commands when the first command is one) and
+    /// compiles. The tree is returned too: it is what `show configuration` prints.
+    public static func load(text: String, file: String) throws -> (JunosTree, ConfigModel) {
+        let tree = try JunosTree.parse(text: text, file: file, schema: .xpf)
+        return (tree, try compile(tree))
+    }
+
+    /// Validates the tree's active statements, resolves every reference and fills in
+    /// defaults. The first problem found is thrown as a `ConfigError` located at the
+    /// offending value or statement.
+    public static func compile(_ tree: JunosTree) throws -> ConfigModel {
+        var compiler = ConfigCompiler(tree: tree)
+        return try compiler.compile()
+    }
+
+    // MARK: Lookups (for tools and tests; the dataplane uses indices)
+
+    public func interfaceIndex(_ name: String) -> Int? { interfaces.firstIndex { $0.name == name } }
+    public func zoneIndex(_ name: String) -> Int? { zones.firstIndex { $0.name == name } }
+    public func applicationIndex(_ name: String) -> Int? { applications.firstIndex { $0.name == name } }
+    public func filterIndex(_ name: String, family: Family) -> Int? {
+        filters.firstIndex { $0.name == name && $0.family == family }
+    }
+    public func screenIndex(_ name: String) -> Int? { screens.firstIndex { $0.name == name } }
+    /// The zone an interface belongs to, if any.
+    public func zoneIndex(ofInterface interface: Int) -> Int? {
+        zones.firstIndex { $0.interfaces.contains(interface) }
+    }
+}
+
+// MARK: - Flow
+
+extension ConfigModel {
+    public enum SynFloodProtectionMode: String, Sendable, CaseIterable {
+        /// Answer SYNs with a cookie SYN+ACK once the syn-flood attack threshold is reached.
+        case synCookie = "syn-cookie"
+        /// Complete the handshake on the server's behalf (Junos's default; xpf treats it as
+        /// "no cookies").
+        case synProxy = "syn-proxy"
+    }
+
+    public struct Flow: Sendable, Equatable {
+        /// The same value as `dataplane.timeouts`, kept here too because Junos writes the
+        /// timeouts under `security flow`.
+        public var timeouts: DataplaneConfig.FlowTimeouts
+        public var synFloodProtectionMode: SynFloodProtectionMode?
+
+        public init(timeouts: DataplaneConfig.FlowTimeouts = .init(), synFloodProtectionMode: SynFloodProtectionMode? = nil) {
+            self.timeouts = timeouts
+            self.synFloodProtectionMode = synFloodProtectionMode
+        }
+    }
+}
+
+// MARK: - Interfaces and zones
+
+extension ConfigModel {
+    public struct Interface: Sendable, Equatable {
+        public var name: String
+        public var description: String?
+        /// Listed in `system dataplane interfaces`: xpf attaches to it.
+        public var isDataplane: Bool
+        /// `unit 0 family inet address …`, in the order written (host bits kept).
+        public var inetAddresses: [InterfaceAddress]
+        public var inet6Addresses: [InterfaceAddress]
+        /// `unit 0 family inet filter input|output`: indices into `filters`.
+        public var inetInputFilter: Int?
+        public var inetOutputFilter: Int?
+        public var inet6InputFilter: Int?
+        public var inet6OutputFilter: Int?
+
+        public init(name: String, description: String? = nil, isDataplane: Bool, inetAddresses: [InterfaceAddress] = [],
+                    inet6Addresses: [InterfaceAddress] = [], inetInputFilter: Int? = nil, inetOutputFilter: Int? = nil,
+                    inet6InputFilter: Int? = nil, inet6OutputFilter: Int? = nil)
+        {
+            self.name = name
+            self.description = description
+            self.isDataplane = isDataplane
+            self.inetAddresses = inetAddresses
+            self.inet6Addresses = inet6Addresses
+            self.inetInputFilter = inetInputFilter
+            self.inetOutputFilter = inetOutputFilter
+            self.inet6InputFilter = inet6InputFilter
+            self.inet6OutputFilter = inet6OutputFilter
+        }
+
+        public func addresses(_ family: Family) -> [InterfaceAddress] {
+            family == .inet ? inetAddresses : inet6Addresses
+        }
+
+        public func inputFilter(_ family: Family) -> Int? { family == .inet ? inetInputFilter : inet6InputFilter }
+        public func outputFilter(_ family: Family) -> Int? { family == .inet ? inetOutputFilter : inet6OutputFilter }
+    }
+
+    /// What `host-inbound-traffic` lets through to the box itself, resolved:
+    /// `all` is expanded and `except` entries removed.
+    public struct HostInbound: Sendable, Equatable {
+        public var systemServices: [SystemService]
+        public var protocols: [HostProtocol]
+
+        public init(systemServices: [SystemService] = [], protocols: [HostProtocol] = []) {
+            self.systemServices = systemServices
+            self.protocols = protocols
+        }
+    }
+
+    public struct Zone: Sendable, Equatable {
+        public var name: String
+        public var description: String?
+        /// Indices into `interfaces`, in the order written.
+        public var interfaces: [Int]
+        public var hostInbound: HostInbound
+        /// `interfaces IF { host-inbound-traffic … }`: replaces the zone's setting for that
+        /// interface (Junos semantics: the interface's statement wins), keyed by interface index.
+        public var interfaceHostInbound: [Int: HostInbound]
+        /// Index into `screens`.
+        public var screen: Int?
+        /// Index into `addressBooks` of the zone's own `address-book`, if it has one.
+        public var addressBook: Int?
+
+        public init(name: String, description: String? = nil, interfaces: [Int] = [], hostInbound: HostInbound = .init(),
+                    interfaceHostInbound: [Int: HostInbound] = [:], screen: Int? = nil, addressBook: Int? = nil)
+        {
+            self.name = name
+            self.description = description
+            self.interfaces = interfaces
+            self.hostInbound = hostInbound
+            self.interfaceHostInbound = interfaceHostInbound
+            self.screen = screen
+            self.addressBook = addressBook
+        }
+
+        /// What reaches the box through one of the zone's interfaces.
+        public func hostInbound(forInterface interface: Int) -> HostInbound {
+            interfaceHostInbound[interface] ?? hostInbound
+        }
+    }
+}
+
+// MARK: - Address books
+
+extension ConfigModel {
+    public struct AddressBook: Sendable, Equatable {
+        public enum Kind: Sendable, Equatable {
+            /// `security address-book global`: seen by every zone and by global policies.
+            case global
+            /// `security address-book NAME`: seen by the zones it is attached to.
+            case named
+            /// `security zones security-zone Z address-book`: seen by zone Z (an index into `zones`).
+            case zone(Int)
+        }
+
+        public var name: String
+        public var kind: Kind
+        public var description: String?
+        /// Zones (indices) that see this book: the `attach` list, or the owning zone.
+        public var zones: [Int]
+        public var addresses: [Address]
+        public var addressSets: [AddressSet]
+
+        public init(name: String, kind: Kind, description: String? = nil, zones: [Int] = [], addresses: [Address] = [],
+                    addressSets: [AddressSet] = [])
+        {
+            self.name = name
+            self.kind = kind
+            self.description = description
+            self.zones = zones
+            self.addresses = addresses
+            self.addressSets = addressSets
+        }
+    }
+
+    public struct Address: Sendable, Equatable {
+        public var name: String
+        public var description: String?
+        /// The prefix, or the prefixes that cover a `range-address` exactly.
+        public var prefixes: [Prefix]
+
+        public init(name: String, description: String? = nil, prefixes: [Prefix]) {
+            self.name = name
+            self.description = description
+            self.prefixes = prefixes
+        }
+    }
+
+    public struct AddressSet: Sendable, Equatable {
+        public var name: String
+        public var description: String?
+        /// Every prefix of every member, nested sets flattened, sorted, without duplicates.
+        public var prefixes: [Prefix]
+
+        public init(name: String, description: String? = nil, prefixes: [Prefix]) {
+            self.name = name
+            self.description = description
+            self.prefixes = prefixes
+        }
+    }
+}
+
+// MARK: - Applications
+
+extension ConfigModel {
+    /// One protocol/port combination of an application. Ports are ranges, `0...65535` when
+    /// not restricted (which is also how Junos writes "any port").
+    public struct ApplicationTerm: Sendable, Equatable {
+        public var name: String?
+        /// IP protocol number; nil only for the predefined `any`, which matches everything.
+        public var ipProtocol: UInt8?
+        public var sourcePorts: ClosedRange<UInt16>
+        public var destinationPorts: ClosedRange<UInt16>
+        /// ICMP / ICMPv6 type and code; nil = any.
+        public var icmpType: UInt8?
+        public var icmpCode: UInt8?
+        /// Session idle timeout in seconds for this term; nil = the flow timeouts.
+        public var inactivityTimeout: Int?
+
+        public static let anyPort: ClosedRange<UInt16> = 0...65535
+
+        public init(name: String? = nil, ipProtocol: UInt8?, sourcePorts: ClosedRange<UInt16> = anyPort,
+                    destinationPorts: ClosedRange<UInt16> = anyPort, icmpType: UInt8? = nil, icmpCode: UInt8? = nil,
+                    inactivityTimeout: Int? = nil)
+        {
+            self.name = name
+            self.ipProtocol = ipProtocol
+            self.sourcePorts = sourcePorts
+            self.destinationPorts = destinationPorts
+            self.icmpType = icmpType
+            self.icmpCode = icmpCode
+            self.inactivityTimeout = inactivityTimeout
+        }
+    }
+
+    public struct Application: Sendable, Equatable {
+        public var name: String
+        public var description: String?
+        public var isPredefined: Bool
+        /// A packet matches the application when it matches any term.
+        public var terms: [ApplicationTerm]
+
+        public init(name: String, description: String? = nil, isPredefined: Bool = false, terms: [ApplicationTerm]) {
+            self.name = name
+            self.description = description
+            self.isPredefined = isPredefined
+            self.terms = terms
+        }
+    }
+
+    public struct ApplicationSet: Sendable, Equatable {
+        public var name: String
+        public var description: String?
+        /// Indices into `applications`, nested sets flattened, in first-mention order.
+        public var applications: [Int]
+
+        public init(name: String, description: String? = nil, applications: [Int]) {
+            self.name = name
+            self.description = description
+            self.applications = applications
+        }
+    }
+}
+
+// MARK: - Security policies
+
+extension ConfigModel {
+    public enum PolicyAction: String, Sendable, Equatable {
+        case permit
+        /// Silent drop.
+        case deny
+        /// Drop and answer: TCP RST for TCP, ICMP administratively prohibited otherwise.
+        case reject
+    }
+
+    public enum DefaultPolicy: String, Sendable, Equatable {
+        case denyAll = "deny-all"
+        case permitAll = "permit-all"
+    }
+
+    public struct Policy: Sendable, Equatable {
+        /// Unique across all policies (zone pairs in order, then global): the index of the
+        /// policy's hit counter.
+        public var id: Int
+        public var name: String
+        public var description: String?
+        /// Address-book names resolved and flattened; `any` is `0.0.0.0/0` and `::/0`.
+        public var sourceAddresses: [Prefix]
+        public var destinationAddresses: [Prefix]
+        /// Indices into `applications`, sets flattened.
+        public var applications: [Int]
+        /// Global policies only: `match from-zone` / `to-zone` (indices); nil = any zone.
+        public var fromZones: [Int]?
+        public var toZones: [Int]?
+        public var action: PolicyAction
+        public var logSessionInit: Bool
+        public var logSessionClose: Bool
+        public var count: Bool
+
+        public init(id: Int, name: String, description: String? = nil, sourceAddresses: [Prefix],
+                    destinationAddresses: [Prefix], applications: [Int], fromZones: [Int]? = nil, toZones: [Int]? = nil,
+                    action: PolicyAction, logSessionInit: Bool = false, logSessionClose: Bool = false, count: Bool = false)
+        {
+            self.id = id
+            self.name = name
+            self.description = description
+            self.sourceAddresses = sourceAddresses
+            self.destinationAddresses = destinationAddresses
+            self.applications = applications
+            self.fromZones = fromZones
+            self.toZones = toZones
+            self.action = action
+            self.logSessionInit = logSessionInit
+            self.logSessionClose = logSessionClose
+            self.count = count
+        }
+    }
+
+    /// One `from-zone A to-zone B` context: an ordered list, first match wins.
+    public struct ZonePairPolicies: Sendable, Equatable {
+        public var fromZone: Int
+        public var toZone: Int
+        public var policies: [Policy]
+
+        public init(fromZone: Int, toZone: Int, policies: [Policy]) {
+            self.fromZone = fromZone
+            self.toZone = toZone
+            self.policies = policies
+        }
+    }
+
+    public struct Policies: Sendable, Equatable {
+        public var zonePairs: [ZonePairPolicies]
+        /// Consulted after the zone pair's own list.
+        public var global: [Policy]
+        /// When nothing matches (R-5.1: deny unless configured).
+        public var defaultPolicy: DefaultPolicy
+
+        public init(zonePairs: [ZonePairPolicies] = [], global: [Policy] = [], defaultPolicy: DefaultPolicy = .denyAll) {
+            self.zonePairs = zonePairs
+            self.global = global
+            self.defaultPolicy = defaultPolicy
+        }
+
+        /// Every policy, in `id` order.
+        public var all: [Policy] { zonePairs.flatMap(\.policies) + global }
+
+        /// The policies for traffic from one zone to another, in evaluation order (the pair's
+        /// list, then the global policies that apply to the pair).
+        public func evaluationOrder(from: Int, to: Int) -> [Policy] {
+            let pair = zonePairs.first { $0.fromZone == from && $0.toZone == to }?.policies ?? []
+            return pair + global.filter {
+                ($0.fromZones?.contains(from) ?? true) && ($0.toZones?.contains(to) ?? true)
+            }
+        }
+    }
+}
+
+// MARK: - Firewall filters, prefix lists, policers
+
+extension ConfigModel {
+    public struct PrefixList: Sendable, Equatable {
+        public var name: String
+        /// In the order written, host bits cleared, duplicates removed; both families may appear.
+        public var prefixes: [Prefix]
+
+        public init(name: String, prefixes: [Prefix]) {
+            self.name = name
+            self.prefixes = prefixes
+        }
+    }
+
+    /// One address condition entry: Junos matches the longest entry containing the address;
+    /// an `except` entry that wins means "no match".
+    public struct PrefixMatch: Sendable, Equatable {
+        public var prefix: Prefix
+        public var except: Bool
+
+        public init(_ prefix: Prefix, except: Bool = false) {
+            self.prefix = prefix
+            self.except = except
+        }
+    }
+
+    /// `tcp-flags "syn & !ack"`: the text as written (for display) and its parsed form.
+    public struct TCPFlagsMatch: Sendable, Equatable {
+        public var text: String
+        public var expression: TCPFlagsExpression
+
+        public init(text: String, expression: TCPFlagsExpression) {
+            self.text = text
+            self.expression = expression
+        }
+
+        public func matches(_ flags: UInt8) -> Bool { expression.matches(flags) }
+    }
+
+    public indirect enum TCPFlagsExpression: Sendable, Equatable {
+        /// True when every bit of the mask is set (a single flag, or a numeric mask).
+        case bits(UInt8)
+        case not(TCPFlagsExpression)
+        case and(TCPFlagsExpression, TCPFlagsExpression)
+        case or(TCPFlagsExpression, TCPFlagsExpression)
+
+        public func matches(_ flags: UInt8) -> Bool {
+            switch self {
+            case .bits(let mask): return flags & mask == mask
+            case .not(let e): return !e.matches(flags)
+            case .and(let a, let b): return a.matches(flags) && b.matches(flags)
+            case .or(let a, let b): return a.matches(flags) || b.matches(flags)
+            }
+        }
+    }
+
+    /// A term's `from`: every condition present must hold; nil = no condition on that field.
+    /// Address conditions merge `*-address` entries with the entries of the named prefix
+    /// lists (of the filter's family).
+    public struct FilterMatch: Sendable, Equatable {
+        public var sourceAddresses: [PrefixMatch]?
+        public var destinationAddresses: [PrefixMatch]?
+        /// `address` / `prefix-list`: source or destination.
+        public var addresses: [PrefixMatch]?
+        /// `protocol` (inet) or `next-header` (inet6).
+        public var protocols: [UInt8]?
+        public var sourcePorts: [ClosedRange<UInt16>]?
+        public var destinationPorts: [ClosedRange<UInt16>]?
+        /// `port`: source or destination.
+        public var ports: [ClosedRange<UInt16>]?
+        /// `dscp` (inet) or `traffic-class` (inet6): 6-bit code points.
+        public var dscp: [UInt8]?
+        public var icmpTypes: [UInt8]?
+        public var icmpCodes: [UInt8]?
+        /// `tcp-flags`, or `tcp-initial` / `tcp-established` spelled as their expressions.
+        public var tcpFlags: TCPFlagsMatch?
+        public var isFragment: Bool
+        public var firstFragment: Bool
+
+        public init(sourceAddresses: [PrefixMatch]? = nil, destinationAddresses: [PrefixMatch]? = nil,
+                    addresses: [PrefixMatch]? = nil, protocols: [UInt8]? = nil, sourcePorts: [ClosedRange<UInt16>]? = nil,
+                    destinationPorts: [ClosedRange<UInt16>]? = nil, ports: [ClosedRange<UInt16>]? = nil,
+                    dscp: [UInt8]? = nil, icmpTypes: [UInt8]? = nil, icmpCodes: [UInt8]? = nil,
+                    tcpFlags: TCPFlagsMatch? = nil, isFragment: Bool = false, firstFragment: Bool = false)
+        {
+            self.sourceAddresses = sourceAddresses
+            self.destinationAddresses = destinationAddresses
+            self.addresses = addresses
+            self.protocols = protocols
+            self.sourcePorts = sourcePorts
+            self.destinationPorts = destinationPorts
+            self.ports = ports
+            self.dscp = dscp
+            self.icmpTypes = icmpTypes
+            self.icmpCodes = icmpCodes
+            self.tcpFlags = tcpFlags
+            self.isFragment = isFragment
+            self.firstFragment = firstFragment
+        }
+
+        /// True when the term looks at a per-packet field that is not part of the session
+        /// key (DSCP, TCP flags, fragment bits, ICMP type/code): says such a term must
+        /// be evaluated on every packet, never cached in a session decision.
+        public var usesPerPacketFields: Bool {
+            dscp != nil || tcpFlags != nil || isFragment || firstFragment || icmpTypes != nil || icmpCodes != nil
+        }
+    }
+
+    public enum RejectReason: String, Sendable, CaseIterable {
+        case administrativelyProhibited = "administratively-prohibited"
+        case addressUnreachable = "address-unreachable"
+        case beyondScope = "beyond-scope"
+        case fragmentationNeeded = "fragmentation-needed"
+        case hostProhibited = "host-prohibited"
+        case hostUnknown = "host-unknown"
+        case hostUnreachable = "host-unreachable"
+        case networkProhibited = "network-prohibited"
+        case networkUnknown = "network-unknown"
+        case networkUnreachable = "network-unreachable"
+        case noRoute = "no-route"
+        case portUnreachable = "port-unreachable"
+        case protocolUnreachable = "protocol-unreachable"
+        case sourceRouteFailed = "source-route-failed"
+        case tcpReset = "tcp-reset"
+    }
+
+    public enum FilterTerminal: Sendable, Equatable {
+        case accept
+        case discard
+        /// `reject` without a reason is administratively-prohibited (Junos's default).
+        case reject(RejectReason)
+    }
+
+    public enum LossPriority: String, Sendable, CaseIterable {
+        case low
+        case mediumLow = "medium-low"
+        case mediumHigh = "medium-high"
+        case high
+    }
+
+    public struct FilterAction: Sendable, Equatable {
+        /// A term without `accept`, `discard` or `reject` accepts (Junos semantics).
+        public var terminal: FilterTerminal
+        public var count: String?
+        public var log: Bool
+        public var syslog: Bool
+        /// Index into `policers`.
+        public var policer: Int?
+        /// Index into `threeColorPolicers`.
+        public var threeColorPolicer: Int?
+        public var forwardingClass: String?
+        /// DSCP rewrite, a 6-bit code point.
+        public var dscp: UInt8?
+        public var lossPriority: LossPriority?
+
+        public init(terminal: FilterTerminal = .accept, count: String? = nil, log: Bool = false, syslog: Bool = false,
+                    policer: Int? = nil, threeColorPolicer: Int? = nil, forwardingClass: String? = nil,
+                    dscp: UInt8? = nil, lossPriority: LossPriority? = nil)
+        {
+            self.terminal = terminal
+            self.count = count
+            self.log = log
+            self.syslog = syslog
+            self.policer = policer
+            self.threeColorPolicer = threeColorPolicer
+            self.forwardingClass = forwardingClass
+            self.dscp = dscp
+            self.lossPriority = lossPriority
+        }
+    }
+
+    public struct FilterTerm: Sendable, Equatable {
+        public var name: String
+        public var match: FilterMatch
+        public var action: FilterAction
+
+        public init(name: String, match: FilterMatch = .init(), action: FilterAction = .init()) {
+            self.name = name
+            self.match = match
+            self.action = action
+        }
+    }
+
+    /// First matching term wins; no match discards.
+    public struct Filter: Sendable, Equatable {
+        public var name: String
+        public var family: Family
+        public var terms: [FilterTerm]
+
+        public init(name: String, family: Family, terms: [FilterTerm]) {
+            self.name = name
+            self.family = family
+            self.terms = terms
+        }
+    }
+
+    /// Single-rate two-color token bucket.
+    public struct Policer: Sendable, Equatable {
+        public var name: String
+        /// Bits per second.
+        public var bandwidthLimit: UInt64
+        /// Bytes.
+        public var burstSizeLimit: UInt64
+        /// What happens to out-of-profile packets.
+        public var discard: Bool
+        public var lossPriority: LossPriority?
+        public var forwardingClass: String?
+
+        public init(name: String, bandwidthLimit: UInt64, burstSizeLimit: UInt64, discard: Bool,
+                    lossPriority: LossPriority? = nil, forwardingClass: String? = nil)
+        {
+            self.name = name
+            self.bandwidthLimit = bandwidthLimit
+            self.burstSizeLimit = burstSizeLimit
+            self.discard = discard
+            self.lossPriority = lossPriority
+            self.forwardingClass = forwardingClass
+        }
+    }
+
+    /// RFC 2697 (single-rate) and RFC 2698 (two-rate) three-color markers. Rates in
+    /// bits per second, sizes in bytes.
+    public struct ThreeColorPolicer: Sendable, Equatable {
+        public enum Rates: Sendable, Equatable {
+            case singleRate(committedInformationRate: UInt64, committedBurstSize: UInt64, excessBurstSize: UInt64)
+            case twoRate(committedInformationRate: UInt64, committedBurstSize: UInt64, peakInformationRate: UInt64,
+                         peakBurstSize: UInt64)
+        }
+
+        public var name: String
+        public var rates: Rates
+        /// color-aware: honour the color a packet already has; color-blind (default): ignore it.
+        public var colorAware: Bool
+        /// `action { loss-priority high then discard; }`: drop red packets instead of marking them.
+        public var discardHighLossPriority: Bool
+
+        public init(name: String, rates: Rates, colorAware: Bool = false, discardHighLossPriority: Bool = false) {
+            self.name = name
+            self.rates = rates
+            self.colorAware = colorAware
+            self.discardHighLossPriority = discardHighLossPriority
+        }
+    }
+}
+
+// MARK: - Screens
+
+extension ConfigModel {
+    /// The screen checks of. The raw value is the check's stable bit number (the order
+    /// of, append-only); `name` is what logs and counters call it.
+    public enum ScreenCheck: Int, Sendable, CaseIterable, CustomStringConvertible {
+        case synFlood = 0, icmpFlood, udpFlood, portScan, ipSweep, landAttack, pingOfDeath, teardrop, tcpSynFin,
+             tcpNoFlag, tcpFinNoAck, winnuke, ipSourceRoute, synFrag, synCookie, sessionLimitSource,
+             sessionLimitDestination, icmpFragment
+
+        public var name: String {
+            switch self {
+            case .synFlood: return "syn-flood"
+            case .icmpFlood: return "icmp-flood"
+            case .udpFlood: return "udp-flood"
+            case .portScan: return "port-scan"
+            case .ipSweep: return "ip-sweep"
+            case .landAttack: return "land-attack"
+            case .pingOfDeath: return "ping-of-death"
+            case .teardrop: return "teardrop"
+            case .tcpSynFin: return "tcp-syn-fin"
+            case .tcpNoFlag: return "tcp-no-flag"
+            case .tcpFinNoAck: return "tcp-fin-no-ack"
+            case .winnuke: return "winnuke"
+            case .ipSourceRoute: return "ip-source-route"
+            case .synFrag: return "syn-frag"
+            case .synCookie: return "syn-cookie"
+            case .sessionLimitSource: return "session-limit-src"
+            case .sessionLimitDestination: return "session-limit-dst"
+            case .icmpFragment: return "icmp-fragment"
+            }
+        }
+
+        public var bit: UInt32 { 1 << UInt32(rawValue) }
+        public var description: String { name }
+    }
+
+    /// `tcp syn-flood` thresholds: SYNs per second (Junos meanings and defaults).
+    public struct SynFlood: Sendable, Equatable {
+        /// SYNs per second to one destination address and port before the flood response
+        /// (drop, or SYN cookies when `security flow syn-flood-protection-mode syn-cookie`).
+        public var attackThreshold: Int
+        /// SYNs per second before an alarm is logged.
+        public var alarmThreshold: Int
+        /// SYNs per second from one source address.
+        public var sourceThreshold: Int
+        /// SYNs per second to one destination address.
+        public var destinationThreshold: Int
+        /// Seconds a half-open connection is kept in the proxy/cookie state.
+        public var timeout: Int
+
+        public init(attackThreshold: Int = 200, alarmThreshold: Int = 512, sourceThreshold: Int = 4000,
+                    destinationThreshold: Int = 4000, timeout: Int = 20)
+        {
+            self.attackThreshold = attackThreshold
+            self.alarmThreshold = alarmThreshold
+            self.sourceThreshold = sourceThreshold
+            self.destinationThreshold = destinationThreshold
+            self.timeout = timeout
+        }
+    }
+
+    public struct Screen: Sendable, Equatable {
+        public var name: String
+        public var checks: Set<ScreenCheck>
+        /// `alarm-without-drop`: log what the checks find, drop nothing.
+        public var alarmWithoutDrop: Bool
+        /// ICMP packets per second to one destination.
+        public var icmpFloodThreshold: Int
+        /// UDP packets per second to one destination.
+        public var udpFloodThreshold: Int
+        public var synFlood: SynFlood
+        /// As in Junos: 10 different ports from one source within this many microseconds is a scan.
+        public var portScanThreshold: Int
+        /// As in Junos: 10 ICMP echo requests from one source to different destinations
+        /// within this many microseconds is a sweep.
+        public var ipSweepThreshold: Int
+        /// Concurrent sessions per source / destination address.
+        public var sessionLimitSource: Int?
+        public var sessionLimitDestination: Int?
+
+        public static let defaultFloodThreshold = 1000
+        public static let defaultScanThreshold = 5000
+
+        public init(name: String, checks: Set<ScreenCheck> = [], alarmWithoutDrop: Bool = false,
+                    icmpFloodThreshold: Int = defaultFloodThreshold, udpFloodThreshold: Int = defaultFloodThreshold,
+                    synFlood: SynFlood = .init(), portScanThreshold: Int = defaultScanThreshold,
+                    ipSweepThreshold: Int = defaultScanThreshold, sessionLimitSource: Int? = nil,
+                    sessionLimitDestination: Int? = nil)
+        {
+            self.name = name
+            self.checks = checks
+            self.alarmWithoutDrop = alarmWithoutDrop
+            self.icmpFloodThreshold = icmpFloodThreshold
+            self.udpFloodThreshold = udpFloodThreshold
+            self.synFlood = synFlood
+            self.portScanThreshold = portScanThreshold
+            self.ipSweepThreshold = ipSweepThreshold
+            self.sessionLimitSource = sessionLimitSource
+            self.sessionLimitDestination = sessionLimitDestination
+        }
+
+        /// The checks as a bit set (bit n = `ScreenCheck(rawValue: n)`).
+        public var checkBits: UInt32 { checks.reduce(0) { $0 | $1.bit } }
+
+        /// reads every rate threshold per second; scans and sweeps are written as
+        /// Junos windows (10 events in N µs), which is 10,000,000 / N events per second.
+        public var portScanPerSecond: Int { 10_000_000 / max(portScanThreshold, 1) }
+        public var ipSweepPerSecond: Int { 10_000_000 / max(ipSweepThreshold, 1) }
+    }
+}
+
+// MARK: - NAT
+
+extension ConfigModel {
+    public enum PoolPorts: Sendable, Equatable {
+        /// Port address translation within this range.
+        case range(ClosedRange<UInt16>)
+        /// `port no-translation`: addresses only, one internal host per pool address at a time.
+        case noTranslation
+    }
+
+    public struct SourcePool: Sendable, Equatable {
+        public static let defaultPorts: ClosedRange<UInt16> = 1024...65535
+
+        public var name: String
+        public var description: String?
+        /// In the order written. May be empty, and may lack the family of a packet: both are
+        /// runtime exceptions (R-8.2 pool-empty, pool-wrong-family), not commit errors.
+        public var addresses: [AddressRange]
+        public var ports: PoolPorts
+        public var addressPersistent: Bool
+
+        public init(name: String, description: String? = nil, addresses: [AddressRange],
+                    ports: PoolPorts = .range(defaultPorts), addressPersistent: Bool = false)
+        {
+            self.name = name
+            self.description = description
+            self.addresses = addresses
+            self.ports = ports
+            self.addressPersistent = addressPersistent
+        }
+    }
+
+    public struct DestinationPool: Sendable, Equatable {
+        public var name: String
+        public var description: String?
+        /// nil when the pool has no address (a runtime pool-empty exception, R-8.2).
+        public var address: AddressRange?
+        /// The translated destination port; nil keeps the packet's port.
+        public var port: UInt16?
+
+        public init(name: String, description: String? = nil, address: AddressRange?, port: UInt16? = nil) {
+            self.name = name
+            self.description = description
+            self.address = address
+            self.port = port
+        }
+    }
+
+    /// Where a rule-set applies: `from zone …` or `from interface …` (indices).
+    public enum NATContext: Sendable, Equatable {
+        case zones([Int])
+        case interfaces([Int])
+    }
+
+    /// A rule's `match`; empty lists match anything.
+    public struct NATMatch: Sendable, Equatable {
+        public var sourceAddresses: [Prefix]
+        public var destinationAddresses: [Prefix]
+        public var sourcePorts: [ClosedRange<UInt16>]
+        public var destinationPorts: [ClosedRange<UInt16>]
+        public var protocols: [UInt8]
+
+        public init(sourceAddresses: [Prefix] = [], destinationAddresses: [Prefix] = [],
+                    sourcePorts: [ClosedRange<UInt16>] = [], destinationPorts: [ClosedRange<UInt16>] = [],
+                    protocols: [UInt8] = [])
+        {
+            self.sourceAddresses = sourceAddresses
+            self.destinationAddresses = destinationAddresses
+            self.sourcePorts = sourcePorts
+            self.destinationPorts = destinationPorts
+            self.protocols = protocols
+        }
+    }
+
+    public enum NATAction: Sendable, Equatable {
+        /// `source-nat off` / `destination-nat off`: matched, not translated (stops the search).
+        case off
+        /// `source-nat interface`: the egress interface's address.
+        case interface
+        /// `source-nat pool P`: index into `nat.sourcePools`.
+        case sourcePool(Int)
+        /// `destination-nat pool P`: index into `nat.destinationPools`.
+        case destinationPool(Int)
+        /// `static-nat prefix P`: the rule's destination prefix maps 1:1 onto this one (same length).
+        case staticPrefix(Prefix)
+    }
+
+    public struct NATRule: Sendable, Equatable {
+        public var name: String
+        public var description: String?
+        public var match: NATMatch
+        public var action: NATAction
+
+        public init(name: String, description: String? = nil, match: NATMatch, action: NATAction) {
+            self.name = name
+            self.description = description
+            self.match = match
+            self.action = action
+        }
+    }
+
+    /// Rules are tried top-down, first match wins (R-8.2: no fall-through past a matching rule).
+    public struct NATRuleSet: Sendable, Equatable {
+        public var name: String
+        public var description: String?
+        public var from: NATContext
+        /// Source NAT only.
+        public var to: NATContext?
+        public var rules: [NATRule]
+
+        public init(name: String, description: String? = nil, from: NATContext, to: NATContext? = nil, rules: [NATRule]) {
+            self.name = name
+            self.description = description
+            self.from = from
+            self.to = to
+            self.rules = rules
+        }
+    }
+
+    public struct NAT: Sendable, Equatable {
+        public var sourcePools: [SourcePool]
+        public var destinationPools: [DestinationPool]
+        public var sourceRuleSets: [NATRuleSet]
+        public var destinationRuleSets: [NATRuleSet]
+        public var staticRuleSets: [NATRuleSet]
+
+        public init(sourcePools: [SourcePool] = [], destinationPools: [DestinationPool] = [],
+                    sourceRuleSets: [NATRuleSet] = [], destinationRuleSets: [NATRuleSet] = [],
+                    staticRuleSets: [NATRuleSet] = [])
+        {
+            self.sourcePools = sourcePools
+            self.destinationPools = destinationPools
+            self.sourceRuleSets = sourceRuleSets
+            self.destinationRuleSets = destinationRuleSets
+            self.staticRuleSets = staticRuleSets
+        }
+    }
+}
+
+// MARK: - Port mirroring
+
+extension ConfigModel {
+    public struct MirrorOutput: Sendable, Equatable {
+        public var family: Family
+        /// A name, not an index: an output interface that does not exist is reported and
+        /// skipped at run time, so it need not be configured.
+        public var interface: String
+        public var nextHop: IPAddress?
+
+        public init(family: Family, interface: String, nextHop: IPAddress? = nil) {
+            self.family = family
+            self.interface = interface
+            self.nextHop = nextHop
+        }
+    }
+
+    public struct MirrorInstance: Sendable, Equatable {
+        /// nil for the instance written directly under `port-mirroring`.
+        public var name: String?
+        /// Copy one packet in `rate`.
+        public var rate: Int
+        /// Copies are truncated to this many bytes; nil = whole packets.
+        public var maximumPacketLength: Int?
+        /// Indices into `interfaces`: packets received there are mirrored.
+        public var ingress: [Int]
+        public var outputs: [MirrorOutput]
+
+        public init(name: String?, rate: Int = 1, maximumPacketLength: Int? = nil, ingress: [Int] = [],
+                    outputs: [MirrorOutput] = [])
+        {
+            self.name = name
+            self.rate = rate
+            self.maximumPacketLength = maximumPacketLength
+            self.ingress = ingress
+            self.outputs = outputs
+        }
+    }
+
+    public struct PortMirroring: Sendable, Equatable {
+        public var instances: [MirrorInstance]
+
+        public init(instances: [MirrorInstance] = []) { self.instances = instances }
+    }
+}
+
+// MARK: - Syslog
+
+extension ConfigModel {
+    public struct SyslogSelector: Sendable, Equatable {
+        public var facility: SyslogFacility
+        public var severity: SyslogSeverity
+
+        public init(facility: SyslogFacility, severity: SyslogSeverity) {
+            self.facility = facility
+            self.severity = severity
+        }
+    }
+
+    public enum SyslogTransport: String, Sendable, Equatable {
+        case udp
+    }
+
+    /// What every destination has: which messages (selectors and an optional `match`
+    /// regular expression, kept as text) and whether to write RFC 5424 structured data.
+    public struct SyslogContent: Sendable, Equatable {
+        public var selectors: [SyslogSelector]
+        public var match: String?
+        public var structuredData: Bool
+        /// `structured-data { brief; }`: no English text after the structured part.
+        public var brief: Bool
+
+        public init(selectors: [SyslogSelector] = [], match: String? = nil, structuredData: Bool = false,
+                    brief: Bool = false)
+        {
+            self.selectors = selectors
+            self.match = match
+            self.structuredData = structuredData
+            self.brief = brief
+        }
+    }
+
+    public struct SyslogHost: Sendable, Equatable {
+        public var address: IPAddress
+        public var port: UInt16
+        public var transport: SyslogTransport
+        public var sourceAddress: IPAddress?
+        public var content: SyslogContent
+
+        public init(address: IPAddress, port: UInt16 = 514, transport: SyslogTransport = .udp,
+                    sourceAddress: IPAddress? = nil, content: SyslogContent = .init())
+        {
+            self.address = address
+            self.port = port
+            self.transport = transport
+            self.sourceAddress = sourceAddress
+            self.content = content
+        }
+    }
+
+    /// `file NAME`: a plain file name, created in xpf's log directory (as Junos puts its
+    /// files under /var/log).
+    public struct SyslogFile: Sendable, Equatable {
+        public var name: String
+        public var content: SyslogContent
+
+        public init(name: String, content: SyslogContent = .init()) {
+            self.name = name
+            self.content = content
+        }
+    }
+
+    /// `socket PATH` (xpf's own statement): a local syslog daemon's unix datagram socket.
+    public struct SyslogSocket: Sendable, Equatable {
+        public var path: String
+        public var content: SyslogContent
+
+        public init(path: String, content: SyslogContent = .init()) {
+            self.path = path
+            self.content = content
+        }
+    }
+
+    public struct Syslog: Sendable, Equatable {
+        public var hosts: [SyslogHost]
+        public var files: [SyslogFile]
+        public var sockets: [SyslogSocket]
+
+        public init(hosts: [SyslogHost] = [], files: [SyslogFile] = [], sockets: [SyslogSocket] = []) {
+            self.hosts = hosts
+            self.files = files
+            self.sockets = sockets
+        }
+    }
+}
