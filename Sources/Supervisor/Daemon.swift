@@ -125,8 +125,15 @@ final class Daemon {
             logLine("xpfd", "committed \(file) (\(source)) as generation \(gen); \(how)")
             return "commit complete, generation \(gen) (\(how))"
         } catch {
-            return "error: \(error)"
+            return Self.errorReply(error)
         }
+    }
+
+    /// Control replies that failed start with "error: "; a configuration error keeps
+    /// its FILE:LINE:COL so the operator can find the statement.
+    static func errorReply(_ error: Error) -> String {
+        if let e = error as? ConfigError { return "error: \(e.file):\(e.line):\(e.column): \(e.message)" }
+        return "error: \(error)"
     }
 
     func commitFile(path: String?, source: String, checkOnly: Bool) -> String {
