@@ -57,11 +57,17 @@ static inline uint64_t *xpf_ring_dropped(struct xpf_ring_hdr *r) { return &r->dr
  * writes what). */
 static inline uint32_t xpf_sess_load_state(const struct xpf_session *s) { return __atomic_load_n(&s->seq_state, __ATOMIC_ACQUIRE); }
 static inline void xpf_sess_store_state(struct xpf_session *s, uint32_t v) { __atomic_store_n(&s->seq_state, v, __ATOMIC_RELEASE); }
+/* Per-packet accounting. Each direction of a flow arrives on one queue (RSS hashes a
+ * direction consistently), so its counters have one writer in practice; a relaxed
+ * load + store (not a locked RMW, ~20 cycles each) is enough. Should two workers ever
+ * update the same direction at once, an increment may be lost: these are statistics,
+ * never a security decision, and memory stays consistent. */
 static inline void xpf_sess_touch(struct xpf_session *s, unsigned dir, uint32_t now_ms, uint64_t bytes)
 {
+	unsigned d = dir & 1;
 	__atomic_store_n(&s->last_seen_ms, now_ms, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&s->packets[dir & 1], 1, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&s->bytes[dir & 1], bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->packets[d], __atomic_load_n(&s->packets[d], __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->bytes[d], __atomic_load_n(&s->bytes[d], __ATOMIC_RELAXED) + bytes, __ATOMIC_RELAXED);
 }
 static inline uint32_t xpf_sess_last_seen(const struct xpf_session *s) { return __atomic_load_n(&s->last_seen_ms, __ATOMIC_RELAXED); }
 static inline uint8_t xpf_sess_tcp_state(const struct xpf_session *s) { return __atomic_load_n(&s->tcp_state, __ATOMIC_RELAXED); }
