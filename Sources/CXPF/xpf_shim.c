@@ -21,6 +21,23 @@ uint64_t xpf_abi_layout_hash(void)
 	H(offsetof(struct xpf_worker_block, req_ring)); H(offsetof(struct xpf_worker_block, req_entries));
 	H(sizeof(struct xpf_flow_tuple)); H(sizeof(struct xpf_session)); H(offsetof(struct xpf_session, packets));
 	H(sizeof(struct xpf_index_bucket)); H(XPF_MAX_IFACES); H(XPF_MAX_QUEUES); H(XPF_DROP_MAX);
+	/* the configuration snapshot's sections (xpf_config_abi.h) */
+	H(XPF_CFG_SEC_COUNT); H(offsetof(struct xpf_config_snapshot, sections));
+	H(offsetof(struct xpf_config_snapshot, global_policies)); H(sizeof(struct xpf_cfg_section));
+	H(sizeof(struct xpf_cfg_range)); H(sizeof(struct xpf_cfg_prefix)); H(sizeof(struct xpf_cfg_port_range));
+	H(sizeof(struct xpf_cfg_set)); H(sizeof(struct xpf_cfg_addr_range)); H(sizeof(struct xpf_cfg_iface));
+	H(offsetof(struct xpf_cfg_iface, host_services)); H(sizeof(struct xpf_cfg_zone));
+	H(sizeof(struct xpf_cfg_application)); H(sizeof(struct xpf_cfg_app_term));
+	H(offsetof(struct xpf_cfg_app_term, timeout)); H(sizeof(struct xpf_cfg_policy));
+	H(offsetof(struct xpf_cfg_policy, app_terms)); H(sizeof(struct xpf_cfg_term));
+	H(offsetof(struct xpf_cfg_term, protocols)); H(offsetof(struct xpf_cfg_term, terminal));
+	H(offsetof(struct xpf_cfg_term, counter)); H(sizeof(struct xpf_cfg_filter)); H(sizeof(struct xpf_cfg_counter));
+	H(sizeof(struct xpf_cfg_policer)); H(sizeof(struct xpf_cfg_tc_policer)); H(sizeof(struct xpf_cfg_screen));
+	H(offsetof(struct xpf_cfg_screen, session_limit_src)); H(sizeof(struct xpf_cfg_snat_pool));
+	H(sizeof(struct xpf_cfg_dnat_pool)); H(sizeof(struct xpf_cfg_nat_rule_set)); H(sizeof(struct xpf_cfg_nat_rule));
+	H(offsetof(struct xpf_cfg_nat_rule, protocols)); H(sizeof(struct xpf_cfg_mirror));
+	H(sizeof(struct xpf_cfg_mirror_output)); H(XPF_HOST_SVC_COUNT); H(XPF_HOST_PROTO_COUNT);
+	H(XPF_SCREEN_CHECK_COUNT); H(XPF_REJECT_REASON_COUNT);
 	return h;
 }
 

@@ -89,18 +89,6 @@ final class Daemon {
         return d
     }
 
-    func fillSnapshot(_ c: DataplaneConfig, _ s: UnsafeMutablePointer<xpf_config_snapshot>) {
-        s.pointee.commit_realtime_ns = realtimeNanos()
-        s.pointee.batch_size = UInt32(c.batchSize)
-        s.pointee.timeout_tcp_initial = UInt32(c.timeouts.tcpInitial)
-        s.pointee.timeout_tcp_established = UInt32(c.timeouts.tcpEstablished)
-        s.pointee.timeout_tcp_closing = UInt32(c.timeouts.tcpClosing)
-        s.pointee.timeout_udp = UInt32(c.timeouts.udp)
-        s.pointee.timeout_icmp = UInt32(c.timeouts.icmp)
-        s.pointee.timeout_other = UInt32(c.timeouts.other)
-        s.pointee.neigh_hold_ms = UInt32(c.neighborHoldMs)
-    }
-
     /// `commit` / `commit check` / `rollback` / SIGHUP: an invalid configuration never
     /// replaces the running one (R-11.1). After publishing, workers are nudged and the
     /// reply says how long it took until every live worker ran the new generation.
@@ -112,9 +100,12 @@ final class Daemon {
             if !diff.isEmpty {
                 return "error: changing \(diff.joined(separator: ", ")) requires restarting xpfd; nothing was committed"
             }
+            // Encoded (and validated) before anything is published: a configuration whose
+            // snapshot does not fit a slot fails `commit check` and `commit` alike.
+            let image = try ConfigSnapshotImage(model, capacity: Int(region.header.pointee.config_slot_size))
             if checkOnly { return "configuration check succeeds" }
             let t0 = monotonicNanos()
-            let gen = try region.publishConfig { fillSnapshot(c, $0) }
+            let gen = try region.publishConfig(image)
             let switched = workers.awaitGeneration(gen, timeoutNs: 1_000_000_000)
             let t1 = monotonicNanos()
             running = c
@@ -252,7 +243,7 @@ final class Daemon {
             logLine("xpfd", "\(info.name) (ifindex \(info.ifindex)): XDP attached in \(attached == 1 ? "native" : "generic") mode, \(info.rxQueues) rx queues")
         }
 
-        let gen = try region.publishConfig { fillSnapshot(running, $0) }
+        let gen = try region.publishConfig(ConfigSnapshotImage(runningModel, capacity: Int(region.header.pointee.config_slot_size)))
         try commits.record(text: runningTree.hierarchicalText(), generation: gen, source: "xpfd start (\(opts.configPath))")
         xpf_store_release_u32(&region.header.pointee.state, UInt32(XPF_SHM_RUNNING.rawValue))
         let workerBinary = opts.workerBinary ?? "\(Self.selfDirectory())/xpf-worker"

@@ -21,9 +21,10 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "xpf_bpf_abi.h"
+#include "xpf_config_abi.h"
 
 #define XPF_SHM_MAGIC 0x31304d4853465058ULL /* "XPFSHM01" little-endian */
-#define XPF_ABI_VERSION 2u
+#define XPF_ABI_VERSION 3u
 
 #define XPF_CACHELINE 64
 #define XPF_CONFIG_SLOTS 4
@@ -107,13 +108,15 @@ _Static_assert(offsetof(struct xpf_shm_header, ifaces) == 320, "ifaces line alig
 
 /* ---------------------------------------------------------------- config snapshot */
 
-/* A compiled configuration generation. Written by xpfd into a free slot, then
- * published through header.config_current; immutable while published. */
+/* A compiled configuration generation: this fixed head, then the sections its table
+ * describes (xpf_config_abi.h), all inside one config slot. Written by xpfd into a
+ * free slot, then published through header.config_current; immutable while
+ * published. Workers read it between batches only. */
 struct xpf_config_snapshot {
 	uint64_t generation;
 	uint64_t commit_realtime_ns;
 	uint32_t batch_size;        /* packets per poll batch (1..batch_size_max) */
-	uint32_t flags;             /* reserved */
+	uint32_t flags;             /* enum xpf_cfg_flags */
 	/* session timeouts, seconds (R-4.2) */
 	uint32_t timeout_tcp_initial;
 	uint32_t timeout_tcp_established;
@@ -122,10 +125,20 @@ struct xpf_config_snapshot {
 	uint32_t timeout_icmp;
 	uint32_t timeout_other;
 	uint32_t neigh_hold_ms;     /* how long a frame waits for neighbour resolution */
-	uint32_t reserved[3];
-	/* Variable-size compiled tables (policies, filters, …) follow at offsets from
-	 * the snapshot start; later issues add them. */
+	uint32_t size;              /* bytes used from the snapshot start: head + sections (≤ config_slot_size) */
+	uint32_t n_sections;        /* XPF_CFG_SEC_COUNT */
+	uint32_t default_policy;    /* enum xpf_policy_action: PERMIT or DENY, when no policy matches (R-5.1) */
+	uint32_t n_dataplane_ifaces; /* IFACES records 0..n-1 are the dataplane slots */
+	uint32_t loopback_iface;    /* IFACES index of lo0 (host-bound traffic, R-6.2), or XPF_CFG_NONE */
+	struct xpf_cfg_range global_policies; /* POLICIES: the global list */
+	uint32_t reserved[4];
+	struct xpf_cfg_section sections[XPF_CFG_SEC_COUNT]; /* indexed by enum xpf_cfg_section_id */
 };
+#define XPF_CFG_SECTION_TABLE_OFFSET 96
+_Static_assert(offsetof(struct xpf_config_snapshot, neigh_hold_ms) == 48, "head fields of ABI 2 stay in place");
+_Static_assert(offsetof(struct xpf_config_snapshot, sections) == XPF_CFG_SECTION_TABLE_OFFSET, "section table offset");
+_Static_assert(sizeof(struct xpf_config_snapshot) == XPF_CFG_SECTION_TABLE_OFFSET + 16 * XPF_CFG_SEC_COUNT, "snapshot head size");
+_Static_assert(sizeof(struct xpf_config_snapshot) % 8 == 0, "sections after the head start 8-byte aligned");
 
 /* ---------------------------------------------------------------- FIB snapshot */
 

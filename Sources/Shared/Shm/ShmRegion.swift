@@ -22,7 +22,9 @@ public struct ShmGeometry: Equatable, Sendable {
     }
 
     public static let pageSize = 4096
-    public static let configSlotSize = 64 * 1024
+    /// One compiled configuration (head + sections, xpf_config_abi.h). A configuration
+    /// whose snapshot does not fit is refused at commit (ConfigSnapshotImage).
+    public static let configSlotSize = 1 << 20
 
     static func roundUp(_ v: Int, _ to: Int) -> Int { (v + to - 1) / to * to }
 
