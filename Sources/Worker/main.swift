@@ -160,7 +160,12 @@ func refill(_ p: inout Port, _ want: UInt32) {
 for i in 0..<ports.count { refill(&ports[i], fillTarget) }
 
 // Session partition and pipeline state.
-var (pipeline, configFollower, fibFollower) = Pipeline.forWorker(region: region, queue: opts.queue)
+var pipeline: Pipeline
+var configFollower: SnapshotFollower
+var fibFollower: SnapshotFollower
+do { (pipeline, configFollower, fibFollower) = try Pipeline.forWorker(region: region, queue: opts.queue) } catch {
+    fail(2, "queue \(opts.queue): \(error)")
+}
 var requests = RingProducer<xpf_neigh_request>(header: xpf_wb_req_ring(block), entries: xpf_wb_req_entries(block))
 
 // Frames waiting for neighbour resolution: bounded, private to this worker.
@@ -325,9 +330,18 @@ while stopRequested == 0 {
     pipeline.nowS = UInt32(truncatingIfNeeded: now / 1_000_000_000)
 
     // Between batches only: adopt a newly published configuration or FIB.
-    if let s = configFollower.poll() {
-        pipeline.config = region.configSlot(s)
-        pipeline.generation = configFollower.generation
+    if let s = configFollower.peek() {
+        // Validate before adopting: a snapshot that does not validate is refused once
+        // (logged), and this worker keeps forwarding under the generation it runs.
+        do {
+            try region.configView(slot: s).validate()
+            configFollower.acknowledge()
+            pipeline.config = region.configSlot(s)
+            pipeline.generation = configFollower.generation
+        } catch {
+            configFollower.refuse()
+            logLine("xpf-worker", "queue \(opts.queue): refusing configuration generation \(configFollower.pendingGeneration): \(error); still running generation \(pipeline.generation)")
+        }
     }
     var fibChanged = false
     if let s = fibFollower.poll() { pipeline.fib = FIBView(region.fibSlot(s)); fibChanged = true }

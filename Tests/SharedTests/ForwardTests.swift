@@ -120,16 +120,8 @@ final class ForwardTests: XCTestCase {
     override func setUpWithError() throws {
         region = try fx.region("fwd", queues: 1, interfaces: 2, sessionCapacity: 1024)
         try Self.setUpInterfaces(region)
-        try region.publishConfig { c in
-            c.pointee.batch_size = 64
-            c.pointee.timeout_tcp_initial = 20
-            c.pointee.timeout_tcp_established = 1800
-            c.pointee.timeout_tcp_closing = 10
-            c.pointee.timeout_udp = 60
-            c.pointee.timeout_icmp = 10
-            c.pointee.timeout_other = 30
-            c.pointee.neigh_hold_ms = 1000
-        }
+        // A real compiled snapshot, as xpfd publishes it (the worker validates it).
+        try region.publishConfig(Self.snapshot(udp: 60))
         try region.publishFIB { Self.fillFIB($0, gatewayKnown: false) }
         (pipeline, egress) = Self.makePipeline(region, &configFollower, &fibFollower)
         pipeline.nowMs = 5_000
@@ -158,11 +150,21 @@ final class ForwardTests: XCTestCase {
         }
     }
 
+    /// A compiled configuration snapshot with the timeouts these tests rely on.
+    static func snapshot(udp: Int) throws -> ConfigSnapshotImage {
+        let text = """
+        system { dataplane { interfaces [ fw0 fw1 ]; batch-size 64; neighbor-hold-time 1000; } }
+        security { flow { tcp-session { established-timeout 1800; closing-timeout 10; initial-timeout 20; }
+                          udp-timeout \(udp); icmp-timeout 10; other-timeout 30; } }
+        """
+        return try ConfigSnapshotImage(ConfigModel.load(text: text, file: "forward-tests").1)
+    }
+
     /// The worker's start-up (Sources/Worker/main.swift): egress table from the header,
     /// followers on the published words, Pipeline over partition q.
     static func makePipeline(_ region: ShmRegion, _ cf: inout SnapshotFollower?, _ ff: inout SnapshotFollower?,
                              queue: Int = 0) -> (Pipeline, UnsafeMutablePointer<EgressInterface>) {
-        let (p, c, f) = Pipeline.forWorker(region: region, queue: queue)
+        let (p, c, f) = try! Pipeline.forWorker(region: region, queue: queue)
         cf = c
         ff = f
         let egress = p.interfaces
@@ -621,7 +623,7 @@ final class ForwardTests: XCTestCase {
     // MARK: configuration switch, full table
 
     func testSessionRecordsTheGenerationThatDecidedIt() throws {
-        try region.publishConfig { $0.pointee.timeout_udp = 5 }
+        try region.publishConfig(Self.snapshot(udp: 5))
         let slot = configFollower.poll()!
         pipeline.config = region.configSlot(slot)
         pipeline.generation = configFollower.generation
@@ -637,7 +639,7 @@ final class ForwardTests: XCTestCase {
         // A region whose single partition holds 2 sessions.
         let small = try fx.region("fwdsmall", queues: 1, interfaces: 2, sessionCapacity: 2)
         try Self.setUpInterfaces(small)
-        try small.publishConfig { $0.pointee.timeout_udp = 60 }
+        try small.publishConfig(Self.snapshot(udp: 60))
         try small.publishFIB { Self.fillFIB($0, gatewayKnown: true) }
         var cf: SnapshotFollower?, ff: SnapshotFollower?
         let (p, eg) = Self.makePipeline(small, &cf, &ff)

@@ -62,6 +62,38 @@ final class GenerationTests: XCTestCase {
         XCTAssertEqual(r.current(.fib).generation, 0, "config and FIB count separately")
     }
 
+    func testWorkerRefusesAnInvalidSnapshotAndKeepsItsGeneration() throws {
+        // A head-only snapshot (no section table) does not validate: a worker following
+        // the word must refuse it, keep its generation as seen (so its slot stays
+        // protected), not report it again, and adopt the next valid one.
+        let r = try fx.region("refuse", queues: 1)
+        setWorker(r, 0, XPF_WORKER_RUNNING)
+        let model = try ConfigModel.load(text: "system { dataplane { interfaces [ fw0 fw1 ]; } }", file: "t").1
+        try r.publishConfig(ConfigSnapshotImage(model))
+        var f = SnapshotFollower(word: r.configCurrentWord, seen: xpf_wb_config_seen(r.worker(0)))
+        let s1 = try XCTUnwrap(f.peek())
+        XCTAssertNoThrow(try r.configView(slot: s1).validate())
+        f.acknowledge()
+        XCTAssertEqual(r.worker(0).pointee.config_generation_seen, 1)
+
+        try r.publishConfig { $0.pointee.batch_size = 64 }  // invalid: no sections
+        let s2 = try XCTUnwrap(f.peek())
+        XCTAssertThrowsError(try r.configView(slot: s2).validate())
+        f.refuse()
+        XCTAssertEqual(f.pendingGeneration, 2)
+        XCTAssertEqual(f.generation, 1, "the worker keeps running generation 1")
+        XCTAssertEqual(r.worker(0).pointee.config_generation_seen, 1, "a refused generation is not acknowledged")
+        XCTAssertNil(f.peek(), "a refused word is not offered again")
+        XCTAssertNotEqual(r.freeSlot(.config), s1, "the running slot stays protected")
+
+        try r.publishConfig(ConfigSnapshotImage(model))
+        let s3 = try XCTUnwrap(f.peek())
+        XCTAssertNoThrow(try r.configView(slot: s3).validate())
+        f.acknowledge()
+        XCTAssertEqual(f.generation, 3)
+        XCTAssertEqual(r.worker(0).pointee.config_generation_seen, 3)
+    }
+
     func testPublishFIBBumpsVersion() throws {
         let r = try fx.region("pubfib", queues: 1)
         let v1 = try r.publishFIB { f in

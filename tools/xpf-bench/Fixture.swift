@@ -33,12 +33,9 @@ func makeRegion(path: String, queues: Int, capacity: Int) throws -> ShmRegion {
         ifc.mtu = 1500
         r.setIface(slot, ifc)
     }
-    try r.publishConfig { s in
-        s.pointee.batch_size = 64
-        s.pointee.timeout_tcp_initial = 20; s.pointee.timeout_tcp_established = 1800; s.pointee.timeout_tcp_closing = 30
-        s.pointee.timeout_udp = 60; s.pointee.timeout_icmp = 60; s.pointee.timeout_other = 60
-        s.pointee.neigh_hold_ms = 1000
-    }
+    // A real compiled snapshot, as xpfd publishes it (workers validate it).
+    let text = "system { dataplane { interfaces [ fw0 fw1 ]; batch-size 64; } }"
+    try r.publishConfig(ConfigSnapshotImage(ConfigModel.load(text: text, file: "xpf-bench").1))
     try r.publishFIB { f in
         var routes: [xpf_route] = []
         for (fam, len, dst, slot) in [(UInt8(4), UInt8(24), [UInt8(10), 10, 1, 0], UInt8(0)), (4, 24, [10, 10, 2, 0], 1),
@@ -69,7 +66,7 @@ func makeRegion(path: String, queues: Int, capacity: Int) throws -> ShmRegion {
 func makePipeline(_ r: ShmRegion, queue: Int) -> Pipeline {
     // A live worker as far as generation bookkeeping goes.
     xpf_store_release_u32(xpf_wb_state(r.worker(queue)), UInt32(XPF_WORKER_RUNNING.rawValue))
-    var p = Pipeline.forWorker(region: r, queue: queue).pipeline
+    var p = try! Pipeline.forWorker(region: r, queue: queue).pipeline  // the fixture publishes a valid snapshot
     p.nowMs = UInt32(truncatingIfNeeded: monotonicNanos() / 1_000_000)
     p.nowS = UInt32(truncatingIfNeeded: monotonicNanos() / 1_000_000_000)
     return p

@@ -5,7 +5,9 @@
 import CXPF
 
 extension Pipeline {
-    public static func forWorker(region: ShmRegion, queue: Int)
+    /// Throws when the published configuration snapshot does not validate (xpfd
+    /// validates before publishing, so this means corruption or mismatched builds).
+    public static func forWorker(region: ShmRegion, queue: Int) throws
         -> (pipeline: Pipeline, config: SnapshotFollower, fib: SnapshotFollower) {
         let block = region.worker(queue)
         let nIfaces = region.interfaceCount
@@ -20,7 +22,11 @@ extension Pipeline {
         }
         var config = SnapshotFollower(word: region.configCurrentWord, seen: xpf_wb_config_seen(block))
         var fib = SnapshotFollower(word: region.fibCurrentWord, seen: xpf_wb_fib_seen(block))
-        let cfgSlot = config.poll() ?? region.current(.config).slot
+        guard let cfgSlot = config.peek() else { throw XPFError("no configuration has been published") }
+        do { try region.configView(slot: cfgSlot).validate() } catch {
+            throw XPFError("configuration generation \(config.pendingGeneration) is invalid: \(error)")
+        }
+        config.acknowledge()
         let fibSlot = fib.poll() ?? region.current(.fib).slot
         let p = Pipeline(
             partition: SessionPartition(table: region.sessionTable, queue: queue, queues: region.queues),

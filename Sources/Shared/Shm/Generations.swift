@@ -106,16 +106,43 @@ public struct SnapshotFollower {
         self.seen = seen
     }
 
+    @usableFromInline var pendingWord: UInt64 = .max
+    @usableFromInline var refusedWord: UInt64 = .max
+
     /// Call between batches. Returns the new slot when the published word changed,
     /// after recording the new generation as seen.
     @inlinable
     public mutating func poll() -> Int? {
+        guard let s = peek() else { return nil }
+        acknowledge()
+        return s
+    }
+
+    /// Call between batches: the slot of a newly published generation, without
+    /// adopting it yet (the caller validates first). Nil if nothing new, or if the
+    /// new word is one the caller refused.
+    @inlinable
+    public mutating func peek() -> Int? {
         let w = xpf_load_acquire_u64(word)  // pairs with the publisher's release
-        if w == lastWord { return nil }
-        lastWord = w
-        xpf_store_release_u64(seen, w >> 8)  // read by the publisher before slot reuse
+        if w == lastWord || w == refusedWord { return nil }
+        pendingWord = w
         return Int(w & 0xff)
     }
+
+    /// Adopts the generation returned by `peek`: from now on the worker reads its slot.
+    @inlinable
+    public mutating func acknowledge() {
+        lastWord = pendingWord
+        xpf_store_release_u64(seen, lastWord >> 8)  // read by the publisher before slot reuse
+    }
+
+    /// Refuses the generation returned by `peek`: the worker keeps the one it runs, and
+    /// because it does not acknowledge, the refused slot and its own stay protected.
+    @inlinable
+    public mutating func refuse() { refusedWord = pendingWord }
+
+    /// The generation returned by the last `peek`.
+    public var pendingGeneration: UInt64 { pendingWord >> 8 }
 
     public var generation: UInt64 { lastWord >> 8 }
 }
