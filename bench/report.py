@@ -1,0 +1,277 @@
+#!/usr/bin/python3
+"""Report of tools/bench: aggregates the lab measurements (one JSON line per scenario and round),
+merges xpf-bench's in-memory figures, prints the table and writes the flat JSON (--json).
+
+Aggregation (docs/performance.md, "Method"): per scenario the headline figure is the best round
+(highest delivered rate) with the offered rate and loss of that same round, because on a shared
+machine other people's work can only lower what a forwarder delivers; the median over rounds is
+reported next to it. Ratios are best over best; the median of the per-round ratios (each pair
+measured within seconds of each other) is reported as well.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+
+# Keys xpf-bench must provide (issue 4); reported as null when it is absent or lacks them.
+PIPELINE_KEYS = [
+    "pipeline.session_hit_v4_ns", "pipeline.session_hit_v6_ns", "pipeline.first_packet_ns",
+    "pipeline.malformed_drop_ns", "pipeline.session_hit_v4_instructions",
+    "sessions.bytes_per_session", "sessions.insert_per_s_10m", "scaling.ratio_2p_over_1p",
+]
+TARGETS = {
+    "pipeline.session_hit_v4_ns": "<= 60", "pipeline.first_packet_ns": "<= 500",
+    "sessions.bytes_per_session": "<= 160", "sessions.insert_per_s_10m": ">= 2 M",
+    "scaling.ratio_2p_over_1p": ">= 1.8", "lab.ratio_xpf_over_xskfwd": ">= 0.9",
+}
+SCENARIOS = [  # (scenario in results, JSON key stem, label)
+    ("offered", "offered", "offered: generator -> sink"),
+    ("xskfwd", "xskfwd", "xskfwd (AF_XDP anchor)"),
+    ("xpf", "xpf", "xpf, full pipeline"),
+    ("xpf_bypass", "xpf_bypass", "xpf, pipeline bypassed"),
+    ("kernel", "kernel_nft", "kernel forwarding + nft conntrack"),
+]
+METHOD_LABEL = {"xdp": "AF_XDP copy-mode TX", "ring": "AF_PACKET TX ring", "mmsg": "sendmmsg"}
+
+
+def flatten(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        key = prefix + k
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def fmt_pps(v):
+    return "n/a" if v is None else "{:,}".format(int(round(v))).replace(",", " ")
+
+
+def fmt_pct(v):
+    return "n/a" if v is None else "%.1f%%" % (v if abs(v) >= 0.05 else 0.0)
+
+
+def fmt_num(v):
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        if abs(v) >= 1e6:
+            return "%.2f M" % (v / 1e6)
+        return "%.3g" % v if abs(v) < 10 else "%.1f" % v
+    return str(v)
+
+
+def rates(r):
+    """(offered pps, delivered pps) of one measurement; (None, None) if it failed (a tool failed,
+    or nothing arrived: a forwarder that delivers nothing is broken, not slow)."""
+    if r.get("error") or r.get("rc_gen") or r.get("rc_sink") or not (r.get("sink") or {}).get("received"):
+        return None, None
+    return (r.get("gen") or {}).get("pps"), (r.get("sink") or {}).get("pps")
+
+
+def busy(r, key):
+    """'b0/b1' per-CPU busy percentages: during the window (key 'window') or before it."""
+    if key == "window":
+        xs = [c.get("busy_pct") for c in ((r.get("sink") or {}).get("cpu") or [])]
+    else:
+        xs = r.get("background_busy_pct") or []
+    return "/".join("%.0f" % x for x in xs if x is not None)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--pipeline")
+    ap.add_argument("--json")
+    ap.add_argument("--mode", default="full")
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--warmup", type=float)
+    ap.add_argument("--duration", type=float)
+    ap.add_argument("--commit", default="unknown")
+    ap.add_argument("--dirty", type=int, default=0)
+    ap.add_argument("--load-start", default="")
+    ap.add_argument("--load-end", default="")
+    ap.add_argument("--gen-cpu", type=int)
+    ap.add_argument("--fwd-cpu", type=int)
+    ap.add_argument("--method", default="xdp")
+    ap.add_argument("--size", type=int)
+    ap.add_argument("--flows", type=int)
+    ap.add_argument("--build-seconds", type=int)
+    ap.add_argument("--run-seconds", type=int)
+    ap.add_argument("--errors")
+    ap.add_argument("--notes")
+    a = ap.parse_args()
+
+    runs = []
+    with open(a.results) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                runs.append(json.loads(line))
+    by = {}
+    for r in runs:
+        by.setdefault(r["scenario"], []).append(r)
+
+    out = {}
+    best_run = {}
+    per_round = {}
+    for scen, stem, _ in SCENARIOS:
+        ok = [r for r in by.get(scen, []) if rates(r)[1] is not None]
+        for r in ok:
+            per_round.setdefault(r["round"], {})[scen] = rates(r)[1]
+        key = "lab.%s_pps" % stem if scen != "offered" else "lab.offered_sink_pps"
+        if not ok:
+            out[key] = None
+            if scen == "offered":
+                out["lab.offered_pps"] = None
+            else:
+                out["lab.%s_offered_pps" % stem] = None
+                out["lab.%s_loss_pct" % stem] = None
+            continue
+        if scen == "offered":  # the generator's ceiling: its best round
+            b = max(ok, key=lambda r: rates(r)[0] or 0)
+        else:
+            b = max(ok, key=lambda r: rates(r)[1])
+        best_run[scen] = b
+        o, d = rates(b)
+        loss = 100.0 * (1.0 - d / o) if o else None
+        if scen == "offered":
+            out["lab.offered_pps"] = o
+            out["lab.offered_sink_pps"] = d
+            out["lab.offered_pps_median"] = median([rates(r)[0] for r in ok])
+        else:
+            out["lab.%s_pps" % stem] = d
+            out["lab.%s_offered_pps" % stem] = o
+            out["lab.%s_loss_pct" % stem] = loss
+            out["lab.%s_pps_median" % stem] = median([rates(r)[1] for r in ok])
+            out["lab.%s_generator_bound" % stem] = loss is not None and loss < 1.0
+        out["lab.%s_rounds_pps" % stem] = [rates(r)[1] for r in by.get(scen, [])]
+    out["lab.xpf_bypass_pps"] = None
+    out["lab.xpf_bypass_note"] = "xpfd has no pipeline-bypass mode yet"
+    for m in ("ring", "mmsg", "xdp"):
+        rs = [r for r in by.get("gen_" + m, []) if rates(r)[0] is not None]
+        if rs:
+            out["lab.generator_%s_pps" % m] = max(rates(r)[0] for r in rs)
+
+    def ratio(num, den, nstem, dstem):
+        n, d = out.get("lab.%s_pps" % nstem), out.get("lab.%s_pps" % dstem)
+        best = n / d if n and d else None
+        xs = [v[num] / v[den] for v in per_round.values() if v.get(num) and v.get(den)]
+        return best, median(xs)
+
+    for num, den, nstem, dstem in (("xpf", "xskfwd", "xpf", "xskfwd"), ("xpf", "kernel", "xpf", "kernel_nft"),
+                                   ("xskfwd", "kernel", "xskfwd", "kernel_nft")):
+        best, med = ratio(num, den, nstem, dstem)
+        out["lab.ratio_%s_over_%s" % (nstem, dstem)] = best
+        out["lab.ratio_%s_over_%s_round_median" % (nstem, dstem)] = med
+    out.update({
+        "lab.rounds": a.rounds, "lab.window_s": a.duration, "lab.warmup_s": a.warmup,
+        "lab.frame_size": a.size, "lab.flows": a.flows, "lab.generator_method": a.method,
+        "lab.generator_cpu": a.gen_cpu, "lab.forwarder_cpu": a.fwd_cpu,
+        "lab.aggregation": "best round (highest delivered pps); medians in *_median keys",
+    })
+
+    pipe = {}
+    if a.pipeline and os.path.exists(a.pipeline):
+        try:
+            with open(a.pipeline) as f:
+                pipe = flatten(json.load(f))
+        except Exception as e:  # a broken file is reported, not fatal
+            print("bench: cannot read xpf-bench JSON: %s" % e, file=sys.stderr)
+    merged = {k: None for k in PIPELINE_KEYS}
+    merged.update({k: v for k, v in pipe.items()
+                   if k.startswith(("pipeline.", "sessions.", "scaling."))})
+
+    def lines(p):
+        if not p or not os.path.exists(p):
+            return []
+        return [l.strip() for l in open(p) if l.strip()]
+
+    errors, notes = lines(a.errors), lines(a.notes)
+    doc = {
+        "commit": a.commit,
+        "commit_dirty": a.dirty > 0,
+        "date": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
+        "mode": a.mode,
+        "machine.cpus": os.cpu_count(),
+        "machine.kernel": platform.release(),
+        "machine.loadavg_start": a.load_start,
+        "machine.loadavg_end": a.load_end,
+        "build_seconds": a.build_seconds,
+        "run_seconds": a.run_seconds,
+    }
+    doc.update(dict(sorted(merged.items())))
+    doc.update(dict(sorted(out.items())))
+    doc["lab.runs"] = runs
+    doc["errors"] = errors
+    doc["notes"] = notes
+
+    # ---- table
+    w = sys.stdout.write
+    w("xpf benchmarks (%s) at commit %s%s, %s\n" % (
+        a.mode, a.commit[:12], " + uncommitted changes" if a.dirty else "", doc["date"]))
+    w("machine: %s CPUs, kernel %s, load average %s at start, %s at end\n" % (
+        doc["machine.cpus"], doc["machine.kernel"], a.load_start, a.load_end))
+    w("\nlab: %s-byte IPv4/UDP frames over %s flows, xpf-gen (%s) on CPU %s, forwarder on CPU %s;\n"
+      "     %d round(s) of a %g s window after %g s warm-up; best round shown, median of rounds next to it\n" % (
+          a.size, a.flows, METHOD_LABEL.get(a.method, a.method), a.gen_cpu, a.fwd_cpu, a.rounds,
+          a.duration or 0, a.warmup or 0))
+    w("  %-34s %11s %11s %11s %6s  %-9s %s\n" % ("scenario", "offered", "delivered", "(median)", "loss",
+                                                "bound by", "CPU% 0/1 during, before"))
+    for scen, stem, label in SCENARIOS:
+        b = best_run.get(scen)
+        if scen == "xpf_bypass":
+            w("  %-34s %11s %11s %11s %6s  %-9s %s\n" % (label, "n/a", "n/a", "", "", "",
+                                                        "xpfd has no bypass mode yet"))
+            continue
+        if b is None:
+            w("  %-34s %11s %11s %11s %6s\n" % (label, "n/a", "n/a", "", ""))
+            continue
+        o, d = rates(b)
+        loss = 100.0 * (1.0 - d / o) if o else None
+        med = out.get("lab.%s_pps_median" % stem) if scen != "offered" else None
+        bound = "" if loss is None else ("generator" if loss < 1.0 else "forwarder")
+        if scen == "offered":
+            bound = ""
+        w("  %-34s %11s %11s %11s %6s  %-9s %s, %s\n" % (
+            label, fmt_pps(o), fmt_pps(d), fmt_pps(med) if med is not None else "", fmt_pct(loss), bound,
+            busy(b, "window"), busy(b, "before")))
+    for m in ("ring", "mmsg"):
+        k = "lab.generator_%s_pps" % m
+        if k in out:
+            w("  %-34s %11s\n" % ("generator method %s -> sink" % m, fmt_pps(out[k])))
+    for stem, label in (("xpf_over_xskfwd", "xpf / xskfwd"), ("xpf_over_kernel_nft", "xpf / kernel+nft"),
+                        ("xskfwd_over_kernel_nft", "xskfwd / kernel+nft")):
+        v, m = out["lab.ratio_" + stem], out["lab.ratio_%s_round_median" % stem]
+        t = TARGETS.get("lab.ratio_" + stem)
+        w("  %-34s %11s %11s %11s%s\n" % (label, "", "n/a" if v is None else "%.3f" % v,
+                                          "" if m is None else "%.3f" % m, "   target " + t if t else ""))
+    w("\nin memory (xpf-bench)%s:\n" % ("" if pipe else ": not run, figures null"))
+    for k in sorted(merged):
+        w("  %-40s %14s%s\n" % (k, fmt_num(merged[k]), "   target " + TARGETS[k] if k in TARGETS else ""))
+    for n in notes:
+        w("note: %s\n" % n)
+    for e in errors:
+        w("error: %s\n" % e)
+
+    if a.json:
+        tmp = a.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, a.json)
+        w("figures written to %s\n" % a.json)
+
+
+if __name__ == "__main__":
+    main()
