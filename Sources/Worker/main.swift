@@ -230,18 +230,26 @@ func flushTX() {
     }
 }
 
-/// Copy-mode TX sends at most 32 descriptors per syscall: kick every socket with
-/// descriptors outstanding, not only when need_wakeup is set, or TX stalls.
+/// Copy-mode TX sends at most 32 descriptors per syscall and answers EAGAIN while
+/// more are queued: kick every socket with descriptors outstanding (not only when
+/// need_wakeup is set, or TX stalls), and keep kicking while the kernel says more are
+/// queued — one kick per loop drains 32 while RX takes up to a batch, so the TX ring
+/// would fill and drop. Bounded by what is outstanding.
 func kickAndComplete() {
     for i in 0..<ports.count {
         if ports[i].txOutstanding > 0 {
-            if sendto(ports[i].fd, nil, 0, Int32(MSG_DONTWAIT), nil, 0) < 0 {
+            var kicks = ports[i].txOutstanding / 32 + 1
+            while kicks > 0 {
+                kicks -= 1
+                counters.s.tx_kicks &+= 1
+                if sendto(ports[i].fd, nil, 0, Int32(MSG_DONTWAIT), nil, 0) >= 0 { break }
                 let e = xpf_errno()
-                if e != EAGAIN && e != EBUSY && e != ENOBUFS && e != ENETDOWN {
+                if e == EAGAIN || e == EBUSY { continue }  // more queued: send the next 32
+                if e != ENOBUFS && e != ENETDOWN {
                     logLine("xpf-worker", "queue \(opts.queue): TX kick on \(ports[i].name): errno \(e)")
                 }
+                break
             }
-            counters.s.tx_kicks &+= 1
         }
         var idx: UInt32 = 0
         let n = xsk_ring_cons__peek(ports[i].comp, UInt32(opts.txRing), &idx)
