@@ -303,6 +303,36 @@ final class ForwardTests: XCTestCase {
 
     // MARK: IPv4
 
+    func testNextHopCacheNeverOutlivesItsFIBVersion() throws {
+        // Forwarding decisions are cached per destination and stamped with the FIB
+        // version: a new FIB (neighbour MAC changed, route withdrawn) must take effect on
+        // the very next packet.
+        let f = F.frame4(src: Self.client4, dst: Self.server4, proto: 17, l4: F.udp(41000, 53, payload: []))
+        var (a, out) = run(f)
+        assertTransmit(a, egress: 1)
+        assertForwardedV4(f, out, dstMAC: F.serverMAC, srcMAC: F.wanMAC)
+        (a, out) = run(f)  // served from the cache
+        assertForwardedV4(f, out, dstMAC: F.serverMAC, srcMAC: F.wanMAC)
+
+        let newMAC: [UInt8] = [0x02, 0xBB, 0, 0, 0x02, 0x02]
+        try region.publishFIB { fib in
+            Self.route(fib, family: 4, dst: Self.b4(F.v4(10, 10, 2, 0)), len: 24, slot: 1, ifindex: Self.wanIfindex)
+            Self.neigh(fib, family: 4, addr: Self.b4(Self.server4), mac: newMAC, state: XPF_NEIGH_VALID, slot: 1, ifindex: Self.wanIfindex)
+        }
+        pipeline.fib = FIBView(region.fibSlot(fibFollower.poll()!))
+        (a, out) = run(f)
+        assertTransmit(a, egress: 1)
+        assertForwardedV4(f, out, dstMAC: newMAC, srcMAC: F.wanMAC)
+
+        try region.publishFIB { fib in
+            Self.neigh(fib, family: 4, addr: Self.b4(Self.server4), mac: newMAC, state: XPF_NEIGH_VALID, slot: 1, ifindex: Self.wanIfindex)
+        }
+        pipeline.fib = FIBView(region.fibSlot(fibFollower.poll()!))
+        (a, _) = run(f)
+        XCTAssertEqual(a.kind, .drop)
+        XCTAssertEqual(a.reason, UInt8(XPF_DROP_NO_ROUTE.rawValue), "a withdrawn route drops at once, cache or not")
+    }
+
     func testUDPv4CreatesSessionThenHitsItAndRepliesHitDirection1() {
         let f = F.frame4(src: Self.client4, dst: Self.server4, proto: 17, l4: F.udp(40000, 53, payload: Array(repeating: 7, count: 30)))
         let (a, out) = run(f, ingress: 0)

@@ -55,6 +55,7 @@ public struct Pipeline {
     public var parkIfindex: UInt32 = 0
     @usableFromInline var key = FlowKey()
     @usableFromInline var parsed = ParsedPacket()
+    @usableFromInline let nextHops = NextHopCache()
 
     public init(partition: SessionPartition, config: UnsafeMutablePointer<xpf_config_snapshot>, generation: UInt64,
                 fib: FIBView, interfaces: UnsafeMutablePointer<EgressInterface>, interfaceCount: Int) {
@@ -118,14 +119,25 @@ public struct Pipeline {
             base.storeBytes(of: parsed.dstPort.bigEndian, toByteOffset: 34, as: UInt16.self)
         }
 
-        // Route on the destination (authoritative for every packet: the FIB may change).
+        // Forwarding decision for the destination: from the next-hop cache when it holds
+        // an entry computed under the running FIB version, else from the FIB (routes are
+        // authoritative for every packet: a new FIB version invalidates the cache).
         let dstAddr = UnsafeRawPointer(l3) + (family == 4 ? 16 : 24)
-        guard let rt = fib.lookup(family: family, addr: dstAddr) else { return .drop(XPF_DROP_NO_ROUTE) }
-        let flags = Int32(rt.pointee.flags)
-        if flags & Int32(XPF_ROUTE_BLACKHOLE.rawValue) != 0 { return .drop(XPF_DROP_BLACKHOLE) }
-        let egress = rt.pointee.iface_slot
-        if flags & Int32(XPF_ROUTE_LOCAL.rawValue) != 0 || Int(egress) >= interfaceCount {
-            return .drop(XPF_DROP_NOT_DATAPLANE)
+        let fibVersion = UInt32(truncatingIfNeeded: fib.snapshot.pointee.version)
+        let cached = nextHops.lookup(family: family, addr: dstAddr, fibVersion: fibVersion)
+        var route: UnsafeMutablePointer<xpf_route>? = nil
+        let egress: UInt8
+        if let cached {
+            egress = cached.pointee.egress
+        } else {
+            guard let rt = fib.lookup(family: family, addr: dstAddr) else { return .drop(XPF_DROP_NO_ROUTE) }
+            let flags = Int32(rt.pointee.flags)
+            if flags & Int32(XPF_ROUTE_BLACKHOLE.rawValue) != 0 { return .drop(XPF_DROP_BLACKHOLE) }
+            if flags & Int32(XPF_ROUTE_LOCAL.rawValue) != 0 || Int(rt.pointee.iface_slot) >= interfaceCount {
+                return .drop(XPF_DROP_NOT_DATAPLANE)
+            }
+            egress = rt.pointee.iface_slot
+            route = rt
         }
         if parsed.l3Length > Int(interfaces[Int(egress)].mtu) { return .drop(XPF_DROP_TOO_BIG) }
 
@@ -158,25 +170,31 @@ public struct Pipeline {
         xpf_sess_touch(rec, dir, nowMs, UInt64(length))
         if parsed.proto == 6 { trackTCP(rec, dir: dir, flags: parsed.tcpFlags) }
 
-        // Next hop (the gateway, or the destination itself on a connected route) and
-        // its link-layer address. IPv4 addresses sit in the first 4 of 16 bytes.
-        let ifindex = rt.pointee.ifindex
-        var nhBuf: (UInt64, UInt64) = (0, 0)
-        if flags & Int32(XPF_ROUTE_GATEWAY.rawValue) != 0 {
-            withUnsafeMutableBytes(of: &nhBuf) { b in withUnsafeBytes(of: rt.pointee.gateway) { b.copyMemory(from: $0) } }
+        if let cached {
+            withUnsafeBytes(of: cached.pointee.mac) { rewriteL2(frame: frame, dmac: $0.baseAddress!, egress: egress) }
         } else {
-            withUnsafeMutableBytes(of: &nhBuf) { $0.baseAddress!.copyMemory(from: dstAddr, byteCount: family == 4 ? 4 : 16) }
-        }
-        let ne = withUnsafeBytes(of: &nhBuf) { fib.neighbour(family: family, ifindex: ifindex, addr: $0.baseAddress!) }
-        guard let ne, ne.pointee.state == UInt8(XPF_NEIGH_VALID.rawValue) else {
-            parkFamily = family
-            parkIfindex = ifindex
-            withUnsafeMutableBytes(of: &parkNexthop.src) { d in withUnsafeBytes(of: nhBuf) { d.copyMemory(from: $0) } }
-            return PacketAction(kind: .park, egress: egress)
+            // Next hop (the gateway, or the destination itself on a connected route) and
+            // its link-layer address. IPv4 addresses sit in the first 4 of 16 bytes.
+            let rt = route!  // Safe: set whenever there was no cached decision
+            let ifindex = rt.pointee.ifindex
+            var nhBuf: (UInt64, UInt64) = (0, 0)
+            if Int32(rt.pointee.flags) & Int32(XPF_ROUTE_GATEWAY.rawValue) != 0 {
+                withUnsafeMutableBytes(of: &nhBuf) { b in withUnsafeBytes(of: rt.pointee.gateway) { b.copyMemory(from: $0) } }
+            } else {
+                withUnsafeMutableBytes(of: &nhBuf) { $0.baseAddress!.copyMemory(from: dstAddr, byteCount: family == 4 ? 4 : 16) }
+            }
+            let ne = withUnsafeBytes(of: &nhBuf) { fib.neighbour(family: family, ifindex: ifindex, addr: $0.baseAddress!) }
+            guard let ne, ne.pointee.state == UInt8(XPF_NEIGH_VALID.rawValue) else {
+                parkFamily = family
+                parkIfindex = ifindex
+                withUnsafeMutableBytes(of: &parkNexthop.src) { d in withUnsafeBytes(of: nhBuf) { d.copyMemory(from: $0) } }
+                return PacketAction(kind: .park, egress: egress)
+            }
+            nextHops.store(family: family, addr: dstAddr, fibVersion: fibVersion, egress: egress, mac: ne.pointee.mac)
+            rewriteL2(frame: frame, dst: ne, egress: egress)
         }
 
-        // Rewrite: MACs, then TTL / hop limit (IPv4 checksum updated incrementally, RFC 1624).
-        rewriteL2(frame: frame, dst: ne, egress: egress)
+        // TTL / hop limit (IPv4 checksum updated incrementally, RFC 1624).
         if family == 4 { decrementTTLv4(l3) } else { decrementHopLimitV6(l3) }
         return PacketAction(kind: .transmit, egress: egress)
     }
@@ -184,11 +202,16 @@ public struct Pipeline {
     /// Writes destination MAC (the neighbour's) and source MAC (the egress interface's).
     @inlinable
     public func rewriteL2(frame: UnsafeMutableRawPointer, dst: UnsafeMutablePointer<xpf_neigh>, egress: UInt8) {
+        rewriteL2(frame: frame, dmac: UnsafeRawPointer(dst) + MemoryLayout<xpf_neigh>.offset(of: \xpf_neigh.mac)!, egress: egress)
+    }
+
+    /// Writes destination MAC `dmac` (6 bytes) and the egress interface's source MAC.
+    @inlinable
+    public func rewriteL2(frame: UnsafeMutableRawPointer, dmac: UnsafeRawPointer, egress: UInt8) {
         // 4 + 2 byte moves: a 6-byte copyMemory becomes a memcpy call (~30 instructions each).
         // Safe: every frame the parser accepted has at least a 14-byte Ethernet header.
-        let nmac = UnsafeRawPointer(dst) + MemoryLayout<xpf_neigh>.offset(of: \xpf_neigh.mac)!
-        frame.storeBytes(of: nmac.loadUnaligned(as: UInt32.self), as: UInt32.self)
-        frame.storeBytes(of: nmac.loadUnaligned(fromByteOffset: 4, as: UInt16.self), toByteOffset: 4, as: UInt16.self)
+        frame.storeBytes(of: dmac.loadUnaligned(as: UInt32.self), as: UInt32.self)
+        frame.storeBytes(of: dmac.loadUnaligned(fromByteOffset: 4, as: UInt16.self), toByteOffset: 4, as: UInt16.self)
         let smac = UnsafeRawPointer(interfaces + Int(egress)) + MemoryLayout<EgressInterface>.offset(of: \EgressInterface.mac)!
         frame.storeBytes(of: smac.loadUnaligned(as: UInt32.self), toByteOffset: 6, as: UInt32.self)
         frame.storeBytes(of: smac.loadUnaligned(fromByteOffset: 4, as: UInt16.self), toByteOffset: 10, as: UInt16.self)
