@@ -33,6 +33,8 @@ static inline void xpf_store_release_u32(uint32_t *p, uint32_t v) { __atomic_sto
 static inline void xpf_store_relaxed_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 static inline void xpf_store_relaxed_u8(uint8_t *p, uint8_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 static inline uint8_t xpf_load_relaxed_u8(const uint8_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+/* Prefetch a cache line for reading (a hint: never faults, never changes state). */
+static inline void xpf_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 /* Full fence: orders the seqlock's payload stores/loads against its sequence word. */
 static inline void xpf_fence_seq_cst(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 static inline void xpf_fence_acquire(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }

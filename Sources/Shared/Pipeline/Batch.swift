@@ -13,7 +13,17 @@ extension Pipeline {
                                       actions: UnsafeMutablePointer<PacketAction>) {
         counters.s.batches &+= 1
         counters.s.batch_packets &+= UInt64(count)
+        // Memory latency, not instructions, bounds a session hit once the table outgrows
+        // the caches: start loading each packet's index bucket 4 packets ahead (a
+        // second stage prefetching the record measured ~1 ns for ~50 instructions: not kept).
+        let ahead = 4
+        for k in 0..<min(ahead, count) {
+            prefetchSession(frame: umem + Int(descs[k].addr), length: Int(descs[k].len))
+        }
         for k in 0..<count {
+            if k + ahead < count {
+                prefetchSession(frame: umem + Int(descs[k + ahead].addr), length: Int(descs[k + ahead].len))
+            }
             let d = descs[k]
             counters.s.rx_packets &+= 1
             counters.s.rx_bytes &+= UInt64(d.len)

@@ -54,6 +54,7 @@ public struct Pipeline {
     public var parkNexthop = xpf_flow_tuple()   // nexthop in .src (16 bytes), reused as scratch
     public var parkIfindex: UInt32 = 0
     @usableFromInline var key = FlowKey()
+    @usableFromInline var prefetchKey = FlowKey()
     @usableFromInline var parsed = ParsedPacket()
     @usableFromInline let nextHops = NextHopCache()
 
@@ -65,6 +66,53 @@ public struct Pipeline {
         self.fib = fib
         self.interfaces = interfaces
         self.interfaceCount = interfaceCount
+    }
+
+    /// Writes a flow key: addresses from the IP header at `l3` (IPv4 in the first 4 of
+    /// 16 bytes), ports (network order) as given.
+    @inlinable
+    static func fillKey(_ key: inout FlowKey, family: UInt8, proto: UInt8, l3: UnsafeRawPointer, sport: UInt16, dport: UInt16) {
+        key.family = family
+        key.proto = proto
+        withUnsafeMutableBytes(of: &key.tuple) { t in
+            let base = t.baseAddress!
+            if family == 4 {
+                // Safe: callers checked that bytes 12..<20 of the IPv4 header exist.
+                base.storeBytes(of: l3.loadUnaligned(fromByteOffset: 12, as: UInt32.self), as: UInt32.self)
+                base.storeBytes(of: 0, toByteOffset: 4, as: UInt32.self)
+                base.storeBytes(of: 0, toByteOffset: 8, as: UInt64.self)
+                base.storeBytes(of: l3.loadUnaligned(fromByteOffset: 16, as: UInt32.self), toByteOffset: 16, as: UInt32.self)
+                base.storeBytes(of: 0, toByteOffset: 20, as: UInt32.self)
+                base.storeBytes(of: 0, toByteOffset: 24, as: UInt64.self)
+            } else {
+                // Safe: callers checked the 40-byte fixed IPv6 header.
+                base.copyMemory(from: l3 + 8, byteCount: 32)
+            }
+            base.storeBytes(of: sport, toByteOffset: 32, as: UInt16.self)
+            base.storeBytes(of: dport, toByteOffset: 34, as: UInt16.self)
+        }
+    }
+
+    /// Prefetches the session index bucket of a frame a few packets ahead, from a
+    /// guess of its key at fixed offsets (untagged IPv4 without options or IPv6 without
+    /// extension headers, TCP/UDP). A wrong guess only wastes the prefetch; the real
+    /// key comes from the parser.
+    @inlinable
+    public mutating func prefetchSession(frame: UnsafeRawPointer, length: Int) {
+        guard length >= 14 + 40 + 4 else { return }  // Safe: every load below is within 58 bytes
+        let ethertype = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
+        let l3 = frame + 14
+        let family: UInt8, proto: UInt8, l4: Int
+        if ethertype == 0x0800 && l3.load(as: UInt8.self) == 0x45 {
+            family = 4; proto = l3.load(fromByteOffset: 9, as: UInt8.self); l4 = 20
+        } else if ethertype == 0x86DD {
+            family = 6; proto = l3.load(fromByteOffset: 6, as: UInt8.self); l4 = 40
+        } else { return }
+        guard proto == 6 || proto == 17 else { return }
+        Self.fillKey(&prefetchKey, family: family, proto: proto, l3: l3,
+                     sport: l3.loadUnaligned(fromByteOffset: l4, as: UInt16.self),
+                     dport: l3.loadUnaligned(fromByteOffset: l4 + 2, as: UInt16.self))
+        withUnsafePointer(to: &prefetchKey) { partition.table.prefetch($0) }
     }
 
     /// Idle timeout in ms for a session, from the running configuration.
@@ -99,25 +147,8 @@ public struct Pipeline {
         let family = parsed.family
 
         // Flow key from the packet (ports in network order, as on the wire).
-        key.family = family
-        key.proto = parsed.proto
-        withUnsafeMutableBytes(of: &key.tuple) { t in
-            let base = t.baseAddress!
-            if family == 4 {
-                // Safe: the parser checked IHL ≥ 5, so bytes 12..<20 of the IP header exist.
-                base.storeBytes(of: l3.loadUnaligned(fromByteOffset: 12, as: UInt32.self), as: UInt32.self)
-                base.storeBytes(of: 0, toByteOffset: 4, as: UInt32.self)
-                base.storeBytes(of: 0, toByteOffset: 8, as: UInt64.self)
-                base.storeBytes(of: l3.loadUnaligned(fromByteOffset: 16, as: UInt32.self), toByteOffset: 16, as: UInt32.self)
-                base.storeBytes(of: 0, toByteOffset: 20, as: UInt32.self)
-                base.storeBytes(of: 0, toByteOffset: 24, as: UInt64.self)
-            } else {
-                // Safe: the parser checked the 40-byte fixed IPv6 header.
-                base.copyMemory(from: l3 + 8, byteCount: 32)
-            }
-            base.storeBytes(of: parsed.srcPort.bigEndian, toByteOffset: 32, as: UInt16.self)
-            base.storeBytes(of: parsed.dstPort.bigEndian, toByteOffset: 34, as: UInt16.self)
-        }
+        Self.fillKey(&key, family: family, proto: parsed.proto, l3: UnsafeRawPointer(l3),
+                     sport: parsed.srcPort.bigEndian, dport: parsed.dstPort.bigEndian)
 
         // Forwarding decision for the destination: from the next-hop cache when it holds
         // an entry computed under the running FIB version, else from the FIB (routes are

@@ -92,6 +92,12 @@ public struct SessionTable {
 
     // MARK: lookup
 
+    /// Starts loading the index bucket where `key`'s probe begins (a hint only).
+    @inlinable
+    public func prefetch(_ key: UnsafePointer<FlowKey>) {
+        xpf_prefetch(buckets + Self.startBucket(Self.hash(key), bucketCount))
+    }
+
     /// Finds the session a packet belongs to. Returns the record index and the direction
     /// the packet travels in, or nil.
     @inlinable
