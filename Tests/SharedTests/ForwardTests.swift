@@ -303,6 +303,49 @@ final class ForwardTests: XCTestCase {
 
     // MARK: IPv4
 
+    /// Runs frames as one RX batch through processBatch (prefetch and key-guess stage
+    /// included), as the worker's poll loop does.
+    func runBatch(_ frames: [[UInt8]]) -> [PacketAction] {
+        let stride = 2048
+        let umem = UnsafeMutableRawPointer.allocate(byteCount: stride * frames.count, alignment: 64)
+        defer { umem.deallocate() }
+        var descs: [xdp_desc] = []
+        for (i, f) in frames.enumerated() {
+            (umem + i * stride).copyMemory(from: f, byteCount: f.count)
+            descs.append(xdp_desc(addr: UInt64(i * stride), len: UInt32(f.count), options: 0))
+        }
+        var actions = [PacketAction](repeating: PacketAction(kind: .drop), count: frames.count)
+        actions.withUnsafeMutableBufferPointer { a in
+            descs.withUnsafeBufferPointer { d in
+                pipeline.processBatch(umem: umem, descs: d.baseAddress!, count: frames.count, ingress: 0,
+                                      counters: &counters, actions: a.baseAddress!)
+            }
+        }
+        return actions
+    }
+
+    func testBatchReusesAGuessedHashOnlyWhenTheGuessIsTheRealKey() {
+        // The prefetch stage guesses each key at fixed offsets and the lookup reuses its
+        // hash only when the real key is the same. A non-first fragment is guessed with
+        // "ports" read from its payload while its real key has ports 0: reusing that hash
+        // would miss the session and create a new one on every packet.
+        var frag = F.frame4(src: Self.client4, dst: Self.server4, proto: 17, l4: F.udp(5555, 6666, payload: Array(repeating: 1, count: 16)))
+        frag[14 + 6] = 0x00; frag[14 + 7] = 0xB9   // fragment offset 185 × 8, MF clear
+        frag[14 + 10] = 0; frag[14 + 11] = 0
+        let c = frag[14..<34].withUnsafeBytes { internetChecksum($0.baseAddress!, count: 20) }
+        frag[14 + 10] = UInt8(c >> 8); frag[14 + 11] = UInt8(c & 0xFF)
+        let plain = F.frame4(src: Self.client4, dst: Self.server4, proto: 17, l4: F.udp(7777, 53, payload: []))
+        var frames: [[UInt8]] = []
+        for _ in 0..<6 { frames += [frag, plain] }
+        for a in runBatch(frames) { assertTransmit(a, egress: 1) }
+        for a in runBatch(frames) { assertTransmit(a, egress: 1) }
+        XCTAssertEqual(counters.s.sessions_created, 2, "one session per flow, however the batch guessed")
+        XCTAssertEqual(counters.s.session_misses, 2)
+        XCTAssertEqual(counters.s.session_hits, 22)
+        XCTAssertNotNil(sessionIndex(4, 17, src: Self.b4(Self.client4), dst: Self.b4(Self.server4), sport: 0, dport: 0),
+                        "the fragment's session is keyed without ports")
+    }
+
     func testNextHopCacheNeverOutlivesItsFIBVersion() throws {
         // Forwarding decisions are cached per destination and stamped with the FIB
         // version: a new FIB (neighbour MAC changed, route withdrawn) must take effect on

@@ -54,7 +54,19 @@ public struct Pipeline {
     public var parkNexthop = xpf_flow_tuple()   // nexthop in .src (16 bytes), reused as scratch
     public var parkIfindex: UInt32 = 0
     @usableFromInline var key = FlowKey()
-    @usableFromInline var prefetchKey = FlowKey()
+    /// Guessed keys and hashes of frames a few packets ahead (see prefetchSession).
+    public struct KeyGuess { public var key = FlowKey(); public var hash: UInt64 = 0 }
+    public static let guessSlots = 8
+    /// The stored `key` of a guess (memory there is bound to FlowKey as a stored property).
+    @inlinable
+    static func guessKey(_ g: UnsafeMutablePointer<KeyGuess>) -> UnsafePointer<FlowKey> {
+        UnsafePointer((UnsafeMutableRawPointer(g) + MemoryLayout<KeyGuess>.offset(of: \KeyGuess.key)!).assumingMemoryBound(to: FlowKey.self))
+    }
+    @usableFromInline let guesses: UnsafeMutablePointer<KeyGuess> = {
+        let p = UnsafeMutablePointer<KeyGuess>.allocate(capacity: Pipeline.guessSlots)  // lives as long as the pipeline
+        p.initialize(repeating: KeyGuess(), count: Pipeline.guessSlots)
+        return p
+    }()
     @usableFromInline var parsed = ParsedPacket()
     @usableFromInline let nextHops = NextHopCache()
 
@@ -93,12 +105,15 @@ public struct Pipeline {
         }
     }
 
-    /// Prefetches the session index bucket of a frame a few packets ahead, from a
+    /// Prefetches the session index bucket of a frame a few packets ahead and keeps the
+    /// guessed key and its hash in ring slot `slot` for `process(…, guess:)`, from a
     /// guess of its key at fixed offsets (untagged IPv4 without options or IPv6 without
     /// extension headers, TCP/UDP). A wrong guess only wastes the prefetch; the real
     /// key comes from the parser.
     @inlinable
-    public mutating func prefetchSession(frame: UnsafeRawPointer, length: Int) {
+    public mutating func prefetchSession(frame: UnsafeRawPointer, length: Int, slot: Int) {
+        let g = guesses + (slot & (Self.guessSlots - 1))  // Safe: masked into the ring
+        g.pointee.hash = 0
         guard length >= 14 + 40 + 4 else { return }  // Safe: every load below is within 58 bytes
         let ethertype = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
         let l3 = frame + 14
@@ -109,10 +124,10 @@ public struct Pipeline {
             family = 6; proto = l3.load(fromByteOffset: 6, as: UInt8.self); l4 = 40
         } else { return }
         guard proto == 6 || proto == 17 else { return }
-        Self.fillKey(&prefetchKey, family: family, proto: proto, l3: l3,
+        Self.fillKey(&g.pointee.key, family: family, proto: proto, l3: l3,
                      sport: l3.loadUnaligned(fromByteOffset: l4, as: UInt16.self),
                      dport: l3.loadUnaligned(fromByteOffset: l4 + 2, as: UInt16.self))
-        withUnsafePointer(to: &prefetchKey) { partition.table.prefetch($0) }
+        g.pointee.hash = partition.table.prefetch(Self.guessKey(g))
     }
 
     /// Idle timeout in ms for a session, from the running configuration.
@@ -137,7 +152,7 @@ public struct Pipeline {
     /// Decides what to do with one frame and rewrites it in place when it is to be sent.
     @inlinable
     public mutating func process(frame: UnsafeMutableRawPointer, length: Int, ingress: UInt8,
-                                 counters: inout WorkerCounters) -> PacketAction {
+                                 counters: inout WorkerCounters, guess: Int = -1) -> PacketAction {
         let v = parseFrame(UnsafeRawPointer(frame), length: length, into: &parsed)
         if v != .ok {
             return v == .notIP ? .drop(XPF_DROP_UNSUPPORTED) : .drop(XPF_DROP_PARSE)
@@ -175,7 +190,18 @@ public struct Pipeline {
         // Session: hit → account; miss → install (both directions).
         var sessionIndex: Int
         var dir: UInt32
-        if let hit = withUnsafePointer(to: &key, { partition.table.lookup($0) }) {
+        // Reuse the prefetch stage's hash when its guessed key is exactly this key.
+        let hash: UInt64 = withUnsafePointer(to: &key) { k in
+            if guess >= 0 {
+                let g = guesses + (guess & (Self.guessSlots - 1))  // Safe: masked into the ring
+                if g.pointee.hash != 0,
+                   SessionTable.keysEqual(k, Self.guessKey(g)) {
+                    return g.pointee.hash
+                }
+            }
+            return SessionTable.hash(k)
+        }
+        if let hit = withUnsafePointer(to: &key, { partition.table.lookup($0, hash: hash) }) {
             sessionIndex = hit.index
             dir = hit.direction
             counters.s.session_hits &+= 1

@@ -71,6 +71,14 @@ public struct SessionTable {
         Int(truncatingIfNeeded: ((h & 0xFFFF_FFFF) &* UInt64(count)) >> 32)
     }
 
+    /// Whether two keys are the same flow direction (family, protocol, tuple).
+    @inlinable
+    public static func keysEqual(_ a: UnsafePointer<FlowKey>, _ b: UnsafePointer<FlowKey>) -> Bool {
+        let off = MemoryLayout<FlowKey>.offset(of: \FlowKey.tuple)!
+        return a.pointee.family == b.pointee.family && a.pointee.proto == b.pointee.proto
+            && tuplesEqual(UnsafeRawPointer(a) + off, UnsafeRawPointer(b) + off)
+    }
+
     @inlinable
     static func tuplesEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer) -> Bool {
         // Safe: both point at 36-byte xpf_flow_tuples.
@@ -92,17 +100,25 @@ public struct SessionTable {
 
     // MARK: lookup
 
-    /// Starts loading the index bucket where `key`'s probe begins (a hint only).
+    /// Starts loading the index bucket where `key`'s probe begins (a hint only);
+    /// returns the key's hash so the lookup need not compute it again.
     @inlinable
-    public func prefetch(_ key: UnsafePointer<FlowKey>) {
-        xpf_prefetch(buckets + Self.startBucket(Self.hash(key), bucketCount))
+    public func prefetch(_ key: UnsafePointer<FlowKey>) -> UInt64 {
+        let h = Self.hash(key)
+        xpf_prefetch(buckets + Self.startBucket(h, bucketCount))
+        return h
     }
 
     /// Finds the session a packet belongs to. Returns the record index and the direction
     /// the packet travels in, or nil.
     @inlinable
     public func lookup(_ key: UnsafePointer<FlowKey>) -> (index: Int, direction: UInt32)? {
-        let h = Self.hash(key)
+        lookup(key, hash: Self.hash(key))
+    }
+
+    /// `lookup` with the key's hash already computed (`hash` must be `hash(key)`).
+    @inlinable
+    public func lookup(_ key: UnsafePointer<FlowKey>, hash h: UInt64) -> (index: Int, direction: UInt32)? {
         let tag = UInt32(truncatingIfNeeded: h >> 32)
         var b = Self.startBucket(h, bucketCount)
         let keyTuple = UnsafeRawPointer(key) + MemoryLayout<FlowKey>.offset(of: \FlowKey.tuple)!
