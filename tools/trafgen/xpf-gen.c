@@ -67,22 +67,7 @@ struct opts {
 	int cpu, json, verbose;
 };
 
-static volatile sig_atomic_t stop_flag;
-static void on_signal(int s) { (void)s; stop_flag = 1; }
-
-static double now_mono(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static double now_real(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
+#include "common.h"
 
 static void sleep_s(double s)
 {
