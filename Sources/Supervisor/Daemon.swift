@@ -215,6 +215,8 @@ final class Daemon {
         region.header.pointee.xskmap_id = bpf.xsks_id
         region.header.pointee.counters_map_id = bpf.counters_id
         region.header.pointee.batch_size_max = 256
+        region.header.pointee.rx_ring_size = UInt32(running.rxRing)
+        region.header.pointee.tx_ring_size = UInt32(running.txRing)
         fib = FIBMirror(region: region, slotOf: slotOf, localAddrsFd: bpf.local_addrs_fd)
         try fib.refreshIfDirty()  // local_addrs must be right before the program sees traffic
 

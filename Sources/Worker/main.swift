@@ -222,6 +222,7 @@ func flushTX() {
         }
         xsk_ring_prod__submit(ports[e].tx, got)
         ports[e].txOutstanding &+= got
+        WorkerCounters.add(&counters.s.if_tx_packets, e, UInt64(got))
         for i in Int(got)..<Int(n) {
             umem.put(stageAddr[base + i])
             counters.drop(UInt8(XPF_DROP_TX_FULL.rawValue))
@@ -358,9 +359,12 @@ while stopRequested == 0 {
     var work: UInt32 = 0
     for pi in 0..<ports.count {
         var idx: UInt32 = 0
+        // Gauge: RX descriptors waiting before we take a batch (ring occupancy in xpf-top).
+        WorkerCounters.set(&counters.s.rx_ring_used, pi, xsk_cons_nb_avail(ports[pi].rx, opts.rxRing))
         let n = xsk_ring_cons__peek(ports[pi].rx, batch, &idx)
         if n == 0 { continue }
         work &+= n
+        WorkerCounters.add(&counters.s.if_rx_packets, pi, UInt64(n))
         // Copy the descriptors out of the ring (it may wrap), then run the batch.
         for k in 0..<Int(n) { rxDescs[k] = xsk_ring_cons__rx_desc(ports[pi].rx, idx &+ UInt32(k))!.pointee }
         xsk_ring_cons__release(ports[pi].rx, n)
@@ -383,6 +387,8 @@ while stopRequested == 0 {
         // Top the fill ring up to its target occupancy (frames the kernel may fill).
         let occupied = fillSize &- xsk_prod_nb_free(ports[pi].fill, fillSize)
         if occupied < fillTarget { refill(&ports[pi], fillTarget &- occupied) }
+        WorkerCounters.set(&counters.s.fill_ring_used, pi, fillSize &- xsk_prod_nb_free(ports[pi].fill, fillSize))
+        WorkerCounters.set(&counters.s.tx_ring_used, pi, ports[pi].txOutstanding)
         if xsk_ring_prod__needs_wakeup(ports[pi].fill) != 0 {
             recvfrom(ports[pi].fd, nil, 0, Int32(MSG_DONTWAIT), nil, nil)
         }

@@ -92,3 +92,17 @@ ok = d["generation"] == want and all(w["generation"] == want for w in d["workers
 sys.exit(0 if ok else 1)
 PY
 then ok "xpf-top shows generation $want on every worker"; else notok "generation" "xpf-top: $gen_json"; fi
+
+# Per-interface counters: the stream entered on fw0 and left on fw1, and the per-interface
+# figures add up to the workers' totals.
+if "$PY" - "$gen_json" "$sent" <<'PY'
+import json, sys
+d = json.loads(sys.argv[1]); sent = int(sys.argv[2])
+ifs = {i["name"]: i for i in d["interfaces"]}
+rx = sum(i["rx_packets"] for i in d["interfaces"]); tx = sum(i["tx_packets"] for i in d["interfaces"])
+ok = (ifs["fw0"]["rx_packets"] >= sent and ifs["fw1"]["tx_packets"] >= sent
+      and rx == d["totals"]["rx_packets"] and tx == d["totals"]["tx_packets"]
+      and all(len(w["rings"]) == 2 for w in d["workers"]) and d["rx_ring_size"] > 0)
+sys.exit(0 if ok else 1)
+PY
+then ok "per-interface counters: fw0 received and fw1 sent the stream; they add up to the totals"; else notok "per-interface counters" "$gen_json"; fi

@@ -58,7 +58,7 @@ func renderText(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
     let dt = Double(b.takenAtNs - a.takenAtNs) / 1e9
     let rs = zip(a.workers, b.workers).map { rates($0.stats, $1.stats, dt) }
     var o = "xpf-top — xpfd pid \(b.supervisorPid) \(b.supervisorAlive ? b.state : "NOT RUNNING"), generation \(b.generation), fib \(b.fibVersion), \(b.workers.count) workers, sessions \(sessionsActive(b))/\(b.sessionCapacity)\n"
-    o += " Q  CORE NODE     PID STATE     HB(ms)  GEN    RX pps    TX pps    RX bps    TX bps  DROPS/s   DROPS  FILL  SESS+/s  SESS-/s  RESTARTS\n"
+    o += " Q  CORE NODE     PID STATE     HB(ms)  GEN    RX pps    TX pps    RX bps    TX bps  DROPS/s   DROPS  FILL  RXQ%  TXQ%  SESS+/s  SESS-/s  RESTARTS\n"
     var tot = Rates()
     for (w, r) in zip(b.workers, rs) {
         let fill = w.stats.batches > 0 ? Double(w.stats.batch_packets) / Double(w.stats.batches) : 0
@@ -66,12 +66,14 @@ func renderText(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
         o += pad(w.heartbeatAgeMs < 0 ? "-" : "\(w.heartbeatAgeMs)", 8) + pad("\(w.generation)", 5)
         o += pad(human(r.rxPps), 10) + pad(human(r.txPps), 10) + pad(human(r.rxBps), 10) + pad(human(r.txBps), 10)
         o += pad(human(r.drops), 9) + pad("\(w.stats.totalDrops)", 8) + pad(String(format1(fill)), 6)
+        o += pad("\(ringPercent(w.stats.rx_ring_used, b.rxRingSize, b.interfaces.count))", 6)
+        o += pad("\(ringPercent(w.stats.tx_ring_used, b.txRingSize, b.interfaces.count))", 6)
         o += pad(human(r.created), 9) + pad(human(r.closed), 9) + pad("\(w.restarts)", 10) + "\n"
         tot.rxPps += r.rxPps; tot.txPps += r.txPps; tot.rxBps += r.rxBps; tot.txBps += r.txBps
         tot.drops += r.drops; tot.created += r.created; tot.closed += r.closed
     }
     o += "TOTAL" + String(repeating: " ", count: 38) + pad(human(tot.rxPps), 10) + pad(human(tot.txPps), 10) + pad(human(tot.rxBps), 10) + pad(human(tot.txBps), 10) + pad(human(tot.drops), 9)
-    o += pad("\(b.workers.reduce(UInt64(0)) { $0 &+ $1.stats.totalDrops })", 8) + "      " + pad(human(tot.created), 9) + pad(human(tot.closed), 9) + "\n"
+    o += pad("\(b.workers.reduce(UInt64(0)) { $0 &+ $1.stats.totalDrops })", 8) + String(repeating: " ", count: 18) + pad(human(tot.created), 9) + pad(human(tot.closed), 9) + "\n"
     var reasons: [String] = []
     for (i, name) in dropReasonNames.enumerated() {
         let n = b.workers.reduce(UInt64(0)) { $0 &+ $1.stats.drop(i) }
@@ -79,7 +81,8 @@ func renderText(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
     }
     o += "drops by reason: " + (reasons.isEmpty ? "none" : reasons.joined(separator: ", ")) + "\n"
     for i in b.interfaces {
-        o += "interface \(i.name): ifindex \(i.ifindex), XDP \(i.xdpMode), \(i.rxQueues) rx queues\n"
+        let (rx, tx) = interfaceRates(a, b, i.slot, dt)
+        o += "interface \(i.name): ifindex \(i.ifindex), XDP \(i.xdpMode), \(i.rxQueues) rx queues, rx \(human(rx)) pps, tx \(human(tx)) pps\n"
     }
     if let x = b.xdp {
         let dxa = a.xdp ?? x
@@ -87,6 +90,26 @@ func renderText(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
     }
     if let h = imbalanceHint(rs) { o += h + "\n" }
     return o
+}
+
+/// Highest occupancy (percent) of one ring kind over a worker's interfaces.
+func ringPercent<T>(_ gauges: T, _ size: UInt32, _ n: Int) -> Int {
+    guard size > 0 else { return 0 }
+    let used = (0..<n).map { DataplaneStatus.perInterface(gauges, $0) }.max() ?? 0
+    return Int(min(100, used * 100 / UInt64(size)))
+}
+
+/// Packets per second received and sent on an interface slot, summed over workers.
+func interfaceRates(_ a: DataplaneStatus, _ b: DataplaneStatus, _ slot: Int, _ dt: Double) -> (Double, Double) {
+    guard dt > 0 else { return (0, 0) }
+    var rx = 0.0, tx = 0.0
+    for (wa, wb) in zip(a.workers, b.workers) {
+        let r0 = DataplaneStatus.perInterface(wa.stats.if_rx_packets, slot), r1 = DataplaneStatus.perInterface(wb.stats.if_rx_packets, slot)
+        let t0 = DataplaneStatus.perInterface(wa.stats.if_tx_packets, slot), t1 = DataplaneStatus.perInterface(wb.stats.if_tx_packets, slot)
+        if r1 >= r0 { rx += Double(r1 - r0) / dt }
+        if t1 >= t0 { tx += Double(t1 - t0) / dt }
+    }
+    return (rx, tx)
 }
 
 func format1(_ v: Double) -> String {
@@ -104,6 +127,8 @@ func renderJSON(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
     j.field("generation", b.generation)
     j.field("fib_version", b.fibVersion)
     j.field("interval_s", dt)
+    j.field("rx_ring_size", b.rxRingSize)
+    j.field("tx_ring_size", b.txRingSize)
     j.beginArray("workers")
     var totals = (rx: UInt64(0), tx: UInt64(0), drops: UInt64(0))
     for (wa, w) in zip(a.workers, b.workers) {
@@ -126,6 +151,18 @@ func renderJSON(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
         j.field("session_hits", w.stats.session_hits); j.field("session_misses", w.stats.session_misses)
         j.field("neigh_parked", w.stats.neigh_parked); j.field("neigh_sent", w.stats.neigh_sent)
         j.field("requests_dropped", w.requestsDropped)
+        j.beginArray("rings")
+        for i in b.interfaces {
+            j.beginObject()
+            j.field("interface", i.name)
+            j.field("rx_used", DataplaneStatus.perInterface(w.stats.rx_ring_used, i.slot))
+            j.field("tx_used", DataplaneStatus.perInterface(w.stats.tx_ring_used, i.slot))
+            j.field("fill_used", DataplaneStatus.perInterface(w.stats.fill_ring_used, i.slot))
+            j.field("rx_packets", DataplaneStatus.perInterface(w.stats.if_rx_packets, i.slot))
+            j.field("tx_packets", DataplaneStatus.perInterface(w.stats.if_tx_packets, i.slot))
+            j.endObject()
+        }
+        j.endArray()
         j.endObject()
         totals.rx &+= w.stats.rx_packets; totals.tx &+= w.stats.tx_packets; totals.drops &+= w.stats.totalDrops
     }
@@ -136,7 +173,12 @@ func renderJSON(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
     j.endObject()
     j.beginArray("interfaces")
     for i in b.interfaces {
-        j.beginObject(); j.field("name", i.name); j.field("ifindex", i.ifindex); j.field("xdp_mode", i.xdpMode); j.field("rx_queues", i.rxQueues); j.endObject()
+        let (rx, tx) = interfaceRates(a, b, i.slot, dt)
+        j.beginObject(); j.field("name", i.name); j.field("ifindex", i.ifindex); j.field("xdp_mode", i.xdpMode); j.field("rx_queues", i.rxQueues)
+        j.field("rx_packets", b.workers.reduce(UInt64(0)) { $0 &+ DataplaneStatus.perInterface($1.stats.if_rx_packets, i.slot) })
+        j.field("tx_packets", b.workers.reduce(UInt64(0)) { $0 &+ DataplaneStatus.perInterface($1.stats.if_tx_packets, i.slot) })
+        j.field("rx_pps", rx); j.field("tx_pps", tx)
+        j.endObject()
     }
     j.endArray()
     if let x = b.xdp {

@@ -24,7 +24,7 @@
 #include "xpf_config_abi.h"
 
 #define XPF_SHM_MAGIC 0x31304d4853465058ULL /* "XPFSHM01" little-endian */
-#define XPF_ABI_VERSION 3u
+#define XPF_ABI_VERSION 4u
 
 #define XPF_CACHELINE 64
 #define XPF_CONFIG_SLOTS 4
@@ -83,8 +83,9 @@ struct xpf_shm_header {
 	uint32_t xskmap_id;         /* BPF map ids: workers open them with bpf_map_get_fd_by_id */
 	uint32_t counters_map_id;
 	uint32_t batch_size_max;
-	uint32_t reserved0;
-	uint8_t pad0[40];           /* config_current starts a cache line (offset 192) */
+	uint32_t rx_ring_size;      /* AF_XDP ring sizes every worker uses (RX = fill, TX = completion) */
+	uint32_t tx_ring_size;
+	uint8_t pad0[36];           /* config_current starts a cache line (offset 192) */
 
 	/* Published words (each on its own cache line).
 	 * config_current = generation << 8 | slot. Writer: xpfd, store-release after the
@@ -224,6 +225,15 @@ struct xpf_worker_stats {
 	uint64_t drops[XPF_DROP_MAX];
 	uint64_t tx_kicks;
 	uint64_t reserved[7];
+	/* Per dataplane interface slot (updated per batch, not per packet). */
+	uint64_t if_rx_packets[XPF_MAX_IFACES];
+	uint64_t if_tx_packets[XPF_MAX_IFACES];
+	/* Ring gauges at the last loop iteration, per interface slot: RX descriptors waiting
+	 * (before the worker took its batch), TX descriptors not yet completed, fill-ring
+	 * frames the kernel may write into. With the ring sizes (header) they give occupancy. */
+	uint32_t rx_ring_used[XPF_MAX_IFACES];
+	uint32_t tx_ring_used[XPF_MAX_IFACES];
+	uint32_t fill_ring_used[XPF_MAX_IFACES];
 };
 
 /* A single-producer/single-consumer ring in shared memory. Indices run free (uint32,

@@ -23,6 +23,24 @@ public struct PacketAction {
 public struct WorkerCounters {
     public var s = xpf_worker_stats()
     public init() {}
+
+    /// Adds to element `i` of a per-interface counter array (a C array imports as a tuple).
+    @inlinable
+    public static func add<T>(_ array: inout T, _ i: Int, _ n: UInt64) {
+        withUnsafeMutableBytes(of: &array) { raw in
+            let p = raw.baseAddress!.assumingMemoryBound(to: UInt64.self)
+            p[i & (Int(XPF_MAX_IFACES) - 1)] &+= n  // Safe: masked into the 16 interface slots
+        }
+    }
+
+    /// Sets element `i` of a per-interface gauge array.
+    @inlinable
+    public static func set<T>(_ array: inout T, _ i: Int, _ v: UInt32) {
+        withUnsafeMutableBytes(of: &array) { raw in
+            let p = raw.baseAddress!.assumingMemoryBound(to: UInt32.self)
+            p[i & (Int(XPF_MAX_IFACES) - 1)] = v  // Safe: masked into the 16 interface slots
+        }
+    }
     @inlinable public mutating func drop(_ reason: UInt8) {
         withUnsafeMutableBytes(of: &s.drops) { raw in
             let p = raw.baseAddress!.assumingMemoryBound(to: UInt64.self)

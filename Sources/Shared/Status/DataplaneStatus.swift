@@ -38,6 +38,8 @@ public struct DataplaneStatus: Sendable {
     public var interfaces: [InterfaceStatus]
     public var xdp: [UInt64]?          // XPF_XDP_CTR_MAX counters, nil if the map is unreadable
     public var sessionCapacity: UInt64
+    public var rxRingSize: UInt32
+    public var txRingSize: UInt32
 
     public static let xdpCounterNames = ["rx_total", "redirect", "pass_not_ip", "pass_local", "pass_control",
                                          "drop_no_worker", "err_parse", "pass_not_dataplane", "redirect_failed"]
@@ -88,7 +90,16 @@ public struct DataplaneStatus: Sendable {
             state: st == UInt32(XPF_SHM_RUNNING.rawValue) ? "running" : st == UInt32(XPF_SHM_STOPPING.rawValue) ? "stopping" : "init",
             generation: region.current(.config).generation, fibVersion: region.current(.fib).generation,
             takenAtNs: now, workers: workers, interfaces: ifaces, xdp: xdp,
-            sessionCapacity: h.pointee.session_capacity)
+            sessionCapacity: h.pointee.session_capacity,
+            rxRingSize: h.pointee.rx_ring_size, txRingSize: h.pointee.tx_ring_size)
+    }
+
+    /// Element `i` of a per-interface counter (u64) or gauge (u32) array of the stats.
+    public static func perInterface<T>(_ array: T, _ i: Int) -> UInt64 {
+        withUnsafeBytes(of: array) { raw in
+            raw.count == Int(XPF_MAX_IFACES) * 8 ? raw.load(fromByteOffset: i * 8, as: UInt64.self)
+                : UInt64(raw.load(fromByteOffset: i * 4, as: UInt32.self))
+        }
     }
 
     /// Opens the region a state directory points at (DIR/shm), read-only.
