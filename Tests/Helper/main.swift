@@ -17,9 +17,10 @@
 //      partitions' keys as it goes (concurrent readers while others insert);
 //      state := RUNNING; wait until every block is RUNNING or later.
 //   3. look up every partition's keys in both directions; check each hit is in the
-//      owner's partition and carries the right owner;
-//      remove own keys with an even number; state := EXITED; wait for every block.
-//   4. look up every other partition's keys: even ones must be gone, odd ones found.
+//      owner's partition and carries the right owner; state := EXITED; wait for every
+//      block (no process removes anything while another still looks up);
+//   4. remove own keys with an even number; state := FAILED (here: "removed"); wait.
+//   5. look up every other partition's keys: even ones must be gone, odd ones found.
 // Prints `name=value` lines; exit 0 when it ran to the end (the test judges the
 // numbers), 2 on usage/attach errors, 3 when a barrier timed out.
 #if canImport(Glibc)
@@ -173,16 +174,18 @@ print("found_own=\(foundOwn)")
 print("found_other=\(foundOther)")
 print("wrong_place=\(wrongPlace)")
 print("wrong_direction=\(wrongDirection)")
+barrier(XPF_WORKER_EXITED)
 
+// 4. Remove half of our own.
 var removed = 0
 for i in stride(from: 0, to: count, by: 2) where indices[i] >= 0 {
     partition.remove(indices[i])
     removed += 1
 }
 print("removed=\(removed)")
-barrier(XPF_WORKER_EXITED)
+barrier(XPF_WORKER_FAILED)  // the next state value, used as "removed" by this private protocol
 
-// 4. The others' removals are visible here.
+// 5. The others' removals are visible here.
 var goneOther = 0, keptOther = 0
 for p in 0..<n where p != q {
     for i in 0..<count {
