@@ -800,27 +800,10 @@ struct JunosParser {
                         stmt.add(v)
                     } else if v.kind == .openBracket {
                         _ = next()
-                        // Newlines inside a list are layout in either form.
-                        while true {
-                            skipNewlines()
-                            let e = peek
-                            if e.kind == .closeBracket {
-                                _ = next()
-                                stmt.words.append("]")
-                                stmt.end = e.end
-                                break
-                            }
-                            guard e.isValue else {
-                                throw ConfigError("missing ']' to close the list of '\(sub.keyword)'", at: v.location)
-                            }
-                            try Self.check(e, type, for: sub.keyword)
-                            _ = next()
-                            if stmt.values.isEmpty { stmt.words.append("[") }
-                            stmt.add(e)
-                        }
-                        if stmt.values.isEmpty {
-                            throw ConfigError("empty list for '\(sub.keyword)'", at: v.location)
-                        }
+                        stmt.words.append("[")
+                        let close = try readBracketList(open: v, type, keyword: sub.keyword) { stmt.add($0) }
+                        stmt.words.append("]")
+                        stmt.end = close.end
                     } else if !valuesOptional {
                         throw ConfigError("missing value for '\(sub.keyword)'", at: stmt.end)
                     }
@@ -878,31 +861,41 @@ struct JunosParser {
         let open = next()
         stmt.entryListStart = stmt.words.count
         stmt.words.append("[")
-        while true {
-            skipNewlines()
-            let e = peek
-            if e.kind == .closeBracket {
-                _ = next()
-                stmt.words.append("]")
-                stmt.end = e.end
-                break
-            }
-            guard e.isValue else {
-                throw ConfigError("missing ']' to close the list of '\(container.keyword)'", at: open.location)
-            }
-            try Self.check(e, type, for: container.keyword)
-            _ = next()
+        let close = try readBracketList(open: open, type, keyword: container.keyword) { e in
             stmt.entries.append((e.text, e.location))
             stmt.words.append(JunosNode.quoted(e.text))
         }
-        if stmt.entries.isEmpty {
-            throw ConfigError("empty list for '\(container.keyword)'", at: open.location)
-        }
+        stmt.words.append("]")
+        stmt.end = close.end
         stmt.entrySchema = entry
     }
 
     /// Type checks happen while parsing so a bad number is reported where it was written,
     /// before the compiler ever sees the tree.
+    /// Reads the values of a `[ … ]` list whose `[` (`open`) was consumed, up to and
+    /// including `]`, checking each against `type` and handing it to `element`; newlines
+    /// inside a list are layout in either form. Returns the closing bracket.
+    private mutating func readBracketList(open: JunosToken, _ type: JunosSchema.ValueType, keyword: String,
+                                          _ element: (JunosToken) -> Void) throws -> JunosToken {
+        var count = 0
+        while true {
+            skipNewlines()
+            let e = peek
+            if e.kind == .closeBracket {
+                _ = next()
+                if count == 0 { throw ConfigError("empty list for '\(keyword)'", at: open.location) }
+                return e
+            }
+            guard e.isValue else {
+                throw ConfigError("missing ']' to close the list of '\(keyword)'", at: open.location)
+            }
+            try Self.check(e, type, for: keyword)
+            _ = next()
+            element(e)
+            count += 1
+        }
+    }
+
     private static func check(_ token: JunosToken, _ type: JunosSchema.ValueType, for keyword: String) throws {
         switch type {
         case .string:
