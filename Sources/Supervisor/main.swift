@@ -10,15 +10,11 @@ struct XPFD: ParsableCommand {
         commandName: "xpfd",
         abstract: "The xpf supervisor: shared memory, XDP programs, one worker per NIC queue.",
         discussion: """
-        Runs in the foreground and logs to stderr. Creates the shared-memory region
-        (/dev/shm/xpf-<basename of the state directory>, linked as DIR/shm), attaches the
-        XDP program to every interface in `system dataplane interfaces` (native mode first,
-        generic as fallback), starts one xpf-worker per queue pinned to a NUMA-local core,
-        restarts workers that die, and mirrors the kernel's routes and neighbours.
+        Runs in the foreground and logs to stderr. Creates the shared-memory region (/dev/shm/xpf-<basename of the state directory>, linked as DIR/shm), attaches the XDP program to every interface in `system dataplane interfaces` (native mode first, generic as fallback), starts one xpf-worker per queue pinned to a NUMA-local core, restarts workers that die, and mirrors the kernel's routes and neighbours.
 
-        Signals: SIGTERM/SIGINT stop the workers, detach XDP and remove the region;
-        SIGHUP commits the configuration file again (like `xpfctl commit`).
-        The control socket DIR/xpfd.sock serves xpfctl.
+        The state directory holds the pid file, the control socket DIR/xpfd.sock that xpfctl talks to, and the commit history DIR/commits/ (the last 50 configurations, for `xpfctl rollback`).
+
+        Signals: SIGTERM/SIGINT stop the workers, detach XDP and remove the region; SIGHUP commits the configuration file again (like `xpfctl commit`).
 
         Exit codes: 0 stopped by a signal; 1 runtime failure; 2 configuration error.
         """)

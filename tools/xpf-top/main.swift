@@ -194,7 +194,7 @@ func renderJSON(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
 struct XPFTop: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xpf-top",
-        abstract: "Live view of the xpf dataplane: every worker's queue, core, NUMA node, heartbeat, generation, rates and drops.",
+        abstract: "Live view of the xpf dataplane: every worker's queue, core, NUMA node, heartbeat, generation, rates, drops and ring occupancy; per-interface rates.",
         discussion: "Reads shared memory only (DIR/shm of xpfd's state directory); it never talks to xpfd. Rates are the difference between two samples `--interval` apart.")
 
     @Option(name: .long, help: "xpfd's state directory.")
