@@ -18,7 +18,7 @@ uint64_t xpf_abi_layout_hash(void)
 	H(sizeof(struct xpf_route)); H(sizeof(struct xpf_neigh)); H(sizeof(struct xpf_fib_snapshot));
 	H(sizeof(struct xpf_worker_stats)); H(offsetof(struct xpf_worker_stats, if_rx_packets)); H(offsetof(struct xpf_worker_stats, fill_ring_used)); H(offsetof(struct xpf_shm_header, tx_ring_size)); H(sizeof(struct xpf_ring_hdr)); H(sizeof(struct xpf_neigh_request));
 	H(sizeof(struct xpf_worker_block)); H(offsetof(struct xpf_worker_block, stats_seq));
-	H(offsetof(struct xpf_worker_block, req_ring)); H(offsetof(struct xpf_worker_block, req_entries));
+	H(offsetof(struct xpf_worker_block, req_ring)); H(offsetof(struct xpf_worker_block, clear_done)); H(offsetof(struct xpf_worker_block, req_entries));
 	H(sizeof(struct xpf_flow_tuple)); H(sizeof(struct xpf_session)); H(offsetof(struct xpf_session, packets));
 	H(sizeof(struct xpf_index_bucket)); H(XPF_MAX_IFACES); H(XPF_MAX_QUEUES); H(XPF_DROP_MAX);
 	/* the configuration snapshot's sections (xpf_config_abi.h) */

@@ -150,6 +150,17 @@ final class Daemon {
         case "show-configuration":
             return words.count > 1 && words[1] == "set" ? runningTree.setLines().joined(separator: "\n") : runningTree.hierarchicalText()
         case "show-commits": return commits.listing()
+        case "clear-sessions":
+            let before = SessionListing.all(region).count
+            let r = workers.clearSessions(timeoutNs: 2_000_000_000)
+            let after = SessionListing.all(region).count
+            if r.lagging > 0 {
+                return "error: \(r.lagging) of \(r.live) workers did not clear within 2 s; \(max(0, before - after)) of \(before) sessions cleared"
+            }
+            // Traffic goes on: new flows may already have new sessions.
+            let cleared = max(0, before - after)
+            logLine("xpfd", "cleared \(cleared) sessions")
+            return "\(cleared) sessions cleared"
         case "ping": return "pong \(getpid())"
         default: return "error: unknown request '\(line)'"
         }

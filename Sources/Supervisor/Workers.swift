@@ -146,6 +146,30 @@ final class WorkerManager {
         }
     }
 
+    /// `clear security flow session`: asks every worker to remove the sessions of its
+    /// partition (a dead worker's successor does it at start) and waits until each live
+    /// worker has. Returns how many live workers there are and how many did not answer.
+    func clearSessions(timeoutNs: UInt64) -> (live: Int, lagging: Int) {
+        var want: [UInt64] = []
+        for q in slots.indices {
+            let w = region.worker(q)
+            let n = xpf_load_relaxed_u64(xpf_wb_clear_requested(w)) &+ 1
+            xpf_store_release_u64(xpf_wb_clear_requested(w), n)  // pairs with the worker's acquire
+            want.append(n)
+        }
+        for s in slots where s.pid > 0 { kill(s.pid, SIGUSR1) }  // wake idle workers
+        let deadline = monotonicNanos() + timeoutNs
+        while true {
+            var live = 0, lagging = 0
+            for q in slots.indices where xpf_load_acquire_u32(xpf_wb_state(region.worker(q))) == UInt32(XPF_WORKER_RUNNING.rawValue) {
+                live += 1
+                if xpf_load_acquire_u64(xpf_wb_clear_done(region.worker(q))) != want[q] { lagging += 1 }
+            }
+            if lagging == 0 || monotonicNanos() >= deadline { return (live, lagging) }
+            usleep(500)
+        }
+    }
+
     /// SIGTERM to every worker, wait up to `graceNs`, then SIGKILL; reaps all.
     func stopAll(graceNs: UInt64 = 2_000_000_000) {
         stopping = true

@@ -352,6 +352,15 @@ while stopRequested == 0 {
             logLine("xpf-worker", "queue \(opts.queue): refusing configuration generation \(configFollower.pendingGeneration): \(error); still running generation \(pipeline.generation)")
         }
     }
+    // Between batches: `clear security flow session` (only the owner frees its records).
+    let clear = xpf_load_acquire_u64(xpf_wb_clear_requested(block))  // pairs with xpfd's release
+    if clear != xpf_load_relaxed_u64(xpf_wb_clear_done(block)) {
+        let n = pipeline.partition.removeAll()
+        counters.s.sessions_closed &+= UInt64(n)
+        WorkerStatsIO.publish(block, &counters.s)
+        xpf_store_release_u64(xpf_wb_clear_done(block), clear)  // read by xpfd after the removals
+        logLine("xpf-worker", "queue \(opts.queue): cleared \(n) sessions")
+    }
     var fibChanged = false
     if let s = fibFollower.poll() { pipeline.fib = FIBView(region.fibSlot(s)); fibChanged = true }
     let batch = UInt32(max(1, min(Int(pipeline.config.pointee.batch_size), batchMax)))

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Configuration commands on a running xpfd (issue 3, R-11.1): commit check, a broken
+# Operator commands on a running xpfd (issue 3, R-11.1, R-12.2): commit check, a broken
 # commit that names file:line:col and leaves the running configuration and generation
 # untouched, show configuration in both forms re-committed as-is, rollback N, show
-# system commit, and SIGHUP re-committing the configuration file.
+# system commit, SIGHUP re-committing the configuration file, and clear security flow
+# session.
 set -Eeuo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 source "$REPO/Tests/integration/lib.sh"
@@ -54,3 +55,13 @@ sed -i 's/udp-timeout 60;/udp-timeout 75;/' "$CONF"
 kill -HUP "$(cat "$STATE/xpfd.pid")"
 for _ in $(seq 1 50); do [[ "$(generation)" == "$((g0 + 4))" ]] && break; sleep 0.1; done
 if [[ "$(generation)" == "$((g0 + 4))" ]] && ctl show configuration | grep -q 'udp-timeout 75;'; then ok "SIGHUP commits the configuration file"; else notok "SIGHUP" "generation $(generation)"; fi
+
+# clear security flow session: every session (both directions) goes; new traffic starts anew.
+sessions() { ctl show security flow session --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["total"])'; }
+ip netns exec "$NS_C" ping -c 2 -W 1 10.10.2.2 >/dev/null || true
+ip netns exec "$NS_C" ping -6 -c 2 -W 1 fd00:2::2 >/dev/null || true
+n=$(sessions)
+out=$(ctl clear security flow session)
+if ((n >= 2)) && [[ "$out" == "$n sessions cleared" && "$(sessions)" == 0 ]]; then ok "clear security flow session removed all $n sessions"; else notok "clear" "had $n, reply '$out', now $(sessions)"; fi
+ip netns exec "$NS_C" ping -c 1 -W 1 10.10.2.2 >/dev/null || true
+if [[ "$(sessions)" == 1 ]]; then ok "traffic after a clear creates a new session"; else notok "after clear" "$(sessions) sessions"; fi

@@ -86,6 +86,32 @@ struct Rollback: ParsableCommand {
     }
 }
 
+struct Clear: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Clear dataplane state.", subcommands: [ClearSecurity.self])
+}
+
+struct ClearSecurity: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "security", abstract: "Security state.", subcommands: [ClearFlow.self])
+}
+
+struct ClearFlow: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "flow", abstract: "Flow state.", subcommands: [ClearSession.self])
+}
+
+struct ClearSession: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "session",
+        abstract: "Remove every session (both directions) from the session table.",
+        discussion: "Each worker removes the sessions of its own partition between two batches; packets of a cleared flow start a new session. A worker that is down clears its partition when it restarts.")
+    @OptionGroup var common: Common
+
+    func run() throws {
+        let reply = try control(common.stateDir, "clear-sessions")
+        print(reply)
+        if reply.hasPrefix("error") { throw ExitCode(1) }
+    }
+}
+
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show dataplane state.",
@@ -233,7 +259,7 @@ struct XPFCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xpfctl",
         abstract: "Operate a running xpf dataplane.",
-        subcommands: [Commit.self, Rollback.self, Show.self])
+        subcommands: [Commit.self, Rollback.self, Show.self, Clear.self])
 }
 
 XPFCtl.main()

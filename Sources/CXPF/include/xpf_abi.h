@@ -24,7 +24,7 @@
 #include "xpf_config_abi.h"
 
 #define XPF_SHM_MAGIC 0x31304d4853465058ULL /* "XPFSHM01" little-endian */
-#define XPF_ABI_VERSION 4u
+#define XPF_ABI_VERSION 5u
 
 #define XPF_CACHELINE 64
 #define XPF_CONFIG_SLOTS 4
@@ -283,7 +283,11 @@ struct xpf_worker_block {
 
 	uint64_t stats_seq;       /* starts the second line (offset 64) */
 	struct xpf_worker_stats stats;
-	uint8_t pad0[16];
+	/* `clear security flow session`: xpfd stores clear_requested = n (release); the
+	 * worker, between batches, removes every session of its partition and stores
+	 * clear_done = n (release). A restarted worker honours a pending request at start. */
+	uint64_t clear_requested;
+	uint64_t clear_done;
 
 	/* worker (producer) → xpfd (consumer) */
 	struct xpf_ring_hdr req_ring;
