@@ -15,7 +15,7 @@ uint64_t xpf_abi_layout_hash(void)
 	H(offsetof(struct xpf_shm_header, fib_current)); H(offsetof(struct xpf_shm_header, ifaces));
 	H(offsetof(struct xpf_shm_header, off_umem)); H(sizeof(struct xpf_iface));
 	H(sizeof(struct xpf_config_snapshot)); H(offsetof(struct xpf_config_snapshot, neigh_hold_ms));
-	H(sizeof(struct xpf_route)); H(sizeof(struct xpf_neigh)); H(sizeof(struct xpf_fib_snapshot));
+	H(sizeof(struct xpf_route)); H(sizeof(struct xpf_if_addr)); H(offsetof(struct xpf_fib_snapshot, if_addrs)); H(sizeof(struct xpf_neigh)); H(sizeof(struct xpf_fib_snapshot));
 	H(sizeof(struct xpf_worker_stats)); H(offsetof(struct xpf_worker_stats, if_rx_packets)); H(offsetof(struct xpf_worker_stats, fill_ring_used)); H(offsetof(struct xpf_shm_header, tx_ring_size)); H(sizeof(struct xpf_ring_hdr)); H(sizeof(struct xpf_neigh_request));
 	H(sizeof(struct xpf_worker_block)); H(offsetof(struct xpf_worker_block, stats_seq));
 	H(offsetof(struct xpf_worker_block, req_ring)); H(offsetof(struct xpf_worker_block, clear_done)); H(offsetof(struct xpf_worker_block, req_entries));
@@ -45,6 +45,7 @@ _Static_assert(sizeof(struct xpf_session) == 128, "session record must stay two 
 _Static_assert(sizeof(struct xpf_index_bucket) == 64, "index bucket must be one cache line");
 _Static_assert(sizeof(struct xpf_route) == 48, "route record size");
 _Static_assert(sizeof(struct xpf_neigh) == 32, "neighbour record size");
+_Static_assert(sizeof(struct xpf_if_addr) == 24, "interface address record size");
 
 int xpf_xsk_create(struct xsk_socket **xsk, const char *ifname, uint32_t queue,
                    struct xsk_umem *umem, struct xsk_ring_cons *rx, struct xsk_ring_prod *tx,

@@ -40,12 +40,24 @@ final class FIBMirror {
         if nn < 0 { throw SysError("rtnetlink neighbour dump", -nn) }
         for i in 0..<Int(nr) { routes[i].iface_slot = slotOf[routes[i].ifindex] ?? 0xff }
         for i in 0..<Int(nn) { neigh[i].iface_slot = slotOf[neigh[i].ifindex] ?? 0xff }
-        try syncLocalAddresses()
+        let nAddrs = try syncLocalAddresses()
+        var ifAddrs: [xpf_if_addr] = []
+        for i in 0..<nAddrs {
+            guard let slot = slotOf[addrs[i].ifindex], ifAddrs.count < Int(XPF_MAX_IF_ADDRS) else { continue }
+            var a = xpf_if_addr()
+            a.family = addrs[i].family
+            a.prefix_len = addrs[i].prefix_len
+            a.iface_slot = slot
+            a.ifindex = addrs[i].ifindex
+            a.addr = addrs[i].addr
+            ifAddrs.append(a)
+        }
         // Publish only what changed: the periodic re-dump is a safety net for lost
         // events, not a reason to make every worker switch.
         var image = routes.withUnsafeBytes { Array($0.prefix(Int(nr) * MemoryLayout<xpf_route>.stride)) }
         image += neigh.withUnsafeBytes { Array($0.prefix(Int(nn) * MemoryLayout<xpf_neigh>.stride)) }
-        image += withUnsafeBytes(of: (nr, nn)) { Array($0) }
+        image += ifAddrs.withUnsafeBytes { Array($0) }
+        image += withUnsafeBytes(of: (nr, nn, ifAddrs.count)) { Array($0) }
         if image == publishedImage && publishedVersion != 0 { dirty = false; return }
         guard region.freeSlot(.fib) != nil else { return }
         publishedVersion = try region.publishFIB { snap in
@@ -57,6 +69,8 @@ final class FIBMirror {
             }
             snap.pointee.n_routes = UInt32(nr)
             snap.pointee.n_neigh = UInt32(nn)
+            withUnsafeMutableBytes(of: &snap.pointee.if_addrs) { dst in ifAddrs.withUnsafeBytes { dst.copyMemory(from: $0) } }
+            snap.pointee.n_if_addrs = UInt32(ifAddrs.count)
         }
         publishedImage = image
         dirty = false
@@ -64,7 +78,8 @@ final class FIBMirror {
 
     /// Keeps the XDP program's local_addrs map equal to the box's addresses (unicast
     /// and IPv4 subnet broadcast), so box-bound traffic goes to the kernel.
-    private func syncLocalAddresses() throws {
+    /// Returns how many addresses `addrs` now holds.
+    private func syncLocalAddresses() throws -> Int {
         let n = addrs.withUnsafeMutableBufferPointer { xpf_nl_dump_addrs($0.baseAddress, Int32(XPF_MAX_LOCAL_ADDRS)) }
         if n < 0 { throw SysError("rtnetlink address dump", -n) }
         var want: Set<[UInt8]> = []
@@ -88,6 +103,7 @@ final class FIBMirror {
             if r != 0 { throw SysError("local_addrs update", xpf_errno()) }
         }
         installedLocal = want
+        return Int(n)
     }
 
     /// Drains every worker's request ring and asks the kernel to resolve each next hop

@@ -383,7 +383,7 @@ while stopRequested == 0 {
             let a = actions[k]
             let addr = rxDescs[k].addr, len = rxDescs[k].len
             switch a.kind {
-            case .transmit: stage(a.egress, addr, len)
+            case .transmit: stage(a.egress, addr, a.length != 0 ? a.length : len)
             case .drop: umem.put(addr); counters.drop(a.reason)
             case .park: park(addr: addr, len: len, action: a, nowMs: nowMs)
             }

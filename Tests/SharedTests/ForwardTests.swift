@@ -596,6 +596,70 @@ final class ForwardTests: XCTestCase {
         XCTAssertEqual(counters.s.sessions_created, 1)
     }
 
+    func testTTLExpiryAnswersWithICMPTimeExceededFromTheIngressAddress() throws {
+        // with an address on the ingress interface, a TTL-1 packet is answered with
+        // an ICMP time exceeded sent back out of that interface (the drop is still counted).
+        try region.publishFIB { f in
+            Self.fillFIB(f, gatewayKnown: true)
+            let addrs: [(UInt8, [UInt8])] = [(4, Self.b4(F.v4(10, 10, 1, 1))), (6, [0xFE, 0x80] + [UInt8](repeating: 0, count: 13) + [1]), (6, F.v6(1, 1))]
+            withUnsafeMutableBytes(of: &f.pointee.if_addrs) { raw in
+                let a = raw.baseAddress!.assumingMemoryBound(to: xpf_if_addr.self)
+                for (i, (fam, addr)) in addrs.enumerated() {
+                    a[i] = xpf_if_addr()
+                    a[i].family = fam; a[i].iface_slot = 0; a[i].ifindex = Self.lanIfindex
+                    withUnsafeMutableBytes(of: &a[i].addr) { $0.copyBytes(from: addr + [UInt8](repeating: 0, count: 16 - addr.count)) }
+                }
+            }
+            f.pointee.n_if_addrs = UInt32(addrs.count)
+        }
+        pipeline.fib = FIBView(region.fibSlot(fibFollower.poll()!))
+
+        let f4 = F.frame4(src: Self.client4, dst: Self.server4, proto: 17, l4: F.udp(33434, 33435, payload: Array(repeating: 9, count: 24)), ttl: 1)
+        var buf = f4 + [UInt8](repeating: 0, count: 128)
+        var a = buf.withUnsafeMutableBytes { pipeline.process(frame: $0.baseAddress!, length: f4.count, ingress: 0, counters: &counters) }
+        XCTAssertEqual(a.kind, .transmit)
+        XCTAssertEqual(a.egress, 0, "back out of the ingress interface")
+        XCTAssertEqual(Int(a.length), 14 + 20 + 8 + 28, "IP + ICMP headers, then the quoted IP header and 8 bytes")
+        var out = Array(buf[0..<Int(a.length)])
+        XCTAssertEqual(Array(out[0..<6]), F.clientMAC, "to the sender's MAC")
+        XCTAssertEqual(Array(out[6..<12]), F.lanMAC, "from the ingress interface's MAC")
+        var ip = Array(out[14...])
+        XCTAssertEqual(ip[0], 0x45); XCTAssertEqual(ip[8], 64, "TTL"); XCTAssertEqual(ip[9], 1, "ICMP")
+        XCTAssertEqual(Array(ip[12..<16]), Self.b4(F.v4(10, 10, 1, 1)), "from the ingress interface's address")
+        XCTAssertEqual(Array(ip[16..<20]), Self.b4(Self.client4), "to the sender")
+        XCTAssertEqual(ip.withUnsafeBytes { internetChecksum($0.baseAddress!, count: 20) }, 0, "IPv4 header checksum")
+        XCTAssertEqual(ip[20], 11); XCTAssertEqual(ip[21], 0, "time exceeded in transit")
+        XCTAssertEqual(ip.withUnsafeBytes { internetChecksum($0.baseAddress! + 20, count: ip.count - 20) }, 0, "ICMP checksum")
+        XCTAssertEqual(Array(ip[28...]), Array(f4[14..<(14 + 28)]), "quotes the original IP header and 8 bytes")
+        XCTAssertEqual(counters.s.icmp_errors_sent, 1)
+        XCTAssertEqual(counters.s.drop(Int(XPF_DROP_TTL.rawValue)), 1, "the expired packet still counts as a TTL drop")
+        XCTAssertEqual(counters.s.sessions_created, 0)
+
+        let f6 = F.frame6(src: Self.client6, dst: Self.server6, nextHeader: 17, l4: F.udp(33434, 33435, payload: [1, 2, 3]), hopLimit: 1)
+        buf = f6 + [UInt8](repeating: 0, count: 128)
+        a = buf.withUnsafeMutableBytes { pipeline.process(frame: $0.baseAddress!, length: f6.count, ingress: 0, counters: &counters) }
+        XCTAssertEqual(a.kind, .transmit)
+        XCTAssertEqual(Int(a.length), f6.count + 48)
+        out = Array(buf[0..<Int(a.length)])
+        ip = Array(out[14...])
+        XCTAssertEqual(ip[6], 58); XCTAssertEqual(ip[7], 64)
+        XCTAssertEqual(Array(ip[8..<24]), F.v6(1, 1), "a global address, not the link-local one")
+        XCTAssertEqual(Array(ip[24..<40]), Self.client6)
+        XCTAssertEqual(ip[40], 3); XCTAssertEqual(ip[41], 0)
+        XCTAssertEqual(ip.withUnsafeBytes { l4ChecksumV6(ipHeader: $0.baseAddress!, proto: 58, l4: $0.baseAddress! + 40, l4Length: ip.count - 40) }, 0, "ICMPv6 checksum")
+        XCTAssertEqual(Array(ip[48...]), Array(f6[14...]), "quotes the whole original packet")
+
+        // Never an error about an error.
+        let err = F.frame4(src: Self.client4, dst: Self.server4, proto: 1, l4: [3, 1, 0, 0, 0, 0, 0, 0] + Array(f4[14..<42]), ttl: 1)
+        assertDrop(run(err).0, XPF_DROP_TTL)
+        XCTAssertEqual(counters.s.icmp_errors_sent, 2)
+
+        // Rate limit: a burst of 20, then suppressed (counted).
+        for _ in 0..<30 { _ = run(f4) }
+        XCTAssertEqual(counters.s.icmp_errors_sent, 20, "the burst allows 20 errors in one instant, 2 were sent already")
+        XCTAssertEqual(counters.s.icmp_errors_limited, 12)
+    }
+
     func testNoRouteWhenTheFIBIsEmpty() throws {
         try region.publishFIB { _ in }
         pipeline.fib = FIBView(region.fibSlot(fibFollower.poll()!))

@@ -150,6 +150,7 @@ func renderJSON(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
         j.field("sessions_created", w.stats.sessions_created); j.field("sessions_closed", w.stats.sessions_closed)
         j.field("session_hits", w.stats.session_hits); j.field("session_misses", w.stats.session_misses)
         j.field("neigh_parked", w.stats.neigh_parked); j.field("neigh_sent", w.stats.neigh_sent)
+        j.field("icmp_errors_sent", w.stats.icmp_errors_sent); j.field("icmp_errors_limited", w.stats.icmp_errors_limited)
         j.field("requests_dropped", w.requestsDropped)
         j.beginArray("rings")
         for i in b.interfaces {

@@ -13,8 +13,9 @@ public struct PacketAction {
     public var kind: Kind
     public var egress: UInt8        // iface slot (transmit, park)
     public var reason: UInt8        // enum xpf_drop_reason (drop)
-    public init(kind: Kind, egress: UInt8 = 0, reason: UInt8 = 0) {
-        self.kind = kind; self.egress = egress; self.reason = reason
+    public var length: UInt32       // transmit: the frame's new length, 0 = unchanged
+    public init(kind: Kind, egress: UInt8 = 0, reason: UInt8 = 0, length: UInt32 = 0) {
+        self.kind = kind; self.egress = egress; self.reason = reason; self.length = length
     }
     @inlinable public static func drop(_ r: xpf_drop_reason) -> PacketAction { PacketAction(kind: .drop, reason: UInt8(r.rawValue)) }
 }
@@ -87,6 +88,7 @@ public struct Pipeline {
     }()
     @usableFromInline var parsed = ParsedPacket()
     @usableFromInline let nextHops = NextHopCache()
+    public var icmpLimit = ICMPRateLimit()
 
     public init(partition: SessionPartition, config: UnsafeMutablePointer<xpf_config_snapshot>, generation: UInt64,
                 fib: FIBView, interfaces: UnsafeMutablePointer<EgressInterface>, interfaceCount: Int) {
@@ -175,7 +177,7 @@ public struct Pipeline {
         if v != .ok {
             return v == .notIP ? .drop(XPF_DROP_UNSUPPORTED) : .drop(XPF_DROP_PARSE)
         }
-        if parsed.ttl <= 1 { return .drop(XPF_DROP_TTL) }
+        if parsed.ttl <= 1 { return timeExceeded(frame: frame, ingress: ingress, counters: &counters) }
         let l3 = frame + parsed.l3Offset
         let family = parsed.family
 
@@ -272,6 +274,29 @@ public struct Pipeline {
         // TTL / hop limit (IPv4 checksum updated incrementally, RFC 1624).
         if family == 4 { decrementTTLv4(l3) } else { decrementHopLimitV6(l3) }
         return PacketAction(kind: .transmit, egress: egress)
+    }
+
+    /// TTL / hop limit exhausted: the packet is dropped and counted; in its place
+    /// an ICMP time exceeded goes back out of the ingress interface, from that
+    /// interface's address, when the RFCs allow one and the worker's rate limit has room.
+    @inline(never)  // cold path
+    public mutating func timeExceeded(frame: UnsafeMutableRawPointer, ingress: UInt8,
+                                      counters: inout WorkerCounters) -> PacketAction {
+        guard Int(ingress) < interfaceCount, ICMPError.allowed(frame: UnsafeRawPointer(frame), parsed: parsed),
+              let source = fib.interfaceAddress(slot: ingress, family: parsed.family) else {
+            return .drop(XPF_DROP_TTL)
+        }
+        guard icmpLimit.take(nowMs: nowMs) else {
+            counters.s.icmp_errors_limited &+= 1
+            return .drop(XPF_DROP_TTL)
+        }
+        let (type, code) = parsed.family == 4 ? ICMPError.timeExceededV4 : ICMPError.timeExceededV6
+        let mac = UnsafeRawPointer(interfaces + Int(ingress)) + MemoryLayout<EgressInterface>.offset(of: \EgressInterface.mac)!
+        let length = ICMPError.build(frame: frame, parsed: parsed, type: type, code: code, source: source, ingressMAC: mac)
+        counters.s.icmp_errors_sent &+= 1
+        // The original packet is still a TTL drop; the caller counts drops only for .drop.
+        counters.drop(UInt8(XPF_DROP_TTL.rawValue))
+        return PacketAction(kind: .transmit, egress: ingress, length: UInt32(length))
     }
 
     /// Writes destination MAC (the neighbour's) and source MAC (the egress interface's).

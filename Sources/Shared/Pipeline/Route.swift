@@ -55,6 +55,24 @@ public struct FIBView {
         return nil
     }
 
+    /// An address of dataplane interface `slot` in `family`, as the source of ICMP errors
+    /// sent out of it (IPv6: a global address before a link-local one). Nil if it has none.
+    public func interfaceAddress(slot: UInt8, family: UInt8) -> UnsafeRawPointer? {
+        let n = Int(min(snapshot.pointee.n_if_addrs, UInt32(XPF_MAX_IF_ADDRS)))
+        let base = UnsafeRawPointer(snapshot) + MemoryLayout<xpf_fib_snapshot>.offset(of: \xpf_fib_snapshot.if_addrs)!
+        let addrs = base.assumingMemoryBound(to: xpf_if_addr.self)
+        var fallback: UnsafeRawPointer? = nil
+        for i in 0..<n where addrs[i].family == family && addrs[i].iface_slot == slot {
+            let a = UnsafeRawPointer(addrs + i) + MemoryLayout<xpf_if_addr>.offset(of: \xpf_if_addr.addr)!
+            if family == 6 && a.load(as: UInt8.self) == 0xFE && a.load(fromByteOffset: 1, as: UInt8.self) & 0xC0 == 0x80 {
+                if fallback == nil { fallback = a }  // link-local: only if nothing better
+                continue
+            }
+            return a
+        }
+        return fallback
+    }
+
     /// The neighbour entry for `addr` (4 or 16 bytes) on `ifindex`, or nil.
     @inlinable
     public func neighbour(family: UInt8, ifindex: UInt32, addr: UnsafeRawPointer) -> UnsafeMutablePointer<xpf_neigh>? {

@@ -76,6 +76,7 @@ extension ShmRegion {
             let p = fibSlot(slot)
             p.pointee.n_routes = 0
             p.pointee.n_neigh = 0
+            p.pointee.n_if_addrs = 0
             fill(p)
             p.pointee.version = ver
         }

@@ -1,0 +1,111 @@
+// ICMP errors the dataplane sends itself (R-3.3 time exceeded; later host
+// unreachable and reject): built in place in the offending frame's UMEM buffer
+// and sent back out of the interface it arrived on. The kernel cannot do it for us:
+// with its forwarding off it answers nothing for transit packets.
+//
+// Never in reply to (RFC 1812 4.3.2.7, RFC 4443 2.4(e)): an ICMP error, a non-first
+// fragment, a packet to a multicast/broadcast address, or from an address that does
+// not name one host. Rate limiting is the caller's.
+import CXPF
+
+public enum ICMPError {
+    /// (type, code) pairs.
+    public static let timeExceededV4: (UInt8, UInt8) = (11, 0)
+    public static let timeExceededV6: (UInt8, UInt8) = (3, 0)
+
+    /// Whether RFC 1812 / RFC 4443 allow an error about this packet.
+    @inlinable
+    public static func allowed(frame: UnsafeRawPointer, parsed p: ParsedPacket) -> Bool {
+        if p.isNonFirstFragment { return false }
+        let l3 = frame + p.l3Offset
+        if p.family == 4 {
+            if p.proto == 1 && !(p.icmpType == 0 || p.icmpType == 8 || (13...18).contains(p.icmpType)) { return false }
+            let src = UInt32(bigEndian: l3.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+            let dst = UInt32(bigEndian: l3.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+            if dst >> 28 == 0xE || dst == 0xFFFF_FFFF { return false }                       // multicast, broadcast
+            if src == 0 || src >> 24 == 127 || src >> 28 >= 0xE { return false }            // unspecified, loopback, class D/E
+            return true
+        }
+        if p.proto == 58 && p.icmpType < 128 { return false }
+        if l3.load(fromByteOffset: 24, as: UInt8.self) == 0xFF { return false }              // multicast destination
+        let srcHi = l3.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        let srcLo = l3.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
+        if srcHi == 0 && (srcLo == 0 || UInt64(bigEndian: srcLo) == 1) { return false }      // :: and ::1
+        if l3.load(fromByteOffset: 8, as: UInt8.self) == 0xFF { return false }               // multicast source
+        return true
+    }
+
+    /// Rewrites the frame into an ICMP error (type, code) from `source` (4 or 16 bytes)
+    /// to the packet's sender, addressed at link level to the sender's MAC from
+    /// `ingressMAC` (6 bytes). The VLAN tag, if any, stays. Returns the new frame length,
+    /// which never exceeds the old one plus 48 bytes; the UMEM frame has room for it.
+    @inlinable
+    public static func build(frame: UnsafeMutableRawPointer, parsed p: ParsedPacket, type: UInt8, code: UInt8,
+                             source: UnsafeRawPointer, ingressMAC: UnsafeRawPointer) -> Int {
+        // Link layer: back to where it came from.
+        let peer0 = frame.loadUnaligned(fromByteOffset: 6, as: UInt32.self)
+        let peer1 = frame.loadUnaligned(fromByteOffset: 10, as: UInt16.self)
+        frame.storeBytes(of: peer0, as: UInt32.self)
+        frame.storeBytes(of: peer1, toByteOffset: 4, as: UInt16.self)
+        frame.storeBytes(of: ingressMAC.loadUnaligned(as: UInt32.self), toByteOffset: 6, as: UInt32.self)
+        frame.storeBytes(of: ingressMAC.loadUnaligned(fromByteOffset: 4, as: UInt16.self), toByteOffset: 10, as: UInt16.self)
+        let l3 = frame + p.l3Offset
+        if p.family == 4 {
+            // Quote the original IP header and the first 8 bytes of its payload.
+            let ihl = Int(l3.load(as: UInt8.self) & 0x0F) * 4
+            let quoted = ihl + min(8, p.l3Length - ihl)
+            (l3 + 28).copyMemory(from: l3, byteCount: quoted)  // Safe: memmove semantics; 28 + quoted ≤ 96 bytes
+            let q = l3 + 28
+            let total = 28 + quoted
+            l3.storeBytes(of: UInt32(0x45C0_0000 | UInt32(total)).bigEndian, as: UInt32.self)  // version, IHL, TOS 0xC0, length
+            l3.storeBytes(of: UInt32(0).bigEndian, toByteOffset: 4, as: UInt32.self)           // id, flags, fragment
+            l3.storeBytes(of: UInt32(0x4001_0000).bigEndian, toByteOffset: 8, as: UInt32.self) // TTL 64, ICMP, checksum 0
+            l3.storeBytes(of: source.loadUnaligned(as: UInt32.self), toByteOffset: 12, as: UInt32.self)
+            l3.storeBytes(of: q.loadUnaligned(fromByteOffset: 12, as: UInt32.self), toByteOffset: 16, as: UInt32.self)
+            l3.storeBytes(of: internetChecksum(l3, count: 20).bigEndian, toByteOffset: 10, as: UInt16.self)
+            let icmp = l3 + 20
+            icmp.storeBytes(of: UInt32(UInt32(type) << 24 | UInt32(code) << 16).bigEndian, as: UInt32.self)
+            icmp.storeBytes(of: UInt32(0), toByteOffset: 4, as: UInt32.self)
+            icmp.storeBytes(of: internetChecksum(icmp, count: 8 + quoted).bigEndian, toByteOffset: 2, as: UInt16.self)
+            return p.l3Offset + total
+        }
+        // IPv6: quote as much of the original as keeps the error within the minimum MTU.
+        let quoted = min(p.l3Length, 1280 - 48)
+        (l3 + 48).copyMemory(from: l3, byteCount: quoted)  // Safe: memmove semantics; the frame grows by 48 at most
+        let q = l3 + 48
+        l3.storeBytes(of: UInt32(0x6000_0000).bigEndian, as: UInt32.self)
+        l3.storeBytes(of: UInt16(8 + quoted).bigEndian, toByteOffset: 4, as: UInt16.self)
+        l3.storeBytes(of: UInt16(58 << 8 | 64).bigEndian, toByteOffset: 6, as: UInt16.self)   // next header ICMPv6, hop limit 64
+        (l3 + 8).copyMemory(from: source, byteCount: 16)
+        (l3 + 24).copyMemory(from: q + 8, byteCount: 16)
+        let icmp = l3 + 40
+        icmp.storeBytes(of: UInt32(UInt32(type) << 24 | UInt32(code) << 16).bigEndian, as: UInt32.self)
+        icmp.storeBytes(of: UInt32(0), toByteOffset: 4, as: UInt32.self)
+        icmp.storeBytes(of: l4ChecksumV6(ipHeader: l3, proto: 58, l4: icmp, l4Length: 8 + quoted).bigEndian,
+                        toByteOffset: 2, as: UInt16.self)
+        return p.l3Offset + 48 + quoted
+    }
+}
+
+/// A token bucket for ICMP errors per worker (like the kernel's icmp_ratelimit): at most
+/// `perSecond` on average, bursts of `burst`.
+public struct ICMPRateLimit {
+    public var perSecond: UInt32 = 100
+    public var burst: UInt32 = 20
+    @usableFromInline var tokens: UInt32 = 20
+    @usableFromInline var lastMs: UInt32 = 0
+    public init() {}
+
+    @inlinable
+    public mutating func take(nowMs: UInt32) -> Bool {
+        let elapsed = nowMs &- lastMs
+        if elapsed >= 1000 / max(perSecond, 1) {
+            let add = UInt64(elapsed) * UInt64(perSecond) / 1000
+            tokens = UInt32(min(UInt64(burst), UInt64(tokens) + add))
+            lastMs = nowMs
+        }
+        if tokens == 0 { return false }
+        tokens -= 1
+        return true
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# ICMP errors the dataplane sends (R-3.3): a packet whose TTL / hop limit runs out at xpf
+# is answered with ICMP time exceeded from the ingress interface's address (the kernel
+# of the firewall namespace cannot: its forwarding is off), and the worker counts it.
+set -Eeuo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+source "$REPO/Tests/integration/lib.sh"
+
+lab_begin --queues 1
+ip netns exec "$NS_C" ping -c 1 -W 2 10.10.2.2 >/dev/null || true   # neighbours warm
+
+out=$(ip netns exec "$NS_C" ping -c 1 -W 2 -t 1 10.10.2.2 2>&1 || true)
+if grep -q "From 10.10.1.1 .*Time to live exceeded" <<<"$out"; then ok "TTL 1: ICMP time exceeded from 10.10.1.1"; else notok "ICMP time exceeded (v4)" "$out"; fi
+
+out=$(ip netns exec "$NS_C" ping -6 -c 1 -W 2 -t 1 fd00:2::2 2>&1 || true)
+if grep -q "From fd00:1::1 .*Time exceeded: Hop limit" <<<"$out"; then ok "hop limit 1: ICMPv6 time exceeded from fd00:1::1"; else notok "ICMPv6 time exceeded" "$out"; fi
+
+json=$("$XPFTOP" --state-dir "$STATE" --json --interval 0.05)
+if "$PY" - "$json" <<'PY'
+import json, sys
+d = json.loads(sys.argv[1])
+w = d["workers"][0]
+sys.exit(0 if w["icmp_errors_sent"] >= 2 and w["drops_by_reason"]["ttl"] >= 2 else 1)
+PY
+then ok "xpf-top counts the errors sent and the TTL drops"; else notok "counters" "$json"; fi
+
+# TTL 2 still crosses xpf (one hop) and reaches the server.
+if ip netns exec "$NS_C" ping -c 1 -W 2 -t 2 10.10.2.2 >/dev/null; then ok "TTL 2 is forwarded"; else notok "TTL 2" "no reply"; fi
