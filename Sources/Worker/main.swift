@@ -174,6 +174,7 @@ struct Parked {
     var addr: UInt64 = 0
     var len: UInt32 = 0
     var egress: UInt8 = 0
+    var ingress: UInt8 = 0
     var family: UInt8 = 0
     var ifindex: UInt32 = 0
     var nexthop = xpf_flow_tuple()  // address in .src
@@ -271,14 +272,14 @@ func requestResolution(_ p: Parked) {
     requests.push(r)  // a full ring counts the drop; the frame still waits for its deadline
 }
 
-func park(addr: UInt64, len: UInt32, action: PacketAction, nowMs: UInt32) {
+func park(addr: UInt64, len: UInt32, action: PacketAction, ingress: UInt8, nowMs: UInt32) {
     guard parkedCount < parkCapacity else {
         umem.put(addr)
         counters.drop(UInt8(XPF_DROP_NEIGH_QUEUE_FULL.rawValue))
         return
     }
     var p = Parked()
-    p.addr = addr; p.len = len; p.egress = action.egress
+    p.addr = addr; p.len = len; p.egress = action.egress; p.ingress = ingress
     p.family = pipeline.parkFamily; p.ifindex = pipeline.parkIfindex; p.nexthop = pipeline.parkNexthop
     p.deadlineMs = nowMs &+ pipeline.config.pointee.neigh_hold_ms
     p.requestedMs = nowMs
@@ -309,8 +310,14 @@ func serviceParked(nowMs: UInt32) {
             stage(p.egress, p.addr, p.len)
             counters.s.neigh_sent &+= 1
         } else if Int32(bitPattern: nowMs &- p.deadlineMs) >= 0 {
-            umem.put(p.addr)
+            // Never resolved: dropped and counted, and the sender is told when
+            // the RFCs and the rate limit allow. The frame was parked before any rewrite.
             counters.drop(UInt8(XPF_DROP_NEIGH_TIMEOUT.rawValue))
+            if let len = pipeline.hostUnreachable(frame: frame, length: Int(p.len), ingress: p.ingress, counters: &counters) {
+                stage(p.ingress, p.addr, len)
+            } else {
+                umem.put(p.addr)
+            }
         } else {
             if nowMs &- p.requestedMs >= 250 { requestResolution(p); parked[i].requestedMs = nowMs }
             i += 1
@@ -385,7 +392,7 @@ while stopRequested == 0 {
             switch a.kind {
             case .transmit: stage(a.egress, addr, a.length != 0 ? a.length : len)
             case .drop: umem.put(addr); counters.drop(a.reason)
-            case .park: park(addr: addr, len: len, action: a, nowMs: nowMs)
+            case .park: park(addr: addr, len: len, action: a, ingress: ports[pi].slot, nowMs: nowMs)
             }
         }
     }

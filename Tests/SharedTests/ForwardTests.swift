@@ -596,9 +596,9 @@ final class ForwardTests: XCTestCase {
         XCTAssertEqual(counters.s.sessions_created, 1)
     }
 
-    func testTTLExpiryAnswersWithICMPTimeExceededFromTheIngressAddress() throws {
-        // with an address on the ingress interface, a TTL-1 packet is answered with
-        // an ICMP time exceeded sent back out of that interface (the drop is still counted).
+    /// The usual FIB plus addresses on the LAN interface (slot 0): 10.10.1.1, a link-local
+    /// and fd00:1::1 — the sources of ICMP errors sent out of it.
+    func publishFIBWithLANAddresses() throws {
         try region.publishFIB { f in
             Self.fillFIB(f, gatewayKnown: true)
             let addrs: [(UInt8, [UInt8])] = [(4, Self.b4(F.v4(10, 10, 1, 1))), (6, [0xFE, 0x80] + [UInt8](repeating: 0, count: 13) + [1]), (6, F.v6(1, 1))]
@@ -613,6 +613,34 @@ final class ForwardTests: XCTestCase {
             f.pointee.n_if_addrs = UInt32(addrs.count)
         }
         pipeline.fib = FIBView(region.fibSlot(fibFollower.poll()!))
+    }
+
+    func testUnresolvedNextHopAnswersWithICMPHostUnreachable() throws {
+        // a frame parked for a next hop that never resolves becomes an ICMP host
+        // unreachable for its sender, sent back out of the ingress interface.
+        try publishFIBWithLANAddresses()
+        let f = F.frame4(src: Self.client4, dst: F.v4(10, 10, 2, 3), proto: 17, l4: F.udp(4000, 53, payload: [7, 7]))
+        var buf = f + [UInt8](repeating: 0, count: 128)
+        let a = buf.withUnsafeMutableBytes { pipeline.process(frame: $0.baseAddress!, length: f.count, ingress: 0, counters: &counters) }
+        XCTAssertEqual(a.kind, .park, "10.10.2.3's neighbour entry is INCOMPLETE")
+        let len = buf.withUnsafeMutableBytes { pipeline.hostUnreachable(frame: $0.baseAddress!, length: f.count, ingress: 0, counters: &counters) }
+        let n = try XCTUnwrap(len)
+        XCTAssertEqual(Int(n), 14 + 20 + 8 + 28)
+        let ip = Array(buf[14..<Int(n)])
+        XCTAssertEqual(Array(buf[0..<6]), F.clientMAC)
+        XCTAssertEqual(Array(ip[12..<16]), Self.b4(F.v4(10, 10, 1, 1)))
+        XCTAssertEqual(Array(ip[16..<20]), Self.b4(Self.client4))
+        XCTAssertEqual(ip[20], 3); XCTAssertEqual(ip[21], 1, "host unreachable")
+        XCTAssertEqual(ip.withUnsafeBytes { internetChecksum($0.baseAddress!, count: 20) }, 0)
+        XCTAssertEqual(ip.withUnsafeBytes { internetChecksum($0.baseAddress! + 20, count: ip.count - 20) }, 0)
+        XCTAssertEqual(Array(ip[28...]), Array(f[14..<42]), "quotes the parked, unmodified packet")
+        XCTAssertEqual(counters.s.icmp_errors_sent, 1)
+    }
+
+    func testTTLExpiryAnswersWithICMPTimeExceededFromTheIngressAddress() throws {
+        // with an address on the ingress interface, a TTL-1 packet is answered with
+        // an ICMP time exceeded sent back out of that interface (the drop is still counted).
+        try publishFIBWithLANAddresses()
 
         let f4 = F.frame4(src: Self.client4, dst: Self.server4, proto: 17, l4: F.udp(33434, 33435, payload: Array(repeating: 9, count: 24)), ttl: 1)
         var buf = f4 + [UInt8](repeating: 0, count: 128)

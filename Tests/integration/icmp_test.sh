@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# ICMP errors the dataplane sends (R-3.3): a packet whose TTL / hop limit runs out at xpf
-# is answered with ICMP time exceeded from the ingress interface's address (the kernel
-# of the firewall namespace cannot: its forwarding is off), and the worker counts it.
+# ICMP errors the dataplane sends: a packet whose TTL / hop limit runs out at xpf is
+# answered with ICMP time exceeded (R-3.3), and one whose next hop never resolves with
+# ICMP host unreachable (R-3.2), from the ingress interface's address (the kernel of the
+# firewall namespace cannot: its forwarding is off); the worker counts them.
 set -Eeuo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 source "$REPO/Tests/integration/lib.sh"
@@ -26,3 +27,15 @@ then ok "xpf-top counts the errors sent and the TTL drops"; else notok "counters
 
 # TTL 2 still crosses xpf (one hop) and reaches the server.
 if ip netns exec "$NS_C" ping -c 1 -W 2 -t 2 10.10.2.2 >/dev/null; then ok "TTL 2 is forwarded"; else notok "TTL 2" "no reply"; fi
+
+# 10.10.2.99 is on the server's link but no host answers ARP for it.
+out=$(ip netns exec "$NS_C" ping -c 1 -W 4 10.10.2.99 2>&1 || true)
+if grep -q "From 10.10.1.1 .*Destination Host Unreachable" <<<"$out"; then ok "unresolvable next hop: ICMP host unreachable from 10.10.1.1"; else notok "host unreachable" "$out"; fi
+sleep 0.3   # an idle worker publishes its counters every 100 ms
+json=$("$XPFTOP" --state-dir "$STATE" --json --interval 0.05)
+if "$PY" - "$json" <<'PY'
+import json, sys
+w = json.loads(sys.argv[1])["workers"][0]
+sys.exit(0 if w["drops_by_reason"]["neigh_timeout"] >= 1 and w["icmp_errors_sent"] >= 3 else 1)
+PY
+then ok "the unresolved packet is counted as a neighbour timeout"; else notok "neigh_timeout counter" "$json"; fi

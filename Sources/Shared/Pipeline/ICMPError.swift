@@ -12,6 +12,8 @@ public enum ICMPError {
     /// (type, code) pairs.
     public static let timeExceededV4: (UInt8, UInt8) = (11, 0)
     public static let timeExceededV6: (UInt8, UInt8) = (3, 0)
+    public static let hostUnreachableV4: (UInt8, UInt8) = (3, 1)
+    public static let addressUnreachableV6: (UInt8, UInt8) = (1, 3)
 
     /// Whether RFC 1812 / RFC 4443 allow an error about this packet.
     @inlinable
