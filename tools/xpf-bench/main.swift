@@ -164,6 +164,7 @@ func callgrindChild(_ scenario: String, _ packets: Int) -> Never {
             if done % (s.frames.count * 200) == 0 { s.frames.restore() }
         }
         xpf_callgrind_stop()
+        unlink(s.region.path)  // exit() skips deinit: remove the region file here
         exit(done == packets ? 0 : 3)
     } catch { die("\(error)") }
 }
@@ -357,6 +358,22 @@ do {
     fputs("xpf-bench: \(error)\n", stderr)
     checks.append(("benchmark ran", false))
 }
+
+/// Region files left in /dev/shm by this run or by a finished xpf-bench process (its
+/// callgrind child included): they would hold tmpfs memory for good.
+func leftoverRegions() -> [String] {
+    guard let d = opendir("/dev/shm") else { return [] }
+    defer { closedir(d) }
+    var out: [String] = []
+    while let e = readdir(d) {
+        let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        guard name.hasPrefix("xpf-bench-"), let pid = Int32(name.dropFirst(10).prefix { $0.isNumber }) else { continue }
+        if pid == getpid() || !processAlive(pid) { out.append(name) }
+    }
+    return out
+}
+let leftovers = leftoverRegions()
+checks.append(("no region files left in /dev/shm\(leftovers.isEmpty ? "" : ": \(leftovers)")", leftovers.isEmpty))
 
 func fmt(_ v: Double?) -> String {
     guard let v else { return "n/a" }
