@@ -25,8 +25,9 @@ final class Teardown {
 final class Daemon {
     let opts: DaemonOptions
     let teardown = Teardown()
-    var running: DataplaneConfig!      // running.dataplane part of runningModel
     var runningModel: ConfigModel!
+    /// The dataplane part of the running configuration.
+    var running: DataplaneConfig { runningModel.dataplane }
     var runningTree: JunosTree!
     var commits: CommitStore!
     var region: ShmRegion!
@@ -42,11 +43,9 @@ final class Daemon {
     }
 
     static func selfDirectory() -> String {
-        var buf = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buf, 4095)
-        guard n > 0 else { return "." }
-        let path = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
+        let path = executablePath()
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return String(path[..<slash])
     }
 
     /// The XDP object: --bpf-object, $XPF_BPF_OBJECT, next to the binary, or bpf/build/
@@ -108,7 +107,6 @@ final class Daemon {
             let gen = try region.publishConfig(image)
             let switched = workers.awaitGeneration(gen, timeoutNs: 1_000_000_000)
             let t1 = monotonicNanos()
-            running = c
             runningModel = model
             runningTree = tree
             try commits.record(text: tree.hierarchicalText(), generation: gen, source: source)
@@ -182,7 +180,7 @@ final class Daemon {
         try makeDirectories(opts.stateDir)
         let pidPath = "\(opts.stateDir)/xpfd.pid"
         if let old = readWholeFile(pidPath).flatMap({ Int32($0.trimmingWhitespace()) }), old != getpid(), processAlive(old),
-           readSmallFile("/proc/\(old)/comm")?.hasPrefix("xpfd") == true {
+           readWholeFile("/proc/\(old)/comm")?.hasPrefix("xpfd") == true {
             throw XPFError("another xpfd (pid \(old)) runs with state directory \(opts.stateDir)")
         }
         try writeWholeFile(pidPath, "\(getpid())\n")
@@ -190,7 +188,6 @@ final class Daemon {
 
         let initialText = try readConfig(opts.configPath)
         (runningTree, runningModel) = try compileConfig(text: initialText, file: opts.configPath)
-        running = runningModel.dataplane
         commits = try CommitStore(stateDir: opts.stateDir)
         let infos = try running.interfaces.map { try InterfaceInfo.resolve($0) }
         let available = infos.map(\.rxQueues).min() ?? 1

@@ -19,12 +19,12 @@ struct InterfaceInfo {
             throw XPFError("interface \(name) does not exist in this network namespace (system dataplane interfaces)")
         }
         let base = "/sys/class/net/\(name)"
-        let macText = readSmallFile("\(base)/address")?.trimmingWhitespace() ?? ""
+        let macText = readWholeFile("\(base)/address")?.trimmingWhitespace() ?? ""
         let mac = macText.split(separator: ":").compactMap { UInt8($0, radix: 16) }
         guard mac.count == 6 else { throw XPFError("interface \(name) has no Ethernet address (\(macText))") }
-        let mtu = Int(readSmallFile("\(base)/mtu")?.trimmingWhitespace() ?? "") ?? 1500
+        let mtu = Int(readWholeFile("\(base)/mtu")?.trimmingWhitespace() ?? "") ?? 1500
         let rxq = countRxQueues(base)
-        let node = Int(readSmallFile("\(base)/device/numa_node")?.trimmingWhitespace() ?? "") ?? -1
+        let node = Int(readWholeFile("\(base)/device/numa_node")?.trimmingWhitespace() ?? "") ?? -1
         return InterfaceInfo(name: name, ifindex: idx, mac: mac, mtu: mtu, rxQueues: max(rxq, 1), numaNode: node)
     }
 
@@ -37,15 +37,6 @@ struct InterfaceInfo {
             if name.hasPrefix("rx-") { n += 1 }
         }
         return n
-    }
-}
-
-extension String {
-    func trimmingWhitespace() -> String {
-        var s = Substring(self)
-        while let f = s.first, f.isWhitespace { s.removeFirst() }
-        while let l = s.last, l.isWhitespace { s.removeLast() }
-        return String(s)
     }
 }
 

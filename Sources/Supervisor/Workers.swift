@@ -49,13 +49,9 @@ final class WorkerManager {
         xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_STARTING.rawValue))
         let args = [workerBinary, "--shm", shmPath, "--queue", "\(q)", "--core", "\(slots[q].core)",
                     "--node", "\(slots[q].node)", "--rx-ring", "\(rxRing)", "--tx-ring", "\(txRing)"]
-        var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) }
-        cargs.append(nil)
-        defer { for a in cargs { free(a) } }
-        var pid: pid_t = 0
-        let r = cargs.withUnsafeBufferPointer { xpf_spawn(&pid, workerBinary, $0.baseAddress) }
-        if r != 0 {
-            logLine("xpfd", "spawning worker for queue \(q) failed: \(SysError("posix_spawn", -r)); retrying in 1 s")
+        let pid: pid_t
+        do { pid = try spawnProcess(args) } catch {
+            logLine("xpfd", "spawning worker for queue \(q) failed: \(error); retrying in 1 s")
             xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_EXITED.rawValue))
             slots[q].restartAt = now + 1_000_000_000
             return

@@ -114,21 +114,10 @@ final class Scenario {
 // MARK: instructions (callgrind)
 
 func spawnAndWait(_ argv: [String]) -> Int32 {
-    var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
-    cargs.append(nil)
-    defer { for a in cargs { free(a) } }
-    var pid: pid_t = 0
-    let r = cargs.withUnsafeBufferPointer { xpf_spawn(&pid, argv[0], $0.baseAddress) }
-    if r != 0 { return -1 }
+    guard let pid = try? spawnProcess(argv) else { return -1 }
     var st: Int32 = 0
     waitpid(pid, &st, 0)
     return st
-}
-
-func selfPath() -> String {
-    var buf = [CChar](repeating: 0, count: 4096)
-    let n = readlink("/proc/self/exe", &buf, 4095)
-    return n > 0 ? String(cString: Array(buf[0..<n]) + [0]) : CommandLine.arguments[0]
 }
 
 /// Instructions per packet of `scenario`, counted by callgrind over exactly the
@@ -140,7 +129,7 @@ func instructionsPerPacket(scenario: String, packets: Int) -> Double? {
     // symbols, so callgrind runs a copy without debug info.
     let stripped = "/tmp/xpf-bench-stripped-\(getpid())"
     defer { unlink(out); unlink(stripped) }
-    guard spawnAndWait(["/usr/bin/strip", "--strip-debug", "-o", stripped, selfPath()]) == 0 else { return nil }
+    guard spawnAndWait(["/usr/bin/strip", "--strip-debug", "-o", stripped, executablePath()]) == 0 else { return nil }
     let st = spawnAndWait(["/usr/bin/valgrind", "--tool=callgrind", "--instr-atstart=no", "--quiet",
                            "--callgrind-out-file=\(out)", stripped, "--callgrind", scenario, "\(packets)"])
     guard st == 0, let text = readWholeFile(out) else { return nil }
@@ -258,14 +247,8 @@ func scaling(procs: Int, durationMs: Int) throws -> Double {
     let start = monotonicNanos() + 500_000_000
     var pids: [pid_t] = []
     for q in 0..<procs {
-        let argv = [selfPath(), "--scaling-child", path, "\(q)", "\(cpus[q % max(ncpu, 1)])", "\(start)", "\(durationMs)"]
-        var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
-        cargs.append(nil)
-        var pid: pid_t = 0
-        let rc = cargs.withUnsafeBufferPointer { xpf_spawn(&pid, argv[0], $0.baseAddress) }
-        for a in cargs { free(a) }
-        if rc != 0 { throw SysError("posix_spawn", -rc) }
-        pids.append(pid)
+        let argv = [executablePath(), "--scaling-child", path, "\(q)", "\(cpus[q % max(ncpu, 1)])", "\(start)", "\(durationMs)"]
+        pids.append(try spawnProcess(argv))
     }
     for pid in pids {
         var st: Int32 = 0

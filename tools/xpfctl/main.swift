@@ -34,15 +34,7 @@ func control(_ stateDir: String, _ request: String) throws -> String {
         if n <= 0 { break }
         out += buf[0..<n]
     }
-    return String(decoding: out, as: UTF8.self).trimmingCharacters()
-}
-
-extension String {
-    func trimmingCharacters() -> String {
-        var s = Substring(self)
-        while let l = s.last, l.isWhitespace { s.removeLast() }
-        return String(s)
-    }
+    return String(decoding: out, as: UTF8.self).trimmingWhitespace()
 }
 
 func absolutePath(_ p: String) -> String {

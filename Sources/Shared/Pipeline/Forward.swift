@@ -153,20 +153,7 @@ public struct Pipeline {
     /// Idle timeout in ms for a session, from the running configuration.
     @inlinable
     public func timeoutMs(proto: UInt8, tcpState: UInt8) -> UInt32 {
-        let c = config.pointee
-        let s: UInt32
-        switch proto {
-        case 6:
-            switch tcpState {
-            case UInt8(XPF_TCP_ESTABLISHED.rawValue): s = c.timeout_tcp_established
-            case UInt8(XPF_TCP_CLOSING.rawValue): s = c.timeout_tcp_closing
-            default: s = c.timeout_tcp_initial
-            }
-        case 17: s = c.timeout_udp
-        case 1, 58: s = c.timeout_icmp
-        default: s = c.timeout_other
-        }
-        return s &* 1000
+        config.pointee.idleTimeout(proto: proto, tcpState: tcpState) &* 1000
     }
 
     /// Decides what to do with one frame and rewrites it in place when it is to be sent.

@@ -12,6 +12,25 @@ import CXPF
 
 public enum SnapshotKind: Sendable { case config, fib }
 
+extension xpf_config_snapshot {
+    /// Idle timeout in seconds of a session by protocol and TCP state: the one
+    /// rule that ageing (workers) and `show security flow session` (xpfctl) share.
+    @inlinable
+    public func idleTimeout(proto: UInt8, tcpState: UInt8) -> UInt32 {
+        switch proto {
+        case 6:
+            switch tcpState {
+            case UInt8(XPF_TCP_ESTABLISHED.rawValue): return timeout_tcp_established
+            case UInt8(XPF_TCP_CLOSING.rawValue): return timeout_tcp_closing
+            default: return timeout_tcp_initial
+            }
+        case 17: return timeout_udp
+        case 1, 58: return timeout_icmp
+        default: return timeout_other
+        }
+    }
+}
+
 public struct PublishError: Error, CustomStringConvertible {
     public let description: String
 }

@@ -33,15 +33,7 @@ public enum SessionListing {
             if xpf_sess_load_state(rec) != s1 { continue }  // reused while we copied
             // Another worker may have stamped last_seen a moment after our clock read.
             let idle = UInt32(max(0, Int32(bitPattern: nowMs &- copy.last_seen_ms)))
-            let t: UInt32
-            switch copy.proto {
-            case 6:
-                t = copy.tcp_state == UInt8(XPF_TCP_ESTABLISHED.rawValue) ? cfg.timeout_tcp_established
-                    : copy.tcp_state == UInt8(XPF_TCP_CLOSING.rawValue) ? cfg.timeout_tcp_closing : cfg.timeout_tcp_initial
-            case 17: t = cfg.timeout_udp
-            case 1, 58: t = cfg.timeout_icmp
-            default: t = cfg.timeout_other
-            }
+            let t = cfg.idleTimeout(proto: copy.proto, tcpState: copy.tcp_state)
             out.append(SessionInfo(id: i + 1, record: copy, idleMs: idle, ageS: nowS &- copy.created_s, timeoutS: t))
         }
         return out

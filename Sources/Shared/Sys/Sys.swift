@@ -61,15 +61,34 @@ public func logLine(_ who: String, _ message: String) {
     _ = line.withCString { fputs($0, stderr) }
 }
 
-/// Reads a small text file (sysfs, procfs); nil if it cannot be read.
-public func readSmallFile(_ path: String) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    if fd < 0 { return nil }
-    defer { close(fd) }
-    var buf = [UInt8](repeating: 0, count: 4096)
-    let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
-    if n < 0 { return nil }
-    return String(decoding: buf[0..<n], as: UTF8.self)
+/// Starts `argv[0]` with `argv` (posix_spawn through xpf_spawn: empty signal mask,
+/// default handlers) and returns its pid.
+public func spawnProcess(_ argv: [String]) throws -> pid_t {
+    var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) }
+    cargs.append(nil)
+    defer { for a in cargs { free(a) } }
+    var pid: pid_t = 0
+    let r = cargs.withUnsafeBufferPointer { xpf_spawn(&pid, argv[0], $0.baseAddress) }
+    if r != 0 { throw SysError("posix_spawn(\(argv[0]))", -r) }
+    return pid
+}
+
+/// The running binary's path (/proc/self/exe), or argv[0] if it cannot be read.
+public func executablePath() -> String {
+    var buf = [CChar](repeating: 0, count: 4096)
+    let n = readlink("/proc/self/exe", &buf, 4095)
+    guard n > 0 else { return CommandLine.arguments[0] }
+    return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+extension String {
+    /// The string without leading and trailing whitespace (sysfs values, replies).
+    public func trimmingWhitespace() -> String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s.removeFirst() }
+        while let l = s.last, l.isWhitespace { s.removeLast() }
+        return String(s)
+    }
 }
 
 /// Copies a Swift string into a fixed-size C char array (NUL-terminated, truncated).
