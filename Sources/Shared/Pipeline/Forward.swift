@@ -25,12 +25,13 @@ public struct WorkerCounters {
     public var s = xpf_worker_stats()
     public init() {}
 
-    /// Adds to element `i` of a per-interface counter array (a C array imports as a tuple).
+    /// Adds to element `i` of a counter array (a C array of UInt64 imports as a tuple;
+    /// its length is a power of two: 16 drop reasons, 16 interface slots).
     @inlinable
     public static func add<T>(_ array: inout T, _ i: Int, _ n: UInt64) {
         withUnsafeMutableBytes(of: &array) { raw in
             let p = raw.baseAddress!.assumingMemoryBound(to: UInt64.self)
-            p[i & (Int(XPF_MAX_IFACES) - 1)] &+= n  // Safe: masked into the 16 interface slots
+            p[i & (raw.count / 8 - 1)] &+= n  // Safe: masked into the array's own length
         }
     }
 
@@ -42,12 +43,7 @@ public struct WorkerCounters {
             p[i & (Int(XPF_MAX_IFACES) - 1)] = v  // Safe: masked into the 16 interface slots
         }
     }
-    @inlinable public mutating func drop(_ reason: UInt8) {
-        withUnsafeMutableBytes(of: &s.drops) { raw in
-            let p = raw.baseAddress!.assumingMemoryBound(to: UInt64.self)
-            p[Int(reason) & (Int(XPF_DROP_MAX.rawValue) - 1)] &+= 1  // Safe: masked into the 16 drop counters
-        }
-    }
+    @inlinable public mutating func drop(_ reason: UInt8) { Self.add(&s.drops, Int(reason), 1) }
 }
 
 /// Egress interface data a worker needs per packet (copied from the header at start).
