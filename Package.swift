@@ -18,6 +18,7 @@ let package = Package(
         .executable(name: "xpfctl", targets: ["XPFCtl"]),
         .executable(name: "xpf-testhelper", targets: ["TestHelper"]),
         .executable(name: "xpf-bench", targets: ["XPFBench"]),
+        .executable(name: "xpf-fuzz", targets: ["XPFFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -53,10 +54,19 @@ let package = Package(
             dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "tools/xpfctl", swiftSettings: swiftSettings),
         .executableTarget(
-            name: "XPFBench", dependencies: ["Shared", "CXPF"], path: "tools/xpf-bench",
+            name: "XPFBench", dependencies: ["Shared", "CXPF", "XPFTestSupport"], path: "tools/xpf-bench",
             swiftSettings: swiftSettings),
+        // The lab as an in-memory fixture (region, FIB, pipeline): the benchmark and the fuzz targets.
+        .target(name: "XPFTestSupport", dependencies: ["Shared", "CXPF"], path: "Tests/Support",
+                swiftSettings: swiftSettings),
+        // Fuzzing (tools/fuzz): weak hooks into the libFuzzer/ASan runtimes, the targets, the driver.
+        .target(name: "CFuzz", path: "Tests/Fuzz/CFuzz"),
+        .target(name: "FuzzTargets", dependencies: ["Shared", "CXPF", "CFuzz", "XPFTestSupport"],
+                path: "Tests/Fuzz/Targets", swiftSettings: swiftSettings),
+        .executableTarget(name: "XPFFuzz", dependencies: ["FuzzTargets", "CFuzz"], path: "Tests/Fuzz/Driver",
+                          swiftSettings: swiftSettings),
         .executableTarget(name: "TestHelper", dependencies: ["Shared", "CXPF"], path: "Tests/Helper", swiftSettings: swiftSettings),
-        .testTarget(name: "SharedTests", dependencies: ["Shared", "CXPF"], path: "Tests/SharedTests",
+        .testTarget(name: "SharedTests", dependencies: ["Shared", "CXPF", "FuzzTargets"], path: "Tests/SharedTests",
                     exclude: ["ConfigCorpus"], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v5]

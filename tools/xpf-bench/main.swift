@@ -13,6 +13,7 @@ import Glibc
 #endif
 import CXPF
 import Shared
+import XPFTestSupport
 
 // MARK: options
 
@@ -82,8 +83,8 @@ final class Scenario {
 
     init(name: String, kind: FrameKind, flows: Int, capacity: Int) throws {
         self.name = name
-        region = try makeRegion(path: tmpRegionPath(name), queues: 1, capacity: capacity)
-        pipeline = makePipeline(region, queue: 0)
+        region = try LabFixture.makeRegion(path: tmpRegionPath(name), queues: 1, capacity: capacity)
+        pipeline = LabFixture.makePipeline(region, queue: 0)
         frames = Frames(kind: kind, count: flows, portBase: portBase)
         actions = .allocate(capacity: 64)
     }
@@ -163,7 +164,7 @@ func callgrindChild(_ scenario: String, _ packets: Int) -> Never {
 struct SessionRates { var insertPerS: Double; var lookupPerS: Double; var bytesPerSession: Double; var allFound: Bool }
 
 func sessionRates(capacity: Int) throws -> SessionRates {
-    let r = try makeRegion(path: tmpRegionPath("sess\(capacity)"), queues: 1, capacity: capacity)
+    let r = try LabFixture.makeRegion(path: tmpRegionPath("sess\(capacity)"), queues: 1, capacity: capacity)
     defer { unlink(r.path) }
     var part = SessionPartition(table: r.sessionTable, queue: 0, queues: 1)
     var key = FlowKey()
@@ -210,7 +211,7 @@ func scalingChild(region path: String, queue: Int, cpu: Int, startNs: UInt64, du
     _ = xpf_pin_to_cpu(Int32(cpu))
     do {
         let r = try ShmRegion.attach(path: path, writable: true)
-        var p = makePipeline(r, queue: queue)
+        var p = LabFixture.makePipeline(r, queue: queue)
         let f = Frames(kind: .udp4, count: flows, portBase: 1024, srcHost: UInt8(2 + queue))
         var c = WorkerCounters()
         let actions = UnsafeMutablePointer<PacketAction>.allocate(capacity: 64)
@@ -240,7 +241,7 @@ func scalingChild(region path: String, queue: Int, cpu: Int, startNs: UInt64, du
 /// partition of one shared table, each forwarding its own flows.
 func scaling(procs: Int, durationMs: Int) throws -> Double {
     let path = tmpRegionPath("scale\(procs)")
-    let r = try makeRegion(path: path, queues: 2, capacity: 131_072)
+    let r = try LabFixture.makeRegion(path: path, queues: 2, capacity: 131_072)
     defer { unlink(path) }
     var cpus = [Int32](repeating: 0, count: 64)
     let ncpu = Int(cpus.withUnsafeMutableBufferPointer { xpf_allowed_cpus($0.baseAddress, 64) })
