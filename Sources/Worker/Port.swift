@@ -15,8 +15,6 @@ struct Port {
     let fill: UnsafeMutablePointer<xsk_ring_prod>
     let comp: UnsafeMutablePointer<xsk_ring_cons>
     var fd: Int32 = -1
-    /// Descriptors submitted to TX and not yet completed (kick while non-zero).
-    var txOutstanding: UInt32 = 0
 
     init(slot: UInt8, name: String, fill: UnsafeMutablePointer<xsk_ring_prod>, comp: UnsafeMutablePointer<xsk_ring_cons>) {
         self.slot = slot

@@ -189,47 +189,13 @@ var parkedCount = 0
 var counters = WorkerCounters()
 counters.s = WorkerStatsIO.read(block)
 
-// TX staging: per egress port, up to one batch of descriptors.
+// TX staging (Pipeline/Transmit.swift): per egress, up to one batch of descriptors plus
+// the parked frames; a fuller egress is flushed into its TX ring first.
 let batchMax = Int(hdr.batch_size_max)
-let stageAddr = UnsafeMutablePointer<UInt64>.allocate(capacity: nIfaces * (batchMax + parkCapacity))
-let stageLen = UnsafeMutablePointer<UInt32>.allocate(capacity: nIfaces * (batchMax + parkCapacity))
-let stageCount = UnsafeMutablePointer<Int>.allocate(capacity: nIfaces)
-stageCount.initialize(repeating: 0, count: nIfaces)
-let stageStride = batchMax + parkCapacity
+var transmit = TransmitStaging(rings: ports.map { $0.tx }, capacity: batchMax + parkCapacity)
 
 @inline(__always) func stage(_ egress: UInt8, _ addr: UInt64, _ len: UInt32) {
-    let e = Int(egress)
-    let i = e * stageStride + stageCount[e]
-    stageAddr[i] = addr
-    stageLen[i] = len
-    stageCount[e] += 1
-}
-
-/// Moves staged descriptors to each egress TX ring; what does not fit is dropped and
-/// counted (never waited for, R-3.4).
-func flushTX() {
-    for e in 0..<nIfaces where stageCount[e] > 0 {
-        let n = UInt32(stageCount[e])
-        var idx: UInt32 = 0
-        let got = xsk_ring_prod__reserve(ports[e].tx, n, &idx)
-        let base = e * stageStride
-        for i in 0..<Int(got) {
-            let d = xsk_ring_prod__tx_desc(ports[e].tx, idx &+ UInt32(i))!
-            d.pointee.addr = stageAddr[base + i]
-            d.pointee.len = stageLen[base + i]
-            d.pointee.options = 0
-            counters.s.tx_packets &+= 1
-            counters.s.tx_bytes &+= UInt64(stageLen[base + i])
-        }
-        xsk_ring_prod__submit(ports[e].tx, got)
-        ports[e].txOutstanding &+= got
-        WorkerCounters.add(&counters.s.if_tx_packets, e, UInt64(got))
-        for i in Int(got)..<Int(n) {
-            umem.put(stageAddr[base + i])
-            counters.drop(UInt8(XPF_DROP_TX_FULL.rawValue))
-        }
-        stageCount[e] = 0
-    }
+    transmit.stage(egress, addr: addr, len: len, counters: &counters) { umem.put($0) }
 }
 
 /// Copy-mode TX sends at most 32 descriptors per syscall and answers EAGAIN while
@@ -239,8 +205,8 @@ func flushTX() {
 /// would fill and drop. Bounded by what is outstanding.
 func kickAndComplete() {
     for i in 0..<ports.count {
-        if ports[i].txOutstanding > 0 {
-            var kicks = ports[i].txOutstanding / 32 + 1
+        if transmit.outstanding[i] > 0 {
+            var kicks = transmit.outstanding[i] / 32 + 1
             while kicks > 0 {
                 kicks -= 1
                 counters.s.tx_kicks &+= 1
@@ -258,7 +224,7 @@ func kickAndComplete() {
         if n > 0 {
             for k in 0..<n { umem.put(xsk_ring_cons__comp_addr(ports[i].comp, idx &+ k).pointee) }
             xsk_ring_cons__release(ports[i].comp, n)
-            ports[i].txOutstanding &-= min(n, ports[i].txOutstanding)
+            transmit.outstanding[i] &-= min(n, transmit.outstanding[i])
         }
     }
 }
@@ -397,14 +363,14 @@ while stopRequested == 0 {
         }
     }
     if parkedCount > 0 && (fibChanged || work == 0 || work < batch) { serviceParked(nowMs: nowMs) }
-    flushTX()
+    transmit.flushAll(counters: &counters) { umem.put($0) }
     kickAndComplete()
     for pi in 0..<ports.count {
         // Top the fill ring up to its target occupancy (frames the kernel may fill).
         let occupied = fillSize &- xsk_prod_nb_free(ports[pi].fill, fillSize)
         if occupied < fillTarget { refill(&ports[pi], fillTarget &- occupied) }
         WorkerCounters.set(&counters.s.fill_ring_used, pi, fillSize &- xsk_prod_nb_free(ports[pi].fill, fillSize))
-        WorkerCounters.set(&counters.s.tx_ring_used, pi, ports[pi].txOutstanding)
+        WorkerCounters.set(&counters.s.tx_ring_used, pi, transmit.outstanding[pi])
         if xsk_ring_prod__needs_wakeup(ports[pi].fill) != 0 {
             recvfrom(ports[pi].fd, nil, 0, Int32(MSG_DONTWAIT), nil, nil)
         }
@@ -419,7 +385,7 @@ while stopRequested == 0 {
     }
     if work == 0 {
         var outstanding = false
-        for p in ports where p.txOutstanding > 0 { outstanding = true }
+        for pi in 0..<ports.count where transmit.outstanding[pi] > 0 { outstanding = true }
         // Idle: sleep in poll() (never spin on 2 cores). Short timeout while frames
         // wait for TX completion or neighbours, 100 ms otherwise (heartbeat cadence).
         let timeout: Int32 = outstanding ? 1 : (parkedCount > 0 ? 5 : 100)
