@@ -24,7 +24,7 @@
 #include "xpf_config_abi.h"
 
 #define XPF_SHM_MAGIC 0x31304d4853465058ULL /* "XPFSHM01" little-endian */
-#define XPF_ABI_VERSION 6u
+#define XPF_ABI_VERSION 7u
 
 #define XPF_CACHELINE 64
 #define XPF_CONFIG_SLOTS 4
@@ -332,30 +332,43 @@ enum xpf_tcp_state { XPF_TCP_NONE = 0, XPF_TCP_INITIAL = 1, XPF_TCP_ESTABLISHED 
 /* A session record: 128 bytes, two cache lines.
  * seq_state: bits 0-1 = enum xpf_session_state, bits 2-31 = reuse sequence,
  *   bumped on every FREE→BUSY transition. Only the owning worker (the record lies
- *   in its partition) moves it FREE→BUSY→LIVE→FREE. It stores LIVE with release
- *   after writing every other field; readers load-acquire seq_state, check LIVE,
- *   read the tuple, then re-load seq_state and discard the read if it changed.
+ *   in its partition) moves it, in this order (Sessions/SessionTable.pml checks it):
+ *     insert  FREE→BUSY, fence, write the fields, index both directions, →LIVE;
+ *     remove  LIVE→BUSY, tombstone both index entries, →FREE.
+ *   So at every instant a LIVE record is indexed in both directions and no index slot
+ *   refers to a FREE record; a BUSY record may be referenced by 0, 1 or 2 slots. A
+ *   worker killed mid-operation leaves at most one BUSY record in its partition; its
+ *   successor un-indexes it (with the key fields it holds) and frees it at start.
+ *   The owner stores BUSY, then a release fence, then the fields (relaxed atomics),
+ *   then LIVE with release. Readers (lookups, tools) load-acquire seq_state, check LIVE,
+ *   read family/proto/tuple with relaxed atomic loads, acquire fence, re-load seq_state
+ *   and discard the read if it changed (a seqlock).
  * last_seen_ms, packets, bytes, tcp_state: updated by whichever worker forwards a
  *   packet of the session (relaxed atomics; the other direction may arrive on
- *   another queue). */
+ *   another queue).
+ * Both tuples start 8-byte aligned, so a lookup compares one with four 8-byte and
+ *   one 4-byte atomic load (xpf_sess_key_equal). */
 struct xpf_session {
 	uint32_t seq_state;
 	uint32_t generation;      /* low 32 bits of the config generation that decided it */
 	uint32_t last_seen_ms;    /* CLOCK_MONOTONIC milliseconds, wrapping */
 	uint32_t created_s;       /* CLOCK_MONOTONIC seconds */
+	struct xpf_flow_tuple fwd; /* as the first packet carried it */
 	uint8_t family;           /* 4 or 6 */
 	uint8_t proto;
 	uint8_t tcp_state;        /* enum xpf_tcp_state */
 	uint8_t flags;
+	struct xpf_flow_tuple rev; /* as replies carry it (after NAT, when NAT lands) */
 	uint8_t if_in;            /* iface slot the forward direction arrived on */
 	uint8_t if_out;           /* iface slot the forward direction left by */
 	uint8_t owner;            /* queue of the worker that created it */
 	uint8_t reserved;
-	struct xpf_flow_tuple fwd; /* as the first packet carried it */
-	struct xpf_flow_tuple rev; /* as replies carry it (after NAT, when NAT lands) */
 	uint64_t packets[2];      /* [0] forward, [1] reverse */
 	uint64_t bytes[2];
 };
+_Static_assert(offsetof(struct xpf_session, fwd) == 16 && offsetof(struct xpf_session, rev) == 56,
+               "tuples 8-byte aligned (xpf_sess_key_equal loads them as words)");
+_Static_assert(offsetof(struct xpf_session, packets) == 96, "counters on the second line");
 
 /* Index: open addressing over 64-byte buckets of 8 slots, linear probing bucket by
  * bucket. A slot is 0 (empty, ends a probe), XPF_INDEX_TOMBSTONE (deleted, probe

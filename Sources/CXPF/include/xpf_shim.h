@@ -80,6 +80,78 @@ static inline uint64_t xpf_sess_packets(const struct xpf_session *s, unsigned di
 static inline uint64_t xpf_sess_bytes(const struct xpf_session *s, unsigned dir) { return __atomic_load_n(&s->bytes[dir & 1], __ATOMIC_RELAXED); }
 static inline uint64_t *xpf_index_slot(struct xpf_index_bucket *b, unsigned i) { return &b->slot[i]; }
 
+/* The session key fields (family, protocol, both tuples) under the record's seqlock
+ * (struct xpf_session): the owner writes them while the record is BUSY, other workers'
+ * lookups and the tools read them between two loads of seq_state. Both sides use
+ * relaxed atomics, so the race the seqlock tolerates is not undefined behaviour (and
+ * ThreadSanitizer sees it as intended); on x86-64 these are the plain moves a memcpy
+ * or compare would use. A tuple is four 8-byte words and one 4-byte word (it starts
+ * 8-byte aligned in the record, pinned in xpf_abi.h). `key` points at any 36 bytes in
+ * private memory (unaligned is fine). */
+static inline const struct xpf_flow_tuple *xpf_sess_tuple(const struct xpf_session *s, unsigned dir)
+{
+	return (dir & 1) ? &s->rev : &s->fwd;
+}
+static inline bool xpf_sess_key_equal(const struct xpf_session *s, unsigned dir, uint8_t family, uint8_t proto,
+                                      const void *key)
+{
+	const uint64_t *w = (const uint64_t *)(const void *)xpf_sess_tuple(s, dir);
+	uint64_t k[4];
+	uint32_t k4;
+	__builtin_memcpy(k, key, 32);
+	__builtin_memcpy(&k4, (const uint8_t *)key + 32, 4);
+	uint64_t diff = (__atomic_load_n(&w[0], __ATOMIC_RELAXED) ^ k[0]) | (__atomic_load_n(&w[1], __ATOMIC_RELAXED) ^ k[1])
+	              | (__atomic_load_n(&w[2], __ATOMIC_RELAXED) ^ k[2]) | (__atomic_load_n(&w[3], __ATOMIC_RELAXED) ^ k[3])
+	              | (__atomic_load_n((const uint32_t *)(w + 4), __ATOMIC_RELAXED) ^ k4);
+	return __atomic_load_n(&s->family, __ATOMIC_RELAXED) == family && __atomic_load_n(&s->proto, __ATOMIC_RELAXED) == proto
+	       && diff == 0;
+}
+/* Copies one direction's key out of a record (relaxed loads; validate with seq_state). */
+static inline void xpf_sess_load_key(const struct xpf_session *s, unsigned dir, uint8_t *family, uint8_t *proto,
+                                     struct xpf_flow_tuple *out)
+{
+	const uint64_t *w = (const uint64_t *)(const void *)xpf_sess_tuple(s, dir);
+	uint64_t k[4] = { __atomic_load_n(&w[0], __ATOMIC_RELAXED), __atomic_load_n(&w[1], __ATOMIC_RELAXED),
+	                  __atomic_load_n(&w[2], __ATOMIC_RELAXED), __atomic_load_n(&w[3], __ATOMIC_RELAXED) };
+	uint32_t k4 = __atomic_load_n((const uint32_t *)(w + 4), __ATOMIC_RELAXED);
+	__builtin_memcpy(out, k, 32);
+	__builtin_memcpy((uint8_t *)out + 32, &k4, 4);
+	*family = __atomic_load_n(&s->family, __ATOMIC_RELAXED);
+	*proto = __atomic_load_n(&s->proto, __ATOMIC_RELAXED);
+}
+static inline void xpf_sess_store_tuple(struct xpf_flow_tuple *dst, const void *key)
+{
+	uint64_t *w = (uint64_t *)(void *)dst;
+	uint64_t k[4];
+	uint32_t k4;
+	__builtin_memcpy(k, key, 32);
+	__builtin_memcpy(&k4, (const uint8_t *)key + 32, 4);
+	__atomic_store_n(&w[0], k[0], __ATOMIC_RELAXED);
+	__atomic_store_n(&w[1], k[1], __ATOMIC_RELAXED);
+	__atomic_store_n(&w[2], k[2], __ATOMIC_RELAXED);
+	__atomic_store_n(&w[3], k[3], __ATOMIC_RELAXED);
+	__atomic_store_n((uint32_t *)(w + 4), k4, __ATOMIC_RELAXED);
+}
+/* Owner only, while the record is BUSY (after xpf_fence_release): the key and the
+ * fields other workers update per packet. */
+static inline void xpf_sess_store_key(struct xpf_session *s, uint8_t family, uint8_t proto, const void *fwd,
+                                      const void *rev)
+{
+	__atomic_store_n(&s->family, family, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->proto, proto, __ATOMIC_RELAXED);
+	xpf_sess_store_tuple(&s->fwd, fwd);
+	xpf_sess_store_tuple(&s->rev, rev);
+}
+static inline void xpf_sess_reset_activity(struct xpf_session *s, uint32_t now_ms, uint8_t tcp_state)
+{
+	__atomic_store_n(&s->last_seen_ms, now_ms, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->tcp_state, tcp_state, __ATOMIC_RELAXED);
+	for (unsigned d = 0; d < 2; d++) {
+		__atomic_store_n(&s->packets[d], 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&s->bytes[d], 0, __ATOMIC_RELAXED);
+	}
+}
+
 /* errno after a failed libc call, for Swift (errno is a macro in glibc). */
 int xpf_errno(void);
 

@@ -7,9 +7,16 @@
 //
 // Index: open addressing over 64-byte buckets of 8 UInt64 slots (see xpf_abi.h). Each
 // session has two slots, one per direction. Any worker may look up; inserts and
-// deletes are single CASes on a slot, so a process dying between two steps leaves at
-// worst a slot pointing at a record whose tuple no longer matches (ignored by readers,
-// reclaimed when the owner scans) — never a held lock.
+// deletes are single CASes on a slot.
+//
+// Crash safety (docs/architecture.md, "Session table"): a record is BUSY while its owner
+// indexes it (insert: BUSY → fields → both slots → LIVE) and while it un-indexes it
+// (remove: LIVE → BUSY → both tombstones → FREE). So at every instant a LIVE record is
+// indexed in both directions and no slot refers to a FREE record; a worker killed -9
+// at any step leaves at most one BUSY record, which its successor un-indexes and frees
+// (`SessionPartition.init`). `SessionTable.check` verifies all of this on a running table.
+//
+// Model: Sessions/SessionTable.pml (tools/model-check)
 //
 // Cost: 128 B record + 4 slots × 8 B of index = 160 B per session.
 import CXPF
@@ -90,12 +97,6 @@ public struct SessionTable {
     }
 
     @inlinable
-    static func tuplePointer(_ rec: UnsafeMutablePointer<xpf_session>, _ dir: UInt32) -> UnsafeRawPointer {
-        let off = dir == 0 ? MemoryLayout<xpf_session>.offset(of: \xpf_session.fwd)! : MemoryLayout<xpf_session>.offset(of: \xpf_session.rev)!
-        return UnsafeRawPointer(rec) + off
-    }
-
-    @inlinable
     static func ref(_ index: Int, _ dir: UInt32) -> UInt32 { UInt32(index) << 1 | dir &+ 1 }
 
     // MARK: lookup
@@ -122,6 +123,7 @@ public struct SessionTable {
         let tag = UInt32(truncatingIfNeeded: h >> 32)
         var b = Self.startBucket(h, bucketCount)
         let keyTuple = UnsafeRawPointer(key) + MemoryLayout<FlowKey>.offset(of: \FlowKey.tuple)!
+        let family = key.pointee.family, proto = key.pointee.proto
         for _ in 0..<maxProbe {
             let bucket = buckets + b
             for i in 0..<UInt32(XPF_INDEX_SLOTS) {
@@ -132,11 +134,11 @@ public struct SessionTable {
                 let idx = Int(ref >> 1), dir = ref & 1
                 if idx >= capacity { continue }     // torn or foreign value: ignore
                 let rec = records + idx
+                // Seqlock read (xpf_abi.h): LIVE before, same word after the key compare.
                 let s1 = xpf_sess_load_state(rec)   // pairs with the owner's release of LIVE
                 if s1 & 3 != UInt32(XPF_SESS_LIVE.rawValue) { continue }
-                if rec.pointee.family == key.pointee.family && rec.pointee.proto == key.pointee.proto
-                    && Self.tuplesEqual(Self.tuplePointer(rec, dir), keyTuple) {
-                    xpf_fence_acquire()
+                if xpf_sess_key_equal(rec, dir, family, proto, keyTuple) {
+                    xpf_fence_acquire()             // the key loads above happen before the re-load
                     if xpf_sess_load_state(rec) == s1 { return (idx, dir) }  // not reused meanwhile
                 }
             }
@@ -188,14 +190,12 @@ public struct SessionTable {
         }
     }
 
-    /// The key of one direction of a record.
+    /// The key of one direction of a record (relaxed loads: validate against the
+    /// record's state word when the record is not the caller's own).
     @inlinable
     public func key(of index: Int, direction dir: UInt32) -> FlowKey {
-        let rec = records + index
         var k = FlowKey()
-        k.family = rec.pointee.family
-        k.proto = rec.pointee.proto
-        k.tuple = dir == 0 ? rec.pointee.fwd : rec.pointee.rev
+        xpf_sess_load_key(records + index, dir, &k.family, &k.proto, &k.tuple)
         return k
     }
 }
@@ -210,9 +210,15 @@ public struct SessionPartition {
     @usableFromInline var freeList: UnsafeMutablePointer<UInt32>
     @usableFromInline var freeCount: Int
     @usableFromInline var ageCursor: Int
+    /// BUSY records the previous owner left behind (killed mid-insert or mid-remove)
+    /// and this one repaired at start: 0 or 1 after a crash, 0 after a clean exit.
+    public private(set) var recovered: Int
 
-    /// Scans the partition: FREE records go on the free list; BUSY ones (a previous
-    /// owner died mid-insert, before the index referenced them) become FREE.
+    /// Scans the partition: FREE records go on the free list. A BUSY record is what a
+    /// previous owner killed mid-insert or mid-remove left behind: it is un-indexed in
+    /// both directions (with the key fields it holds: complete once either direction
+    /// was indexed; no slot refers to it before that) and becomes FREE. Killed again
+    /// during this repair, the next owner repeats it: every step is idempotent.
     public init(table: SessionTable, queue: Int, queues: Int) {
         self.table = table
         let per = table.capacity / max(queues, 1)
@@ -222,15 +228,22 @@ public struct SessionPartition {
         freeList = .allocate(capacity: max(per, 1))
         freeCount = 0
         ageCursor = 0
+        recovered = 0
         var i = per - 1
         while i >= 0 {  // push high indices first so low ones are handed out first
-            let rec = table.records + (first + i)
+            let idx = first + i
+            let rec = table.records + idx
             let s = xpf_sess_load_state(rec)
             if s & 3 == UInt32(XPF_SESS_BUSY.rawValue) {
+                var k0 = table.key(of: idx, direction: 0)
+                var k1 = table.key(of: idx, direction: 1)
+                table.indexRemove(&k0, index: idx, dir: 0)
+                table.indexRemove(&k1, index: idx, dir: 1)
                 xpf_sess_store_state(rec, (s & ~3) | UInt32(XPF_SESS_FREE.rawValue))
+                recovered += 1
             }
             if s & 3 != UInt32(XPF_SESS_LIVE.rawValue) {
-                freeList[freeCount] = UInt32(first + i)
+                freeList[freeCount] = UInt32(idx)
                 freeCount += 1
             }
             i -= 1
@@ -242,6 +255,7 @@ public struct SessionPartition {
     /// Creates a session for a first packet. `forward` is the packet's key; the reverse
     /// tuple is what replies carry. Returns the record index, or nil when the table is
     /// full (the caller drops the packet: new flows fail closed, existing ones go on).
+    /// The record stays BUSY until both directions are indexed (xpf_abi.h).
     @inlinable
     public mutating func insert(forward: UnsafePointer<FlowKey>, reverse: xpf_flow_tuple,
                                 generation: UInt64, nowMs: UInt32, nowS: UInt32 = 0, ifIn: UInt8, ifOut: UInt8,
@@ -252,21 +266,19 @@ public struct SessionPartition {
         let s = xpf_sess_load_state(rec)
         let seq = (s & ~3) &+ 4
         xpf_sess_store_state(rec, seq | UInt32(XPF_SESS_BUSY.rawValue))
+        xpf_fence_release()  // BUSY is visible before any field changes (a reader that sees a new field re-loads BUSY)
         rec.pointee.generation = UInt32(truncatingIfNeeded: generation)
-        rec.pointee.last_seen_ms = nowMs
         rec.pointee.created_s = nowS
-        rec.pointee.family = forward.pointee.family
-        rec.pointee.proto = forward.pointee.proto
-        rec.pointee.tcp_state = tcpState
         rec.pointee.flags = 0
         rec.pointee.if_in = ifIn
         rec.pointee.if_out = ifOut
         rec.pointee.owner = owner
-        rec.pointee.fwd = forward.pointee.tuple
-        rec.pointee.rev = reverse
-        rec.pointee.packets = (0, 0)
-        rec.pointee.bytes = (0, 0)
-        xpf_sess_store_state(rec, seq | UInt32(XPF_SESS_LIVE.rawValue))  // release: fields before LIVE
+        var rev = reverse
+        withUnsafePointer(to: &rev) { r in
+            xpf_sess_store_key(rec, forward.pointee.family, forward.pointee.proto,
+                               UnsafeRawPointer(forward) + MemoryLayout<FlowKey>.offset(of: \FlowKey.tuple)!, r)
+        }
+        xpf_sess_reset_activity(rec, nowMs, tcpState)
         var rk = forward.pointee
         rk.tuple = reverse
         if !table.indexInsert(forward, index: idx, dir: 0) {
@@ -278,16 +290,19 @@ public struct SessionPartition {
             xpf_sess_store_state(rec, seq | UInt32(XPF_SESS_FREE.rawValue))
             return nil
         }
+        xpf_sess_store_state(rec, seq | UInt32(XPF_SESS_LIVE.rawValue))  // release: fields and slots before LIVE
         freeCount -= 1
         return idx
     }
 
-    /// Removes a session of this partition: both index entries, then the record.
+    /// Removes a session of this partition: BUSY (lookups stop returning it), both
+    /// index entries, then FREE.
     public mutating func remove(_ idx: Int) {
         precondition(idx >= first && idx < first + count, "session \(idx) is not in this partition")
         let rec = table.records + idx
         let s = xpf_sess_load_state(rec)
         guard s & 3 == UInt32(XPF_SESS_LIVE.rawValue) else { return }
+        xpf_sess_store_state(rec, (s & ~3) | UInt32(XPF_SESS_BUSY.rawValue))
         var k0 = table.key(of: idx, direction: 0)
         var k1 = table.key(of: idx, direction: 1)
         table.indexRemove(&k0, index: idx, dir: 0)
