@@ -3,9 +3,10 @@
 // and sent back out of the interface it arrived on. The kernel cannot do it for us:
 // with its forwarding off it answers nothing for transit packets.
 //
-// Never in reply to (RFC 1812 4.3.2.7, RFC 4443 2.4(e)): an ICMP error, a non-first
-// fragment, a packet to a multicast/broadcast address, or from an address that does
-// not name one host. Rate limiting is the caller's.
+// Never in reply to (RFC 1812 4.3.2.7, RFC 4443 2.4(e)): an ICMP error (or an ICMPv6
+// redirect), a non-first fragment, a packet to a multicast/broadcast address or sent as
+// a link-layer multicast/broadcast, or from an address that does not name one host.
+// Rate limiting is the caller's. Tests/SharedTests/ICMPErrorTests.swift has one row per rule.
 import CXPF
 
 public enum ICMPError {
@@ -18,17 +19,21 @@ public enum ICMPError {
     /// Whether RFC 1812 / RFC 4443 allow an error about this packet.
     @inlinable
     public static func allowed(frame: UnsafeRawPointer, parsed p: ParsedPacket) -> Bool {
+        let ethernetGroupBit: UInt8 = 0x01      // I/G bit of the destination MAC: multicast or broadcast
+        let icmpv6Informational: UInt8 = 128    // ICMPv6 types below are errors
+        let icmpv6Redirect: UInt8 = 137
         if p.isNonFirstFragment { return false }
+        if frame.load(as: UInt8.self) & ethernetGroupBit != 0 { return false }               // link-layer multicast, broadcast
         let l3 = frame + p.l3Offset
         if p.family == 4 {
             if p.proto == 1 && !(p.icmpType == 0 || p.icmpType == 8 || (13...18).contains(p.icmpType)) { return false }
             let src = UInt32(bigEndian: l3.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
             let dst = UInt32(bigEndian: l3.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
             if dst >> 28 == 0xE || dst == 0xFFFF_FFFF { return false }                       // multicast, broadcast
-            if src == 0 || src >> 24 == 127 || src >> 28 >= 0xE { return false }            // unspecified, loopback, class D/E
+            if src >> 24 == 0 || src >> 24 == 127 || src >> 28 >= 0xE { return false }       // network 0, loopback, class D/E
             return true
         }
-        if p.proto == 58 && p.icmpType < 128 { return false }
+        if p.proto == 58 && (p.icmpType < icmpv6Informational || p.icmpType == icmpv6Redirect) { return false }
         if l3.load(fromByteOffset: 24, as: UInt8.self) == 0xFF { return false }              // multicast destination
         let srcHi = l3.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
         let srcLo = l3.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
