@@ -9,8 +9,8 @@ import CXPF
 // Lab: slot 0 = "lan" (ifindex 2, 10.10.1.0/24, fd00:1::/64), slot 1 = "wan" (ifindex 3,
 // 10.10.2.0/24, fd00:2::/64, default via 10.10.2.254).
 
-/// Frame builders (big-endian fields, real checksums).
-fileprivate enum Frames {
+/// Frame builders (big-endian fields, real checksums). Shared with ICMPErrorTests.
+enum Frames {
     static let lanMAC: [UInt8] = [0x02, 0x00, 0x00, 0x00, 0x01, 0x01]
     static let wanMAC: [UInt8] = [0x02, 0x00, 0x00, 0x00, 0x02, 0x01]
     static let clientMAC: [UInt8] = [0x02, 0xCC, 0x00, 0x00, 0x01, 0x0A]     // 10.10.1.10 / fd00:1::10
@@ -101,7 +101,7 @@ fileprivate extension Array where Element == UInt8 {
 }
 
 final class ForwardTests: XCTestCase {
-    fileprivate typealias F = Frames
+    typealias F = Frames
     let fx = ShmTestFixture()
     var region: ShmRegion!
     var egress: UnsafeMutablePointer<EgressInterface>!
@@ -118,6 +118,7 @@ final class ForwardTests: XCTestCase {
     static let wanIfindex: UInt32 = 3
 
     override func setUpWithError() throws {
+        continueAfterFailure = false
         region = try fx.region("fwd", queues: 1, interfaces: 2, sessionCapacity: 1024)
         try Self.setUpInterfaces(region)
         // A real compiled snapshot, as xpfd publishes it (the worker validates it).
@@ -596,21 +597,26 @@ final class ForwardTests: XCTestCase {
         XCTAssertEqual(counters.s.sessions_created, 1)
     }
 
-    /// The usual FIB plus addresses on the LAN interface (slot 0): 10.10.1.1, a link-local
-    /// and fd00:1::1 — the sources of ICMP errors sent out of it.
+    /// The LAN interface's (slot 0) addresses: 10.10.1.1, a link-local and fd00:1::1 —
+    /// the sources of ICMP errors sent out of it.
+    static func fillLANAddresses(_ f: UnsafeMutablePointer<xpf_fib_snapshot>) {
+        let addrs: [(UInt8, [UInt8])] = [(4, b4(F.v4(10, 10, 1, 1))), (6, [0xFE, 0x80] + [UInt8](repeating: 0, count: 13) + [1]), (6, F.v6(1, 1))]
+        withUnsafeMutableBytes(of: &f.pointee.if_addrs) { raw in
+            let a = raw.baseAddress!.assumingMemoryBound(to: xpf_if_addr.self)
+            for (i, (fam, addr)) in addrs.enumerated() {
+                a[i] = xpf_if_addr()
+                a[i].family = fam; a[i].iface_slot = 0; a[i].ifindex = lanIfindex
+                withUnsafeMutableBytes(of: &a[i].addr) { $0.copyBytes(from: addr + [UInt8](repeating: 0, count: 16 - addr.count)) }
+            }
+        }
+        f.pointee.n_if_addrs = UInt32(addrs.count)
+    }
+
+    /// The usual FIB plus the LAN interface's addresses, adopted by the pipeline.
     func publishFIBWithLANAddresses() throws {
         try region.publishFIB { f in
             Self.fillFIB(f, gatewayKnown: true)
-            let addrs: [(UInt8, [UInt8])] = [(4, Self.b4(F.v4(10, 10, 1, 1))), (6, [0xFE, 0x80] + [UInt8](repeating: 0, count: 13) + [1]), (6, F.v6(1, 1))]
-            withUnsafeMutableBytes(of: &f.pointee.if_addrs) { raw in
-                let a = raw.baseAddress!.assumingMemoryBound(to: xpf_if_addr.self)
-                for (i, (fam, addr)) in addrs.enumerated() {
-                    a[i] = xpf_if_addr()
-                    a[i].family = fam; a[i].iface_slot = 0; a[i].ifindex = Self.lanIfindex
-                    withUnsafeMutableBytes(of: &a[i].addr) { $0.copyBytes(from: addr + [UInt8](repeating: 0, count: 16 - addr.count)) }
-                }
-            }
-            f.pointee.n_if_addrs = UInt32(addrs.count)
+            Self.fillLANAddresses(f)
         }
         pipeline.fib = FIBView(region.fibSlot(fibFollower.poll()!))
     }
