@@ -4,6 +4,16 @@
 //
 //   xpf-testhelper sessions PATH Q N K
 //   xpf-testhelper ring PATH Q M
+//   xpf-testhelper storm PATH Q N SEED SECONDS
+//
+// storm: the crash tests' session owner (SessionTableCrashTests). Attaches as partition
+// Q of N, which repairs whatever a killed predecessor left (SessionPartition.init),
+// stores its pid and RUNNING in worker block Q (release: the repair happened before),
+// then inserts (after a lookup miss, as the pipeline does) and removes random sessions
+// — 60 % inserts, so the partition fills and refused inserts happen too — until it is
+// killed or SECONDS pass. After each operation it adds to the block's sessions_created
+// / sessions_closed and stores the operation count as its heartbeat (the checker's
+// "owner moved on" signal: an operation never spans two heartbeats).
 //
 // ring: pushes M neighbour requests (ifindex = sequence number, reserved2 = i * φ64)
 // into worker Q's request ring, retrying (and counting) while the ring is full.
@@ -95,6 +105,63 @@ if args.count == 4, args[0] == "ring", let q = Int(args[2]), let m = Int(args[3]
     }
     print("pushed=\(m)")
     print("refused=\(refused)")
+    print("done=1")
+    exit(0)
+}
+
+// Storm mode: see the header.
+if args.count == 6, args[0] == "storm", let q = Int(args[2]), let n = Int(args[3]), let seed = UInt64(args[4]),
+   let seconds = Double(args[5]), n > 0, q >= 0, q < n {
+    _ = xpf_set_pdeathsig(SIGKILL)  // never outlive the test
+    let region: ShmRegion
+    do { region = try ShmRegion.attach(path: args[1], writable: true) } catch { die(2, "\(error)") }
+    guard region.queues == n else { die(2, "region has \(region.queues) queues, not \(n)") }
+    let block = region.worker(q)
+    var partition = SessionPartition(table: region.sessionTable, queue: q, queues: n)
+    let table = partition.table
+    block.pointee.pid = getpid()
+    xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_RUNNING.rawValue))
+    func statsCounter(_ field: KeyPath<xpf_worker_block, UInt64>) -> UnsafeMutablePointer<UInt64> {
+        // Safe: a field of this worker block, inside the mapped region.
+        (UnsafeMutableRawPointer(block) + MemoryLayout<xpf_worker_block>.offset(of: field)!).assumingMemoryBound(to: UInt64.self)
+    }
+    let created = statsCounter(\xpf_worker_block.stats.sessions_created)
+    let closed = statsCounter(\xpf_worker_block.stats.sessions_closed)
+    var rng = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+    func next() -> UInt64 {  // SplitMix64
+        rng &+= 0x9E37_79B9_7F4A_7C15
+        var z = rng
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    let insertPercent: UInt64 = 60
+    var live = (partition.first..<(partition.first + partition.count)).filter {
+        xpf_sess_load_state(table.records + $0) & 3 == UInt32(XPF_SESS_LIVE.rawValue)
+    }
+    let deadline = monotonicNanos() + UInt64(seconds * 1e9)
+    var ops: UInt64 = 0
+    while ops & 1023 != 0 || monotonicNanos() < deadline {
+        if live.isEmpty || next() % 100 < insertPercent {
+            let r = next()
+            var k = sessionKey(q: Int(truncatingIfNeeded: r >> 48) & 0xFF, i: Int(truncatingIfNeeded: r & 0xFFFF_FFFF))
+            k.proto = r & (1 << 40) == 0 ? 17 : 6
+            if table.lookup(&k) == nil,
+               let idx = partition.insert(forward: &k, reverse: reversed(k).tuple, generation: 1, nowMs: UInt32(truncatingIfNeeded: ops),
+                                          ifIn: 0, ifOut: 0, tcpState: 0) {
+                live.append(idx)
+                _ = xpf_fetch_add_relaxed_u64(created, 1)
+            }
+        } else {
+            let j = Int(next() % UInt64(live.count))
+            live.swapAt(j, live.count - 1)
+            partition.remove(live.removeLast())
+            _ = xpf_fetch_add_relaxed_u64(closed, 1)
+        }
+        ops += 1
+        xpf_store_relaxed_u64(xpf_wb_heartbeat(block), ops)
+    }
+    print("ops=\(ops)")
     print("done=1")
     exit(0)
 }

@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 import CXPF
 @testable import Shared
 #if canImport(Glibc)
@@ -12,7 +13,9 @@ import Glibc
 // `xpf-testhelper` processes over one region file.
 
 /// Zeroed records + index buckets on the heap, sized like ShmGeometry sizes them.
-fileprivate final class HeapTable {
+/// Sendable for the concurrency test, whose threads share it the way worker processes
+/// share the region: through the table's atomics.
+fileprivate final class HeapTable: @unchecked Sendable {
     let records: UnsafeMutablePointer<xpf_session>
     let buckets: UnsafeMutablePointer<xpf_index_bucket>
     let capacity: Int
@@ -121,8 +124,31 @@ extension SessionPartition {
     }
 }
 
+/// What the concurrency test's threads share besides the table: the owner's stop flag
+/// and progress word (atomics), and the results (under the lock, read after the joins).
+fileprivate final class ConcurrencyTestState: @unchecked Sendable {
+    let stop = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+    let progress = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+    let lock = NSLock()
+    var wrong = 0, hits = 0, checks = 0, inFlight = 0
+    var checkErrors: [String] = []
+    init() {
+        stop.initialize(to: 0)
+        progress.initialize(to: 0)
+    }
+    deinit {
+        stop.deallocate()
+        progress.deallocate()
+    }
+}
+
 final class SessionTableTests: XCTestCase {
     typealias K = SessionTestKeys
+
+    override func setUp() {
+        super.setUp()
+        continueAfterFailure = false
+    }
     let live = UInt32(XPF_SESS_LIVE.rawValue)
     let free = UInt32(XPF_SESS_FREE.rawValue)
     let busy = UInt32(XPF_SESS_BUSY.rawValue)
@@ -259,7 +285,7 @@ final class SessionTableTests: XCTestCase {
         XCTAssertNil(h.table.find(a))
         XCTAssertNil(h.table.find(K.reversed(a)))
         XCTAssertEqual(h.state(ia), free)
-        XCTAssertEqual(h.records[ia].seq_state >> 2, 1, "the sequence stays; it is bumped on reuse")
+        XCTAssertEqual(h.records[ia].seq_state >> 2, 2, "the sequence is bumped on entering BUSY: insert 1, remove 2")
         XCTAssertEqual(h.table.find(b)?.index, ib, "the other session is untouched")
         XCTAssertEqual(p.liveCount, 1)
         XCTAssertEqual(h.slotCounts().live, 2)
@@ -270,7 +296,7 @@ final class SessionTableTests: XCTestCase {
         let c = K.v4(0x0A00_0003, 0x0A00_0004, 3333, 80, proto: 6)
         let ic = p.add(c)!
         XCTAssertEqual(ic, ia, "the freed record is handed out next")
-        XCTAssertEqual(h.records[ic].seq_state >> 2, 2, "reuse bumps the sequence (readers detect it)")
+        XCTAssertEqual(h.records[ic].seq_state >> 2, 3, "reuse bumps the sequence (readers detect it)")
         XCTAssertEqual(h.table.find(c)?.index, ic)
         XCTAssertEqual(h.table.find(K.reversed(c))?.direction, 1)
         XCTAssertNil(h.table.find(a), "the old key does not find the reused record")
@@ -371,6 +397,277 @@ final class SessionTableTests: XCTestCase {
         q.remove(3)
         XCTAssertNil(h.table.find(keys[3]))
         XCTAssertEqual(q.liveCount, 31)
+    }
+
+    // MARK: crash recovery (the states a kill leaves; SessionTable.pml proves the list is complete)
+
+    /// Index slot values of one direction of a record (the table's own encoding).
+    fileprivate func slotValue(_ h: HeapTable, _ idx: Int, _ dir: UInt32) -> UInt64 {
+        var k = h.table.key(of: idx, direction: dir)
+        return (SessionTable.hash(&k) >> 32) << 32 | UInt64(SessionTable.ref(idx, dir))
+    }
+
+    /// Where `value` sits in the index, if anywhere.
+    fileprivate func slotPosition(_ h: HeapTable, _ value: UInt64) -> (bucket: Int, slot: UInt32)? {
+        for b in 0..<h.bucketCount {
+            for i in 0..<UInt32(XPF_INDEX_SLOTS) where xpf_load_relaxed_u64(xpf_index_slot(h.buckets + b, i)) == value {
+                return (b, i)
+            }
+        }
+        return nil
+    }
+
+    static let nobodyRunning: (Int) -> SessionOwnerStatus = { _ in SessionOwnerStatus(running: false, progress: 0) }
+
+    fileprivate func check(_ h: HeapTable, owner: (Int) -> SessionOwnerStatus = nobodyRunning) -> SessionTableReport {
+        h.table.check(partitions: 1, attempts: 2, pauseMicros: 0, owner: owner)
+    }
+
+    /// Every point where a kill can stop insert or remove leaves one BUSY record with 0,
+    /// 1 or 2 index slots (never a LIVE one half indexed). The successor's scan
+    /// un-indexes and frees it; the other sessions stay; the checker agrees.
+    func testRestartRepairsABusyRecordWithAnyNumberOfIndexSlots() {
+        for (name, slots) in [("killed before indexing", [UInt32]()), ("insert killed after the forward slot", [0]),
+                              ("killed with both slots (insert before LIVE, or remove before its first tombstone)", [0, 1]),
+                              ("remove killed after the forward tombstone", [1])] {
+            let h = HeapTable(capacity: 32)
+            var p = h.partition()
+            let keep = K.numbered(1), victim = K.numbered(2)
+            let ik = p.add(keep)!
+            let iv = p.add(victim)!
+            // Re-enact the kill: the victim BUSY (sequence bumped) with exactly `slots` indexed.
+            h.records[iv].seq_state = (h.records[iv].seq_state & ~3) &+ 4 | busy
+            let word = h.records[iv].seq_state
+            for dir in [UInt32(0), 1] where !slots.contains(dir) {
+                var k = h.table.key(of: iv, direction: dir)
+                h.table.indexRemove(&k, index: iv, dir: dir)
+            }
+            let before = check(h)
+            XCTAssertFalse(before.isConsistent, "\(name): a BUSY record of a dead owner is an error")
+            XCTAssertEqual(before.busy, 1, name)
+            XCTAssertNil(h.table.find(victim), "\(name): lookups never return a BUSY record")
+
+            let q = h.partition()  // the successor
+            XCTAssertEqual(q.recovered, 1, name)
+            XCTAssertEqual(h.records[iv].seq_state, word & ~3 | free, "\(name): FREE, sequence kept")
+            XCTAssertNil(slotPosition(h, slotValue(h, iv, 0)), "\(name): no forward slot left")
+            XCTAssertNil(slotPosition(h, slotValue(h, iv, 1)), "\(name): no reverse slot left")
+            XCTAssertEqual(h.table.find(keep)?.index, ik, name)
+            XCTAssertEqual(h.table.find(K.reversed(keep))?.index, ik, name)
+            XCTAssertEqual(q.liveCount, 1, name)
+            let after = check(h)
+            XCTAssertTrue(after.isConsistent, "\(name): \(after.errors)")
+            XCTAssertEqual(after.live, 1, name)
+            XCTAssertEqual(after.busy, 0, name)
+            XCTAssertEqual(after.slotsUsed, 2, name)
+            XCTAssertEqual(h.partition().recovered, 0, "\(name): a second restart finds nothing to repair")
+        }
+    }
+
+    /// Remove passes through BUSY: from its first step lookups stop returning the
+    /// session, and a LIVE record is never seen with fewer than two slots.
+    func testRemoveMakesTheRecordBusyBeforeTouchingTheIndex() {
+        let h = HeapTable(capacity: 16)
+        var p = h.partition()
+        let k = K.numbered(7)
+        let i = p.add(k)!
+        let inserted = h.records[i].seq_state
+        p.remove(i)
+        XCTAssertEqual(h.records[i].seq_state, (inserted & ~3) &+ 4 | free, "remove bumped the sequence on entering BUSY")
+        XCTAssertNil(slotPosition(h, slotValue(h, i, 0)))
+        XCTAssertTrue(check(h).isConsistent)
+    }
+
+    // MARK: planted slots (a compare that ignored the protocol or the ports would pass the tag filter)
+
+    /// An index slot whose tag is the looked-up key's but whose record's protocol (or a
+    /// port) differs must not match: the lookup goes on past it, and returns nil or the
+    /// right session.
+    func testLookupSkipsAPlantedSlotWhoseTagMatchesButWhoseRecordDoesNot() {
+        let h = HeapTable(capacity: 64)
+        var p = h.partition()
+        let udp = K.v4(0x0A00_0001, 0x0A00_0002, 1000, 2000, proto: 17)
+        let iu = p.add(udp)!
+        let otherProto = K.v4(0x0A00_0001, 0x0A00_0002, 1000, 2000, proto: 6)
+        let otherPort = K.v4(0x0A00_0001, 0x0A00_0002, 1001, 2000, proto: 17)
+        let otherDir = K.reversed(otherProto)  // planted against record iu's reverse direction
+        for (name, wrong, dir) in [("protocol", otherProto, UInt32(0)), ("source port", otherPort, 0), ("protocol, reverse", otherDir, 1)] {
+            var w = wrong
+            let hash = SessionTable.hash(&w)
+            let start = SessionTable.startBucket(hash, h.bucketCount)
+            // The first free (empty or tombstone) slot of the key's start bucket: an insert of the
+            // key would take it, so the real session's slot will lie behind the planted one.
+            guard let free = (0..<UInt32(XPF_INDEX_SLOTS)).first(where: {
+                let v = xpf_load_relaxed_u64(xpf_index_slot(h.buckets + start, $0))
+                return v == 0 || v == XPF_INDEX_TOMBSTONE
+            }) else {
+                return XCTFail("\(name): start bucket full")
+            }
+            let planted = (hash >> 32) << 32 | UInt64(SessionTable.ref(iu, dir))
+            xpf_store_relaxed_u64(xpf_index_slot(h.buckets + start, free), planted)
+            XCTAssertNil(h.table.find(wrong), "\(name): the planted slot's record has another key")
+            XCTAssertEqual(h.table.find(udp)?.index, iu, "\(name): the record's own key still finds it")
+            // The real session for `wrong`: its slot lies behind the planted one.
+            let iw = p.add(wrong)!
+            XCTAssertEqual(h.table.find(wrong)?.index, iw, "\(name): the lookup passes the planted slot and finds the right session")
+            XCTAssertEqual(h.table.find(wrong)?.direction, 0)
+            let report = check(h)
+            XCTAssertEqual(report.errorCount, 1, "\(name): \(report.errors)")
+            XCTAssertTrue(report.errors[0].contains("tag that is not the hash"), report.errors[0])
+            xpf_store_relaxed_u64(xpf_index_slot(h.buckets + start, free), XPF_INDEX_TOMBSTONE)
+            p.remove(iw)
+        }
+        XCTAssertTrue(check(h).isConsistent)
+    }
+
+    // MARK: consistency checker
+
+    func testCheckCountsAHealthyTable() {
+        let h = HeapTable(capacity: 64)
+        var p = h.partition()
+        let made = (0..<20).map { p.add(K.numbered($0))! }
+        for i in made.prefix(5) { p.remove(i) }
+        let r = check(h)
+        XCTAssertTrue(r.isConsistent, "\(r.errors)")
+        XCTAssertEqual(r.capacity, 64)
+        XCTAssertEqual(r.live, 15)
+        XCTAssertEqual(r.free, 49)
+        XCTAssertEqual(r.busy, 0)
+        XCTAssertEqual(r.slotsUsed, 30)
+        XCTAssertEqual(r.tombstones, 10)
+        XCTAssertEqual(r.slotsEmpty, h.bucketCount * Int(XPF_INDEX_SLOTS) - 40)
+        XCTAssertEqual(r.inFlight, 0)
+        XCTAssertEqual(r.transient, 0)
+    }
+
+    /// Each kind of damage is reported, with the record or slot named.
+    func testCheckReportsEachKindOfInconsistency() {
+        func damaged(_ damage: (HeapTable, Int) -> Void) -> SessionTableReport {
+            let h = HeapTable(capacity: 64)
+            var p = h.partition()
+            for n in 0..<8 { _ = p.add(K.numbered(n)) }
+            damage(h, 3)
+            return check(h)
+        }
+        func expect(_ name: String, _ r: SessionTableReport, count: Int, _ text: String) {
+            XCTAssertEqual(r.errorCount, count, "\(name): \(r.errors)")
+            XCTAssertTrue(r.errors.contains { $0.contains(text) }, "\(name): \(r.errors)")
+        }
+        // The state today's code left after a kill between its two index inserts.
+        expect("LIVE, reverse not indexed", damaged { h, i in
+            var k = h.table.key(of: i, direction: 1)
+            h.table.indexRemove(&k, index: i, dir: 1)
+        }, count: 1, "record 3 is LIVE but indexed 1 time(s) forward and 0 time(s) reverse")
+        expect("LIVE, indexed twice", damaged { h, i in
+            var k = h.table.key(of: i, direction: 0)
+            XCTAssertTrue(h.table.indexInsert(&k, index: i, dir: 0))
+        }, count: 1, "indexed 2 time(s) forward")
+        expect("slots to a FREE record", damaged { h, i in
+            h.records[i].seq_state = h.records[i].seq_state & ~3 | self.free
+        }, count: 2, "refers to record 3, which is FREE")
+        expect("BUSY, owner dead", damaged { h, i in
+            h.records[i].seq_state = h.records[i].seq_state & ~3 | self.busy
+        }, count: 3, "BUSY")  // the record and its two slots
+        expect("slot beyond the table", damaged { h, _ in
+            xpf_store_relaxed_u64(xpf_index_slot(h.buckets + h.bucketCount - 1, 7), 0x1234_5678_0000_F001)
+        }, count: 1, "refers to no record of the table")
+        expect("slot moved behind an empty slot", damaged { h, i in
+            let v = self.slotValue(h, i, 0)
+            guard let at = self.slotPosition(h, v) else { return XCTFail("no slot") }
+            xpf_store_relaxed_u64(xpf_index_slot(h.buckets + at.bucket, at.slot), 0)
+            let next = h.buckets + (at.bucket + 1) % h.bucketCount
+            guard let free = (0..<UInt32(XPF_INDEX_SLOTS)).first(where: { xpf_load_relaxed_u64(xpf_index_slot(next, $0)) == 0 }) else {
+                return XCTFail("next bucket full")
+            }
+            xpf_store_relaxed_u64(xpf_index_slot(next, free), v)
+        }, count: 2, "unreachable")  // and the record is then indexed 0 times forward
+    }
+
+    /// A BUSY record of a running owner is in flight while the owner has not moved on;
+    /// once its progress word changes with the record still BUSY in the same phase, it
+    /// is an error.
+    func testCheckToleratesAnInFlightRecordUntilItsOwnerMovesOn() {
+        let h = HeapTable(capacity: 16)
+        var p = h.partition()
+        let i = p.add(K.numbered(1))!
+        h.records[i].seq_state = (h.records[i].seq_state & ~3) &+ 4 | busy
+        let stalled = check(h) { _ in SessionOwnerStatus(running: true, progress: 42) }
+        XCTAssertTrue(stalled.isConsistent, "\(stalled.errors)")
+        XCTAssertEqual(stalled.inFlight, 3, "the record and its two slots")
+        var beat: UInt64 = 0
+        let movedOn = check(h) { _ in beat += 1; return SessionOwnerStatus(running: true, progress: beat) }
+        XCTAssertEqual(movedOn.errorCount, 1, "\(movedOn.errors)")
+        XCTAssertTrue(movedOn.errors[0].contains("stayed BUSY"), movedOn.errors[0])
+    }
+
+    // MARK: concurrency (run under ThreadSanitizer: swift test --sanitize=thread --scratch-path .build-tsan --filter SessionTableTests)
+
+    /// One owner thread inserts and removes sessions of a small key pool (records are
+    /// reused constantly); two threads look the keys up (and touch what they find, as
+    /// the pipeline does) and one runs the checker, all at once. No lookup may return a
+    /// record that is, at a stable moment, another key's; the checker must find the
+    /// running table consistent every time.
+    func testConcurrentLookupsAndChecksWhileTheOwnerInsertsAndRemoves() {
+        let h = HeapTable(capacity: 128, bucketCount: 16)
+        let pool = (0..<48).map { n in n % 3 == 0 ? K.v6(UInt64(n), 9, UInt16(n), 443, proto: 6) : K.numbered(n) }
+        let ownerOps = 60_000, readerLookupsMax = 2_000_000, checksMax = 10_000
+        let shared = ConcurrencyTestState()
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            var p = h.partition()
+            var live = [Int?](repeating: nil, count: pool.count)
+            for op in 0..<ownerOps {
+                let n = (op &* 7919) % pool.count
+                if let idx = live[n] { p.remove(idx); live[n] = nil } else { live[n] = p.add(pool[n]) }
+                xpf_store_relaxed_u64(shared.progress, UInt64(op + 1))
+            }
+            xpf_store_release_u32(shared.stop, 1)
+            done.signal()
+        }.start()
+        for r in 0..<2 {
+            Thread {
+                var localWrong = 0, localHits = 0
+                for i in 0..<readerLookupsMax where xpf_load_acquire_u32(shared.stop) == 0 {
+                    var k = pool[(i &* 31 &+ r) % pool.count]
+                    if i & 1 == 1 { k = K.reversed(k) }
+                    guard let hit = h.table.lookup(&k) else { continue }
+                    localHits += 1
+                    let rec = h.records + hit.index
+                    xpf_sess_touch(rec, hit.direction, UInt32(truncatingIfNeeded: i), 64)
+                    // Judge only a stable observation: the same LIVE word around the key read.
+                    let s1 = xpf_sess_load_state(rec)
+                    var seen = h.table.key(of: hit.index, direction: hit.direction)
+                    xpf_fence_acquire()
+                    if s1 & 3 == UInt32(XPF_SESS_LIVE.rawValue), xpf_sess_load_state(rec) == s1, !SessionTable.keysEqual(&seen, &k) {
+                        localWrong += 1
+                    }
+                }
+                shared.lock.lock(); shared.wrong += localWrong; shared.hits += localHits; shared.lock.unlock()
+                done.signal()
+            }.start()
+        }
+        Thread {
+            var n = 0, errors: [String] = [], flying = 0
+            while n < checksMax && xpf_load_acquire_u32(shared.stop) == 0 {
+                let r = h.table.check(partitions: 1, attempts: 5, pauseMicros: 200) { _ in
+                    SessionOwnerStatus(running: true, progress: xpf_load_relaxed_u64(shared.progress))
+                }
+                errors += r.errors
+                flying += r.inFlight
+                n += 1
+            }
+            shared.lock.lock(); shared.checks = n; shared.checkErrors = errors; shared.inFlight = flying; shared.lock.unlock()
+            done.signal()
+        }.start()
+        for _ in 0..<4 {
+            XCTAssertEqual(done.wait(timeout: .now() + 120), .success, "a thread did not finish")
+        }
+        print("concurrent session table: \(ownerOps) owner operations, \(shared.hits) hits, \(shared.checks) checks (\(shared.inFlight) in-flight observations)")
+        XCTAssertEqual(shared.wrong, 0, "lookups returned another key's session")
+        XCTAssertGreaterThan(shared.hits, 0)
+        XCTAssertGreaterThan(shared.checks, 0)
+        XCTAssertEqual(shared.checkErrors, [], "the checker must find a running table consistent")
+        XCTAssertTrue(check(h).isConsistent)
     }
 
     // MARK: ageing
@@ -674,6 +971,11 @@ enum TestHelperProcess {
 final class SessionTableCrossProcessTests: XCTestCase {
     let fx = ShmTestFixture()
 
+    override func setUp() {
+        super.setUp()
+        continueAfterFailure = false
+    }
+
     override func tearDown() {
         fx.removeAll()
         super.tearDown()
@@ -746,5 +1048,149 @@ final class SessionTableCrossProcessTests: XCTestCase {
         for i in 0..<capacity where region.sessions[i].seq_state & 3 == UInt32(XPF_SESS_LIVE.rawValue) { live += 1 }
         XCTAssertEqual(live, n * k / 2, "exactly the kept sessions are LIVE")
         for q in 0..<n { XCTAssertEqual(region.worker(q).pointee.state, UInt32(XPF_WORKER_FAILED.rawValue), "both reached the last barrier") }
+    }
+}
+
+/// Issue 7, crash consistency in a real region: an `xpf-testhelper storm` process owns
+/// partition 0 and inserts and removes sessions as fast as it can; it is killed with
+/// SIGKILL at random moments. After each kill this process plays the restarted worker
+/// (the same `SessionPartition.init` xpf-worker runs at start) and the checker must find
+/// the table consistent.
+final class SessionTableCrashTests: XCTestCase {
+    let fx = ShmTestFixture()
+    static let queues = 2
+    static let perPartition = 2048
+    static let minKills = 200
+    static let maxKills = 400
+    static let stormBudgetNs: UInt64 = 20_000_000_000
+    /// The helper's own deadline: it never outlives a broken test by long.
+    static let helperSeconds = "10"
+    static let maxKillDelayMicros: UInt32 = 3_000
+
+    override func setUp() {
+        super.setUp()
+        continueAfterFailure = false
+    }
+
+    override func tearDown() {
+        fx.removeAll()
+        super.tearDown()
+    }
+
+    /// Starts a storm owner of partition 0 and waits (bounded) until it has repaired the
+    /// partition and stored RUNNING.
+    func startStorm(_ helper: String, _ region: ShmRegion, seed: Int, out: String, err: String) -> pid_t {
+        let block = region.worker(0)
+        xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_STARTING.rawValue))
+        let pid = TestHelperProcess.spawn(helper, ["storm", region.path, "0", "\(Self.queues)", "\(seed)", Self.helperSeconds],
+                                          out: out, err: err)
+        XCTAssertGreaterThan(pid, 0)
+        let deadline = monotonicNanos() + 10_000_000_000
+        while xpf_load_acquire_u32(xpf_wb_state(block)) != UInt32(XPF_WORKER_RUNNING.rawValue) {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                XCTFail("storm helper exited (status \(status)) before RUNNING: \(readWholeFile(err) ?? "")")
+            }
+            XCTAssertLessThan(monotonicNanos(), deadline, "storm helper never reported RUNNING")
+            usleep(100)
+        }
+        return pid
+    }
+
+    /// SIGKILL, reap, and mark the block EXITED as xpfd does after reaping.
+    func kill9(_ pid: pid_t, _ region: ShmRegion) {
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        XCTAssertEqual(waitpid(pid, &status, 0), pid)
+        XCTAssertEqual(status & 0x7F, SIGKILL, "the helper died of SIGKILL, not of its own deadline or an error")
+        xpf_store_release_u32(xpf_wb_state(region.worker(0)), UInt32(XPF_WORKER_EXITED.rawValue))
+    }
+
+    func busyRecords(_ region: ShmRegion, partition q: Int) -> Int {
+        let t = region.sessionTable
+        let per = t.capacity / Self.queues
+        return (q * per..<(q + 1) * per).filter { xpf_sess_load_state(t.records + $0) & 3 == UInt32(XPF_SESS_BUSY.rawValue) }.count
+    }
+
+    func testCrashStormEveryKillLeavesATableTheRestartedOwnerRepairs() throws {
+        guard let helper = TestHelperProcess.path() else {
+            return XCTFail("xpf-testhelper not found next to the test bundle: build it with `swift build --build-tests`")
+        }
+        let region = try fx.region("storm", queues: Self.queues, interfaces: 1, sessionCapacity: Self.queues * Self.perPartition)
+        let out = fx.path("out"), err = fx.path("err")
+        // Partition 1 belongs to a worker that is not storming: its sessions must survive every kill.
+        var other = SessionPartition(table: region.sessionTable, queue: 1, queues: Self.queues)
+        let otherKeys = (0..<100).map { CrossProcessKeys.key(q: 1, i: $0) }
+        for k in otherKeys {
+            var k = k
+            XCTAssertNotNil(other.insert(forward: &k, reverse: SessionTestKeys.reversed(k).tuple, generation: 1, nowMs: 0,
+                                         ifIn: 1, ifOut: 1, tcpState: 0))
+        }
+        let t0 = monotonicNanos()
+        var kills = 0, killsMidOperation = 0
+        while kills < Self.maxKills && (kills < Self.minKills || monotonicNanos() - t0 < Self.stormBudgetNs / 2) {
+            XCTAssertLessThan(monotonicNanos() - t0, Self.stormBudgetNs, "only \(kills) kills within the time budget")
+            let pid = startStorm(helper, region, seed: kills, out: out, err: err)
+            usleep(UInt32.random(in: 0...Self.maxKillDelayMicros))
+            kill9(pid, region)
+            kills += 1
+
+            // What the kill left: at most one BUSY record, which the checker reports while
+            // its owner is down — and nothing else.
+            let busy = busyRecords(region, partition: 0)
+            XCTAssertLessThanOrEqual(busy, 1, "kill \(kills): one operation in flight at most")
+            let before = region.checkSessions(attempts: 1, pauseMicros: 0)
+            XCTAssertEqual(before.isConsistent, busy == 0, "kill \(kills): \(before.errors)")
+            XCTAssertTrue(before.errors.allSatisfy { $0.contains("BUSY") }, "kill \(kills): only the BUSY record is wrong: \(before.errors)")
+            if busy > 0 { killsMidOperation += 1 }
+
+            // The restarted owner.
+            let successor = SessionPartition(table: region.sessionTable, queue: 0, queues: Self.queues)
+            XCTAssertEqual(successor.recovered, busy, "kill \(kills)")
+            let after = region.checkSessions(attempts: 1, pauseMicros: 0)
+            XCTAssertTrue(after.isConsistent, "kill \(kills), after the restart: \(after.errors)")
+            XCTAssertEqual(after.busy, 0)
+            XCTAssertEqual(after.live, successor.liveCount + otherKeys.count)
+        }
+        let seconds = Double(monotonicNanos() - t0) / 1e9
+        let stats = region.worker(0).pointee.stats
+        print("crash storm: \(kills) kills in \(String(format: "%.1f", seconds)) s, \(stats.sessions_created) inserts, "
+              + "\(stats.sessions_closed) removes, \(killsMidOperation) kills left a BUSY record (repaired at restart)")
+        XCTAssertGreaterThanOrEqual(kills, Self.minKills)
+        XCTAssertGreaterThan(killsMidOperation, 0, "no kill landed inside an insert or remove: the storm tested nothing")
+        for k in otherKeys {
+            var f = k, r = SessionTestKeys.reversed(k)
+            XCTAssertNotNil(region.sessionTable.lookup(&f), "the other partition's sessions survive")
+            XCTAssertNotNil(region.sessionTable.lookup(&r))
+        }
+    }
+
+    /// The checker on a table its owner is changing right now (another process, as with
+    /// `xpfctl debug check sessions` on a running dataplane): never an error.
+    func testCheckerFindsAStormingTableConsistentWhileItRuns() throws {
+        guard let helper = TestHelperProcess.path() else {
+            return XCTFail("xpf-testhelper not found next to the test bundle: build it with `swift build --build-tests`")
+        }
+        let region = try fx.region("stormcheck", queues: Self.queues, interfaces: 1, sessionCapacity: Self.queues * Self.perPartition)
+        let out = fx.path("out"), err = fx.path("err")
+        let pid = startStorm(helper, region, seed: 1, out: out, err: err)
+        let checkNs: UInt64 = 1_500_000_000
+        let t0 = monotonicNanos()
+        var checks = 0, inFlight = 0, transient = 0
+        while monotonicNanos() - t0 < checkNs {
+            let r = region.checkSessions()
+            XCTAssertTrue(r.isConsistent, "check \(checks) of a running table: \(r.errors)")
+            checks += 1
+            inFlight += r.inFlight
+            transient += r.transient
+        }
+        kill9(pid, region)
+        _ = SessionPartition(table: region.sessionTable, queue: 0, queues: Self.queues)
+        XCTAssertTrue(region.checkSessions().isConsistent)
+        let stats = region.worker(0).pointee.stats
+        print("checker on a running storm: \(checks) checks, \(inFlight) in-flight and \(transient) changed observations, "
+              + "\(stats.sessions_created) inserts meanwhile")
+        XCTAssertGreaterThan(checks, 3)
+        XCTAssertGreaterThan(stats.sessions_created, 0)
     }
 }

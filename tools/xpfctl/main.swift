@@ -1,5 +1,5 @@
-// xpfctl: operator commands (R-12.2). Reads shared memory for `show`, talks to xpfd's
-// control socket for `commit`.
+// xpfctl: operator commands (R-12.2). Reads shared memory for `show` and `debug check`,
+// talks to xpfd's control socket for `commit`.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -247,11 +247,72 @@ struct DataplaneShow: ParsableCommand {
     }
 }
 
+struct Debug: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Diagnostics for operators and tests.", subcommands: [DebugCheck.self])
+}
+
+struct DebugCheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check", abstract: "Check shared-memory structures for consistency.", subcommands: [CheckSessions.self])
+}
+
+struct CheckSessions: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sessions",
+        abstract: "Check the session table; exit 1 when it is inconsistent.",
+        discussion: """
+            Reads shared memory only, so it is safe on a running dataplane. Checks that every index slot refers to a LIVE \
+            session whose key has the slot's tag and that a lookup reaches, that every LIVE session is indexed in both \
+            directions exactly once, and that no session is left BUSY by a worker that is not running (a killed worker's \
+            successor repairs it at start). A running table changes under the check: suspicious entries are examined \
+            again a few times, and a BUSY session of a running worker counts as in flight unless the worker moved on \
+            without finishing it.
+            """)
+    @OptionGroup var common: Common
+    @Flag(name: .long, help: "JSON output.")
+    var json = false
+
+    func run() throws {
+        let region = try DataplaneStatus.openRegion(stateDir: common.stateDir)
+        let r = region.checkSessions()
+        if json {
+            var j = JSONWriter()
+            j.beginObject()
+            j.field("consistent", r.isConsistent)
+            j.field("capacity", r.capacity)
+            j.field("partitions", r.partitions)
+            j.beginObject("records")
+            j.field("live", r.live); j.field("free", r.free); j.field("busy", r.busy)
+            j.endObject()
+            j.beginObject("index")
+            j.field("used", r.slotsUsed); j.field("tombstones", r.tombstones); j.field("empty", r.slotsEmpty)
+            j.endObject()
+            j.field("in_flight", r.inFlight)
+            j.field("transient", r.transient)
+            j.field("error_count", r.errorCount)
+            j.beginArray("errors")
+            for e in r.errors { j.field(nil, e) }
+            j.endArray()
+            j.endObject()
+            print(j.text)
+        } else {
+            print("session table: \(r.capacity) records in \(r.partitions) partitions")
+            print("records: \(r.live) live, \(r.free) free, \(r.busy) busy (\(r.inFlight) in flight)")
+            print("index: \(r.slotsUsed) slots used, \(r.tombstones) tombstones, \(r.slotsEmpty) empty")
+            if r.transient > 0 { print("changed while examined (not errors): \(r.transient)") }
+            for e in r.errors { print("error: \(e)") }
+            if r.errorCount > r.errors.count { print("… and \(r.errorCount - r.errors.count) more errors") }
+            print(r.isConsistent ? "consistent" : "INCONSISTENT: \(r.errorCount) errors")
+        }
+        if !r.isConsistent { throw ExitCode(1) }
+    }
+}
+
 struct XPFCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xpfctl",
         abstract: "Operate a running xpf dataplane.",
-        subcommands: [Commit.self, Rollback.self, Show.self, Clear.self])
+        subcommands: [Commit.self, Rollback.self, Show.self, Clear.self, Debug.self])
 }
 
 XPFCtl.main()

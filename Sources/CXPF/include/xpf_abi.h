@@ -330,8 +330,8 @@ enum xpf_session_state { XPF_SESS_FREE = 0, XPF_SESS_BUSY = 1, XPF_SESS_LIVE = 2
 enum xpf_tcp_state { XPF_TCP_NONE = 0, XPF_TCP_INITIAL = 1, XPF_TCP_ESTABLISHED = 2, XPF_TCP_CLOSING = 3 };
 
 /* A session record: 128 bytes, two cache lines.
- * seq_state: bits 0-1 = enum xpf_session_state, bits 2-31 = reuse sequence,
- *   bumped on every FREE→BUSY transition. Only the owning worker (the record lies
+ * seq_state: bits 0-1 = enum xpf_session_state, bits 2-31 = sequence, bumped on
+ *   every transition into BUSY (so each BUSY phase has its own word). Only the owning worker (the record lies
  *   in its partition) moves it, in this order (Sessions/SessionTable.pml checks it):
  *     insert  FREE→BUSY, fence, write the fields, index both directions, →LIVE;
  *     remove  LIVE→BUSY, tombstone both index entries, →FREE.

@@ -4,7 +4,8 @@
  *   SessionPartition.insert   FREE→BUSY (sequence bumped), key fields written, both
  *                             directions indexed by CAS, then LIVE (failure paths
  *                             included: no slot for a direction → taken back, FREE);
- *   SessionPartition.remove   LIVE→BUSY, both index entries tombstoned by CAS, FREE;
+ *   SessionPartition.remove   LIVE→BUSY (sequence bumped), both index entries
+ *                             tombstoned by CAS, FREE;
  *   SessionPartition.init     the restarted owner's scan: a BUSY record has both
  *                             directions un-indexed (with whatever key fields it
  *                             holds), then becomes FREE;
@@ -46,8 +47,8 @@
  *                             un-indexing them (slots left pointing at FREE records);
  *   MUTANT_COMPARE_IGNORES_PROTO  the lookup compares the tuple but not the protocol;
  *   MUTANT_NO_RECHECK         the lookup does not re-load the state word after comparing;
- *   MUTANT_NO_SEQUENCE        FREE→BUSY does not bump the sequence (a record removed and
- *                             reused during a lookup looks unchanged).
+ *   MUTANT_NO_SEQUENCE        the sequence is never bumped (a record removed and reused
+ *                             during a lookup looks unchanged).
  */
 /* cc-flags: -O2 -DSAFETY */
 /* pan-flags: -m100000 */
@@ -268,8 +269,10 @@ active proctype owner() {
 						fi
 					fi
 				:: op == 2 ->
-#ifndef MUTANT_TODAY
+#if defined(MUTANT_NO_SEQUENCE)
 					word[r] = SEQ(word[r]) * 4 + BUSY;
+#elif !defined(MUTANT_TODAY)
+					word[r] = (SEQ(word[r]) + 1) * 4 + BUSY;   /* each BUSY phase has its own word */
 #endif
 					index_remove(rtup[r * 2], r, 0);
 					index_remove(rtup[r * 2 + 1], r, 1);

@@ -302,12 +302,13 @@ public struct SessionPartition {
         let rec = table.records + idx
         let s = xpf_sess_load_state(rec)
         guard s & 3 == UInt32(XPF_SESS_LIVE.rawValue) else { return }
-        xpf_sess_store_state(rec, (s & ~3) | UInt32(XPF_SESS_BUSY.rawValue))
+        let seq = (s & ~3) &+ 4  // every BUSY phase has its own word (SessionTable.check relies on it)
+        xpf_sess_store_state(rec, seq | UInt32(XPF_SESS_BUSY.rawValue))
         var k0 = table.key(of: idx, direction: 0)
         var k1 = table.key(of: idx, direction: 1)
         table.indexRemove(&k0, index: idx, dir: 0)
         table.indexRemove(&k1, index: idx, dir: 1)
-        xpf_sess_store_state(rec, (s & ~3) | UInt32(XPF_SESS_FREE.rawValue))
+        xpf_sess_store_state(rec, seq | UInt32(XPF_SESS_FREE.rawValue))
         freeList[freeCount] = UInt32(idx)
         freeCount += 1
     }
