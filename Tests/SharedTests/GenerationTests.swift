@@ -10,6 +10,11 @@ import CXPF
 final class GenerationTests: XCTestCase {
     let fx = ShmTestFixture()
 
+    override func setUp() {
+        super.setUp()
+        continueAfterFailure = false
+    }
+
     override func tearDown() {
         fx.removeAll()
         super.tearDown()
@@ -273,5 +278,137 @@ final class GenerationTests: XCTestCase {
         XCTAssertThrowsError(try publish(r, marker: 54))
         XCTAssertEqual(r.configSlot(f.poll()!).pointee.timeout_udp, 53)
         XCTAssertEqual(try publish(r, marker: 54), 54)
+    }
+
+    // MARK: threads (what the thread sanitizer checks)
+
+    /// Generations the publisher thread writes, follower threads, how many polls the
+    /// lagging follower holds each generation for, and the time the whole test may take.
+    static let threadedGenerations: UInt64 = 400
+    static let threadedFollowers = 3
+    static let lagPolls = 32
+    static let threadedDeadlineNanos: UInt64 = 60_000_000_000
+
+    /// What the test's publisher writes into generation g's slot: head fields, and a word
+    /// at the end of the 1 MiB slot, so a follower that sees the head and the tail agree
+    /// has read a complete snapshot. `generation` itself is written by `publishConfig`.
+    struct Stamp: Equatable {
+        var generation: UInt64
+        var commitNs: UInt64
+        var timeoutUDP: UInt32
+        var timeoutOther: UInt32
+        var batchSize: UInt32
+        var tail: UInt64
+
+        static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
+        static let tailOffset = ShmGeometry.configSlotSize - MemoryLayout<UInt64>.size
+        static let batchSizes: UInt64 = 64
+
+        static func expected(_ g: UInt64) -> Stamp {
+            Stamp(generation: g, commitNs: g &* golden, timeoutUDP: UInt32(truncatingIfNeeded: g),
+                  timeoutOther: ~UInt32(truncatingIfNeeded: g), batchSize: UInt32(g % batchSizes) + 1,
+                  tail: g ^ golden)
+        }
+
+        /// Writes every field but `generation` (publishConfig's fill).
+        static func write(_ g: UInt64, into p: UnsafeMutablePointer<xpf_config_snapshot>) {
+            let s = expected(g)
+            p.pointee.commit_realtime_ns = s.commitNs
+            p.pointee.timeout_udp = s.timeoutUDP
+            p.pointee.timeout_other = s.timeoutOther
+            p.pointee.batch_size = s.batchSize
+            UnsafeMutableRawPointer(p).storeBytes(of: s.tail, toByteOffset: tailOffset, as: UInt64.self)
+        }
+
+        static func read(_ p: UnsafeMutablePointer<xpf_config_snapshot>) -> Stamp {
+            Stamp(generation: p.pointee.generation, commitNs: p.pointee.commit_realtime_ns,
+                  timeoutUDP: p.pointee.timeout_udp, timeoutOther: p.pointee.timeout_other,
+                  batchSize: p.pointee.batch_size,
+                  tail: UnsafeRawPointer(p).load(fromByteOffset: tailOffset, as: UInt64.self))
+        }
+    }
+
+    /// What one follower thread saw.
+    struct FollowerResult {
+        var adopted = 0            // generations switched to
+        var last: UInt64 = 0       // the last generation adopted
+        var incomplete = 0         // a new slot whose contents were not its generation's
+        var backwards = 0          // a generation not newer than the one before
+        var rewritten = 0          // the held slot changed while the follower ran it
+    }
+
+    /// A publisher thread commits generations (plain writes into a free slot, as
+    /// `publishConfig` does) while follower threads adopt them with SnapshotFollower's
+    /// peek / acknowledge, check each new slot is complete and its generation's, and keep
+    /// re-reading the slot they run: it must never change under them. One follower lags
+    /// (holds each generation for a while), so the publisher also meets "no free slot"
+    /// and must wait for it. Under the thread sanitizer this checks the release/acquire
+    /// pairs on the published word and on the seen generations.
+    func testThreadsPublishAndFollowWithoutTornOrRewrittenSlots() throws {
+        let r = try fx.region("threads", queues: Self.threadedFollowers)
+        let last = Self.threadedGenerations
+        let deadline = monotonicNanos() + Self.threadedDeadlineNanos
+        // xpfd's start-up order: workers are registered and generation 1 is published
+        // before any worker follows.
+        for q in 0..<Self.threadedFollowers { setWorker(r, q, XPF_WORKER_RUNNING, config: 0) }
+        XCTAssertEqual(try r.publishConfig { Stamp.write(1, into: $0) }, 1)
+
+        let results = UnsafeMutablePointer<FollowerResult>.allocate(capacity: Self.threadedFollowers)
+        results.initialize(repeating: FollowerResult(), count: Self.threadedFollowers)
+        defer { results.deallocate() }
+        var published: UInt64 = 1   // written by the publisher thread, read after join
+        var busy = 0                // publications refused for want of a free slot
+
+        let followers = (0..<Self.threadedFollowers).map { q in
+            JoinableThread {
+                var f = SnapshotFollower(word: r.configCurrentWord, seen: xpf_wb_config_seen(r.worker(q)))
+                var res = FollowerResult()
+                var held: (slot: Int, stamp: Stamp)?
+                let holdPolls = q == 0 ? Self.lagPolls : 1
+                while res.last < last && monotonicNanos() < deadline {
+                    for _ in 0..<holdPolls {
+                        if let h = held, Stamp.read(r.configSlot(h.slot)) != h.stamp { res.rewritten += 1 }
+                        sched_yield()
+                    }
+                    guard let s = f.peek() else { continue }
+                    let g = f.pendingGeneration
+                    if Stamp.read(r.configSlot(s)) != .expected(g) { res.incomplete += 1 }
+                    if g <= res.last { res.backwards += 1 }
+                    f.acknowledge()  // from here on the old slot is the publisher's again
+                    held = (s, .expected(g))
+                    res.adopted += 1
+                    res.last = g
+                }
+                results[q] = res
+            }
+        }
+        let publisher = JoinableThread {
+            var next = published + 1
+            while next <= last && monotonicNanos() < deadline {
+                do {
+                    let g = try r.publishConfig { Stamp.write(next, into: $0) }
+                    guard g == next else { break }  // out of sequence: stop, and the count check fails
+                    next += 1
+                } catch {
+                    busy += 1
+                    sched_yield()
+                }
+            }
+            published = next - 1
+        }
+        publisher.join()
+        for t in followers { t.join() }
+
+        XCTAssertEqual(published, last, "every generation was published before the deadline")
+        XCTAssertGreaterThan(busy, 0, "the lagging follower made the publisher wait for a free slot")
+        for q in 0..<Self.threadedFollowers {
+            let res = results[q]
+            XCTAssertEqual(res.last, last, "follower \(q) reached the last generation")
+            XCTAssertGreaterThan(res.adopted, 0)
+            XCTAssertEqual(res.incomplete, 0, "follower \(q): every adopted slot held its whole generation")
+            XCTAssertEqual(res.backwards, 0, "follower \(q): generations only move forward")
+            XCTAssertEqual(res.rewritten, 0, "follower \(q): no slot was rewritten while it ran it")
+            XCTAssertEqual(r.worker(q).pointee.config_generation_seen, last)
+        }
     }
 }

@@ -6,22 +6,23 @@ import CXPF
 // Each test builds an `xpf_ring_hdr` plus an entry array on the heap, exactly as a
 // worker block lays them out, and drives RingProducer / RingConsumer over it.
 
-/// A heap ring: header + `size` UInt64 entries. Deallocates in deinit.
-fileprivate final class HeapRing {
+/// A heap ring: header + `size` entries. Deallocates in deinit.
+fileprivate final class HeapRing<Entry> {
     let hdr: UnsafeMutablePointer<xpf_ring_hdr>
-    let entries: UnsafeMutablePointer<UInt64>
+    let entries: UnsafeMutablePointer<Entry>
     let size: UInt32
 
-    init(size: UInt32, start: UInt32 = 0) {
+    /// Every entry starts as `filler`, so a read of a never-written slot shows.
+    init(size: UInt32, start: UInt32 = 0, filler: Entry) {
         self.size = size
         hdr = .allocate(capacity: 1)
         hdr.initialize(to: xpf_ring_hdr())
         hdr.pointee.size = size
-        hdr.pointee.entry_size = UInt32(MemoryLayout<UInt64>.stride)
+        hdr.pointee.entry_size = UInt32(MemoryLayout<Entry>.stride)
         hdr.pointee.producer = start
         hdr.pointee.consumer = start
         entries = .allocate(capacity: Int(size))
-        entries.initialize(repeating: 0xDEAD_DEAD_DEAD_DEAD, count: Int(size))
+        entries.initialize(repeating: filler, count: Int(size))
     }
 
     deinit {
@@ -35,12 +36,90 @@ fileprivate final class HeapRing {
     var fill: UInt32 { producerIndex &- consumerIndex }
     var dropped: UInt64 { hdr.pointee.dropped }
 
-    func producer() -> RingProducer<UInt64> { RingProducer(header: hdr, entries: entries) }
-    func consumer() -> RingConsumer<UInt64> { RingConsumer(header: hdr, entries: entries) }
+    func producer() -> RingProducer<Entry> { RingProducer(header: hdr, entries: entries) }
+    func consumer() -> RingConsumer<Entry> { RingConsumer(header: hdr, entries: entries) }
+}
+
+extension HeapRing where Entry == UInt64 {
+    static let unwritten: UInt64 = 0xDEAD_DEAD_DEAD_DEAD
+
+    convenience init(size: UInt32, start: UInt32 = 0) {
+        self.init(size: size, start: start, filler: Self.unwritten)
+    }
+}
+
+/// Pops until the ring is empty, but never more than `limit` + 1 entries: a broken ring
+/// that never runs dry fails the caller's comparison instead of looping forever.
+fileprivate func popAll<Entry>(_ c: inout RingConsumer<Entry>, limit: Int) -> [Entry] {
+    var got: [Entry] = []
+    while got.count <= limit, let v = c.pop() { got.append(v) }
+    return got
+}
+
+/// A ring entry with plain (non-atomic) payload fields, like a neighbour request: only
+/// the ring's release/acquire pair orders the producer's writes before the consumer's reads.
+fileprivate struct RingTestEntry: Equatable {
+    var sequence: UInt64
+    var check: UInt64
+    var position: UInt32
+    var length: UInt16
+    var flags: UInt16
+
+    static let unwritten = RingTestEntry(sequence: .max, check: 0, position: .max, length: 0, flags: 0)
+    static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    /// The entry the producer writes as number `sequence` of wrap position `position`.
+    static func make(_ sequence: UInt64, position: UInt32) -> RingTestEntry {
+        RingTestEntry(sequence: sequence, check: sequence &* golden ^ UInt64(position),
+                      position: position, length: UInt16(truncatingIfNeeded: sequence),
+                      flags: UInt16(truncatingIfNeeded: sequence >> 16) ^ 0xA5A5)
+    }
+}
+
+/// A thread that runs `body` once and is joined with pthread_join, an edge the thread
+/// sanitizer sees (a semaphore's wake-up it may not). Shared by RingTests and GenerationTests.
+final class JoinableThread {
+    private final class Body {
+        let run: () -> Void
+        init(_ run: @escaping () -> Void) { self.run = run }
+    }
+    private var thread = pthread_t()
+    private var joined = false
+
+    init(_ body: @escaping () -> Void) {
+        let context = Unmanaged.passRetained(Body(body)).toOpaque()
+        let r = pthread_create(&thread, nil, { context in
+            // Safe: the pointer is the Body retained above, released exactly once here.
+            Unmanaged<Body>.fromOpaque(context!).takeRetainedValue().run()
+            return nil
+        }, context)
+        precondition(r == 0, "pthread_create: \(r)")
+    }
+
+    /// Waits for the thread to finish. Bodies end at their own deadline, so this is bounded.
+    func join() {
+        guard !joined else { return }
+        joined = true
+        pthread_join(thread, nil)
+    }
+
+    deinit { join() }
+}
+
+extension XCTestCase {
+    /// Whether the running test has recorded a failure. swift-corelibs-xctest (Linux)
+    /// ignores `continueAfterFailure = false`, so loops of many checks also stop on this
+    /// (`for … where !hasFailed`): a broken build reports a few failures, not thousands.
+    var hasFailed: Bool { (testRun?.totalFailureCount ?? 0) > 0 }
 }
 
 final class RingTests: XCTestCase {
     static let size: UInt32 = 8
+
+    override func setUp() {
+        super.setUp()
+        continueAfterFailure = false
+    }
 
     func testHeaderLayoutMatchesABI() {
         XCTAssertEqual(MemoryLayout<xpf_ring_hdr>.size, 192)
@@ -88,9 +167,7 @@ final class RingTests: XCTestCase {
         XCTAssertTrue(p.push(200))
         XCTAssertFalse(p.push(201))
         XCTAssertEqual(r.dropped, 4)
-        var got: [UInt64] = []
-        while let v = c.pop() { got.append(v) }
-        XCTAssertEqual(got, [1, 2, 3, 4, 5, 6, 7, 200])
+        XCTAssertEqual(popAll(&c, limit: Int(Self.size)), [1, 2, 3, 4, 5, 6, 7, 200])
     }
 
     func testBurstReserveSubmitPartialCounts() {
@@ -160,9 +237,7 @@ final class RingTests: XCTestCase {
         XCTAssertTrue(p.push(9))
         XCTAssertTrue(p.push(10))
         XCTAssertFalse(p.push(11), "8 in flight: full")
-        var got: [UInt64] = []
-        while let v = c.pop() { got.append(v) }
-        XCTAssertEqual(got, [3, 4, 5, 6, 7, 8, 9, 10])
+        XCTAssertEqual(popAll(&c, limit: Int(Self.size)), [3, 4, 5, 6, 7, 8, 9, 10])
     }
 
     /// Every wrap position of the free-running UInt32 indices: the start index is
@@ -170,7 +245,7 @@ final class RingTests: XCTestCase {
     /// on both sides of a full ring.
     func testEveryWrapPosition() {
         let size = Self.size
-        for k in UInt32(0)..<(2 * size) {
+        for k in UInt32(0)..<(2 * size) where !hasFailed {
             let start = UInt32.max &- k
             let r = HeapRing(size: size, start: start)
             var p = r.producer()
@@ -207,13 +282,9 @@ final class RingTests: XCTestCase {
             p.submit(pn)
             XCTAssertEqual(r.fill, size, "k=\(k)")
 
-            var popped: UInt32 = 0
-            while let v = c.pop() {
-                XCTAssertEqual(v, expected, "k=\(k): FIFO order across the wrap")
-                expected += 1
-                popped += 1
-            }
-            XCTAssertEqual(popped, size)
+            let drained = popAll(&c, limit: Int(size))
+            XCTAssertEqual(drained, (0..<UInt64(size)).map { expected + $0 }, "k=\(k): FIFO order across the wrap")
+            expected += UInt64(drained.count)
             XCTAssertEqual(expected, next)
             XCTAssertEqual(r.fill, 0)
             XCTAssertEqual(r.consumerIndex, start &+ size &+ size / 2)
@@ -230,43 +301,72 @@ final class RingTests: XCTestCase {
         }
     }
 
-    /// A producer and a consumer in two threads (the ordering contract in one process:
-    /// release on publish, acquire before reading). Every value arrives once, in order.
-    func testConcurrentProducerConsumerDeliversEverythingInOrder() {
-        let r = HeapRing(size: Self.size, start: UInt32.max - 3)
-        let total: UInt64 = 200_000
-        nonisolated(unsafe) let hdr = r.hdr
-        nonisolated(unsafe) let entries = r.entries
-        let done = expectation(description: "producer done")
-        let producerThread = Thread {
-            var p = RingProducer<UInt64>(header: hdr, entries: entries)
-            var v: UInt64 = 0
-            while v < total {
-                let (i, n) = p.reserve(3)
+    /// Entries per wrap position in the two-thread test, and the time all positions together may take.
+    static let threadedEntriesPerPosition: UInt64 = 20_000
+    static let threadedDeadlineNanos: UInt64 = 60_000_000_000
+
+    /// A producer thread and a consumer (the test thread) in one process, so the thread
+    /// sanitizer sees both sides (it cannot see across processes). At every wrap position
+    /// of a small ring the producer writes entries with plain fields in bursts of every
+    /// size (and more than fits), the consumer peeks in bursts of every size and checks
+    /// each entry's order and every field. Without the producer's release of `producer`
+    /// or the consumer's acquire of it in `peek`, TSan reports a data race on the entries.
+    /// Both sides stop at a common deadline, so a broken ring fails instead of hanging.
+    func testTwoThreadsDeliverEveryEntryInOrderAtEveryWrapPosition() {
+        let size = Self.size
+        let total = Self.threadedEntriesPerPosition
+        let deadline = monotonicNanos() + Self.threadedDeadlineNanos
+        for k in UInt32(0)..<(2 * size) where !hasFailed {
+            let start = UInt32.max &- k
+            let r = HeapRing<RingTestEntry>(size: size, start: start, filler: .unwritten)
+            let hdr = r.hdr, entries = r.entries
+            var produced: UInt64 = 0  // written by the producer thread, read after join
+            let producer = JoinableThread {
+                var p = RingProducer<RingTestEntry>(header: hdr, entries: entries)
+                var next: UInt64 = 0
+                var burst: UInt32 = 1
+                while next < total && monotonicNanos() < deadline {
+                    let (i, n) = p.reserve(burst)
+                    burst = burst % (size + 1) + 1  // 1 ... size + 1
+                    if n == 0 { sched_yield(); continue }
+                    var j: UInt32 = 0
+                    while j < n && next < total {
+                        p.entry(i &+ j).pointee = .make(next, position: k)
+                        next += 1
+                        j += 1
+                    }
+                    p.submit(j)
+                }
+                produced = next
+            }
+            var c = RingConsumer<RingTestEntry>(header: hdr, entries: entries)
+            var expected: UInt64 = 0
+            var wrong = 0
+            var firstWrong: (expected: UInt64, got: RingTestEntry)?
+            var burst: UInt32 = 1
+            while expected < total && monotonicNanos() < deadline {
+                let (i, n) = c.peek(burst)
+                burst = burst % (size + 1) + 1
                 if n == 0 { sched_yield(); continue }
-                var k: UInt32 = 0
-                while k < n && v < total { p.entry(i &+ k).pointee = v &* 2654435761; v += 1; k += 1 }
-                p.submit(k)
+                for j in 0..<n {
+                    let e = c.entry(i &+ j).pointee
+                    if e != .make(expected, position: k) {
+                        wrong += 1
+                        if firstWrong == nil { firstWrong = (expected, e) }
+                    }
+                    expected += 1
+                }
+                c.release(n)
             }
-            done.fulfill()
+            producer.join()
+            XCTAssertEqual(produced, total, "k=\(k): the producer finished before the deadline")
+            XCTAssertEqual(expected, total, "k=\(k): the consumer received every entry before the deadline")
+            XCTAssertEqual(wrong, 0, "k=\(k): entries out of order or torn, first: \(String(describing: firstWrong))")
+            XCTAssertNil(c.pop(), "k=\(k): nothing extra")
+            XCTAssertEqual(r.fill, 0)
+            XCTAssertEqual(r.producerIndex, start &+ UInt32(truncatingIfNeeded: total), "k=\(k): the indices wrapped")
+            XCTAssertEqual(r.dropped, 0, "bursts never count drops")
         }
-        producerThread.start()
-        var c = RingConsumer<UInt64>(header: hdr, entries: entries)
-        var expect: UInt64 = 0
-        var bad = 0
-        while expect < total {
-            let (i, n) = c.peek(5)
-            if n == 0 { sched_yield(); continue }
-            for k in 0..<n {
-                if c.entry(i &+ k).pointee != expect &* 2654435761 { bad += 1 }
-                expect += 1
-            }
-            c.release(n)
-        }
-        wait(for: [done], timeout: 60)
-        XCTAssertEqual(bad, 0)
-        XCTAssertEqual(r.fill, 0)
-        XCTAssertEqual(r.producerIndex, (UInt32.max - 3) &+ UInt32(truncatingIfNeeded: total))
     }
 
     /// Producer and consumer in two processes over a region's worker request ring (the
