@@ -11,6 +11,11 @@ import XCTest
 /// To (re)write the sidecars after changing a message on purpose, run the tests with
 /// `XPF_UPDATE_CORPUS=1`, then review every changed `.err` file before committing.
 final class ConfigCorpusTests: XCTestCase {
+    override func setUp() {
+        super.setUp()
+        continueAfterFailure = false
+    }
+
     static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("ConfigCorpus")
 

@@ -6,6 +6,11 @@ import XCTest
 /// (entries and positional values), `[ … ]` entry lists, one-line printing, Junos choices
 /// and single-instance statements in the `set` form.
 final class ConfigGrammarTests: XCTestCase {
+    override func setUp() {
+        super.setUp()
+        continueAfterFailure = false
+    }
+
     /// A small schema shaped like the Junos statements that need each feature.
     static let schema = JunosSchema.root([
         .container("zone", [

@@ -6,6 +6,11 @@ import XCTest
 /// What each good corpus file compiles to (issue 3): every field that matters, asserted
 /// either one by one or by comparing whole values built here.
 final class ConfigModelTests: XCTestCase {
+    override func setUp() {
+        super.setUp()
+        continueAfterFailure = false
+    }
+
     typealias M = ConfigModel
 
     // MARK: - Helpers

@@ -6,6 +6,11 @@ import XCTest
 /// The Junos front end and the dataplane knobs it compiles to. Every case
 /// goes through `DataplaneConfig.load` or `JunosTree.parse`, the paths xpfd and xpfctl use.
 final class ConfigTests: XCTestCase {
+    override func setUp() {
+        super.setUp()
+        continueAfterFailure = false
+    }
+
     // MARK: - Corpus
 
     /// Every knob set, in the hierarchical form, with both comment kinds, quoted strings

@@ -129,6 +129,11 @@ fileprivate struct ParseTestRNG: RandomNumberGenerator {
 }
 
 final class ParseTests: XCTestCase {
+    override func setUp() {
+        super.setUp()
+        continueAfterFailure = false
+    }
+
     fileprivate typealias F = ParseFixture
 
     /// Asserts EVERY field of `actual` equals `expected`.
@@ -628,7 +633,7 @@ final class ParseTests: XCTestCase {
             F.ethernet(0x86DD) + F.ipv6(nextHeader: 60, payload: F.ext6(next: 51, units: 1) + F.ah6(next: 58)
                                             + F.echo(type: 129, id: 3)),
         ]
-        for i in 0..<20_000 {
+        for i in 0..<20_000 where !hasFailed {
             var frame = seeds[i % seeds.count]
             let flips = Int.random(in: 1...4, using: &rng)
             for _ in 0..<flips {

@@ -54,6 +54,11 @@ func shmTestDeadPid() -> Int32 {
 }
 
 final class ShmRegionTests: XCTestCase {
+    override func setUp() {
+        super.setUp()
+        continueAfterFailure = false
+    }
+
     let fx = ShmTestFixture()
 
     override func tearDown() {
