@@ -231,13 +231,18 @@ final class ForwardTests: XCTestCase {
 
     // MARK: helpers
 
-    /// Runs one frame through the pipeline; returns the action and the frame afterwards.
+    /// Room after a frame, as a UMEM frame has: an ICMP error built in place grows the
+    /// frame by up to 48 bytes (ICMPError.build).
+    static let frameHeadroom = 128
+
+    /// Runs one frame through the pipeline; returns the action and the frame afterwards
+    /// (its new length when the pipeline rewrote it into another packet).
     func run(_ frame: [UInt8], ingress: UInt8 = 0) -> (PacketAction, [UInt8]) {
-        var buf = frame
+        var buf = frame + [UInt8](repeating: 0, count: Self.frameHeadroom)
         let a = buf.withUnsafeMutableBytes {
             pipeline.process(frame: $0.baseAddress!, length: frame.count, ingress: ingress, counters: &counters)
         }
-        return (a, buf)
+        return (a, Array(buf[0..<(a.length == 0 ? frame.count : Int(a.length))]))
     }
 
     func assertTransmit(_ a: PacketAction, egress: UInt8, file: StaticString = #filePath, line: UInt = #line) {
@@ -626,7 +631,7 @@ final class ForwardTests: XCTestCase {
         // unreachable for its sender, sent back out of the ingress interface.
         try publishFIBWithLANAddresses()
         let f = F.frame4(src: Self.client4, dst: F.v4(10, 10, 2, 3), proto: 17, l4: F.udp(4000, 53, payload: [7, 7]))
-        var buf = f + [UInt8](repeating: 0, count: 128)
+        var buf = f + [UInt8](repeating: 0, count: Self.frameHeadroom)
         let a = buf.withUnsafeMutableBytes { pipeline.process(frame: $0.baseAddress!, length: f.count, ingress: 0, counters: &counters) }
         XCTAssertEqual(a.kind, .park, "10.10.2.3's neighbour entry is INCOMPLETE")
         let len = buf.withUnsafeMutableBytes { pipeline.hostUnreachable(frame: $0.baseAddress!, length: f.count, ingress: 0, counters: &counters) }
@@ -649,7 +654,7 @@ final class ForwardTests: XCTestCase {
         try publishFIBWithLANAddresses()
 
         let f4 = F.frame4(src: Self.client4, dst: Self.server4, proto: 17, l4: F.udp(33434, 33435, payload: Array(repeating: 9, count: 24)), ttl: 1)
-        var buf = f4 + [UInt8](repeating: 0, count: 128)
+        var buf = f4 + [UInt8](repeating: 0, count: Self.frameHeadroom)
         var a = buf.withUnsafeMutableBytes { pipeline.process(frame: $0.baseAddress!, length: f4.count, ingress: 0, counters: &counters) }
         XCTAssertEqual(a.kind, .transmit)
         XCTAssertEqual(a.egress, 0, "back out of the ingress interface")
@@ -670,7 +675,7 @@ final class ForwardTests: XCTestCase {
         XCTAssertEqual(counters.s.sessions_created, 0)
 
         let f6 = F.frame6(src: Self.client6, dst: Self.server6, nextHeader: 17, l4: F.udp(33434, 33435, payload: [1, 2, 3]), hopLimit: 1)
-        buf = f6 + [UInt8](repeating: 0, count: 128)
+        buf = f6 + [UInt8](repeating: 0, count: Self.frameHeadroom)
         a = buf.withUnsafeMutableBytes { pipeline.process(frame: $0.baseAddress!, length: f6.count, ingress: 0, counters: &counters) }
         XCTAssertEqual(a.kind, .transmit)
         XCTAssertEqual(Int(a.length), f6.count + 48)

@@ -39,8 +39,6 @@ final class ICMPErrorTests: XCTestCase {
     static let ext6Fragment: UInt8 = 44
     static let expiringTTL: UInt8 = 1
     static let ingress: UInt8 = 0
-    /// The error may grow the frame by up to 48 bytes (ICMPError.build); UMEM frames have room.
-    static let headroom = 128
     /// A fragment offset (8-byte units) well inside a datagram.
     static let middleFragmentOffset: UInt16 = 185
     static let fragmentID: UInt32 = 0x0BAD_F00D
@@ -208,7 +206,7 @@ final class ICMPErrorTests: XCTestCase {
             pipeline.icmpLimit = ICMPRateLimit()  // the rows test the rules, not the rate limit
             let sentBefore = counters.s.icmp_errors_sent
             let f = row.frame(Self.expiringTTL)
-            var buf = f + [UInt8](repeating: 0, count: Self.headroom)
+            var buf = f + [UInt8](repeating: 0, count: ForwardTests.frameHeadroom)
             let a = buf.withUnsafeMutableBytes {
                 pipeline.process(frame: $0.baseAddress!, length: f.count, ingress: Self.ingress, counters: &counters)
             }
@@ -238,7 +236,7 @@ final class ICMPErrorTests: XCTestCase {
         for row in Self.rows {
             pipeline.icmpLimit = ICMPRateLimit()
             let f = row.frame(Self.normalTTL)
-            var buf = f + [UInt8](repeating: 0, count: Self.headroom)
+            var buf = f + [UInt8](repeating: 0, count: ForwardTests.frameHeadroom)
             let length = buf.withUnsafeMutableBytes {
                 pipeline.hostUnreachable(frame: $0.baseAddress!, length: f.count, ingress: Self.ingress, counters: &counters)
             }
