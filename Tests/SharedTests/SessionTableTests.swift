@@ -130,7 +130,7 @@ fileprivate final class ConcurrencyTestState: @unchecked Sendable {
     let stop = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
     let progress = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
     let lock = NSLock()
-    var wrong = 0, hits = 0, checks = 0, inFlight = 0
+    var wrong = 0, hits = 0, judged = 0, checks = 0, inFlight = 0
     var checkErrors: [String] = []
     init() {
         stop.initialize(to: 0)
@@ -605,7 +605,7 @@ final class SessionTableTests: XCTestCase {
     /// One owner thread inserts and removes sessions of a small key pool (records are
     /// reused constantly); two threads look the keys up (and touch what they find, as
     /// the pipeline does) and one runs the checker, all at once. No lookup may return a
-    /// record that is, at a stable moment, another key's; the checker must find the
+    /// record that held another key while the lookup ran; the checker must find the
     /// running table consistent every time.
     func testConcurrentLookupsAndChecksWhileTheOwnerInsertsAndRemoves() {
         let h = HeapTable(capacity: 128, bucketCount: 16)
@@ -626,7 +626,7 @@ final class SessionTableTests: XCTestCase {
         }.start()
         for r in 0..<2 {
             Thread {
-                var localWrong = 0, localHits = 0
+                var localWrong = 0, localHits = 0, localJudged = 0
                 for i in 0..<readerLookupsMax where xpf_load_acquire_u32(shared.stop) == 0 {
                     var k = pool[(i &* 31 &+ r) % pool.count]
                     if i & 1 == 1 { k = K.reversed(k) }
@@ -634,15 +634,18 @@ final class SessionTableTests: XCTestCase {
                     localHits += 1
                     let rec = h.records + hit.index
                     xpf_sess_touch(rec, hit.direction, UInt32(truncatingIfNeeded: i), 64)
-                    // Judge only a stable observation: the same LIVE word around the key read.
-                    let s1 = xpf_sess_load_state(rec)
-                    var seen = h.table.key(of: hit.index, direction: hit.direction)
+                    // The record may be reused as soon as a lookup returns, so judge a second
+                    // lookup bracketed by two equal loads of the record's word: the key read
+                    // after it is the key the record had while that lookup ran.
+                    let w = xpf_sess_load_state(rec)
+                    guard w & 3 == UInt32(XPF_SESS_LIVE.rawValue), let again = h.table.lookup(&k), again.index == hit.index else { continue }
+                    var seen = h.table.key(of: again.index, direction: again.direction)
                     xpf_fence_acquire()
-                    if s1 & 3 == UInt32(XPF_SESS_LIVE.rawValue), xpf_sess_load_state(rec) == s1, !SessionTable.keysEqual(&seen, &k) {
-                        localWrong += 1
-                    }
+                    guard xpf_sess_load_state(rec) == w else { continue }
+                    localJudged += 1
+                    if !SessionTable.keysEqual(&seen, &k) { localWrong += 1 }
                 }
-                shared.lock.lock(); shared.wrong += localWrong; shared.hits += localHits; shared.lock.unlock()
+                shared.lock.lock(); shared.wrong += localWrong; shared.hits += localHits; shared.judged += localJudged; shared.lock.unlock()
                 done.signal()
             }.start()
         }
@@ -662,9 +665,9 @@ final class SessionTableTests: XCTestCase {
         for _ in 0..<4 {
             XCTAssertEqual(done.wait(timeout: .now() + 120), .success, "a thread did not finish")
         }
-        print("concurrent session table: \(ownerOps) owner operations, \(shared.hits) hits, \(shared.checks) checks (\(shared.inFlight) in-flight observations)")
+        print("concurrent session table: \(ownerOps) owner operations, \(shared.hits) hits (\(shared.judged) judged stable), \(shared.checks) checks (\(shared.inFlight) in-flight observations)")
         XCTAssertEqual(shared.wrong, 0, "lookups returned another key's session")
-        XCTAssertGreaterThan(shared.hits, 0)
+        XCTAssertGreaterThan(shared.judged, 0)
         XCTAssertGreaterThan(shared.checks, 0)
         XCTAssertEqual(shared.checkErrors, [], "the checker must find a running table consistent")
         XCTAssertTrue(check(h).isConsistent)

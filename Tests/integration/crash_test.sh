@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Crash consistency of the session table in the real system (issue 7): while the client
-# opens UDP flows as fast as it can (a new source port per datagram; udp-timeout 2 s, so
+# opens UDP flows (a new source port per datagram, 3000/s; udp- and icmp-timeout 2 s, so
 # ageing removes them as fast as they come), kill -9 a random worker at a random moment,
 # KILLS times. After each restart (a new worker pid RUNNING on that queue) and once more
 # after the traffic stops, `xpfctl debug check sessions` must find the table consistent;
@@ -14,14 +14,15 @@ KILLS=12
 FLOW_RATE=3000          # new flows per second
 UDP_TIMEOUT_S=2
 TABLE_SIZE=16384        # 8192 per worker: holds rate × (timeout + one ageing sweep)
-RESTART_WAIT_S=5
+RESTART_WAIT_S=8         # xpfd backs off up to 5 s after repeated restarts of one queue
 EMPTY_WAIT_S=15         # timeout + a full ageing sweep of an idle worker, with margin
 
 CONF="$TMP/crash.conf"
-sed -e "s/udp-timeout 60;/udp-timeout $UDP_TIMEOUT_S;/" -e "s/session-table-size 65536;/session-table-size $TABLE_SIZE;/" \
-    "$REPO/config/xpf.conf" > "$CONF"
-grep -q "udp-timeout $UDP_TIMEOUT_S;" "$CONF" && grep -q "session-table-size $TABLE_SIZE;" "$CONF" \
-    || { notok "setup" "could not derive the configuration"; exit 1; }
+# ICMP too: the warm-up ping and the server's port unreachables make ICMP sessions.
+sed -e "s/udp-timeout 60;/udp-timeout $UDP_TIMEOUT_S;/" -e "s/icmp-timeout 60;/icmp-timeout $UDP_TIMEOUT_S;/" \
+    -e "s/session-table-size 65536;/session-table-size $TABLE_SIZE;/" "$REPO/config/xpf.conf" > "$CONF"
+grep -q "udp-timeout $UDP_TIMEOUT_S;" "$CONF" && grep -q "icmp-timeout $UDP_TIMEOUT_S;" "$CONF" \
+    && grep -q "session-table-size $TABLE_SIZE;" "$CONF" || { notok "setup" "could not derive the configuration"; exit 1; }
 
 lab_begin --queues 2 --config "$CONF"
 
