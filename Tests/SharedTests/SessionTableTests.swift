@@ -1061,7 +1061,7 @@ final class SessionTableCrossProcessTests: XCTestCase {
 final class SessionTableCrashTests: XCTestCase {
     let fx = ShmTestFixture()
     static let queues = 2
-    static let perPartition = 2048
+    static let perPartition = 1024
     static let minKills = 200
     static let maxKills = 400
     static let stormBudgetNs: UInt64 = 20_000_000_000
@@ -1147,11 +1147,14 @@ final class SessionTableCrashTests: XCTestCase {
             // its owner is down — and nothing else.
             // (corelibs XCTest ignores continueAfterFailure: a failure ends the loop explicitly.)
             let busy = busyRecords(region, partition: 0)
-            let before = region.checkSessions(attempts: 1, pauseMicros: 0)
-            guard busy <= 1, before.isConsistent == (busy == 0), before.errors.allSatisfy({ $0.contains("BUSY") }) else {
-                return XCTFail("kill \(kills) left \(busy) BUSY records and more than them wrong: \(before.errors)")
+            guard busy <= 1 else { return XCTFail("kill \(kills) left \(busy) BUSY records") }
+            if busy > 0 {  // (with none, this check would repeat the one after the restart)
+                let before = region.checkSessions(attempts: 1, pauseMicros: 0)
+                guard !before.isConsistent, before.errors.allSatisfy({ $0.contains("BUSY") }) else {
+                    return XCTFail("kill \(kills) left a BUSY record: the checker must report it and nothing else: \(before.errors)")
+                }
+                killsMidOperation += 1
             }
-            if busy > 0 { killsMidOperation += 1 }
 
             // The restarted owner.
             let successor = SessionPartition(table: region.sessionTable, queue: 0, queues: Self.queues)
