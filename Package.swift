@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "CFuzz", path: "Tests/Fuzz/CFuzz"),
         .target(name: "FuzzTargets", dependencies: ["Shared", "CXPF", "CFuzz", "XPFTestSupport"],
                 path: "Tests/Fuzz/Targets", swiftSettings: swiftSettings),
-        .executableTarget(name: "XPFFuzz", dependencies: ["FuzzTargets", "CFuzz"], path: "Tests/Fuzz/Driver",
+        .executableTarget(name: "XPFFuzz", dependencies: ["FuzzTargets"], path: "Tests/Fuzz/Driver",
                           swiftSettings: swiftSettings),
         .executableTarget(name: "TestHelper", dependencies: ["Shared", "CXPF"], path: "Tests/Helper", swiftSettings: swiftSettings),
         .testTarget(name: "SharedTests", dependencies: ["Shared", "CXPF", "FuzzTargets"], path: "Tests/SharedTests",

@@ -253,7 +253,10 @@ private struct SnapshotValidator {
                 try string(s.name, what)
                 for (k, r) in [(s.from_kind, s.from), (s.to_kind, s.to)] {
                     switch UInt32(k) {
-                    case XPF_NAT_CTX_NONE.rawValue: guard r.count == 0 else { throw fail(what + ": list without a kind") }
+                    case XPF_NAT_CTX_NONE.rawValue:
+                        // Empty, and still inside INDICES: readers build the (empty) list from it.
+                        guard r.count == 0 else { throw fail(what + ": list without a kind") }
+                        try range(r, XPF_CFG_SEC_INDICES, what + " empty list")
                     case XPF_NAT_CTX_ZONES.rawValue: try indexList(r, XPF_CFG_SEC_ZONES, what + " zones")
                     case XPF_NAT_CTX_IFACES.rawValue: try indexList(r, XPF_CFG_SEC_IFACES, what + " interfaces")
                     default: throw fail(what + ": context kind \(k)")
