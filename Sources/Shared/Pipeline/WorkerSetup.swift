@@ -28,8 +28,13 @@ extension Pipeline {
         }
         config.acknowledge()
         let fibSlot = fib.poll() ?? region.current(.fib).slot
+        // Repairs the record a killed predecessor left mid-insert or mid-remove (BUSY).
+        let partition = SessionPartition(table: region.sessionTable, queue: queue, queues: region.queues)
+        if partition.recovered > 0 {
+            logLine("xpf-worker", "queue \(queue): repaired \(partition.recovered) session record(s) a killed predecessor left mid-operation")
+        }
         let p = Pipeline(
-            partition: SessionPartition(table: region.sessionTable, queue: queue, queues: region.queues),
+            partition: partition,
             config: region.configSlot(cfgSlot), generation: config.generation,
             fib: FIBView(region.fibSlot(fibSlot)), interfaces: egress, interfaceCount: nIfaces)
         return (p, config, fib)
