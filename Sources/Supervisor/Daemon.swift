@@ -212,7 +212,7 @@ final class Daemon {
         if xpf_bpf_open(objPath, &bpf, &err, 512) != 0 { throw XPFError(String(cString: err)) }
         let bpfBox = UnsafeMutablePointer<xpf_bpf>.allocate(capacity: 1)
         bpfBox.initialize(to: bpf)
-        teardown.add("bpf object") { xpf_bpf_close(bpfBox) }
+        teardown.add("bpf object") { xpf_bpf_close(bpfBox); bpfBox.deallocate() }
         var slotOf: [UInt32: UInt8] = [:]
         for (slot, info) in infos.enumerated() {
             var k = info.ifindex
