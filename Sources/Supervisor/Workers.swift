@@ -43,7 +43,8 @@ final class WorkerManager {
         let block = region.worker(q)
         block.pointee.core = Int32(slots[q].core)
         block.pointee.numa_node = Int32(slots[q].node)
-        // STARTING before the child exists: generation slots stay protected for it.
+        // STARTING before the child exists: generation slots stay protected for it
+        // (Model: Shm/Generations.pml). The clear fields stay: a pending clear is honoured.
         xpf_store_release_u64(xpf_wb_config_seen(block), 0)
         xpf_store_release_u64(xpf_wb_fib_seen(block), 0)
         xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_STARTING.rawValue))
@@ -145,6 +146,9 @@ final class WorkerManager {
     /// `clear security flow session`: asks every worker to remove the sessions of its
     /// partition (a dead worker's successor does it at start) and waits until each live
     /// worker has. Returns how many live workers there are and how many did not answer.
+    /// Model: Shm/ClearEpoch.pml (tools/model-check). Only RUNNING workers are waited
+    /// for: a STARTING, EXITED or FAILED worker's partition may still hold sessions when
+    /// this returns (the model's FINDING_EVERY_PARTITION).
     func clearSessions(timeoutNs: UInt64) -> (live: Int, lagging: Int) {
         var want: [UInt64] = []
         for q in slots.indices {

@@ -326,6 +326,7 @@ while stopRequested == 0 {
         }
     }
     // Between batches: `clear security flow session` (only the owner frees its records).
+    // Model: Shm/ClearEpoch.pml (tools/model-check).
     let clear = xpf_load_acquire_u64(xpf_wb_clear_requested(block))  // pairs with xpfd's release
     if clear != xpf_load_relaxed_u64(xpf_wb_clear_done(block)) {
         let n = pipeline.partition.removeAll()

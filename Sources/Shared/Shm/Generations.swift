@@ -8,6 +8,9 @@
 // generation > g: a worker that has loaded the word but not yet published the new
 // generation still shows an older one, which keeps its slot and every newer one
 // protected.
+//
+// Model: Shm/Generations.pml (tools/model-check): publish/freeSlot/oldestSeen and the
+// follower, with lagging, refusing, dying and restarted workers.
 import CXPF
 
 public enum SnapshotKind: Sendable { case config, fib }

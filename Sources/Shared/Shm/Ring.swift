@@ -9,6 +9,8 @@
 // the consumer's load-acquire of `producer` before it reads entries). The consumer
 // reads entries, then store-releases `consumer` (pairs with the producer's
 // load-acquire of `consumer` before it overwrites those entries).
+//
+// Model: Shm/Ring.pml (tools/model-check): both sides, index wrap, a restarted producer.
 import CXPF
 
 public struct RingProducer<Entry> {
