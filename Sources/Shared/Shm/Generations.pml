@@ -48,6 +48,9 @@
  * Property (assert): no slot is rewritten while a live worker process may read it: the
  * slot of the generation its pipeline runs, and the slot of a word it loaded and has not
  * yet acknowledged or refused (ghost `reading`, set in the step that loads the word).
+ * The reader's side checks the same without the ghost: each validation and batch finds
+ * its slot holding the generation it expects (every mutant below also fails on that
+ * alone, with the publisher's assertion removed).
  *
  * Mutants (each must fail verification)
  * - MUTANT_FREE_OLDEST: freeSlot also takes the slot of the oldest seen generation
@@ -56,8 +59,13 @@
  *   word, before validating it (then refuses it and keeps running the old slot).
  * - MUTANT_RUNNING_ONLY: oldestSeen counts only RUNNING workers, as awaitGeneration
  *   does, so a STARTING worker's slot is not protected.
+ * - MUTANT_NO_STARTING: spawn leaves the state as it was (EXITED, or EMPTY at the first
+ *   start) until the worker stores RUNNING.
+ * Not a mutant: spawn's seen = 0 is not needed for this property (the first word a new
+ * worker loads is the newest, at least the seen its block still holds, so that slot
+ * stays protected); verified with it removed.
  */
-/* mutants: MUTANT_FREE_OLDEST MUTANT_ACK_BEFORE_VALIDATE MUTANT_RUNNING_ONLY */
+/* mutants: MUTANT_FREE_OLDEST MUTANT_ACK_BEFORE_VALIDATE MUTANT_RUNNING_ONLY MUTANT_NO_STARTING */
 /* cc-flags: -O2 -DSAFETY */
 /* pan-flags: -m10000 */
 
@@ -170,7 +178,12 @@ gone:
 
 inline spawn(q) {
     /* WorkerManager.spawn: seen = 0 and STARTING before the child exists */
-    d_step { seen[q] = 0; state[q] = STARTING; alive[q] = 1; hasPid[q] = 1; exit2[q] = 0 }
+    d_step {
+#ifndef MUTANT_NO_STARTING
+        seen[q] = 0; state[q] = STARTING;
+#endif
+        alive[q] = 1; hasPid[q] = 1; exit2[q] = 0
+    }
     run Worker(q)
 }
 
