@@ -153,7 +153,7 @@ final class Daemon {
             let r = workers.clearSessions(timeoutNs: 2_000_000_000)
             let after = SessionListing.all(region).count
             if r.lagging > 0 {
-                return "error: \(r.lagging) of \(r.live) workers did not clear within 2 s; \(max(0, before - after)) of \(before) sessions cleared"
+                return "error: \(r.lagging) of \(r.partitions) worker partitions were not cleared within 2 s (worker restarting or hung); \(max(0, before - after)) of \(before) sessions cleared"
             }
             // Traffic goes on: new flows may already have new sessions.
             let cleared = max(0, before - after)

@@ -144,12 +144,16 @@ final class WorkerManager {
     }
 
     /// `clear security flow session`: asks every worker to remove the sessions of its
-    /// partition (a dead worker's successor does it at start) and waits until each live
-    /// worker has. Returns how many live workers there are and how many did not answer.
-    /// Model: Shm/ClearEpoch.pml (tools/model-check). Only RUNNING workers are waited
-    /// for: a STARTING, EXITED or FAILED worker's partition may still hold sessions when
-    /// this returns (the model's FINDING_EVERY_PARTITION).
-    func clearSessions(timeoutNs: UInt64) -> (live: Int, lagging: Int) {
+    /// partition and waits until every partition is clear. Only a partition's owner frees
+    /// its records, so: a RUNNING or STARTING worker answers by storing clear_done; a dead
+    /// one is reaped and restarted while this waits (xpfd is single-threaded: nothing else
+    /// would restart it meanwhile), and its successor honours the pending request before
+    /// its first batch; a FAILED worker is never restarted, so xpfd itself takes over its
+    /// partition (recovering it as a successor would) and clears it. Returns how many
+    /// partitions there are and how many were not clear by the timeout (a worker waiting
+    /// out a crash-loop backoff, or hung).
+    /// Model: Shm/ClearEpoch.pml (tools/model-check).
+    func clearSessions(timeoutNs: UInt64) -> (partitions: Int, lagging: Int) {
         var want: [UInt64] = []
         for q in slots.indices {
             let w = region.worker(q)
@@ -160,12 +164,22 @@ final class WorkerManager {
         for s in slots where s.pid > 0 { kill(s.pid, SIGUSR1) }  // wake idle workers
         let deadline = monotonicNanos() + timeoutNs
         while true {
-            var live = 0, lagging = 0
-            for q in slots.indices where xpf_load_acquire_u32(xpf_wb_state(region.worker(q))) == UInt32(XPF_WORKER_RUNNING.rawValue) {
-                live += 1
-                if xpf_load_acquire_u64(xpf_wb_clear_done(region.worker(q))) != want[q] { lagging += 1 }
+            reap()
+            tick()  // restarts the dead: their successors clear before their first batch
+            var lagging = 0
+            for q in slots.indices {
+                let w = region.worker(q)
+                if xpf_load_acquire_u64(xpf_wb_clear_done(w)) == want[q] { continue }
+                if slots[q].failed && slots[q].pid == 0 {
+                    // Nobody owns this partition until xpfd restarts: clear it here.
+                    var partition = SessionPartition(table: region.sessionTable, queue: q, queues: region.queues)
+                    partition.removeAll()
+                    xpf_store_release_u64(xpf_wb_clear_done(w), want[q])
+                    continue
+                }
+                lagging += 1
             }
-            if lagging == 0 || monotonicNanos() >= deadline { return (live, lagging) }
+            if lagging == 0 || monotonicNanos() >= deadline { return (slots.count, lagging) }
             usleep(500)
         }
     }
