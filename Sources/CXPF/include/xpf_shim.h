@@ -92,19 +92,28 @@ static inline const struct xpf_flow_tuple *xpf_sess_tuple(const struct xpf_sessi
 {
 	return (dir & 1) ? &s->rev : &s->fwd;
 }
+static inline uint64_t xpf_sess_key_word(const void *key, unsigned at)
+{
+	uint64_t v;
+	__builtin_memcpy(&v, (const uint8_t *)key + at, sizeof v);
+	return v;
+}
 static inline bool xpf_sess_key_equal(const struct xpf_session *s, unsigned dir, uint8_t family, uint8_t proto,
                                       const void *key)
 {
+	/* Each record word is XORed with its key word right away (not all loaded first): the
+	 * compiler keeps a handful of registers live instead of spilling ten. */
 	const uint64_t *w = (const uint64_t *)(const void *)xpf_sess_tuple(s, dir);
-	uint64_t k[4];
 	uint32_t k4;
-	__builtin_memcpy(k, key, 32);
-	__builtin_memcpy(&k4, (const uint8_t *)key + 32, 4);
-	uint64_t diff = (__atomic_load_n(&w[0], __ATOMIC_RELAXED) ^ k[0]) | (__atomic_load_n(&w[1], __ATOMIC_RELAXED) ^ k[1])
-	              | (__atomic_load_n(&w[2], __ATOMIC_RELAXED) ^ k[2]) | (__atomic_load_n(&w[3], __ATOMIC_RELAXED) ^ k[3])
-	              | (__atomic_load_n((const uint32_t *)(w + 4), __ATOMIC_RELAXED) ^ k4);
-	return __atomic_load_n(&s->family, __ATOMIC_RELAXED) == family && __atomic_load_n(&s->proto, __ATOMIC_RELAXED) == proto
-	       && diff == 0;
+	__builtin_memcpy(&k4, (const uint8_t *)key + 32, sizeof k4);
+	uint64_t diff = __atomic_load_n(&w[0], __ATOMIC_RELAXED) ^ xpf_sess_key_word(key, 0);
+	diff |= __atomic_load_n(&w[1], __ATOMIC_RELAXED) ^ xpf_sess_key_word(key, 8);
+	diff |= __atomic_load_n(&w[2], __ATOMIC_RELAXED) ^ xpf_sess_key_word(key, 16);
+	diff |= __atomic_load_n(&w[3], __ATOMIC_RELAXED) ^ xpf_sess_key_word(key, 24);
+	diff |= __atomic_load_n((const uint32_t *)(w + 4), __ATOMIC_RELAXED) ^ k4;
+	diff |= (uint64_t)(__atomic_load_n(&s->family, __ATOMIC_RELAXED) ^ family)
+	      | (uint64_t)(__atomic_load_n(&s->proto, __ATOMIC_RELAXED) ^ proto);
+	return diff == 0;
 }
 /* Copies one direction's key out of a record (relaxed loads; validate with seq_state). */
 static inline void xpf_sess_load_key(const struct xpf_session *s, unsigned dir, uint8_t *family, uint8_t *proto,
@@ -114,22 +123,20 @@ static inline void xpf_sess_load_key(const struct xpf_session *s, unsigned dir, 
 	uint64_t k[4] = { __atomic_load_n(&w[0], __ATOMIC_RELAXED), __atomic_load_n(&w[1], __ATOMIC_RELAXED),
 	                  __atomic_load_n(&w[2], __ATOMIC_RELAXED), __atomic_load_n(&w[3], __ATOMIC_RELAXED) };
 	uint32_t k4 = __atomic_load_n((const uint32_t *)(w + 4), __ATOMIC_RELAXED);
-	__builtin_memcpy(out, k, 32);
-	__builtin_memcpy((uint8_t *)out + 32, &k4, 4);
+	__builtin_memcpy(out, k, sizeof k);
+	__builtin_memcpy((uint8_t *)out + 32, &k4, sizeof k4);
 	*family = __atomic_load_n(&s->family, __ATOMIC_RELAXED);
 	*proto = __atomic_load_n(&s->proto, __ATOMIC_RELAXED);
 }
 static inline void xpf_sess_store_tuple(struct xpf_flow_tuple *dst, const void *key)
 {
 	uint64_t *w = (uint64_t *)(void *)dst;
-	uint64_t k[4];
 	uint32_t k4;
-	__builtin_memcpy(k, key, 32);
-	__builtin_memcpy(&k4, (const uint8_t *)key + 32, 4);
-	__atomic_store_n(&w[0], k[0], __ATOMIC_RELAXED);
-	__atomic_store_n(&w[1], k[1], __ATOMIC_RELAXED);
-	__atomic_store_n(&w[2], k[2], __ATOMIC_RELAXED);
-	__atomic_store_n(&w[3], k[3], __ATOMIC_RELAXED);
+	__builtin_memcpy(&k4, (const uint8_t *)key + 32, sizeof k4);
+	__atomic_store_n(&w[0], xpf_sess_key_word(key, 0), __ATOMIC_RELAXED);
+	__atomic_store_n(&w[1], xpf_sess_key_word(key, 8), __ATOMIC_RELAXED);
+	__atomic_store_n(&w[2], xpf_sess_key_word(key, 16), __ATOMIC_RELAXED);
+	__atomic_store_n(&w[3], xpf_sess_key_word(key, 24), __ATOMIC_RELAXED);
 	__atomic_store_n((uint32_t *)(w + 4), k4, __ATOMIC_RELAXED);
 }
 /* Owner only, while the record is BUSY (after xpf_fence_release): the key and the

@@ -273,8 +273,7 @@ public struct SessionPartition {
         rec.pointee.if_in = ifIn
         rec.pointee.if_out = ifOut
         rec.pointee.owner = owner
-        var rev = reverse
-        withUnsafePointer(to: &rev) { r in
+        withUnsafePointer(to: reverse) { r in
             xpf_sess_store_key(rec, forward.pointee.family, forward.pointee.proto,
                                UnsafeRawPointer(forward) + MemoryLayout<FlowKey>.offset(of: \FlowKey.tuple)!, r)
         }
