@@ -6,11 +6,14 @@ import CXPF
 import Glibc
 #endif
 
-// Tests for Sources/Shared/Sessions/SessionTable.swift: the shared
-// session records + index, the owner's partition (free list, insert, remove, ageing,
-// rebuild after a crash). Most tests run on plain zeroed heap memory laid out like
-// the region's session and index parts; the cross-process test (at the end) runs two
-// `xpf-testhelper` processes over one region file.
+// Tests for Sources/Shared/Sessions/SessionTable.swift and SessionTableCheck.swift
+// (R-4.1, R-4.3, issue 7): the shared session records + index, the owner's partition
+// (free list, insert, remove, ageing, repair after a kill), the consistency checker.
+// Most tests run on plain zeroed heap memory laid out like the region's session and
+// index parts; one runs an owner, readers and the checker as threads (meant for
+// `swift test --sanitize=thread --scratch-path .build-tsan --filter SessionTableTests`).
+// At the end, cross-process tests over a region file: two `xpf-testhelper sessions`
+// processes sharing the table, and `xpf-testhelper storm` owners killed with SIGKILL.
 
 /// Zeroed records + index buckets on the heap, sized like ShmGeometry sizes them.
 /// Sendable for the concurrency test, whose threads share it the way worker processes
