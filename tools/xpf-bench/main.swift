@@ -21,13 +21,14 @@ var quick = false, smoke = false
 var jsonPath: String?
 var args = Array(CommandLine.arguments.dropFirst())
 let usage = """
-usage: xpf-bench [--quick | --smoke] [--json FILE]
+usage: xpf-bench [--quick | --smoke] [--json FILE] | --rtflow LINES
 
 In-memory benchmark of the xpf worker pipeline: ns and instructions per packet for
 session-hit forwarding (IPv4, IPv6), first packets and malformed drops; session-table
 insert/lookup rates at 1 M and 10 M entries; 1 vs 2 worker processes on one table.
 --quick shortens every run; --smoke runs a few thousand packets per scenario as a
-functional check and prints 'N passed, N failed'.
+functional check and prints 'N passed, N failed'. --rtflow LINES measures xpfd's RT_FLOW
+syslog path (format + write to a file) against a plain write loop and exits.
 """
 
 func die(_ m: String) -> Never { fputs("xpf-bench: \(m)\n", stderr); exit(2) }
@@ -279,6 +280,9 @@ while let a = args.first {
     case "--scaling-child":
         guard args.count >= 5, let q = Int(args[1]), let c = Int(args[2]), let s = UInt64(args[3]), let d = Int(args[4]) else { die("bad --scaling-child") }
         scalingChild(region: args[0], queue: q, cpu: c, startNs: s, durationMs: d)
+    case "--rtflow":
+        guard let n = args.first.flatMap({ Int($0) }), n > 0 else { die("--rtflow LINES") }
+        rtflowBench(lines: n)
     case "-h", "--help": print(usage); exit(0)
     default: die("unknown option \(a)\n\(usage)")
     }

@@ -34,8 +34,13 @@
 // - natException / tableFull: xpf's own MSGIDs XPF_NAT_EXCEPTION and XPF_SESSION_TABLE_FULL,
 //   APP-NAME `xpfd`, SD `-`, severity warning; the text says what ran out.
 //
-// Cost: about 1 µs per CREATE line on the lab machine (see RTFlowTests.testFormatAndWriteRate
-// and `xpf-bench --rtflow`); the timestamp is rebuilt (localtime_r) only when the second changes.
+// Cost (`xpf-bench --rtflow 1000000`, release, this 2-core VM under load): 570–610 k
+// CREATE/CLOSE lines per second formatted and written to a file (about 1.7 µs per 815-byte
+// line, one write(2) per 256 lines), against 1.8–2.4 M for a plain loop writing fixed lines
+// of the same length. Escaping scans before it copies, and decimals go two digits per
+// division: the first version (byte-wise escaping, one digit per division, three appends per
+// SD-PARAM head) ran at 363 k. The timestamp text is rebuilt (localtime_r) only when the
+// second changes.
 
 #if canImport(Glibc)
 import Glibc
@@ -154,6 +159,22 @@ public final class SyslogLineBuffer {
         count += raw.count
     }
 
+    /// ` NAME="`: the start of one SD-PARAM, in one reservation.
+    @inline(__always)
+    public func appendParameterHead(_ name: StaticString) {
+        let n = name.utf8CodeUnitCount
+        reserve(n + 3)
+        var c = count
+        base[c] = UInt8(ascii: " ")
+        c += 1
+        // Safe: reserve made room for n + 3 bytes.
+        (base + c).update(from: name.utf8Start, count: n)
+        c += n
+        base[c] = UInt8(ascii: "=")
+        base[c + 1] = UInt8(ascii: "\"")
+        count = c + 2
+    }
+
     @inline(__always)
     public func append(_ s: StaticString) {
         append(UnsafeRawBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
@@ -164,41 +185,75 @@ public final class SyslogLineBuffer {
         if done == nil { for b in s.utf8 { append(b) } }
     }
 
-    /// An RFC 5424 PARAM-VALUE (§6.3.3): `"`, `\` and `]` get a backslash.
+    /// An RFC 5424 PARAM-VALUE (§6.3.3): `"`, `\` and `]` get a backslash. Names rarely
+    /// hold one, so the common case is one scan and one copy.
     public func appendEscaped(_ s: String) {
         let done: Void? = s.utf8.withContiguousStorageIfAvailable { u in
-            reserve(u.count * 2)
-            for b in u {
-                if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") || b == UInt8(ascii: "]") {
-                    base[count] = UInt8(ascii: "\\")
-                    count += 1
-                }
-                base[count] = b
-                count += 1
+            guard u.contains(where: Self.needsEscape) else {
+                append(UnsafeRawBufferPointer(u))
+                return
             }
+            reserve(u.count * 2)
+            var c = count
+            for b in u {
+                if Self.needsEscape(b) {
+                    base[c] = UInt8(ascii: "\\")
+                    c += 1
+                }
+                base[c] = b
+                c += 1
+            }
+            count = c
         }
         if done == nil {
             for b in s.utf8 {
-                if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") || b == UInt8(ascii: "]") {
-                    append(UInt8(ascii: "\\"))
-                }
+                if Self.needsEscape(b) { append(UInt8(ascii: "\\")) }
                 append(b)
             }
         }
     }
 
+    @inline(__always)
+    private static func needsEscape(_ b: UInt8) -> Bool {
+        b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") || b == UInt8(ascii: "]")
+    }
+
+    /// "00" "01" … "99": two digits per division in appendDecimal.
+    private static let digitPairs: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+
+    /// `value` in decimal. Small values (ports, octets, counts) take the first branches.
     public func appendDecimal(_ value: UInt64) {
         reserve(Self.maxDecimalDigits)
+        let out = base + count
+        if value < 10 {
+            out[0] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value)
+            count += 1
+            return
+        }
+        var digits = 2
+        var limit: UInt64 = 100
+        while digits < Self.maxDecimalDigits && value >= limit {
+            digits += 1
+            limit &*= 10
+        }
+        let pairs = Self.digitPairs.utf8Start
         var v = value
-        var digits = 0
-        repeat { digits += 1; v /= 10 } while v > 0
-        v = value
-        var i = count + digits - 1
-        repeat {
-            base[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v % 10)
-            v /= 10
-            i -= 1
-        } while v > 0
+        var i = digits
+        while v >= 100 {
+            let q = v / 100
+            let r = Int(v &- q &* 100) &* 2
+            i -= 2
+            out[i] = pairs[r]
+            out[i + 1] = pairs[r + 1]
+            v = q
+        }
+        if v >= 10 {
+            let r = Int(v) &* 2
+            out[0] = pairs[r]
+            out[1] = pairs[r + 1]
+        } else {
+            out[0] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: v)
+        }
         count += digits
     }
 
@@ -447,27 +502,21 @@ public final class RTFlowFormatter {
 
     @inline(__always)
     private func param(_ name: StaticString, _ value: String, _ out: SyslogLineBuffer) {
-        out.append(UInt8(ascii: " "))
-        out.append(name)
-        out.append("=\"")
+        out.appendParameterHead(name)
         out.appendEscaped(value)
         out.append(UInt8(ascii: "\""))
     }
 
     @inline(__always)
     private func param<T: BinaryInteger>(_ name: StaticString, _ value: T, _ out: SyslogLineBuffer) {
-        out.append(UInt8(ascii: " "))
-        out.append(name)
-        out.append("=\"")
+        out.appendParameterHead(name)
         out.appendDecimal(value)
         out.append(UInt8(ascii: "\""))
     }
 
     @inline(__always)
     private func param(_ name: StaticString, _ value: ConfigModel.IPAddress, _ out: SyslogLineBuffer) {
-        out.append(UInt8(ascii: " "))
-        out.append(name)
-        out.append("=\"")
+        out.appendParameterHead(name)
         out.appendAddress(value)
         out.append(UInt8(ascii: "\""))
     }

@@ -510,7 +510,7 @@ public final class SyslogRouter {
         for d in targets {
             let form: Form
             switch d.format {
-            case .legacy: form = d is SyslogFileDestination ? .legacyFile : .legacyWire
+            case .legacy: form = d.appendsNewline ? .legacyFile : .legacyWire
             case .structured: form = .structured
             case .structuredBrief: form = .structuredBrief
             }
