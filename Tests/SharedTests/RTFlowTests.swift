@@ -549,7 +549,7 @@ final class RTFlowTests: XCTestCase {
         let rotation = SyslogFileRotation(files: 3, size: 4096)
         let router = try SyslogRouter(
             syslog: .init(files: [.init(name: "traffic", content: .init(selectors: Self.anyAny, structuredData: true, brief: true))]),
-            logDirectory: dir, rotation: rotation, report: { _ in })
+            logDirectory: dir, defaultRotation: rotation, report: { _ in })
         let path = dir + "/traffic"
         let total = 60
         for i in 0..<total {
@@ -756,4 +756,66 @@ final class RTFlowTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(readFile(dir + "/all")).split(separator: "\n").count, 4)
         XCTAssertEqual(router.statistics.map(\.written), [2, 1, 4])
     }
+
+    // MARK: configuration
+
+    /// The corpus file's `security log` and `archive` reach the model as written.
+    func testSecurityLogAndArchiveCompile() throws {
+        let here = String(#filePath)
+        let path = String(here[..<here.lastIndex(of: "/")!]) + "/ConfigCorpus/good/security-log.conf"
+        let (_, m) = try ConfigModel.load(text: try XCTUnwrap(readFile(path)), file: "good/security-log.conf")
+        XCTAssertEqual(m.syslog.files, [.init(
+            name: "traffic", content: .init(selectors: Self.anyAny, match: "RT_FLOW", structuredData: true),
+            archive: .init(files: 5, size: 10_000_000))])
+        XCTAssertEqual(m.securityLog, ConfigModel.SecurityLog(
+            mode: .stream, format: .sdSyslog,
+            streams: [.init(name: "siem", address: ipv4("192.0.2.50"), port: 5514),
+                      .init(name: "legacy-collector", format: .syslog, address: ConfigModel.IPAddress("2001:db8::50")!, port: 514)],
+            file: .init(name: "security-events", size: 10_000_000, files: 4)))
+        let router = try SyslogRouter(syslog: m.syslog, securityLog: m.securityLog, logDirectory: "/nonexistent",
+                                      report: { _ in })
+        XCTAssertEqual(router.statistics.map(\.name), [
+            "file traffic", "stream siem", "stream legacy-collector", "security log file security-events",
+        ])
+        XCTAssertEqual(router.destinations.map(\.format), [.structured, .structuredBrief, .legacy, .structuredBrief])
+    }
+
+    /// Stream mode: the stream and the security log file get RT_FLOW/RT_IDS events only;
+    /// a syslog file with `archive` rotates at its own size.
+    func testSecurityLogStreamFileAndArchiveRotation() throws {
+        let dir = makeTmpDir()
+        let (rx, port) = try udpReceiver(AF_INET)
+        defer { close(rx) }
+        let router = try SyslogRouter(
+            syslog: .init(files: [.init(name: "traffic", content: .init(selectors: Self.anyAny),
+                                        archive: .init(files: 2, size: 64_000))]),
+            securityLog: .init(mode: .stream, format: .sdSyslog,
+                               streams: [.init(name: "s", address: ipv4("127.0.0.1"), port: port)],
+                               file: .init(name: "sec", size: 1_000_000, files: 2)),
+            logDirectory: dir, report: { _ in })
+        var filter = RTFlowRecord(kind: .filterLog, realtimeNanos: stampNanos, hostName: "fw1")
+        filter.action = "accept"
+        router.route(sampleDeny())
+        router.route(filter)
+        router.route(RTFlowRecord(kind: .tableFull, realtimeNanos: stampNanos, hostName: "fw1"))
+        router.route(sampleScreen(.tcp))
+        router.flush()
+        let got = receive(rx, count: 2)
+        XCTAssertEqual(got.compactMap { parse5424($0)?.msgID }, ["RT_FLOW_SESSION_DENY", "RT_SCREEN_TCP"])
+        XCTAssertTrue(got.allSatisfy { parse5424($0)?.message == nil }, "sd-syslog streams are brief")
+        let sec = try XCTUnwrap(readFile(dir + "/sec")).split(separator: "\n").compactMap { parse5424(String($0))?.msgID }
+        XCTAssertEqual(sec, ["RT_FLOW_SESSION_DENY", "RT_SCREEN_TCP"])
+        XCTAssertEqual(router.statistics.map(\.written), [4, 2, 2])
+        // ~330-byte legacy lines, 64 000-byte archive files: 500 lines rotate at least twice.
+        for _ in 0..<50 {
+            for _ in 0..<10 { router.route(sampleCreate()) }
+            router.flush()
+        }
+        for name in ["traffic", "traffic.0", "traffic.1"] {
+            let size = try XCTUnwrap(fileSize(dir + "/" + name), name)
+            XCTAssertLessThanOrEqual(size, 64_000 + 10 * 400, name)
+        }
+        XCTAssertNil(fileSize(dir + "/traffic.2"))
+    }
 }
+

@@ -48,7 +48,7 @@ func rtflowBench(lines: Int) -> Never {
         let router: SyslogRouter
         do {
             router = try SyslogRouter(syslog: .init(files: [.init(name: name, content: everything)]), logDirectory: dir,
-                                      rotation: SyslogFileRotation(files: 1, size: Int.max / 2), report: { print($0) })
+                                      defaultRotation: SyslogFileRotation(files: 1, size: Int.max / 2), report: { print($0) })
         } catch { die("\(error)") }
         let start = realtimeNanos()
         let t0 = monotonicNanos()

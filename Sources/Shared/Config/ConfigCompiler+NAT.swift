@@ -1,4 +1,4 @@
-// NAT (R-8.x), port mirroring and syslog destinations.
+// NAT (R-8.x), port mirroring, syslog destinations and the security log.
 
 extension ConfigCompiler {
     // MARK: - NAT
@@ -266,7 +266,8 @@ extension ConfigCompiler {
             if value.text.isEmpty || value.text == "." || value.text == ".." || value.text.contains("/") {
                 throw value.error("syslog file \(value.shown) must be a file name, not a path")
             }
-            model.syslog.files.append(ConfigModel.SyslogFile(name: value.text, content: syslogContent(file)))
+            model.syslog.files.append(ConfigModel.SyslogFile(
+                name: value.text, content: syslogContent(file), archive: try syslogArchive(file.scope("archive"))))
         }
         for socket in syslog.scopes("socket") {
             let value = socket.nameValue()
@@ -275,6 +276,60 @@ extension ConfigCompiler {
             }
             model.syslog.sockets.append(ConfigModel.SyslogSocket(path: value.text, content: syslogContent(socket)))
         }
+    }
+
+    /// Junos's limits for `archive`: 1 to 1000 files of 64 KB to 1 GB.
+    static let archiveFiles = 1...1000
+    static let archiveSize: ClosedRange<UInt64> = 64_000...1_000_000_000
+
+    private func syslogArchive(_ archive: Scope) throws -> ConfigModel.SyslogArchive? {
+        guard archive.node != nil else { return nil }
+        return ConfigModel.SyslogArchive(
+            files: try archive.number("files", in: Self.archiveFiles),
+            size: try archive.value("size")?.scaled(in: Self.archiveSize, unit: "bytes"))
+    }
+
+    /// Limits of `security log file`: sizes in megabytes, as Junos writes them.
+    static let securityLogFileMegabytes = 1...1000
+    static let securityLogFiles = 1...1000
+    static let bytesPerMegabyte: UInt64 = 1_000_000
+    /// xpf's defaults when `security log file` leaves size or files out.
+    static let defaultSecurityLogFileMegabytes = 1
+    static let defaultSecurityLogFiles = 3
+
+    mutating func compileSecurityLog(_ log: Scope) throws {
+        var result = ConfigModel.SecurityLog()
+        // The schema admits only the enums' spellings.
+        if let mode = log.value("mode") { result.mode = ConfigModel.SecurityLog.Mode(rawValue: mode.text)! }
+        if let format = log.value("format") { result.format = ConfigModel.SecurityLog.Format(rawValue: format.text)! }
+        for stream in log.scopes("stream") {
+            guard result.mode == .stream else {
+                throw ConfigError("security log stream '\(stream.name)' needs 'security log mode stream' "
+                    + "(in event mode security logs go through system syslog)", at: stream.location)
+            }
+            let host = stream.scope("host")
+            guard let address = host.positional("address", as: "host") else { throw stream.missing("host") }
+            result.streams.append(ConfigModel.SecurityLog.Stream(
+                name: stream.name,
+                format: stream.value("format").map { ConfigModel.SecurityLog.Format(rawValue: $0.text)! },
+                address: try address.address(), port: UInt16(try host.number("port", in: 1...65535) ?? 514)))
+        }
+        let file = log.scope("file")
+        if file.node != nil {
+            guard result.mode == .stream else {
+                throw ConfigError("security log file needs 'security log mode stream' "
+                    + "(in event mode security logs go through system syslog)", at: file.location)
+            }
+            guard let name = file.value("name") else { throw file.missing("name") }
+            if name.text.isEmpty || name.text == "." || name.text == ".." || name.text.contains("/") {
+                throw name.error("security log file \(name.shown) must be a file name, not a path")
+            }
+            let megabytes = try file.number("size", in: Self.securityLogFileMegabytes) ?? Self.defaultSecurityLogFileMegabytes
+            result.file = ConfigModel.SecurityLog.File(
+                name: name.text, size: UInt64(megabytes) * Self.bytesPerMegabyte,
+                files: try file.number("files", in: Self.securityLogFiles) ?? Self.defaultSecurityLogFiles)
+        }
+        model.securityLog = result
     }
 
     /// Selectors in the order written; the schema admits only known facility and severity names.

@@ -64,6 +64,7 @@ struct ConfigCompiler {
         try compileNAT(security.scope("nat"))
         try compilePortMirroring(root.scope("forwarding-options").scope("port-mirroring"))
         try compileSyslog(root.scope("system").scope("syslog"))
+        try compileSecurityLog(security.scope("log"))
         return model
     }
 

@@ -32,13 +32,14 @@ public struct ConfigModel: Sendable, Equatable {
     public var nat: NAT
     public var portMirroring: PortMirroring
     public var syslog: Syslog
+    public var securityLog: SecurityLog
 
     public init(dataplane: DataplaneConfig, flow: Flow = Flow(), interfaces: [Interface] = [], zones: [Zone] = [],
                 addressBooks: [AddressBook] = [], applications: [Application] = ConfigModel.predefinedApplications,
                 applicationSets: [ApplicationSet] = [], policies: Policies = Policies(), prefixLists: [PrefixList] = [],
                 filters: [Filter] = [], policers: [Policer] = [], threeColorPolicers: [ThreeColorPolicer] = [],
                 screens: [Screen] = [], nat: NAT = NAT(), portMirroring: PortMirroring = PortMirroring(),
-                syslog: Syslog = Syslog())
+                syslog: Syslog = Syslog(), securityLog: SecurityLog = SecurityLog())
     {
         self.dataplane = dataplane
         self.flow = flow
@@ -56,6 +57,7 @@ public struct ConfigModel: Sendable, Equatable {
         self.nat = nat
         self.portMirroring = portMirroring
         self.syslog = syslog
+        self.securityLog = securityLog
     }
 
     // MARK: Entry points
@@ -1016,10 +1018,26 @@ extension ConfigModel {
     public struct SyslogFile: Sendable, Equatable {
         public var name: String
         public var content: SyslogContent
+        /// `archive { files N; size S; }`; nil: the writer's defaults.
+        public var archive: SyslogArchive?
 
-        public init(name: String, content: SyslogContent = .init()) {
+        public init(name: String, content: SyslogContent = .init(), archive: SyslogArchive? = nil) {
             self.name = name
             self.content = content
+            self.archive = archive
+        }
+    }
+
+    /// `archive { files N; size S; }` of a syslog file: past `size` bytes the file is rotated,
+    /// `files` old files are kept. nil fields take the writer's defaults.
+    public struct SyslogArchive: Sendable, Equatable {
+        public var files: Int?
+        /// Bytes (`size 1m` = 1 000 000: Junos units are powers of ten).
+        public var size: UInt64?
+
+        public init(files: Int? = nil, size: UInt64? = nil) {
+            self.files = files
+            self.size = size
         }
     }
 
@@ -1043,6 +1061,63 @@ extension ConfigModel {
             self.hosts = hosts
             self.files = files
             self.sockets = sockets
+        }
+    }
+
+    /// `security log` (SRX): in `event` mode security events go out through `system syslog`;
+    /// in `stream` mode the dataplane also sends them to every `stream` host and writes the
+    /// `file`, in `format`.
+    public struct SecurityLog: Sendable, Equatable {
+        public enum Mode: String, Sendable, CaseIterable {
+            case event, stream
+        }
+
+        /// `syslog`: the legacy text form; `sd-syslog`: RFC 5424 structured data (brief).
+        public enum Format: String, Sendable, CaseIterable {
+            case syslog
+            case sdSyslog = "sd-syslog"
+        }
+
+        /// `stream NAME { format F; host { ADDRESS; port P; } }`
+        public struct Stream: Sendable, Equatable {
+            public var name: String
+            /// nil: the `security log format`.
+            public var format: Format?
+            public var address: IPAddress
+            public var port: UInt16
+
+            public init(name: String, format: Format? = nil, address: IPAddress, port: UInt16 = 514) {
+                self.name = name
+                self.format = format
+                self.address = address
+                self.port = port
+            }
+        }
+
+        /// `file { name N; size MB; files N; }`: the local security log, in the log directory.
+        public struct File: Sendable, Equatable {
+            public var name: String
+            /// Bytes (Junos writes megabytes).
+            public var size: UInt64
+            public var files: Int
+
+            public init(name: String, size: UInt64, files: Int) {
+                self.name = name
+                self.size = size
+                self.files = files
+            }
+        }
+
+        public var mode: Mode
+        public var format: Format
+        public var streams: [Stream]
+        public var file: File?
+
+        public init(mode: Mode = .event, format: Format = .syslog, streams: [Stream] = [], file: File? = nil) {
+            self.mode = mode
+            self.format = format
+            self.streams = streams
+            self.file = file
         }
     }
 }

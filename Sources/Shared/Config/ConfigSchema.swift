@@ -35,7 +35,9 @@ private enum XPFGrammar {
                 .leaf("transport", .choice(["udp"])),
                 .leaf("source-address", .string),
             ]),
-            .named("file", syslogContent),
+            .named("file", syslogContent + [
+                .container("archive", [.leaf("files", .number), .leaf("size", .string)]),
+            ]),
             .named("socket", syslogContent),
         ]),
         .container("dataplane", [
@@ -89,6 +91,15 @@ private enum XPFGrammar {
     // MARK: security
 
     static let security: JunosSchema = .container("security", [
+        .container("log", [
+            .leaf("mode", .choice(ConfigModel.SecurityLog.Mode.allCases.map(\.rawValue))),
+            .leaf("format", .choice(ConfigModel.SecurityLog.Format.allCases.map(\.rawValue))),
+            .named("stream", [
+                .leaf("format", .choice(ConfigModel.SecurityLog.Format.allCases.map(\.rawValue))),
+                .container("host", [.positional("address", .string), .leaf("port", .number)]),
+            ]),
+            .container("file", [.leaf("name", .string), .leaf("size", .number), .leaf("files", .number)]),
+        ]),
         .container("flow", [
             .container("tcp-session", [
                 .leaf("established-timeout", .number),

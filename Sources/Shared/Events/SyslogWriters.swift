@@ -72,22 +72,6 @@ public struct SyslogFileRotation: Sendable, Equatable {
     public static let `default` = SyslogFileRotation(files: 10, size: 1 << 20)
 }
 
-/// `security log stream NAME { host { ADDRESS; port PORT; } }` (SRX stream mode): every
-/// RT_FLOW/RT_IDS event, no selectors, over UDP.
-public struct SecurityLogStream: Sendable, Equatable {
-    public var name: String
-    public var address: ConfigModel.IPAddress
-    public var port: UInt16
-    public var format: SyslogLineFormat
-
-    public init(name: String, address: ConfigModel.IPAddress, port: UInt16, format: SyslogLineFormat = .structuredBrief) {
-        self.name = name
-        self.address = address
-        self.port = port
-        self.format = format
-    }
-}
-
 // MARK: - selection
 
 /// Which events one destination takes: selectors and the optional `match` expression.
@@ -110,9 +94,13 @@ final class SyslogSelection {
         }
     }
 
-    /// Every kind of security event, no expression (stream destinations).
-    init(allSecurityEvents: Void) {
-        admittedKinds = RTFlowRecord.Kind.allCases.map { _ in true }
+    /// The security log's events (RT_FLOW and RT_IDS), no selectors, no expression: what a
+    /// `security log` stream or file receives. Filter logs and xpf's exception lines go
+    /// through `system syslog` only.
+    init(securityLog: Void) {
+        admittedKinds = RTFlowRecord.Kind.allCases.map {
+            $0 == .sessionCreate || $0 == .sessionClose || $0 == .sessionDeny || $0 == .screenDrop
+        }
     }
 
     deinit {
@@ -463,18 +451,26 @@ public final class SyslogRouter {
         case legacyFile, legacyWire, structured, structuredBrief
     }
 
-    /// Builds one destination per `system syslog` file, host and socket, and one per
-    /// security log stream. Files live in `logDirectory`. Throws only for a `match`
-    /// expression regcomp rejects.
-    public init(syslog: ConfigModel.Syslog, streams: [SecurityLogStream] = [], logDirectory: String,
-                rotation: SyslogFileRotation = .default,
+    /// Builds one destination per `system syslog` file, host and socket, one per `security
+    /// log` stream and one for the `security log` file (the compiler admits streams and the
+    /// file only with `mode stream`). Files live in `logDirectory`; a syslog file without
+    /// `archive` rotates by `defaultRotation`. Throws only for a `match` expression regcomp
+    /// rejects.
+    public init(syslog: ConfigModel.Syslog, securityLog: ConfigModel.SecurityLog = .init(), logDirectory: String,
+                defaultRotation: SyslogFileRotation = .default,
                 report: @escaping (String) -> Void = { logLine("xpfd", $0) }) throws
     {
         var all: [SyslogDestination] = []
         func form(_ c: ConfigModel.SyslogContent) -> SyslogLineFormat {
             c.structuredData ? (c.brief ? .structuredBrief : .structured) : .legacy
         }
+        func form(_ f: ConfigModel.SecurityLog.Format) -> SyslogLineFormat {
+            f == .sdSyslog ? .structuredBrief : .legacy
+        }
         for f in syslog.files {
+            let rotation = f.archive.map {
+                SyslogFileRotation(files: $0.files ?? defaultRotation.files, size: $0.size.map { Int($0) } ?? defaultRotation.size)
+            } ?? defaultRotation
             all.append(SyslogFileDestination(
                 name: "file \(f.name)", path: logDirectory + "/" + f.name, rotation: rotation,
                 selection: try SyslogSelection(content: f.content), format: form(f.content), report: report))
@@ -489,10 +485,16 @@ public final class SyslogRouter {
                 name: "socket \(s.path)", peer: .unix(s.path),
                 selection: try SyslogSelection(content: s.content), format: form(s.content), report: report))
         }
-        for s in streams {
+        for s in securityLog.streams {
             all.append(SyslogDatagramDestination(
                 name: "stream \(s.name)", peer: .udp(s.address, s.port, source: nil),
-                selection: SyslogSelection(allSecurityEvents: ()), format: s.format, report: report))
+                selection: SyslogSelection(securityLog: ()), format: form(s.format ?? securityLog.format), report: report))
+        }
+        if let f = securityLog.file {
+            all.append(SyslogFileDestination(
+                name: "security log file \(f.name)", path: logDirectory + "/" + f.name,
+                rotation: SyslogFileRotation(files: f.files, size: Int(f.size)),
+                selection: SyslogSelection(securityLog: ()), format: form(securityLog.format), report: report))
         }
         destinations = all
         byKind = RTFlowRecord.Kind.allCases.map { k in all.filter { $0.selection.admits(k) } }
