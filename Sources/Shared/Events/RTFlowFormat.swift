@@ -116,17 +116,6 @@ public final class SyslogLineBuffer {
 
     public func reset() { count = 0 }
 
-    /// Drops everything after the first `n` bytes (a partly written batch keeps its head).
-    public func truncate(to n: Int) { count = min(count, n) }
-
-    /// Removes the first `n` bytes, moving the rest to the front.
-    public func removeFirst(_ n: Int) {
-        let n = min(n, count)
-        // Safe: both ranges lie inside the `count` initialised bytes; memmove allows overlap.
-        memmove(base, base + n, count - n)
-        count -= n
-    }
-
     @inline(__always)
     private func reserve(_ n: Int) {
         if count + n > capacity { grow(to: count + n) }
