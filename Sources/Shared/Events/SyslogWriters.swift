@@ -311,6 +311,10 @@ public final class SyslogFileDestination: SyslogDestination {
 
 /// `host ADDRESS { port P; }` (UDP, IPv4 or IPv6) and `socket PATH` (a unix datagram socket):
 /// one datagram per line, never waiting (MSG_DONTWAIT): a full socket buffer is a failure.
+/// An unreachable UDP port shows as ECONNREFUSED on a later send (the kernel reports the
+/// ICMP error of an earlier datagram), so the datagram that drew the ICMP counts as written.
+/// One send(2) per line: sendmmsg(2) would batch them, but Glibc's Swift module does not
+/// declare it (it needs _GNU_SOURCE; a CXPF shim would).
 public final class SyslogDatagramDestination: SyslogDestination {
     enum Peer {
         case udp(ConfigModel.IPAddress, UInt16, source: ConfigModel.IPAddress?)
