@@ -14,6 +14,8 @@ struct XPFD: ParsableCommand {
 
         The state directory holds the pid file, the control socket DIR/xpfd.sock that xpfctl talks to, and the commit history DIR/commits/ (the last 50 configurations, for `xpfctl rollback`).
 
+        Security events (session create/close, denies, table full) come from the workers' event rings; xpfd writes them as Junos RT_FLOW syslog to the destinations of `system syslog` and `security log`: files in the log directory, UDP hosts and unix sockets.
+
         Signals: SIGTERM/SIGINT stop the workers, detach XDP and remove the region; SIGHUP commits the configuration file again (like `xpfctl commit`).
 
         Exit codes: 0 stopped by a signal; 1 runtime failure; 2 configuration error.
@@ -31,8 +33,12 @@ struct XPFD: ParsableCommand {
     @Option(name: .long, help: "xpf-worker binary (default: next to xpfd).")
     var workerBinary: String?
 
+    @Option(name: .long, help: "Directory of the `system syslog file` and `security log file` logs (default: the state directory).")
+    var logDir: String?
+
     func run() throws {
-        let d = Daemon(DaemonOptions(configPath: config, stateDir: stateDir, bpfObject: bpfObject, workerBinary: workerBinary))
+        let d = Daemon(DaemonOptions(configPath: config, stateDir: stateDir, bpfObject: bpfObject, workerBinary: workerBinary,
+                                   logDir: logDir ?? stateDir))
         let code = d.run()
         if code != 0 { throw ExitCode(code) }
     }

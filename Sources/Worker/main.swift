@@ -310,6 +310,7 @@ while stopRequested == 0 {
     let nowMs = UInt32(truncatingIfNeeded: now / 1_000_000)
     pipeline.nowMs = nowMs
     pipeline.nowS = UInt32(truncatingIfNeeded: now / 1_000_000_000)
+    pipeline.nowRealtimeNs = realtimeNanos()  // event timestamps: one clock read per loop
 
     // Between batches only: adopt a newly published configuration or FIB.
     if let s = configFollower.peek() {
@@ -329,7 +330,7 @@ while stopRequested == 0 {
     // Model: Shm/ClearEpoch.pml (tools/model-check).
     let clear = xpf_load_acquire_u64(xpf_wb_clear_requested(block))  // pairs with xpfd's release
     if clear != xpf_load_relaxed_u64(xpf_wb_clear_done(block)) {
-        let n = pipeline.partition.removeAll()
+        let n = pipeline.clearSessions(counters: &counters)
         counters.s.sessions_closed &+= UInt64(n)
         WorkerStatsIO.publish(block, &counters.s)
         xpf_store_release_u64(xpf_wb_clear_done(block), clear)  // read by xpfd after the removals
@@ -377,7 +378,7 @@ while stopRequested == 0 {
         }
     }
     // Ageing: a slice of this worker's session partition per loop.
-    let closed = pipeline.partition.age(nowMs: nowMs, budget: 256) { pipeline.timeoutMs(proto: $0, tcpState: $1) }
+    let closed = pipeline.ageSessions(budget: 256, counters: &counters)
     counters.s.sessions_closed &+= UInt64(closed)
 
     if work > 0 || closed > 0 || now &- lastFlushNs > 100_000_000 {

@@ -94,7 +94,7 @@ struct ClearSession: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "session",
         abstract: "Remove every session (both directions) from the session table.",
-        discussion: "Each worker removes the sessions of its own partition between two batches; packets of a cleared flow start a new session. A worker that is down clears its partition when it restarts.")
+        discussion: "Each worker removes the sessions of its own partition between two batches, each with an RT_FLOW_SESSION_CLOSE (reason clear); packets of a cleared flow start a new session. xpfd waits for every partition: a worker that is down is restarted and clears its partition before its first batch, and xpfd clears the partition of a worker that failed for good itself.")
     @OptionGroup var common: Common
 
     func run() throws {
@@ -107,7 +107,25 @@ struct ClearSession: ParsableCommand {
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show dataplane state.",
-        subcommands: [SecurityShow.self, DataplaneShow.self, ConfigurationShow.self, SystemShow.self])
+        subcommands: [SecurityShow.self, DataplaneShow.self, ConfigurationShow.self, SystemShow.self, LogShow.self])
+}
+
+struct LogShow: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "log", abstract: "Security event logging.", subcommands: [LogStatisticsShow.self])
+}
+
+struct LogStatisticsShow: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "statistics",
+        abstract: "Events emitted, dropped and drained, and lines written per syslog destination.",
+        discussion: "Every security event a worker emits is either written to its event ring, then drained by xpfd, or dropped because the ring was full (counted): emitted = drained + dropped once xpfd has caught up (this command drains first). Per destination: lines written and lines that failed (unreachable host, full disk, unopenable file), with the last error.")
+    @OptionGroup var common: Common
+
+    func run() throws {
+        let reply = try control(common.stateDir, "show-log-statistics")
+        print(reply)
+        if reply.hasPrefix("error") { throw ExitCode(1) }
+    }
 }
 
 struct ConfigurationShow: ParsableCommand {

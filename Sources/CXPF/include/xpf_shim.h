@@ -53,6 +53,8 @@ static inline uint64_t *xpf_wb_clear_done(struct xpf_worker_block *w) { return &
 static inline struct xpf_worker_stats *xpf_wb_stats(struct xpf_worker_block *w) { return &w->stats; }
 static inline struct xpf_ring_hdr *xpf_wb_req_ring(struct xpf_worker_block *w) { return &w->req_ring; }
 static inline struct xpf_neigh_request *xpf_wb_req_entries(struct xpf_worker_block *w) { return w->req_entries; }
+static inline struct xpf_ring_hdr *xpf_wb_event_ring(struct xpf_worker_block *w) { return &w->event_ring; }
+static inline struct xpf_event *xpf_wb_event_entries(struct xpf_worker_block *w) { return w->event_entries; }
 static inline uint32_t *xpf_ring_producer(struct xpf_ring_hdr *r) { return &r->producer; }
 static inline uint32_t *xpf_ring_consumer(struct xpf_ring_hdr *r) { return &r->consumer; }
 static inline uint64_t *xpf_ring_dropped(struct xpf_ring_hdr *r) { return &r->dropped; }
@@ -76,6 +78,8 @@ static inline void xpf_sess_touch(struct xpf_session *s, unsigned dir, uint32_t 
 static inline uint32_t xpf_sess_last_seen(const struct xpf_session *s) { return __atomic_load_n(&s->last_seen_ms, __ATOMIC_RELAXED); }
 static inline uint8_t xpf_sess_tcp_state(const struct xpf_session *s) { return __atomic_load_n(&s->tcp_state, __ATOMIC_RELAXED); }
 static inline void xpf_sess_set_tcp_state(struct xpf_session *s, uint8_t v) { __atomic_store_n(&s->tcp_state, v, __ATOMIC_RELAXED); }
+static inline uint8_t xpf_sess_flags(const struct xpf_session *s) { return __atomic_load_n(&s->flags, __ATOMIC_RELAXED); }
+static inline void xpf_sess_set_flags(struct xpf_session *s, uint8_t v) { __atomic_store_n(&s->flags, v, __ATOMIC_RELAXED); }
 static inline uint64_t xpf_sess_packets(const struct xpf_session *s, unsigned dir) { return __atomic_load_n(&s->packets[dir & 1], __ATOMIC_RELAXED); }
 static inline uint64_t xpf_sess_bytes(const struct xpf_session *s, unsigned dir) { return __atomic_load_n(&s->bytes[dir & 1], __ATOMIC_RELAXED); }
 static inline uint64_t *xpf_index_slot(struct xpf_index_bucket *b, unsigned i) { return &b->slot[i]; }

@@ -7,6 +7,14 @@
 // locals (`WorkerCounters`) flushed once per batch.
 import CXPF
 
+/// TCP header flag bits (RFC 9293).
+public enum TCPFlag {
+    public static let fin: UInt8 = 0x01
+    public static let syn: UInt8 = 0x02
+    public static let rst: UInt8 = 0x04
+    public static let ack: UInt8 = 0x10
+}
+
 /// What the I/O loop must do with a frame.
 public struct PacketAction {
     public enum Kind: UInt8 { case transmit, drop, park }
@@ -64,6 +72,9 @@ public struct Pipeline {
     public var interfaceCount: Int
     public var nowMs: UInt32 = 0        // CLOCK_MONOTONIC ms (wrapping), set once per loop
     public var nowS: UInt32 = 0         // CLOCK_MONOTONIC s, set once per loop
+    public var nowRealtimeNs: UInt64 = 0 // CLOCK_REALTIME ns (event timestamps), set once per loop
+    /// This worker's security events (Events/EventEmitter.swift).
+    public var events: EventEmitter
     /// Next hop of the last `.park` action (family, address) for the caller to queue.
     public var parkFamily: UInt8 = 0
     public var parkNexthop = xpf_flow_tuple()   // nexthop in .src (16 bytes), reused as scratch
@@ -87,8 +98,9 @@ public struct Pipeline {
     public var icmpLimit = ICMPRateLimit()
 
     public init(partition: SessionPartition, config: UnsafeMutablePointer<xpf_config_snapshot>, generation: UInt64,
-                fib: FIBView, interfaces: UnsafeMutablePointer<EgressInterface>, interfaceCount: Int) {
+                fib: FIBView, interfaces: UnsafeMutablePointer<EgressInterface>, interfaceCount: Int, events: EventEmitter) {
         self.partition = partition
+        self.events = events
         self.config = config
         self.generation = generation
         self.fib = fib
@@ -149,7 +161,7 @@ public struct Pipeline {
     /// Idle timeout in ms for a session, from the running configuration.
     @inlinable
     public func timeoutMs(proto: UInt8, tcpState: UInt8) -> UInt32 {
-        config.pointee.idleTimeout(proto: proto, tcpState: tcpState) &* 1000
+        config.pointee.idleTimeoutMs(proto: proto, tcpState: tcpState)
     }
 
     /// Decides what to do with one frame and rewrites it in place when it is to be sent.
@@ -220,11 +232,13 @@ public struct Pipeline {
                 partition.insert(forward: $0, reverse: rev, generation: generation, nowMs: nowMs, nowS: nowS,
                                  ifIn: ingress, ifOut: egress, tcpState: syn)
             }) else {
+                tableFull(family: family, ingress: ingress, egress: egress, counters: &counters)
                 return .drop(XPF_DROP_SESSION_FULL)
             }
             counters.s.sessions_created &+= 1
             sessionIndex = idx
             dir = 0
+            emitSessionEvent(XPF_EV_SESSION_CREATE, index: idx, reason: XPF_CLOSE_NONE, counters: &counters)
         }
         let rec = partition.table.records + sessionIndex
         xpf_sess_touch(rec, dir, nowMs, UInt64(length))
@@ -257,6 +271,31 @@ public struct Pipeline {
         // TTL / hop limit (IPv4 checksum updated incrementally, RFC 1624).
         if family == 4 { decrementTTLv4(l3) } else { decrementHopLimitV6(l3) }
         return PacketAction(kind: .transmit, egress: egress)
+    }
+
+    /// A first packet found no room in the session table: the flow fails closed
+    /// (the caller drops it) and a table-full event says so, with the packet's flow.
+    @inline(never)  // cold path
+    @usableFromInline
+    mutating func tableFull(family: UInt8, ingress: UInt8, egress: UInt8, counters: inout WorkerCounters) {
+        let (k, now, q) = (key, nowRealtimeNs, events.queue)
+        events.emit(XPF_EV_TABLE_FULL, length: flowEventLength, counters: &counters) { payload in
+            let f = payload.assumingMemoryBound(to: xpf_event_flow.self)  // Safe: the entry's union holds an xpf_event_flow
+            payload.initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<xpf_event_flow>.size)
+            f.pointee.realtime_ns = now
+            f.pointee.family = family
+            f.pointee.proto = k.proto
+            f.pointee.if_in = ingress
+            f.pointee.if_out = egress
+            f.pointee.queue = q
+            f.pointee.policy = XPF_CFG_NONE
+            f.pointee.from_zone = .max
+            f.pointee.to_zone = .max
+            withUnsafeBytes(of: k.tuple) { t in
+                (payload + MemoryLayout<xpf_event_flow>.offset(of: \xpf_event_flow.fwd)!).copyMemory(from: t.baseAddress!, byteCount: t.count)
+                (payload + MemoryLayout<xpf_event_flow>.offset(of: \xpf_event_flow.nat)!).copyMemory(from: t.baseAddress!, byteCount: t.count)
+            }
+        }
     }
 
     /// TTL / hop limit exhausted: the packet is dropped and counted; in its place
@@ -321,13 +360,17 @@ public struct Pipeline {
     }
 
     /// Minimal TCP state for timeouts: INITIAL until the reverse direction ACKs,
-    /// ESTABLISHED after, CLOSING once either side sends FIN or RST.
+    /// ESTABLISHED after, CLOSING once either side sends FIN or RST (remembered in the
+    /// session's flags: the close event names it).
     @inlinable
     func trackTCP(_ rec: UnsafeMutablePointer<xpf_session>, dir: UInt32, flags: UInt8) {
         let st = xpf_sess_tcp_state(rec)
-        if flags & 0x05 != 0 {  // FIN | RST
+        if flags & (TCPFlag.fin | TCPFlag.rst) != 0 {
+            let seen = UInt8((flags & TCPFlag.rst != 0 ? XPF_SESS_RST_SEEN : XPF_SESS_FIN_SEEN).rawValue)
+            let old = xpf_sess_flags(rec)
+            if old & seen == 0 { xpf_sess_set_flags(rec, old | seen) }
             if st != UInt8(XPF_TCP_CLOSING.rawValue) { xpf_sess_set_tcp_state(rec, UInt8(XPF_TCP_CLOSING.rawValue)) }
-        } else if st == UInt8(XPF_TCP_INITIAL.rawValue) && dir == 1 && flags & 0x10 != 0 {
+        } else if st == UInt8(XPF_TCP_INITIAL.rawValue) && dir == 1 && flags & TCPFlag.ack != 0 {
             xpf_sess_set_tcp_state(rec, UInt8(XPF_TCP_ESTABLISHED.rawValue))
         }
     }

@@ -36,7 +36,8 @@ extension Pipeline {
         let p = Pipeline(
             partition: partition,
             config: region.configSlot(cfgSlot), generation: config.generation,
-            fib: FIBView(region.fibSlot(fibSlot)), interfaces: egress, interfaceCount: nIfaces)
+            fib: FIBView(region.fibSlot(fibSlot)), interfaces: egress, interfaceCount: nIfaces,
+            events: EventEmitter(block: block, queue: queue))
         return (p, config, fib)
     }
 }

@@ -269,7 +269,7 @@ public struct SessionPartition {
         xpf_fence_release()  // BUSY is visible before any field changes (a reader that sees a new field re-loads BUSY)
         rec.pointee.generation = UInt32(truncatingIfNeeded: generation)
         rec.pointee.created_s = nowS
-        rec.pointee.flags = 0
+        xpf_sess_set_flags(rec, 0)
         rec.pointee.if_in = ifIn
         rec.pointee.if_out = ifOut
         rec.pointee.owner = owner
@@ -313,11 +313,13 @@ public struct SessionPartition {
     }
 
     /// Removes every session of this partition (`clear security flow session`, tests,
-    /// benchmarks). Returns how many it removed.
+    /// benchmarks); `onClose` sees each record just before it goes. Returns how many it
+    /// removed.
     @discardableResult
-    public mutating func removeAll() -> Int {
+    public mutating func removeAll(onClose: (Int) -> Void = { _ in }) -> Int {
         var n = 0
         for idx in first..<(first + count) where xpf_sess_load_state(table.records + idx) & 3 == UInt32(XPF_SESS_LIVE.rawValue) {
+            onClose(idx)
             remove(idx)
             n += 1
         }
@@ -325,10 +327,11 @@ public struct SessionPartition {
     }
 
     /// Examines up to `budget` records from the ageing cursor and removes the expired
-    /// ones. `timeoutMs(proto, tcpState)` gives each session's idle timeout. Returns
-    /// how many it removed.
+    /// ones. `timeoutMs(proto, tcpState)` gives each session's idle timeout; `onClose`
+    /// sees each expired record just before it goes. Returns how many it removed.
     @inlinable
-    public mutating func age(nowMs: UInt32, budget: Int, timeoutMs: (UInt8, UInt8) -> UInt32) -> Int {
+    public mutating func age(nowMs: UInt32, budget: Int, timeoutMs: (UInt8, UInt8) -> UInt32,
+                             onClose: (Int) -> Void = { _ in }) -> Int {
         var removed = 0
         if count == 0 { return 0 }
         for _ in 0..<min(budget, count) {
@@ -341,6 +344,7 @@ public struct SessionPartition {
             // clock a few ms ahead of ours (negative idle = just used). Valid for idles < 24 days.
             let idle = Int32(bitPattern: nowMs &- xpf_sess_last_seen(rec))
             if idle > 0 && UInt32(idle) > timeoutMs(rec.pointee.proto, xpf_sess_tcp_state(rec)) {
+                onClose(idx)
                 remove(idx)
                 removed += 1
             }

@@ -32,6 +32,12 @@ extension xpf_config_snapshot {
         default: return timeout_other
         }
     }
+
+    /// `idleTimeout` in milliseconds (the unit of ageing's clock).
+    @inlinable
+    public func idleTimeoutMs(proto: UInt8, tcpState: UInt8) -> UInt32 {
+        idleTimeout(proto: proto, tcpState: tcpState) &* 1000
+    }
 }
 
 public struct PublishError: Error, CustomStringConvertible {

@@ -122,7 +122,10 @@ public final class ShmRegion {
             w.pointee.numa_node = -1
             w.pointee.req_ring.size = UInt32(XPF_REQ_RING_SIZE)
             w.pointee.req_ring.entry_size = UInt32(MemoryLayout<xpf_neigh_request>.stride)
+            w.pointee.event_ring.size = UInt32(XPF_EVENT_RING_SIZE)
+            w.pointee.event_ring.entry_size = UInt32(MemoryLayout<xpf_event>.stride)
         }
+        h.pointee.event_format_version = XPF_EVENT_FORMAT_VERSION
         // Magic last, with release: a reader that sees the magic sees the geometry.
         xpf_fence_release()
         h.pointee.magic = XPF_SHM_MAGIC

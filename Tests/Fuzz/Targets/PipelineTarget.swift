@@ -100,7 +100,7 @@ final class PipelineTarget {
         pipeline.nowS = Self.startMs / 1000
         pipeline.icmpLimit = ICMPRateLimit()
         defer {
-            pipeline.partition.removeAll()
+            _ = pipeline.clearSessions(counters: &counters)
             xpf_fuzz_unpoison(umem, Self.maxFrames * Self.frameSize)
         }
         var start = 0
@@ -137,9 +137,7 @@ final class PipelineTarget {
                 return "frame \(k): \(failure)"
             }
         }
-        _ = pipeline.partition.age(nowMs: pipeline.nowMs, budget: Self.sessionCapacity) { [pipeline] in
-            pipeline.timeoutMs(proto: $0, tcpState: $1)
-        }
+        _ = pipeline.ageSessions(budget: Self.sessionCapacity, counters: &counters)
         return nil
     }
 

@@ -1,0 +1,99 @@
+/* xpf_event_abi.h — security events (R-9.1, R-9.2): the records workers write into their
+ * event ring (struct xpf_worker_block.event_ring) and xpfd drains into RT_FLOW syslog.
+ *
+ * Every record is one fixed-size ring entry: the frame header of R-9.2
+ *   [length u32 LE][type u8][3 reserved][sequence u64 LE]
+ * then the payload of its type. `length` is the bytes of header + payload that the type
+ * uses (≤ sizeof(struct xpf_event)); a reader that does not know a type skips the entry
+ * (it never needs `length` to find the next one: entries are fixed-size). `sequence`
+ * counts every event the worker emitted, written or dropped, from 1: a gap between two
+ * records a reader sees is the number of events dropped in between.
+ *
+ * The format is versioned by XPF_EVENT_FORMAT_VERSION (in the region header:
+ * event_format_version); a change to any payload bumps it and XPF_ABI_VERSION.
+ */
+#ifndef XPF_EVENT_ABI_H
+#define XPF_EVENT_ABI_H
+
+#include <stdint.h>
+
+#define XPF_EVENT_FORMAT_VERSION 1u
+#define XPF_EVENT_RING_SIZE 2048 /* entries per worker, power of two */
+
+enum xpf_event_type {
+	XPF_EV_SESSION_CREATE = 1,
+	XPF_EV_SESSION_CLOSE = 2,
+	XPF_EV_SESSION_DENY = 3,   /* policy deny / reject */
+	XPF_EV_SCREEN_DROP = 4,
+	XPF_EV_FILTER_LOG = 5,
+	XPF_EV_NAT_EXCEPTION = 6,
+	XPF_EV_TABLE_FULL = 7,     /* a first packet found the session table full */
+	XPF_EV_TYPE_COUNT = 8
+};
+
+/* Why a session closed (RT_FLOW_SESSION_CLOSE reason). */
+enum xpf_close_reason {
+	XPF_CLOSE_NONE = 0,
+	XPF_CLOSE_TCP_FIN = 1,
+	XPF_CLOSE_TCP_RST = 2,
+	XPF_CLOSE_IDLE = 3,        /* "idle Timeout" */
+	XPF_CLOSE_CLEAR = 4,       /* `clear security flow session` */
+	XPF_CLOSE_AGED = 5,        /* "aged out": ended by a later state (e.g. time-wait over) */
+	XPF_CLOSE_POLICY = 6,      /* "policy change" */
+	XPF_CLOSE_REASON_COUNT = 7
+};
+
+struct xpf_event_hdr {
+	uint32_t length;
+	uint8_t type;              /* enum xpf_event_type */
+	uint8_t reserved[3];
+	uint64_t sequence;
+};
+
+/* A flow direction, laid out as struct xpf_flow_tuple (xpf_abi.h): addresses in network
+ * order (IPv4 in the first 4 bytes), ports in network byte order. */
+struct xpf_event_tuple {
+	uint8_t src[16];
+	uint8_t dst[16];
+	uint16_t sport;
+	uint16_t dport;
+};
+
+/* Payload of SESSION_CREATE, SESSION_CLOSE, SESSION_DENY and TABLE_FULL. Names (zones,
+ * policy, interfaces) are resolved by xpfd from the configuration generation and the
+ * interface table; the worker writes indices only. */
+struct xpf_event_flow {
+	uint64_t realtime_ns;      /* CLOCK_REALTIME of the worker loop that emitted it */
+	uint32_t session_id;       /* record index + 1 (session-id-32); 0 for DENY / TABLE_FULL */
+	uint32_t generation;       /* low 32 bits of the configuration generation that decided it */
+	uint8_t family;            /* 4 or 6 */
+	uint8_t proto;
+	uint8_t if_in;             /* iface slot the flow arrived on (packet-incoming-interface) */
+	uint8_t if_out;            /* iface slot it leaves by, 0xff when none */
+	uint8_t reason;            /* CLOSE: enum xpf_close_reason; DENY: 0 deny, 1 reject sent */
+	uint8_t icmp_type;         /* ICMP/ICMPv6 type of the first packet, else 0 */
+	uint8_t queue;             /* the emitting worker */
+	uint8_t reserved;
+	uint32_t policy;           /* POLICIES index, or XPF_CFG_NONE */
+	uint16_t from_zone;        /* ZONES index, or 0xffff */
+	uint16_t to_zone;
+	struct xpf_event_tuple fwd; /* as the client sent it */
+	struct xpf_event_tuple nat; /* as translated (equal to fwd when nothing was) */
+	uint32_t elapsed_s;        /* CLOSE: seconds the session lived */
+	uint32_t reserved2;
+	uint64_t packets[2];       /* CLOSE: [0] from client, [1] from server */
+	uint64_t bytes[2];
+};
+
+/* One ring entry. */
+struct xpf_event {
+	struct xpf_event_hdr hdr;
+	union {
+		struct xpf_event_flow flow;
+		uint8_t raw[176];
+	} u;
+};
+_Static_assert(sizeof(struct xpf_event_hdr) == 16, "R-9.2 frame header");
+_Static_assert(sizeof(struct xpf_event) == 192, "three cache lines per event");
+
+#endif

@@ -1,0 +1,147 @@
+// Security events, supervisor side: xpfd drains every worker's event ring
+// (EventEmitter writes them) and turns each record into an RTFlowRecord — indices
+// resolved to the names of the configuration generation that decided the session — for
+// the SyslogRouter. Readers skip types they do not know.
+import CXPF
+
+public final class EventDrain {
+    @usableFromInline var consumers: [RingConsumer<xpf_event>]
+    /// Events read from the rings, known types only.
+    public private(set) var drained: UInt64 = 0
+    /// Entries of a type this build does not know, skipped.
+    public private(set) var skipped: UInt64 = 0
+
+    public init(region: ShmRegion) {
+        consumers = (0..<region.queues).map {
+            let w = region.worker($0)
+            return RingConsumer(header: xpf_wb_event_ring(w), entries: xpf_wb_event_entries(w))
+        }
+    }
+
+    /// Reads up to `budget` events of each worker, oldest first, and hands each known one
+    /// to `body`. Returns how many it read.
+    @discardableResult
+    public func drain(budget: UInt32, _ body: (UnsafePointer<xpf_event>) -> Void) -> Int {
+        var n = 0
+        for q in consumers.indices {
+            let (first, count) = consumers[q].peek(budget)  // acquire: the entries the producer submitted
+            for i in 0..<count {
+                let e = consumers[q].entry(first &+ i)
+                let type = e.pointee.hdr.type
+                if type == 0 || type >= UInt8(XPF_EV_TYPE_COUNT.rawValue) {
+                    skipped &+= 1
+                    continue
+                }
+                drained &+= 1
+                body(e)
+            }
+            consumers[q].release(count)  // the producer may reuse them
+            n += Int(count)
+        }
+        return n
+    }
+}
+
+/// What an event's indices mean: interface slots, and per configuration generation the
+/// model that names zones and policies.
+public struct EventNames {
+    public var hostName: String
+    /// Dataplane interface names by slot.
+    public var interfaces: [String]
+    /// Recent generations' models, by the low 32 bits of the generation (what a session
+    /// records); the newest is used for an event of a generation no longer kept.
+    public private(set) var models: [(generation: UInt32, model: ConfigModel)] = []
+    public static let keptGenerations = 8
+
+    public init(hostName: String, interfaces: [String]) {
+        self.hostName = hostName
+        self.interfaces = interfaces
+    }
+
+    /// Records the model of a newly published generation.
+    public mutating func adopt(generation: UInt64, model: ConfigModel) {
+        models.append((UInt32(truncatingIfNeeded: generation), model))
+        if models.count > Self.keptGenerations { models.removeFirst(models.count - Self.keptGenerations) }
+    }
+
+    func model(_ generation: UInt32) -> ConfigModel? {
+        models.last { $0.generation == generation }?.model ?? models.last?.model
+    }
+
+    func interfaceName(_ slot: UInt8) -> String {
+        Int(slot) < interfaces.count ? interfaces[Int(slot)] : JunosAbsent.notApplicable
+    }
+
+    /// The zone name for an event: the one it names, else the zone of the interface.
+    func zoneName(_ zone: UInt16, interface slot: UInt8, in model: ConfigModel?) -> String {
+        guard let model else { return JunosAbsent.notApplicable }
+        if zone != .max, Int(zone) < model.zones.count { return model.zones[Int(zone)].name }
+        guard let z = model.zoneIndex(ofInterface: Int(slot)) else { return JunosAbsent.notApplicable }
+        return model.zones[z].name
+    }
+
+    static func address(_ family: UInt8, _ bytes: UnsafeRawPointer) -> ConfigModel.IPAddress {
+        if family == 4 { return .init(v4: UInt32(bigEndian: bytes.loadUnaligned(as: UInt32.self))) }
+        return .init(v6High: UInt64(bigEndian: bytes.loadUnaligned(as: UInt64.self)),
+                     low: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+    }
+
+    static let closeReasons: [String] = [
+        JunosAbsent.notApplicable, JunosReason.tcpFIN, JunosReason.tcpRST, JunosReason.idleTimeout,
+        JunosReason.clear, JunosReason.agedOut, JunosReason.policyChange,
+    ]
+
+    /// The resolved record of a flow event (create, close, deny, table full); nil for a
+    /// type that has no flow payload.
+    public func record(_ e: UnsafePointer<xpf_event>) -> RTFlowRecord? {
+        let kind: RTFlowRecord.Kind
+        switch UInt32(e.pointee.hdr.type) {
+        case XPF_EV_SESSION_CREATE.rawValue: kind = .sessionCreate
+        case XPF_EV_SESSION_CLOSE.rawValue: kind = .sessionClose
+        case XPF_EV_SESSION_DENY.rawValue: kind = .sessionDeny
+        case XPF_EV_TABLE_FULL.rawValue: kind = .tableFull
+        default: return nil
+        }
+        let payload = UnsafeRawPointer(e) + MemoryLayout<xpf_event_hdr>.size
+        let f = payload.assumingMemoryBound(to: xpf_event_flow.self).pointee
+        let fwd = payload + MemoryLayout<xpf_event_flow>.offset(of: \xpf_event_flow.fwd)!
+        let nat = payload + MemoryLayout<xpf_event_flow>.offset(of: \xpf_event_flow.nat)!
+        let tupleDst = MemoryLayout<xpf_event_tuple>.offset(of: \xpf_event_tuple.dst)!
+        let model = model(f.generation)
+        var r = RTFlowRecord(kind: kind, realtimeNanos: f.realtime_ns, hostName: hostName)
+        r.sourceAddress = Self.address(f.family, fwd)
+        r.destinationAddress = Self.address(f.family, fwd + tupleDst)
+        r.sourcePort = UInt16(bigEndian: f.fwd.sport)
+        r.destinationPort = UInt16(bigEndian: f.fwd.dport)
+        r.natSourceAddress = Self.address(f.family, nat)
+        r.natDestinationAddress = Self.address(f.family, nat + tupleDst)
+        r.natSourcePort = UInt16(bigEndian: f.nat.sport)
+        r.natDestinationPort = UInt16(bigEndian: f.nat.dport)
+        r.protocolID = f.proto
+        r.icmpType = f.icmp_type
+        r.sessionID = UInt64(f.session_id)
+        r.interfaceName = interfaceName(f.if_in)
+        r.sourceZoneName = zoneName(f.from_zone, interface: f.if_in, in: model)
+        r.destinationZoneName = zoneName(f.to_zone, interface: f.if_out, in: model)
+        if f.policy != XPF_CFG_NONE, let all = model?.policies.all, Int(f.policy) < all.count {
+            r.policyName = all[Int(f.policy)].name  // POLICIES index = policy id = `all` order
+        }
+        r.worker = UInt32(f.queue)
+        switch kind {
+        case .sessionClose:
+            r.reason = Int(f.reason) < Self.closeReasons.count ? Self.closeReasons[Int(f.reason)] : JunosAbsent.notApplicable
+            r.packetsFromClient = f.packets.0
+            r.packetsFromServer = f.packets.1
+            r.bytesFromClient = f.bytes.0
+            r.bytesFromServer = f.bytes.1
+            r.elapsedSeconds = UInt64(f.elapsed_s)
+        case .sessionDeny:
+            r.reason = f.reason != 0 ? JunosReason.rejectedByPolicy : JunosReason.deniedByPolicy
+        case .tableFull:
+            r.detail = "session table full: new flow dropped"
+        default:
+            break
+        }
+        return r
+    }
+}

@@ -1,0 +1,131 @@
+// Security events, worker side: the one non-blocking `emit` every stage
+// reports through. A worker writes fixed-size records (xpf_event_abi.h) into its own
+// SPSC event ring in its worker block; xpfd drains them (EventDrain) into RT_FLOW syslog.
+//
+// emit never blocks and never allocates: a full ring drops the event and counts it
+// (stats.events_dropped). Every event — written or dropped — takes the next sequence
+// number, which is the worker's running count of events (stats.events_emitted, continued
+// across restarts like every counter), so a reader tells drops from gaps in sequences.
+import CXPF
+
+public struct EventEmitter {
+    @usableFromInline var ring: RingProducer<xpf_event>
+    public let queue: UInt8
+
+    public init(block: UnsafeMutablePointer<xpf_worker_block>, queue: Int) {
+        ring = RingProducer(header: xpf_wb_event_ring(block), entries: xpf_wb_event_entries(block))
+        self.queue = UInt8(truncatingIfNeeded: queue)
+    }
+
+    /// Emits one event of `type`: `fill` writes every payload field the type uses.
+    @inlinable
+    public mutating func emit(_ type: xpf_event_type, length: Int, counters: inout WorkerCounters,
+                              fill: (UnsafeMutableRawPointer) -> Void) {
+        counters.s.events_emitted &+= 1
+        let (index, got) = ring.reserve(1)
+        if got == 0 {
+            counters.s.events_dropped &+= 1
+            return
+        }
+        let e = ring.entry(index)
+        e.pointee.hdr.length = UInt32(length)
+        e.pointee.hdr.type = UInt8(type.rawValue)
+        e.pointee.hdr.sequence = counters.s.events_emitted
+        fill(UnsafeMutableRawPointer(e) + MemoryLayout<xpf_event_hdr>.size)
+        ring.submit(1)  // release: the entry before the producer index (the drain acquires)
+    }
+}
+
+/// Bytes of an event that carries a flow payload (R-9.2 `length`).
+public let flowEventLength = MemoryLayout<xpf_event_hdr>.size + MemoryLayout<xpf_event_flow>.size
+
+public enum SessionEvent {
+    /// Writes the flow payload of a session event from record `index`: the flow as the
+    /// client sent it, as translated (the reverse tuple seen from the client's side), the
+    /// interfaces, and the counters and lifetime (for a close). Zones and policy come with
+    /// the security pipeline (issue 9). The owner reads its own record, whose key cannot
+    /// change under it.
+    @inlinable
+    public static func write(_ payload: UnsafeMutableRawPointer, table: SessionTable, index: Int,
+                             reason: xpf_close_reason, realtimeNs: UInt64, nowS: UInt32, queue: UInt8) {
+        let rec = table.records + index
+        let f = payload.assumingMemoryBound(to: xpf_event_flow.self)  // Safe: the entry's union holds an xpf_event_flow
+        var family: UInt8 = 0, proto: UInt8 = 0
+        var fwd = xpf_flow_tuple(), rev = xpf_flow_tuple()
+        xpf_sess_load_key(rec, 0, &family, &proto, &fwd)
+        xpf_sess_load_key(rec, 1, &family, &proto, &rev)
+        var nat = xpf_flow_tuple()
+        nat.src = rev.dst; nat.dst = rev.src; nat.sport = rev.dport; nat.dport = rev.sport
+        f.pointee.realtime_ns = realtimeNs
+        f.pointee.session_id = UInt32(truncatingIfNeeded: index + 1)
+        f.pointee.generation = rec.pointee.generation
+        f.pointee.family = family
+        f.pointee.proto = proto
+        f.pointee.if_in = rec.pointee.if_in
+        f.pointee.if_out = rec.pointee.if_out
+        f.pointee.reason = UInt8(reason.rawValue)
+        f.pointee.icmp_type = 0
+        f.pointee.queue = queue
+        f.pointee.reserved = 0
+        f.pointee.policy = XPF_CFG_NONE
+        f.pointee.from_zone = .max
+        f.pointee.to_zone = .max
+        // Safe: xpf_event_tuple and xpf_flow_tuple have the same 36-byte layout.
+        withUnsafeBytes(of: fwd) { (payload + MemoryLayout<xpf_event_flow>.offset(of: \xpf_event_flow.fwd)!).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        withUnsafeBytes(of: nat) { (payload + MemoryLayout<xpf_event_flow>.offset(of: \xpf_event_flow.nat)!).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        f.pointee.elapsed_s = nowS &- rec.pointee.created_s
+        f.pointee.reserved2 = 0
+        f.pointee.packets = (xpf_sess_packets(rec, 0), xpf_sess_packets(rec, 1))
+        f.pointee.bytes = (xpf_sess_bytes(rec, 0), xpf_sess_bytes(rec, 1))
+    }
+
+    /// Why an expiring session closes: TCP RST / FIN when the session saw one, else idle.
+    @inlinable
+    public static func ageingReason(_ table: SessionTable, _ index: Int) -> xpf_close_reason {
+        let flags = xpf_sess_flags(table.records + index)
+        if flags & UInt8(XPF_SESS_RST_SEEN.rawValue) != 0 { return XPF_CLOSE_TCP_RST }
+        if flags & UInt8(XPF_SESS_FIN_SEEN.rawValue) != 0 { return XPF_CLOSE_TCP_FIN }
+        return XPF_CLOSE_IDLE
+    }
+}
+
+extension Pipeline {
+    /// Emits a session event about record `index` (create after an insert; close).
+    @inlinable
+    public mutating func emitSessionEvent(_ type: xpf_event_type, index: Int, reason: xpf_close_reason,
+                                          counters: inout WorkerCounters) {
+        let (table, now, s, q) = (partition.table, nowRealtimeNs, nowS, events.queue)
+        events.emit(type, length: flowEventLength, counters: &counters) {
+            SessionEvent.write($0, table: table, index: index, reason: reason, realtimeNs: now, nowS: s, queue: q)
+        }
+    }
+
+    /// Ages a slice of this worker's partition: removes up to `budget` examined
+    /// sessions past their idle timeout, each with one close event. Returns how many.
+    @inlinable
+    public mutating func ageSessions(budget: Int, counters: inout WorkerCounters) -> Int {
+        var events = self.events
+        defer { self.events = events }
+        let (table, now, s, q, cfg) = (partition.table, nowRealtimeNs, nowS, events.queue, config)
+        return partition.age(nowMs: nowMs, budget: budget,
+                             timeoutMs: { cfg.pointee.idleTimeoutMs(proto: $0, tcpState: $1) }) { index in
+            let reason = SessionEvent.ageingReason(table, index)
+            events.emit(XPF_EV_SESSION_CLOSE, length: flowEventLength, counters: &counters) {
+                SessionEvent.write($0, table: table, index: index, reason: reason, realtimeNs: now, nowS: s, queue: q)
+            }
+        }
+    }
+
+    /// `clear security flow session` for this worker's partition: every session goes,
+    /// each with a close event (reason `clear`). Returns how many.
+    public mutating func clearSessions(counters: inout WorkerCounters) -> Int {
+        var events = self.events
+        defer { self.events = events }
+        let (table, now, s, q) = (partition.table, nowRealtimeNs, nowS, events.queue)
+        return partition.removeAll { index in
+            events.emit(XPF_EV_SESSION_CLOSE, length: flowEventLength, counters: &counters) {
+                SessionEvent.write($0, table: table, index: index, reason: XPF_CLOSE_CLEAR, realtimeNs: now, nowS: s, queue: q)
+            }
+        }
+    }
+}

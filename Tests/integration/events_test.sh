@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Security events end to end (issue 8, R-9.1–R-9.3): flows through the lab make the
+# workers emit session-create and session-close events into their event rings; xpfd
+# drains them into RT_FLOW syslog lines in a structured-data file and a legacy file.
+# Each line is checked field by field against the traffic sent (addresses, ports,
+# protocol, interface, zones, session id, packet and byte counts, close reason, elapsed
+# time, timestamp), and `xpfctl show log statistics` accounts for every event
+# (emitted = drained + dropped). Prints ok/not ok lines and "N passed, N failed".
+set -Eeuo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+source "$REPO/Tests/integration/lib.sh"
+
+UDP_TIMEOUT_S=2
+CONF="$TMP/events.conf"
+{
+    # A small table: an idle worker ages 256 records per 100 ms loop, so closes are seen within a second.
+    sed -e "s/udp-timeout 60;/udp-timeout $UDP_TIMEOUT_S;/" -e "s/closing-timeout 30;/closing-timeout 1;/" \
+        -e "s/session-table-size 65536;/session-table-size 2048;/" "$REPO/config/xpf.conf"
+    cat <<'EOF2'
+system {
+    syslog {
+        file rtflow-sd {
+            any any;
+            structured-data;
+        }
+        file rtflow-legacy {
+            any any;
+        }
+    }
+}
+EOF2
+} > "$CONF"
+grep -q "udp-timeout $UDP_TIMEOUT_S;" "$CONF" && grep -q "session-table-size 2048;" "$CONF" || { notok "setup" "could not derive the configuration"; exit 1; }
+
+lab_begin --queues 1 --config "$CONF"
+T0=$(date +%s)
+
+# One UDP flow: 3 datagrams of 100 bytes from client port 40001 to the server's 5001, 2
+# replies of 50 bytes (the server answers from 5001).
+cat > "$TMP/udp.py" <<'PY'
+import socket, sys, time
+role = sys.argv[1]
+if role == "server":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("10.10.2.2", 5001))
+    s.settimeout(5)
+    for i in range(3):
+        data, peer = s.recvfrom(2048)
+        if i < 2:
+            s.sendto(b"r" * 50, peer)
+else:
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.bind(("10.10.1.2", 40001))
+    c.settimeout(3)
+    for i in range(3):
+        c.sendto(b"q" * 100, ("10.10.2.2", 5001))
+        if i < 2:
+            c.recvfrom(2048)
+        time.sleep(0.05)
+PY
+ip netns exec "$NS_S" "$PY" "$TMP/udp.py" server & srv=$!
+sleep 0.3
+if ip netns exec "$NS_C" "$PY" "$TMP/udp.py" client && wait "$srv"; then ok "UDP flow through xpf"; else notok "UDP flow" "no exchange"; fi
+
+# One TCP connection that the client closes with FIN: handshake, 1000 bytes, FIN.
+ip netns exec "$NS_S" socat -u TCP-LISTEN:5002,reuseaddr OPEN:/dev/null & tsrv=$!
+sleep 0.3
+if head -c 1000 /dev/zero | ip netns exec "$NS_C" socat -u - TCP:10.10.2.2:5002,sourceport=40002,connect-timeout=3; then
+    ok "TCP connection through xpf"
+else
+    notok "TCP connection" "socat failed"
+fi
+wait "$tsrv" 2>/dev/null || true
+
+# The UDP session closes after its idle timeout, the TCP one after the closing timeout;
+# ageing sweeps within a second after that.
+sleep $((UDP_TIMEOUT_S + 3))
+"$XPFCTL" show log statistics --state-dir "$STATE" > "$TMP/stats.txt" 2>&1 || true
+T1=$(date +%s)
+SD="$STATE/rtflow-sd"
+LEGACY="$STATE/rtflow-legacy"
+for f in "$SD" "$LEGACY"; do
+    if [[ -s "$f" ]]; then ok "xpfd wrote $(basename "$f") ($(wc -l <"$f") lines)"; else notok "log file $(basename "$f")" "missing or empty"; fi
+done
+
+# py_checks SCRIPT ARGS...: runs a Python check that prints ok/not ok lines; counts them.
+py_checks() {
+    local out
+    out=$("$PY" "$@" 2>&1) || true
+    echo "$out"
+    PASS=$((PASS + $(grep -c '^ok - ' <<<"$out" || true)))
+    FAIL=$((FAIL + $(grep -c '^not ok - ' <<<"$out" || true)))
+    grep -qE '^(ok|not ok) - ' <<<"$out" || notok "python check" "printed no result"
+}
+cat > "$TMP/sd.py" <<'PY'
+import re, sys
+path, t0, t1 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+lines = open(path).read().splitlines()
+head = re.compile(r'^<(\d+)>1 (\S+) (\S+) (\S+) (\S+) (\S+) \[junos@2636\.1\.1\.1\.2\.129((?: [a-z0-9-]+="(?:[^"\\]|\\.)*")*)\](?: (.*))?$')
+param = re.compile(r' ([a-z0-9-]+)="((?:[^"\\]|\\.)*)"')
+CREATE = ("source-address source-port destination-address destination-port connection-tag service-name "
+          "nat-source-address nat-source-port nat-destination-address nat-destination-port nat-connection-tag "
+          "src-nat-rule-type src-nat-rule-name dst-nat-rule-type dst-nat-rule-name protocol-id policy-name "
+          "source-zone-name destination-zone-name session-id-32 username roles packet-incoming-interface "
+          "application nested-application encrypted").split()
+CLOSE = (["reason"] + CREATE[:CREATE.index("destination-zone-name") + 1] + ["session-id-32", "packets-from-client",
+         "bytes-from-client", "packets-from-server", "bytes-from-server", "elapsed-time", "application",
+         "nested-application", "username", "roles", "packet-incoming-interface", "encrypted"])
+events = []
+bad = 0
+def check(cond, what):
+    global bad
+    if cond:
+        print("ok - " + what)
+    else:
+        print("not ok - " + what); bad += 1
+for l in lines:
+    m = head.match(l)
+    if not m:
+        check(False, "RFC 5424 structured line: %r" % l[:120]); continue
+    pri, ts, host, app, proc, msgid, sd, text = m.groups()
+    names = [p[0] for p in param.findall(sd)]
+    events.append((msgid, dict(param.findall(sd)), names, ts, host, app, pri))
+def find(msgid, **kv):
+    return [e for e in events if e[0] == msgid and all(e[1].get(k) == v for k, v in kv.items())]
+import datetime
+def when(ts):
+    return datetime.datetime.fromisoformat(ts).timestamp()
+udp_c = find("RT_FLOW_SESSION_CREATE", **{"protocol-id": "17", "source-port": "40001"})
+udp_x = find("RT_FLOW_SESSION_CLOSE", **{"protocol-id": "17", "source-port": "40001"})
+tcp_c = find("RT_FLOW_SESSION_CREATE", **{"protocol-id": "6", "source-port": "40002"})
+tcp_x = find("RT_FLOW_SESSION_CLOSE", **{"protocol-id": "6", "source-port": "40002"})
+check(len(udp_c) == 1 and len(udp_x) == 1, "one CREATE and one CLOSE for the UDP flow (%d, %d)" % (len(udp_c), len(udp_x)))
+check(len(tcp_c) == 1 and len(tcp_x) == 1, "one CREATE and one CLOSE for the TCP connection (%d, %d)" % (len(tcp_c), len(tcp_x)))
+if udp_c and udp_x and tcp_c and tcp_x:
+    c, x = udp_c[0], udp_x[0]
+    check(c[2] == CREATE, "CREATE field names in SRX order")
+    check(x[2] == CLOSE, "CLOSE field names in SRX order")
+    check(c[5] == "RT_FLOW" and c[4] == "xpf-lab", "APP-NAME RT_FLOW, HOSTNAME from system host-name (%s %s)" % (c[5], c[4]))
+    check(c[6] == x[6] and int(c[6]) % 8 == 6, "PRI: severity info (%s)" % c[6])
+    for e, what in ((c, "CREATE"), (x, "CLOSE")):
+        check(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$", e[3]) is not None, what + " timestamp with milliseconds and offset: " + e[3])
+        check(t0 - 1 <= when(e[3]) <= t1 + 1, what + " timestamp within the test's run")
+    f = c[1]
+    check((f["source-address"], f["destination-address"], f["destination-port"]) == ("10.10.1.2", "10.10.2.2", "5001"), "CREATE addresses and ports")
+    check((f["nat-source-address"], f["nat-source-port"], f["nat-destination-address"], f["nat-destination-port"]) ==
+          ("10.10.1.2", "40001", "10.10.2.2", "5001"), "NAT fields equal the originals (nothing translated)")
+    check(f["packet-incoming-interface"] == "fw0", "packet-incoming-interface fw0")
+    check((f["source-zone-name"], f["destination-zone-name"]) == ("trust", "untrust"),
+          "zones of the ingress and egress interfaces (%s, %s)" % (f["source-zone-name"], f["destination-zone-name"]))
+    check(f["protocol-id"] == "17" and f["service-name"] == "None", "protocol-id 17, service-name None")
+    check(f["session-id-32"] == x[1]["session-id-32"] and f["session-id-32"] != "0", "CREATE and CLOSE name the same session id")
+    g = x[1]
+    check(g["reason"] == "idle Timeout", "UDP close reason idle Timeout (%s)" % g["reason"])
+    check((g["packets-from-client"], g["bytes-from-client"]) == ("3", str(3 * (14 + 20 + 8 + 100))),
+          "UDP packets/bytes from client (%s, %s)" % (g["packets-from-client"], g["bytes-from-client"]))
+    check((g["packets-from-server"], g["bytes-from-server"]) == ("2", str(2 * (14 + 20 + 8 + 50))),
+          "UDP packets/bytes from server (%s, %s)" % (g["packets-from-server"], g["bytes-from-server"]))
+    check(int(g["elapsed-time"]) >= 2, "UDP elapsed-time covers the idle timeout (%s)" % g["elapsed-time"])
+    t = tcp_x[0][1]
+    check(t["reason"] == "TCP FIN", "TCP close reason TCP FIN (%s)" % t["reason"])
+    check(int(t["packets-from-client"]) >= 3 and int(t["packets-from-server"]) >= 2, "TCP packets both ways")
+PY
+py_checks "$TMP/sd.py" "$SD" "$T0" "$T1"
+
+cat > "$TMP/legacy.py" <<'PY'
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+ok = [l for l in lines if "RT_FLOW_SESSION_CREATE" in l and "10.10.1.2/40001->10.10.2.2/5001" in l]
+print(("ok" if ok else "not ok") + " - legacy line for the UDP CREATE" + ("" if ok else ": " + repr(lines[:3])))
+PY
+py_checks "$TMP/legacy.py" "$LEGACY"
+
+if "$PY" - "$TMP/stats.txt" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read()
+v = {k: int(n) for k, n in re.findall(r"events (\w+) (\d+)", t)}
+print("# " + t.replace("\n", "; "))
+sys.exit(0 if v and v["emitted"] == v["drained"] + v["dropped"] and v["emitted"] >= 4 else 1)
+PY
+then ok "show log statistics: emitted = drained + dropped"; else notok "log statistics" "$(cat "$TMP/stats.txt")"; fi
