@@ -1,0 +1,186 @@
+// Security events through the real paths (issue 8): the pipeline emits into the worker's
+// event ring (EventEmitter), EventDrain reads the ring as xpfd does, EventNames resolves
+// the record. Checked field by field: the flow, interfaces, session id, counters, close
+// reasons (idle, TCP FIN, TCP RST, clear), table full, a full ring's drops and the
+// sequence gap they leave, unknown types skipped.
+import CXPF
+import Shared
+import XCTest
+
+final class EventTests: XCTestCase {
+    typealias F = Frames
+    let fx = ShmTestFixture()
+    var region: ShmRegion!
+    var pipeline: Pipeline!
+    var counters = WorkerCounters()
+    var drain: EventDrain!
+    var names = EventNames(hostName: "fw-test", interfaces: ["lan", "wan"])
+    static let client4 = F.v4(10, 10, 1, 10)
+    static let server4 = F.v4(10, 10, 2, 2)
+    static let udpTimeoutS = 60
+
+    override func setUpWithError() throws {
+        continueAfterFailure = false
+        try makeRegion(capacity: 1024)
+    }
+
+    func makeRegion(capacity: Int) throws {
+        region = try fx.region("ev", queues: 1, interfaces: 2, sessionCapacity: capacity)
+        try ForwardTests.setUpInterfaces(region)
+        try region.publishConfig(ForwardTests.snapshot(udp: Self.udpTimeoutS))
+        try region.publishFIB { ForwardTests.fillFIB($0, gatewayKnown: false) }
+        var cf: SnapshotFollower?, ff: SnapshotFollower?
+        (pipeline, _) = ForwardTests.makePipeline(region, &cf, &ff)
+        pipeline.nowMs = 5_000
+        pipeline.nowS = 100
+        pipeline.nowRealtimeNs = 1_796_000_000_123_000_000
+        counters = WorkerCounters()
+        drain = EventDrain(region: region)
+    }
+
+    override func tearDown() {
+        pipeline = nil
+        region = nil
+        fx.removeAll()
+        super.tearDown()
+    }
+
+    @discardableResult
+    func send(_ frame: [UInt8], ingress: UInt8 = 0) -> PacketAction {
+        var buf = frame + [UInt8](repeating: 0, count: 64)
+        return buf.withUnsafeMutableBytes { pipeline.process(frame: $0.baseAddress!, length: frame.count, ingress: ingress, counters: &counters) }
+    }
+
+    /// Every event the ring holds now: (header, resolved record).
+    func drained() -> [(xpf_event_hdr, RTFlowRecord?)] {
+        var out: [(xpf_event_hdr, RTFlowRecord?)] = []
+        drain.drain(budget: UInt32(XPF_EVENT_RING_SIZE)) { e in out.append((e.pointee.hdr, names.record(e))) }
+        return out
+    }
+
+    func udp(_ sport: UInt16, payload: Int = 100) -> [UInt8] {
+        F.frame4(src: Self.client4, dst: Self.server4, proto: 17, l4: F.udp(sport, 5001, payload: [UInt8](repeating: 7, count: payload)))
+    }
+
+    func testSessionCreateAndCloseCarryTheFlowTheInterfacesAndTheCounters() {
+        let m = ConfigModel.IPAddress("10.10.1.10")!, s = ConfigModel.IPAddress("10.10.2.2")!
+        XCTAssertEqual(send(udp(40000)).kind, .transmit)
+        var ev = drained()
+        XCTAssertEqual(ev.count, 1)
+        XCTAssertEqual(ev[0].0.type, UInt8(XPF_EV_SESSION_CREATE.rawValue))
+        XCTAssertEqual(ev[0].0.sequence, 1)
+        XCTAssertEqual(Int(ev[0].0.length), MemoryLayout<xpf_event_hdr>.size + MemoryLayout<xpf_event_flow>.size)
+        let c = ev[0].1!
+        XCTAssertEqual(c.kind, .sessionCreate)
+        XCTAssertEqual(c.realtimeNanos, 1_796_000_000_123_000_000)
+        XCTAssertEqual(c.hostName, "fw-test")
+        XCTAssertEqual([c.sourceAddress, c.destinationAddress, c.natSourceAddress, c.natDestinationAddress], [m, s, m, s])
+        XCTAssertEqual([c.sourcePort, c.destinationPort, c.natSourcePort, c.natDestinationPort], [40000, 5001, 40000, 5001])
+        XCTAssertEqual(c.protocolID, 17)
+        XCTAssertEqual(c.interfaceName, "lan")
+        XCTAssertNotEqual(c.sessionID, 0)
+        XCTAssertEqual(counters.s.events_emitted, 1)
+
+        // Two more from the client, one reply; then the flow goes idle past its timeout.
+        send(udp(40000)); send(udp(40000, payload: 10))
+        send(F.frame4(src: Self.server4, dst: Self.client4, proto: 17, l4: F.udp(5001, 40000, payload: [1, 2, 3]),
+                      from: F.serverMAC, to: F.wanMAC), ingress: 1)
+        XCTAssertEqual(drained().count, 0, "session hits emit nothing")
+        pipeline.nowMs &+= UInt32(Self.udpTimeoutS * 1000 + 1)
+        pipeline.nowS &+= 61
+        XCTAssertEqual(pipeline.ageSessions(budget: 1024, counters: &counters), 1)
+        ev = drained()
+        XCTAssertEqual(ev.count, 1)
+        XCTAssertEqual(ev[0].0.type, UInt8(XPF_EV_SESSION_CLOSE.rawValue))
+        XCTAssertEqual(ev[0].0.sequence, 2)
+        let x = ev[0].1!
+        XCTAssertEqual(x.reason, "idle Timeout")
+        XCTAssertEqual(x.sessionID, c.sessionID)
+        XCTAssertEqual([x.sourceAddress, x.destinationAddress], [m, s])
+        XCTAssertEqual(x.packetsFromClient, 3)
+        let headers: UInt64 = 14 + 20 + 8  // Ethernet, IPv4, UDP
+        XCTAssertEqual(x.bytesFromClient, 3 * headers + 100 + 100 + 10)
+        XCTAssertEqual(x.packetsFromServer, 1)
+        XCTAssertEqual(x.bytesFromServer, headers + 3)
+        XCTAssertEqual(x.elapsedSeconds, 61)
+        XCTAssertEqual(drain.drained, 2)
+        XCTAssertEqual(counters.s.events_dropped, 0)
+    }
+
+    func tcpCloseReason(flags: UInt8, sport: UInt16) -> String? {
+        send(F.frame4(src: Self.client4, dst: Self.server4, proto: 6, l4: F.tcp(sport, 80, flags: TCPFlag.syn)))
+        send(F.frame4(src: Self.server4, dst: Self.client4, proto: 6, l4: F.tcp(80, sport, flags: TCPFlag.syn | TCPFlag.ack),
+                      from: F.serverMAC, to: F.wanMAC), ingress: 1)
+        send(F.frame4(src: Self.client4, dst: Self.server4, proto: 6, l4: F.tcp(sport, 80, flags: flags)))
+        _ = drained()
+        pipeline.nowMs &+= 10_001  // closing-timeout 10 s (ForwardTests.snapshot)
+        _ = pipeline.ageSessions(budget: 1024, counters: &counters)
+        let ev = drained()
+        guard ev.count == 1 else { XCTFail("expected one close event, got \(ev.count)"); return nil }
+        return ev[0].1?.reason
+    }
+
+    func testTCPCloseReasonsNameFINAndRST() {
+        XCTAssertEqual(tcpCloseReason(flags: TCPFlag.fin | TCPFlag.ack, sport: 41000), "TCP FIN")
+        XCTAssertEqual(tcpCloseReason(flags: TCPFlag.rst, sport: 41001), "TCP RST")
+    }
+
+    func testClearClosesEverySessionWithReasonClear() {
+        for p in 0..<3 { send(udp(42000 + UInt16(p))) }
+        _ = drained()
+        XCTAssertEqual(pipeline.clearSessions(counters: &counters), 3)
+        let ev = drained()
+        XCTAssertEqual(ev.map { $0.1?.reason }, ["clear", "clear", "clear"])
+        XCTAssertEqual(Set(ev.compactMap { $0.1?.sourcePort }), [42000, 42001, 42002])
+    }
+
+    func testTableFullEmitsTheRefusedFlow() throws {
+        try makeRegion(capacity: 2)
+        send(udp(43000)); send(udp(43001))
+        let a = send(udp(43002))
+        XCTAssertEqual(a.kind, .drop)
+        XCTAssertEqual(a.reason, UInt8(XPF_DROP_SESSION_FULL.rawValue))
+        let ev = drained()
+        XCTAssertEqual(ev.map { $0.0.type }, [1, 1, 7].map { UInt8($0) })
+        let r = try XCTUnwrap(ev[2].1)
+        XCTAssertEqual(r.kind, .tableFull)
+        XCTAssertEqual(r.sourcePort, 43002)
+        XCTAssertEqual(r.destinationAddress, ConfigModel.IPAddress("10.10.2.2")!)
+        XCTAssertEqual(r.interfaceName, "lan")
+        XCTAssertEqual(r.sessionID, 0)
+    }
+
+    /// A ring nobody drains fills; every further event is dropped and counted, never
+    /// waited for, and takes a sequence number, so the drain sees the gap.
+    func testFullRingDropsCountsAndLeavesASequenceGap() {
+        let ring = Int(XPF_EVENT_RING_SIZE)
+        for p in 0..<(ring + 5) { send(udp(UInt16(10_000 + p))) }
+        XCTAssertEqual(counters.s.events_emitted, UInt64(ring + 5))
+        XCTAssertEqual(counters.s.events_dropped, 5)
+        var ev = drained()
+        XCTAssertEqual(ev.count, ring)
+        XCTAssertEqual(ev.first?.0.sequence, 1)
+        XCTAssertEqual(ev.last?.0.sequence, UInt64(ring))
+        send(udp(9_999))
+        ev = drained()
+        XCTAssertEqual(ev.map { $0.0.sequence }, [UInt64(ring + 6)], "5 dropped between")
+        XCTAssertEqual(counters.s.events_emitted, UInt64(drain.drained) + counters.s.events_dropped)
+    }
+
+    /// a reader skips a type it does not know and goes on with the next record.
+    func testUnknownTypeIsSkipped() {
+        let w = region.worker(0)
+        var raw = RingProducer<xpf_event>(header: xpf_wb_event_ring(w), entries: xpf_wb_event_entries(w))
+        let (i, n) = raw.reserve(1)
+        XCTAssertEqual(n, 1)
+        raw.entry(i).pointee.hdr.type = 200
+        raw.entry(i).pointee.hdr.length = 40
+        raw.submit(1)
+        pipeline.events = EventEmitter(block: w, queue: 0)  // continues after the raw entry
+        send(udp(44000))
+        let ev = drained()
+        XCTAssertEqual(drain.skipped, 1)
+        XCTAssertEqual(ev.count, 1)
+        XCTAssertEqual(ev[0].1?.sourcePort, 44000)
+    }
+}
