@@ -509,7 +509,7 @@ public final class SyslogRouter {
     public var statistics: [SyslogDestinationStatistics] { destinations.map(\.statistics) }
 
     /// Formats `record` for every destination that takes it and appends it to their batches.
-    public func route(_ record: RTFlowRecord, now: UInt64 = monotonicNanos()) {
+    public func route(_ record: borrowing RTFlowRecord, now: UInt64 = monotonicNanos()) {
         let targets = byKind[Int(record.kind.rawValue)]
         guard !targets.isEmpty else { return }
         for i in formatted.indices { formatted[i] = false }
