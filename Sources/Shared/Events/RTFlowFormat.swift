@@ -38,10 +38,9 @@
 // load 4–5): 450–610 k CREATE/CLOSE lines per second formatted and written to a file (about
 // 1.7–2.2 µs per 815-byte line, one write(2) per 256 lines), against 1.8–2.6 M for a plain
 // loop writing fixed lines of the same length (ratio 0.2–0.3). Escaping scans before it
-// copies, and decimals go two digits per
-// division: the first version (byte-wise escaping, one digit per division, three appends per
-// SD-PARAM head) ran at 363 k. The timestamp text is rebuilt (localtime_r) only when the
-// second changes.
+// copies, and decimals go two digits per division: the first version (byte-wise escaping,
+// one digit per division, three appends per SD-PARAM head) ran at 363 k. The timestamp
+// text is rebuilt (localtime_r) only when the second changes.
 
 #if canImport(Glibc)
 import Glibc
