@@ -646,11 +646,11 @@ final class RTFlowTests: XCTestCase {
         return (fd, port)
     }
 
-    /// Up to `count` datagrams, waiting at most 2 s in all.
-    private func receive(_ fd: Int32, count: Int) -> [String] {
+    /// Up to `count` datagrams, polling every 10 ms for at most `polls` times (2 s).
+    private func receive(_ fd: Int32, count: Int, polls: Int = 200) -> [String] {
         var out: [String] = []
         var buf = [UInt8](repeating: 0, count: 65536)
-        for _ in 0..<200 where out.count < count {
+        for _ in 0..<polls where out.count < count {
             let n = recv(fd, &buf, buf.count, 0)
             if n > 0 { out.append(String(decoding: buf[..<n], as: UTF8.self)); continue }
             usleep(10_000)
@@ -732,6 +732,62 @@ final class RTFlowTests: XCTestCase {
         XCTAssertEqual(got.count, 1)
         XCTAssertTrue(got[0].hasPrefix("<12>"), got[0])
         XCTAssertTrue(got[0].contains(" RT_IDS: RT_SCREEN_TCP: SYN flood! source: 203.0.113.5:40001,"), got[0])
+    }
+
+    /// A unix datagram socket bound at `path` (non-blocking).
+    private func unixReceiver(_ path: String) -> Int32 {
+        let rx = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        copyCString(path, into: &addr.sun_path)
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(rx, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        XCTAssertEqual(rc, 0)
+        return rx
+    }
+
+    /// The local syslog daemon restarts: sends fail (counted, reported once), the socket is
+    /// reconnected no sooner than a second later, and lines flow again.
+    func testUnixSocketReceiverRestartReconnectsOncePerSecond() throws {
+        let path = makeTmpDir() + "/log.sock"
+        var rx = unixReceiver(path)
+        var reports: [String] = []
+        let router = try SyslogRouter(syslog: .init(sockets: [.init(path: path, content: .init(selectors: Self.anyAny))]),
+                                      logDirectory: tmpDir, report: { reports.append($0) })
+        let t0: UInt64 = 1_000_000_000_000
+        router.route(sampleCreate(), now: t0)
+        router.flush(now: t0)
+        XCTAssertEqual(receive(rx, count: 1).count, 1)
+        close(rx)
+        unlink(path)
+        router.route(sampleCreate(), now: t0)
+        router.route(sampleClose(), now: t0)
+        router.flush(now: t0)
+        var s = router.statistics[0]
+        XCTAssertEqual(s.written, 1)
+        XCTAssertEqual(s.failed, 2, "the line that met the closed peer and the rest of the batch")
+        XCTAssertEqual(s.lastError, ECONNREFUSED)
+        rx = unixReceiver(path)
+        defer { close(rx) }
+        router.route(sampleCreate(), now: t0 + 500_000_000)
+        router.flush(now: t0 + 500_000_000)
+        s = router.statistics[0]
+        XCTAssertEqual(s.failed, 3, "no reconnect within the second")
+        XCTAssertEqual(receive(rx, count: 1, polls: 5).count, 0)
+        router.route(sampleDeny(), now: t0 + 1_100_000_000)
+        router.flush(now: t0 + 1_100_000_000)
+        s = router.statistics[0]
+        XCTAssertEqual(s.written, 2)
+        XCTAssertEqual(s.failed, 3)
+        let got = receive(rx, count: 1)
+        XCTAssertEqual(got.count, 1)
+        XCTAssertTrue(got[0].contains("RT_FLOW_SESSION_DENY"), got[0])
+        XCTAssertEqual(reports.count, 1, reports.joined(separator: "\n"))
+        router.route(sampleDeny(), now: t0 + 2_200_000_000)
+        router.flush(now: t0 + 2_200_000_000)
+        XCTAssertEqual(reports.count, 2)
+        XCTAssertTrue(reports[1].contains("delivering again"), reports[1])
     }
 
     func testMatchSelectsLines() throws {
