@@ -32,4 +32,5 @@ final class FuzzReplayTests: XCTestCase {
     func testPipelineSeedsAndRegressions() { replay(.pipeline, minimumSeeds: 25) }
     func testJunosSeedsAndRegressions() { replay(.junos, minimumSeeds: 80) }
     func testSnapshotSeedsAndRegressions() { replay(.snapshot, minimumSeeds: 10) }
+    func testEventsSeedsAndRegressions() { replay(.events, minimumSeeds: 5) }
 }

@@ -138,7 +138,7 @@ public struct EventNames {
         case .sessionDeny:
             r.reason = f.reason != 0 ? JunosReason.rejectedByPolicy : JunosReason.deniedByPolicy
         case .tableFull:
-            r.detail = "session table full: new flow dropped"
+            r.detail = "new flow dropped"
         default:
             break
         }

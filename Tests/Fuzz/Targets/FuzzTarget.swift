@@ -15,6 +15,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case junos
     /// `ConfigSnapshotView.validate` on hostile snapshot bytes, then every accessor.
     case snapshot
+    /// The event codec as xpfd reads it (EventNames.record) and every syslog line form.
+    case events
 
     /// Runs one input. Nil: every invariant held.
     public func run(_ data: UnsafeRawBufferPointer) -> String? {
@@ -23,6 +25,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .pipeline: return PipelineTarget.shared.run(data)
         case .junos: return ConfigTargets.junos(data)
         case .snapshot: return ConfigTargets.snapshot(data)
+        case .events: return EventTarget.run(data)
         }
     }
 
@@ -35,6 +38,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .pipeline: return PipelineTarget.seeds
         case .junos: return ConfigTargets.junosSeeds(corpus: configCorpus)
         case .snapshot: return ConfigTargets.snapshotSeeds(corpus: configCorpus)
+        case .events: return EventTarget.seeds
         }
     }
 }
