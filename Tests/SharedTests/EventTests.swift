@@ -141,13 +141,38 @@ final class EventTests: XCTestCase {
         XCTAssertEqual(a.kind, .drop)
         XCTAssertEqual(a.reason, UInt8(XPF_DROP_SESSION_FULL.rawValue))
         let ev = drained()
-        XCTAssertEqual(ev.map { $0.0.type }, [1, 1, 7].map { UInt8($0) })
+        XCTAssertEqual(ev.map { $0.0.type }, [XPF_EV_SESSION_CREATE, XPF_EV_SESSION_CREATE, XPF_EV_TABLE_FULL].map { UInt8($0.rawValue) })
         let r = try XCTUnwrap(ev[2].1)
         XCTAssertEqual(r.kind, .tableFull)
         XCTAssertEqual(r.sourcePort, 43002)
         XCTAssertEqual(r.destinationAddress, ConfigModel.IPAddress("10.10.2.2")!)
         XCTAssertEqual(r.interfaceName, "lan")
         XCTAssertEqual(r.sessionID, 0)
+    }
+
+    /// a full table is an exception too, with the refused flow; repeats within a
+    /// second are counted on the same entry, later ones take a new entry.
+    func testTableFullIsARecentExceptionAndRepeatsAreCounted() throws {
+        try makeRegion(capacity: 1)
+        send(udp(45000))
+        send(udp(45001)); send(udp(45002))
+        var list = region.exceptions()
+        XCTAssertEqual(list.count, 1)
+        let e = try XCTUnwrap(list.first)
+        XCTAssertEqual(e.kindName, "table-full")
+        XCTAssertEqual(e.worker, 0)
+        XCTAssertEqual(e.count, 2)
+        XCTAssertEqual(e.family, 4)
+        XCTAssertEqual(e.proto, 17)
+        XCTAssertEqual(UInt16(bigEndian: e.flow.sport), 45001, "the first refused flow")
+        XCTAssertEqual(UInt16(bigEndian: e.flow.dport), 5001)
+        XCTAssertEqual(e.rule, XPF_CFG_NONE)
+        XCTAssertEqual(e.firstNs, pipeline.nowRealtimeNs)
+        pipeline.nowRealtimeNs += XPF_EXCEPTION_COALESCE_NS
+        send(udp(45003))
+        list = region.exceptions()
+        XCTAssertEqual(list.map(\.count), [2, 1])
+        XCTAssertEqual(list.last.map { UInt16(bigEndian: $0.flow.sport) }, 45003)
     }
 
     /// A ring nobody drains fills; every further event is dropped and counted, never

@@ -107,7 +107,53 @@ struct ClearSession: ParsableCommand {
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show dataplane state.",
-        subcommands: [SecurityShow.self, DataplaneShow.self, ConfigurationShow.self, SystemShow.self, LogShow.self])
+        subcommands: [SecurityShow.self, DataplaneShow.self, ConfigurationShow.self, SystemShow.self, LogShow.self,
+                      ExceptionsShow.self])
+}
+
+struct ExceptionsShow: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exceptions",
+        abstract: "Recent exceptions of every worker (R-9.4): a full session table, NAT pool failures.",
+        discussion: "Each worker keeps its last 64 exceptions in shared memory; repeats of the same kind, rule and pool within a second are counted on one line. Oldest first, merged by time.")
+    @OptionGroup var common: Common
+    @Flag(name: .long, help: "JSON output.")
+    var json = false
+
+    func run() throws {
+        let region = try DataplaneStatus.openRegion(stateDir: common.stateDir)
+        let view = region.configView(slot: region.current(.config).slot)
+        func name(_ i: UInt32, _ lookup: (Int) -> UInt32) -> String {
+            i == XPF_CFG_NONE ? "-" : view.string(at: lookup(Int(i))) ?? "#\(i)"
+        }
+        func flow(_ e: ExceptionEntry) -> String {
+            let src = formatAddress(family: e.family, e.flow.src), dst = formatAddress(family: e.family, e.flow.dst)
+            return "\(src)/\(UInt16(bigEndian: e.flow.sport))->\(dst)/\(UInt16(bigEndian: e.flow.dport)) proto \(e.proto)"
+        }
+        let formatter = RTFlowFormatter(), stamp = SyslogLineBuffer()
+        func time(_ ns: UInt64) -> String {  // RFC 3339 with milliseconds, as in the RT_FLOW lines
+            stamp.reset()
+            formatter.appendTimestamp(ns, to: stamp)
+            return String(decoding: stamp.bytes, as: UTF8.self)
+        }
+        let list = region.exceptions()
+        var j = JSONWriter()
+        if json { j.beginObject(); j.beginArray("exceptions") }
+        for e in list {
+            let rule = name(e.rule) { view.natRule($0).name }
+            let pool = e.kind == UInt16(XPF_EXC_TABLE_FULL.rawValue) ? "-" : name(e.pool) { view.sourcePool($0).name }
+            if json {
+                j.beginObject()
+                j.field("time_ns", e.lastNs); j.field("first_time_ns", e.firstNs); j.field("worker", e.worker)
+                j.field("kind", e.kindName); j.field("rule", rule); j.field("pool", pool); j.field("count", UInt64(e.count))
+                j.field("generation", UInt64(e.generation)); j.field("flow", flow(e))
+                j.endObject()
+            } else {
+                print("\(time(e.lastNs)) worker \(e.worker) \(e.kindName) rule \(rule) pool \(pool) count \(e.count): \(flow(e))")
+            }
+        }
+        if json { j.endArray(); j.endObject(); print(j.text) } else if list.isEmpty { print("no exceptions") }
+    }
 }
 
 struct LogShow: ParsableCommand {

@@ -25,7 +25,7 @@
 #include "xpf_event_abi.h"
 
 #define XPF_SHM_MAGIC 0x31304d4853465058ULL /* "XPFSHM01" little-endian */
-#define XPF_ABI_VERSION 8u
+#define XPF_ABI_VERSION 9u
 
 #define XPF_CACHELINE 64
 #define XPF_CONFIG_SLOTS 4
@@ -318,6 +318,13 @@ struct xpf_worker_block {
 	 * them into syslog). A full ring drops the event (stats.events_dropped). */
 	struct xpf_ring_hdr event_ring;
 	struct xpf_event event_entries[XPF_EVENT_RING_SIZE];
+
+	/* Recent exceptions (xpf_event_abi.h): the worker writes entry n % size, then stores
+	 * exceptions_written = n + 1 with release; readers load it with acquire and read the
+	 * last min(n, size) entries, each under its own seqlock. */
+	uint64_t exceptions_written;
+	uint8_t pad_exc[56];
+	struct xpf_exception exceptions[XPF_EXCEPTIONS_PER_WORKER];
 };
 _Static_assert(offsetof(struct xpf_worker_block, stats_seq) == 64, "stats on their own lines");
 _Static_assert(offsetof(struct xpf_worker_block, req_ring) % XPF_CACHELINE == 0, "ring aligned");

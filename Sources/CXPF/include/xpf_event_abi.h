@@ -96,4 +96,43 @@ struct xpf_event {
 _Static_assert(sizeof(struct xpf_event_hdr) == 16, "R-9.2 frame header");
 _Static_assert(sizeof(struct xpf_event) == 192, "three cache lines per event");
 
+/* ---------------------------------------------------------------- exceptions */
+
+/* Recent exceptions: per worker, a bounded list in its worker block that `xpfctl show
+ * exceptions` merges by time. Written by the worker only, without locks. */
+#define XPF_EXCEPTIONS_PER_WORKER 64 /* power of two */
+
+enum xpf_exception_kind {
+	XPF_EXC_TABLE_FULL = 1,        /* a first packet found no free session record or index slot */
+	XPF_EXC_POOL_MISSING = 2,      /* NAT, written by the NAT stage */
+	XPF_EXC_POOL_EMPTY = 3,
+	XPF_EXC_POOL_INVALID = 4,
+	XPF_EXC_POOL_INVALID_PORT_RANGE = 5,
+	XPF_EXC_POOL_WRONG_FAMILY = 6,
+	XPF_EXC_POOL_EXHAUSTED = 7,
+	XPF_EXC_KIND_COUNT = 8
+};
+
+/* One exception. The worker writes it as a seqlock: `seq` odd while it writes, then the
+ * fields, then `seq` even with release; a reader loads `seq` (acquire), copies, loads it
+ * again and keeps the copy only if both loads are equal and even. A repeat of the latest
+ * entry's kind, rule and pool within XPF_EXCEPTION_COALESCE_NS is counted on that entry
+ * (count, last_ns) instead of taking a new one, so a flood cannot flush the list. */
+#define XPF_EXCEPTION_COALESCE_NS 1000000000ull
+struct xpf_exception {
+	uint32_t seq;
+	uint16_t kind;                 /* enum xpf_exception_kind */
+	uint8_t family;                /* the packet's flow */
+	uint8_t proto;
+	uint32_t rule;                 /* NAT_RULES index, or XPF_CFG_NONE */
+	uint32_t pool;                 /* SNAT_POOLS / DNAT_POOLS index, or XPF_CFG_NONE */
+	uint32_t generation;           /* low 32 bits of the configuration generation */
+	uint32_t count;                /* occurrences counted on this entry */
+	uint64_t first_ns;             /* CLOCK_REALTIME of the first and the latest */
+	uint64_t last_ns;
+	struct xpf_event_tuple flow;
+	uint32_t reserved;
+};
+_Static_assert(sizeof(struct xpf_exception) == 80, "exception record size");
+
 #endif

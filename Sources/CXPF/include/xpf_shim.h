@@ -55,6 +55,8 @@ static inline struct xpf_ring_hdr *xpf_wb_req_ring(struct xpf_worker_block *w) {
 static inline struct xpf_neigh_request *xpf_wb_req_entries(struct xpf_worker_block *w) { return w->req_entries; }
 static inline struct xpf_ring_hdr *xpf_wb_event_ring(struct xpf_worker_block *w) { return &w->event_ring; }
 static inline struct xpf_event *xpf_wb_event_entries(struct xpf_worker_block *w) { return w->event_entries; }
+static inline uint64_t *xpf_wb_exceptions_written(struct xpf_worker_block *w) { return &w->exceptions_written; }
+static inline struct xpf_exception *xpf_wb_exceptions(struct xpf_worker_block *w) { return w->exceptions; }
 static inline uint32_t *xpf_ring_producer(struct xpf_ring_hdr *r) { return &r->producer; }
 static inline uint32_t *xpf_ring_consumer(struct xpf_ring_hdr *r) { return &r->consumer; }
 static inline uint64_t *xpf_ring_dropped(struct xpf_ring_hdr *r) { return &r->dropped; }

@@ -73,8 +73,10 @@ public struct Pipeline {
     public var nowMs: UInt32 = 0        // CLOCK_MONOTONIC ms (wrapping), set once per loop
     public var nowS: UInt32 = 0         // CLOCK_MONOTONIC s, set once per loop
     public var nowRealtimeNs: UInt64 = 0 // CLOCK_REALTIME ns (event timestamps), set once per loop
-    /// This worker's security events (Events/EventEmitter.swift).
+    /// This worker's security events (Events/EventEmitter.swift) and recent exceptions
+    /// (Events/ExceptionLog.swift).
     public var events: EventEmitter
+    public let exceptions: ExceptionLog
     /// Next hop of the last `.park` action (family, address) for the caller to queue.
     public var parkFamily: UInt8 = 0
     public var parkNexthop = xpf_flow_tuple()   // nexthop in .src (16 bytes), reused as scratch
@@ -98,9 +100,11 @@ public struct Pipeline {
     public var icmpLimit = ICMPRateLimit()
 
     public init(partition: SessionPartition, config: UnsafeMutablePointer<xpf_config_snapshot>, generation: UInt64,
-                fib: FIBView, interfaces: UnsafeMutablePointer<EgressInterface>, interfaceCount: Int, events: EventEmitter) {
+                fib: FIBView, interfaces: UnsafeMutablePointer<EgressInterface>, interfaceCount: Int, events: EventEmitter,
+                exceptions: ExceptionLog) {
         self.partition = partition
         self.events = events
+        self.exceptions = exceptions
         self.config = config
         self.generation = generation
         self.fib = fib
@@ -274,11 +278,14 @@ public struct Pipeline {
     }
 
     /// A first packet found no room in the session table: the flow fails closed
-    /// (the caller drops it) and a table-full event says so, with the packet's flow.
+    /// (the caller drops it); a table-full event and an exception say so, with the
+    /// packet's flow.
     @inline(never)  // cold path
     @usableFromInline
     mutating func tableFull(family: UInt8, ingress: UInt8, egress: UInt8, counters: inout WorkerCounters) {
         let (k, now, q) = (key, nowRealtimeNs, events.queue)
+        exceptions.record(XPF_EXC_TABLE_FULL, family: family, proto: k.proto, flow: k.tuple, generation: generation,
+                          realtimeNs: now)
         events.emit(XPF_EV_TABLE_FULL, length: flowEventLength, counters: &counters) { payload in
             let f = payload.assumingMemoryBound(to: xpf_event_flow.self)  // Safe: the entry's union holds an xpf_event_flow
             payload.initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<xpf_event_flow>.size)

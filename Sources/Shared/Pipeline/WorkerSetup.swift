@@ -37,7 +37,7 @@ extension Pipeline {
             partition: partition,
             config: region.configSlot(cfgSlot), generation: config.generation,
             fib: FIBView(region.fibSlot(fibSlot)), interfaces: egress, interfaceCount: nIfaces,
-            events: EventEmitter(block: block, queue: queue))
+            events: EventEmitter(block: block, queue: queue), exceptions: ExceptionLog(block: block))
         return (p, config, fib)
     }
 }
