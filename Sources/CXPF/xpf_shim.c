@@ -25,6 +25,10 @@ uint64_t xpf_abi_layout_hash(void)
 	H(offsetof(struct xpf_worker_block, event_ring)); H(XPF_EVENT_RING_SIZE); H(XPF_EVENT_FORMAT_VERSION);
 	H(sizeof(struct xpf_event)); H(offsetof(struct xpf_event_flow, fwd)); H(offsetof(struct xpf_event_flow, packets));
 	H(offsetof(struct xpf_worker_block, exceptions)); H(sizeof(struct xpf_exception)); H(XPF_EXCEPTIONS_PER_WORKER);
+	H(offsetof(struct xpf_worker_block, event_entries)); H(sizeof(struct xpf_event_flow));
+	H(offsetof(struct xpf_event_flow, nat)); H(offsetof(struct xpf_event_flow, policy));
+	H(offsetof(struct xpf_event_flow, from_zone)); H(offsetof(struct xpf_event_flow, elapsed_s));
+	H(offsetof(struct xpf_exception, flow)); H(offsetof(struct xpf_exception, first_ns));
 	H(sizeof(struct xpf_index_bucket)); H(XPF_MAX_IFACES); H(XPF_MAX_QUEUES); H(XPF_DROP_MAX);
 	/* the configuration snapshot's sections (xpf_config_abi.h) */
 	H(XPF_CFG_SEC_COUNT); H(offsetof(struct xpf_config_snapshot, sections));

@@ -108,16 +108,20 @@ final class Daemon {
             // Encoded (and validated) before anything is published: a configuration whose
             // snapshot does not fit a slot fails `commit check` and `commit` alike.
             let image = try ConfigSnapshotImage(model, capacity: Int(region.header.pointee.config_slot_size))
+            // The new syslog destinations too (a `match` expression regcomp refuses fails
+            // here), before anything is published.
+            let syslogChanged = model.syslog != runningModel.syslog || model.securityLog != runningModel.securityLog
+            let router = syslogChanged ? try makeSyslogRouter(model) : nil
             if checkOnly { return "configuration check succeeds" }
             let t0 = monotonicNanos()
             let gen = try region.publishConfig(image)
-            let switched = workers.awaitGeneration(gen, timeoutNs: 1_000_000_000)
+            let switched = workers.awaitGeneration(gen, timeoutNs: 1_000_000_000) { drainEvents() }
             let t1 = monotonicNanos()
             eventNames.adopt(generation: gen, model: model)
             eventNames.hostName = hostName(model)
-            if model.syslog != runningModel.syslog || model.securityLog != runningModel.securityLog {
+            if let router {
                 drainEvents()  // what the old destinations were due, before they go
-                syslog = try makeSyslogRouter(model)
+                syslog = router
             }
             runningModel = model
             runningTree = tree
@@ -162,7 +166,7 @@ final class Daemon {
         case "show-commits": return commits.listing()
         case "clear-sessions":
             let before = SessionListing.all(region).count
-            let r = workers.clearSessions(timeoutNs: 2_000_000_000)
+            let r = workers.clearSessions(timeoutNs: 2_000_000_000) { drainEvents() }
             let after = SessionListing.all(region).count
             if r.lagging > 0 {
                 return "error: \(r.lagging) of \(r.partitions) worker partitions were not cleared within 2 s (worker restarting or hung); \(max(0, before - after)) of \(before) sessions cleared"
@@ -349,6 +353,7 @@ final class Daemon {
                 case SIGCHLD: workers.reap()
                 case SIGHUP: logLine("xpfd", "SIGHUP: \(commitFile(path: nil, source: "SIGHUP", checkOnly: false))")
                 default:
+                    drainEvents()  // what the workers emitted before the signal
                     logLine("xpfd", "signal \(sig): stopping")
                     xpf_store_release_u32(&region.header.pointee.state, UInt32(XPF_SHM_STOPPING.rawValue))
                     return 0

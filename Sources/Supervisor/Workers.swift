@@ -126,7 +126,7 @@ final class WorkerManager {
     /// Nudges every live worker (SIGUSR1 interrupts its poll()) and waits until each
     /// reports `generation` as seen, or the timeout passes. Returns how many live
     /// workers there are and how many still lag.
-    func awaitGeneration(_ generation: UInt64, timeoutNs: UInt64) -> (all: Bool, count: Int, lagging: Int) {
+    func awaitGeneration(_ generation: UInt64, timeoutNs: UInt64, whileWaiting: () -> Void = {}) -> (all: Bool, count: Int, lagging: Int) {
         for s in slots where s.pid > 0 { kill(s.pid, SIGUSR1) }
         let deadline = monotonicNanos() + timeoutNs
         while true {
@@ -139,6 +139,7 @@ final class WorkerManager {
                 if xpf_load_acquire_u64(xpf_wb_config_seen(w)) < generation { lagging += 1 }
             }
             if lagging == 0 || monotonicNanos() >= deadline { return (lagging == 0, live, lagging) }
+            whileWaiting()
             usleep(200)
         }
     }
@@ -149,11 +150,13 @@ final class WorkerManager {
     /// one is reaped and restarted while this waits (xpfd is single-threaded: nothing else
     /// would restart it meanwhile), and its successor honours the pending request before
     /// its first batch; a FAILED worker is never restarted, so xpfd itself takes over its
-    /// partition (recovering it as a successor would) and clears it. Returns how many
-    /// partitions there are and how many were not clear by the timeout (a worker waiting
-    /// out a crash-loop backoff, or hung).
+    /// partition (recovering it as a successor would) and clears it, writing the close
+    /// events into that worker's event ring. `whileWaiting` runs between polls (xpfd
+    /// drains the event rings there: workers clear in slices paced by their rings).
+    /// Returns how many partitions there are and how many were not clear by the timeout
+    /// (a worker waiting out a crash-loop backoff, or hung).
     /// Model: Shm/ClearEpoch.pml (tools/model-check).
-    func clearSessions(timeoutNs: UInt64) -> (partitions: Int, lagging: Int) {
+    func clearSessions(timeoutNs: UInt64, whileWaiting: () -> Void) -> (partitions: Int, lagging: Int) {
         var want: [UInt64] = []
         for q in slots.indices {
             let w = region.worker(q)
@@ -172,16 +175,41 @@ final class WorkerManager {
                 if xpf_load_acquire_u64(xpf_wb_clear_done(w)) == want[q] { continue }
                 if slots[q].failed && slots[q].pid == 0 {
                     // Nobody owns this partition until xpfd restarts: clear it here.
-                    var partition = SessionPartition(table: region.sessionTable, queue: q, queues: region.queues)
-                    partition.removeAll()
+                    clearFailedPartition(q, whileWaiting: whileWaiting)
                     xpf_store_release_u64(xpf_wb_clear_done(w), want[q])
                     continue
                 }
                 lagging += 1
             }
             if lagging == 0 || monotonicNanos() >= deadline { return (slots.count, lagging) }
+            whileWaiting()
             usleep(500)
         }
+    }
+
+    /// Clears the partition of a worker that failed for good, as its owner would: a close
+    /// event per session into that worker's event ring (it has no other producer now),
+    /// in slices with `whileWaiting` (the drain) between, and its counters.
+    private func clearFailedPartition(_ q: Int, whileWaiting: () -> Void) {
+        let w = region.worker(q)
+        var partition = SessionPartition(table: region.sessionTable, queue: q, queues: region.queues)
+        defer { partition.release() }
+        var events = EventEmitter(block: w, queue: q)
+        var counters = WorkerCounters()
+        counters.s = WorkerStatsIO.read(w)
+        let (table, now, nowS) = (region.sessionTable, realtimeNanos(), UInt32(truncatingIfNeeded: monotonicNanos() / 1_000_000_000))
+        while true {
+            let slice = partition.removeSlice(budget: min(Pipeline.clearSlice, events.freeEntries())) { index in
+                events.emit(XPF_EV_SESSION_CLOSE, length: flowEventLength, counters: &counters) {
+                    SessionEvent.write($0, table: table, index: index, reason: XPF_CLOSE_CLEAR, realtimeNs: now, nowS: nowS,
+                                       queue: UInt8(truncatingIfNeeded: q))
+                }
+            }
+            counters.s.sessions_closed &+= UInt64(slice.removed)
+            if slice.finished { break }
+            whileWaiting()
+        }
+        WorkerStatsIO.publish(w, &counters.s)
     }
 
     /// SIGTERM to every worker, wait up to `graceNs`, then SIGKILL; reaps all.

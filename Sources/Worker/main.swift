@@ -303,6 +303,7 @@ let actions = UnsafeMutablePointer<PacketAction>.allocate(capacity: batchMax)
 let pollFds = UnsafeMutablePointer<pollfd>.allocate(capacity: ports.count)
 for i in 0..<ports.count { pollFds[i] = pollfd(fd: ports[i].fd, events: Int16(POLLIN), revents: 0) }
 var lastFlushNs: UInt64 = 0
+var clearing: (target: UInt64, removed: Int)? = nil  // a clear request being swept
 
 while stopRequested == 0 {
     let now = monotonicNanos()
@@ -328,13 +329,20 @@ while stopRequested == 0 {
     }
     // Between batches: `clear security flow session` (only the owner frees its records).
     // Model: Shm/ClearEpoch.pml (tools/model-check).
+    // A clear runs in slices (one per loop pass, paced by the event ring so that every
+    // close event reaches xpfd) and is done when a sweep of the whole partition ends.
     let clear = xpf_load_acquire_u64(xpf_wb_clear_requested(block))  // pairs with xpfd's release
-    if clear != xpf_load_relaxed_u64(xpf_wb_clear_done(block)) {
-        let n = pipeline.clearSessions(counters: &counters)
-        counters.s.sessions_closed &+= UInt64(n)
-        WorkerStatsIO.publish(block, &counters.s)
-        xpf_store_release_u64(xpf_wb_clear_done(block), clear)  // read by xpfd after the removals
-        logLine("xpf-worker", "queue \(opts.queue): cleared \(n) sessions")
+    if clearing == nil && clear != xpf_load_relaxed_u64(xpf_wb_clear_done(block)) { clearing = (clear, 0) }
+    if let (target, removed) = clearing {
+        let slice = pipeline.clearSessions(counters: &counters)
+        counters.s.sessions_closed &+= UInt64(slice.removed)
+        clearing = (target, removed + slice.removed)
+        if slice.finished {
+            WorkerStatsIO.publish(block, &counters.s)
+            xpf_store_release_u64(xpf_wb_clear_done(block), target)  // read by xpfd after the removals
+            logLine("xpf-worker", "queue \(opts.queue): cleared \(removed + slice.removed) sessions")
+            clearing = nil
+        }
     }
     var fibChanged = false
     if let s = fibFollower.poll() { pipeline.fib = FIBView(region.fibSlot(s)); fibChanged = true }
@@ -385,7 +393,7 @@ while stopRequested == 0 {
         WorkerStatsIO.publish(block, &counters.s)
         lastFlushNs = now
     }
-    if work == 0 {
+    if work == 0 && clearing == nil {
         var outstanding = false
         for pi in 0..<ports.count where transmit.outstanding[pi] > 0 { outstanding = true }
         // Idle: sleep in poll() (never spin on 2 cores). Short timeout while frames

@@ -5,7 +5,10 @@
 # Each line is checked field by field against the traffic sent (addresses, ports,
 # protocol, interface, zones, session id, packet and byte counts, close reason, elapsed
 # time, timestamp), and `xpfctl show log statistics` accounts for every event
-# (emitted = drained + dropped). Prints ok/not ok lines and "N passed, N failed".
+# (emitted = drained + skipped + dropped). Then `clear security flow session` with more
+# sessions than an event ring holds: every one gets exactly one CLOSE line, none is
+# dropped (the clear runs in slices paced by the ring while xpfd drains). Prints ok/not ok
+# lines and "N passed, N failed".
 set -Eeuo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 source "$REPO/Tests/integration/lib.sh"
@@ -15,22 +18,25 @@ CONF="$TMP/events.conf"
 {
     # A small table: an idle worker ages 256 records per 100 ms loop, so closes are seen within a second.
     sed -e "s/udp-timeout 60;/udp-timeout $UDP_TIMEOUT_S;/" -e "s/closing-timeout 30;/closing-timeout 1;/" \
-        -e "s/session-table-size 65536;/session-table-size 2048;/" "$REPO/config/xpf.conf"
+        -e "s/session-table-size 65536;/session-table-size 8192;/" "$REPO/config/xpf.conf"
     cat <<'EOF2'
 system {
     syslog {
         file rtflow-sd {
             any any;
             structured-data;
+            archive { files 2; size 100m; }
         }
         file rtflow-legacy {
             any any;
+            archive { files 2; size 100m; }
         }
     }
 }
 EOF2
 } > "$CONF"
-grep -q "udp-timeout $UDP_TIMEOUT_S;" "$CONF" && grep -q "session-table-size 2048;" "$CONF" || { notok "setup" "could not derive the configuration"; exit 1; }
+grep -q "udp-timeout $UDP_TIMEOUT_S;" "$CONF" && grep -q "session-table-size 8192;" "$CONF" \
+    && grep -q "closing-timeout 1;" "$CONF" || { notok "setup" "could not derive the configuration"; exit 1; }
 
 lab_begin --queues 1 --config "$CONF"
 T0=$(date +%s)
@@ -74,7 +80,7 @@ wait "$tsrv" 2>/dev/null || true
 
 # The UDP session closes after its idle timeout, the TCP one after the closing timeout;
 # ageing sweeps within a second after that.
-sleep $((UDP_TIMEOUT_S + 3))
+sleep $((UDP_TIMEOUT_S + 5))
 "$XPFCTL" show log statistics --state-dir "$STATE" > "$TMP/stats.txt" 2>&1 || true
 T1=$(date +%s)
 SD="$STATE/rtflow-sd"
@@ -85,12 +91,13 @@ done
 
 # py_checks SCRIPT ARGS...: runs a Python check that prints ok/not ok lines; counts them.
 py_checks() {
-    local out
-    out=$("$PY" "$@" 2>&1) || true
+    local out rc=0
+    out=$("$PY" "$@" 2>&1) || rc=$?
     echo "$out"
     PASS=$((PASS + $(grep -c '^ok - ' <<<"$out" || true)))
     FAIL=$((FAIL + $(grep -c '^not ok - ' <<<"$out" || true)))
-    grep -qE '^(ok|not ok) - ' <<<"$out" || notok "python check" "printed no result"
+    # A check script that stopped early (a traceback, a missing field) fails the suite.
+    if ((rc != 0)) && ! grep -q '^not ok - ' <<<"$out"; then notok "python check $1" "exited $rc"; fi
 }
 cat > "$TMP/sd.py" <<'PY'
 import re, sys
@@ -160,6 +167,7 @@ if udp_c and udp_x and tcp_c and tcp_x:
     t = tcp_x[0][1]
     check(t["reason"] == "TCP FIN", "TCP close reason TCP FIN (%s)" % t["reason"])
     check(int(t["packets-from-client"]) >= 3 and int(t["packets-from-server"]) >= 2, "TCP packets both ways")
+sys.exit(1 if bad else 0)
 PY
 py_checks "$TMP/sd.py" "$SD" "$T0" "$T1"
 
@@ -168,6 +176,7 @@ import re, sys
 lines = open(sys.argv[1]).read().splitlines()
 ok = [l for l in lines if "RT_FLOW_SESSION_CREATE" in l and "10.10.1.2/40001->10.10.2.2/5001" in l]
 print(("ok" if ok else "not ok") + " - legacy line for the UDP CREATE" + ("" if ok else ": " + repr(lines[:3])))
+sys.exit(0 if ok else 1)
 PY
 py_checks "$TMP/legacy.py" "$LEGACY"
 
@@ -176,6 +185,52 @@ import re, sys
 t = open(sys.argv[1]).read()
 v = {k: int(n) for k, n in re.findall(r"events (\w+) (\d+)", t)}
 print("# " + t.replace("\n", "; "))
-sys.exit(0 if v and v["emitted"] == v["drained"] + v["dropped"] and v["emitted"] >= 4 else 1)
+# Every event is accounted for once the workers published their counters (idle by now).
+sys.exit(0 if v and v["emitted"] == v["drained"] + v["skipped"] + v["dropped"] and v["emitted"] >= 4 else 1)
 PY
 then ok "show log statistics: emitted = drained + dropped"; else notok "log statistics" "$(cat "$TMP/stats.txt")"; fi
+
+# A clear of more sessions than an event ring holds (2048): 3000 UDP flows, then clear.
+# Creating them is the packet path (a full ring would drop and count CREATE events); the
+# clear paces itself to the drain, so every session gets its CLOSE line.
+FLOWS=3000
+cat > "$TMP/flows.py" <<'PY'
+import socket, sys
+n = int(sys.argv[1])
+for i in range(n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("10.10.1.2", 20000 + i))
+    s.sendto(b"x", ("10.10.2.2", 5009))
+    s.close()
+PY
+ip netns exec "$NS_C" "$PY" "$TMP/flows.py" "$FLOWS"
+sleep 0.2
+reply=$("$XPFCTL" clear security flow session --state-dir "$STATE" 2>&1 || true)
+info "clear: $reply"
+sleep 0.5
+"$XPFCTL" show log statistics --state-dir "$STATE" > "$TMP/stats2.txt" 2>&1 || true
+cat > "$TMP/clear.py" <<'PY'
+import re, sys
+path, flows, reply, stats = sys.argv[1], int(sys.argv[2]), sys.argv[3], open(sys.argv[4]).read()
+closes = {}
+for l in open(path):
+    if "RT_FLOW_SESSION_CLOSE" not in l or 'destination-port="5009"' not in l:
+        continue
+    port = int(re.search(r' source-port="(\d+)"', l).group(1))
+    reason = re.search(r'\[junos@\S+ reason="([^"]*)"', l).group(1)
+    closes.setdefault(port, []).append(reason)
+ports = range(20000, 20000 + flows)
+missing = [p for p in ports if p not in closes]
+twice = [p for p in ports if len(closes.get(p, [])) > 1]
+cleared = sum(1 for p in ports if closes.get(p) == ["clear"])
+m = re.search(r"(\d+) sessions cleared", reply)
+v = {k: int(n) for k, n in re.findall(r"events (\w+) (\d+)", stats)}
+print(("ok" if not missing else "not ok") + " - every one of the %d flows has a CLOSE line (%d missing)" % (flows, len(missing)))
+print(("ok" if not twice else "not ok") + " - no flow closed twice (%d)" % len(twice))
+print(("ok" if m and cleared >= 1 and int(m.group(1)) >= cleared else "not ok") +
+      " - %d closed with reason clear; xpfctl: %s" % (cleared, reply))
+print(("ok" if v and v["emitted"] == v["drained"] + v["skipped"] + v["dropped"] else "not ok") +
+      " - every event accounted for: %r" % v)
+PY
+py_checks "$TMP/clear.py" "$SD" "$FLOWS" "$reply" "$TMP/stats2.txt"
+info "$(tr '\n' ';' < "$TMP/stats2.txt")"

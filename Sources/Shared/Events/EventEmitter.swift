@@ -17,6 +17,10 @@ public struct EventEmitter {
         self.queue = UInt8(truncatingIfNeeded: queue)
     }
 
+    /// Entries free in the ring now (for work that paces itself to the drain, like a clear;
+    /// never for the packet path, which drops and counts instead).
+    public mutating func freeEntries() -> Int { Int(ring.reserve(UInt32(XPF_EVENT_RING_SIZE)).count) }
+
     /// Emits one event of `type`: `fill` writes every payload field the type uses.
     @inlinable
     public mutating func emit(_ type: xpf_event_type, length: Int, counters: inout WorkerCounters,
@@ -116,13 +120,20 @@ extension Pipeline {
         }
     }
 
-    /// `clear security flow session` for this worker's partition: every session goes,
-    /// each with a close event (reason `clear`). Returns how many.
-    public mutating func clearSessions(counters: inout WorkerCounters) -> Int {
+    /// Records a `clear security flow session` examines per slice at most.
+    public static let clearSlice = 1024
+
+    /// One slice of `clear security flow session` for this worker's partition: the
+    /// sessions among the next records go, each with a close event (reason `clear`). A
+    /// slice examines no more records than the event ring has room for, so no close event
+    /// is dropped while xpfd drains. Returns how many it removed and whether the partition
+    /// is done.
+    public mutating func clearSessions(counters: inout WorkerCounters) -> (removed: Int, finished: Bool) {
         var events = self.events
         defer { self.events = events }
+        let budget = min(Self.clearSlice, events.freeEntries())
         let (table, now, s, q) = (partition.table, nowRealtimeNs, nowS, events.queue)
-        return partition.removeAll { index in
+        return partition.removeSlice(budget: budget) { index in
             events.emit(XPF_EV_SESSION_CLOSE, length: flowEventLength, counters: &counters) {
                 SessionEvent.write($0, table: table, index: index, reason: XPF_CLOSE_CLEAR, realtimeNs: now, nowS: s, queue: q)
             }

@@ -288,7 +288,7 @@ public struct Pipeline {
                           realtimeNs: now)
         events.emit(XPF_EV_TABLE_FULL, length: flowEventLength, counters: &counters) { payload in
             let f = payload.assumingMemoryBound(to: xpf_event_flow.self)  // Safe: the entry's union holds an xpf_event_flow
-            payload.initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<xpf_event_flow>.size)
+            f.pointee = xpf_event_flow()  // every field the table-full event leaves unset is zero
             f.pointee.realtime_ns = now
             f.pointee.family = family
             f.pointee.proto = k.proto

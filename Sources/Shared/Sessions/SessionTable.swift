@@ -210,6 +210,8 @@ public struct SessionPartition {
     @usableFromInline var freeList: UnsafeMutablePointer<UInt32>
     @usableFromInline var freeCount: Int
     @usableFromInline var ageCursor: Int
+    /// Next record offset a sliced removal (`removeSlice`) examines.
+    @usableFromInline var clearCursor = 0
     /// BUSY records the previous owner left behind (killed mid-insert or mid-remove)
     /// and this one repaired at start: 0 or 1 after a crash, 0 after a clean exit.
     public private(set) var recovered: Int
@@ -312,9 +314,29 @@ public struct SessionPartition {
         freeCount += 1
     }
 
-    /// Removes every session of this partition (`clear security flow session`, tests,
-    /// benchmarks); `onClose` sees each record just before it goes. Returns how many it
-    /// removed.
+    /// Frees the partition's private free list. For an owner that is not a worker process
+    /// (xpfd taking over a failed worker's partition); the partition is unusable after.
+    public func release() { freeList.deallocate() }
+
+    /// Removes the sessions among the next `budget` records of the partition (a clear in
+    /// slices: between two, the worker forwards and xpfd drains the close events);
+    /// `onClose` sees each record just before it goes. Returns how many it removed and
+    /// whether this slice reached the partition's end (the next sweep starts over).
+    public mutating func removeSlice(budget: Int, onClose: (Int) -> Void) -> (removed: Int, finished: Bool) {
+        let end = min(count, clearCursor + max(budget, 0))
+        var n = 0
+        for idx in (first + clearCursor)..<(first + end)
+        where xpf_sess_load_state(table.records + idx) & 3 == UInt32(XPF_SESS_LIVE.rawValue) {
+            onClose(idx)
+            remove(idx)
+            n += 1
+        }
+        clearCursor = end == count ? 0 : end
+        return (n, end == count)
+    }
+
+    /// Removes every session of this partition (tests, benchmarks); `onClose` sees each
+    /// record just before it goes. Returns how many it removed.
     @discardableResult
     public mutating func removeAll(onClose: (Int) -> Void = { _ in }) -> Int {
         var n = 0
