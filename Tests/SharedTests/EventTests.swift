@@ -128,10 +128,36 @@ final class EventTests: XCTestCase {
     func testClearClosesEverySessionWithReasonClear() {
         for p in 0..<3 { send(udp(42000 + UInt16(p))) }
         _ = drained()
-        XCTAssertEqual(pipeline.clearSessions(counters: &counters), 3)
+        let slice = pipeline.clearSessions(counters: &counters)
+        XCTAssertEqual(slice.removed, 3)
+        XCTAssertTrue(slice.finished, "a partition of 1024 records is one slice")
         let ev = drained()
         XCTAssertEqual(ev.map { $0.1?.reason }, ["clear", "clear", "clear"])
         XCTAssertEqual(Set(ev.compactMap { $0.1?.sourcePort }), [42000, 42001, 42002])
+    }
+
+    /// A clear examines no more records than the event ring has room for: with the ring
+    /// nearly full it advances a few records per slice and drops no close event.
+    func testClearPacesItselfToTheEventRing() {
+        for p in 0..<8 { send(udp(46000 + UInt16(p))) }
+        _ = drained()
+        // Fill the ring but for 3 entries (events nobody drains yet).
+        let fill = Int(XPF_EVENT_RING_SIZE) - 3
+        for _ in 0..<fill { pipeline.emitSessionEvent(XPF_EV_SESSION_CREATE, index: 0, reason: XPF_CLOSE_NONE, counters: &counters) }
+        let slice = pipeline.clearSessions(counters: &counters)
+        XCTAssertFalse(slice.finished, "3 records examined of 1024")
+        XCTAssertLessThanOrEqual(slice.removed, 3)
+        XCTAssertEqual(counters.s.events_dropped, 0)
+        var removed = slice.removed, passes = 1
+        while passes < 64 {  // bounded: the drain below frees the ring each pass
+            _ = drained()
+            let s = pipeline.clearSessions(counters: &counters)
+            removed += s.removed
+            passes += 1
+            if s.finished { break }
+        }
+        XCTAssertEqual(removed, 8)
+        XCTAssertEqual(counters.s.events_dropped, 0)
     }
 
     func testTableFullEmitsTheRefusedFlow() throws {
