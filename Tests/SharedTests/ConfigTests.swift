@@ -313,6 +313,16 @@ final class ConfigTests: XCTestCase {
 
     // MARK: - Errors
 
+    /// A list holds each value once, in both forms (found by the junos fuzz target: a
+    /// repeated value printed by `display set` read back as one, so the forms disagreed).
+    func testRepeatedListValuesCountOnce() throws {
+        let hierarchical = try DataplaneConfig.load(text: "system dataplane {\n    interfaces [ fw0 fw1 fw0 ];\n}\n", file: "h.conf")
+        XCTAssertEqual(hierarchical.1.interfaces, ["fw0", "fw1"])
+        let set = try DataplaneConfig.load(text: "set system dataplane interfaces [ fw0 fw1 fw0 ]\nset system dataplane interfaces fw1\n",
+                                           file: "s.conf")
+        XCTAssertEqual(set.1.interfaces, ["fw0", "fw1"])
+    }
+
     func testErrorTexts() {
         let cases: [(name: String, text: String, error: String)] = [
             ("unknown statement, hierarchical",
@@ -388,9 +398,6 @@ final class ConfigTests: XCTestCase {
                  + "(2 interfaces x (rx-ring 2048 + tx-ring 2048))"),
             ("umem not a power of two", "system dataplane { interfaces fw0; umem-frames 10000; }\n",
              "x.conf:1:48: error: umem-frames 10000 is not a power of two"),
-            ("duplicate interface (reported at the duplicate)",
-             "system dataplane {\n    interfaces [ fw0 fw1 fw0 ];\n}\n",
-             "x.conf:2:26: error: duplicate interface 'fw0'"),
             ("interface name too long", "system dataplane interfaces abcdefghijklmnop;\n",
              "x.conf:1:29: error: interface name 'abcdefghijklmnop' is longer than 15 characters"),
             ("interface name Linux refuses", "system dataplane interfaces \"a b\";\n",

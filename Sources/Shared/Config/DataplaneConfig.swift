@@ -253,12 +253,9 @@ public struct DataplaneConfig: Sendable, Equatable {
         guard leaf.values.count <= maxInterfaces else {
             throw ConfigError("too many interfaces: \(leaf.values.count) (at most \(maxInterfaces))", at: leaf.location)
         }
-        var seen = Set<String>()
+        // A list holds each value once (JunosTree): a repeated interface is listed once.
         for (name, location) in zip(leaf.values, leaf.valueLocations) {
             try checkInterfaceName(name, at: location)
-            guard seen.insert(name).inserted else {
-                throw ConfigError("duplicate interface '\(name)'", at: location)
-            }
         }
         return leaf.values
     }

@@ -1038,8 +1038,13 @@ struct JunosParser {
                 parent.children.append(Self.newNode(last))
                 return parent.children.count - 1
             }()
-            parent.children[index].values += stmt.values
-            parent.children[index].valueLocations += stmt.valueLocations
+            // A list holds each value once, as in the set form (`application [ any any ]`
+            // is `application any`): both forms then print and read back alike.
+            for (value, location) in zip(stmt.values, stmt.valueLocations)
+            where !parent.children[index].values.contains(value) {
+                parent.children[index].values.append(value)
+                parent.children[index].valueLocations.append(location)
+            }
             if inactive { parent.children[index].isInactive = true }
         }
     }
