@@ -114,14 +114,17 @@ final class SyslogSelection {
 
     var hasMatch: Bool { regex != nil }
 
-    /// Whether `match` finds the expression in `line` (REG_STARTEND: no NUL needed).
+    /// The line as a C string for regexec: glibc honours REG_STARTEND, but sanitizer
+    /// runtimes intercept regexec and read the subject up to its NUL, so it gets one.
+    private var subject: [CChar] = []
+
+    /// Whether `match` finds the expression in `line`.
     func matches(_ line: UnsafeRawBufferPointer) -> Bool {
         guard let re = regex else { return true }
-        guard let base = line.baseAddress else { return false }
-        var range = regmatch_t(rm_so: 0, rm_eo: regoff_t(line.count))
-        return base.withMemoryRebound(to: CChar.self, capacity: line.count) { p in
-            regexec(re, p, 1, &range, REG_STARTEND) == 0
-        }
+        subject.removeAll(keepingCapacity: true)
+        subject.append(contentsOf: line.lazy.map { CChar(bitPattern: $0) })
+        subject.append(0)
+        return regexec(re, subject, 0, nil, 0) == 0
     }
 
     /// Junos selector semantics: selectors naming `facility` override those naming `any`;
