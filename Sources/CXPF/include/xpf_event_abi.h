@@ -7,7 +7,9 @@
  * uses (≤ sizeof(struct xpf_event)); a reader that does not know a type skips the entry
  * (it never needs `length` to find the next one: entries are fixed-size). `sequence`
  * counts every event the worker emitted, written or dropped, from 1: a gap between two
- * records a reader sees is the number of events dropped in between.
+ * records a reader sees is the number of events dropped in between. (The count lives in
+ * the worker's published counters: a worker killed before publishing restarts a few
+ * numbers back, so after a kill -9 a sequence number may repeat.)
  *
  * The format is versioned by XPF_EVENT_FORMAT_VERSION (in the region header:
  * event_format_version); a change to any payload bumps it and XPF_ABI_VERSION.

@@ -5,8 +5,9 @@
 // to that destination's batch; `flush` hands each batch to the kernel: one write(2) per file
 // per pass, one send(2) per line (a datagram is one syslog message) on sockets.
 //
-// Nothing here blocks or throws once built: every descriptor is non-blocking (files are
-// regular files, where write(2) does not wait for a reader); a destination that fails counts
+// Nothing here waits for a peer or throws once built: sockets are non-blocking; a file
+// gets one bounded write(2) per pass (O_NONBLOCK means nothing for regular files, so slow
+// storage can still delay xpfd's loop by that one write — never a worker); a destination that fails counts
 // the lines it could not deliver (`failed`, `lastError`), says so ONCE in xpfd's log per
 // failure episode (and once when it works again), and a file or unix socket that cannot be
 // opened is retried at most once per second. A batch never grows past

@@ -1,9 +1,10 @@
 // Fuzz target `events`: the event codec on the supervisor side. Arbitrary bytes become
 // one event ring entry (zero-padded to the 192-byte record), are read the way xpfd reads
 // them (EventNames.record resolves indices against a configuration with zones and a
-// policy; unknown types yield nothing) and formatted in every line form the syslog
-// destinations use. Invariants: one line per event, no line break or NUL inside it,
-// the RFC 5424 header `<PRI>1 ` and a balanced structured-data element.
+// policy; unknown types yield nothing) and formatted in the line forms sent to hosts and
+// sockets (structured, brief structured, legacy with PRI). Invariants: no line break or
+// NUL inside a line, a `<PRI>` first, and the RFC 5424 header `<PRI>1 ` on the
+// structured forms.
 import CXPF
 import Shared
 
