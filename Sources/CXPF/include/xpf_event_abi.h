@@ -45,6 +45,10 @@ enum xpf_close_reason {
 	XPF_CLOSE_REASON_COUNT = 7
 };
 
+/* What a policy deny did (RT_FLOW_SESSION_DENY reason, R-5.2: "reject" only when the
+ * RST / ICMP really went out). */
+enum xpf_deny_action { XPF_DENY_DROPPED = 0, XPF_DENY_REJECT_SENT = 1 };
+
 struct xpf_event_hdr {
 	uint32_t length;
 	uint8_t type;              /* enum xpf_event_type */
@@ -72,7 +76,7 @@ struct xpf_event_flow {
 	uint8_t proto;
 	uint8_t if_in;             /* iface slot the flow arrived on (packet-incoming-interface) */
 	uint8_t if_out;            /* iface slot it leaves by, 0xff when none */
-	uint8_t reason;            /* CLOSE: enum xpf_close_reason; DENY: 0 deny, 1 reject sent */
+	uint8_t reason;            /* CLOSE: enum xpf_close_reason; DENY: enum xpf_deny_action */
 	uint8_t icmp_type;         /* ICMP/ICMPv6 type of the first packet, else 0 */
 	uint8_t queue;             /* the emitting worker */
 	uint8_t reserved;

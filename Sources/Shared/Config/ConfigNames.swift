@@ -101,7 +101,8 @@ extension ConfigModel {
 
     /// TCP flag bits by the names `tcp-flags` expressions use.
     static let tcpFlagBits: [String: UInt8] = [
-        "fin": 0x01, "syn": 0x02, "rst": 0x04, "push": 0x08, "ack": 0x10, "urgent": 0x20, "ece": 0x40, "cwr": 0x80,
+        "fin": TCPFlag.fin, "syn": TCPFlag.syn, "rst": TCPFlag.rst, "push": TCPFlag.psh, "ack": TCPFlag.ack,
+        "urgent": TCPFlag.urg, "ece": TCPFlag.ece, "cwr": TCPFlag.cwr,
     ]
 
     // MARK: Predefined applications

@@ -136,7 +136,7 @@ public struct EventNames {
             r.bytesFromServer = f.bytes.1
             r.elapsedSeconds = UInt64(f.elapsed_s)
         case .sessionDeny:
-            r.reason = f.reason != 0 ? JunosReason.rejectedByPolicy : JunosReason.deniedByPolicy
+            r.reason = f.reason == UInt8(XPF_DENY_REJECT_SENT.rawValue) ? JunosReason.rejectedByPolicy : JunosReason.deniedByPolicy
         case .tableFull:
             r.detail = "new flow dropped"
         default:

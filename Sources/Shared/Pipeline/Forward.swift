@@ -7,12 +7,16 @@
 // locals (`WorkerCounters`) flushed once per batch.
 import CXPF
 
-/// TCP header flag bits (RFC 9293).
+/// TCP header flag bits (RFC 9293; ECE and CWR RFC 3168).
 public enum TCPFlag {
     public static let fin: UInt8 = 0x01
     public static let syn: UInt8 = 0x02
     public static let rst: UInt8 = 0x04
+    public static let psh: UInt8 = 0x08
     public static let ack: UInt8 = 0x10
+    public static let urg: UInt8 = 0x20
+    public static let ece: UInt8 = 0x40
+    public static let cwr: UInt8 = 0x80
 }
 
 /// What the I/O loop must do with a frame.
