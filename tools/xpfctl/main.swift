@@ -37,6 +37,13 @@ func control(_ stateDir: String, _ request: String) throws -> String {
     return String(decoding: out, as: UTF8.self).trimmingWhitespace()
 }
 
+/// Sends one request, prints xpfd's reply, and exits 1 when the reply is an error.
+func runControl(_ stateDir: String, _ request: String) throws {
+    let reply = try control(stateDir, request)
+    print(reply)
+    if reply.hasPrefix("error") { throw ExitCode(1) }
+}
+
 func absolutePath(_ p: String) -> String {
     if p.hasPrefix("/") { return p }
     var buf = [CChar](repeating: 0, count: 4096)
@@ -58,9 +65,7 @@ struct Commit: ParsableCommand {
         if w.first == "check" { check = true; w.removeFirst() }
         guard w.count <= 1 else { throw ValidationError("usage: xpfctl commit [check] [FILE]") }
         let req = (check ? "commit-check" : "commit") + (w.first.map { " " + absolutePath($0) } ?? "")
-        let reply = try control(common.stateDir, req)
-        print(reply)
-        if reply.hasPrefix("error") { throw ExitCode(1) }
+        try runControl(common.stateDir, req)
     }
 }
 
@@ -72,9 +77,7 @@ struct Rollback: ParsableCommand {
     var n: Int
 
     func run() throws {
-        let reply = try control(common.stateDir, "rollback \(n)")
-        print(reply)
-        if reply.hasPrefix("error") { throw ExitCode(1) }
+        try runControl(common.stateDir, "rollback \(n)")
     }
 }
 
@@ -98,9 +101,7 @@ struct ClearSession: ParsableCommand {
     @OptionGroup var common: Common
 
     func run() throws {
-        let reply = try control(common.stateDir, "clear-sessions")
-        print(reply)
-        if reply.hasPrefix("error") { throw ExitCode(1) }
+        try runControl(common.stateDir, "clear-sessions")
     }
 }
 
@@ -168,9 +169,7 @@ struct LogStatisticsShow: ParsableCommand {
     @OptionGroup var common: Common
 
     func run() throws {
-        let reply = try control(common.stateDir, "show-log-statistics")
-        print(reply)
-        if reply.hasPrefix("error") { throw ExitCode(1) }
+        try runControl(common.stateDir, "show-log-statistics")
     }
 }
 
@@ -186,9 +185,7 @@ struct ConfigurationShow: ParsableCommand {
     func run() throws {
         let words = pipe.filter { $0 != "|" }
         guard words.isEmpty || words == ["display", "set"] else { throw ValidationError("only `| display set` is supported after show configuration") }
-        let reply = try control(common.stateDir, words.isEmpty ? "show-configuration" : "show-configuration set")
-        if reply.hasPrefix("error") { print(reply); throw ExitCode(1) }
-        print(reply)
+        try runControl(common.stateDir, words.isEmpty ? "show-configuration" : "show-configuration set")
     }
 }
 
