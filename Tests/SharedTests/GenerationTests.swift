@@ -340,9 +340,11 @@ final class GenerationTests: XCTestCase {
     /// A publisher thread commits generations (plain writes into a free slot, as
     /// `publishConfig` does) while follower threads adopt them with SnapshotFollower's
     /// peek / acknowledge, check each new slot is complete and its generation's, and keep
-    /// re-reading the slot they run: it must never change under them. One follower lags
-    /// (holds each generation for a while), so the publisher also meets "no free slot"
-    /// and must wait for it. Under the thread sanitizer a relaxed load of the published
+    /// re-reading the slot they run: it must never change under them. The followers start
+    /// only once the publisher has been refused a slot (registered workers that have seen
+    /// nothing protect every generation, so generations 2 to 4 fill the slots): the refusal
+    /// and the retry that follows are part of every run, not left to the scheduler. One
+    /// follower lags (holds each generation for a while) throughout. Under the thread sanitizer a relaxed load of the published
     /// word in `peek` is reported as a race on the slot (tried); a relaxed store of the
     /// seen generation in `acknowledge` was not reported in this test (tried), so that
     /// edge rests on the protocol's model, not on TSan.
@@ -360,6 +362,10 @@ final class GenerationTests: XCTestCase {
         defer { results.deallocate() }
         var published: UInt64 = 1   // written by the publisher thread, read after join
         var busy = 0                // publications refused for want of a free slot
+        // Set (release) by the publisher at its first refusal; followers wait for it (acquire).
+        let refused = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        refused.initialize(to: 0)
+        defer { refused.deallocate() }
 
         let followers = (0..<Self.threadedFollowers).map { q in
             JoinableThread {
@@ -367,6 +373,7 @@ final class GenerationTests: XCTestCase {
                 var res = FollowerResult()
                 var held: (slot: Int, stamp: Stamp)?
                 let holdPolls = q == 0 ? Self.lagPolls : 1
+                while xpf_load_acquire_u64(refused) == 0 && monotonicNanos() < deadline { sched_yield() }
                 while res.last < last && monotonicNanos() < deadline {
                     for _ in 0..<holdPolls {
                         if let h = held, Stamp.read(r.configSlot(h.slot)) != h.stamp { res.rewritten += 1 }
@@ -393,6 +400,7 @@ final class GenerationTests: XCTestCase {
                     next += 1
                 } catch {
                     busy += 1
+                    xpf_store_release_u64(refused, 1)
                     sched_yield()
                 }
             }
@@ -402,7 +410,7 @@ final class GenerationTests: XCTestCase {
         for t in followers { t.join() }
 
         XCTAssertEqual(published, last, "every generation was published before the deadline")
-        XCTAssertGreaterThan(busy, 0, "the lagging follower made the publisher wait for a free slot")
+        XCTAssertGreaterThan(busy, 0, "the publisher was refused a slot and waited for the followers")
         for q in 0..<Self.threadedFollowers {
             let res = results[q]
             XCTAssertEqual(res.last, last, "follower \(q) reached the last generation")
