@@ -310,16 +310,18 @@ final class Daemon {
 
     /// `show log statistics`: every event is either written to the ring and drained, or
     /// dropped by a full ring and counted — emitted = drained + dropped + still queued.
+    /// Events over `security log rate-cap` are suppressed before that, and counted apart.
     func logStatistics() -> String {
         drainEvents()
-        var emitted: UInt64 = 0, dropped: UInt64 = 0
+        var emitted: UInt64 = 0, dropped: UInt64 = 0, rateLimited: UInt64 = 0
         for q in 0..<region.queues {
             let s = WorkerStatsIO.read(region.worker(q))
             emitted &+= s.events_emitted
             dropped &+= s.events_dropped
+            rateLimited &+= s.events_rate_limited
         }
         var lines = ["events emitted \(emitted)", "events dropped \(dropped)", "events drained \(events.drained)",
-                     "events skipped \(events.skipped)"]
+                     "events skipped \(events.skipped)", "events rate-limited \(rateLimited)"]
         for d in syslog.statistics {
             lines.append("destination \(d.name): written \(d.written), failed \(d.failed)"
                 + (d.lastError != 0 ? ", last error \(String(cString: strerror(d.lastError)))" : ""))

@@ -200,7 +200,9 @@ final class WorkerManager {
         let (table, now, nowS) = (region.sessionTable, realtimeNanos(), UInt32(truncatingIfNeeded: monotonicNanos() / 1_000_000_000))
         while true {
             let slice = partition.removeSlice(budget: min(Pipeline.clearSlice, events.freeEntries())) { index in
-                events.emit(XPF_EV_SESSION_CLOSE, length: flowEventLength, counters: &counters) {
+                // Uncapped: this emitter was never configured with a rate cap.
+                events.emit(XPF_EV_SESSION_CLOSE, ingress: table.records[index].if_in, nowMs: 0, length: flowEventLength,
+                            counters: &counters) {
                     SessionEvent.write($0, table: table, index: index, reason: XPF_CLOSE_CLEAR, realtimeNs: now, nowS: nowS,
                                        queue: UInt8(truncatingIfNeeded: q))
                 }

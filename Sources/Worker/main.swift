@@ -322,6 +322,7 @@ while stopRequested == 0 {
             configFollower.acknowledge()
             pipeline.config = region.configSlot(s)
             pipeline.generation = configFollower.generation
+            pipeline.events.configure(region.configView(slot: s), nowMs: nowMs)
         } catch {
             configFollower.refuse()
             logLine("xpf-worker", "queue \(opts.queue): refusing configuration generation \(configFollower.pendingGeneration): \(error); still running generation \(pipeline.generation)")

@@ -165,7 +165,7 @@ struct LogStatisticsShow: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "statistics",
         abstract: "Events emitted, dropped and drained, and lines written per syslog destination.",
-        discussion: "Every security event a worker emits is either written to its event ring, then drained by xpfd, or dropped because the ring was full (counted): emitted = drained + skipped (unknown types) + dropped once xpfd has caught up (this command drains first). Per destination: lines written and lines that failed (unreachable host, full disk, unopenable file), with the last error.")
+        discussion: "Every security event a worker emits is either written to its event ring, then drained by xpfd, or dropped because the ring was full (counted): emitted = drained + skipped (unknown types) + dropped once xpfd has caught up (this command drains first). Events over `security log rate-cap` are suppressed before the ring and counted as rate-limited (not emitted). Per destination: lines written and lines that failed (unreachable host, full disk, unopenable file), with the last error.")
     @OptionGroup var common: Common
 
     func run() throws {

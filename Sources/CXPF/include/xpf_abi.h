@@ -25,7 +25,7 @@
 #include "xpf_event_abi.h"
 
 #define XPF_SHM_MAGIC 0x31304d4853465058ULL /* "XPFSHM01" little-endian */
-#define XPF_ABI_VERSION 9u
+#define XPF_ABI_VERSION 10u
 
 #define XPF_CACHELINE 64
 #define XPF_CONFIG_SLOTS 4
@@ -135,7 +135,11 @@ struct xpf_config_snapshot {
 	uint32_t n_dataplane_ifaces; /* IFACES records 0..n-1 are the dataplane slots */
 	uint32_t loopback_iface;    /* IFACES index of lo0 (host-bound traffic, R-6.2), or XPF_CFG_NONE */
 	struct xpf_cfg_range global_policies; /* POLICIES: the global list */
-	uint32_t reserved[4];
+	/* `security log rate-cap`: security events per second a worker emits per (event
+	 * kind, zone of the ingress interface); a token bucket holding one second's worth.
+	 * XPF_EVENT_RATE_UNCAPPED: no cap. 0: every event is suppressed. */
+	uint32_t event_rate_cap;
+	uint32_t reserved[3];
 	struct xpf_cfg_section sections[XPF_CFG_SEC_COUNT]; /* indexed by enum xpf_cfg_section_id */
 };
 #define XPF_CFG_SECTION_TABLE_OFFSET 96
@@ -245,7 +249,8 @@ struct xpf_worker_stats {
 	uint64_t icmp_errors_limited; /* suppressed by the worker's ICMP rate limit */
 	uint64_t events_emitted;     /* security events emitted: written to the event ring or dropped */
 	uint64_t events_dropped;     /* of those, refused because the event ring was full */
-	uint64_t reserved[3];
+	uint64_t events_rate_limited; /* suppressed by the rate cap before the ring (not in events_emitted) */
+	uint64_t reserved[2];
 	/* Per dataplane interface slot (updated per batch, not per packet). */
 	uint64_t if_rx_packets[XPF_MAX_IFACES];
 	uint64_t if_tx_packets[XPF_MAX_IFACES];

@@ -21,6 +21,7 @@
 
 #define XPF_EVENT_FORMAT_VERSION 1u
 #define XPF_EVENT_RING_SIZE 2048 /* entries per worker, power of two */
+#define XPF_EVENT_RATE_UNCAPPED 0xffffffffu /* xpf_config_snapshot.event_rate_cap: no cap */
 
 enum xpf_event_type {
 	XPF_EV_SESSION_CREATE = 1,

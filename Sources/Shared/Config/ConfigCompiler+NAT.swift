@@ -297,8 +297,12 @@ extension ConfigCompiler {
     static let defaultSecurityLogFileMegabytes = 1
     static let defaultSecurityLogFiles = 3
 
+    /// `security log rate-cap`: events per second (per worker, event kind and zone).
+    static let securityLogRateCap = 0...1_000_000
+
     mutating func compileSecurityLog(_ log: Scope) throws {
         var result = ConfigModel.SecurityLog()
+        result.rateCap = try log.number("rate-cap", in: Self.securityLogRateCap)
         // The schema admits only the enums' spellings.
         if let mode = log.value("mode") { result.mode = ConfigModel.SecurityLog.Mode(rawValue: mode.text)! }
         if let format = log.value("format") { result.format = ConfigModel.SecurityLog.Format(rawValue: format.text)! }

@@ -1112,12 +1112,18 @@ extension ConfigModel {
         public var format: Format
         public var streams: [Stream]
         public var file: File?
+        /// `rate-cap N`: security events per second each worker emits per (event kind,
+        /// zone of the ingress interface); nil: no cap. Holds in every mode: it protects
+        /// the workers' event rings, whichever way xpfd writes the events out.
+        public var rateCap: Int?
 
-        public init(mode: Mode = .event, format: Format = .syslog, streams: [Stream] = [], file: File? = nil) {
+        public init(mode: Mode = .event, format: Format = .syslog, streams: [Stream] = [], file: File? = nil,
+                    rateCap: Int? = nil) {
             self.mode = mode
             self.format = format
             self.streams = streams
             self.file = file
+            self.rateCap = rateCap
         }
     }
 }

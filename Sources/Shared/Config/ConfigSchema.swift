@@ -99,6 +99,7 @@ private enum XPFGrammar {
                 .container("host", [.positional("address", .string), .leaf("port", .number)]),
             ]),
             .container("file", [.leaf("name", .string), .leaf("size", .number), .leaf("files", .number)]),
+            .leaf("rate-cap", .number),
         ]),
         .container("flow", [
             .container("tcp-session", [

@@ -316,6 +316,7 @@ struct SnapshotEncoder {
             : XPF_POLICY_DENY.rawValue
         head.n_dataplane_ifaces = UInt32(model.interfaces.prefix { $0.isDataplane }.count)
         head.loopback_iface = Self.u32(model.interfaceIndex("lo0"))
+        head.event_rate_cap = model.securityLog.rateCap.map { UInt32($0) } ?? XPF_EVENT_RATE_UNCAPPED
     }
 
     mutating func encodeInterfacesAndZones() {

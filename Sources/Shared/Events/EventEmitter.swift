@@ -6,25 +6,45 @@
 // (stats.events_dropped). Every event — written or dropped — takes the next sequence
 // number, which is the worker's running count of events (stats.events_emitted, continued
 // across restarts like every counter), so a reader tells drops from gaps in sequences.
+//
+// Before the ring, `security log rate-cap` (EventRateLimiter): a token bucket per (event
+// kind, zone of the ingress interface) keeps one noisy source from filling the ring. An
+// event over the cap is suppressed and counted (stats.events_rate_limited); it takes no
+// sequence number, so sequence gaps still mean ring drops only.
 import CXPF
 
 public struct EventEmitter {
     @usableFromInline var ring: RingProducer<xpf_event>
     public let queue: UInt8
+    /// Uncapped until `configure` reads a configuration's `rate-cap`.
+    public var limiter: EventRateLimiter
 
     public init(block: UnsafeMutablePointer<xpf_worker_block>, queue: Int) {
         ring = RingProducer(header: xpf_wb_event_ring(block), entries: xpf_wb_event_entries(block))
         self.queue = UInt8(truncatingIfNeeded: queue)
+        limiter = EventRateLimiter()
+    }
+
+    /// Takes the rate cap and the interfaces' zones of a configuration generation (between
+    /// batches, when the worker adopts it).
+    public mutating func configure(_ config: ConfigSnapshotView, nowMs: UInt32) {
+        limiter.configure(config, nowMs: nowMs)
     }
 
     /// Entries free in the ring now (for work that paces itself to the drain, like a clear;
     /// never for the packet path, which drops and counts instead).
     public mutating func freeEntries() -> Int { Int(ring.reserve(UInt32(XPF_EVENT_RING_SIZE)).count) }
 
-    /// Emits one event of `type`: `fill` writes every payload field the type uses.
+    /// Emits one event of `type` about a packet or session that arrived on interface slot
+    /// `ingress` (whose zone the rate cap counts it against): `fill` writes every payload
+    /// field the type uses.
     @inlinable
-    public mutating func emit(_ type: xpf_event_type, length: Int, counters: inout WorkerCounters,
-                              fill: (UnsafeMutableRawPointer) -> Void) {
+    public mutating func emit(_ type: xpf_event_type, ingress: UInt8, nowMs: UInt32, length: Int,
+                              counters: inout WorkerCounters, fill: (UnsafeMutableRawPointer) -> Void) {
+        if limiter.capped && !limiter.admit(type, ingress: ingress, nowMs: nowMs) {
+            counters.s.events_rate_limited &+= 1
+            return
+        }
         counters.s.events_emitted &+= 1
         let (index, got) = ring.reserve(1)
         if got == 0 {
@@ -37,6 +57,89 @@ public struct EventEmitter {
         e.pointee.hdr.sequence = counters.s.events_emitted
         fill(UnsafeMutableRawPointer(e) + MemoryLayout<xpf_event_hdr>.size)
         ring.submit(1)  // release: the entry before the producer index (the drain acquires)
+    }
+}
+
+/// `security log rate-cap` in a worker: one token bucket per (event kind, zone of the
+/// ingress interface), each holding one second's worth of events and refilled at the cap.
+/// Interface slots in the same zone share a row of buckets (a slot outside every zone
+/// shares the row of the other zone-less slots), so there are at most XPF_MAX_IFACES rows
+/// and the buckets are allocated once, by the first `configure` with a cap, never on the
+/// packet path; they live as long as the worker. Worker-private memory.
+public struct EventRateLimiter {
+    @usableFromInline struct Bucket {
+        @usableFromInline var credit: UInt64 = 0   // thousandths of an event
+        @usableFromInline var lastMs: UInt32 = 0   // CLOCK_MONOTONIC ms of the last refill (wrapping)
+    }
+    /// Credit one event costs; a cap of `rate` events/s refills `rate` of these per ms.
+    @usableFromInline static let creditPerEvent: UInt64 = 1000
+    @usableFromInline static let rows = Int(XPF_MAX_IFACES)
+    @usableFromInline static let kinds = Int(XPF_EV_TYPE_COUNT.rawValue)
+
+    /// Events per second, or XPF_EVENT_RATE_UNCAPPED.
+    public private(set) var rate: UInt32 = XPF_EVENT_RATE_UNCAPPED
+    @usableFromInline var burst: UInt64 = 0
+    /// The row of each interface slot, then kinds × rows buckets; nil until the first
+    /// cap. The emitter is copied around: copies share this memory, which is never freed.
+    @usableFromInline var storage: UnsafeMutableRawPointer?
+    @usableFromInline static let bucketsOffset =
+        (rows + MemoryLayout<Bucket>.alignment - 1) / MemoryLayout<Bucket>.alignment * MemoryLayout<Bucket>.alignment
+
+    public init() {}
+
+    @inlinable public var capped: Bool { rate != XPF_EVENT_RATE_UNCAPPED }
+
+    /// Takes a generation's cap and zones. Buckets start full when the cap or any slot's
+    /// zone changed (a decision of the old configuration does not carry over); otherwise
+    /// they keep their credit, so a commit does not refill them.
+    public mutating func configure(_ config: ConfigSnapshotView, nowMs: UInt32) {
+        let newRate = config.head.pointee.event_rate_cap
+        var changed = newRate != rate
+        rate = newRate
+        guard capped else { return }
+        if storage == nil {
+            let bytes = Self.bucketsOffset + Self.kinds * Self.rows * MemoryLayout<Bucket>.stride
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: MemoryLayout<Bucket>.alignment)
+            raw.initializeMemory(as: UInt8.self, repeating: 0, count: Self.rows)
+            (raw + Self.bucketsOffset).initializeMemory(as: Bucket.self, repeating: Bucket(), count: Self.kinds * Self.rows)
+            storage = raw
+            changed = true
+        }
+        let rows = storage!.assumingMemoryBound(to: UInt8.self)  // Safe: initialized as UInt8 above
+        let slots = min(config.dataplaneInterfaceCount, Self.rows)
+        func zone(_ slot: Int) -> UInt32 { slot < slots ? config.interface(slot: slot).zone : XPF_CFG_NONE }
+        for slot in 0..<Self.rows {
+            // The first slot with the same zone (or the first zone-less slot) names the row.
+            let row = UInt8((0..<slot).first { zone($0) == zone(slot) } ?? slot)
+            if rows[slot] != row { changed = true; rows[slot] = row }
+        }
+        guard changed else { return }
+        burst = UInt64(rate) * Self.creditPerEvent
+        let buckets = (storage! + Self.bucketsOffset).assumingMemoryBound(to: Bucket.self)  // Safe: initialized above
+        for i in 0..<(Self.kinds * Self.rows) { buckets[i] = Bucket(credit: burst, lastMs: nowMs) }
+    }
+
+    /// Whether one more event of `type` from interface slot `ingress` fits the cap now;
+    /// takes its credit when it does.
+    /// Only while `capped` (which implies the storage exists).
+    @inlinable
+    public func admit(_ type: xpf_event_type, ingress: UInt8, nowMs: UInt32) -> Bool {
+        // Safe: storage exists once a cap was configured, and holds the rows as UInt8 then
+        // the buckets; the kind is masked below kinds (XPF_EV_TYPE_COUNT, a power of two),
+        // the slot below rows (XPF_MAX_IFACES, a power of two), and rows hold row numbers.
+        let base = storage.unsafelyUnwrapped
+        let row = Int(base.load(fromByteOffset: Int(ingress) & (Self.rows - 1), as: UInt8.self))
+        let b = (base + Self.bucketsOffset).assumingMemoryBound(to: Bucket.self)
+            + ((Int(type.rawValue) & (Self.kinds - 1)) * Self.rows + row)
+        let elapsed = UInt64(nowMs &- b.pointee.lastMs)
+        b.pointee.lastMs = nowMs
+        let credit = min(burst, b.pointee.credit &+ elapsed &* UInt64(rate))
+        guard credit >= Self.creditPerEvent else {
+            b.pointee.credit = credit
+            return false
+        }
+        b.pointee.credit = credit &- Self.creditPerEvent
+        return true
     }
 }
 
@@ -99,7 +202,8 @@ extension Pipeline {
     public mutating func emitSessionEvent(_ type: xpf_event_type, index: Int, reason: xpf_close_reason,
                                           counters: inout WorkerCounters) {
         let (table, now, s, q) = (partition.table, nowRealtimeNs, nowS, events.queue)
-        events.emit(type, length: flowEventLength, counters: &counters) {
+        let ingress = table.records[index].if_in
+        events.emit(type, ingress: ingress, nowMs: nowMs, length: flowEventLength, counters: &counters) {
             SessionEvent.write($0, table: table, index: index, reason: reason, realtimeNs: now, nowS: s, queue: q)
         }
     }
@@ -110,11 +214,12 @@ extension Pipeline {
     public mutating func ageSessions(budget: Int, counters: inout WorkerCounters) -> Int {
         var events = self.events
         defer { self.events = events }
-        let (table, now, s, q, cfg) = (partition.table, nowRealtimeNs, nowS, events.queue, config)
+        let (table, now, s, q, cfg, ms) = (partition.table, nowRealtimeNs, nowS, events.queue, config, nowMs)
         return partition.age(nowMs: nowMs, budget: budget,
                              timeoutMs: { cfg.pointee.idleTimeoutMs(proto: $0, tcpState: $1) }) { index in
             let reason = SessionEvent.ageingReason(table, index)
-            events.emit(XPF_EV_SESSION_CLOSE, length: flowEventLength, counters: &counters) {
+            events.emit(XPF_EV_SESSION_CLOSE, ingress: table.records[index].if_in, nowMs: ms, length: flowEventLength,
+                        counters: &counters) {
                 SessionEvent.write($0, table: table, index: index, reason: reason, realtimeNs: now, nowS: s, queue: q)
             }
         }
@@ -132,9 +237,10 @@ extension Pipeline {
         var events = self.events
         defer { self.events = events }
         let budget = min(Self.clearSlice, events.freeEntries())
-        let (table, now, s, q) = (partition.table, nowRealtimeNs, nowS, events.queue)
+        let (table, now, s, q, ms) = (partition.table, nowRealtimeNs, nowS, events.queue, nowMs)
         return partition.removeSlice(budget: budget) { index in
-            events.emit(XPF_EV_SESSION_CLOSE, length: flowEventLength, counters: &counters) {
+            events.emit(XPF_EV_SESSION_CLOSE, ingress: table.records[index].if_in, nowMs: ms, length: flowEventLength,
+                        counters: &counters) {
                 SessionEvent.write($0, table: table, index: index, reason: XPF_CLOSE_CLEAR, realtimeNs: now, nowS: s, queue: q)
             }
         }

@@ -290,7 +290,7 @@ public struct Pipeline {
         let (k, now, q) = (key, nowRealtimeNs, events.queue)
         exceptions.record(XPF_EXC_TABLE_FULL, family: family, proto: k.proto, flow: k.tuple, generation: generation,
                           realtimeNs: now)
-        events.emit(XPF_EV_TABLE_FULL, length: flowEventLength, counters: &counters) { payload in
+        events.emit(XPF_EV_TABLE_FULL, ingress: ingress, nowMs: nowMs, length: flowEventLength, counters: &counters) { payload in
             let f = payload.assumingMemoryBound(to: xpf_event_flow.self)  // Safe: the entry's union holds an xpf_event_flow
             f.pointee = xpf_event_flow()  // every field the table-full event leaves unset is zero
             f.pointee.realtime_ns = now

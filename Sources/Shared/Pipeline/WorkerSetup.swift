@@ -33,11 +33,13 @@ extension Pipeline {
         if partition.recovered > 0 {
             logLine("xpf-worker", "queue \(queue): repaired \(partition.recovered) session record(s) a killed predecessor left mid-operation")
         }
+        var events = EventEmitter(block: block, queue: queue)
+        events.configure(region.configView(slot: cfgSlot), nowMs: UInt32(truncatingIfNeeded: monotonicNanos() / 1_000_000))
         let p = Pipeline(
             partition: partition,
             config: region.configSlot(cfgSlot), generation: config.generation,
             fib: FIBView(region.fibSlot(fibSlot)), interfaces: egress, interfaceCount: nIfaces,
-            events: EventEmitter(block: block, queue: queue), exceptions: ExceptionLog(block: block))
+            events: events, exceptions: ExceptionLog(block: block))
         return (p, config, fib)
     }
 }
