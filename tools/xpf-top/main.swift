@@ -82,7 +82,8 @@ func renderText(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
     o += "drops by reason: " + (reasons.isEmpty ? "none" : reasons.joined(separator: ", ")) + "\n"
     let emitted = b.workers.reduce(UInt64(0)) { $0 &+ $1.stats.events_emitted }
     let eventsDropped = b.workers.reduce(UInt64(0)) { $0 &+ $1.stats.events_dropped }
-    o += "security events: emitted \(emitted), dropped (event ring full) \(eventsDropped)"
+    let rateLimited = b.workers.reduce(UInt64(0)) { $0 &+ $1.stats.events_rate_limited }
+    o += "security events: emitted \(emitted), dropped (event ring full) \(eventsDropped), rate-limited \(rateLimited)"
         + (eventsDropped > 0 ? " — " + b.workers.filter { $0.stats.events_dropped > 0 }.map { "q\($0.queue) \($0.stats.events_dropped)" }.joined(separator: ", ") : "") + "\n"
     for i in b.interfaces {
         let (rx, tx) = interfaceRates(a, b, i.slot, dt)
@@ -156,6 +157,7 @@ func renderJSON(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
         j.field("neigh_parked", w.stats.neigh_parked); j.field("neigh_sent", w.stats.neigh_sent)
         j.field("icmp_errors_sent", w.stats.icmp_errors_sent); j.field("icmp_errors_limited", w.stats.icmp_errors_limited)
         j.field("events_emitted", w.stats.events_emitted); j.field("events_dropped", w.stats.events_dropped)
+        j.field("events_rate_limited", w.stats.events_rate_limited)
         j.field("requests_dropped", w.requestsDropped)
         j.beginArray("rings")
         for i in b.interfaces {
