@@ -7,8 +7,9 @@
 # time, timestamp), and `xpfctl show log statistics` accounts for every event
 # (emitted = drained + skipped + dropped). Then `clear security flow session` with more
 # sessions than an event ring holds: every one gets exactly one CLOSE line, none is
-# dropped (the clear runs in slices paced by the ring while xpfd drains). Prints ok/not ok
-# lines and "N passed, N failed".
+# dropped (the clear runs in slices paced by the ring while xpfd drains). Last, `security
+# log rate-cap`: lines written + events rate-limited = events produced, exactly. Prints
+# ok/not ok lines and "N passed, N failed".
 set -Eeuo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 source "$REPO/Tests/integration/lib.sh"
@@ -234,3 +235,64 @@ print(("ok" if v and v["emitted"] == v["drained"] + v["skipped"] + v["dropped"] 
 PY
 py_checks "$TMP/clear.py" "$SD" "$FLOWS" "$reply" "$TMP/stats2.txt"
 info "$(tr '\n' ';' < "$TMP/stats2.txt")"
+
+# security log rate-cap: a commit caps events at 2 per second per (kind, ingress zone).
+# 20 new flows sent at once, then aged out: 40 events (20 CREATE, 20 CLOSE) of which each
+# kind's bucket lets its one-second burst and refill through; every other one is counted
+# as rate-limited, so the lines written plus the rate-limited count are exactly 40
+# whatever the machine's speed. The flows themselves all pass.
+CAP=2 CAPPED=20
+{ cat "$CONF"; echo "security { log { rate-cap $CAP; } }"; } > "$TMP/capped.conf"
+reply=$("$XPFCTL" commit "$TMP/capped.conf" --state-dir "$STATE" 2>&1) && ok "commit with rate-cap $CAP" || notok "commit with rate-cap" "$reply"
+"$XPFCTL" show log statistics --state-dir "$STATE" > "$TMP/stats3.txt" 2>&1 || true
+cat > "$TMP/capped.py" <<'PY'
+import socket, sys
+for i in range(int(sys.argv[1])):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("10.10.1.2", 21000 + i))
+    s.sendto(b"x", ("10.10.2.2", 5010))
+    s.close()
+PY
+ip netns exec "$NS_S" timeout 20 "$PY" - "$CAPPED" > "$TMP/capped-rx.txt" <<'PY' & rx=$!
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("10.10.2.2", 5010))
+s.settimeout(5)
+n = 0
+try:
+    while n < int(sys.argv[1]):
+        s.recvfrom(64); n += 1
+except socket.timeout:
+    pass
+print(n)
+PY
+sleep 0.3
+ip netns exec "$NS_C" "$PY" "$TMP/capped.py" "$CAPPED"
+wait "$rx" || true
+if [[ "$(cat "$TMP/capped-rx.txt")" == "$CAPPED" ]]; then ok "all $CAPPED capped flows were forwarded"; else notok "capped flows" "server got $(cat "$TMP/capped-rx.txt") of $CAPPED"; fi
+cat > "$TMP/capcount.py" <<'PY'
+import re, sys
+path, before, after, flows, cap = sys.argv[1], open(sys.argv[2]).read(), open(sys.argv[3]).read(), int(sys.argv[4]), int(sys.argv[5])
+lines = {"CREATE": 0, "CLOSE": 0}
+for l in open(path):
+    if 'destination-port="5010"' in l:
+        for k in lines:
+            if "RT_FLOW_SESSION_" + k + " " in l:
+                lines[k] += 1
+get = lambda t, k: int(re.search(r"events %s (\d+)" % k, t).group(1))
+limited = get(after, "rate-limited") - get(before, "rate-limited")
+dropped = get(after, "dropped") - get(before, "dropped")
+written = lines["CREATE"] + lines["CLOSE"]
+print("%s - %d lines + %d rate-limited = %d events (%r, %d ring drops)" % (
+    "ok" if written + limited == 2 * flows and dropped == 0 else "not ok", written, limited, 2 * flows, lines, dropped))
+print("%s - the cap suppressed events, and let each kind's burst of %d through (%r)" % (
+    "ok" if limited > 0 and lines["CREATE"] >= cap and lines["CLOSE"] >= cap else "not ok", cap, lines))
+PY
+# Closes come once the flows idle out (udp-timeout); wait until every event is accounted for.
+for _ in $(seq 1 60); do
+    sleep 0.25
+    "$XPFCTL" show log statistics --state-dir "$STATE" > "$TMP/stats4.txt" 2>&1 || true
+    "$PY" "$TMP/capcount.py" "$SD" "$TMP/stats3.txt" "$TMP/stats4.txt" "$CAPPED" "$CAP" > "$TMP/capnow.txt" 2>&1 || true
+    head -1 "$TMP/capnow.txt" | grep -q "^ok" && break
+done
+py_checks "$TMP/capcount.py" "$SD" "$TMP/stats3.txt" "$TMP/stats4.txt" "$CAPPED" "$CAP"
