@@ -213,6 +213,9 @@ def main():
     check_receiver("stream", args.stream, reference, args, brief=True)
 
     stats = open(args.stats).read()
+    totals = {k: int(v) for k, v in re.findall(r"^events ([\w-]+) (\d+)$", stats, re.M)}
+    check(totals.get("emitted") == totals.get("drained") == len(reference) and totals.get("dropped") == 0,
+          "show log statistics: every event emitted was drained into a line, none dropped (%r)" % totals)
     for name in (args.host_destination, args.stream_destination, "file rtflow"):
         m = re.search(r"^destination %s: written (\d+), failed (\d+)" % re.escape(name), stats, re.M)
         check(m is not None and (int(m.group(1)), int(m.group(2))) == (len(reference), 0),

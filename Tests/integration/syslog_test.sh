@@ -22,8 +22,12 @@ LOOPBACK=127.0.0.1
 UDP_TIMEOUT_S=2
 ICMP_TIMEOUT_S=2
 HOST_NAME="fw-$PREFIX"
-# Bounded waits (iterations of 0.1 s): rsyslogd's sockets, and the datagrams reaching its files.
+# The flows below: UDP IPv4, UDP IPv6, TCP, ICMP, each one session.
+FLOWS=4
+# Bounded waits (iterations of 0.1 s): rsyslogd's sockets, every session's close (idle
+# timeouts, then an ageing sweep of the partition), the datagrams reaching rsyslogd's files.
 LISTEN_POLLS=100
+CLOSE_POLLS=300
 DELIVERY_POLLS=100
 
 [[ -x "$RSYSLOGD" ]] || { notok "setup" "$RSYSLOGD missing (tools/setup installs rsyslog)"; exit 1; }
@@ -32,7 +36,7 @@ CONF="$TMP/syslog.conf"
 {
     sed -e "s/host-name xpf-lab;/host-name $HOST_NAME;/" -e "s/udp-timeout 60;/udp-timeout $UDP_TIMEOUT_S;/" \
         -e "s/icmp-timeout 60;/icmp-timeout $ICMP_TIMEOUT_S;/" -e "s/closing-timeout 30;/closing-timeout 1;/" \
-        -e "s/session-table-size 65536;/session-table-size 8192;/" "$REPO/config/xpf.conf"
+        -e "s/session-table-size 65536;/session-table-size 2048;/" "$REPO/config/xpf.conf"
     cat <<EOF2
 system {
     syslog {
@@ -58,7 +62,7 @@ security {
 EOF2
 } > "$CONF"
 for want in "host-name $HOST_NAME;" "udp-timeout $UDP_TIMEOUT_S;" "icmp-timeout $ICMP_TIMEOUT_S;" \
-    "closing-timeout 1;" "session-table-size 8192;" "file rtflow {"; do
+    "closing-timeout 1;" "session-table-size 2048;" "file rtflow {"; do
     grep -qF "$want" "$CONF" || { notok "setup" "could not derive the configuration ($want)"; exit 1; }
 done
 
@@ -153,14 +157,18 @@ else
     notok "ICMP echo" "$(tail -n 2 "$TMP/ping.out" | tr '\n' ' ')"
 fi
 
-# Every session closes (UDP and ICMP idle timeouts, TCP closing timeout); ageing sweeps
-# within a second after that.
-sleep $((UDP_TIMEOUT_S > ICMP_TIMEOUT_S ? UDP_TIMEOUT_S + 4 : ICMP_TIMEOUT_S + 4))
-# show log statistics drains the rings and flushes every destination before it answers.
-"$XPFCTL" show log statistics --state-dir "$STATE" > "$TMP/stats.txt" 2>&1 || true
+# Every session closes (UDP and ICMP idle timeouts, TCP closing timeout, each followed by
+# an ageing sweep). show log statistics drains the rings and flushes every destination
+# before it answers.
+SD="$STATE/rtflow"
+for ((i = 0; i < CLOSE_POLLS; i++)); do
+    "$XPFCTL" show log statistics --state-dir "$STATE" > "$TMP/stats.txt" 2>&1 || true
+    closes=$(grep -c RT_FLOW_SESSION_CLOSE "$SD" 2>/dev/null) || closes=0
+    ((closes >= FLOWS)) && break
+    sleep 0.1
+done
 info "$(tr '\n' ';' < "$TMP/stats.txt")"
 T1=$(date +%s)
-SD="$STATE/rtflow"
 lines() { if [[ -f "$1" ]]; then wc -l < "$1"; else echo 0; fi; }
 for ((i = 0; i < DELIVERY_POLLS; i++)); do
     (($(lines "$SD") > 0 && $(lines "$HOST_OUT") >= $(lines "$SD") && $(lines "$STREAM_OUT") >= $(lines "$SD"))) && break
