@@ -11,6 +11,7 @@ Every check prints an ok/not ok line; exits 1 if one failed.
 """
 import argparse
 import collections
+import glob
 import json
 import re
 import sys
@@ -54,7 +55,6 @@ def settled(stats, top_json):
 
 def log_lines(path):
     """xpfd's log file and its archives (rotation keeps NAME.0 … NAME.{files-2})."""
-    import glob
     out = []
     for p in sorted(glob.glob(path + ".*"), reverse=True) + [path]:
         out.extend(open(p).read().splitlines())

@@ -131,7 +131,7 @@ py_checks() {
 burst() {
     local name=$1 first=$2 reply out i
     top_json > "$TMP/$name-before.json"
-    [[ "$name" == stalled ]] && kill -STOP "$XPFD_PID"
+    if [[ "$name" == stalled ]]; then kill -STOP "$XPFD_PID"; fi
     if out=$("$PY" "$REPO/Tests/integration/burst_flows.py" "$NS_C" "$NS_S" \
         10.10.1.2 "$first" "$FLOWS" 10.10.2.2 "$SINK_PORT"); then
         ok "$name: $FLOWS flows crossed xpf: $out"
@@ -139,7 +139,7 @@ burst() {
         notok "$name: flows" "not every port reached the server: $out"
     fi
     top_json > "$TMP/$name-burst.json"
-    [[ "$name" == stalled ]] && kill -CONT "$XPFD_PID"
+    if [[ "$name" == stalled ]]; then kill -CONT "$XPFD_PID"; fi
     if reply=$(timeout "$XPFCTL_TIMEOUT_S" "$XPFCTL" clear security flow session --state-dir "$STATE" 2>&1); then
         ok "$name: clear answered: $reply"
     else
