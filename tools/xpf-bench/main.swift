@@ -17,18 +17,21 @@ import XPFTestSupport
 
 // MARK: options
 
-var quick = false, smoke = false
+var quick = false, smoke = false, events = false
 var jsonPath: String?
 var args = Array(CommandLine.arguments.dropFirst())
 let usage = """
-usage: xpf-bench [--quick | --smoke] [--json FILE] | --rtflow LINES
+usage: xpf-bench [--quick | --smoke] [--json FILE] | --events [--quick | --smoke] [--json FILE] | --rtflow LINES
 
 In-memory benchmark of the xpf worker pipeline: ns and instructions per packet for
 session-hit forwarding (IPv4, IPv6), first packets and malformed drops; session-table
 insert/lookup rates at 1 M and 10 M entries; 1 vs 2 worker processes on one table.
 --quick shortens every run; --smoke runs a few thousand packets per scenario as a
-functional check and prints 'N passed, N failed'. --rtflow LINES measures xpfd's RT_FLOW
-syslog path (format + write to a file) against a plain write loop and exits.
+functional check and prints 'N passed, N failed'.
+--events measures security events instead: instructions per event of emit and of a full
+session event, session-hit instructions per packet, and xpfd's drain + format + write of
+RT_FLOW lines to a file against a same-run write loop of the same lines (lines/s, ratio).
+--rtflow LINES runs only that drain measurement, over LINES lines.
 """
 
 func die(_ m: String) -> Never { fputs("xpf-bench: \(m)\n", stderr); exit(2) }
@@ -142,6 +145,7 @@ func instructionsPerPacket(scenario: String, packets: Int) -> Double? {
 }
 
 func callgrindChild(_ scenario: String, _ packets: Int) -> Never {
+    if let e = EventScenario(rawValue: scenario) { eventCallgrindChild(e, packets) }
     do {
         let kind: FrameKind = scenario == "session_hit_v6" ? .udp6 : scenario == "malformed_drop" ? .malformed : .udp4
         let s = try Scenario(name: "cg", kind: kind, flows: flows, capacity: 65536)
@@ -280,13 +284,21 @@ while let a = args.first {
     case "--scaling-child":
         guard args.count >= 5, let q = Int(args[1]), let c = Int(args[2]), let s = UInt64(args[3]), let d = Int(args[4]) else { die("bad --scaling-child") }
         scalingChild(region: args[0], queue: q, cpu: c, startNs: s, durationMs: d)
+    case "--events": events = true
     case "--rtflow":
         guard let n = args.first.flatMap({ Int($0) }), n > 0 else { die("--rtflow LINES") }
-        rtflowBench(lines: n)
+        do {
+            let r = try rtflowBench(lines: n, runs: rtflowRuns)
+            printRTFlow(r)
+            for (name, ok) in r.checks where !ok { print("not ok - \(name)") }
+            exit(r.checks.allSatisfy { $0.1 } ? 0 : 1)
+        } catch { die("\(error)") }
     case "-h", "--help": print(usage); exit(0)
     default: die("unknown option \(a)\n\(usage)")
     }
 }
+
+if events { eventsBench(quick: quick, smoke: smoke, jsonPath: jsonPath) }
 
 let runs = smoke ? 3 : quick ? 30 : 200
 var results: [String: Double?] = [:]
