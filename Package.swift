@@ -22,6 +22,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // /metrics, xpfd only: the text exposition format, and the HTTP server.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
         // C shim: libxdp/libbpf/libnuma, the shared-memory ABI header, rtnetlink.
@@ -40,8 +43,13 @@ let package = Package(
                 swiftSettings: swiftSettings),
         .executableTarget(
             name: "Supervisor",
-            dependencies: ["Shared", "CXPF", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Shared", "CXPF", "XPFMetrics", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "FlyingFox", package: "FlyingFox"), .product(name: "FlyingSocks", package: "FlyingFox")],
             path: "Sources/Supervisor", swiftSettings: swiftSettings),
+        // The Prometheus view of the status model: xpfd serves it; a library so
+        // that MetricsTests can drive it.
+        .target(name: "XPFMetrics", dependencies: ["Shared", "CXPF", .product(name: "Prometheus", package: "swift-prometheus")],
+                path: "Sources/XPFMetrics", swiftSettings: swiftSettings),
         .executableTarget(
             name: "Worker", dependencies: ["Shared", "CXPF"], path: "Sources/Worker",
             swiftSettings: swiftSettings),
@@ -68,6 +76,8 @@ let package = Package(
         .executableTarget(name: "TestHelper", dependencies: ["Shared", "CXPF"], path: "Tests/Helper", swiftSettings: swiftSettings),
         .testTarget(name: "SharedTests", dependencies: ["Shared", "CXPF", "FuzzTargets"], path: "Tests/SharedTests",
                     exclude: ["ConfigCorpus"], swiftSettings: swiftSettings),
+        .testTarget(name: "MetricsTests", dependencies: ["XPFMetrics", "Shared", "CXPF"], path: "Tests/MetricsTests",
+                    swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -39,6 +39,8 @@ final class Daemon {
     var events: EventDrain!
     var eventNames: EventNames!
     var syslog: SyslogRouter!
+    /// /metrics (R-12.3): started in `loop`, after the signal mask is set.
+    var metrics: MetricsService?
 
     init(_ opts: DaemonOptions) { self.opts = opts }
 
@@ -98,6 +100,7 @@ final class Daemon {
     /// replaces the running one (R-11.1). After publishing, workers are nudged and the
     /// reply says how long it took until every live worker ran the new generation.
     func commit(text: String, file: String, source: String, checkOnly: Bool) -> String {
+        let started = monotonicNanos()
         do {
             let (tree, model) = try compileConfig(text: text, file: file)
             let c = model.dataplane
@@ -126,6 +129,8 @@ final class Daemon {
             runningModel = model
             runningTree = tree
             try commits.record(text: tree.hierarchicalText(), generation: gen, source: source)
+            metrics?.recordCommit(seconds: Double(monotonicNanos() - started) / 1e9)
+            metrics?.configure(model.services.prometheusListen)
             let how = switched.all ? "all \(switched.count) workers switched in \(formatMs(t1 - t0)) ms" : "WARNING: \(switched.count - switched.lagging) of \(switched.count) workers switched within 1 s"
             logLine("xpfd", "committed \(file) (\(source)) as generation \(gen); \(how)")
             return "commit complete, generation \(gen) (\(how))"
@@ -335,6 +340,14 @@ final class Daemon {
         guard sigfd >= 0 else { logLine("xpfd", "signalfd: \(SysError("signalfd", -sigfd))"); return 1 }
         signal(SIGPIPE, SIG_IGN)
         workers.reap()  // a child may have died before the signalfd existed
+        do {
+            let m = try MetricsService(shmPath: Self.shmPath(stateDir: opts.stateDir))
+            m.configure(runningModel.services.prometheusListen)
+            teardown.add("metrics") { m.stop() }
+            metrics = m
+        } catch {
+            logLine("xpfd", "metrics: \(error); /metrics is not served")
+        }
         let nlfd = xpf_nl_open_monitor()
         if nlfd < 0 { logLine("xpfd", "netlink monitor: \(SysError("socket", -nlfd)); FIB follows by polling only") }
         let control: ControlServer

@@ -64,8 +64,20 @@ struct ConfigCompiler {
         try compileNAT(security.scope("nat"))
         try compilePortMirroring(root.scope("forwarding-options").scope("port-mirroring"))
         try compileSyslog(root.scope("system").scope("syslog"))
+        try compileServices(root.scope("system").scope("services"))
         try compileSecurityLog(security.scope("log"))
         return model
+    }
+
+    // MARK: - System services
+
+    mutating func compileServices(_ services: Scope) throws {
+        if let listen = services.scope("prometheus").value("listen") {
+            guard let address = ConfigModel.ListenAddress(listen.text) else {
+                throw listen.error("prometheus listen \(listen.shown) must be ADDRESS:PORT (127.0.0.1:9464; IPv6 in brackets and quotes, \"[::1]:9464\")")
+            }
+            model.services.prometheusListen = address
+        }
     }
 
     // MARK: - Flow

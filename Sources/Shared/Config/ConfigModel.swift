@@ -33,13 +33,14 @@ public struct ConfigModel: Sendable, Equatable {
     public var portMirroring: PortMirroring
     public var syslog: Syslog
     public var securityLog: SecurityLog
+    public var services: Services
 
     public init(dataplane: DataplaneConfig, flow: Flow = Flow(), interfaces: [Interface] = [], zones: [Zone] = [],
                 addressBooks: [AddressBook] = [], applications: [Application] = ConfigModel.predefinedApplications,
                 applicationSets: [ApplicationSet] = [], policies: Policies = Policies(), prefixLists: [PrefixList] = [],
                 filters: [Filter] = [], policers: [Policer] = [], threeColorPolicers: [ThreeColorPolicer] = [],
                 screens: [Screen] = [], nat: NAT = NAT(), portMirroring: PortMirroring = PortMirroring(),
-                syslog: Syslog = Syslog(), securityLog: SecurityLog = SecurityLog())
+                syslog: Syslog = Syslog(), securityLog: SecurityLog = SecurityLog(), services: Services = Services())
     {
         self.dataplane = dataplane
         self.flow = flow
@@ -58,6 +59,7 @@ public struct ConfigModel: Sendable, Equatable {
         self.portMirroring = portMirroring
         self.syslog = syslog
         self.securityLog = securityLog
+        self.services = services
     }
 
     // MARK: Entry points
@@ -1050,6 +1052,48 @@ extension ConfigModel {
             self.path = path
             self.content = content
         }
+    }
+
+    /// `system services` (xpf's own statements).
+    public struct Services: Sendable, Equatable {
+        /// `prometheus { listen ADDRESS:PORT; }`: where xpfd serves /metrics; nil: off.
+        public var prometheusListen: ListenAddress?
+
+        public init(prometheusListen: ListenAddress? = nil) {
+            self.prometheusListen = prometheusListen
+        }
+    }
+
+    /// A TCP listening address: `127.0.0.1:9464`, `[::1]:9464`.
+    public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+        public var address: IPAddress
+        public var port: UInt16
+
+        public init(address: IPAddress, port: UInt16) {
+            self.address = address
+            self.port = port
+        }
+
+        /// `A.B.C.D:PORT` or `[IPV6]:PORT`, port 1 to 65535; nil for anything else.
+        public init?(_ text: String) {
+            let host: Substring, portText: Substring
+            if text.hasPrefix("[") {
+                guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+                host = text[text.index(after: text.startIndex)..<close]
+                portText = text[text.index(close, offsetBy: 2)...]
+            } else {
+                guard let colon = text.firstIndex(of: ":"), !text[text.index(after: colon)...].contains(":") else { return nil }
+                host = text[..<colon]
+                portText = text[text.index(after: colon)...]
+            }
+            guard let address = IPAddress(String(host)),
+                  text.hasPrefix("[") == (address.family == .inet6),
+                  portText.allSatisfy({ $0.isASCII && $0.isNumber }), let port = UInt16(portText), port > 0
+            else { return nil }
+            self.init(address: address, port: port)
+        }
+
+        public var description: String { address.family == .inet6 ? "[\(address)]:\(port)" : "\(address):\(port)" }
     }
 
     public struct Syslog: Sendable, Equatable {

@@ -3,9 +3,9 @@
 //
 // Spellings are Junos's wherever Junos has the statement. xpf's own statements are
 // `system dataplane`, the flow timeouts under `security flow`, `system syslog
-// socket`, and `input ingress` under port mirroring (Junos binds mirroring through
-// filters instead). Statements Junos has but xpf does not implement are left out, so
-// they are reported as unknown rather than silently ignored.
+// socket`, `system services prometheus`, and `input ingress` under port mirroring
+// (Junos binds mirroring through filters instead). Statements Junos has but xpf does not
+// implement are left out, so they are reported as unknown rather than silently ignored.
 
 extension JunosSchema {
     /// Every statement xpf accepts. To support a new statement, add its entry here and read
@@ -39,6 +39,11 @@ private enum XPFGrammar {
                 .container("archive", [.leaf("files", .number), .leaf("size", .string)]),
             ]),
             .named("socket", syslogContent),
+        ]),
+        // xpf's own: `prometheus { listen ADDRESS:PORT; }` serves /metrics; an IPv6
+        // address is written in quotes, `listen "[::1]:9464";` (brackets start a Junos list).
+        .container("services", [
+            .container("prometheus", [.leaf("listen", .string)]),
         ]),
         .container("dataplane", [
             .list("interfaces", .string),
