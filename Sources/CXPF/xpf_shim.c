@@ -29,6 +29,8 @@ uint64_t xpf_abi_layout_hash(void)
 	H(offsetof(struct xpf_event_flow, nat)); H(offsetof(struct xpf_event_flow, policy));
 	H(offsetof(struct xpf_event_flow, from_zone)); H(offsetof(struct xpf_event_flow, elapsed_s));
 	H(offsetof(struct xpf_exception, flow)); H(offsetof(struct xpf_exception, first_ns));
+	H(offsetof(struct xpf_worker_stats, events_rate_limited)); H(offsetof(struct xpf_config_snapshot, event_rate_cap));
+	H(sizeof(struct xpf_event_verdict)); H(offsetof(struct xpf_event_verdict, object)); H(offsetof(struct xpf_event_verdict, ip_length));
 	H(sizeof(struct xpf_index_bucket)); H(XPF_MAX_IFACES); H(XPF_MAX_QUEUES); H(XPF_DROP_MAX);
 	/* the configuration snapshot's sections (xpf_config_abi.h) */
 	H(XPF_CFG_SEC_COUNT); H(offsetof(struct xpf_config_snapshot, sections));

@@ -234,4 +234,111 @@ final class EventTests: XCTestCase {
         XCTAssertEqual(ev.count, 1)
         XCTAssertEqual(ev[0].1?.sourcePort, 44000)
     }
+
+    // MARK: verdict events (SCREEN_DROP, FILTER_LOG, NAT_EXCEPTION): encoder → ring → drain → names → line
+
+    /// The SRX-like corpus configuration: screens, filters, NAT rule sets and pools.
+    static func edgeModel() throws -> ConfigModel {
+        let url = ConfigCorpusTests.corpus.appendingPathComponent("good/srx-edge.conf")
+        return try ConfigModel.load(text: String(contentsOf: url, encoding: .utf8), file: url.path).1
+    }
+
+    /// Emits one verdict event through the worker's emitter and returns the resolved record
+    /// and its RFC 5424 line.
+    func verdict(_ type: xpf_event_type, _ names: EventNames, flow: PacketFlow, object: UInt32, item: UInt32,
+                 action: UInt8, ipLength: UInt16 = 0, natKind: UInt8 = 0) -> (RTFlowRecord, String)? {
+        let now = pipeline.nowRealtimeNs
+        pipeline.events.emit(type, ingress: flow.ingress, nowMs: pipeline.nowMs, length: verdictEventLength, counters: &counters) {
+            VerdictEvent.write($0, flow: flow, realtimeNs: now, generation: 7, queue: 0, object: object, item: item,
+                               action: action, ipLength: ipLength, natKind: natKind)
+        }
+        var out: (RTFlowRecord, String)?
+        drain.drain(budget: UInt32(XPF_EVENT_RING_SIZE)) { e in
+            XCTAssertEqual(Int(e.pointee.hdr.length), verdictEventLength)
+            guard let r = names.record(e) else { return }
+            let b = SyslogLineBuffer()
+            RTFlowFormatter().appendStructured(r, brief: true, to: b)
+            out = (r, String(decoding: b.bytes, as: UTF8.self))
+        }
+        return out
+    }
+
+    func tcpFlow(ingress: UInt8) -> PacketFlow {
+        var f = PacketFlow()
+        f.family = 4; f.proto = 6; f.ingress = ingress; f.egress = 1
+        withUnsafeMutableBytes(of: &f.tuple.src) { $0.copyBytes(from: F.be32(F.v4(198, 51, 100, 7))) }
+        withUnsafeMutableBytes(of: &f.tuple.dst) { $0.copyBytes(from: F.be32(F.v4(203, 0, 113, 2))) }
+        f.tuple.sport = UInt16(40001).bigEndian
+        f.tuple.dport = UInt16(25).bigEndian
+        return f
+    }
+
+    func testVerdictEventsDecodeEveryFieldAndResolveNames() throws {
+        let model = try Self.edgeModel()
+        var names = EventNames(hostName: "fw1", interfaces: ["wan0", "lan0", "lan1", "dmz0"])
+        names.adopt(generation: 7, model: model)
+        let src = ConfigModel.IPAddress("198.51.100.7")!, dst = ConfigModel.IPAddress("203.0.113.2")!
+
+        // Screen: SYN flood on wan0 (zone internet), dropped.
+        let screen = model.screens.firstIndex { $0.name == "internet-screen" }!
+        guard let (s, sLine) = verdict(XPF_EV_SCREEN_DROP, names, flow: tcpFlow(ingress: 0), object: UInt32(screen),
+                                       item: XPF_SCREEN_SYN_FLOOD.rawValue, action: UInt8(XPF_SCREEN_DROPPED.rawValue))
+        else { return XCTFail("no screen record") }
+        XCTAssertEqual(s.kind, .screenDrop)
+        XCTAssertEqual(s.screenClass, .tcp)
+        XCTAssertEqual(s.attackName, "SYN flood!")
+        XCTAssertEqual(s.action, "drop")
+        XCTAssertEqual([s.sourceAddress, s.destinationAddress], [src, dst])
+        XCTAssertEqual([s.sourcePort, s.destinationPort], [40001, 25])
+        XCTAssertEqual(s.interfaceName, "wan0")
+        XCTAssertEqual(s.sourceZoneName, "internet")
+        XCTAssertEqual(s.realtimeNanos, pipeline.nowRealtimeNs)
+        XCTAssertTrue(sLine.contains(" RT_IDS - RT_SCREEN_TCP [junos@2636.1.1.1.2.129 attack-name=\"SYN flood!\" "
+            + "source-address=\"198.51.100.7\" source-port=\"40001\" destination-address=\"203.0.113.2\" "
+            + "destination-port=\"25\" source-zone-name=\"internet\" interface-name=\"wan0\" action=\"drop\"]"), sLine)
+        // The class is the screen's layer, and alarm-without-drop says so.
+        let alarm = verdict(XPF_EV_SCREEN_DROP, names, flow: tcpFlow(ingress: 0), object: UInt32(screen),
+                            item: XPF_SCREEN_TEARDROP.rawValue, action: UInt8(XPF_SCREEN_ALARM_ONLY.rawValue))?.0
+        XCTAssertEqual(alarm?.screenClass, .ip)
+        XCTAssertEqual(alarm?.attackName, "Teardrop attack!")
+        XCTAssertEqual(alarm?.action, "alarm-without-drop")
+        XCTAssertEqual(EventNames.screenAttacks.count, Int(XPF_SCREEN_CHECK_COUNT.rawValue), "a name for every screen check")
+
+        // Filter log: term `rest` of filter dmz-out, found by its TERMS index as the snapshot encodes it.
+        let filter = model.filters.firstIndex { $0.name == "dmz-out" }!
+        let termIndex = try ConfigSnapshotImage(model).withView { v in
+            v.filter(filter).terms.first + UInt32(model.filters[filter].terms.firstIndex { $0.name == "rest" }!)
+        }
+        guard let (fl, _) = verdict(XPF_EV_FILTER_LOG, names, flow: tcpFlow(ingress: 3), object: UInt32(filter), item: termIndex,
+                                    action: UInt8(XPF_TERM_DISCARD.rawValue), ipLength: 60)
+        else { return XCTFail("no filter record") }
+        XCTAssertEqual(fl.kind, .filterLog)
+        XCTAssertEqual([fl.filterName, fl.termName, fl.action], ["dmz-out", "rest", "discard"])
+        XCTAssertEqual(fl.packetLength, 60)
+        XCTAssertEqual(fl.interfaceName, "dmz0")
+        XCTAssertEqual(fl.protocolID, 6)
+
+        // NAT exception: destination rule smtp-in, pool smtp, exhausted.
+        let rule = try ConfigSnapshotImage(model).withView { v in
+            v.records(XPF_CFG_SEC_DNAT_RULE_SETS, as: xpf_cfg_nat_rule_set.self)[0].rules.first
+        }
+        let pool = model.nat.destinationPools.firstIndex { $0.name == "smtp" }!
+        guard let (n, nLine) = verdict(XPF_EV_NAT_EXCEPTION, names, flow: tcpFlow(ingress: 0), object: rule, item: UInt32(pool),
+                                       action: UInt8(XPF_NAT_FAIL_POOL_EXHAUSTED.rawValue),
+                                       natKind: UInt8(XPF_NAT_KIND_DESTINATION.rawValue))
+        else { return XCTFail("no NAT record") }
+        XCTAssertEqual(n.kind, .natException)
+        XCTAssertEqual([n.ruleName, n.poolName], ["smtp-in", "smtp"])
+        XCTAssertEqual(n.detail, "pool exhausted: no free address or port")
+        XCTAssertTrue(nLine.contains("XPF_NAT_EXCEPTION"), nLine)
+        XCTAssertTrue(nLine.contains("smtp-in") && nLine.contains("smtp"), nLine)
+
+        // Indices of a generation no longer known resolve to N/A, never to another object.
+        let stale = verdict(XPF_EV_FILTER_LOG, names, flow: tcpFlow(ingress: 3), object: 999, item: 9999,
+                            action: UInt8(XPF_TERM_ACCEPT.rawValue))?.0
+        XCTAssertEqual(stale?.filterName, JunosAbsent.notApplicable)
+        XCTAssertEqual(stale?.termName, JunosAbsent.notApplicable)
+        XCTAssertEqual(counters.s.events_emitted, 5)
+        XCTAssertEqual(counters.s.events_dropped, 0)
+    }
 }

@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 
-#define XPF_EVENT_FORMAT_VERSION 1u
+#define XPF_EVENT_FORMAT_VERSION 2u
 #define XPF_EVENT_RING_SIZE 2048 /* entries per worker, power of two */
 #define XPF_EVENT_RATE_UNCAPPED 0xffffffffu /* xpf_config_snapshot.event_rate_cap: no cap */
 
@@ -66,7 +66,8 @@ struct xpf_event_tuple {
 	uint16_t dport;
 };
 
-/* Payload of SESSION_CREATE, SESSION_CLOSE, SESSION_DENY and TABLE_FULL. Names (zones,
+/* Payload of SESSION_CREATE, SESSION_CLOSE, SESSION_DENY and TABLE_FULL (and the head of
+ * struct xpf_event_verdict). Names (zones,
  * policy, interfaces) are resolved by xpfd from the configuration generation and the
  * interface table; the worker writes indices only. */
 struct xpf_event_flow {
@@ -92,14 +93,46 @@ struct xpf_event_flow {
 	uint64_t bytes[2];
 };
 
+/* SCREEN_DROP `action`: what the screen did with the packet. */
+enum xpf_screen_outcome { XPF_SCREEN_DROPPED = 0, XPF_SCREEN_ALARM_ONLY = 1 /* alarm-without-drop */ };
+
+/* NAT_EXCEPTION: which kind of rule (and so which pool section) failed. */
+enum xpf_nat_kind { XPF_NAT_KIND_SOURCE = 0, XPF_NAT_KIND_DESTINATION = 1, XPF_NAT_KIND_STATIC = 2 };
+
+/* NAT_EXCEPTION: why a translation could not be made (the flow is dropped). */
+enum xpf_nat_failure {
+	XPF_NAT_FAIL_POOL_EXHAUSTED = 1,  /* no free address/port in the pool */
+	XPF_NAT_FAIL_NO_ADDRESS = 2,      /* interface NAT: the egress interface has no address of the family */
+	XPF_NAT_FAIL_FAMILY = 3,          /* the pool has no address of the packet's family */
+	XPF_NAT_FAIL_COUNT
+};
+
+/* Payload of SCREEN_DROP, FILTER_LOG and NAT_EXCEPTION: the packet's flow laid out as
+ * struct xpf_event_flow (session_id, policy, elapsed and counters zero; nat equal to fwd),
+ * then what decided about it. */
+struct xpf_event_verdict {
+	struct xpf_event_flow flow;
+	uint32_t object;      /* SCREEN_DROP: SCREENS index; FILTER_LOG: FILTERS index;
+	                       * NAT_EXCEPTION: NAT_RULES index, or XPF_CFG_NONE */
+	uint32_t item;        /* SCREEN_DROP: enum xpf_screen_check; FILTER_LOG: TERMS index;
+	                       * NAT_EXCEPTION: SNAT_POOLS / DNAT_POOLS index (by nat_kind), or XPF_CFG_NONE */
+	uint16_t ip_length;   /* FILTER_LOG: length of the packet's IP datagram */
+	uint8_t action;       /* SCREEN_DROP: enum xpf_screen_outcome; FILTER_LOG: enum xpf_term_terminal;
+	                       * NAT_EXCEPTION: enum xpf_nat_failure */
+	uint8_t nat_kind;     /* NAT_EXCEPTION: enum xpf_nat_kind */
+	uint32_t reserved;
+};
+
 /* One ring entry. */
 struct xpf_event {
 	struct xpf_event_hdr hdr;
 	union {
 		struct xpf_event_flow flow;
+		struct xpf_event_verdict verdict;
 		uint8_t raw[176];
 	} u;
 };
+_Static_assert(sizeof(struct xpf_event_verdict) == sizeof(struct xpf_event_flow) + 16, "verdict payload");
 _Static_assert(sizeof(struct xpf_event_hdr) == 16, "R-9.2 frame header");
 _Static_assert(sizeof(struct xpf_event) == 192, "three cache lines per event");
 

@@ -91,14 +91,31 @@ public struct EventNames {
         JunosReason.clear, JunosReason.agedOut, JunosReason.policyChange,
     ]
 
-    /// The resolved record of a flow event (create, close, deny, table full); nil for a
-    /// type that has no flow payload.
+    /// Junos's `attack-name` and RT_SCREEN_* class of each screen check (enum
+    /// xpf_screen_check order).
+    public static let screenAttacks: [(RTFlowRecord.ScreenClass, String)] = [
+        (.tcp, "SYN flood!"), (.icmp, "ICMP flood!"), (.udp, "UDP flood!"), (.tcp, "Port scan!"),
+        (.icmp, "Address sweep!"), (.tcp, "Land attack!"), (.icmp, "Ping of Death!"), (.ip, "Teardrop attack!"),
+        (.tcp, "SYN and FIN bits!"), (.tcp, "No TCP flag!"), (.tcp, "FIN but no ACK bit!"), (.tcp, "WinNuke attack!"),
+        (.ip, "IP source route option!"), (.tcp, "SYN fragment!"), (.tcp, "SYN flood!"),
+        (.ip, "Src IP session limit!"), (.ip, "Dst IP session limit!"), (.icmp, "ICMP fragment!"),
+    ]
+    /// Filter term terminal actions (enum xpf_term_terminal order), as Junos logs them.
+    static let filterActions = ["accept", "discard", "reject"]
+    /// What a NAT exception's failure means (enum xpf_nat_failure, from 1).
+    static let natFailures = ["", "pool exhausted: no free address or port", "egress interface has no address of the family",
+                              "pool has no address of the packet's family"]
+
+    /// The resolved record of an event; nil for a type this build has no record for.
     public func record(_ e: UnsafePointer<xpf_event>) -> RTFlowRecord? {
         let kind: RTFlowRecord.Kind
         switch UInt32(e.pointee.hdr.type) {
         case XPF_EV_SESSION_CREATE.rawValue: kind = .sessionCreate
         case XPF_EV_SESSION_CLOSE.rawValue: kind = .sessionClose
         case XPF_EV_SESSION_DENY.rawValue: kind = .sessionDeny
+        case XPF_EV_SCREEN_DROP.rawValue: kind = .screenDrop
+        case XPF_EV_FILTER_LOG.rawValue: kind = .filterLog
+        case XPF_EV_NAT_EXCEPTION.rawValue: kind = .natException
         case XPF_EV_TABLE_FULL.rawValue: kind = .tableFull
         default: return nil
         }
@@ -139,9 +156,47 @@ public struct EventNames {
             r.reason = f.reason == UInt8(XPF_DENY_REJECT_SENT.rawValue) ? JunosReason.rejectedByPolicy : JunosReason.deniedByPolicy
         case .tableFull:
             r.detail = "new flow dropped"
-        default:
+        case .screenDrop, .filterLog, .natException:
+            resolveVerdict(payload.assumingMemoryBound(to: xpf_event_verdict.self).pointee, into: &r, model: model)
+        case .sessionCreate:
             break
         }
         return r
+    }
+
+    /// The verdict part of a SCREEN_DROP, FILTER_LOG or NAT_EXCEPTION record. An index
+    /// the model does not have (a generation no longer kept) leaves the name `N/A`.
+    func resolveVerdict(_ v: xpf_event_verdict, into r: inout RTFlowRecord, model: ConfigModel?) {
+        let object = Int(v.object), item = Int(v.item)
+        switch r.kind {
+        case .screenDrop:
+            if item < Self.screenAttacks.count { (r.screenClass, r.attackName) = Self.screenAttacks[item] }
+            r.action = v.action == UInt8(XPF_SCREEN_ALARM_ONLY.rawValue) ? "alarm-without-drop" : "drop"
+        case .filterLog:
+            r.packetLength = UInt32(v.ip_length)
+            if Int(v.action) < Self.filterActions.count { r.action = Self.filterActions[Int(v.action)] }
+            guard let filters = model?.filters, object < filters.count else { break }
+            r.filterName = filters[object].name
+            // TERMS holds every filter's terms in filter order (SnapshotWriter.encodeFilters).
+            let first = filters[..<object].reduce(0) { $0 + $1.terms.count }
+            if item >= first && item - first < filters[object].terms.count { r.termName = filters[object].terms[item - first].name }
+        case .natException:
+            if Int(v.action) < Self.natFailures.count, v.action > 0 { r.detail = Self.natFailures[Int(v.action)] }
+            guard let nat = model?.nat else { break }
+            // NAT_RULES holds the rules of source, destination, then static rule sets, each
+            // set's rules in order (SnapshotWriter.encodeNAT).
+            let rules = (nat.sourceRuleSets + nat.destinationRuleSets + nat.staticRuleSets).flatMap(\.rules)
+            if v.object != XPF_CFG_NONE, object < rules.count { r.ruleName = rules[object].name }
+            if v.item != XPF_CFG_NONE {
+                switch UInt32(v.nat_kind) {
+                case XPF_NAT_KIND_SOURCE.rawValue where item < nat.sourcePools.count: r.poolName = nat.sourcePools[item].name
+                case XPF_NAT_KIND_DESTINATION.rawValue where item < nat.destinationPools.count:
+                    r.poolName = nat.destinationPools[item].name
+                default: break
+                }
+            }
+        default:
+            break
+        }
     }
 }

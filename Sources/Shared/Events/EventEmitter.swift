@@ -146,6 +146,58 @@ public struct EventRateLimiter {
 /// Bytes of an event that carries a flow payload (R-9.2 `length`).
 public let flowEventLength = MemoryLayout<xpf_event_hdr>.size + MemoryLayout<xpf_event_flow>.size
 
+/// Bytes of a SCREEN_DROP, FILTER_LOG or NAT_EXCEPTION event (R-9.2 `length`).
+public let verdictEventLength = MemoryLayout<xpf_event_hdr>.size + MemoryLayout<xpf_event_verdict>.size
+
+/// A packet's flow as a verdict event reports it (SCREEN_DROP, FILTER_LOG, NAT_EXCEPTION):
+/// the stage that decides fills it from the packet it holds.
+public struct PacketFlow {
+    public var family: UInt8 = 0
+    public var proto: UInt8 = 0
+    public var icmpType: UInt8 = 0
+    public var ingress: UInt8 = 0
+    public var egress: UInt8 = .max
+    public var fromZone: UInt16 = .max
+    public var toZone: UInt16 = .max
+    /// As on the wire: addresses in network order (IPv4 in the first 4 bytes), ports in
+    /// network byte order.
+    public var tuple = xpf_flow_tuple()
+    public init() {}
+}
+
+/// The encoder of verdict payloads (struct xpf_event_verdict); EventNames is the decoder.
+public enum VerdictEvent {
+    /// Writes the whole payload: the flow part as in a session event without a session
+    /// (id, policy, counters zero; `nat` equal to the flow), then what decided.
+    @inlinable
+    public static func write(_ payload: UnsafeMutableRawPointer, flow: PacketFlow, realtimeNs: UInt64, generation: UInt64,
+                             queue: UInt8, object: UInt32, item: UInt32, action: UInt8, ipLength: UInt16 = 0,
+                             natKind: UInt8 = 0) {
+        let v = payload.assumingMemoryBound(to: xpf_event_verdict.self)  // Safe: the entry's union holds an xpf_event_verdict
+        v.pointee = xpf_event_verdict()  // every field the kind leaves unset is zero
+        v.pointee.flow.realtime_ns = realtimeNs
+        v.pointee.flow.generation = UInt32(truncatingIfNeeded: generation)
+        v.pointee.flow.family = flow.family
+        v.pointee.flow.proto = flow.proto
+        v.pointee.flow.if_in = flow.ingress
+        v.pointee.flow.if_out = flow.egress
+        v.pointee.flow.icmp_type = flow.icmpType
+        v.pointee.flow.queue = queue
+        v.pointee.flow.policy = XPF_CFG_NONE
+        v.pointee.flow.from_zone = flow.fromZone
+        v.pointee.flow.to_zone = flow.toZone
+        withUnsafeBytes(of: flow.tuple) { t in
+            (payload + MemoryLayout<xpf_event_flow>.offset(of: \xpf_event_flow.fwd)!).copyMemory(from: t.baseAddress!, byteCount: t.count)
+            (payload + MemoryLayout<xpf_event_flow>.offset(of: \xpf_event_flow.nat)!).copyMemory(from: t.baseAddress!, byteCount: t.count)
+        }
+        v.pointee.object = object
+        v.pointee.item = item
+        v.pointee.action = action
+        v.pointee.ip_length = ipLength
+        v.pointee.nat_kind = natKind
+    }
+}
+
 public enum SessionEvent {
     /// Writes the flow payload of a session event from record `index`: the flow as the
     /// client sent it, as translated (the reverse tuple seen from the client's side), the
