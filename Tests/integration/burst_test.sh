@@ -5,8 +5,9 @@
 # two-queue lab, then `clear security flow session` closes every session:
 #   natural  xpfd runs as usual; whether its drain keeps up depends on the machine, so the
 #            test assumes neither outcome;
-#   stalled  xpfd is stopped (SIGSTOP) while the burst crosses, so each worker's 2048-entry
-#            event ring fills and the rest of its CREATE events are dropped — for certain.
+#   stalled  xpfd is stopped (SIGSTOP) while the burst crosses, so each worker's event ring
+#            (XPF_EVENT_RING_SIZE entries) fills and the rest of its CREATE events are
+#            dropped — for certain.
 # After each, once the counters settle, the accounting must be exact, per worker and in
 # total: events emitted (xpf-top) = lines written (counted per MSGID in the log file, each
 # line given to the worker whose session partition holds its session-id-32) + events
@@ -15,11 +16,10 @@
 #
 # Meanwhile the configuration sends every event to four destinations that cannot take it:
 # a UDP syslog host with nothing listening, one with no route, a file on a tmpfs that fills
-# up after a few lines, and a
-# file whose path is a directory. Each counts every line it could not deliver (written +
-# failed = lines routed to it), names its error, is reported in xpfd's log once per
-# failure episode, and never holds up traffic or xpfd (every flow crosses, every xpfctl
-# call answers within its timeout). Prints ok/not ok lines and "N passed, N failed".
+# up after a few lines, and a file whose path is a directory. Each counts every line it
+# could not deliver (written + failed = lines routed to it), names its error, is reported
+# in xpfd's log once per failure episode, and never holds up traffic or xpfd (every flow
+# crosses, every xpfctl call answers within its timeout). Prints ok/not ok lines and "N passed, N failed".
 set -Eeuo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 source "$REPO/Tests/integration/lib.sh"
