@@ -1,9 +1,10 @@
 """Checks of syslog_test.sh: RT_FLOW lines as rsyslogd received and parsed them.
 
 Inputs: xpfd's structured-data file (the reference for the same events), rsyslogd's JSON
-records of the `system syslog host` and `security log stream` receivers (one object per
-message: the header fields rsyslog's RFC 5424 parser extracted, the raw STRUCTURED-DATA,
-MSG, and mmpstrucdata's split of the structured data), and `xpfctl show log statistics`.
+records of each receiver (one object per message: the header fields rsyslog's RFC 5424
+parser extracted, the raw STRUCTURED-DATA, MSG, and mmpstrucdata's split of the structured
+data) with the xpfd destination that sent them and its form (`full`: the English text
+follows the structured data; `brief`: nothing does), and `xpfctl show log statistics`.
 Prints ok/not ok lines; exits 1 if any check failed.
 """
 import argparse
@@ -196,27 +197,25 @@ def check_receiver(label, path, reference, args, brief):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--file", required=True)
-    ap.add_argument("--host", required=True)
-    ap.add_argument("--stream", required=True)
+    ap.add_argument("--receiver", nargs=3, action="append", required=True,
+                    metavar=("DESTINATION", "RECORDS", "FORM"))
     ap.add_argument("--stats", required=True)
     ap.add_argument("--host-name", required=True)
     ap.add_argument("--t0", type=int, required=True)
     ap.add_argument("--t1", type=int, required=True)
-    ap.add_argument("--host-destination", required=True)
-    ap.add_argument("--stream-destination", required=True)
     args = ap.parse_args()
 
     reference, bad = file_events(args.file)
     check(not bad and reference, "xpfd's file holds %d RFC 5424 RT_FLOW lines%s"
           % (len(reference), "" if not bad else ", %d others: %r" % (len(bad), bad[:2])))
-    check_receiver("host", args.host, reference, args, brief=False)
-    check_receiver("stream", args.stream, reference, args, brief=True)
+    for destination, records, form in args.receiver:
+        check_receiver(destination, records, reference, args, brief=form == "brief")
 
     stats = open(args.stats).read()
     totals = {k: int(v) for k, v in re.findall(r"^events ([\w-]+) (\d+)$", stats, re.M)}
     check(totals.get("emitted") == totals.get("drained") == len(reference) and totals.get("dropped") == 0,
           "show log statistics: every event emitted was drained into a line, none dropped (%r)" % totals)
-    for name in (args.host_destination, args.stream_destination, "file rtflow"):
+    for name in [d for d, _, _ in args.receiver] + ["file rtflow"]:
         m = re.search(r"^destination %s: written (\d+), failed (\d+)" % re.escape(name), stats, re.M)
         check(m is not None and (int(m.group(1)), int(m.group(2))) == (len(reference), 0),
               "show log statistics: %s wrote every line, none failed (%s)" % (name, m.group(0) if m else "absent"))

@@ -3,8 +3,8 @@
 # the firewall namespace (where xpfd runs) on its loopback, parses every datagram with its
 # RFC 5424 parser only (a line it cannot parse is discarded, or recorded with protocol
 # version 0) and splits the structured data with mmpstrucdata. xpfd sends the same events
-# to two UDP destinations — `system syslog host H { any any; port P; structured-data; }`
-# and the SRX form `security log { mode stream; format sd-syslog; stream S { host { A;
+# to three UDP destinations — `system syslog host H { any any; port P; structured-data; }`
+# over IPv4, the same with `structured-data { brief; }` over IPv6, and the SRX form `security log { mode stream; format sd-syslog; stream S { host { A;
 # port P; } } }` — and writes them to a structured-data file. UDP (IPv4 and IPv6), TCP and
 # ICMP flows cross the lab; then every field as rsyslog parsed it (PRI, version,
 # timestamp, HOSTNAME, APP-NAME, PROCID, MSGID, SD-ID, parameter names in order and
@@ -18,7 +18,9 @@ RSYSLOGD=/usr/sbin/rsyslogd
 # Private to this lab's firewall namespace, so fixed ports cannot collide with anything.
 HOST_PORT=5514
 STREAM_PORT=5515
+BRIEF_PORT=5516
 LOOPBACK=127.0.0.1
+LOOPBACK6=::1
 UDP_TIMEOUT_S=2
 ICMP_TIMEOUT_S=2
 HOST_NAME="fw-$PREFIX"
@@ -44,6 +46,13 @@ system {
             any any;
             port $HOST_PORT;
             structured-data;
+        }
+        host $LOOPBACK6 {
+            any any;
+            port $BRIEF_PORT;
+            structured-data {
+                brief;
+            }
         }
     }
 }
@@ -71,6 +80,7 @@ RS_DIR="$TMP/rsyslog"
 mkdir -p "$RS_DIR/work"
 HOST_OUT="$RS_DIR/host.json"
 STREAM_OUT="$RS_DIR/stream.json"
+BRIEF_OUT="$RS_DIR/brief.json"
 cat > "$RS_DIR/rsyslog.conf" <<EOF2
 global(workDirectory="$RS_DIR/work" maxMessageSize="64k")
 module(load="imudp")
@@ -97,8 +107,13 @@ ruleset(name="stream" parser="rsyslog.rfc5424") {
     action(type="mmpstrucdata")
     action(type="omfile" file="$STREAM_OUT" template="fields")
 }
+ruleset(name="brief" parser="rsyslog.rfc5424") {
+    action(type="mmpstrucdata")
+    action(type="omfile" file="$BRIEF_OUT" template="fields")
+}
 input(type="imudp" address="$LOOPBACK" port="$HOST_PORT" ruleset="host")
 input(type="imudp" address="$LOOPBACK" port="$STREAM_PORT" ruleset="stream")
+input(type="imudp" address="$LOOPBACK6" port="$BRIEF_PORT" ruleset="brief")
 EOF2
 if "$RSYSLOGD" -N1 -f "$RS_DIR/rsyslog.conf" > "$RS_DIR/check.txt" 2>&1; then
     ok "rsyslogd accepts the receiver configuration"
@@ -115,12 +130,12 @@ RS_PID=$!
 BG_PIDS+=("$RS_PID")
 listening() { ip netns exec "$NS_FW" ss -Hlun "sport = :$1" | grep -q .; }
 for ((i = 0; i < LISTEN_POLLS; i++)); do
-    listening "$HOST_PORT" && listening "$STREAM_PORT" && break
+    listening "$HOST_PORT" && listening "$STREAM_PORT" && listening "$BRIEF_PORT" && break
     kill -0 "$RS_PID" 2>/dev/null || break
     sleep 0.1
 done
-if listening "$HOST_PORT" && listening "$STREAM_PORT"; then
-    ok "rsyslogd listens on $LOOPBACK:$HOST_PORT and :$STREAM_PORT in $NS_FW"
+if listening "$HOST_PORT" && listening "$STREAM_PORT" && listening "$BRIEF_PORT"; then
+    ok "rsyslogd listens on $LOOPBACK:$HOST_PORT, :$STREAM_PORT and [$LOOPBACK6]:$BRIEF_PORT in $NS_FW"
 else
     notok "rsyslogd" "not listening: $(cat "$RS_DIR/rsyslogd.out")"; exit 1
 fi
@@ -171,13 +186,14 @@ info "$(tr '\n' ';' < "$TMP/stats.txt")"
 T1=$(date +%s)
 lines() { if [[ -f "$1" ]]; then wc -l < "$1"; else echo 0; fi; }
 for ((i = 0; i < DELIVERY_POLLS; i++)); do
-    (($(lines "$SD") > 0 && $(lines "$HOST_OUT") >= $(lines "$SD") && $(lines "$STREAM_OUT") >= $(lines "$SD"))) && break
+    (($(lines "$SD") > 0 && $(lines "$HOST_OUT") >= $(lines "$SD") && $(lines "$STREAM_OUT") >= $(lines "$SD") \
+        && $(lines "$BRIEF_OUT") >= $(lines "$SD"))) && break
     sleep 0.1
 done
 # rsyslogd writes and closes its files on SIGTERM; nothing it received is lost by stopping it.
 kill -TERM "$RS_PID" 2>/dev/null || true
 wait "$RS_PID" 2>/dev/null || true
-info "xpfd file $(lines "$SD") lines; rsyslogd: host $(lines "$HOST_OUT"), stream $(lines "$STREAM_OUT") messages"
+info "xpfd file $(lines "$SD") lines; rsyslogd: host $(lines "$HOST_OUT"), brief $(lines "$BRIEF_OUT"), stream $(lines "$STREAM_OUT") messages"
 if grep -q "could not be processed by any parser" "$RS_DIR/rsyslogd.out"; then
     notok "rsyslogd parsed every datagram as RFC 5424" "$(grep -m 3 'parser' "$RS_DIR/rsyslogd.out" | tr '\n' ' ')"
 else
@@ -194,6 +210,8 @@ py_checks() {
     # A check script that stopped early (a traceback, a missing field) fails the suite.
     if ((rc != 0)) && ! grep -q '^not ok - ' <<<"$out"; then notok "python check $1" "exited $rc"; fi
 }
-py_checks "$REPO/Tests/integration/syslog_check.py" --file "$SD" --host "$HOST_OUT" --stream "$STREAM_OUT" \
-    --stats "$TMP/stats.txt" --host-name "$HOST_NAME" --t0 "$T0" --t1 "$T1" \
-    --host-destination "host $LOOPBACK:$HOST_PORT" --stream-destination "stream rsyslog"
+py_checks "$REPO/Tests/integration/syslog_check.py" --file "$SD" --stats "$TMP/stats.txt" \
+    --host-name "$HOST_NAME" --t0 "$T0" --t1 "$T1" \
+    --receiver "host $LOOPBACK:$HOST_PORT" "$HOST_OUT" full \
+    --receiver "host $LOOPBACK6:$BRIEF_PORT" "$BRIEF_OUT" brief \
+    --receiver "stream rsyslog" "$STREAM_OUT" brief
