@@ -305,7 +305,10 @@ final class Daemon {
     }
 
     /// Moves every worker's pending events to the syslog destinations. Called every loop
-    /// pass (at most 20 ms apart): a worker's 2048-entry ring absorbs ~100 k events/s.
+    /// pass (at most 20 ms apart): a worker's 2048-entry ring absorbs ~100 k events/s as
+    /// long as a pass keeps up — each datagram destination costs one send per line, so
+    /// many destinations (failing ones too) lower that; what does not fit is dropped and
+    /// counted (events_dropped).
     func drainEvents() {
         events.drain(budget: UInt32(XPF_EVENT_RING_SIZE)) { e in
             if let r = eventNames.record(e) { syslog.route(r) }

@@ -680,7 +680,8 @@ final class RTFlowTests: XCTestCase {
             XCTAssertEqual(parsed[2].params.map(\.name), denyFields)
             XCTAssertFalse(got[0].hasSuffix("\n"), "one message per datagram, no newline")
             XCTAssertEqual(router.statistics[0].written, 3)
-            XCTAssertEqual(router.statistics[0].name, "host \(address):\(port)")
+            XCTAssertEqual(router.statistics[0].name, family == AF_INET ? "host \(address):\(port)" : "host [\(address)]:\(port)",
+                           "an IPv6 address in brackets, so the port reads apart")
         }
     }
 

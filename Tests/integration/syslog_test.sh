@@ -213,5 +213,5 @@ py_checks() {
 py_checks "$REPO/Tests/integration/syslog_check.py" --file "$SD" --stats "$TMP/stats.txt" \
     --host-name "$HOST_NAME" --t0 "$T0" --t1 "$T1" \
     --receiver "host $LOOPBACK:$HOST_PORT" "$HOST_OUT" full \
-    --receiver "host $LOOPBACK6:$BRIEF_PORT" "$BRIEF_OUT" brief \
+    --receiver "host [$LOOPBACK6]:$BRIEF_PORT" "$BRIEF_OUT" brief \
     --receiver "stream rsyslog" "$STREAM_OUT" brief

@@ -485,7 +485,8 @@ public final class SyslogRouter {
         }
         for h in syslog.hosts {
             all.append(SyslogDatagramDestination(
-                name: "host \(h.address):\(h.port)", peer: .udp(h.address, h.port, source: h.sourceAddress),
+                name: "host \(ConfigModel.ListenAddress(address: h.address, port: h.port))",
+                peer: .udp(h.address, h.port, source: h.sourceAddress),
                 selection: try SyslogSelection(content: h.content), format: form(h.content), report: report))
         }
         for s in syslog.sockets {
