@@ -130,8 +130,8 @@ private struct State {
         counter(.neighborParked, [q], st.neigh_parked)
         counter(.neighborSent, [q], st.neigh_sent)
         counter(.neighborRequestsDropped, [q], w.requestsDropped)
-        for (i, reason) in dropReasonNames.enumerated() where !reason.hasPrefix(Self.unusedDropReasonPrefix) {
-            counter(.drops, [q, ("reason", reason)], st.drop(i))
+        for reason in dropReasons {
+            counter(.drops, [q, ("reason", reason.name)], st.drop(reason.index))
         }
         counter(.txKicks, [q], st.tx_kicks)
         counter(.icmpErrorsSent, [q], st.icmp_errors_sent)
@@ -157,8 +157,6 @@ private struct State {
 
     /// Every state `DataplaneStatus.workerStateName` can give: one 0/1 series each.
     static let workerStates = ["empty", "starting", "running", "exited", "failed"]
-    /// Drop slots the ABI keeps for later reasons (`reserved11` …): never counted, not exported.
-    static let unusedDropReasonPrefix = "reserved"
 }
 
 /// A metric family: name (with unit and `_total` for counters) and help text.

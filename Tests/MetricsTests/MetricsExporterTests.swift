@@ -108,7 +108,8 @@ final class MetricsExporterTests: XCTestCase {
         for (series, value) in expected.sorted(by: { $0.key < $1.key }) {
             XCTAssertEqual(m[series], value, series)
         }
-        XCTAssertFalse(m.keys.contains { $0.contains("reserved") }, "unused drop slots are not exported")
+        XCTAssertEqual(Set(m.keys.filter { $0.hasPrefix("xpf_worker_dropped_packets_total") }.compactMap { $0.split(separator: "reason=\"").last?.split(separator: "\"").first.map(String.init) }),
+                       Set(dropReasons.map(\.name)), "one series per defined drop reason (XPF_DROP_REASONS), none for unused slots")
         XCTAssertNil(m["xpf_commit_duration_seconds"], "no commit yet, no duration")
     }
 

@@ -252,7 +252,7 @@ final class ForwardTests: XCTestCase {
 
     func assertDrop(_ a: PacketAction, _ reason: xpf_drop_reason, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(a.kind, .drop, file: file, line: line)
-        XCTAssertEqual(a.reason, UInt8(reason.rawValue), "expected \(dropReasonNames[Int(reason.rawValue)]), got \(dropReasonNames[Int(a.reason) & 15])", file: file, line: line)
+        XCTAssertEqual(a.reason, UInt8(reason.rawValue), "expected \(dropReasonName(Int(reason.rawValue))), got \(dropReasonName(Int(a.reason)))", file: file, line: line)
     }
 
     /// Rewritten frame: MACs, TTL-1 with a valid header checksum, everything else untouched.

@@ -75,9 +75,9 @@ func renderText(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
     o += "TOTAL" + String(repeating: " ", count: 38) + pad(human(tot.rxPps), 10) + pad(human(tot.txPps), 10) + pad(human(tot.rxBps), 10) + pad(human(tot.txBps), 10) + pad(human(tot.drops), 9)
     o += pad("\(b.workers.reduce(UInt64(0)) { $0 &+ $1.stats.totalDrops })", 8) + String(repeating: " ", count: 18) + pad(human(tot.created), 9) + pad(human(tot.closed), 9) + "\n"
     var reasons: [String] = []
-    for (i, name) in dropReasonNames.enumerated() {
-        let n = b.workers.reduce(UInt64(0)) { $0 &+ $1.stats.drop(i) }
-        if n > 0 { reasons.append("\(name) \(n)") }
+    for r in dropReasons {
+        let n = b.workers.reduce(UInt64(0)) { $0 &+ $1.stats.drop(r.index) }
+        if n > 0 { reasons.append("\(r.name) \(n)") }
     }
     o += "drops by reason: " + (reasons.isEmpty ? "none" : reasons.joined(separator: ", ")) + "\n"
     let emitted = b.workers.reduce(UInt64(0)) { $0 &+ $1.stats.events_emitted }
@@ -147,7 +147,7 @@ func renderJSON(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
         j.field("rx_pps", r.rxPps); j.field("tx_pps", r.txPps); j.field("rx_bps", r.rxBps); j.field("tx_bps", r.txBps)
         j.field("drops", w.stats.totalDrops)
         j.beginObject("drops_by_reason")
-        for (i, name) in dropReasonNames.enumerated() where !name.hasPrefix("reserved") { j.field(name, w.stats.drop(i)) }
+        for r in dropReasons { j.field(r.name, w.stats.drop(r.index)) }
         j.endObject()
         j.field("batches", w.stats.batches)
         j.field("batch_fill", w.stats.batches > 0 ? Double(w.stats.batch_packets) / Double(w.stats.batches) : 0)

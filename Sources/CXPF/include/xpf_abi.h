@@ -215,20 +215,49 @@ enum xpf_worker_state {
 };
 
 /* Drop reasons counted by workers (append-only). */
+/* Why a worker dropped a frame: the one list every reader names them from (xpf-top,
+ * xpfctl, /metrics, tests), as X(NAME, value, "name", "meaning"). Values are stable and
+ * index xpf_worker_stats.drops; a new reason takes the next free value below
+ * XPF_DROP_MAX. */
+#define XPF_DROP_REASONS(X) \
+	X(PARSE, 0, "parse", "malformed or truncated frame") \
+	X(NO_ROUTE, 1, "no_route", "no route to the destination") \
+	X(NEIGH_TIMEOUT, 2, "neigh_timeout", "the next hop never resolved") \
+	X(NEIGH_QUEUE_FULL, 3, "neigh_queue_full", "no room to hold the frame while its next hop resolves") \
+	X(TX_FULL, 4, "tx_full", "egress TX ring full") \
+	X(SESSION_FULL, 5, "session_full", "session table full: a new flow fails closed") \
+	X(TTL, 6, "ttl", "TTL / hop limit exhausted") \
+	X(NOT_DATAPLANE, 7, "not_dataplane", "egress is not a dataplane interface, or the box itself") \
+	X(BLACKHOLE, 8, "blackhole", "blackhole / unreachable / prohibit route") \
+	X(TOO_BIG, 9, "too_big", "larger than the egress MTU") \
+	X(UNSUPPORTED, 10, "unsupported", "a protocol the dataplane does not forward")
+
 enum xpf_drop_reason {
-	XPF_DROP_PARSE = 0,          /* malformed or truncated frame */
-	XPF_DROP_NO_ROUTE = 1,
-	XPF_DROP_NEIGH_TIMEOUT = 2,  /* next hop never resolved */
-	XPF_DROP_NEIGH_QUEUE_FULL = 3,
-	XPF_DROP_TX_FULL = 4,        /* egress TX ring full */
-	XPF_DROP_SESSION_FULL = 5,   /* session table full: new flow fails closed */
-	XPF_DROP_TTL = 6,            /* TTL/hop limit exhausted */
-	XPF_DROP_NOT_DATAPLANE = 7,  /* egress is not a dataplane interface, or local */
-	XPF_DROP_BLACKHOLE = 8,
-	XPF_DROP_TOO_BIG = 9,        /* larger than the egress MTU */
-	XPF_DROP_UNSUPPORTED = 10,   /* a protocol the dataplane does not forward */
-	XPF_DROP_MAX = 16
+#define XPF_DROP_ENUM(name, value, text, meaning) XPF_DROP_##name = value,
+	XPF_DROP_REASONS(XPF_DROP_ENUM)
+#undef XPF_DROP_ENUM
+	XPF_DROP_MAX = 32 /* size of the drops array (a power of two) */
 };
+
+/* The name of drop reason `r` ("parse", "no_route", ...), or NULL for a value no reason has. */
+static inline const char *xpf_drop_reason_name(unsigned r) {
+	switch (r) {
+#define XPF_DROP_NAME(name, value, text, meaning) case value: return text;
+	XPF_DROP_REASONS(XPF_DROP_NAME)
+#undef XPF_DROP_NAME
+	}
+	return 0;
+}
+
+/* What drop reason `r` means, or NULL. */
+static inline const char *xpf_drop_reason_meaning(unsigned r) {
+	switch (r) {
+#define XPF_DROP_MEANING(name, value, text, meaning) case value: return meaning;
+	XPF_DROP_REASONS(XPF_DROP_MEANING)
+#undef XPF_DROP_MEANING
+	}
+	return 0;
+}
 
 /* Counters of one worker. Writer: that worker only, once per batch, between
  * stats_seq increments (odd = update in progress; release on the closing even

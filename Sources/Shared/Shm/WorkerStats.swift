@@ -38,9 +38,21 @@ extension xpf_worker_stats {
     }
 }
 
-/// Stable names for drop reasons (tools, JSON, logs).
-public let dropReasonNames: [String] = [
-    "parse", "no_route", "neigh_timeout", "neigh_queue_full", "tx_full", "session_full",
-    "ttl", "not_dataplane", "blackhole", "too_big", "unsupported",
-    "reserved11", "reserved12", "reserved13", "reserved14", "reserved15",
-]
+/// A drop reason of XPF_DROP_REASONS (xpf_abi.h, the one list): its counter index, stable
+/// name (tools, JSON, /metrics labels) and meaning.
+public struct DropReason: Sendable {
+    public let index: Int
+    public let name: String
+    public let meaning: String
+}
+
+/// Every drop reason the ABI defines, in counter-index order (unused indices left out).
+public let dropReasons: [DropReason] = (0..<Int(XPF_DROP_MAX.rawValue)).compactMap { i in
+    guard let name = xpf_drop_reason_name(UInt32(i)), let meaning = xpf_drop_reason_meaning(UInt32(i)) else { return nil }
+    return DropReason(index: i, name: String(cString: name), meaning: String(cString: meaning))
+}
+
+/// The name of counter index `i`, or "reason<i>" for an index no reason has.
+public func dropReasonName(_ i: Int) -> String {
+    xpf_drop_reason_name(UInt32(i)).map { String(cString: $0) } ?? "reason\(i)"
+}

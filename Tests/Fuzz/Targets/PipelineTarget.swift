@@ -144,7 +144,7 @@ final class PipelineTarget {
     private func check(_ a: PacketAction, frame: UnsafeMutableRawPointer, original: [UInt8], ingress: UInt8) -> String? {
         switch a.kind {
         case .drop:
-            guard Int(a.reason) < Int(XPF_DROP_MAX.rawValue), !dropReasonNames[Int(a.reason)].hasPrefix("reserved") else {
+            guard xpf_drop_reason_name(UInt32(a.reason)) != nil else {
                 return "drop with undefined reason \(a.reason)"
             }
             return nil
