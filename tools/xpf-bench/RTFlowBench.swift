@@ -35,8 +35,14 @@ struct RTFlowResult {
     var linesPerS: Double
     var baselinePerS: Double
     var bytesPerLine: Int
+    /// /proc/loadavg's 1-minute figure before and after: other load on the machine lowers
+    /// both throughputs (the ratio less so: the passes interleave).
+    var loadBefore: String
+    var loadAfter: String
     var checks: [(String, Bool)]
 }
+
+func loadAverage() -> String { readWholeFile("/proc/loadavg")?.split(separator: " ").first.map(String.init) ?? "?" }
 
 /// A worker's pipeline with `eventRingSize` installed UDP sessions and an empty event ring,
 /// plus the record indices of those sessions (from their CREATE events).
@@ -96,6 +102,7 @@ func rtflowBench(lines: Int, runs: Int) throws -> RTFlowResult {
     var lineEnds: [Int] = []
     lineEnds.reserveCapacity(eventRingSize)
 
+    let loadBefore = loadAverage()
     var real: [Double] = [], baseline: [Double] = []
     var checks: [(String, Bool)] = []
     var totalBytes = 0, totalLines = 0
@@ -174,7 +181,8 @@ func rtflowBench(lines: Int, runs: Int) throws -> RTFlowResult {
     checks.append(("rtflow: each pass starts with a CREATE and a CLOSE line in RFC 5424 structured data", wellFormed))
     checks.append(("rtflow: the baseline wrote the same bytes", sameBytes))
     return RTFlowResult(linesPerS: median(real), baselinePerS: median(baseline),
-                        bytesPerLine: totalLines > 0 ? totalBytes / totalLines : 0, checks: checks)
+                        bytesPerLine: totalLines > 0 ? totalBytes / totalLines : 0,
+                        loadBefore: loadBefore, loadAfter: loadAverage(), checks: checks)
 }
 
 /// The first lines of a pass are the CREATE and CLOSE of `refillRing`, as RFC 5424
@@ -192,7 +200,7 @@ func printRTFlow(_ r: RTFlowResult) {
     let ratio = r.baselinePerS > 0 ? r.linesPerS / r.baselinePerS : 0
     print("rtflow: drain+format+write \(Int(r.linesPerS)) lines/s (\(Int(1e9 / r.linesPerS)) ns/line); "
         + "baseline (write of the same lines) \(Int(r.baselinePerS)) lines/s; ratio \((ratio * 1000).rounded() / 1000)"
-        + "  target ≥ \(rtflowTarget) lines/s")
+        + "  target ≥ \(rtflowTarget) lines/s (load average \(r.loadBefore) → \(r.loadAfter))")
 }
 
 let rtflowTarget = 300_000
