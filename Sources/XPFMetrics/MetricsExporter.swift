@@ -138,6 +138,7 @@ private struct State {
         counter(.icmpErrorsLimited, [q], st.icmp_errors_limited)
         counter(.eventsEmitted, [q], st.events_emitted)
         counter(.eventsDropped, [q], st.events_dropped)
+        counter(.eventsRateLimited, [q], st.events_rate_limited)
         for i in interfaces {
             let labels = [q, ("interface", i.name)]
             counter(.interfaceRxPackets, labels, DataplaneStatus.perInterface(st.if_rx_packets, i.slot))
@@ -198,6 +199,7 @@ struct Metric {
     static let icmpErrorsLimited = Metric(name: "xpf_worker_icmp_errors_limited_total", help: "ICMP errors suppressed by the worker's rate limit.")
     static let eventsEmitted = Metric(name: "xpf_worker_events_emitted_total", help: "Security events emitted (written to the event ring or dropped).")
     static let eventsDropped = Metric(name: "xpf_worker_events_dropped_total", help: "Security events dropped because the event ring was full.")
+    static let eventsRateLimited = Metric(name: "xpf_worker_events_rate_limited_total", help: "Security events suppressed by security log rate-cap before the ring (not in emitted).")
     static let interfaceRxPackets = Metric(name: "xpf_worker_interface_rx_packets_total", help: "Packets the worker received, by interface.")
     static let interfaceTxPackets = Metric(name: "xpf_worker_interface_tx_packets_total", help: "Packets the worker transmitted, by interface.")
     static let rxRingUsed = Metric(name: "xpf_worker_rx_ring_used_descriptors", help: "RX descriptors waiting at the worker's last loop pass.")

@@ -67,7 +67,7 @@ final class MetricsExporterTests: XCTestCase {
             raw.storeBytes(of: UInt64(115), toByteOffset: Int(XPF_DROP_TTL.rawValue) * 8, as: UInt64.self)
         }
         s.tx_kicks = 116; s.icmp_errors_sent = 117; s.icmp_errors_limited = 118
-        s.events_emitted = 119; s.events_dropped = 120
+        s.events_emitted = 119; s.events_dropped = 120; s.events_rate_limited = 126
         withUnsafeMutableBytes(of: &s.if_rx_packets) { $0.storeBytes(of: UInt64(121), toByteOffset: 8, as: UInt64.self) }
         withUnsafeMutableBytes(of: &s.if_tx_packets) { $0.storeBytes(of: UInt64(122), toByteOffset: 0, as: UInt64.self) }
         withUnsafeMutableBytes(of: &s.rx_ring_used) { $0.storeBytes(of: UInt32(123), toByteOffset: 4, as: UInt32.self) }
@@ -93,7 +93,7 @@ final class MetricsExporterTests: XCTestCase {
             "xpf_worker_dropped_packets_total{\(q1),reason=\"parse\"}": 0,
             "xpf_worker_tx_kicks_total{\(q1)}": 116,
             "xpf_worker_icmp_errors_sent_total{\(q1)}": 117, "xpf_worker_icmp_errors_limited_total{\(q1)}": 118,
-            "xpf_worker_events_emitted_total{\(q1)}": 119, "xpf_worker_events_dropped_total{\(q1)}": 120,
+            "xpf_worker_events_emitted_total{\(q1)}": 119, "xpf_worker_events_dropped_total{\(q1)}": 120, "xpf_worker_events_rate_limited_total{\(q1)}": 126,
             "xpf_worker_interface_rx_packets_total{\(q1),interface=\"fw-out0\"}": 121,
             "xpf_worker_interface_rx_packets_total{\(q1),interface=\"fw-in0\"}": 0,
             "xpf_worker_interface_tx_packets_total{\(q1),interface=\"fw-in0\"}": 122,
