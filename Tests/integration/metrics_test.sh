@@ -7,8 +7,8 @@
 # committed one, no counter goes backwards between scrapes. Then commits: one that moves
 # the port moves the listener and is counted with its duration; a port already in use is
 # reported in xpfd's log and the commit still succeeds; an invalid address fails `commit
-# check` with file:line:col; removing the statement closes the listener. Prints ok/not ok
-# lines and "N passed, N failed".
+# check` with file:line:col; removing the statement closes the listener; an IPv6 address
+# serves too. Prints ok/not ok lines and "N passed, N failed".
 set -Eeuo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 source "$REPO/Tests/integration/lib.sh"
@@ -16,6 +16,7 @@ source "$REPO/Tests/integration/lib.sh"
 PORT=9464       # each lab has its own namespaces, so a fixed port cannot collide
 MOVED_PORT=9465
 BUSY_PORT=9466
+V6_PORT=9467
 PINGS=30
 UDP_DATAGRAMS=200
 TCP_BYTES=200000
@@ -232,4 +233,18 @@ for ((i = 0; i < WAIT_STEPS; i++)); do xpfd_listens || break; sleep 0.1; done
 if ! xpfd_listens; then ok "no listener when not configured"; else notok "off" "$(in_fw ss -Hltnp | grep xpfd)"; fi
 out=$(ctl commit "$CONF")
 if [[ "$out" == "commit complete"* ]] && wait_serving "$PORT" yes; then ok "configured again: /metrics back on $PORT"; else notok "re-enable" "$out"; fi
+
+# An IPv6 address (written in quotes: brackets start a list in Junos syntax).
+V6="$TMP/v6.conf"
+with_listen "$V6" "\"[::1]:$V6_PORT\""
+out=$(ctl commit "$V6")
+code=000
+for ((i = 0; i < WAIT_STEPS; i++)); do
+    code=$(in_fw curl -sS -g --max-time 5 -o "$TMP/v6.txt" -w '%{http_code}' "http://[::1]:$V6_PORT/metrics" 2>/dev/null || true)
+    [[ "$code" == 200 ]] && break
+    sleep 0.1
+done
+if [[ "$out" == "commit complete"* && "$code" == 200 ]] && grep -q '^xpf_worker_rx_packets_total{queue="0"}' "$TMP/v6.txt"; then
+    ok "served on [::1]:$V6_PORT"
+else notok "IPv6 listener" "$out; HTTP $code"; fi
 exit 0
