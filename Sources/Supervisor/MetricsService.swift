@@ -19,7 +19,6 @@ import FlyingSocks
 import Foundation
 import XPFMetrics
 import Shared
-import Synchronization
 
 // Safe: @unchecked only for `region`, a ShmRegion whose fields are all `let` (the mapping
 // never changes after attach); concurrent scrapes only read through it, with the status
@@ -29,7 +28,7 @@ final class MetricsService: @unchecked Sendable {
 
     private let region: ShmRegion
     private let exporter = MetricsExporter()
-    private let supervisor = Mutex(SupervisorMetrics())
+    private let supervisor = Locked(SupervisorMetrics())
     private let requests: AsyncStream<ListenAddress?>.Continuation
     private let stopped = DispatchSemaphore(value: 0)
 

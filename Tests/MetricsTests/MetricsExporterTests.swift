@@ -1,3 +1,4 @@
+import Dispatch
 import XCTest
 import CXPF
 import Shared
@@ -154,6 +155,33 @@ final class MetricsExporterTests: XCTestCase {
         s.rx_packets = 1500
         publish(0, s)
         XCTAssertEqual(samples(render(exporter))[series], 1500)
+    }
+
+    /// Scrapes run on the HTTP server's threads, several at once: they take turns on the
+    /// exporter's lock, and every one renders a complete exposition (ThreadSanitizer runs
+    /// this in the unit/tsan stage).
+    func testConcurrentScrapesRenderWholeExpositions() {
+        var s = distinctStats()
+        publish(0, s)
+        let exporter = MetricsExporter()
+        let status = DataplaneStatus.read(region)
+        let scrapesPerThread = 50
+        let threads = 4
+        let complete = "xpf_worker_fill_ring_used_descriptors{queue=\"1\",interface=\"fw-out0\"}"
+        let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: threads)
+        counts.initialize(repeating: 0)
+        defer { counts.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            for i in 0..<scrapesPerThread {
+                let text = String(decoding: exporter.render(status, SupervisorMetrics(commits: UInt64(i))), as: UTF8.self)
+                // Safe: each iteration writes only its own element.
+                if text.contains(complete) && text.hasSuffix("\n") { counts[t] += 1 }
+            }
+        }
+        XCTAssertEqual(Array(counts), Array(repeating: scrapesPerThread, count: threads))
+        s.rx_packets += 1
+        publish(0, s)
+        XCTAssertEqual(samples(render(exporter))["xpf_worker_rx_packets_total{queue=\"0\"}"], Double(s.rx_packets))
     }
 
     /// Gauges follow the value both ways.
