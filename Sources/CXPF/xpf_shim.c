@@ -48,6 +48,7 @@ uint64_t xpf_abi_layout_hash(void)
 	H(sizeof(struct xpf_cfg_dnat_pool)); H(sizeof(struct xpf_cfg_nat_rule_set)); H(sizeof(struct xpf_cfg_nat_rule));
 	H(offsetof(struct xpf_cfg_nat_rule, protocols)); H(sizeof(struct xpf_cfg_mirror));
 	H(sizeof(struct xpf_cfg_mirror_output)); H(XPF_HOST_SVC_COUNT); H(XPF_HOST_PROTO_COUNT);
+	H(sizeof(struct xpf_cfg_policy_root)); H(sizeof(struct xpf_cfg_policy_node)); H(XPF_PF_COUNT); H(XPF_POLICY_REF_LEAF);
 	H(XPF_SCREEN_CHECK_COUNT); H(XPF_REJECT_REASON_COUNT);
 	return h;
 }

@@ -290,11 +290,14 @@ final class SnapshotTests: XCTestCase {
 
     // MARK: - Capacity
 
-    /// A model whose snapshot cannot fit: one filter term with 50,000 distinct prefixes.
+    /// Distinct prefixes that cannot fit in a slot (24 bytes each).
+    static let oversizePrefixes = ShmGeometry.configSlotSize / MemoryLayout<xpf_cfg_prefix>.stride + 1000
+
+    /// A model whose snapshot cannot fit: one filter term with more distinct prefixes than a slot holds.
     func oversizeModel() throws -> M {
         var model = try ConfigCorpusTests.load("good/filters.conf").1
         var entries: [M.PrefixMatch] = []
-        for i in 0..<50_000 {
+        for i in 0..<Self.oversizePrefixes {
             entries.append(M.PrefixMatch(M.Prefix(M.IPAddress(v4: 0x0A00_0000 | UInt32(i) << 8), length: 24)))
         }
         model.filters[0].terms.append(M.FilterTerm(name: "huge", match: M.FilterMatch(sourceAddresses: entries)))
@@ -303,12 +306,12 @@ final class SnapshotTests: XCTestCase {
 
     func testOversizeConfigurationFailsWithTheExactError() throws {
         let model = try oversizeModel()
-        let needed = try ConfigSnapshotImage(model, capacity: 4 << 20).size
-        XCTAssertGreaterThan(needed, 50_000 * 24)
+        let needed = try ConfigSnapshotImage(model, capacity: 2 * ShmGeometry.configSlotSize).size
+        XCTAssertGreaterThan(needed, Self.oversizePrefixes * 24)
         let slot = ShmGeometry.configSlotSize
-        XCTAssertEqual(slot, 1 << 20)
+        XCTAssertEqual(slot, 8 << 20)
         XCTAssertThrowsError(try ConfigSnapshotImage(model)) { error in
-            XCTAssertEqual("\(error)", "compiled configuration needs \(needed) bytes, a snapshot slot holds 1048576")
+            XCTAssertEqual("\(error)", "compiled configuration needs \(needed) bytes, a snapshot slot holds 8388608")
         }
         // The boundary: exactly enough fits, one byte less does not.
         XCTAssertEqual(try ConfigSnapshotImage(model, capacity: needed).size, needed)
@@ -335,12 +338,12 @@ final class SnapshotTests: XCTestCase {
         XCTAssertThrowsError(try r.publishConfig(ConfigSnapshotImage(try oversizeModel(),
                                                                      capacity: Int(r.header.pointee.config_slot_size)))) { e in
             XCTAssertTrue("\(e)".hasPrefix("compiled configuration needs "), "\(e)")
-            XCTAssertTrue("\(e)".hasSuffix(" bytes, a snapshot slot holds 1048576"), "\(e)")
+            XCTAssertTrue("\(e)".hasSuffix(" bytes, a snapshot slot holds 8388608"), "\(e)")
         }
         // An image built for a larger slot is refused by the region too.
-        let big = try ConfigSnapshotImage(try oversizeModel(), capacity: 4 << 20)
+        let big = try ConfigSnapshotImage(try oversizeModel(), capacity: 2 * ShmGeometry.configSlotSize)
         XCTAssertThrowsError(try r.publishConfig(big)) { e in
-            XCTAssertEqual("\(e)", "compiled configuration needs \(big.size) bytes, a snapshot slot holds 1048576")
+            XCTAssertEqual("\(e)", "compiled configuration needs \(big.size) bytes, a snapshot slot holds 8388608")
         }
         XCTAssertEqual(r.current(.config).generation, 1)
         XCTAssertEqual((0..<Int(XPF_CONFIG_SLOTS)).map { Array(UnsafeRawBufferPointer(start: r.configSlot($0), count: 4096)) },
@@ -356,7 +359,7 @@ final class SnapshotTests: XCTestCase {
     /// between batches, validates and reads each one back.
     func testCommitThroughARegionReachesAFollowingWorker() throws {
         let r = try fx.region("cfg-commit", queues: 2)
-        XCTAssertEqual(Int(r.header.pointee.config_slot_size), 1 << 20)
+        XCTAssertEqual(Int(r.header.pointee.config_slot_size), 8 << 20)
         let w = r.worker(1)
         xpf_store_release_u32(xpf_wb_state(w), UInt32(XPF_WORKER_RUNNING.rawValue))
         var follower = SnapshotFollower(word: r.configCurrentWord, seen: xpf_wb_config_seen(w))
@@ -374,7 +377,7 @@ final class SnapshotTests: XCTestCase {
             XCTAssertEqual(follower.generation, gen)
             XCTAssertEqual(w.pointee.config_generation_seen, gen)
             let view = r.configView(slot: slot)
-            XCTAssertEqual(view.capacity, 1 << 20)
+            XCTAssertEqual(view.capacity, 8 << 20)
             try view.validate()
             XCTAssertEqual(view.generation, gen, "\(file): the slot carries its generation")
             XCTAssertGreaterThanOrEqual(view.head.pointee.commit_realtime_ns, t0)
@@ -489,9 +492,9 @@ final class SnapshotTests: XCTestCase {
 
     /// The Swift view of every record agrees with the C _Static_asserts (xpf_config_abi.h).
     func testLayoutMatchesTheCHeader() {
-        XCTAssertEqual(XPF_ABI_VERSION, 9)
-        XCTAssertEqual(XPF_CFG_SEC_COUNT.rawValue, 26)
-        XCTAssertEqual(MemoryLayout<xpf_config_snapshot>.size, 96 + 16 * 26)
+        XCTAssertEqual(XPF_ABI_VERSION, 11)
+        XCTAssertEqual(XPF_CFG_SEC_COUNT.rawValue, 29)
+        XCTAssertEqual(MemoryLayout<xpf_config_snapshot>.size, 96 + 16 * 29)
         XCTAssertEqual(MemoryLayout<xpf_config_snapshot>.offset(of: \xpf_config_snapshot.sections), 96)
         XCTAssertEqual(Int(XPF_CFG_SECTION_TABLE_OFFSET), 96)
         XCTAssertEqual(MemoryLayout<xpf_config_snapshot>.offset(of: \xpf_config_snapshot.neigh_hold_ms), 48)
@@ -521,15 +524,18 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<xpf_cfg_nat_rule>.size, 56)
         XCTAssertEqual(MemoryLayout<xpf_cfg_mirror>.size, 32)
         XCTAssertEqual(MemoryLayout<xpf_cfg_mirror_output>.size, 32)
+        XCTAssertEqual(MemoryLayout<xpf_cfg_policy_root>.size, 8)
+        XCTAssertEqual(MemoryLayout<xpf_cfg_policy_node>.size, 24)
+        XCTAssertEqual(MemoryLayout<xpf_cfg_policy_node>.offset(of: \xpf_cfg_policy_node.le), 12)
         // Every record's size is its stride (arrays of records have no gaps), and the
         // validator's table is the same.
         let strides = [MemoryLayout<UInt8>.stride, 4, 24, 4, 32, 40, 56, 24, 16, 24, 56, 8, 16, 112, 8, 32, 48, 64, 24, 16,
-                       32, 32, 32, 56, 32, 32]
+                       32, 32, 32, 56, 32, 32, 8, 24, 8]
         XCTAssertEqual(ConfigSnapshotView.recordSizes, strides)
-        XCTAssertEqual(ConfigSnapshotView.sectionNames.count, 26)
+        XCTAssertEqual(ConfigSnapshotView.sectionNames.count, 29)
         XCTAssertEqual(MemoryLayout<xpf_cfg_term>.stride, MemoryLayout<xpf_cfg_term>.size)
         XCTAssertEqual(MemoryLayout<xpf_cfg_tc_policer>.stride, MemoryLayout<xpf_cfg_tc_policer>.size)
-        XCTAssertEqual(ShmGeometry.configSlotSize, 1 << 20)
+        XCTAssertEqual(ShmGeometry.configSlotSize, 8 << 20)
         XCTAssertEqual(Int(XPF_CONFIG_SLOTS), 4)
     }
 

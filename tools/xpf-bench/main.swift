@@ -18,6 +18,7 @@ import XPFTestSupport
 // MARK: options
 
 var quick = false, smoke = false, events = false
+var policies = false
 var jsonPath: String?
 var args = Array(CommandLine.arguments.dropFirst())
 let usage = """
@@ -32,6 +33,8 @@ functional check and prints 'N passed, N failed'.
 session event, session-hit instructions per packet, and xpfd's drain + format + write of
 RT_FLOW lines to a file against a same-run write loop of the same lines (lines/s, ratio).
 --rtflow LINES runs only that drain measurement, over LINES lines.
+--policies [--smoke] measures security policy lookup at 10, 1 000 and 10 000 policies
+(PolicyBench.swift).
 """
 
 func die(_ m: String) -> Never { fputs("xpf-bench: \(m)\n", stderr); exit(2) }
@@ -285,6 +288,12 @@ while let a = args.first {
         guard args.count >= 5, let q = Int(args[1]), let c = Int(args[2]), let s = UInt64(args[3]), let d = Int(args[4]) else { die("bad --scaling-child") }
         scalingChild(region: args[0], queue: q, cpu: c, startNs: s, durationMs: d)
     case "--events": events = true
+    case "--policies": policies = true
+    case "--policies-callgrind":
+        guard args.count >= 3, let n = Int(args[0]), let c = PolicyCase(rawValue: args[1]), let l = Int(args[2]) else {
+            die("--policies-callgrind POLICIES last|miss LOOKUPS")
+        }
+        policyCallgrindChild(policies: n, c, lookups: l)
     case "--rtflow":
         guard let n = args.first.flatMap({ Int($0) }), n > 0 else { die("--rtflow LINES") }
         do {
@@ -299,6 +308,7 @@ while let a = args.first {
 }
 
 if events { eventsBench(quick: quick, smoke: smoke, jsonPath: jsonPath) }
+if policies { policyBench(smoke: smoke) }
 
 let runs = smoke ? 3 : quick ? 30 : 200
 var results: [String: Double?] = [:]

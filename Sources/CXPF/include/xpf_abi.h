@@ -25,7 +25,7 @@
 #include "xpf_event_abi.h"
 
 #define XPF_SHM_MAGIC 0x31304d4853465058ULL /* "XPFSHM01" little-endian */
-#define XPF_ABI_VERSION 10u
+#define XPF_ABI_VERSION 11u
 
 #define XPF_CACHELINE 64
 #define XPF_CONFIG_SLOTS 4

@@ -66,7 +66,10 @@ enum xpf_cfg_section_id {
 	XPF_CFG_SEC_NAT_RULES = 23,     /* struct xpf_cfg_nat_rule */
 	XPF_CFG_SEC_MIRRORS = 24,       /* struct xpf_cfg_mirror */
 	XPF_CFG_SEC_MIRROR_OUTPUTS = 25,/* struct xpf_cfg_mirror_output */
-	XPF_CFG_SEC_COUNT = 26
+	XPF_CFG_SEC_POLICY_ROOTS = 26,  /* struct xpf_cfg_policy_root [from * n_zones + to], then the global list's */
+	XPF_CFG_SEC_POLICY_NODES = 27,  /* struct xpf_cfg_policy_node */
+	XPF_CFG_SEC_POLICY_LEAVES = 28, /* struct xpf_cfg_range: INDICES → POLICIES ids, ascending */
+	XPF_CFG_SEC_COUNT = 29
 };
 
 /* One section: `count` records of `record_size` bytes at `offset` (from the snapshot
@@ -296,6 +299,51 @@ struct xpf_cfg_policy {
 	struct xpf_cfg_range to_zones;   /* global: INDICES → ZONES (unless XPF_CFG_POL_ANY_TO) */
 };
 _Static_assert(sizeof(struct xpf_cfg_policy) == 56, "policy record size");
+
+/* ---------------------------------------------------------------- policy lookup (issue 9) */
+
+/* The policy classifier, compiled at commit (docs/architecture.md "Policy lookup"): for
+ * each policy list (a zone pair's own list; the global list) and each family, a binary
+ * decision tree over the packet's fields whose leaf lists the policies that can match
+ * a packet reaching it, in id (= evaluation) order. The worker walks the tree, then
+ * checks the leaf's policies in full (struct xpf_cfg_policy) and takes the first that
+ * matches: the tree only prunes, the policy records decide.
+ *
+ * A field is a 64-bit unsigned value taken from the packet, compared against a node's
+ * threshold: */
+enum xpf_policy_field {
+	XPF_PF_SRC_HI = 0,   /* source address bytes 0-7 as a big-endian u64 (IPv4: the address << 32) */
+	XPF_PF_SRC_LO = 1,   /* source address bytes 8-15 (IPv4: 0) */
+	XPF_PF_DST_HI = 2,
+	XPF_PF_DST_LO = 3,
+	XPF_PF_PROTO = 4,    /* IP protocol << 56 */
+	XPF_PF_SPORT = 5,    /* source port << 48 (0 for protocols without ports) */
+	XPF_PF_DPORT = 6,    /* destination port << 48 */
+	XPF_PF_ICMP = 7,     /* ICMP / ICMPv6: (type << 8 | code) << 48; other protocols 0 */
+	XPF_PF_COUNT = 8
+};
+
+/* A tree reference: a POLICY_NODES index, or XPF_POLICY_REF_LEAF | a POLICY_LEAVES index.
+ * A node refers only to nodes of higher index (so every walk ends), which validate()
+ * checks. Leaf 0 is the empty leaf. */
+#define XPF_POLICY_REF_LEAF 0x80000000u
+
+/* The roots of one policy list: one tree per family. */
+struct xpf_cfg_policy_root {
+	uint32_t v4;              /* tree reference for IPv4 packets */
+	uint32_t v6;              /* tree reference for IPv6 packets */
+};
+_Static_assert(sizeof(struct xpf_cfg_policy_root) == 8, "policy root record size");
+
+/* An inner node: packets whose field value is <= threshold go to `le`, the others to `gt`. */
+struct xpf_cfg_policy_node {
+	uint64_t threshold;
+	uint32_t field;           /* enum xpf_policy_field */
+	uint32_t le;              /* tree reference */
+	uint32_t gt;              /* tree reference */
+	uint32_t reserved;
+};
+_Static_assert(sizeof(struct xpf_cfg_policy_node) == 24, "policy node record size");
 
 /* ---------------------------------------------------------------- filters and policers */
 

@@ -40,6 +40,9 @@ extension ConfigSnapshotView {
         set(XPF_CFG_SEC_NAT_RULES, xpf_cfg_nat_rule.self)
         set(XPF_CFG_SEC_MIRRORS, xpf_cfg_mirror.self)
         set(XPF_CFG_SEC_MIRROR_OUTPUTS, xpf_cfg_mirror_output.self)
+        set(XPF_CFG_SEC_POLICY_ROOTS, xpf_cfg_policy_root.self)
+        set(XPF_CFG_SEC_POLICY_NODES, xpf_cfg_policy_node.self)
+        set(XPF_CFG_SEC_POLICY_LEAVES, xpf_cfg_range.self)
         return sizes
     }()
 
@@ -49,6 +52,7 @@ extension ConfigSnapshotView {
         "applications", "application-terms", "policies", "zone-pairs", "filters", "terms", "counters", "policers",
         "three-color-policers", "screens", "source-pools", "destination-pools", "source-rule-sets",
         "destination-rule-sets", "static-rule-sets", "nat-rules", "mirrors", "mirror-outputs",
+        "policy-roots", "policy-nodes", "policy-leaves",
     ]
 
     /// Throws a `ConfigSnapshotError` naming the first problem; see the file comment for
@@ -56,6 +60,7 @@ extension ConfigSnapshotView {
     public func validate() throws {
         var validator = SnapshotValidator(view: self)
         try validator.run()
+        try validatePolicyClassifier()
     }
 }
 

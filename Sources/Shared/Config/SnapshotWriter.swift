@@ -178,6 +178,7 @@ struct SnapshotEncoder {
     var natRules: [xpf_cfg_nat_rule] = []
     var mirrors: [xpf_cfg_mirror] = []
     var mirrorOutputs: [xpf_cfg_mirror_output] = []
+    var policyClassifier = PolicyClassifierSections()
 
     struct CounterKey: Hashable {
         var filter: Int
@@ -287,6 +288,7 @@ struct SnapshotEncoder {
         encodeInterfacesAndZones()
         encodeApplications()
         try encodePolicies()
+        encodePolicyClassifier()
         encodeFilters()
         encodePolicersAndScreens()
         encodeNAT()
@@ -708,6 +710,9 @@ struct SnapshotEncoder {
         put(XPF_CFG_SEC_NAT_RULES, data(natRules))
         put(XPF_CFG_SEC_MIRRORS, data(mirrors))
         put(XPF_CFG_SEC_MIRROR_OUTPUTS, data(mirrorOutputs))
+        put(XPF_CFG_SEC_POLICY_ROOTS, data(policyClassifier.roots))
+        put(XPF_CFG_SEC_POLICY_NODES, data(policyClassifier.nodes))
+        put(XPF_CFG_SEC_POLICY_LEAVES, data(policyClassifier.leaves))
         return out
     }
 

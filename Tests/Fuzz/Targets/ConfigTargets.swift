@@ -9,7 +9,8 @@
 // snapshot: arbitrary bytes as a configuration slot of exactly that size (reads past it
 // fault under ASan). `validate()` must refuse what is inconsistent; for what it accepts,
 // every accessor a worker or tool uses — every record of every section, every range and
-// index stored in a record, every string — must stay inside the slot.
+// index stored in a record, every string, the policy lookup's tree walks — must stay
+// inside the slot (and every walk must end).
 import CXPF
 import Shared
 
@@ -85,6 +86,16 @@ enum ConfigTargets {
         for from in 0..<zones.count {
             for to in 0..<zones.count { sink &+= UInt64(v.policies(from: from, to: to).count) }
         }
+        // The policy lookup (issue 9): tree walks, leaves and every candidate's lists,
+        // for packets at the snapshot's own prefixes (both families, with and without
+        // ports, ICMP), over the first zones (a hostile zone count must not make this
+        // quadratic walk the fuzzer's bottleneck).
+        let lookupZones = min(zones.count, maxLookupZones)
+        for key in policyKeys(v) {
+            for from in 0..<lookupZones {
+                for to in 0..<lookupZones { sink &+= UInt64(truncatingIfNeeded: v.matchPolicy(from: from, to: to, key)?.term ?? 0) }
+            }
+        }
         for f in v.records(XPF_CFG_SEC_FILTERS, as: xpf_cfg_filter.self) {
             name(f.name)
             for t in v.terms(of: f) {
@@ -119,6 +130,25 @@ enum ConfigTargets {
             for o in v.outputs(of: m) { name(o.iface_name) }
         }
         return sink == UInt64.max ? "unreachable" : nil  // keeps the reads from being optimised away
+    }
+
+    static let maxLookupZones = 8
+    static let maxLookupPrefixes = 8
+
+    /// Packets addressed from and to the first prefixes of the snapshot (TCP, UDP, ICMP of
+    /// the prefix's family).
+    static func policyKeys(_ v: ConfigSnapshotView) -> [PolicyKey] {
+        let prefixes = v.records(XPF_CFG_SEC_PREFIXES, as: xpf_cfg_prefix.self).prefix(maxLookupPrefixes)
+        var keys: [PolicyKey] = []
+        for (n, p) in prefixes.enumerated() {
+            let address = p.addressBytes
+            let other = prefixes[(n + 1) % prefixes.count].addressBytes
+            for proto: UInt8 in [6, 17, p.family == 4 ? 1 : 58] {
+                keys.append(PolicyKey(family: p.family, proto: proto, src: address, dst: other, sport: UInt16(n), dport: 80,
+                                      icmpType: 8, icmpCode: 0))
+            }
+        }
+        return keys
     }
 
     static func corpusFiles(_ corpus: String?) -> [[UInt8]] {

@@ -1,0 +1,152 @@
+// xpf-bench --policies [--smoke]: the cost of security policy lookup (issue 9) against
+// the size of the rule base — 10, 1 000 and 10 000 policies in one zone pair
+// (PolicyCorpus.benchModel: mixed prefixes and ports).
+//
+//   policy.<n>.last_instructions   ConfigSnapshotView.matchPolicy for a packet only the
+//                                  last policy matches (callgrind, per lookup)
+//   policy.<n>.miss_instructions   the same for a packet no policy matches (default policy)
+//   policy.<n>.commit_ms           encoding the snapshot (ConfigSnapshotImage: every section,
+//                                  classifier included, and validation)
+//   policy.<n>.snapshot_bytes      the snapshot's size; classifier records and tree shape
+//
+// Instructions are counted by callgrind in a child (`--policies-callgrind N CASE LOOKUPS`)
+// around a loop of lookups; the loop's own counter and compare are included.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXPF
+import Shared
+import XPFTestSupport
+
+let policyBenchSizes = [10, 1_000, 10_000]
+let policyLookups = 20_000
+/// Issue 9: 10 000 policies may cost at most 3× what 10 cost, for the whole first packet.
+let policyScaleTarget = 3.0
+
+/// `x` with `digits` decimals (no Foundation here).
+func decimals(_ x: Double, _ digits: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    return "\((x * scale).rounded() / scale)"
+}
+
+enum PolicyCase: String, CaseIterable { case last, miss }
+
+func policyKey(_ c: PolicyCase) -> PolicyKey { c == .last ? PolicyCorpus.lastPacket : PolicyCorpus.missPacket }
+
+/// `n` lookups of one packet; the sink keeps the result live.
+@inline(never)
+func policyLookupLoop(_ view: ConfigSnapshotView, _ key: PolicyKey, _ n: Int) -> Int {
+    var sink = 0
+    for _ in 0..<n {
+        sink &+= view.matchPolicy(from: PolicyCorpus.benchFrom, to: PolicyCorpus.benchTo, key)?.policy ?? -1
+    }
+    return sink
+}
+
+/// Callgrind child: counts `lookups` lookups; exits 3 if the lookup's answer is wrong.
+func policyCallgrindChild(policies: Int, _ c: PolicyCase, lookups: Int) -> Never {
+    do {
+        let image = try ConfigSnapshotImage(PolicyCorpus.benchModel(policies: policies), capacity: ShmGeometry.configSlotSize)
+        let key = policyKey(c)
+        let expected = c == .last ? policies - 1 : -1
+        let ok = image.withView { view -> Bool in
+            _ = policyLookupLoop(view, key, 1)  // first call outside the count (lazy binding)
+            xpf_callgrind_start()
+            let sink = policyLookupLoop(view, key, lookups)
+            xpf_callgrind_stop()
+            return sink == expected &* lookups
+        }
+        exit(ok ? 0 : 3)
+    } catch { die("\(error)") }
+}
+
+func policyInstructions(policies: Int, _ c: PolicyCase, lookups: Int) -> Double? {
+    guard access("/usr/bin/valgrind", X_OK) == 0 else { return nil }
+    let out = "/tmp/xpf-bench-policy-callgrind-\(getpid()).out"
+    let stripped = "/tmp/xpf-bench-policy-stripped-\(getpid())"
+    defer { unlink(out); unlink(stripped) }
+    // Valgrind cannot read the toolchain's DWARF 5; totals need no symbols.
+    guard spawnAndWait(["/usr/bin/strip", "--strip-debug", "-o", stripped, executablePath()]) == 0 else { return nil }
+    let st = spawnAndWait(["/usr/bin/valgrind", "--tool=callgrind", "--instr-atstart=no", "--quiet", "--callgrind-out-file=\(out)",
+                           stripped, "--policies-callgrind", "\(policies)", c.rawValue, "\(lookups)"])
+    guard st == 0, let text = readWholeFile(out) else { return nil }
+    for line in text.split(separator: "\n") where line.hasPrefix("totals:") {
+        if let n = Double(line.split(separator: " ").last ?? "") { return n / Double(lookups) }
+    }
+    return nil
+}
+
+/// The shape of the IPv4 tree of the benchmark pair.
+struct PolicyTreeShape {
+    var nodes = 0, leaves = 0, depth = 0, maxLeaf = 0, leafEntries = 0
+}
+
+func policyTreeShape(_ view: ConfigSnapshotView, root: UInt32) -> PolicyTreeShape {
+    var shape = PolicyTreeShape()
+    let nodes = view.records(XPF_CFG_SEC_POLICY_NODES, as: xpf_cfg_policy_node.self)
+    let leaves = view.records(XPF_CFG_SEC_POLICY_LEAVES, as: xpf_cfg_range.self)
+    var stack = [(root, 0)]
+    while let (ref, depth) = stack.popLast() {
+        shape.depth = max(shape.depth, depth)
+        if ref & XPF_POLICY_REF_LEAF != 0 {
+            let count = Int(leaves[Int(ref & ~XPF_POLICY_REF_LEAF)].count)
+            shape.leaves += 1
+            shape.leafEntries += count
+            shape.maxLeaf = max(shape.maxLeaf, count)
+        } else {
+            shape.nodes += 1
+            let n = nodes[Int(ref)]
+            stack += [(n.le, depth + 1), (n.gt, depth + 1)]
+        }
+    }
+    return shape
+}
+
+func policyBench(smoke: Bool) -> Never {
+    var checks: [(String, Bool)] = []
+    var firstLast: Double?
+    for size in policyBenchSizes {
+        let model = PolicyCorpus.benchModel(policies: size)
+        let t0 = monotonicNanos()
+        let image: ConfigSnapshotImage
+        do { image = try ConfigSnapshotImage(model, capacity: ShmGeometry.configSlotSize) } catch {
+            print("policies \(size): \(error)")
+            checks.append(("\(size) policies encode", false))
+            continue
+        }
+        let commitMs = Double(monotonicNanos() - t0) / 1e6
+        let (shape, classifierBytes, answers) = image.withView { v -> (PolicyTreeShape, Int, [Int?]) in
+            let zones = Int(v.section(XPF_CFG_SEC_ZONES).count)
+            let root = v.records(XPF_CFG_SEC_POLICY_ROOTS, as: xpf_cfg_policy_root.self)[PolicyCorpus.benchFrom * zones + PolicyCorpus.benchTo]
+            let bytes = [XPF_CFG_SEC_POLICY_ROOTS, XPF_CFG_SEC_POLICY_NODES, XPF_CFG_SEC_POLICY_LEAVES].reduce(0) {
+                let s = v.section($1)
+                return $0 + Int(s.count * s.record_size)
+            }
+            let answers = PolicyCase.allCases.map { v.matchPolicy(from: PolicyCorpus.benchFrom, to: PolicyCorpus.benchTo, policyKey($0))?.policy }
+            return (policyTreeShape(v, root: root.v4), bytes, answers)
+        }
+        checks.append(("\(size) policies: the last packet matches the last policy", answers[0] == size - 1))
+        checks.append(("\(size) policies: the miss packet matches none", answers[1] == nil))
+        print("policies \(size): snapshot \(image.size) bytes (classifier \(classifierBytes), leaf lists in indices), commit \(Int(commitMs.rounded())) ms;"
+            + " IPv4 tree: \(shape.nodes) nodes, \(shape.leaves) leaves, depth \(shape.depth), largest leaf \(shape.maxLeaf),"
+            + " \(shape.leafEntries) leaf entries (\(decimals(Double(shape.leafEntries) / Double(size), 2)) per policy)")
+        if smoke { continue }
+        for c in PolicyCase.allCases {
+            let i = policyInstructions(policies: size, c, lookups: policyLookups)
+            checks.append(("callgrind counted \(size) policies, \(c.rawValue) packet", i != nil))
+            let shown = i.map { decimals($0, 1) } ?? "n/a"
+            print("policies \(size): \(c.rawValue) packet \(shown) instructions/lookup")
+            if c == .last {
+                if size == policyBenchSizes.first { firstLast = i }
+                if size == policyBenchSizes.last, let a = firstLast, let b = i {
+                    print("policies: lookup at \(size) / at \(policyBenchSizes[0]): \(decimals(b / a, 2))×"
+                        + " (target for the whole first packet: ≤ \(policyScaleTarget)×)")
+                }
+            }
+        }
+    }
+    for (name, ok) in checks where !ok { print("not ok - \(name)") }
+    print("\(checks.filter { $0.1 }.count) passed, \(checks.filter { !$0.1 }.count) failed")
+    exit(checks.allSatisfy { $0.1 } ? 0 : 1)
+}
