@@ -6,9 +6,9 @@
 # were created, per-interface series carry the real interface names, the generation is the
 # committed one, no counter goes backwards between scrapes. Then commits: one that moves
 # the port moves the listener and is counted with its duration; a port already in use is
-# reported in xpfd's log and the commit still succeeds; an invalid address fails `commit
-# check` with file:line:col; removing the statement closes the listener; an IPv6 address
-# serves too. Prints ok/not ok lines and "N passed, N failed".
+# reported in xpfd's log, the commit still succeeds and the next one retries; an invalid
+# address fails `commit check` with file:line:col; removing the statement closes the
+# listener; an IPv6 address serves too. Prints ok/not ok lines and "N passed, N failed".
 set -Eeuo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 source "$REPO/Tests/integration/lib.sh"
@@ -218,6 +218,8 @@ for ((i = 0; i < WAIT_STEPS; i++)); do grep -q "metrics: cannot listen on 127.0.
 if line=$(grep "metrics: cannot listen on 127.0.0.1:$BUSY_PORT" "$STATE/xpfd.log"); then ok "xpfd's log names the failure: ${line#*]: }"; else notok "bind failure" "not in xpfd.log"; fi
 if wait_serving "$MOVED_PORT" no; then ok "the previous listener is closed"; else notok "old listener" "port $MOVED_PORT still serves"; fi
 kill "$busy"; wait "$busy" 2>/dev/null || true
+out=$(ctl commit "$BUSY")
+if [[ "$out" == "commit complete"* ]] && wait_serving "$BUSY_PORT" yes; then ok "the next commit retries the listener once the port is free"; else notok "retry" "$out; port $BUSY_PORT does not serve"; fi
 
 # An invalid address fails commit check with file:line:col, like every configuration error.
 BAD="$TMP/bad.conf"
