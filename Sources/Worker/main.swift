@@ -238,7 +238,7 @@ func requestResolution(_ p: Parked) {
     requests.push(r)  // a full ring counts the drop; the frame still waits for its deadline
 }
 
-func park(addr: UInt64, len: UInt32, action: PacketAction, ingress: UInt8, nowMs: UInt32) {
+func park(addr: UInt64, len: UInt32, action: PacketAction, request: ParkRequest, ingress: UInt8, nowMs: UInt32) {
     guard parkedCount < parkCapacity else {
         umem.put(addr)
         counters.drop(UInt8(XPF_DROP_NEIGH_QUEUE_FULL.rawValue))
@@ -246,7 +246,7 @@ func park(addr: UInt64, len: UInt32, action: PacketAction, ingress: UInt8, nowMs
     }
     var p = Parked()
     p.addr = addr; p.len = len; p.egress = action.egress; p.ingress = ingress
-    p.family = pipeline.parkFamily; p.ifindex = pipeline.parkIfindex; p.nexthop = pipeline.parkNexthop
+    p.family = request.family; p.ifindex = request.ifindex; p.nexthop = request.nexthop
     p.deadlineMs = nowMs &+ pipeline.config.pointee.neigh_hold_ms
     p.requestedMs = nowMs
     // One request per next hop: only if no frame for it is waiting already.
@@ -300,6 +300,8 @@ logLine("xpf-worker", "queue \(opts.queue) running on core \(opts.core), node \(
 
 let rxDescs = UnsafeMutablePointer<xdp_desc>.allocate(capacity: batchMax)
 let actions = UnsafeMutablePointer<PacketAction>.allocate(capacity: batchMax)
+let parkRequests = UnsafeMutablePointer<ParkRequest>.allocate(capacity: batchMax)  // set where actions say .park
+parkRequests.initialize(repeating: ParkRequest(), count: batchMax)
 let pollFds = UnsafeMutablePointer<pollfd>.allocate(capacity: ports.count)
 for i in 0..<ports.count { pollFds[i] = pollfd(fd: ports[i].fd, events: Int16(POLLIN), revents: 0) }
 var lastFlushNs: UInt64 = 0
@@ -362,14 +364,14 @@ while stopRequested == 0 {
         for k in 0..<Int(n) { rxDescs[k] = xsk_ring_cons__rx_desc(ports[pi].rx, idx &+ UInt32(k))!.pointee }
         xsk_ring_cons__release(ports[pi].rx, n)
         pipeline.processBatch(umem: umem.area, descs: rxDescs, count: Int(n), ingress: ports[pi].slot,
-                              counters: &counters, actions: actions)
+                              counters: &counters, actions: actions, parks: parkRequests)
         for k in 0..<Int(n) {
             let a = actions[k]
             let addr = rxDescs[k].addr, len = rxDescs[k].len
             switch a.kind {
             case .transmit: stage(a.egress, addr, a.length != 0 ? a.length : len)
             case .drop: umem.put(addr); counters.drop(a.reason)
-            case .park: park(addr: addr, len: len, action: a, ingress: ports[pi].slot, nowMs: nowMs)
+            case .park: park(addr: addr, len: len, action: a, request: parkRequests[k], ingress: ports[pi].slot, nowMs: nowMs)
             }
         }
     }

@@ -107,6 +107,9 @@ final class ForwardTests: XCTestCase {
     var egress: UnsafeMutablePointer<EgressInterface>!
     var pipeline: Pipeline!
     var counters = WorkerCounters()
+    /// The park request of the last `run` / each frame of the last `runBatch`.
+    var park = ParkRequest()
+    var parks: [ParkRequest] = []
     var configFollower: SnapshotFollower!
     var fibFollower: SnapshotFollower!
 
@@ -239,8 +242,9 @@ final class ForwardTests: XCTestCase {
     /// (its new length when the pipeline rewrote it into another packet).
     func run(_ frame: [UInt8], ingress: UInt8 = 0) -> (PacketAction, [UInt8]) {
         var buf = frame + [UInt8](repeating: 0, count: Self.frameHeadroom)
+        park = ParkRequest()
         let a = buf.withUnsafeMutableBytes {
-            pipeline.process(frame: $0.baseAddress!, length: frame.count, ingress: ingress, counters: &counters)
+            pipeline.process(frame: $0.baseAddress!, length: frame.count, ingress: ingress, counters: &counters, park: &park)
         }
         return (a, Array(buf[0..<(a.length == 0 ? frame.count : Int(a.length))]))
     }
@@ -310,7 +314,7 @@ final class ForwardTests: XCTestCase {
     // MARK: IPv4
 
     /// Runs frames as one RX batch through processBatch (prefetch and key-guess stage
-    /// included), as the worker's poll loop does.
+    /// included), as the worker's poll loop does; `parks` gets the batch's park requests.
     func runBatch(_ frames: [[UInt8]]) -> [PacketAction] {
         let stride = 2048
         let umem = UnsafeMutableRawPointer.allocate(byteCount: stride * frames.count, alignment: 64)
@@ -321,10 +325,13 @@ final class ForwardTests: XCTestCase {
             descs.append(xdp_desc(addr: UInt64(i * stride), len: UInt32(f.count), options: 0))
         }
         var actions = [PacketAction](repeating: PacketAction(kind: .drop), count: frames.count)
+        parks = [ParkRequest](repeating: ParkRequest(), count: frames.count)
         actions.withUnsafeMutableBufferPointer { a in
-            descs.withUnsafeBufferPointer { d in
-                pipeline.processBatch(umem: umem, descs: d.baseAddress!, count: frames.count, ingress: 0,
-                                      counters: &counters, actions: a.baseAddress!)
+            parks.withUnsafeMutableBufferPointer { pk in
+                descs.withUnsafeBufferPointer { d in
+                    pipeline.processBatch(umem: umem, descs: d.baseAddress!, count: frames.count, ingress: 0,
+                                          counters: &counters, actions: a.baseAddress!, parks: pk.baseAddress!)
+                }
             }
         }
         return actions
@@ -525,16 +532,16 @@ final class ForwardTests: XCTestCase {
         var (a, out) = run(f)
         XCTAssertEqual(a.kind, .park)
         XCTAssertEqual(a.egress, 1)
-        XCTAssertEqual(pipeline.parkFamily, 4)
-        XCTAssertEqual(pipeline.parkIfindex, Self.wanIfindex)
-        XCTAssertEqual(withUnsafeBytes(of: pipeline.parkNexthop.src) { Array($0) }, Self.b4(F.v4(10, 10, 2, 254)) + [UInt8](repeating: 0, count: 12),
+        XCTAssertEqual(park.family, 4)
+        XCTAssertEqual(park.ifindex, Self.wanIfindex)
+        XCTAssertEqual(withUnsafeBytes(of: park.nexthop.src) { Array($0) }, Self.b4(F.v4(10, 10, 2, 254)) + [UInt8](repeating: 0, count: 12),
                        "the gateway, not the destination, is the next hop")
         XCTAssertEqual(out, f, "a parked frame is not rewritten yet")
         XCTAssertEqual(counters.s.sessions_created, 1, "the session exists while the frame waits")
 
         // Retrying before the FIB knows the neighbour: still waiting, frame untouched.
-        var nh = pipeline.parkNexthop.src
-        let ifx = pipeline.parkIfindex, fam = pipeline.parkFamily, eg = a.egress
+        var nh = park.nexthop.src
+        let ifx = park.ifindex, fam = park.family, eg = a.egress
         var ok = out.withUnsafeMutableBytes { b in
             withUnsafeBytes(of: &nh) { pipeline.resolveParked(frame: b.baseAddress!, length: b.count, egress: eg, family: fam, ifindex: ifx, nexthop: $0.baseAddress!) }
         }
@@ -566,9 +573,9 @@ final class ForwardTests: XCTestCase {
             let (a, out) = run(f)
             XCTAssertEqual(a.kind, .park, why)
             XCTAssertEqual(a.egress, 1, why)
-            XCTAssertEqual(pipeline.parkFamily, 4)
-            XCTAssertEqual(pipeline.parkIfindex, Self.wanIfindex)
-            XCTAssertEqual(withUnsafeBytes(of: pipeline.parkNexthop.src) { Array($0) }, Self.b4(dst) + [UInt8](repeating: 0, count: 12), why)
+            XCTAssertEqual(park.family, 4)
+            XCTAssertEqual(park.ifindex, Self.wanIfindex)
+            XCTAssertEqual(withUnsafeBytes(of: park.nexthop.src) { Array($0) }, Self.b4(dst) + [UInt8](repeating: 0, count: 12), why)
             XCTAssertEqual(out, f, "\(why): not rewritten")
         }
     }
@@ -592,7 +599,8 @@ final class ForwardTests: XCTestCase {
         let fits = F.frame4(src: Self.client4, dst: Self.server4, proto: 17, l4: F.udp(1, 2, payload: [UInt8](repeating: 0, count: 1500 - 28)))
         assertTransmit(run(fits).0, egress: 1)
         XCTAssertEqual(counters.s.sessions_created, 1, "only the forwarded packet made a session")
-        XCTAssertEqual(counters.s.session_misses, 1)
+        XCTAssertEqual(counters.s.session_misses, 5, "every parsed packet with hops left is looked up (the session stage "
+                       + "comes before the route): blackhole, two not-dataplane, too big, and the one that fits")
         // No IPv6 default route: an unrouted v6 destination.
         let v6 = F.frame6(src: Self.client6, dst: [0x20, 0x01, 0x0D, 0xB8] + [UInt8](repeating: 0, count: 11) + [1], nextHeader: 17, l4: udp)
         assertDrop(run(v6).0, XPF_DROP_NO_ROUTE)
@@ -784,15 +792,35 @@ final class ForwardTests: XCTestCase {
         XCTAssertEqual(records[si!.index].packets.1, 1)
     }
 
+    func testEveryParkedFrameOfABatchNamesItsOwnNextHop() {
+        // Three frames of one batch wait for three different neighbours (two hosts on the
+        // connected WAN link, one via the unresolved gateway), with a forwarded frame
+        // between: each park request must name its own frame's next hop, not the batch's
+        // last one (a frame queued under another neighbour would be sent to that host).
+        let hosts: [UInt8] = [3, 77]
+        var frames = hosts.map { F.frame4(src: Self.client4, dst: F.v4(10, 10, 2, $0), proto: 17, l4: F.udp(1000 + UInt16($0), 53, payload: [$0])) }
+        frames.insert(F.frame4(src: Self.client4, dst: Self.server4, proto: 17, l4: F.udp(999, 53, payload: [1])), at: 1)
+        frames.append(F.frame4(src: Self.client4, dst: F.v4(8, 8, 8, 8), proto: 17, l4: F.udp(998, 53, payload: [2])))
+        let actions = runBatch(frames)
+        XCTAssertEqual(actions.map(\.kind), [.park, .transmit, .park, .park])
+        let wanted = [F.v4(10, 10, 2, 3), 0, F.v4(10, 10, 2, 77), F.v4(10, 10, 2, 254)]
+        for k in [0, 2, 3] {
+            XCTAssertEqual(parks[k].family, 4)
+            XCTAssertEqual(parks[k].ifindex, Self.wanIfindex)
+            XCTAssertEqual(withUnsafeBytes(of: parks[k].nexthop.src) { Array($0) }, Self.b4(wanted[k]) + [UInt8](repeating: 0, count: 12),
+                           "frame \(k) waits for its own next hop")
+        }
+    }
+
     func testIPv6UnknownNeighbourParksWithFullAddress() {
         let dst = F.v6(2, 0x33)
         let f = F.frame6(src: Self.client6, dst: dst, nextHeader: 17, l4: F.udp(1, 2, payload: [1]))
         let (a, out) = run(f)
         XCTAssertEqual(a.kind, .park)
         XCTAssertEqual(a.egress, 1)
-        XCTAssertEqual(pipeline.parkFamily, 6)
-        XCTAssertEqual(pipeline.parkIfindex, Self.wanIfindex)
-        XCTAssertEqual(withUnsafeBytes(of: pipeline.parkNexthop.src) { Array($0) }, dst)
+        XCTAssertEqual(park.family, 6)
+        XCTAssertEqual(park.ifindex, Self.wanIfindex)
+        XCTAssertEqual(withUnsafeBytes(of: park.nexthop.src) { Array($0) }, dst)
         XCTAssertEqual(out, f)
     }
 

@@ -53,13 +53,21 @@ struct Frames {
     }
 }
 
+/// Park requests of a batch (the benchmark's frames never park; processBatch needs room).
+let benchParks: UnsafeMutablePointer<ParkRequest> = {
+    let p = UnsafeMutablePointer<ParkRequest>.allocate(capacity: 64)  // lives as long as the process
+    p.initialize(repeating: ParkRequest(), count: 64)
+    return p
+}()
+
 /// Runs every frame once through processBatch in batches of 64.
 @inline(never)
 func runPass(_ p: inout Pipeline, _ f: Frames, _ counters: inout WorkerCounters, _ actions: UnsafeMutablePointer<PacketAction>) {
     var i = 0
     while i < f.count {
         let n = min(64, f.count - i)
-        p.processBatch(umem: f.buf, descs: f.descs + i, count: n, ingress: 0, counters: &counters, actions: actions)
+        p.processBatch(umem: f.buf, descs: f.descs + i, count: n, ingress: 0, counters: &counters, actions: actions,
+                       parks: benchParks)
         i += n
     }
 }

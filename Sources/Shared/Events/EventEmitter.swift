@@ -131,14 +131,14 @@ public struct EventRateLimiter {
         let row = Int(base.load(fromByteOffset: Int(ingress) & (Self.rows - 1), as: UInt8.self))
         let b = (base + Self.bucketsOffset).assumingMemoryBound(to: Bucket.self)
             + ((Int(type.rawValue) & (Self.kinds - 1)) * Self.rows + row)
-        let elapsed = UInt64(nowMs &- b.pointee.lastMs)
-        b.pointee.lastMs = nowMs
-        let credit = min(burst, b.pointee.credit &+ elapsed &* UInt64(rate))
-        guard credit >= Self.creditPerEvent else {
-            b.pointee.credit = credit
-            return false
+        // Refill once per millisecond at most: events of one worker loop share its clock.
+        if nowMs != b.pointee.lastMs {
+            let elapsed = UInt64(nowMs &- b.pointee.lastMs)
+            b.pointee.lastMs = nowMs
+            b.pointee.credit = min(burst, b.pointee.credit &+ elapsed &* UInt64(rate))
         }
-        b.pointee.credit = credit &- Self.creditPerEvent
+        guard b.pointee.credit >= Self.creditPerEvent else { return false }
+        b.pointee.credit &-= Self.creditPerEvent
         return true
     }
 }
@@ -165,36 +165,47 @@ public struct PacketFlow {
     public init() {}
 }
 
-/// The encoder of verdict payloads (struct xpf_event_verdict); EventNames is the decoder.
+/// The encoder of payloads about a packet rather than a session: TABLE_FULL (the flow
+/// alone) and SCREEN_DROP, FILTER_LOG, NAT_EXCEPTION (the flow, then a verdict, struct
+/// xpf_event_verdict). EventNames is the decoder.
 public enum VerdictEvent {
-    /// Writes the whole payload: the flow part as in a session event without a session
-    /// (id, policy, counters zero; `nat` equal to the flow), then what decided.
+    /// Writes a flow payload (struct xpf_event_flow) without a session: id, policy and
+    /// counters zero, `nat` equal to the flow.
     @inlinable
-    public static func write(_ payload: UnsafeMutableRawPointer, flow: PacketFlow, realtimeNs: UInt64, generation: UInt64,
-                             queue: UInt8, object: UInt32, item: UInt32, action: UInt8, ipLength: UInt16 = 0,
-                             natKind: UInt8 = 0) {
-        let v = payload.assumingMemoryBound(to: xpf_event_verdict.self)  // Safe: the entry's union holds an xpf_event_verdict
-        v.pointee = xpf_event_verdict()  // every field the kind leaves unset is zero
-        v.pointee.flow.realtime_ns = realtimeNs
-        v.pointee.flow.generation = UInt32(truncatingIfNeeded: generation)
-        v.pointee.flow.family = flow.family
-        v.pointee.flow.proto = flow.proto
-        v.pointee.flow.if_in = flow.ingress
-        v.pointee.flow.if_out = flow.egress
-        v.pointee.flow.icmp_type = flow.icmpType
-        v.pointee.flow.queue = queue
-        v.pointee.flow.policy = XPF_CFG_NONE
-        v.pointee.flow.from_zone = flow.fromZone
-        v.pointee.flow.to_zone = flow.toZone
+    public static func writeFlow(_ payload: UnsafeMutableRawPointer, flow: PacketFlow, realtimeNs: UInt64, generation: UInt64,
+                                 queue: UInt8) {
+        let f = payload.assumingMemoryBound(to: xpf_event_flow.self)  // Safe: the entry's union holds an xpf_event_flow
+        f.pointee = xpf_event_flow()  // every field a packet event leaves unset is zero
+        f.pointee.realtime_ns = realtimeNs
+        f.pointee.generation = UInt32(truncatingIfNeeded: generation)
+        f.pointee.family = flow.family
+        f.pointee.proto = flow.proto
+        f.pointee.if_in = flow.ingress
+        f.pointee.if_out = flow.egress
+        f.pointee.icmp_type = flow.icmpType
+        f.pointee.queue = queue
+        f.pointee.policy = XPF_CFG_NONE
+        f.pointee.from_zone = flow.fromZone
+        f.pointee.to_zone = flow.toZone
         withUnsafeBytes(of: flow.tuple) { t in
             (payload + MemoryLayout<xpf_event_flow>.offset(of: \xpf_event_flow.fwd)!).copyMemory(from: t.baseAddress!, byteCount: t.count)
             (payload + MemoryLayout<xpf_event_flow>.offset(of: \xpf_event_flow.nat)!).copyMemory(from: t.baseAddress!, byteCount: t.count)
         }
+    }
+
+    /// Writes a whole verdict payload: the flow part (`writeFlow`), then what decided.
+    @inlinable
+    public static func write(_ payload: UnsafeMutableRawPointer, flow: PacketFlow, realtimeNs: UInt64, generation: UInt64,
+                             queue: UInt8, object: UInt32, item: UInt32, action: UInt8, ipLength: UInt16 = 0,
+                             natKind: UInt8 = 0) {
+        writeFlow(payload, flow: flow, realtimeNs: realtimeNs, generation: generation, queue: queue)
+        let v = payload.assumingMemoryBound(to: xpf_event_verdict.self)  // Safe: the entry's union holds an xpf_event_verdict
         v.pointee.object = object
         v.pointee.item = item
         v.pointee.action = action
         v.pointee.ip_length = ipLength
         v.pointee.nat_kind = natKind
+        v.pointee.reserved = 0
     }
 }
 

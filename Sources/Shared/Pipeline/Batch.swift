@@ -5,12 +5,13 @@ import CXPF
 
 extension Pipeline {
     /// Runs `count` RX descriptors through `process` and writes one action per
-    /// descriptor. Frames are rewritten in place in `umem`. Counts rx packets/bytes
-    /// and batch fill; drops are counted by the caller as it frees the frames.
+    /// descriptor, and for each `.park` action the next hop to resolve at the same index
+    /// of `parks`. Frames are rewritten in place in `umem`. Counts rx packets/bytes and
+    /// batch fill; drops are counted by the caller as it frees the frames.
     @inlinable
     public mutating func processBatch(umem: UnsafeMutableRawPointer, descs: UnsafePointer<xdp_desc>, count: Int,
                                       ingress: UInt8, counters: inout WorkerCounters,
-                                      actions: UnsafeMutablePointer<PacketAction>) {
+                                      actions: UnsafeMutablePointer<PacketAction>, parks: UnsafeMutablePointer<ParkRequest>) {
         counters.s.batches &+= 1
         counters.s.batch_packets &+= UInt64(count)
         // Memory latency, not instructions, bounds a session hit once the table outgrows
@@ -30,7 +31,10 @@ extension Pipeline {
             counters.s.rx_packets &+= 1
             counters.s.rx_bytes &+= UInt64(d.len)
             // Safe: descriptors come from the kernel (or the benchmark) and lie inside `umem`.
-            actions[k] = process(frame: umem + Int(d.addr), length: Int(d.len), ingress: ingress, counters: &counters, guess: k)
+            scratch.pointee.start(frame: umem + Int(d.addr), length: Int(d.len), ingress: ingress)
+            let action = process(&scratch.pointee, counters: &counters, guess: k)
+            if action.kind == .park { parks[k] = scratch.pointee.park }
+            actions[k] = action
         }
     }
 }

@@ -116,3 +116,50 @@ public struct ICMPRateLimit {
         return true
     }
 }
+
+extension Pipeline {
+    /// TTL / hop limit exhausted: the packet is dropped and counted; in its place
+    /// an ICMP time exceeded goes back out of the ingress interface (see `icmpError`).
+    @inline(never)  // cold path
+    @usableFromInline
+    mutating func timeExceeded(_ p: inout Packet, counters: inout WorkerCounters) -> PacketAction {
+        let (type, code) = p.parsed.family == 4 ? ICMPError.timeExceededV4 : ICMPError.timeExceededV6
+        guard let length = icmpError(frame: p.frame, parsed: p.parsed, ingress: p.ingress, type: type, code: code,
+                                     counters: &counters) else {
+            return .drop(XPF_DROP_TTL)
+        }
+        // The original packet is still a TTL drop; the caller counts drops only for .drop.
+        counters.drop(UInt8(XPF_DROP_TTL.rawValue))
+        return PacketAction(kind: .transmit, egress: p.ingress, length: length)
+    }
+
+    /// A parked frame whose next hop never resolved: rewrites it into an ICMP
+    /// host unreachable for its sender; returns the new length, or nil when no error may
+    /// be sent (the caller then just frees the frame). The drop is the caller's to count.
+    @inline(never)  // cold path
+    public mutating func hostUnreachable(frame: UnsafeMutableRawPointer, length: Int, ingress: UInt8,
+                                         counters: inout WorkerCounters) -> UInt32? {
+        var parsed = ParsedPacket()
+        guard parseFrame(UnsafeRawPointer(frame), length: length, into: &parsed) == .ok else { return nil }
+        let (type, code) = parsed.family == 4 ? ICMPError.hostUnreachableV4 : ICMPError.addressUnreachableV6
+        return icmpError(frame: frame, parsed: parsed, ingress: ingress, type: type, code: code, counters: &counters)
+    }
+
+    /// Rewrites the frame (`parsed` describes it) into an ICMP error sent back out of the
+    /// ingress interface, from that interface's address, when the RFCs allow one and the
+    /// worker's rate limit has room. Returns the new frame length, or nil.
+    @usableFromInline
+    mutating func icmpError(frame: UnsafeMutableRawPointer, parsed: ParsedPacket, ingress: UInt8, type: UInt8, code: UInt8,
+                            counters: inout WorkerCounters) -> UInt32? {
+        guard Int(ingress) < interfaceCount, ICMPError.allowed(frame: UnsafeRawPointer(frame), parsed: parsed),
+              let source = fib.interfaceAddress(slot: ingress, family: parsed.family) else { return nil }
+        guard icmpLimit.take(nowMs: nowMs) else {
+            counters.s.icmp_errors_limited &+= 1
+            return nil
+        }
+        let mac = UnsafeRawPointer(interfaces + Int(ingress)) + MemoryLayout<EgressInterface>.offset(of: \EgressInterface.mac)!
+        let length = ICMPError.build(frame: frame, parsed: parsed, type: type, code: code, source: source, ingressMAC: mac)
+        counters.s.icmp_errors_sent &+= 1
+        return UInt32(length)
+    }
+}

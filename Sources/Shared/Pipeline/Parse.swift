@@ -93,6 +93,11 @@ internal enum ParseConst {
     @inlinable static var etherTypeQinQ: UInt16 { 0x88A8 }   // 802.1ad service tag
     @inlinable static var ethernetHeaderLength: Int { 14 }
     @inlinable static var vlanTagLength: Int { 4 }
+    /// Where the addresses sit in the IP headers (RFC 791, RFC 8200).
+    @inlinable static var ipv4SourceOffset: Int { 12 }
+    @inlinable static var ipv4DestinationOffset: Int { 16 }
+    @inlinable static var ipv6SourceOffset: Int { 8 }
+    @inlinable static var ipv6DestinationOffset: Int { 24 }
 
     @inlinable static var protoICMP: UInt8 { 1 }
     @inlinable static var protoTCP: UInt8 { 6 }

@@ -41,6 +41,7 @@ final class PipelineTarget {
     let umem: UnsafeMutableRawPointer
     let descs: UnsafeMutablePointer<xdp_desc>
     let actions: UnsafeMutablePointer<PacketAction>
+    let parks: UnsafeMutablePointer<ParkRequest>
     var counters = WorkerCounters()
 
     private init() {
@@ -54,6 +55,8 @@ final class PipelineTarget {
         descs = .allocate(capacity: Self.maxFrames)
         actions = .allocate(capacity: Self.maxFrames)
         actions.initialize(repeating: PacketAction(kind: .drop), count: Self.maxFrames)
+        parks = .allocate(capacity: Self.maxFrames)
+        parks.initialize(repeating: ParkRequest(), count: Self.maxFrames)
     }
 
     struct Record { var ingress: UInt8; var newBatch: Bool; var step: Int; var bytes: [UInt8] }
@@ -129,11 +132,11 @@ final class PipelineTarget {
         }
         let rxBefore = counters.s.rx_packets
         pipeline.processBatch(umem: umem, descs: descs, count: range.count, ingress: ingress,
-                              counters: &counters, actions: actions)
+                              counters: &counters, actions: actions, parks: parks)
         if counters.s.rx_packets &- rxBefore != UInt64(range.count) { return "rx_packets did not count the batch" }
         for (j, k) in range.enumerated() {
             let frame = umem + Int(descs[j].addr)
-            if let failure = check(actions[j], frame: frame, original: recs[k].bytes, ingress: ingress) {
+            if let failure = check(actions[j], park: parks[j], frame: frame, original: recs[k].bytes, ingress: ingress) {
                 return "frame \(k): \(failure)"
             }
         }
@@ -141,7 +144,8 @@ final class PipelineTarget {
         return nil
     }
 
-    private func check(_ a: PacketAction, frame: UnsafeMutableRawPointer, original: [UInt8], ingress: UInt8) -> String? {
+    private func check(_ a: PacketAction, park: ParkRequest, frame: UnsafeMutableRawPointer, original: [UInt8],
+                       ingress: UInt8) -> String? {
         switch a.kind {
         case .drop:
             guard xpf_drop_reason_name(UInt32(a.reason)) != nil else {
@@ -155,6 +159,11 @@ final class PipelineTarget {
             return checkForwarded(frame: frame, original: original, egress: a.egress)
         case .park:
             guard Int(a.egress) < Self.interfaceCount else { return "parked for egress \(a.egress)" }
+            var p = ParsedPacket()
+            let family = original.withUnsafeBytes { parseFrame($0.baseAddress!, length: $0.count, into: &p) == .ok ? p.family : 0 }
+            guard park.family == family, park.ifindex != 0 else {
+                return "park request (family \(park.family), ifindex \(park.ifindex)) is not this frame's next hop"
+            }
             // As the worker does at the hold deadline: the next hop never resolved.
             guard let length = pipeline.hostUnreachable(frame: frame, length: original.count, ingress: ingress,
                                                         counters: &counters) else { return nil }
