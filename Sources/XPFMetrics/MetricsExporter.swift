@@ -132,6 +132,7 @@ private struct State {
         gauge(.workerGeneration, [q], Double(w.generation))
         gauge(.workerFibVersion, [q], Double(w.fibVersion))
         counter(.workerRestarts, [q], UInt64(w.restarts))
+        if w.heartbeatAgeMs >= 0 { gauge(.heartbeatAge, [q], Double(w.heartbeatAgeMs) / Self.millisecondsPerSecond) }
         for name in Self.workerStates { gauge(.workerState, [q, ("state", name)], w.state == name ? 1 : 0) }
         counter(.rxPackets, [q], st.rx_packets)
         counter(.rxBytes, [q], st.rx_bytes)
@@ -175,6 +176,7 @@ private struct State {
 
     /// Every state `DataplaneStatus.workerStateName` can give: one 0/1 series each.
     static let workerStates = ["empty", "starting", "running", "exited", "failed"]
+    static let millisecondsPerSecond = 1000.0
 }
 
 /// A metric family: name (with unit and `_total` for counters) and help text.
@@ -195,6 +197,7 @@ struct Metric {
     static let workerGeneration = Metric(name: "xpf_worker_config_generation", help: "Configuration generation the worker runs.")
     static let workerFibVersion = Metric(name: "xpf_worker_fib_version", help: "FIB version the worker runs.")
     static let workerRestarts = Metric(name: "xpf_worker_restarts_total", help: "Times xpfd restarted the worker of the queue.")
+    static let heartbeatAge = Metric(name: "xpf_worker_heartbeat_age_seconds", help: "Time since the worker's last loop pass (absent until its first).")
     static let workerState = Metric(name: "xpf_worker_state", help: "1 for the state the worker of the queue is in, 0 for the others.")
     static let rxPackets = Metric(name: "xpf_worker_rx_packets_total", help: "Packets the worker received from its AF_XDP sockets.")
     static let rxBytes = Metric(name: "xpf_worker_rx_bytes_total", help: "Bytes the worker received from its AF_XDP sockets.")

@@ -184,6 +184,19 @@ final class MetricsExporterTests: XCTestCase {
         XCTAssertEqual(samples(render(exporter))["xpf_worker_rx_packets_total{queue=\"0\"}"], Double(s.rx_packets))
     }
 
+    /// A worker's heartbeat age appears once it has beaten, in seconds.
+    func testHeartbeatAgeOnceTheWorkerBeats() {
+        let exporter = MetricsExporter()
+        let series = "xpf_worker_heartbeat_age_seconds{queue=\"0\"}"
+        XCTAssertNil(samples(render(exporter))[series], "no heartbeat yet")
+        let beat = monotonicNanos() - 1_500_000_000  // 1.5 s ago
+        xpf_store_relaxed_u64(xpf_wb_heartbeat(region.worker(0)), beat)
+        let age = try? XCTUnwrap(samples(render(exporter))[series])
+        XCTAssertNotNil(age)
+        XCTAssertGreaterThanOrEqual(age ?? 0, 1.5)
+        XCTAssertLessThan(age ?? .infinity, 60)
+    }
+
     /// Gauges follow the value both ways.
     func testGaugesFollowTheValue() {
         let exporter = MetricsExporter()
