@@ -306,4 +306,53 @@ final class PolicyMatchTests: XCTestCase {
         }.contains("policy leaf 1: "))
         XCTAssertEqual(try corrupted { _, _ in }, "accepted")
     }
+
+    // MARK: Tree builder
+
+    /// Whatever the replication budget, a leaf keeps every policy that can match a packet
+    /// reaching it (the tree only prunes), and the budget bounds the leaf entries (with no
+    /// room to copy, these policies stay one leaf: a linear scan, still right).
+    func testTreeKeepsEveryPolicyThatCanMatchUnderAnyBudget() {
+        var rng = PolicyCorpus.RNG(seed: 0x7BEE)
+        func box(_ field: Int) -> PolicyBox {
+            var b = PolicyBox.everything
+            let low: UInt64 = UInt64.random(in: 0...1000, using: &rng)
+            let high: UInt64 = low + UInt64.random(in: 0...300, using: &rng)
+            let unit: UInt64 = 1 << 40
+            b.lo[field] = low * unit
+            b.hi[field] = high * unit + (unit - 1)
+            return b
+        }
+        // Half the policies are "any" on one side: they must be copied to be separated.
+        var rules: [PolicyTreeRule] = []
+        for n in 0..<400 {
+            let sources: [PolicyBox] = n % 4 == 0 ? [PolicyBox.everything] : [box(0), box(0)]
+            let destinations: [PolicyBox] = n % 4 == 1 ? [PolicyBox.everything] : [box(2)]
+            rules.append(PolicyTreeRule(id: UInt32(n), sources: sources, destinations: destinations, terms: [box(6)]))
+        }
+        for budget in [1, 2, 16] {
+            var builder = PolicyTreeBuilder(rules: rules, nodeBase: 0, replicationBudget: budget)
+            let root = builder.build()
+            let entries = builder.leaves.reduce(0) { $0 + $1.count }
+            XCTAssertLessThanOrEqual(entries, budget * rules.count + PolicyTreeBuilder.leafSize, "budget \(budget)")
+            if budget > 1 { XCTAssertGreaterThan(builder.nodes.count, 0, "budget \(budget): a tree") }
+            for n in 0..<2_000 {
+                var point = SIMD8<UInt64>(repeating: 0)
+                for f in [0, 2, 6] {
+                    let value: UInt64 = UInt64.random(in: 0...1400, using: &rng)
+                    point[f] = value << 40 | UInt64(n)
+                }
+                var ref = root
+                while ref & XPF_POLICY_REF_LEAF == 0 {
+                    let node = builder.nodes[Int(ref)]
+                    ref = point[Int(node.field)] <= node.threshold ? node.le : node.gt
+                }
+                let leaf = Set(builder.leaves[Int(ref & ~XPF_POLICY_REF_LEAF)])
+                let contains = { (b: PolicyBox) in all(b.lo .<= point) && all(point .<= b.hi) }
+                for r in rules where r.groups.allSatisfy({ $0.contains(where: contains) }) {
+                    guard leaf.contains(r.id) else { return XCTFail("budget \(budget): policy \(r.id) can match \(point) but is not in its leaf") }
+                }
+            }
+        }
+    }
 }

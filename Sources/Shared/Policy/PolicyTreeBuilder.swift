@@ -9,12 +9,14 @@
 //
 // The tree is HyperSplit-style: each node cuts one field at one threshold into `<= t`
 // and `> t`; a policy goes to every side its alternatives reach (a policy spanning the
-// threshold goes to both). At each node the builder picks the (field, threshold) whose
-// larger side holds the fewest policies (ties: fewest copies in all), and stops at a
-// leaf when the node holds at most `leafSize` policies, when no cut separates anything
-// (every remaining policy covers the whole node), at `maxDepth`, or when the tree has
-// spent its replication budget (leaf entries) — then the leaf is simply longer, and the
-// lookup scans it: slower, never wrong.
+// threshold goes to both). At each node the builder picks, among the cuts whose larger
+// side holds at most 3/4 of the node's policies, the one making the fewest copies (else
+// the most balanced), and stops at a leaf when the node holds at most `leafSize`
+// policies, when no cut separates anything (every remaining policy covers the whole
+// node), at `maxDepth`, or when a cut would exceed the replication budget (leaf entries
+// per policy) — then the leaf is simply longer, and the lookup scans it: slower, never
+// wrong. Nodes are built breadth first, so a spent budget leaves the deepest level
+// unsplit rather than one whole subtree.
 import CXPF
 
 /// One alternative of a policy: an inclusive interval per tree field.
@@ -102,14 +104,13 @@ public struct PolicyTreeRule: Sendable {
 /// The tree's records, appended to the snapshot's sections by the encoder.
 public struct PolicyTreeBuilder {
     /// At most this many policies in a leaf, unless no cut separates them.
-    public static let leafSize = 4
+    public static let leafSize = 2
     /// Deepest path (a walk costs a few instructions per level).
     public static let maxDepth = 32
-    /// Leaf entries a tree may hold per policy (replication across leaves) before its
-    /// remaining nodes become leaves as they are.
-    public static let replicationBudget = 32
-    /// Field → group (source, destination, application).
-    static let groupOfField = [0, 0, 1, 1, 2, 2, 2, 2]
+    /// Leaf entries a tree may hold per policy (a policy spanning a cut is in both
+    /// sides): a cut that would exceed it is not made. Bounds the classifier to about
+    /// 16 × 36 bytes per policy (index entry, leaf, node per leaf entry).
+    public static let replicationBudget = 16
 
     /// Nodes appended here; references to them are `nodeBase + index`.
     public var nodes: [xpf_cfg_policy_node] = []
@@ -118,26 +119,56 @@ public struct PolicyTreeBuilder {
     public var leaves: [[UInt32]] = []
     let nodeBase: UInt32
     let rules: [PolicyTreeRule]
-    var leafEntries = 0
-    let leafEntryBudget: Int
+    /// Leaf entries of the tree as built so far (every pending node counts its policies).
+    var entries = 0
+    let entryBudget: Int
 
     /// Builds the tree of `rules` (in evaluation order). Node references are offset by
     /// `nodeBase` (the nodes already in the section); leaf references index `leaves`.
-    public init(rules: [PolicyTreeRule], nodeBase: UInt32) {
+    public init(rules: [PolicyTreeRule], nodeBase: UInt32, replicationBudget: Int = Self.replicationBudget) {
         self.rules = rules.filter(\.canMatch)
         self.nodeBase = nodeBase
-        leafEntryBudget = Self.replicationBudget * self.rules.count + Self.leafSize
+        entryBudget = replicationBudget * self.rules.count + Self.leafSize
     }
 
-    /// Builds and returns the root reference.
+    /// Builds and returns the root reference. Breadth first, so that when the budget
+    /// runs out it is the deepest level that stays unsplit (many slightly longer leaves,
+    /// not one subtree left as a single long one).
     public mutating func build() -> UInt32 {
-        build(Array(rules.indices), region: .everything, depth: 0)
+        var root = XPF_POLICY_REF_LEAF
+        var queue = [Pending(members: Array(rules.indices), region: .everything, depth: 0, parent: nil)]
+        entries = rules.count
+        var next = 0
+        while next < queue.count {
+            let item = queue[next]
+            next += 1
+            let ref: UInt32
+            if let (node, left, right) = split(item) {
+                ref = nodeBase + UInt32(nodes.count)
+                nodes.append(node)
+                let index = nodes.count - 1
+                queue.append(Pending(members: left.members, region: left.region, depth: item.depth + 1, parent: (index, false)))
+                queue.append(Pending(members: right.members, region: right.region, depth: item.depth + 1, parent: (index, true)))
+            } else {
+                leaves.append(item.members.map { rules[$0].id })
+                ref = XPF_POLICY_REF_LEAF | UInt32(leaves.count - 1)
+            }
+            switch item.parent {
+            case nil: root = ref
+            case let (index, greater)?: if greater { nodes[index].gt = ref } else { nodes[index].le = ref }
+            }
+            queue[next - 1].members = []  // done with it
+        }
+        return root
     }
 
-    mutating func leaf(_ members: [Int]) -> UInt32 {
-        leafEntries += members.count
-        leaves.append(members.map { rules[$0].id })
-        return XPF_POLICY_REF_LEAF | UInt32(leaves.count - 1)
+    /// A node still to build: its policies, region, depth, and the parent's child
+    /// reference to fill in (node index, `gt` side).
+    struct Pending {
+        var members: [Int]
+        var region: PolicyBox
+        var depth: Int
+        var parent: (Int, Bool)?
     }
 
     struct Cut {
@@ -154,10 +185,10 @@ public struct PolicyTreeBuilder {
         }
     }
 
-    mutating func build(_ members: [Int], region: PolicyBox, depth: Int) -> UInt32 {
-        if members.count <= Self.leafSize || depth >= Self.maxDepth || leafEntries >= leafEntryBudget {
-            return leaf(members)
-        }
+    /// The node that splits `item`, with its two sides; nil when `item` stays a leaf.
+    mutating func split(_ item: Pending) -> (xpf_cfg_policy_node, (members: [Int], region: PolicyBox), (members: [Int], region: PolicyBox))? {
+        let members = item.members, region = item.region
+        if members.count <= Self.leafSize || item.depth >= Self.maxDepth { return nil }
         // Per policy, per field: the lowest and highest value its alternatives reach
         // inside the region (the group's alternatives that intersect the region).
         var lows: [SIMD8<UInt64>] = []
@@ -181,9 +212,11 @@ public struct PolicyTreeBuilder {
             lows.append(low)
             highs.append(high)
         }
-        guard let cut = bestCut(lows: lows, highs: highs, region: region), cut.larger < members.count else {
-            return leaf(members)
-        }
+        // A cut that separates nothing, or copies more than the budget has left, is not made.
+        guard let cut = bestCut(lows: lows, highs: highs, region: region), cut.larger < members.count,
+              entries + cut.total - members.count <= entryBudget
+        else { return nil }
+        entries += cut.total - members.count
         var left: [Int] = [], right: [Int] = []
         for (k, m) in members.enumerated() {
             if lows[k][cut.field] <= cut.threshold { left.append(m) }
@@ -192,13 +225,8 @@ public struct PolicyTreeBuilder {
         var leftRegion = region, rightRegion = region
         leftRegion.hi[cut.field] = cut.threshold
         rightRegion.lo[cut.field] = cut.threshold + 1
-        let index = nodes.count
-        nodes.append(xpf_cfg_policy_node(threshold: cut.threshold, field: UInt32(cut.field), le: 0, gt: 0, reserved: 0))
-        let le = build(left, region: leftRegion, depth: depth + 1)
-        let gt = build(right, region: rightRegion, depth: depth + 1)
-        nodes[index].le = le
-        nodes[index].gt = gt
-        return nodeBase + UInt32(index)
+        let node = xpf_cfg_policy_node(threshold: cut.threshold, field: UInt32(cut.field), le: 0, gt: 0, reserved: 0)
+        return (node, (left, leftRegion), (right, rightRegion))
     }
 
     /// The cut minimising the larger side, then the copies on both sides.
