@@ -42,15 +42,40 @@ public final class EventDrain {
     }
 }
 
+/// The names one configuration generation gives an event's indices, resolved once when
+/// xpfd adopts the generation, so that resolving an event copies no model: zones, the
+/// zone of each interface, policies by id, NAT rules in NAT_RULES order.
+final class GenerationNames {
+    let generation: UInt32
+    /// For the rarer kinds' lookups (filters, pools).
+    let model: ConfigModel
+    let zones: [String]
+    /// By interface index (a dataplane interface's index is its slot); nil: in no zone.
+    let zoneOfInterface: [String?]
+    let policies: [String]
+    let natRules: [String]
+
+    init(generation: UInt32, model: ConfigModel) {
+        self.generation = generation
+        self.model = model
+        zones = model.zones.map(\.name)
+        zoneOfInterface = model.interfaces.indices.map { i in model.zoneIndex(ofInterface: i).map { model.zones[$0].name } }
+        policies = model.policies.all.map(\.name)  // POLICIES index = policy id = `all` order
+        // NAT_RULES: the rules of source, destination, then static rule sets (SnapshotWriter.encodeNAT).
+        natRules = (model.nat.sourceRuleSets + model.nat.destinationRuleSets + model.nat.staticRuleSets)
+            .flatMap(\.rules).map(\.name)
+    }
+}
+
 /// What an event's indices mean: interface slots, and per configuration generation the
-/// model that names zones and policies.
+/// names of its zones, policies and other objects.
 public struct EventNames {
     public var hostName: String
     /// Dataplane interface names by slot.
     public var interfaces: [String]
-    /// Recent generations' models, by the low 32 bits of the generation (what a session
-    /// records); the newest is used for an event of a generation no longer kept.
-    public private(set) var models: [(generation: UInt32, model: ConfigModel)] = []
+    /// Recent generations, by the low 32 bits of the generation (what a session records);
+    /// the newest is used for an event of a generation no longer kept.
+    var generations: [GenerationNames] = []
     public static let keptGenerations = 8
 
     public init(hostName: String, interfaces: [String]) {
@@ -60,12 +85,12 @@ public struct EventNames {
 
     /// Records the model of a newly published generation.
     public mutating func adopt(generation: UInt64, model: ConfigModel) {
-        models.append((UInt32(truncatingIfNeeded: generation), model))
-        if models.count > Self.keptGenerations { models.removeFirst(models.count - Self.keptGenerations) }
+        generations.append(GenerationNames(generation: UInt32(truncatingIfNeeded: generation), model: model))
+        if generations.count > Self.keptGenerations { generations.removeFirst(generations.count - Self.keptGenerations) }
     }
 
-    func model(_ generation: UInt32) -> ConfigModel? {
-        models.last { $0.generation == generation }?.model ?? models.last?.model
+    func names(_ generation: UInt32) -> GenerationNames? {
+        generations.last { $0.generation == generation } ?? generations.last
     }
 
     func interfaceName(_ slot: UInt8) -> String {
@@ -73,11 +98,11 @@ public struct EventNames {
     }
 
     /// The zone name for an event: the one it names, else the zone of the interface.
-    func zoneName(_ zone: UInt16, interface slot: UInt8, in model: ConfigModel?) -> String {
-        guard let model else { return JunosAbsent.notApplicable }
-        if zone != .max, Int(zone) < model.zones.count { return model.zones[Int(zone)].name }
-        guard let z = model.zoneIndex(ofInterface: Int(slot)) else { return JunosAbsent.notApplicable }
-        return model.zones[z].name
+    func zoneName(_ zone: UInt16, interface slot: UInt8, in names: GenerationNames?) -> String {
+        guard let names else { return JunosAbsent.notApplicable }
+        if zone != .max, Int(zone) < names.zones.count { return names.zones[Int(zone)] }
+        guard Int(slot) < names.zoneOfInterface.count, let z = names.zoneOfInterface[Int(slot)] else { return JunosAbsent.notApplicable }
+        return z
     }
 
     static func address(_ family: UInt8, _ bytes: UnsafeRawPointer) -> ConfigModel.IPAddress {
@@ -124,7 +149,7 @@ public struct EventNames {
         let fwd = payload + MemoryLayout<xpf_event_flow>.offset(of: \xpf_event_flow.fwd)!
         let nat = payload + MemoryLayout<xpf_event_flow>.offset(of: \xpf_event_flow.nat)!
         let tupleDst = MemoryLayout<xpf_event_tuple>.offset(of: \xpf_event_tuple.dst)!
-        let model = model(f.generation)
+        let names = names(f.generation)
         var r = RTFlowRecord(kind: kind, realtimeNanos: f.realtime_ns, hostName: hostName)
         r.sourceAddress = Self.address(f.family, fwd)
         r.destinationAddress = Self.address(f.family, fwd + tupleDst)
@@ -138,10 +163,10 @@ public struct EventNames {
         r.icmpType = f.icmp_type
         r.sessionID = UInt64(f.session_id)
         r.interfaceName = interfaceName(f.if_in)
-        r.sourceZoneName = zoneName(f.from_zone, interface: f.if_in, in: model)
-        r.destinationZoneName = zoneName(f.to_zone, interface: f.if_out, in: model)
-        if f.policy != XPF_CFG_NONE, let all = model?.policies.all, Int(f.policy) < all.count {
-            r.policyName = all[Int(f.policy)].name  // POLICIES index = policy id = `all` order
+        r.sourceZoneName = zoneName(f.from_zone, interface: f.if_in, in: names)
+        r.destinationZoneName = zoneName(f.to_zone, interface: f.if_out, in: names)
+        if f.policy != XPF_CFG_NONE, let policies = names?.policies, Int(f.policy) < policies.count {
+            r.policyName = policies[Int(f.policy)]
         }
         r.worker = UInt32(f.queue)
         switch kind {
@@ -157,7 +182,7 @@ public struct EventNames {
         case .tableFull:
             r.detail = "new flow dropped"
         case .screenDrop, .filterLog, .natException:
-            resolveVerdict(payload.assumingMemoryBound(to: xpf_event_verdict.self).pointee, into: &r, model: model)
+            resolveVerdict(payload.assumingMemoryBound(to: xpf_event_verdict.self).pointee, into: &r, names: names)
         case .sessionCreate:
             break
         }
@@ -166,7 +191,8 @@ public struct EventNames {
 
     /// The verdict part of a SCREEN_DROP, FILTER_LOG or NAT_EXCEPTION record. An index
     /// the model does not have (a generation no longer kept) leaves the name `N/A`.
-    func resolveVerdict(_ v: xpf_event_verdict, into r: inout RTFlowRecord, model: ConfigModel?) {
+    func resolveVerdict(_ v: xpf_event_verdict, into r: inout RTFlowRecord, names: GenerationNames?) {
+        let model = names?.model
         let object = Int(v.object), item = Int(v.item)
         switch r.kind {
         case .screenDrop:
@@ -183,10 +209,7 @@ public struct EventNames {
         case .natException:
             if Int(v.action) < Self.natFailures.count, v.action > 0 { r.detail = Self.natFailures[Int(v.action)] }
             guard let nat = model?.nat else { break }
-            // NAT_RULES holds the rules of source, destination, then static rule sets, each
-            // set's rules in order (SnapshotWriter.encodeNAT).
-            let rules = (nat.sourceRuleSets + nat.destinationRuleSets + nat.staticRuleSets).flatMap(\.rules)
-            if v.object != XPF_CFG_NONE, object < rules.count { r.ruleName = rules[object].name }
+            if v.object != XPF_CFG_NONE, let rules = names?.natRules, object < rules.count { r.ruleName = rules[object] }
             if v.item != XPF_CFG_NONE {
                 switch UInt32(v.nat_kind) {
                 case XPF_NAT_KIND_SOURCE.rawValue where item < nat.sourcePools.count: r.poolName = nat.sourcePools[item].name
