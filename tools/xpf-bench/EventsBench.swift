@@ -101,10 +101,6 @@ func eventCallgrindChild(_ scenario: EventScenario, _ events: Int) -> Never {
     } catch { die("\(error)") }
 }
 
-/// Figures from the docs this mode compares against (docs/performance.md, commit 8a34bb7,
-/// before events existed).
-let sessionHitInstructionsBeforeEvents = 590.0
-let firstPacketInstructionsBeforeEvents = 838.0
 let emitInstructionTarget = 40.0
 
 func eventsBench(quick: Bool, smoke: Bool, jsonPath: String?) -> Never {
@@ -128,9 +124,9 @@ func eventsBench(quick: Bool, smoke: Bool, jsonPath: String?) -> Never {
     print("events: emit                          \(show(emitI)) instructions/event  target ≤ \(Int(emitInstructionTarget))")
     print("events: emit, rate cap configured     \(show(cappedI)) instructions/event  target ≤ \(Int(emitInstructionTarget))")
     print("events: session event (emit + write)  \(show(sessionI)) instructions/event")
-    print("events: session hit v4 (no event)     \(show(hitI)) instructions/packet  (\(Int(sessionHitInstructionsBeforeEvents)) at 8a34bb7, before events)")
+    print("events: session hit v4 (no event)     \(show(hitI)) instructions/packet  (history: docs/performance.md)")
     if !smoke {
-        print("events: first packet (a CREATE each)  \(show(firstI)) instructions/packet  (\(Int(firstPacketInstructionsBeforeEvents)) at 8a34bb7, before events)")
+        print("events: first packet (a CREATE each)  \(show(firstI)) instructions/packet")
     }
 
     let lines = smoke ? 2 * eventRingSize : quick ? 64 * eventRingSize : 128 * eventRingSize
