@@ -158,11 +158,6 @@ extension ConfigSnapshotView {
 
     /// The leaf (INDICES range of candidate policy ids) that tree `root` sends `key` to.
     @inlinable
-    public func policyLeaf(_ root: UInt32, _ key: PolicyKey) -> xpf_cfg_range {
-        policyLeaf(PolicyTables(self), root, key)
-    }
-
-    @inlinable
     func policyLeaf(_ t: PolicyTables, _ root: UInt32, _ key: PolicyKey) -> xpf_cfg_range {
         var ref = root
         while ref & XPF_POLICY_REF_LEAF == 0 {

@@ -36,7 +36,7 @@ public struct PolicyBox: Equatable, Sendable {
         !any(lo .> other.hi) && !any(hi .< other.lo)
     }
 
-    /// The values whose top `length` bits (of `width`) equal `value`'s.
+    /// The values whose top `length` bits equal `value`'s.
     static func interval(_ value: UInt64, prefix length: Int) -> ClosedRange<UInt64> {
         let mask: UInt64 = length == 0 ? 0 : ~0 << UInt64(64 - length)
         return (value & mask)...(value | ~mask)
