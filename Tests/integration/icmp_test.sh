@@ -25,6 +25,20 @@ sys.exit(0 if w["icmp_errors_sent"] >= 2 and w["drops_by_reason"]["ttl"] >= 2 el
 PY
 then ok "xpf-top counts the errors sent and the TTL drops"; else notok "counters" "$json"; fi
 
+# xpfctl names the same drops from the same list (XPF_DROP_REASONS), in text and JSON.
+stats=$("$XPFCTL" show security flow statistics --state-dir "$STATE" 2>&1 || true)
+sjson=$("$XPFCTL" show security flow statistics --json --state-dir "$STATE" 2>&1 || true)
+if "$PY" - "$sjson" "$json" "$stats" <<'PY'
+import json, re, sys
+s, top, text = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+ttl = s["drops"]["ttl"]
+line = re.search(r"^  ttl +(\d+) +TTL / hop limit exhausted$", text, re.M)
+same_names = set(s["drops"]) == set(top["workers"][0]["drops_by_reason"])
+sys.exit(0 if ttl >= 2 and line and int(line.group(1)) == ttl and same_names else 1)
+PY
+then ok "xpfctl show security flow statistics: TTL drops by name and meaning, the reasons xpf-top names"
+else notok "flow statistics" "$stats"; fi
+
 # TTL 2 still crosses xpf (one hop) and reaches the server.
 if ip netns exec "$NS_C" ping -c 1 -W 2 -t 2 10.10.2.2 >/dev/null; then ok "TTL 2 is forwarded"; else notok "TTL 2" "no reply"; fi
 

@@ -204,7 +204,58 @@ struct SecurityShow: ParsableCommand {
 }
 
 struct FlowShow: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "flow", abstract: "Flow state.", subcommands: [SessionShow.self])
+    static let configuration = CommandConfiguration(commandName: "flow", abstract: "Flow state.",
+                                                    subcommands: [SessionShow.self, FlowStatisticsShow.self])
+}
+
+struct FlowStatisticsShow: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "statistics",
+        abstract: "Packets received, transmitted and dropped by each worker, drops by reason.",
+        discussion: "Reasons and their meanings come from the dataplane's one list (XPF_DROP_REASONS), the same names xpf-top and /metrics use. Counters are cumulative since the region was created (a restarted worker continues them).")
+    @OptionGroup var common: Common
+    @Flag(name: .long, help: "JSON output.")
+    var json = false
+    static let reasonWidth = 19, countWidth = 13  // text columns
+
+    func run() throws {
+        let region = try DataplaneStatus.openRegion(stateDir: common.stateDir)
+        let stats = (0..<region.queues).map { WorkerStatsIO.read(region.worker($0)) }
+        func total(_ f: (xpf_worker_stats) -> UInt64) -> UInt64 { stats.reduce(0) { $0 &+ f($1) } }
+        if json {
+            var j = JSONWriter()
+            j.beginObject()
+            j.beginArray("workers")
+            for (q, st) in stats.enumerated() {
+                j.beginObject()
+                j.field("queue", q)
+                j.field("rx_packets", st.rx_packets); j.field("tx_packets", st.tx_packets)
+                j.field("sessions_created", st.sessions_created); j.field("sessions_closed", st.sessions_closed)
+                j.beginObject("drops")
+                for r in dropReasons { j.field(r.name, st.drop(r.index)) }
+                j.endObject()
+                j.endObject()
+            }
+            j.endArray()
+            j.beginObject("drops")
+            for r in dropReasons { j.field(r.name, total { $0.drop(r.index) }) }
+            j.endObject()
+            j.endObject()
+            print(j.text)
+            return
+        }
+        print("Packets received: \(total(\.rx_packets)), transmitted: \(total(\.tx_packets)), dropped: \(total(\.totalDrops))")
+        print("Sessions created: \(total(\.sessions_created)), closed: \(total(\.sessions_closed))")
+        for (q, st) in stats.enumerated() {
+            print("  queue \(q): received \(st.rx_packets), transmitted \(st.tx_packets), dropped \(st.totalDrops)")
+        }
+        print("Drops by reason:")
+        for r in dropReasons {
+            let n = total { $0.drop(r.index) }
+            func column(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
+            print("  " + column(r.name, Self.reasonWidth) + column(String(n), Self.countWidth) + r.meaning)
+        }
+    }
 }
 
 struct SessionShow: ParsableCommand {
