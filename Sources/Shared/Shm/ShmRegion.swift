@@ -25,7 +25,8 @@ public struct ShmGeometry: Equatable, Sendable {
     /// One compiled configuration (head + sections, xpf_config_abi.h). A configuration
     /// whose snapshot does not fit is refused at commit (ConfigSnapshotImage). 8 MiB:
     /// 10 000 policies of mixed prefixes and ports take 2.4 MB with their classifier
-    /// (docs/performance.md "Policy lookup"); the four slots are sparse until written.
+    /// (docs/performance.md "Policy lookup"). A slot's pages are allocated when a commit
+    /// first uses it (publishConfig zeroes the whole slot): 32 MiB after four commits.
     public static let configSlotSize = 8 << 20
 
     static func roundUp(_ v: Int, _ to: Int) -> Int { (v + to - 1) / to * to }
