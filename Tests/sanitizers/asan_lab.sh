@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The lab against AddressSanitizer builds of xpfd and xpf-worker (issue 7): real traffic
-# (ping v4/v6, a TCP transfer, UDP), a commit, a worker killed with -9 and restarted, more
+# (ping v4/v6, a TCP transfer, UDP), a commit (and a /metrics scrape), a worker killed with -9 and restarted, more
 # traffic, then an orderly stop. Every process writes its sanitizer reports to a file
 # (ASAN_OPTIONS log_path, inherited by the workers xpfd spawns); any report fails the run.
 #
@@ -43,9 +43,19 @@ tcp_transfer() { # label
 }
 tcp_transfer "before the commit"
 
+# The commit also starts /metrics: its server threads (xpfd only) run under ASan too.
+METRICS_PORT=9464   # the lab's own namespace: a fixed port cannot collide
 conf="$TMP/commit.conf"
-sed 's/udp-timeout [0-9]*;/udp-timeout 45;/' "${CONFIG:-$REPO/config/xpf.conf}" >"$conf"
+{ sed 's/udp-timeout [0-9]*;/udp-timeout 45;/' "${CONFIG:-$REPO/config/xpf.conf}"
+  echo "system { services { prometheus { listen 127.0.0.1:$METRICS_PORT; } } }"; } >"$conf"
 if "$XPFCTL" commit "$conf" --state-dir "$STATE" >"$TMP/commit.out" 2>&1; then ok "commit"; else notok "commit" "$(cat "$TMP/commit.out")"; fi
+scraped=0
+for _ in $(seq 1 50); do  # the listener comes up on the metrics task: bounded wait
+    if ip netns exec "$NS_FW" curl -sS --max-time 5 -o "$TMP/metrics" "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null \
+        && grep -q '^xpf_worker_rx_packets_total{queue="0"} [1-9]' "$TMP/metrics"; then scraped=1; break; fi
+    sleep 0.1
+done
+if ((scraped)); then ok "/metrics served by the ASan xpfd (rx packets counted)"; else notok "/metrics" "no scrape with rx packets"; fi
 
 victim=$("$XPFTOP" --state-dir "$STATE" --once --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["workers"][0]["pid"])')
 kill -KILL "$victim"
