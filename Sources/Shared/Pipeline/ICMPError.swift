@@ -157,9 +157,16 @@ extension Pipeline {
             counters.s.icmp_errors_limited &+= 1
             return nil
         }
-        let mac = UnsafeRawPointer(interfaces + Int(ingress)) + MemoryLayout<EgressInterface>.offset(of: \EgressInterface.mac)!
-        let length = ICMPError.build(frame: frame, parsed: parsed, type: type, code: code, source: source, ingressMAC: mac)
+        let length = ICMPError.build(frame: frame, parsed: parsed, type: type, code: code, source: source,
+                                     ingressMAC: interfaceMAC(slot: ingress))
         counters.s.icmp_errors_sent &+= 1
         return UInt32(length)
+    }
+
+    /// The MAC address (6 bytes) of interface `slot` (< interfaceCount): the link-level
+    /// source of the replies the dataplane sends itself (ICMP errors, Reject.swift's RST).
+    @usableFromInline
+    func interfaceMAC(slot: UInt8) -> UnsafeRawPointer {
+        UnsafeRawPointer(interfaces + Int(slot)) + MemoryLayout<EgressInterface>.offset(of: \EgressInterface.mac)!
     }
 }
