@@ -115,16 +115,6 @@ ip netns exec "$NS_C" ping -c 1 -W 2 10.10.2.2 > /dev/null || true
 top_json() { timeout 5 "$XPFTOP" --state-dir "$STATE" --json --interval 0.05; }
 log_stats() { timeout "$XPFCTL_TIMEOUT_S" "$XPFCTL" show log statistics --state-dir "$STATE"; }
 
-# py_checks SCRIPT ARGS...: runs a Python check that prints ok/not ok lines; counts them.
-py_checks() {
-    local out rc=0
-    out=$("$PY" "$@" 2>&1) || rc=$?
-    echo "$out"
-    PASS=$((PASS + $(grep -c '^ok - ' <<<"$out" || true)))
-    FAIL=$((FAIL + $(grep -c '^not ok - ' <<<"$out" || true)))
-    # A check script that stopped early (a traceback, a missing field) fails the suite.
-    if ((rc != 0)) && ! grep -q '^not ok - ' <<<"$out"; then notok "python check $1" "exited $rc"; fi
-}
 
 # burst NAME FIRST_PORT: sends the flows, clears every session, waits until the
 # counters settle, checks the accounting. With NAME=stalled, xpfd is stopped meanwhile.

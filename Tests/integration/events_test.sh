@@ -90,16 +90,6 @@ for f in "$SD" "$LEGACY"; do
     if [[ -s "$f" ]]; then ok "xpfd wrote $(basename "$f") ($(wc -l <"$f") lines)"; else notok "log file $(basename "$f")" "missing or empty"; fi
 done
 
-# py_checks SCRIPT ARGS...: runs a Python check that prints ok/not ok lines; counts them.
-py_checks() {
-    local out rc=0
-    out=$("$PY" "$@" 2>&1) || rc=$?
-    echo "$out"
-    PASS=$((PASS + $(grep -c '^ok - ' <<<"$out" || true)))
-    FAIL=$((FAIL + $(grep -c '^not ok - ' <<<"$out" || true)))
-    # A check script that stopped early (a traceback, a missing field) fails the suite.
-    if ((rc != 0)) && ! grep -q '^not ok - ' <<<"$out"; then notok "python check $1" "exited $rc"; fi
-}
 cat > "$TMP/sd.py" <<'PY'
 import re, sys
 path, t0, t1 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

@@ -12,6 +12,17 @@ PY=/usr/bin/python3
 ok() { echo "ok - $1"; PASS=$((PASS + 1)); }
 notok() { echo "not ok - $1: $2"; FAIL=$((FAIL + 1)); }
 info() { echo "# $*"; }
+# py_checks SCRIPT ARGS…: runs a Python check script that prints ok/not ok lines itself
+# and adds them to the counts; a script that stops early (a traceback, a missing field)
+# without a `not ok` line fails the suite.
+py_checks() {
+    local out rc=0
+    out=$("$PY" "$@" 2>&1) || rc=$?
+    echo "$out"
+    PASS=$((PASS + $(grep -c '^ok - ' <<<"$out" || true)))
+    FAIL=$((FAIL + $(grep -c '^not ok - ' <<<"$out" || true)))
+    if ((rc != 0)) && ! grep -q '^not ok - ' <<<"$out"; then notok "python check $1" "exited $rc"; fi
+}
 
 PREFIX="g$$"
 if ((${#PREFIX} > 8)) || [[ -e "/run/netns/$PREFIX-fw" ]]; then PREFIX="g$RANDOM"; fi

@@ -94,16 +94,6 @@ if ((sent_ok)) && grep -q " 0% packet loss" "$TMP/ping.txt"; then ok "ping, TCP 
 scrape "$PORT" "$TMP/scrape-2.txt" >/dev/null || true
 info "$(ls "$TMP/bg" | wc -l) background scrapes"
 
-# py_checks SCRIPT ARGS...: runs a Python check that prints ok/not ok lines; counts them.
-py_checks() {
-    local out rc=0
-    out=$("$PY" "$@" 2>&1) || rc=$?
-    echo "$out"
-    PASS=$((PASS + $(grep -c '^ok - ' <<<"$out" || true)))
-    FAIL=$((FAIL + $(grep -c '^not ok - ' <<<"$out" || true)))
-    # A check script that stopped early (a traceback, a missing field) fails the suite.
-    if ((rc != 0)) && ! grep -q '^not ok - ' <<<"$out"; then notok "python check $1" "exited $rc"; fi
-}
 cat > "$TMP/check.py" <<'PY'
 import sys
 from prometheus_client.parser import text_string_to_metric_families

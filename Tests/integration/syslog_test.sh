@@ -200,16 +200,6 @@ else
     ok "rsyslogd's RFC 5424 parser refused no datagram"
 fi
 
-# py_checks SCRIPT ARGS...: runs a Python check that prints ok/not ok lines; counts them.
-py_checks() {
-    local out rc=0
-    out=$("$PY" "$@" 2>&1) || rc=$?
-    echo "$out"
-    PASS=$((PASS + $(grep -c '^ok - ' <<<"$out" || true)))
-    FAIL=$((FAIL + $(grep -c '^not ok - ' <<<"$out" || true)))
-    # A check script that stopped early (a traceback, a missing field) fails the suite.
-    if ((rc != 0)) && ! grep -q '^not ok - ' <<<"$out"; then notok "python check $1" "exited $rc"; fi
-}
 py_checks "$REPO/Tests/integration/syslog_check.py" --file "$SD" --stats "$TMP/stats.txt" \
     --host-name "$HOST_NAME" --t0 "$T0" --t1 "$T1" \
     --receiver "host $LOOPBACK:$HOST_PORT" "$HOST_OUT" full \

@@ -66,13 +66,7 @@ public enum Reject {
         let segmentLength = UInt32(truncatingIfNeeded: p.l4Length - dataOffset)
             &+ (flags & TCPFlag.syn != 0 ? 1 : 0) &+ (flags & TCPFlag.fin != 0 ? 1 : 0)
 
-        // Link layer: back to where it came from.
-        let peer0 = frame.loadUnaligned(fromByteOffset: 6, as: UInt32.self)
-        let peer1 = frame.loadUnaligned(fromByteOffset: 10, as: UInt16.self)
-        frame.storeBytes(of: peer0, as: UInt32.self)
-        frame.storeBytes(of: peer1, toByteOffset: 4, as: UInt16.self)
-        frame.storeBytes(of: ingressMAC.loadUnaligned(as: UInt32.self), toByteOffset: 6, as: UInt32.self)
-        frame.storeBytes(of: ingressMAC.loadUnaligned(fromByteOffset: 4, as: UInt16.self), toByteOffset: 10, as: UInt16.self)
+        ICMPError.returnToSender(frame: frame, ingressMAC: ingressMAC)
 
         // IP: from the original destination to the original source.
         let l3 = frame + p.l3Offset
