@@ -341,4 +341,39 @@ final class EventTests: XCTestCase {
         XCTAssertEqual(counters.s.events_emitted, 5)
         XCTAssertEqual(counters.s.events_dropped, 0)
     }
+
+    /// SESSION_DENY: the flow payload with the deciding policy, the zones and what went out;
+    /// xpfd names the policy and zones of the generation, and the reason says `reject`
+    /// only when the reply was sent.
+    func testDenyEventNamesThePolicyTheZonesAndWhatWentOut() throws {
+        let model = try Self.edgeModel()
+        var names = EventNames(hostName: "fw1", interfaces: ["wan0", "lan0", "lan1", "dmz0"])
+        names.adopt(generation: 7, model: model)
+        let policy = model.policies.all.firstIndex { $0.name == "staff-dns" }!
+        let staff = model.zones.firstIndex { $0.name == "staff" }!, internet = model.zones.firstIndex { $0.name == "internet" }!
+        var reasons: [String] = []
+        for action in [XPF_DENY_DROPPED, XPF_DENY_REJECT_SENT] {
+            var flow = tcpFlow(ingress: 1)
+            flow.fromZone = UInt16(staff)
+            flow.toZone = UInt16(internet)
+            let now = pipeline.nowRealtimeNs
+            pipeline.events.emit(XPF_EV_SESSION_DENY, ingress: 1, nowMs: pipeline.nowMs, length: flowEventLength, counters: &counters) {
+                VerdictEvent.writeFlow($0, flow: flow, realtimeNs: now, generation: 7, queue: 0)
+                let f = $0.assumingMemoryBound(to: xpf_event_flow.self)  // Safe: the entry's union holds an xpf_event_flow
+                f.pointee.policy = UInt32(policy)
+                f.pointee.reason = UInt8(action.rawValue)
+            }
+            var record: RTFlowRecord?
+            drain.drain(budget: UInt32(XPF_EVENT_RING_SIZE)) { record = names.record($0) }
+            let r = try XCTUnwrap(record)
+            XCTAssertEqual(r.kind, .sessionDeny)
+            XCTAssertEqual(r.policyName, "staff-dns")
+            XCTAssertEqual([r.sourceZoneName, r.destinationZoneName], ["staff", "internet"])
+            XCTAssertEqual(r.interfaceName, "lan0")
+            XCTAssertEqual(r.sessionID, 0, "a denied flow never became a session")
+            XCTAssertEqual([r.sourcePort, r.destinationPort], [40001, 25])
+            reasons.append(r.reason)
+        }
+        XCTAssertEqual(reasons, [JunosReason.deniedByPolicy, JunosReason.rejectedByPolicy])
+    }
 }
