@@ -12,6 +12,8 @@
 //
 // Hot path: no allocation, no reference counting; loads straight from the slot after
 // `validate()` proved every reference the walk follows (see `// Safe:` comments).
+// Measured (xpf-bench --policies, 033afd9, one zone pair of mixed prefixes and ports):
+// 203–235 instructions per lookup at 10 policies, 366–437 at 1 000, 434–546 at 10 000.
 import CXPF
 
 /// What a policy lookup reads from a packet. Addresses are 16 bytes in network order
