@@ -62,8 +62,10 @@ let package = Package(
             dependencies: ["Shared", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "tools/xpfctl", swiftSettings: swiftSettings),
         .executableTarget(
-            name: "XPFBench", dependencies: ["Shared", "CXPF", "XPFTestSupport"], path: "tools/xpf-bench",
+            name: "XPFBench", dependencies: ["Shared", "CXPF", "XPFTestSupport", "CBenchFloor"], path: "tools/xpf-bench",
             swiftSettings: swiftSettings),
+        // xpf-bench's C floor (parse, 5-tuple lookup, MAC rewrite, TTL): a baseline, never in the worker.
+        .target(name: "CBenchFloor", path: "Sources/CBenchFloor", cSettings: [.unsafeFlags(["-O2"])]),
         // The lab as an in-memory fixture (region, FIB, pipeline): the benchmark and the fuzz targets.
         .target(name: "XPFTestSupport", dependencies: ["Shared", "CXPF"], path: "Tests/Support",
                 swiftSettings: swiftSettings),

@@ -25,7 +25,9 @@ let usage = """
 usage: xpf-bench [--quick | --smoke] [--json FILE] | --events [--quick | --smoke] [--json FILE] | --rtflow LINES
 
 In-memory benchmark of the xpf worker pipeline: ns and instructions per packet for
-session-hit forwarding (IPv4, IPv6), first packets and malformed drops; session-table
+session-hit forwarding (IPv4, IPv6), first packets and malformed drops; the C floor (the
+same IPv4 frames through plain C: parse, 5-tuple lookup, MAC rewrite, TTL) and xpf / C floor
+for ns and instructions per packet (CFloorBench.swift); session-table
 insert/lookup rates at 1 M and 10 M entries; 1 vs 2 worker processes on one table.
 --quick shortens every run; --smoke runs a few thousand packets per scenario as a
 functional check and prints 'N passed, N failed'.
@@ -149,6 +151,7 @@ func instructionsPerPacket(scenario: String, packets: Int) -> Double? {
 
 func callgrindChild(_ scenario: String, _ packets: Int) -> Never {
     if let e = EventScenario(rawValue: scenario) { eventCallgrindChild(e, packets) }
+    if scenario == "c_floor" { cFloorCallgrindChild(packets) }
     do {
         let kind: FrameKind = scenario == "session_hit_v6" ? .udp6 : scenario == "malformed_drop" ? .malformed : .udp4
         let s = try Scenario(name: "cg", kind: kind, flows: flows, capacity: 65536)
@@ -322,6 +325,13 @@ do {
     let hit4 = try Scenario(name: "hit4", kind: .udp4, flows: smoke ? 1000 : flows, capacity: 65536)
     results["pipeline.session_hit_v4_ns"] = hit4.sessionHit(runs: runs)
     checks.append(("session hit v4 forwards", hit4.counters.s.session_hits > 0 && hit4.counters.s.sessions_created == UInt64(hit4.frames.count) && countActions(hit4.actions, 1)[.transmit] == 1))
+    // The C floor right after xpf's session hit, same frames, same table capacity.
+    let floor = try CFloor(flows: hit4.frames.count, capacity: cFloorCapacity)
+    results["pipeline.c_floor_ns"] = floor.sessionHit(runs: runs)
+    checks.append(("C floor rewrites every frame as xpf's session hit does", floor.matches(xpf: hit4.frames)))
+    if let x = results["pipeline.session_hit_v4_ns"] ?? nil, let c = results["pipeline.c_floor_ns"] ?? nil, c > 0 {
+        results["pipeline.ratio_xpf_over_c_floor_ns"] = x / c
+    }
     let hit6 = try Scenario(name: "hit6", kind: .udp6, flows: smoke ? 1000 : flows, capacity: 65536)
     results["pipeline.session_hit_v6_ns"] = hit6.sessionHit(runs: runs)
     checks.append(("session hit v6 forwards", hit6.counters.s.session_hits > 0 && countActions(hit6.actions, 1)[.transmit] == 1))
@@ -337,6 +347,10 @@ do {
     let ipp = instructionsPerPacket(scenario: "session_hit_v4", packets: cgPackets)
     results["pipeline.session_hit_v4_instructions"] = ipp
     checks.append(("callgrind counts instructions", ipp != nil && ipp! > 10))
+    let floorIpp = instructionsPerPacket(scenario: "c_floor", packets: cgPackets)
+    results["pipeline.c_floor_instructions"] = floorIpp
+    results["pipeline.ratio_xpf_over_c_floor_instructions"] = ipp.flatMap { x in floorIpp.map { x / $0 } }
+    checks.append(("callgrind counts the C floor", floorIpp != nil && floorIpp! > 10))
     if !smoke {
         results["pipeline.first_packet_instructions"] = instructionsPerPacket(scenario: "first_packet", packets: flows)
     }
