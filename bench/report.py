@@ -21,11 +21,14 @@ PIPELINE_KEYS = [
     "pipeline.session_hit_v4_ns", "pipeline.session_hit_v6_ns", "pipeline.first_packet_ns",
     "pipeline.malformed_drop_ns", "pipeline.session_hit_v4_instructions",
     "sessions.bytes_per_session", "sessions.insert_per_s_10m", "scaling.ratio_2p_over_1p",
+    "pipeline.c_floor_ns", "pipeline.c_floor_instructions", "pipeline.ratio_xpf_over_c_floor_ns",
+    "pipeline.ratio_xpf_over_c_floor_instructions",
 ]
 TARGETS = {
     "pipeline.session_hit_v4_ns": "<= 60", "pipeline.first_packet_ns": "<= 500",
     "sessions.bytes_per_session": "<= 160", "sessions.insert_per_s_10m": ">= 2 M",
     "scaling.ratio_2p_over_1p": ">= 1.8", "lab.ratio_xpf_over_xskfwd": ">= 0.9",
+    "lab.cost_ratio_xpf_over_xskfwd": "<= 1.3",
 }
 SCENARIOS = [  # (scenario in results, JSON key stem, label)
     ("offered", "offered", "offered: generator -> sink"),
@@ -77,6 +80,25 @@ def rates(r):
     if r.get("error") or r.get("rc_gen") or r.get("rc_sink") or not (r.get("sink") or {}).get("received"):
         return None, None
     return (r.get("gen") or {}).get("pps"), (r.get("sink") or {}).get("pps")
+
+
+# Scenarios whose forwarder runs on the forwarder's CPU (the kernel's via RPS): the cost measure.
+COST_SCENARIOS = [("xskfwd", "xskfwd"), ("xpf", "xpf"), ("kernel", "kernel_nft")]
+
+
+def fwd_cpu_ns_per_packet(r, fwd_cpu):
+    """The forwarder CPU's time per delivered packet, in ns: its busy share over the sink's window
+    (read by the sink at the same instants as its packet counter) x the window / the packets the
+    sink counted in it. Everything that ran on that CPU is charged (the sink's XDP program runs there
+    too in every forwarding scenario, and so does anyone else's load), so the value is an upper bound
+    of the forwarder's own cost and compares forwarders measured alike. None if the run failed."""
+    s = r.get("sink") or {}
+    if rates(r)[1] is None or fwd_cpu is None:
+        return None
+    cpu = next((c for c in s.get("cpu") or [] if c.get("cpu") == fwd_cpu), None)
+    if cpu is None or cpu.get("busy_pct") is None or not s.get("seconds"):
+        return None
+    return cpu["busy_pct"] / 100.0 * s["seconds"] * 1e9 / s["received"]
 
 
 def busy(r, key):
@@ -174,6 +196,23 @@ def main():
         best, med = ratio(num, den, nstem, dstem)
         out["lab.ratio_%s_over_%s" % (nstem, dstem)] = best
         out["lab.ratio_%s_over_%s_round_median" % (nstem, dstem)] = med
+    # Cost: forwarder-CPU ns per delivered packet (best-pps round's value, and the median of rounds),
+    # so a generator-bound run still compares what each forwarder spends per packet.
+    cost_round = {}
+    for scen, stem in COST_SCENARIOS:
+        vals = {r["round"]: fwd_cpu_ns_per_packet(r, a.fwd_cpu) for r in by.get(scen, [])}
+        for rnd, v in vals.items():
+            if v is not None:
+                cost_round.setdefault(rnd, {})[scen] = v
+        b = best_run.get(scen)
+        out["lab.%s_fwd_cpu_ns_per_packet" % stem] = fwd_cpu_ns_per_packet(b, a.fwd_cpu) if b else None
+        out["lab.%s_fwd_cpu_ns_per_packet_median" % stem] = median(list(vals.values()))
+    for num, den, nstem, dstem in (("xpf", "xskfwd", "xpf", "xskfwd"), ("xpf", "kernel", "xpf", "kernel_nft")):
+        n = out.get("lab.%s_fwd_cpu_ns_per_packet" % nstem)
+        d = out.get("lab.%s_fwd_cpu_ns_per_packet" % dstem)
+        out["lab.cost_ratio_%s_over_%s" % (nstem, dstem)] = n / d if n and d else None
+        out["lab.cost_ratio_%s_over_%s_round_median" % (nstem, dstem)] = median(
+            [v[num] / v[den] for v in cost_round.values() if v.get(num) and v.get(den)])
     out.update({
         "lab.rounds": a.rounds, "lab.window_s": a.duration, "lab.warmup_s": a.warmup,
         "lab.frame_size": a.size, "lab.flows": a.flows, "lab.generator_method": a.method,
@@ -226,13 +265,13 @@ def main():
       "     %d round(s) of a %g s window after %g s warm-up; best round shown, median of rounds next to it\n" % (
           a.size, a.flows, METHOD_LABEL.get(a.method, a.method), a.gen_cpu, a.fwd_cpu, a.rounds,
           a.duration or 0, a.warmup or 0))
-    w("  %-34s %11s %11s %11s %6s  %-9s %s\n" % ("scenario", "offered", "delivered", "(median)", "loss",
-                                                "bound by", "CPU% 0/1 during, before"))
+    w("  %-34s %11s %11s %11s %6s  %-9s %8s  %s\n" % ("scenario", "offered", "delivered", "(median)", "loss",
+                                                      "bound by", "ns/pkt", "CPU% 0/1 during, before"))
     for scen, stem, label in SCENARIOS:
         b = best_run.get(scen)
         if scen == "xpf_bypass":
-            w("  %-34s %11s %11s %11s %6s  %-9s %s\n" % (label, "n/a", "n/a", "", "", "",
-                                                        "xpfd has no bypass mode yet"))
+            w("  %-34s %11s %11s %11s %6s  %-9s %8s  %s\n" % (label, "n/a", "n/a", "", "", "", "",
+                                                              "xpfd has no bypass mode yet"))
             continue
         if b is None:
             w("  %-34s %11s %11s %11s %6s\n" % (label, "n/a", "n/a", "", ""))
@@ -243,9 +282,10 @@ def main():
         bound = "" if loss is None else ("generator" if loss < 1.0 else "forwarder")
         if scen == "offered":
             bound = ""
-        w("  %-34s %11s %11s %11s %6s  %-9s %s, %s\n" % (
+        cost = fwd_cpu_ns_per_packet(b, a.fwd_cpu) if scen != "offered" else None
+        w("  %-34s %11s %11s %11s %6s  %-9s %8s  %s, %s\n" % (
             label, fmt_pps(o), fmt_pps(d), fmt_pps(med) if med is not None else "", fmt_pct(loss), bound,
-            busy(b, "window"), busy(b, "before")))
+            "" if cost is None else "%.0f" % cost, busy(b, "window"), busy(b, "before")))
     for m in ("ring", "mmsg"):
         k = "lab.generator_%s_pps" % m
         if k in out:
@@ -254,6 +294,13 @@ def main():
                         ("xskfwd_over_kernel_nft", "xskfwd / kernel+nft")):
         v, m = out["lab.ratio_" + stem], out["lab.ratio_%s_round_median" % stem]
         t = TARGETS.get("lab.ratio_" + stem)
+        w("  %-34s %11s %11s %11s%s\n" % (label, "", "n/a" if v is None else "%.3f" % v,
+                                          "" if m is None else "%.3f" % m, "   target " + t if t else ""))
+    w("  (ns/pkt: the forwarder CPU's busy share x window / delivered packets, best round)\n")
+    for stem, label in (("xpf_over_xskfwd", "xpf / xskfwd, ns/pkt"),
+                        ("xpf_over_kernel_nft", "xpf / kernel+nft, ns/pkt")):
+        v, m = out["lab.cost_ratio_" + stem], out["lab.cost_ratio_%s_round_median" % stem]
+        t = TARGETS.get("lab.cost_ratio_" + stem)
         w("  %-34s %11s %11s %11s%s\n" % (label, "", "n/a" if v is None else "%.3f" % v,
                                           "" if m is None else "%.3f" % m, "   target " + t if t else ""))
     w("\nin memory (xpf-bench)%s:\n" % ("" if pipe else ": not run, figures null"))
