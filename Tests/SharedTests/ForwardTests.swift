@@ -465,19 +465,19 @@ final class ForwardTests: XCTestCase {
             return XCTFail("no session")
         }
         XCTAssertEqual(records[s.index].tcp_state, UInt8(XPF_TCP_INITIAL.rawValue))
-        // SYN-ACK from the server: the reverse direction ACKs → established.
+        // SYN-ACK from the server (TCPStateTests has every state).
         let synAck = F.frame4(src: Self.server4, dst: Self.client4, proto: 6, l4: F.tcp(443, 50000, flags: 0x12, ack: 1001),
                               from: F.serverMAC, to: F.wanMAC)
         let (a2, out2) = run(synAck, ingress: 1)
         assertTransmit(a2, egress: 0)
         assertForwardedV4(synAck, out2, dstMAC: F.clientMAC, srcMAC: F.lanMAC)
-        XCTAssertEqual(records[s.index].tcp_state, UInt8(XPF_TCP_ESTABLISHED.rawValue))
+        XCTAssertEqual(records[s.index].tcp_state, UInt8(XPF_TCP_SYN_ACK.rawValue))
         XCTAssertEqual(records[s.index].packets.1, 1)
-        // Data, then FIN: closing.
+        // Data (ACKing the SYN-ACK): established; then FIN from the client.
         assertTransmit(run(F.frame4(src: Self.client4, dst: Self.server4, proto: 6, l4: F.tcp(50000, 443, flags: 0x18))).0, egress: 1)
         XCTAssertEqual(records[s.index].tcp_state, UInt8(XPF_TCP_ESTABLISHED.rawValue))
         assertTransmit(run(F.frame4(src: Self.client4, dst: Self.server4, proto: 6, l4: F.tcp(50000, 443, flags: 0x11))).0, egress: 1)
-        XCTAssertEqual(records[s.index].tcp_state, UInt8(XPF_TCP_CLOSING.rawValue))
+        XCTAssertEqual(records[s.index].tcp_state, UInt8(XPF_TCP_FIN_INITIATOR.rawValue))
         XCTAssertEqual(records[s.index].packets.0, 3)
         XCTAssertEqual(counters.s.sessions_created, 1)
         XCTAssertEqual(counters.s.session_hits, 3)

@@ -91,7 +91,8 @@ enum SnapshotModelReader {
         nat.sourceRuleSets = ruleSets(nat.sourceRuleSets)
         nat.destinationRuleSets = ruleSets(nat.destinationRuleSets)
         nat.staticRuleSets = ruleSets(nat.staticRuleSets)
-        return M(dataplane: dataplane, flow: M.Flow(timeouts: dp.timeouts, synFloodProtectionMode: m.flow.synFloodProtectionMode),
+        return M(dataplane: dataplane, flow: M.Flow(timeouts: dp.timeouts, synFloodProtectionMode: m.flow.synFloodProtectionMode,
+                                                      noSynCheck: m.flow.noSynCheck, noSequenceCheck: m.flow.noSequenceCheck),
                  interfaces: interfaces, zones: zones, applications: applications, policies: policies, filters: filters,
                  policers: policers, threeColorPolicers: threeColor, screens: m.screens, nat: nat,
                  portMirroring: m.portMirroring)
@@ -340,7 +341,9 @@ enum SnapshotModelReader {
                              })
         }
 
-        return M(dataplane: dataplane, flow: M.Flow(timeouts: timeouts, synFloodProtectionMode: synMode),
+        return M(dataplane: dataplane, flow: M.Flow(timeouts: timeouts, synFloodProtectionMode: synMode,
+                                                      noSynCheck: has(h.flags, XPF_CFG_F_NO_SYN_CHECK.rawValue),
+                                                      noSequenceCheck: has(h.flags, XPF_CFG_F_NO_SEQUENCE_CHECK.rawValue)),
                  interfaces: interfaces, zones: zones, applications: applications, policies: policies, filters: filters,
                  policers: policers, threeColorPolicers: threeColor, screens: screens, nat: nat,
                  portMirroring: M.PortMirroring(instances: mirrors))

@@ -319,6 +319,7 @@ struct SessionShow: ParsableCommand {
                 j.field("generation", r.generation)
                 j.field("owner_queue", r.owner)
                 j.field("tcp_state", r.tcp_state)
+                if let name = xpf_tcp_state_name(UInt32(r.tcp_state)) { j.field("tcp_state_name", String(cString: name)) }
                 j.field("age_s", s.ageS)
                 j.field("idle_s", s.idleMs / 1000)
                 j.field("timeout_s", s.timeoutS)
@@ -334,7 +335,9 @@ struct SessionShow: ParsableCommand {
             let r = s.record
             let p = SessionListing.protocolName(r.proto)
             let remaining = Int(s.timeoutS) - Int(s.idleMs / 1000)
-            print("Session ID: \(s.id), Policy name: N/A, Generation: \(r.generation), Timeout: \(max(remaining, 0)), Valid")
+            let state = r.tcp_state == UInt8(XPF_TCP_NONE.rawValue) ? ""
+                : xpf_tcp_state_name(UInt32(r.tcp_state)).map { ", TCP state: \(String(cString: $0))" } ?? ""
+            print("Session ID: \(s.id), Policy name: N/A, Generation: \(r.generation), Timeout: \(max(remaining, 0)), Valid\(state)")
             for (label, t, dir, ifs) in [("In", r.fwd, 0, r.if_in), ("Out", r.rev, 1, r.if_out)] {
                 print("  \(label): \(formatAddress(family: r.family, t.src))/\(UInt16(bigEndian: t.sport)) --> \(formatAddress(family: r.family, t.dst))/\(UInt16(bigEndian: t.dport));\(p), If: \(ifname(ifs)), Pkts: \(dir == 0 ? r.packets.0 : r.packets.1), Bytes: \(dir == 0 ? r.bytes.0 : r.bytes.1)")
             }

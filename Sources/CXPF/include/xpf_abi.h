@@ -25,7 +25,7 @@
 #include "xpf_event_abi.h"
 
 #define XPF_SHM_MAGIC 0x31304d4853465058ULL /* "XPFSHM01" little-endian */
-#define XPF_ABI_VERSION 11u
+#define XPF_ABI_VERSION 12u
 
 #define XPF_CACHELINE 64
 #define XPF_CONFIG_SLOTS 4
@@ -230,7 +230,8 @@ enum xpf_worker_state {
 	X(NOT_DATAPLANE, 7, "not_dataplane", "egress is not a dataplane interface, or the box itself") \
 	X(BLACKHOLE, 8, "blackhole", "blackhole / unreachable / prohibit route") \
 	X(TOO_BIG, 9, "too_big", "larger than the egress MTU") \
-	X(UNSUPPORTED, 10, "unsupported", "a protocol the dataplane does not forward")
+	X(UNSUPPORTED, 10, "unsupported", "a protocol the dataplane does not forward") \
+	X(TCP_NOT_SYN, 11, "tcp_not_syn", "first packet of a TCP flow is not a SYN (security flow tcp-session no-syn-check admits it)")
 
 enum xpf_drop_reason {
 #define XPF_DROP_ENUM(name, value, text, meaning) XPF_DROP_##name = value,
@@ -378,7 +379,36 @@ struct xpf_flow_tuple {
 };
 
 enum xpf_session_state { XPF_SESS_FREE = 0, XPF_SESS_BUSY = 1, XPF_SESS_LIVE = 2 };
-enum xpf_tcp_state { XPF_TCP_NONE = 0, XPF_TCP_INITIAL = 1, XPF_TCP_ESTABLISHED = 2, XPF_TCP_CLOSING = 3 };
+/* xpf_session.tcp_state: where a TCP session is in its handshake and teardown (R-4.2),
+ * as X(NAME, value, "name", "meaning"). Written by whichever worker forwards a packet of
+ * it (TCPStage.swift, trackTCP); its idle timeout follows (xpf_config_snapshot
+ * idleTimeout): initial for INITIAL and SYN_ACK, established for ESTABLISHED, closing
+ * for the rest. "Initiator": the side that sent the session's first packet (direction 0). */
+#define XPF_TCP_STATES(X) \
+	X(NONE, 0, "none", "not TCP") \
+	X(INITIAL, 1, "initial", "the initiator's SYN (with no-syn-check: any first packet)") \
+	X(ESTABLISHED, 2, "established", "the initiator ACKed the SYN-ACK, or an ACK went each way") \
+	X(CLOSING, 3, "closing", "time-wait: FIN both ways and then an ACK, or an RST") \
+	X(SYN_ACK, 4, "syn-ack", "the responder's SYN-ACK") \
+	X(FIN_INITIATOR, 5, "fin-initiator", "FIN from the initiator only") \
+	X(FIN_RESPONDER, 6, "fin-responder", "FIN from the responder only") \
+	X(FIN_BOTH, 7, "fin-both", "FIN from both sides, the last not yet ACKed")
+
+enum xpf_tcp_state {
+#define XPF_TCP_ENUM(name, value, text, meaning) XPF_TCP_##name = value,
+	XPF_TCP_STATES(XPF_TCP_ENUM)
+#undef XPF_TCP_ENUM
+};
+
+/* The name of TCP state `s` ("initial", "established", ...), or NULL for a value no state has. */
+static inline const char *xpf_tcp_state_name(unsigned s) {
+	switch (s) {
+#define XPF_TCP_NAME(name, value, text, meaning) case value: return text;
+	XPF_TCP_STATES(XPF_TCP_NAME)
+#undef XPF_TCP_NAME
+	}
+	return 0;
+}
 /* xpf_session.flags: what closed a TCP session (the close event's reason). */
 enum xpf_session_flags { XPF_SESS_FIN_SEEN = 1, XPF_SESS_RST_SEEN = 2 };
 

@@ -97,6 +97,8 @@ enum xpf_cfg_flags {
 	XPF_CFG_F_BUSY_POLL = 1,        /* system dataplane busy-poll: idle workers spin */
 	XPF_CFG_F_SYN_COOKIE = 2,       /* security flow syn-flood-protection-mode syn-cookie */
 	XPF_CFG_F_SYN_PROXY = 4,        /* … syn-proxy (treated as "no cookies") */
+	XPF_CFG_F_NO_SYN_CHECK = 8,     /* security flow tcp-session no-syn-check: a TCP flow may start without a SYN */
+	XPF_CFG_F_NO_SEQUENCE_CHECK = 16, /* … no-sequence-check (stored; sequence checking is not implemented) */
 };
 
 /* Policy actions; also xpf_config_snapshot.default_policy (permit or deny). */

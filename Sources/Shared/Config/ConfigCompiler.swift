@@ -87,6 +87,9 @@ struct ConfigCompiler {
         if let mode = flow.value("syn-flood-protection-mode") {
             model.flow.synFloodProtectionMode = ConfigModel.SynFloodProtectionMode(rawValue: mode.text)
         }
+        let tcp = flow.scope("tcp-session")
+        model.flow.noSynCheck = tcp.flag("no-syn-check") != nil
+        model.flow.noSequenceCheck = tcp.flag("no-sequence-check") != nil
     }
 
     // MARK: - Interfaces

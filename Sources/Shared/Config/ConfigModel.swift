@@ -110,10 +110,19 @@ extension ConfigModel {
         /// timeouts under `security flow`.
         public var timeouts: DataplaneConfig.FlowTimeouts
         public var synFloodProtectionMode: SynFloodProtectionMode?
+        /// `tcp-session no-syn-check`: a TCP flow may start with a packet that is not a SYN
+        /// (by default such a first packet is dropped, `tcp_not_syn`).
+        public var noSynCheck: Bool
+        /// `tcp-session no-sequence-check`: stored only; xpf does not check TCP sequence
+        /// numbers or windows yet.
+        public var noSequenceCheck: Bool
 
-        public init(timeouts: DataplaneConfig.FlowTimeouts = .init(), synFloodProtectionMode: SynFloodProtectionMode? = nil) {
+        public init(timeouts: DataplaneConfig.FlowTimeouts = .init(), synFloodProtectionMode: SynFloodProtectionMode? = nil,
+                    noSynCheck: Bool = false, noSequenceCheck: Bool = false) {
             self.timeouts = timeouts
             self.synFloodProtectionMode = synFloodProtectionMode
+            self.noSynCheck = noSynCheck
+            self.noSequenceCheck = noSequenceCheck
         }
     }
 }

@@ -111,6 +111,8 @@ private enum XPFGrammar {
                 .leaf("established-timeout", .number),
                 .leaf("closing-timeout", .number),
                 .leaf("initial-timeout", .number),
+                .flag("no-syn-check"),
+                .flag("no-sequence-check"),
             ]),
             .leaf("udp-timeout", .number),
             .leaf("icmp-timeout", .number),

@@ -312,6 +312,8 @@ struct SnapshotEncoder {
         case .synProxy?: flags |= XPF_CFG_F_SYN_PROXY.rawValue
         case nil: break
         }
+        if model.flow.noSynCheck { flags |= XPF_CFG_F_NO_SYN_CHECK.rawValue }
+        if model.flow.noSequenceCheck { flags |= XPF_CFG_F_NO_SEQUENCE_CHECK.rawValue }
         head.flags = flags
         head.n_sections = UInt32(XPF_CFG_SEC_COUNT.rawValue)
         head.default_policy = model.policies.defaultPolicy == .permitAll ? XPF_POLICY_PERMIT.rawValue

@@ -55,6 +55,7 @@ extension Pipeline {
     @usableFromInline
     mutating func firstPath(_ p: inout Packet, counters: inout WorkerCounters) -> PacketAction {
         if let done = routeStage(&p) { return done }
+        if let done = tcpFirstPacketCheck(&p) { return done }
         if let done = installSession(&p, counters: &counters) { return done }
         accountSession(&p)
         return rewriteStage(&p)

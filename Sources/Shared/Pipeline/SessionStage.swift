@@ -47,28 +47,12 @@ extension Pipeline {
         return nil
     }
 
-    /// Counts the packet in its session and moves the TCP state on.
+    /// Counts the packet in its session and moves the TCP state on (TCPStage.swift).
     @inlinable @inline(__always)  // the fast path is one function (a call per stage measured ~35 instructions/packet)
     mutating func accountSession(_ p: inout Packet) {
         let rec = partition.table.records + p.session
         xpf_sess_touch(rec, p.direction, nowMs, UInt64(p.length))
         if p.parsed.proto == ParseConst.protoTCP { trackTCP(rec, dir: p.direction, flags: p.parsed.tcpFlags) }
-    }
-
-    /// Minimal TCP state for timeouts: INITIAL until the reverse direction ACKs,
-    /// ESTABLISHED after, CLOSING once either side sends FIN or RST (remembered in the
-    /// session's flags: the close event names it).
-    @inlinable
-    func trackTCP(_ rec: UnsafeMutablePointer<xpf_session>, dir: UInt32, flags: UInt8) {
-        let st = xpf_sess_tcp_state(rec)
-        if flags & (TCPFlag.fin | TCPFlag.rst) != 0 {
-            let seen = UInt8((flags & TCPFlag.rst != 0 ? XPF_SESS_RST_SEEN : XPF_SESS_FIN_SEEN).rawValue)
-            let old = xpf_sess_flags(rec)
-            if old & seen == 0 { xpf_sess_set_flags(rec, old | seen) }
-            if st != UInt8(XPF_TCP_CLOSING.rawValue) { xpf_sess_set_tcp_state(rec, UInt8(XPF_TCP_CLOSING.rawValue)) }
-        } else if st == UInt8(XPF_TCP_INITIAL.rawValue) && dir == 1 && flags & TCPFlag.ack != 0 {
-            xpf_sess_set_tcp_state(rec, UInt8(XPF_TCP_ESTABLISHED.rawValue))
-        }
     }
 
     /// A first packet found no room in the session table: the flow fails closed

@@ -24,8 +24,9 @@ extension xpf_config_snapshot {
         case 6:
             switch tcpState {
             case UInt8(XPF_TCP_ESTABLISHED.rawValue): return timeout_tcp_established
-            case UInt8(XPF_TCP_CLOSING.rawValue): return timeout_tcp_closing
-            default: return timeout_tcp_initial
+            case UInt8(XPF_TCP_FIN_INITIATOR.rawValue), UInt8(XPF_TCP_FIN_RESPONDER.rawValue),
+                 UInt8(XPF_TCP_FIN_BOTH.rawValue), UInt8(XPF_TCP_CLOSING.rawValue): return timeout_tcp_closing
+            default: return timeout_tcp_initial  // INITIAL, SYN_ACK
             }
         case 17: return timeout_udp
         case 1, 58: return timeout_icmp
