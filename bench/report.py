@@ -101,6 +101,29 @@ def fwd_cpu_ns_per_packet(r, fwd_cpu):
     return cpu["busy_pct"] / 100.0 * s["seconds"] * 1e9 / s["received"]
 
 
+def fwd_proc_ns_per_packet(r):
+    """The forwarder process's own CPU time (utime + stime of xpf-worker or xskfwd, sampled by
+    tools/bench at the window's edges) per packet the sink counted, in ns; other load on the
+    machine does not count here. None without a sample (the kernel has no such process)."""
+    p, s = r.get("fwd_proc") or {}, r.get("sink") or {}
+    if rates(r)[1] is None or not p.get("seconds") or not s.get("seconds"):
+        return None
+    return p["cpu_seconds"] / p["seconds"] * s["seconds"] * 1e9 / s["received"]
+
+
+# New-flow rate (tools/bench --new-flow-rate): a step (its "round" is the rate asked) is sustained
+# if the generator offered at least NEWFLOW_OFFERED_MIN of it and the sink got >= 99 % of that
+# (the same criterion as newflow_step in tools/bench, which steers the search).
+NEWFLOW_SCENARIOS = [("newflow_xpf", "xpf"), ("newflow_kernel", "kernel_nft")]
+NEWFLOW_OFFERED_MIN = 0.95
+NEWFLOW_DELIVERED_MIN = 0.99
+
+
+def newflow_ok(r):
+    o, d = rates(r)
+    return o is not None and d is not None and o >= NEWFLOW_OFFERED_MIN * r["round"] and d >= NEWFLOW_DELIVERED_MIN * o
+
+
 def busy(r, key):
     """'b0/b1' per-CPU busy percentages: during the window (key 'window') or before it."""
     if key == "window":
@@ -207,12 +230,38 @@ def main():
         b = best_run.get(scen)
         out["lab.%s_fwd_cpu_ns_per_packet" % stem] = fwd_cpu_ns_per_packet(b, a.fwd_cpu) if b else None
         out["lab.%s_fwd_cpu_ns_per_packet_median" % stem] = median(list(vals.values()))
+        if scen != "kernel":
+            out["lab.%s_fwd_proc_ns_per_packet" % stem] = fwd_proc_ns_per_packet(b) if b else None
+            out["lab.%s_fwd_proc_ns_per_packet_median" % stem] = median(
+                [fwd_proc_ns_per_packet(r) for r in by.get(scen, [])])
+    n, d = out.get("lab.xpf_fwd_proc_ns_per_packet"), out.get("lab.xskfwd_fwd_proc_ns_per_packet")
+    out["lab.cost_ratio_proc_xpf_over_xskfwd"] = n / d if n and d else None
+    proc_round = {}
+    for scen in ("xpf", "xskfwd"):
+        for r in by.get(scen, []):
+            v = fwd_proc_ns_per_packet(r)
+            if v is not None:
+                proc_round.setdefault(r["round"], {})[scen] = v
+    out["lab.cost_ratio_proc_xpf_over_xskfwd_round_median"] = median(
+        [v["xpf"] / v["xskfwd"] for v in proc_round.values() if v.get("xpf") and v.get("xskfwd")])
     for num, den, nstem, dstem in (("xpf", "xskfwd", "xpf", "xskfwd"), ("xpf", "kernel", "xpf", "kernel_nft")):
         n = out.get("lab.%s_fwd_cpu_ns_per_packet" % nstem)
         d = out.get("lab.%s_fwd_cpu_ns_per_packet" % dstem)
         out["lab.cost_ratio_%s_over_%s" % (nstem, dstem)] = n / d if n and d else None
         out["lab.cost_ratio_%s_over_%s_round_median" % (nstem, dstem)] = median(
             [v[num] / v[den] for v in cost_round.values() if v.get(num) and v.get(den)])
+    for scen, stem in NEWFLOW_SCENARIOS:
+        steps = by.get(scen, [])
+        if not steps:
+            continue
+        good = [rates(r)[0] for r in steps if newflow_ok(r)]
+        out["lab.new_flow_rate_%s" % stem] = max(good) if good else 0
+        out["lab.new_flow_steps_%s" % stem] = [
+            {"asked_pps": r["round"], "offered_pps": rates(r)[0], "delivered_pps": rates(r)[1], "sustained": newflow_ok(r)}
+            for r in steps]
+    if "lab.new_flow_rate_xpf" in out:
+        n, d = out.get("lab.new_flow_rate_xpf"), out.get("lab.new_flow_rate_kernel_nft")
+        out["lab.ratio_new_flow_xpf_over_kernel_nft"] = n / d if n and d else None
     out.update({
         "lab.rounds": a.rounds, "lab.window_s": a.duration, "lab.warmup_s": a.warmup,
         "lab.frame_size": a.size, "lab.flows": a.flows, "lab.generator_method": a.method,
@@ -265,13 +314,13 @@ def main():
       "     %d round(s) of a %g s window after %g s warm-up; best round shown, median of rounds next to it\n" % (
           a.size, a.flows, METHOD_LABEL.get(a.method, a.method), a.gen_cpu, a.fwd_cpu, a.rounds,
           a.duration or 0, a.warmup or 0))
-    w("  %-34s %11s %11s %11s %6s  %-9s %8s  %s\n" % ("scenario", "offered", "delivered", "(median)", "loss",
-                                                      "bound by", "ns/pkt", "CPU% 0/1 during, before"))
+    w("  %-34s %11s %11s %11s %6s  %-9s %8s %8s  %s\n" % ("scenario", "offered", "delivered", "(median)", "loss",
+                                                          "bound by", "ns/pkt", "proc ns", "CPU% 0/1 during, before"))
     for scen, stem, label in SCENARIOS:
         b = best_run.get(scen)
         if scen == "xpf_bypass":
-            w("  %-34s %11s %11s %11s %6s  %-9s %8s  %s\n" % (label, "n/a", "n/a", "", "", "", "",
-                                                              "xpfd has no bypass mode yet"))
+            w("  %-34s %11s %11s %11s %6s  %-9s %8s %8s  %s\n" % (label, "n/a", "n/a", "", "", "", "", "",
+                                                                  "xpfd has no bypass mode yet"))
             continue
         if b is None:
             w("  %-34s %11s %11s %11s %6s\n" % (label, "n/a", "n/a", "", ""))
@@ -283,9 +332,11 @@ def main():
         if scen == "offered":
             bound = ""
         cost = fwd_cpu_ns_per_packet(b, a.fwd_cpu) if scen != "offered" else None
-        w("  %-34s %11s %11s %11s %6s  %-9s %8s  %s, %s\n" % (
+        proc = fwd_proc_ns_per_packet(b)
+        w("  %-34s %11s %11s %11s %6s  %-9s %8s %8s  %s, %s\n" % (
             label, fmt_pps(o), fmt_pps(d), fmt_pps(med) if med is not None else "", fmt_pct(loss), bound,
-            "" if cost is None else "%.0f" % cost, busy(b, "window"), busy(b, "before")))
+            "" if cost is None else "%.0f" % cost, "" if proc is None else "%.0f" % proc,
+            busy(b, "window"), busy(b, "before")))
     for m in ("ring", "mmsg"):
         k = "lab.generator_%s_pps" % m
         if k in out:
@@ -296,13 +347,23 @@ def main():
         t = TARGETS.get("lab.ratio_" + stem)
         w("  %-34s %11s %11s %11s%s\n" % (label, "", "n/a" if v is None else "%.3f" % v,
                                           "" if m is None else "%.3f" % m, "   target " + t if t else ""))
-    w("  (ns/pkt: the forwarder CPU's busy share x window / delivered packets, best round)\n")
+    w("  (ns/pkt: the forwarder CPU's busy share x window / delivered packets; proc ns: the forwarder\n"
+      "   process's utime + stime over the window / delivered packets; best round)\n")
     for stem, label in (("xpf_over_xskfwd", "xpf / xskfwd, ns/pkt"),
-                        ("xpf_over_kernel_nft", "xpf / kernel+nft, ns/pkt")):
+                        ("xpf_over_kernel_nft", "xpf / kernel+nft, ns/pkt"),
+                        ("proc_xpf_over_xskfwd", "xpf / xskfwd, proc ns")):
         v, m = out["lab.cost_ratio_" + stem], out["lab.cost_ratio_%s_round_median" % stem]
         t = TARGETS.get("lab.cost_ratio_" + stem)
         w("  %-34s %11s %11s %11s%s\n" % (label, "", "n/a" if v is None else "%.3f" % v,
                                           "" if m is None else "%.3f" % m, "   target " + t if t else ""))
+    if "lab.new_flow_rate_xpf" in out:
+        w("\nnew-flow rate (every packet a new 5-tuple; highest offered rate delivered with < 1 % loss):\n")
+        for scen, stem in NEWFLOW_SCENARIOS:
+            steps = out.get("lab.new_flow_steps_%s" % stem) or []
+            w("  %-34s %11s   steps: %s\n" % (stem, fmt_pps(out.get("lab.new_flow_rate_%s" % stem)), ", ".join(
+                "%s%s" % (fmt_pps(x["asked_pps"]), "" if x["sustained"] else " (lost)") for x in steps)))
+        v = out.get("lab.ratio_new_flow_xpf_over_kernel_nft")
+        w("  %-34s %11s   target >= 2\n" % ("xpf / kernel+nft", "n/a" if v is None else "%.2f" % v))
     w("\nin memory (xpf-bench)%s:\n" % ("" if pipe else ": not run, figures null"))
     for k in sorted(merged):
         w("  %-40s %14s%s\n" % (k, fmt_num(merged[k]), "   target " + TARGETS[k] if k in TARGETS else ""))

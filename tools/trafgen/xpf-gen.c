@@ -22,6 +22,13 @@
 // not fail. Drops reported by the kernel are "errors". The interface's own tx_packets/tx_dropped
 // deltas over the window are reported as a cross-check.
 //
+// --new-flows (xdp method only): every frame a new 5-tuple, for session-creation rates. Frame k
+// (counted from --flow-offset) has source port 1024 + k mod 64512 and source address --src-ip +
+// (k / 64512) mod --src-hosts, so --src-hosts H gives H x 64 512 distinct tuples before one
+// repeats; the frame is rewritten in its UMEM slot just before it is queued (the UMEM holds
+// NEWFLOW_FRAMES > RING slots, so a slot is rewritten only after its previous send completed),
+// with the IPv4 header checksum recomputed and the UDP checksum 0 (none; RFC 768).
+//
 // Output: last line "xpf-gen sent N pps N" (window), or one JSON object with --json.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -55,6 +62,11 @@
 #define RING 2048u
 #define MAX_FLOWS 65535u
 #define MAX_BATCH 256u
+/* --new-flows: UMEM slots rewritten in turn (more than RING: see the header), source ports. */
+#define NEWFLOW_FRAMES (2u * RING)
+#define NEWFLOW_SPORT_MIN 1024u
+#define NEWFLOW_PORTS (65536u - NEWFLOW_SPORT_MIN)
+#define NEWFLOW_DEFAULT_HOSTS 200u
 
 struct opts {
 	const char *ifname, *method;
@@ -63,8 +75,9 @@ struct opts {
 	int have_smac, have_dmac, have_src;
 	unsigned size, flows, sport, dport, batch, queue, budget;
 	double pps, duration, warmup, tail, start_at;
-	unsigned long long count;
-	int cpu, json, verbose;
+	unsigned long long count, flow_offset;
+	unsigned src_hosts;
+	int cpu, json, verbose, new_flows;
 };
 
 #include "common.h"
@@ -169,6 +182,22 @@ static void build_frame(const struct opts *o, unsigned i, uint8_t *buf)
 		c = 0xffff;
 	udp[6] = (uint8_t)(c >> 8);
 	udp[7] = (uint8_t)c;
+}
+
+// --new-flows: makes the frame at f (built by build_frame) carry tuple k (see the header).
+static void set_new_tuple(const struct opts *o, uint8_t *f, unsigned long long k)
+{
+	uint8_t *ip = f + 14, *udp = ip + 20;
+	unsigned sport = NEWFLOW_SPORT_MIN + (unsigned)(k % NEWFLOW_PORTS);
+	uint32_t src = htonl(ntohl(o->src.s_addr) + (uint32_t)(k / NEWFLOW_PORTS % o->src_hosts));
+	memcpy(ip + 12, &src, 4);
+	ip[10] = ip[11] = 0;
+	uint16_t c = csum_fold(csum_add(0, ip, 20));
+	ip[10] = (uint8_t)(c >> 8);
+	ip[11] = (uint8_t)c;
+	udp[0] = (uint8_t)(sport >> 8);
+	udp[1] = (uint8_t)sport;
+	udp[6] = udp[7] = 0;
 }
 
 // ------------------------------------------------------------------ run state
@@ -302,6 +331,8 @@ static int run_xdp(struct run *r)
 				d->addr = (uint64_t)r->next_flow * XSK_FRAME;
 				d->len = o->size;
 				d->options = 0;
+				if (o->new_flows)
+					set_new_tuple(o, (uint8_t *)area + d->addr, o->flow_offset + r->submitted + k);
 				if (++r->next_flow == o->flows)
 					r->next_flow = 0;
 			}
@@ -539,6 +570,9 @@ static void usage(void)
 		"  --queue N            TX queue for AF_XDP (default 0)\n"
 		"  --tx-budget N        AF_XDP: XDP_MAX_TX_SKB_BUDGET if the kernel has it (default 0: kernel default)\n"
 		"  --json               print one JSON object instead of the text line\n"
+		"  --new-flows          xdp only: every frame a new 5-tuple (source port, then source address)\n"
+		"  --src-hosts N        --new-flows: source addresses --src-ip .. +N-1 (default 200)\n"
+		"  --flow-offset N      --new-flows: index of the first tuple (default 0)\n"
 		"  -v                   verbose\n");
 }
 
@@ -571,9 +605,10 @@ static int get_if_mac(const char *ifname, unsigned char *m)
 int main(int argc, char **argv)
 {
 	struct opts o = { .method = "xdp", .size = 64, .flows = 1000, .sport = 10000, .dport = 9, .batch = 64,
-			  .duration = 5, .cpu = -1 };
+			  .duration = 5, .cpu = -1, .src_hosts = NEWFLOW_DEFAULT_HOSTS };
 	enum { O_DSTIP = 256, O_SRCIP, O_DSTMAC, O_SRCMAC, O_SIZE, O_FLOWS, O_SPORT, O_DPORT, O_PPS, O_DUR,
-	       O_WARM, O_TAIL, O_COUNT, O_START, O_METHOD, O_CPU, O_BATCH, O_QUEUE, O_BUDGET, O_JSON };
+	       O_WARM, O_TAIL, O_COUNT, O_START, O_METHOD, O_CPU, O_BATCH, O_QUEUE, O_BUDGET, O_JSON,
+	       O_NEWFLOWS, O_HOSTS, O_OFFSET };
 	static const struct option lo[] = {
 		{ "ifname", 1, 0, 'i' }, { "dst-ip", 1, 0, O_DSTIP }, { "src-ip", 1, 0, O_SRCIP },
 		{ "dst-mac", 1, 0, O_DSTMAC }, { "src-mac", 1, 0, O_SRCMAC }, { "size", 1, 0, O_SIZE },
@@ -582,6 +617,7 @@ int main(int argc, char **argv)
 		{ "tail", 1, 0, O_TAIL }, { "count", 1, 0, O_COUNT }, { "start-at", 1, 0, O_START },
 		{ "method", 1, 0, O_METHOD }, { "cpu", 1, 0, O_CPU }, { "batch", 1, 0, O_BATCH },
 		{ "queue", 1, 0, O_QUEUE }, { "tx-budget", 1, 0, O_BUDGET }, { "json", 0, 0, O_JSON },
+		{ "new-flows", 0, 0, O_NEWFLOWS }, { "src-hosts", 1, 0, O_HOSTS }, { "flow-offset", 1, 0, O_OFFSET },
 		{ "help", 0, 0, 'h' }, { 0, 0, 0, 0 } };
 	int c;
 	while ((c = getopt_long(argc, argv, "i:vh", lo, NULL)) != -1) {
@@ -608,6 +644,9 @@ int main(int argc, char **argv)
 		case O_QUEUE: o.queue = (unsigned)atoi(optarg); break;
 		case O_BUDGET: o.budget = (unsigned)atoi(optarg); break;
 		case O_JSON: o.json = 1; break;
+		case O_NEWFLOWS: o.new_flows = 1; break;
+		case O_HOSTS: o.src_hosts = (unsigned)atoi(optarg); break;
+		case O_OFFSET: o.flow_offset = strtoull(optarg, NULL, 10); break;
 		case 'h': usage(); return 0;
 		default: usage(); return 2;
 		}
@@ -626,6 +665,12 @@ int main(int argc, char **argv)
 		die("%s", "--batch must be 1..256");
 	if (o.duration <= 0 && !o.count)
 		die("%s", "--duration must be > 0");
+	if (o.new_flows && strcmp(o.method, "xdp"))
+		die("%s", "--new-flows needs --method xdp");
+	if (o.new_flows && (o.src_hosts < 1 || o.src_hosts > 65536))
+		die("%s", "--src-hosts must be 1..65536");
+	if (o.new_flows) /* UMEM slots, rewritten in turn */
+		o.flows = NEWFLOW_FRAMES;
 	if (!o.have_smac && get_if_mac(o.ifname, o.smac))
 		die("cannot read the MAC of %s (does it exist in this namespace?)", o.ifname);
 	if (!o.have_src && get_if_ipv4(o.ifname, &o.src))
@@ -692,9 +737,9 @@ int main(int argc, char **argv)
 		printf("{\"tool\": \"xpf-gen\", \"method\": \"%s\", \"ifname\": \"%s\", \"size\": %u, \"flows\": %u, "
 		       "\"sent\": %llu, \"errors\": %llu, \"pps\": %llu, \"seconds\": %.6f, "
 		       "\"total_sent\": %llu, \"total_errors\": %llu, \"total_seconds\": %.6f, "
-		       "\"if_tx_packets\": %llu, \"if_tx_dropped\": %llu, \"eagain\": %llu}\n",
+		       "\"if_tx_packets\": %llu, \"if_tx_dropped\": %llu, \"eagain\": %llu, \"new_flows\": %s}\n",
 		       o.method, o.ifname, o.size, o.flows, wsent, werr, pps, secs, sent_ok(&r), r.errors,
-		       t_done - r.t_start, iftx, ifdrop, r.eagain);
+		       t_done - r.t_start, iftx, ifdrop, r.eagain, o.new_flows ? "true" : "false");
 	} else {
 		printf("xpf-gen %s on %s: %u-byte frames, %u flows; window %.3f s: sent %llu errors %llu "
 		       "(interface tx %llu dropped %llu); total sent %llu errors %llu in %.3f s\n",
