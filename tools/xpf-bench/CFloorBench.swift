@@ -65,6 +65,25 @@ final class CFloor {
         timePasses(runs: runs, packets: frames.count, { pass() }, between: { frames.restore() })
     }
 
+    /// xpf / C floor in ns per packet from alternating passes (one xpf pass over `xpf`'s
+    /// frames, then one C-floor pass, each from restored frames of the same count): the median
+    /// of the per-pair ratios, so load that comes and goes on a shared machine hits both alike.
+    func pairedRatio(xpf: Scenario, runs: Int) -> Double {
+        var ratios: [Double] = []
+        for _ in 0..<runs {
+            xpf.frames.restore()
+            let t0 = monotonicNanos()
+            xpf.pass()
+            let t1 = monotonicNanos()
+            frames.restore()
+            let t2 = monotonicNanos()
+            pass()
+            let t3 = monotonicNanos()
+            ratios.append(Double(t1 - t0) / Double(max(t3 - t2, 1)))
+        }
+        return median(ratios)
+    }
+
     /// After one pass from pristine frames: does every frame equal what xpf's session hit made
     /// of it (`xpf`: frames of the same flows after one xpf pass), with a valid IPv4 header
     /// checksum, and did every frame go out on the expected egress?

@@ -328,10 +328,8 @@ do {
     // The C floor right after xpf's session hit, same frames, same table capacity.
     let floor = try CFloor(flows: hit4.frames.count, capacity: cFloorCapacity)
     results["pipeline.c_floor_ns"] = floor.sessionHit(runs: runs)
+    results["pipeline.ratio_xpf_over_c_floor_ns"] = floor.pairedRatio(xpf: hit4, runs: runs)
     checks.append(("C floor rewrites every frame as xpf's session hit does", floor.matches(xpf: hit4.frames)))
-    if let x = results["pipeline.session_hit_v4_ns"] ?? nil, let c = results["pipeline.c_floor_ns"] ?? nil, c > 0 {
-        results["pipeline.ratio_xpf_over_c_floor_ns"] = x / c
-    }
     let hit6 = try Scenario(name: "hit6", kind: .udp6, flows: smoke ? 1000 : flows, capacity: 65536)
     results["pipeline.session_hit_v6_ns"] = hit6.sessionHit(runs: runs)
     checks.append(("session hit v6 forwards", hit6.counters.s.session_hits > 0 && countActions(hit6.actions, 1)[.transmit] == 1))
