@@ -6,15 +6,17 @@
 //                                                        └─ miss: first path
 //   fast path:  route (cached next hop) ─ [policy re-check] ─ [session NAT] ─ account
 //               ─ [output filter] ─ [mirror] ─ rewrite ─ send
-//   first path: [destination NAT] ─ route ─ [zones ─ policy] ─ [source NAT] ─ install
-//               ─ account ─ [output filter] ─ [mirror] ─ rewrite ─ send
+//   first path: [destination NAT] ─ route ─ TCP first-packet check ─ [zones ─ policy]
+//               ─ [source NAT] ─ install ─ account ─ [output filter] ─ [mirror] ─ rewrite
+//               ─ send
+//   (account moves a TCP session's state on: TCPStage.swift)
 //
 // Bracketed stages belong to later issues (filters: issue 10; policy, zones, re-check:
 // issue 9; screens, NAT, mirroring after): each gets its file beside these and its call
-// where the bracket stands. One file per stage: ParseStage, SessionStage, RouteStage,
-// RewriteStage (and ICMPError for the errors a stage answers with). A stage takes the
-// packet (`Packet`, per-packet state) by inout and the batch's counters; it returns the
-// action when the packet's fate is decided there.
+// where the bracket stands. One file per stage: ParseStage, SessionStage, TCPStage,
+// RouteStage, RewriteStage (and ICMPError / Reject for the replies a stage answers
+// with). A stage takes the packet (`Packet`, per-packet state) by inout and the batch's
+// counters; it returns the action when the packet's fate is decided there.
 import CXPF
 
 extension Pipeline {
