@@ -15,7 +15,7 @@ import CXPF
 // `Pipeline.hostUnreachable` (the parked-frame path). Fixtures are ForwardTests': the
 // LAN interface (slot 0) carries 10.10.1.1 and fd00:1::1, the sources of the errors.
 
-final class ICMPErrorTests: XCTestCase {
+final class ICMPErrorTests: PipelineTestCase {
     typealias F = Frames
 
     /// ICMP / ICMPv6 message types the rows use.
@@ -56,34 +56,7 @@ final class ICMPErrorTests: XCTestCase {
     /// An IPv6 address from its eight 16-bit groups.
     static func v6(_ groups: UInt16...) -> [UInt8] { groups.flatMap { F.be16($0) } }
 
-    let fx = ShmTestFixture()
-    var region: ShmRegion!
-    var pipeline: Pipeline!
-    var egress: UnsafeMutablePointer<EgressInterface>!
-    var counters = WorkerCounters()
-    var configFollower: SnapshotFollower!
-    var fibFollower: SnapshotFollower!
-
-    override func setUpWithError() throws {
-        continueAfterFailure = false
-        region = try fx.region("icmperr", queues: 1, interfaces: 2, sessionCapacity: 1024)
-        try ForwardTests.setUpInterfaces(region)
-        try region.publishConfig(ForwardTests.snapshot(udp: 60))
-        try region.publishFIB { f in
-            ForwardTests.fillFIB(f, gatewayKnown: true)
-            ForwardTests.fillLANAddresses(f)
-        }
-        (pipeline, egress) = ForwardTests.makePipeline(region, &configFollower, &fibFollower)
-        counters = WorkerCounters()
-    }
-
-    override func tearDown() {
-        egress?.deallocate()
-        pipeline = nil
-        region = nil
-        fx.removeAll()
-        super.tearDown()
-    }
+    override class var regionName: String { "icmperr" }
 
     // MARK: frames
 

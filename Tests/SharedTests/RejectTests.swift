@@ -14,7 +14,7 @@ import CXPF
 // Fixtures are ForwardTests': the LAN interface (slot 0, MAC 02:00:00:00:01:01) carries
 // 10.10.1.1 and fd00:1::1, the sources of the ICMP replies.
 
-final class RejectTests: XCTestCase {
+final class RejectTests: PipelineTestCase {
     typealias F = Frames
 
     static let ingress: UInt8 = 0
@@ -48,34 +48,7 @@ final class RejectTests: XCTestCase {
         static let fin: UInt8 = 0x01, syn: UInt8 = 0x02, rst: UInt8 = 0x04, psh: UInt8 = 0x08, ack: UInt8 = 0x10
     }
 
-    let fx = ShmTestFixture()
-    var region: ShmRegion!
-    var pipeline: Pipeline!
-    var egress: UnsafeMutablePointer<EgressInterface>!
-    var counters = WorkerCounters()
-    var configFollower: SnapshotFollower!
-    var fibFollower: SnapshotFollower!
-
-    override func setUpWithError() throws {
-        continueAfterFailure = false
-        region = try fx.region("reject", queues: 1, interfaces: 2, sessionCapacity: 1024)
-        try ForwardTests.setUpInterfaces(region)
-        try region.publishConfig(ForwardTests.snapshot(udp: 60))
-        try region.publishFIB { f in
-            ForwardTests.fillFIB(f, gatewayKnown: true)
-            ForwardTests.fillLANAddresses(f)
-        }
-        (pipeline, egress) = ForwardTests.makePipeline(region, &configFollower, &fibFollower)
-        counters = WorkerCounters()
-    }
-
-    override func tearDown() {
-        egress?.deallocate()
-        pipeline = nil
-        region = nil
-        fx.removeAll()
-        super.tearDown()
-    }
+    override class var regionName: String { "reject" }
 
     // MARK: frames
 

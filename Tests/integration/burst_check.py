@@ -16,20 +16,13 @@ import json
 import re
 import sys
 
+from checklib import check, exit_status
+
 CREATE, CLOSE = "RT_FLOW_SESSION_CREATE", "RT_FLOW_SESSION_CLOSE"
 LINE = re.compile(r'^<\d+>1 \S+ \S+ \S+ \S+ (\S+) \[junos@\S+ (.*)\]')
 PARAM = re.compile(r'([a-z0-9-]+)="((?:[^"\\]|\\.)*)"')
 DESTINATION = re.compile(r"^destination (.+): written (\d+), failed (\d+)(?:, last error (.+))?$", re.M)
 
-failed = 0
-
-
-def check(cond, what):
-    global failed
-    print(("ok - " if cond else "not ok - ") + what)
-    if not cond:
-        failed += 1
-    return cond
 
 
 def log_statistics(path):
@@ -160,7 +153,7 @@ def accounting(a):
     else:
         print("# %s: %d CREATE events dropped during the burst (the drain kept up: %s)"
               % (n, sum(d_dropped.values()), sum(d_dropped.values()) == 0))
-    return 1 if failed else 0
+    return exit_status()
 
 
 def destinations(a):
@@ -208,7 +201,7 @@ def destinations(a):
     good = dest.get(a.good)
     check(good is not None and good[:2] == (drained, 0), "%s beside them wrote every line (%r, drained %d)"
           % (a.good, good, drained))
-    return 1 if failed else 0
+    return exit_status()
 
 
 def main():

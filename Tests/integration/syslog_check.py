@@ -14,6 +14,8 @@ import json
 import re
 import sys
 
+from checklib import check, exit_status
+
 SD_ID = "junos@2636.1.1.1.2.129"
 CREATE = ("source-address source-port destination-address destination-port connection-tag service-name "
           "nat-source-address nat-source-port nat-destination-address nat-destination-port nat-connection-tag "
@@ -38,15 +40,6 @@ HEAD = re.compile(r'^<(\d+)>1 (\S+) (\S+) (\S+) (\S+) (\S+) (\[' + re.escape(SD_
 PARAM = re.compile(r' ([a-z0-9-]+)="((?:[^"\\]|\\.)*)"')
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
 
-failed = 0
-
-
-def check(cond, what):
-    global failed
-    print(("ok - " if cond else "not ok - ") + what)
-    if not cond:
-        failed += 1
-    return cond
 
 
 def unescape(v):
@@ -219,7 +212,7 @@ def main():
         m = re.search(r"^destination %s: written (\d+), failed (\d+)" % re.escape(name), stats, re.M)
         check(m is not None and (int(m.group(1)), int(m.group(2))) == (len(reference), 0),
               "show log statistics: %s wrote every line, none failed (%s)" % (name, m.group(0) if m else "absent"))
-    return 1 if failed else 0
+    return exit_status()
 
 
 if __name__ == "__main__":
