@@ -70,14 +70,7 @@ sleep 0.3
 if ip netns exec "$NS_C" "$PY" "$TMP/udp.py" client && wait "$srv"; then ok "UDP flow through xpf"; else notok "UDP flow" "no exchange"; fi
 
 # One TCP connection that the client closes with FIN: handshake, 1000 bytes, FIN.
-ip netns exec "$NS_S" socat -u TCP-LISTEN:5002,reuseaddr OPEN:/dev/null & tsrv=$!
-sleep 0.3
-if head -c 1000 /dev/zero | ip netns exec "$NS_C" socat -u - TCP:10.10.2.2:5002,sourceport=40002,connect-timeout=3; then
-    ok "TCP connection through xpf"
-else
-    notok "TCP connection" "socat failed"
-fi
-wait "$tsrv" 2>/dev/null || true
+tcp_fin_flow 5002 40002
 
 # The UDP session closes after its idle timeout, the TCP one after the closing timeout;
 # ageing sweeps within a second after that.

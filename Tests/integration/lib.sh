@@ -24,6 +24,20 @@ py_checks() {
     if ((rc != 0)) && ! grep -q '^not ok - ' <<<"$out"; then notok "python check $1" "exited $rc"; fi
 }
 
+# tcp_fin_flow DPORT SPORT: one TCP connection from the client (10.10.1.2:SPORT) to the
+# server (10.10.2.2:DPORT, a socat sink): handshake, 1000 bytes, FIN from the client.
+tcp_fin_flow() {
+    ip netns exec "$NS_S" socat -u TCP-LISTEN:"$1",reuseaddr OPEN:/dev/null &
+    local srv=$!
+    sleep 0.3
+    if head -c 1000 /dev/zero | ip netns exec "$NS_C" socat -u - TCP:10.10.2.2:"$1",sourceport="$2",connect-timeout=3; then
+        ok "TCP connection through xpf"
+    else
+        notok "TCP connection" "socat failed"
+    fi
+    wait "$srv" 2>/dev/null || true
+}
+
 PREFIX="g$$"
 if ((${#PREFIX} > 8)) || [[ -e "/run/netns/$PREFIX-fw" ]]; then PREFIX="g$RANDOM"; fi
 NS_C="$PREFIX-c"

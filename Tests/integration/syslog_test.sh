@@ -156,14 +156,7 @@ if ip netns exec "$NS_C" "$PY" "$REPO/Tests/integration/syslog_flows.py" client 
     && wait "$s6"; then ok "UDP flow (IPv6) through xpf"; else notok "UDP flow (IPv6)" "no exchange: $(cat "$TMP/srv6.out")"; fi
 
 # TCP: handshake, 1000 bytes, FIN from the client.
-ip netns exec "$NS_S" socat -u TCP-LISTEN:5002,reuseaddr OPEN:/dev/null & tsrv=$!
-sleep 0.3
-if head -c 1000 /dev/zero | ip netns exec "$NS_C" socat -u - TCP:10.10.2.2:5002,sourceport=40002,connect-timeout=3; then
-    ok "TCP connection through xpf"
-else
-    notok "TCP connection" "socat failed"
-fi
-wait "$tsrv" 2>/dev/null || true
+tcp_fin_flow 5002 40002
 
 # ICMP: two echo requests of 56 bytes of data, two replies.
 if ip netns exec "$NS_C" ping -c 2 -i 0.2 -W 2 10.10.2.2 > "$TMP/ping.out" 2>&1; then

@@ -108,15 +108,7 @@ final class CFloor {
 func cFloorCallgrindChild(_ packets: Int) -> Never {
     do {
         let f = try CFloor(flows: flows, capacity: cFloorCapacity)
-        f.frames.restore()
-        var done = 0
-        xpf_callgrind_start()
-        while done < packets {
-            f.pass()
-            done += f.frames.count
-            if done % (f.frames.count * 200) == 0 { f.frames.restore() }
-        }
-        xpf_callgrind_stop()
+        let done = countedPasses(f.frames, packets: packets, f.pass)
         exit(done == packets && f.transmitted == f.frames.count ? 0 : 3)
     } catch { die("\(error)") }
 }

@@ -149,6 +149,22 @@ func instructionsPerPacket(scenario: String, packets: Int) -> Double? {
     return nil
 }
 
+/// The counted part of a callgrind child: passes over `frames` until `packets` packets
+/// ran, the frames restored every 200 passes (a pass rewrites them in place), between
+/// xpf_callgrind_start and xpf_callgrind_stop. Returns the packets run.
+func countedPasses(_ frames: Frames, packets: Int, _ pass: () -> Void) -> Int {
+    frames.restore()
+    var done = 0
+    xpf_callgrind_start()
+    while done < packets {
+        pass()
+        done += frames.count
+        if done % (frames.count * 200) == 0 { frames.restore() }
+    }
+    xpf_callgrind_stop()
+    return done
+}
+
 func callgrindChild(_ scenario: String, _ packets: Int) -> Never {
     if let e = EventScenario(rawValue: scenario) { eventCallgrindChild(e, packets) }
     if scenario == "c_floor" { cFloorCallgrindChild(packets) }
@@ -156,15 +172,7 @@ func callgrindChild(_ scenario: String, _ packets: Int) -> Never {
         let kind: FrameKind = scenario == "session_hit_v6" ? .udp6 : scenario == "malformed_drop" ? .malformed : .udp4
         let s = try Scenario(name: "cg", kind: kind, flows: flows, capacity: 65536)
         if scenario.hasPrefix("session_hit") { s.pass() }  // install the sessions, unmeasured
-        s.frames.restore()
-        var done = 0
-        xpf_callgrind_start()
-        while done < packets {
-            s.pass()
-            done += s.frames.count
-            if done % (s.frames.count * 200) == 0 { s.frames.restore() }
-        }
-        xpf_callgrind_stop()
+        let done = countedPasses(s.frames, packets: packets, s.pass)
         unlink(s.region.path)  // exit() skips deinit: remove the region file here
         exit(done == packets ? 0 : 3)
     } catch { die("\(error)") }
