@@ -117,7 +117,7 @@ final class Daemon {
             let router = syslogChanged ? try makeSyslogRouter(model) : nil
             if checkOnly { return "configuration check succeeds" }
             let t0 = monotonicNanos()
-            let gen = try region.publishConfig(image)
+            let gen = try region.publishConfig(image, samePolicies: model.decidesSessions(as: runningModel))
             let switched = workers.awaitGeneration(gen, timeoutNs: 1_000_000_000) { drainEvents() }
             let t1 = monotonicNanos()
             eventNames.adopt(generation: gen, model: model)

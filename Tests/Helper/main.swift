@@ -233,7 +233,7 @@ for p in 0..<n {
         var r = reversed(f)
         guard let hf = table.lookup(&f), let hr = table.lookup(&r) else { continue }
         if hf.direction != 0 || hr.direction != 1 { wrongDirection += 1 }
-        if hf.index != hr.index || hf.index / per != p || table.records[hf.index].owner != UInt8(p) { wrongPlace += 1 }
+        if hf.index != hr.index || hf.index / per != p || table.owner(of: hf.index, queues: n) != p { wrongPlace += 1 }
         if p == q { foundOwn += 1 } else { foundOther += 1 }
     }
 }

@@ -408,7 +408,7 @@ final class ForwardTests: XCTestCase {
         XCTAssertEqual(rec.proto, 17)
         XCTAssertEqual(rec.if_in, 0)
         XCTAssertEqual(rec.if_out, 1)
-        XCTAssertEqual(rec.owner, 0)
+        XCTAssertEqual(rec.policy, UInt16(XPF_SESS_POLICY_DEFAULT))
         XCTAssertEqual(rec.generation, 1, "the config generation that decided it")
         XCTAssertEqual(rec.last_seen_ms, 5_000)
         XCTAssertEqual(rec.created_s, 3_000_000)

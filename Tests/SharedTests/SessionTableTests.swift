@@ -223,7 +223,7 @@ final class SessionTableTests: XCTestCase {
         XCTAssertEqual(rec.tcp_state, 0)
         XCTAssertEqual(rec.if_in, 2)
         XCTAssertEqual(rec.if_out, 3)
-        XCTAssertEqual(rec.owner, 0)
+        XCTAssertEqual(rec.policy, UInt16(XPF_SESS_POLICY_DEFAULT), "no policy given: the default policy's id")
         XCTAssertEqual(K.tupleBytes(rec.fwd), K.tupleBytes(k.tuple))
         XCTAssertEqual(K.tupleBytes(rec.rev), K.tupleBytes(K.reversed(k).tuple))
         XCTAssertEqual(rec.packets.0, 0)
@@ -805,8 +805,8 @@ final class SessionTableTests: XCTestCase {
         XCTAssertEqual(i1, Array(8..<16))
         XCTAssertNil(p0.add(K.numbered(99, salt: 1)), "partition 0 is full even though the table is shared")
         for n in 0..<8 {
-            XCTAssertEqual(h.records[i0[n]].owner, 0)
-            XCTAssertEqual(h.records[i1[n]].owner, 1)
+            XCTAssertEqual(h.table.owner(of: i0[n], queues: 2), 0)
+            XCTAssertEqual(h.table.owner(of: i1[n], queues: 2), 1)
             // Each partition's view (same table) finds the other's sessions, both directions.
             XCTAssertEqual(p0.table.find(K.numbered(n, salt: 2))?.index, i1[n])
             XCTAssertEqual(p1.table.find(K.numbered(n, salt: 1))?.index, i0[n])
@@ -1043,7 +1043,7 @@ final class SessionTableCrossProcessTests: XCTestCase {
                 found += 1
                 XCTAssertTrue(seen.insert(hit.index).inserted, "index \(hit.index) collides")
                 XCTAssertEqual(hit.index / per, q)
-                XCTAssertEqual(region.sessions[hit.index].owner, UInt8(q))
+                XCTAssertEqual(region.sessionTable.owner(of: hit.index, queues: region.queues), q)
                 XCTAssertEqual(region.sessions[hit.index].if_in, UInt8(q))
             }
         }

@@ -317,7 +317,7 @@ struct SessionShow: ParsableCommand {
                     j.endObject()
                 }
                 j.field("generation", r.generation)
-                j.field("owner_queue", r.owner)
+                j.field("owner_queue", region.sessionTable.owner(of: s.id - 1, queues: region.queues))
                 j.field("tcp_state", r.tcp_state)
                 if let name = xpf_tcp_state_name(UInt32(r.tcp_state)) { j.field("tcp_state_name", String(cString: name)) }
                 j.field("age_s", s.ageS)

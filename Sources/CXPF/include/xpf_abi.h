@@ -25,7 +25,7 @@
 #include "xpf_event_abi.h"
 
 #define XPF_SHM_MAGIC 0x31304d4853465058ULL /* "XPFSHM01" little-endian */
-#define XPF_ABI_VERSION 12u
+#define XPF_ABI_VERSION 13u
 
 #define XPF_CACHELINE 64
 #define XPF_CONFIG_SLOTS 4
@@ -88,7 +88,8 @@ struct xpf_shm_header {
 	uint32_t rx_ring_size;      /* AF_XDP ring sizes every worker uses (RX = fill, TX = completion) */
 	uint32_t tx_ring_size;
 	uint32_t event_format_version; /* XPF_EVENT_FORMAT_VERSION of the event rings */
-	uint8_t pad0[32];           /* config_current starts a cache line (offset 192) */
+	uint64_t off_policy_hits;   /* n_queues struct xpf_policy_hits */
+	uint8_t pad0[24];           /* config_current starts a cache line (offset 192) */
 
 	/* Published words (each on its own cache line).
 	 * config_current = generation << 8 | slot. Writer: xpfd, store-release after the
@@ -139,7 +140,16 @@ struct xpf_config_snapshot {
 	 * kind, zone of the ingress interface); a token bucket holding one second's worth.
 	 * XPF_EVENT_RATE_UNCAPPED: no cap. 0: every event is suppressed. */
 	uint32_t event_rate_cap;
-	uint32_t reserved[3];
+	/* Low 32 bits of the generation that last changed anything a session's verdict
+	 * depends on (zones, policies, address books, applications, default policy): a
+	 * session decided under an older generation is re-checked at its next packet
+	 * (R-4.4). Equal to the previous snapshot's when a commit changed none of these. */
+	uint32_t policy_epoch;
+	/* Which of a worker's two policy hit-counter banks (xpf_policy_hits) counts under
+	 * this snapshot: flips with every new policy epoch, so xpfd can read and zero the
+	 * other bank once every worker has switched (policy ids change meaning there). */
+	uint32_t policy_bank;
+	uint32_t reserved;
 	struct xpf_cfg_section sections[XPF_CFG_SEC_COUNT]; /* indexed by enum xpf_cfg_section_id */
 };
 #define XPF_CFG_SECTION_TABLE_OFFSET 96
@@ -231,7 +241,12 @@ enum xpf_worker_state {
 	X(BLACKHOLE, 8, "blackhole", "blackhole / unreachable / prohibit route") \
 	X(TOO_BIG, 9, "too_big", "larger than the egress MTU") \
 	X(UNSUPPORTED, 10, "unsupported", "a protocol the dataplane does not forward") \
-	X(TCP_NOT_SYN, 11, "tcp_not_syn", "first packet of a TCP flow is not a SYN (security flow tcp-session no-syn-check admits it)")
+	X(TCP_NOT_SYN, 11, "tcp_not_syn", "first packet of a TCP flow is not a SYN (security flow tcp-session no-syn-check admits it)") \
+	X(ZONE_NONE, 12, "zone_none", "the ingress or egress interface is in no security zone") \
+	X(POLICY_DENY, 13, "policy_deny", "a security policy (or the default policy) denies the flow") \
+	X(POLICY_REJECT, 14, "policy_reject", "a security policy rejects the flow (a TCP RST or ICMP unreachable answered when allowed)") \
+	X(POLICY_CHANGE, 15, "policy_change", "the session is no longer permitted after a commit (R-4.4)") \
+	X(ICMP_UNEXPECTED, 16, "icmp_unexpected", "an ICMP message that its session does not admit (an echo reply from the initiator, a request from the responder)")
 
 enum xpf_drop_reason {
 #define XPF_DROP_ENUM(name, value, text, meaning) XPF_DROP_##name = value,
@@ -309,6 +324,24 @@ struct xpf_ring_hdr {
 };
 _Static_assert(offsetof(struct xpf_ring_hdr, consumer) == 64, "consumer on its own line");
 _Static_assert(sizeof(struct xpf_ring_hdr) == 192, "ring header is three lines");
+
+
+/* xpf_session.policy when no policy matched and `default-policy permit-all` admitted the
+ * session. */
+#define XPF_SESS_POLICY_DEFAULT 0xffffu
+/* Policies a configuration may hold: a session's policy id is 16 bits. */
+#define XPF_MAX_POLICIES 0xffffu
+
+/* Policy hit counters of one worker (`show security policies hit-count`): hits[bank][id]
+ * counts the first packets (and re-checks) that policy `id` matched under a snapshot
+ * whose policy_bank is `bank`; id XPF_SESS_POLICY_DEFAULT counts the default policy.
+ * Writer: that worker only (relaxed load + store). Readers (xpfd): relaxed loads, summed
+ * over the workers. xpfd zeroes bank b only when no live worker counts in it (every
+ * worker has acknowledged a generation whose policy_bank is the other one) and before
+ * it publishes the epoch that flips back to b. */
+struct xpf_policy_hits {
+	uint64_t hits[2][XPF_MAX_POLICIES + 1];
+};
 
 /* Worker → xpfd request: resolve a neighbour. */
 struct xpf_neigh_request {
@@ -409,8 +442,19 @@ static inline const char *xpf_tcp_state_name(unsigned s) {
 	}
 	return 0;
 }
-/* xpf_session.flags: what closed a TCP session (the close event's reason). */
-enum xpf_session_flags { XPF_SESS_FIN_SEEN = 1, XPF_SESS_RST_SEEN = 2 };
+/* xpf_session.flags. FIN_SEEN / RST_SEEN: what closed a TCP session (the close event's
+ * reason). LOG_CLOSE: the permitting policy says `then log session-close` (set with the
+ * verdict: at insert and by a re-check). POLICY_CLOSED: a re-check under a newer policy
+ * epoch found the session no longer permitted (R-4.4); every packet of it is dropped and
+ * its owner removes it with reason "policy change". Changed with atomic or / and only
+ * (xpf_sess_or_flags, xpf_sess_and_flags), so concurrent workers never lose a bit. */
+enum xpf_session_flags {
+	XPF_SESS_FIN_SEEN = 1,
+	XPF_SESS_RST_SEEN = 2,
+	XPF_SESS_LOG_CLOSE = 4,
+	XPF_SESS_POLICY_CLOSED = 8,
+};
+
 
 /* A session record: 128 bytes, two cache lines.
  * seq_state: bits 0-1 = enum xpf_session_state, bits 2-31 = sequence, bumped on
@@ -433,7 +477,13 @@ enum xpf_session_flags { XPF_SESS_FIN_SEEN = 1, XPF_SESS_RST_SEEN = 2 };
  *   one 4-byte atomic load (xpf_sess_key_equal). */
 struct xpf_session {
 	uint32_t seq_state;
-	uint32_t generation;      /* low 32 bits of the config generation that decided it */
+	uint32_t generation;      /* low 32 bits of the config generation whose policy decided it (at
+	                           * insert, or the last re-check). Stale when older than the running
+	                           * snapshot's policy_epoch (signed 32-bit difference < 0): the next
+	                           * packet re-checks it (R-4.4). Written by the owner at insert, by
+	                           * any forwarding worker on a re-check: policy and flags first, then
+	                           * generation (relaxed; a reader that sees the new generation with
+	                           * the old policy only re-checks once more). */
 	uint32_t last_seen_ms;    /* CLOCK_MONOTONIC milliseconds, wrapping */
 	uint32_t created_s;       /* CLOCK_MONOTONIC seconds */
 	struct xpf_flow_tuple fwd; /* as the first packet carried it */
@@ -444,8 +494,10 @@ struct xpf_session {
 	struct xpf_flow_tuple rev; /* as replies carry it (after NAT, when NAT lands) */
 	uint8_t if_in;            /* iface slot the forward direction arrived on */
 	uint8_t if_out;           /* iface slot the forward direction left by */
-	uint8_t owner;            /* queue of the worker that created it */
-	uint8_t reserved;
+	uint16_t policy;          /* POLICIES id (under `generation`) that permitted it, or
+	                           * XPF_SESS_POLICY_DEFAULT. Its zones are those of if_in / if_out
+	                           * under the same generation. The owning worker is the partition
+	                           * the record index lies in (SessionTable.swift). */
 	uint64_t packets[2];      /* [0] forward, [1] reverse */
 	uint64_t bytes[2];
 };

@@ -82,6 +82,12 @@ static inline uint8_t xpf_sess_tcp_state(const struct xpf_session *s) { return _
 static inline void xpf_sess_set_tcp_state(struct xpf_session *s, uint8_t v) { __atomic_store_n(&s->tcp_state, v, __ATOMIC_RELAXED); }
 static inline uint8_t xpf_sess_flags(const struct xpf_session *s) { return __atomic_load_n(&s->flags, __ATOMIC_RELAXED); }
 static inline void xpf_sess_set_flags(struct xpf_session *s, uint8_t v) { __atomic_store_n(&s->flags, v, __ATOMIC_RELAXED); }
+static inline void xpf_sess_or_flags(struct xpf_session *s, uint8_t v) { __atomic_fetch_or(&s->flags, v, __ATOMIC_RELAXED); }
+static inline void xpf_sess_and_flags(struct xpf_session *s, uint8_t v) { __atomic_fetch_and(&s->flags, v, __ATOMIC_RELAXED); }
+static inline uint32_t xpf_sess_generation(const struct xpf_session *s) { return __atomic_load_n(&s->generation, __ATOMIC_RELAXED); }
+static inline void xpf_sess_set_generation(struct xpf_session *s, uint32_t v) { __atomic_store_n(&s->generation, v, __ATOMIC_RELAXED); }
+static inline uint16_t xpf_sess_policy(const struct xpf_session *s) { return __atomic_load_n(&s->policy, __ATOMIC_RELAXED); }
+static inline void xpf_sess_set_policy(struct xpf_session *s, uint16_t v) { __atomic_store_n(&s->policy, v, __ATOMIC_RELAXED); }
 static inline uint64_t xpf_sess_packets(const struct xpf_session *s, unsigned dir) { return __atomic_load_n(&s->packets[dir & 1], __ATOMIC_RELAXED); }
 static inline uint64_t xpf_sess_bytes(const struct xpf_session *s, unsigned dir) { return __atomic_load_n(&s->bytes[dir & 1], __ATOMIC_RELAXED); }
 static inline uint64_t *xpf_index_slot(struct xpf_index_bucket *b, unsigned i) { return &b->slot[i]; }

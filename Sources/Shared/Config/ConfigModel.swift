@@ -88,6 +88,16 @@ public struct ConfigModel: Sendable, Equatable {
         filters.firstIndex { $0.name == name && $0.family == family }
     }
     public func screenIndex(_ name: String) -> Int? { screens.firstIndex { $0.name == name } }
+    /// Whether `other` decides every session as this configuration does: the
+    /// same interfaces (their indices are what zones and sessions refer to), zones,
+    /// applications and policies (address books and application sets are resolved into
+    /// the policies, the default policy is part of them). A commit that changes none of
+    /// these keeps the policy epoch: no session is re-checked.
+    public func decidesSessions(as other: ConfigModel) -> Bool {
+        interfaces.map(\.name) == other.interfaces.map(\.name) && zones == other.zones
+            && applications == other.applications && policies == other.policies
+    }
+
     /// The zone an interface belongs to, if any.
     public func zoneIndex(ofInterface interface: Int) -> Int? {
         zones.firstIndex { $0.interfaces.contains(interface) }

@@ -100,13 +100,14 @@ public final class ConfigSnapshotImage {
 extension ShmRegion {
     /// Publishes an encoded configuration as the next generation: copied into a free
     /// slot (zeroed first) and released through config_current. Returns the generation.
+    /// `samePolicies`: see `publishConfig(samePolicies:_:)` (the policy epoch).
     @discardableResult
-    public func publishConfig(_ image: ConfigSnapshotImage) throws -> UInt64 {
+    public func publishConfig(_ image: ConfigSnapshotImage, samePolicies: Bool = false) throws -> UInt64 {
         let capacity = Int(header.pointee.config_slot_size)
         guard image.size <= capacity else {
             throw ConfigSnapshotError("compiled configuration needs \(image.size) bytes, a snapshot slot holds \(capacity)")
         }
-        return try publishConfig { image.copy(into: $0, capacity: capacity) }
+        return try publishConfig(samePolicies: samePolicies) { image.copy(into: $0, capacity: capacity) }
     }
 
     /// A view of the snapshot in config slot `slot`: validate it before use; valid while
@@ -321,6 +322,7 @@ struct SnapshotEncoder {
         head.n_dataplane_ifaces = UInt32(model.interfaces.prefix { $0.isDataplane }.count)
         head.loopback_iface = Self.u32(model.interfaceIndex("lo0"))
         head.event_rate_cap = model.securityLog.rateCap.map { UInt32($0) } ?? XPF_EVENT_RATE_UNCAPPED
+        // policy_epoch and policy_bank: stamped when published (ShmRegion.publishConfig).
     }
 
     mutating func encodeInterfacesAndZones() {
@@ -385,6 +387,11 @@ struct SnapshotEncoder {
 
     mutating func encodePolicies() throws {
         let all = model.policies.all
+        // A session records its policy id in 16 bits (xpf_session.policy); the last
+        // value means the default policy.
+        guard all.count < Int(XPF_MAX_POLICIES) else {
+            throw ConfigSnapshotError("\(all.count) security policies; xpf holds at most \(Int(XPF_MAX_POLICIES) - 1)")
+        }
         for (i, p) in all.enumerated() where p.id != i {
             throw ConfigSnapshotError("internal error: policy '\(p.name)' has id \(p.id) at position \(i)")
         }

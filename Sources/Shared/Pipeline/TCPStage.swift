@@ -60,7 +60,7 @@ extension Pipeline {
     static func tcpControl(_ rec: UnsafeMutablePointer<xpf_session>, state: UInt8, dir: UInt32, flags: UInt8) {
         let old = xpf_sess_flags(rec)
         if flags & TCPFlag.rst != 0 {
-            xpf_sess_set_flags(rec, old | UInt8(XPF_SESS_RST_SEEN.rawValue))
+            xpf_sess_or_flags(rec, UInt8(XPF_SESS_RST_SEEN.rawValue))
             xpf_sess_set_tcp_state(rec, UInt8(XPF_TCP_CLOSING.rawValue))
             return
         }
@@ -71,13 +71,13 @@ extension Pipeline {
                 next = UInt8(XPF_TCP_SYN_ACK.rawValue)
             } else if state == UInt8(XPF_TCP_CLOSING.rawValue) && dir == 0 && !synAck {
                 // A new connection on the same ports after the last one closed.
-                xpf_sess_set_flags(rec, old & ~UInt8(XPF_SESS_FIN_SEEN.rawValue | XPF_SESS_RST_SEEN.rawValue))
+                xpf_sess_and_flags(rec, ~UInt8(XPF_SESS_FIN_SEEN.rawValue | XPF_SESS_RST_SEEN.rawValue))
                 xpf_sess_set_tcp_state(rec, UInt8(XPF_TCP_INITIAL.rawValue))
                 return
             }
         }
         if flags & TCPFlag.fin != 0 {
-            if old & UInt8(XPF_SESS_FIN_SEEN.rawValue) == 0 { xpf_sess_set_flags(rec, old | UInt8(XPF_SESS_FIN_SEEN.rawValue)) }
+            if old & UInt8(XPF_SESS_FIN_SEEN.rawValue) == 0 { xpf_sess_or_flags(rec, UInt8(XPF_SESS_FIN_SEEN.rawValue)) }
             let own = dir == 0 ? XPF_TCP_FIN_INITIATOR : XPF_TCP_FIN_RESPONDER
             let other = dir == 0 ? XPF_TCP_FIN_RESPONDER : XPF_TCP_FIN_INITIATOR
             switch next {

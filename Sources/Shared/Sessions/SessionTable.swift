@@ -18,7 +18,8 @@
 //
 // Model: Sessions/SessionTable.pml (tools/model-check)
 //
-// Cost: 128 B record + 4 slots × 8 B of index = 160 B per session.
+// Cost: 128 B record + 4 slots × 8 B of index = 160 B per session. The record names no
+// owner: the partition its index lies in does (`owner(of:queues:)`).
 import CXPF
 
 /// A flow key as seen on the wire: family, protocol and one direction's tuple.
@@ -49,6 +50,10 @@ public struct SessionTable {
         self.bucketCount = bucketCount
         maxProbe = min(bucketCount, 64)
     }
+
+    /// The queue whose worker owns record `index` (the partition it lies in; see
+    /// `SessionPartition`) when `queues` workers share the table.
+    public func owner(of index: Int, queues: Int) -> Int { index / max(capacity / max(queues, 1), 1) }
 
     // MARK: hashing
 
@@ -257,11 +262,12 @@ public struct SessionPartition {
     /// Creates a session for a first packet. `forward` is the packet's key; the reverse
     /// tuple is what replies carry. Returns the record index, or nil when the table is
     /// full (the caller drops the packet: new flows fail closed, existing ones go on).
-    /// The record stays BUSY until both directions are indexed (xpf_abi.h).
+    /// The record stays BUSY until both directions are indexed (xpf_abi.h). `policy`
+    /// and `flags`: the verdict (the permitting policy's id, XPF_SESS_LOG_CLOSE).
     @inlinable
     public mutating func insert(forward: UnsafePointer<FlowKey>, reverse: xpf_flow_tuple,
                                 generation: UInt64, nowMs: UInt32, nowS: UInt32 = 0, ifIn: UInt8, ifOut: UInt8,
-                                tcpState: UInt8) -> Int? {
+                                tcpState: UInt8, policy: UInt16 = UInt16(XPF_SESS_POLICY_DEFAULT), flags: UInt8 = 0) -> Int? {
         if freeCount == 0 { return nil }
         let idx = Int(freeList[freeCount - 1])
         let rec = table.records + idx
@@ -271,10 +277,10 @@ public struct SessionPartition {
         xpf_fence_release()  // BUSY is visible before any field changes (a reader that sees a new field re-loads BUSY)
         rec.pointee.generation = UInt32(truncatingIfNeeded: generation)
         rec.pointee.created_s = nowS
-        xpf_sess_set_flags(rec, 0)
+        xpf_sess_set_flags(rec, flags)
+        xpf_sess_set_policy(rec, policy)
         rec.pointee.if_in = ifIn
         rec.pointee.if_out = ifOut
-        rec.pointee.owner = owner
         withUnsafePointer(to: reverse) { r in
             xpf_sess_store_key(rec, forward.pointee.family, forward.pointee.proto,
                                UnsafeRawPointer(forward) + MemoryLayout<FlowKey>.offset(of: \FlowKey.tuple)!, r)

@@ -87,14 +87,26 @@ extension ShmRegion {
     }
 
     /// Writes a new configuration generation and publishes it. `fill` writes every
-    /// field but the generation. Returns the new generation.
+    /// field but the generation and the policy epoch and bank. `samePolicies`: the new
+    /// configuration decides every session as the running one does
+    /// (`ConfigModel.decidesSessions(as:)`), so the policy epoch and hit-counter bank
+    /// stay; otherwise the new generation starts a policy epoch (sessions are re-checked,
+    /// ) and the bank flips. Returns the new generation.
     @discardableResult
-    public func publishConfig(_ fill: (UnsafeMutablePointer<xpf_config_snapshot>) -> Void) throws -> UInt64 {
-        try publish(.config) { slot, gen in
+    public func publishConfig(samePolicies: Bool = false, _ fill: (UnsafeMutablePointer<xpf_config_snapshot>) -> Void) throws -> UInt64 {
+        let running = current(.config).generation == 0 ? nil : configSnapshot.pointee
+        return try publish(.config) { slot, gen in
             let p = configSlot(slot)
             UnsafeMutableRawPointer(p).initializeMemory(as: UInt8.self, repeating: 0, count: Int(header.pointee.config_slot_size))
             fill(p)
             p.pointee.generation = gen
+            if samePolicies, let running {
+                p.pointee.policy_epoch = running.policy_epoch
+                p.pointee.policy_bank = running.policy_bank
+            } else {
+                p.pointee.policy_epoch = UInt32(truncatingIfNeeded: gen)
+                p.pointee.policy_bank = running.map { $0.policy_bank ^ 1 } ?? 0
+            }
         }
     }
 

@@ -42,7 +42,7 @@ public struct ShmGeometry: Equatable, Sendable {
 
     /// Offsets of each part, page aligned, in the order of xpf_abi.h.
     public struct Offsets: Equatable, Sendable {
-        public var config = 0, fib = 0, workers = 0, sessions = 0, index = 0, umem = 0, total = 0
+        public var config = 0, fib = 0, workers = 0, policyHits = 0, sessions = 0, index = 0, umem = 0, total = 0
     }
 
     public var offsets: Offsets {
@@ -51,6 +51,7 @@ public struct ShmGeometry: Equatable, Sendable {
         o.config = at; at += Int(XPF_CONFIG_SLOTS) * Self.configSlotSize
         o.fib = at; at += Int(XPF_FIB_SLOTS) * fibSlotSize
         o.workers = at; at += Self.roundUp(queues * MemoryLayout<xpf_worker_block>.stride, Self.pageSize)
+        o.policyHits = at; at += Self.roundUp(queues * MemoryLayout<xpf_policy_hits>.stride, Self.pageSize)
         o.sessions = at; at += Self.roundUp(sessionCapacity * MemoryLayout<xpf_session>.stride, Self.pageSize)
         o.index = at; at += Self.roundUp(indexBuckets * MemoryLayout<xpf_index_bucket>.stride, Self.pageSize)
         o.umem = at; at += queues * Self.roundUp(umemFrames * frameSize, Self.pageSize)
@@ -112,6 +113,7 @@ public final class ShmRegion {
         h.pointee.off_config = UInt64(off.config)
         h.pointee.off_fib = UInt64(off.fib)
         h.pointee.off_workers = UInt64(off.workers)
+        h.pointee.off_policy_hits = UInt64(off.policyHits)
         h.pointee.off_sessions = UInt64(off.sessions)
         h.pointee.off_index = UInt64(off.index)
         h.pointee.off_umem = UInt64(off.umem)
@@ -198,7 +200,8 @@ public final class ShmRegion {
                             frameSize: Int(h.frame_size), sessionCapacity: Int(h.session_capacity))
         let o = g.offsets
         guard o.total == size, UInt64(o.config) == h.off_config, UInt64(o.fib) == h.off_fib,
-              UInt64(o.workers) == h.off_workers, UInt64(o.sessions) == h.off_sessions,
+              UInt64(o.workers) == h.off_workers, UInt64(o.policyHits) == h.off_policy_hits,
+              UInt64(o.sessions) == h.off_sessions,
               UInt64(o.index) == h.off_index, UInt64(o.umem) == h.off_umem,
               UInt64(g.indexBuckets) == h.index_buckets, UInt32(g.fibSlotSize) == h.fib_slot_size else {
             throw XPFError("\(path): header offsets do not match its geometry (corrupt region)")
@@ -214,6 +217,13 @@ public final class ShmRegion {
         precondition(q >= 0 && q < queues)
         return (base + Int(header.pointee.off_workers) + q * MemoryLayout<xpf_worker_block>.stride)
             .assumingMemoryBound(to: xpf_worker_block.self)
+    }
+
+    /// Worker `q`'s policy hit counters (struct xpf_policy_hits: both banks).
+    public func policyHits(_ q: Int) -> UnsafeMutablePointer<xpf_policy_hits> {
+        precondition(q >= 0 && q < queues)
+        return (base + Int(header.pointee.off_policy_hits) + q * MemoryLayout<xpf_policy_hits>.stride)
+            .assumingMemoryBound(to: xpf_policy_hits.self)
     }
 
     public func iface(_ slot: Int) -> xpf_iface {
