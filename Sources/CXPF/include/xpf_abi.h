@@ -246,7 +246,8 @@ enum xpf_worker_state {
 	X(POLICY_DENY, 13, "policy_deny", "a security policy (or the default policy) denies the flow") \
 	X(POLICY_REJECT, 14, "policy_reject", "a security policy rejects the flow (a TCP RST or ICMP unreachable answered when allowed)") \
 	X(POLICY_CHANGE, 15, "policy_change", "the session is no longer permitted after a commit (R-4.4)") \
-	X(ICMP_UNEXPECTED, 16, "icmp_unexpected", "an ICMP message that its session does not admit (an echo reply from the initiator, a request from the responder)")
+	X(ICMP_UNEXPECTED, 16, "icmp_unexpected", "an ICMP message that its session does not admit (an echo reply from the initiator, a request from the responder)") \
+	X(ICMP_UNMATCHED, 17, "icmp_unmatched", "an ICMP error quoting a packet of no session")
 
 enum xpf_drop_reason {
 #define XPF_DROP_ENUM(name, value, text, meaning) XPF_DROP_##name = value,
