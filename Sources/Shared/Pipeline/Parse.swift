@@ -60,7 +60,10 @@ public struct ParsedPacket {
     public var isFragment: Bool
     /// Fragment offset != 0: there is no L4 header in this packet.
     public var isNonFirstFragment: Bool
-    /// Host order. TCP/UDP ports; ICMP/ICMPv6 echo request/reply: both = identifier; else 0.
+    /// Host order. TCP/UDP ports; ICMP/ICMPv6 echo request/reply: both = identifier;
+    /// other ICMP/ICMPv6 messages: source = type << 8 | code, destination 0, so the type
+    /// and code are part of the flow key (a verdict on one type never admits another,
+    /// ); else 0.
     public var srcPort: UInt16
     public var dstPort: UInt16
     /// TCP flags byte (CWR ECE URG ACK PSH RST SYN FIN); 0 for non-TCP.
@@ -325,6 +328,8 @@ internal func parseFrameL4(_ frame: UnsafeRawPointer, end: Int, into p: inout Pa
             let identifier = WireLoad.be16(frame, l4 + 4)
             p.srcPort = identifier
             p.dstPort = identifier
+        } else {
+            p.srcPort = UInt16(type) << 8 | UInt16(p.icmpCode)
         }
 
     default:
