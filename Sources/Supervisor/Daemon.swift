@@ -41,6 +41,8 @@ final class Daemon {
     var syslog: SyslogRouter!
     /// /metrics: started in `loop`, after the signal mask is set.
     var metrics: MetricsService?
+    /// Policy hit counts per policy identity across commits (`show security policies hit-count`).
+    var hitCounts: PolicyHitCounts!
 
     init(_ opts: DaemonOptions) { self.opts = opts }
 
@@ -116,8 +118,12 @@ final class Daemon {
             let syslogChanged = model.syslog != runningModel.syslog || model.securityLog != runningModel.securityLog
             let router = syslogChanged ? try makeSyslogRouter(model) : nil
             if checkOnly { return "configuration check succeeds" }
+            // A new policy epoch reuses the bank of the one before: its counts are collected
+            // first, once every worker left it (PolicyHitCounts.publish refuses otherwise).
+            let samePolicies = model.decidesSessions(as: runningModel)
+            if !samePolicies, let g = hitCounts.unharvestedGeneration { _ = workers.awaitGeneration(g, timeoutNs: 1_000_000_000) { drainEvents() } }
             let t0 = monotonicNanos()
-            let gen = try region.publishConfig(image, samePolicies: model.decidesSessions(as: runningModel))
+            let gen = try hitCounts.publish(image, model: model, samePolicies: samePolicies)
             let switched = workers.awaitGeneration(gen, timeoutNs: 1_000_000_000) { drainEvents() }
             let t1 = monotonicNanos()
             eventNames.adopt(generation: gen, model: model)
@@ -181,6 +187,10 @@ final class Daemon {
             logLine("xpfd", "cleared \(cleared) sessions")
             return "\(cleared) sessions cleared"
         case "show-log-statistics": return logStatistics()
+        case "show-policy-hit-count": return hitCounts.counts().map(\.line).joined(separator: "\n")
+        case "clear-policy-hit-count":
+            hitCounts.clear()
+            return "policy hit counts cleared"
         case "ping": return "pong \(getpid())"
         default: return "error: unknown request '\(line)'"
         }
@@ -279,6 +289,7 @@ final class Daemon {
         events = EventDrain(region: region)
         eventNames = EventNames(hostName: hostName(runningModel), interfaces: infos.map(\.name))
         eventNames.adopt(generation: gen, model: runningModel)
+        hitCounts = PolicyHitCounts(region: region, model: runningModel)
         syslog = try makeSyslogRouter(runningModel)
         try commits.record(text: runningTree.hierarchicalText(), generation: gen, source: "xpfd start (\(opts.configPath))")
         xpf_store_release_u32(&region.header.pointee.state, UInt32(XPF_SHM_RUNNING.rawValue))
@@ -386,6 +397,7 @@ final class Daemon {
             if now - lastPeriodicRefresh > 1_000_000_000 { fib.dirty = true; lastPeriodicRefresh = now }
             do { try fib.refreshIfDirty() } catch { logLine("xpfd", "FIB refresh: \(error)") }
             workers.tick()
+            hitCounts.harvestIfReady()
             drainEvents()
         }
     }

@@ -1,0 +1,267 @@
+// Policy hit counts that survive commits (`show security policies hit-count`, issue 9 §2).
+//
+// Workers count in shared memory by policy id (struct xpf_policy_hits: one row per
+// worker and bank, relaxed, single writer). A policy id is an index into one
+// configuration's POLICIES, so it changes meaning with every new policy epoch; that is
+// why a new epoch flips the bank (ShmRegion.publishConfig). xpfd keeps the lasting count
+// per policy *identity* (zone pair and name; global and name; the default policy):
+//
+//   flip published (generation g, bank b' = b ^ 1)
+//     → every live worker acknowledges a generation ≥ g (config_generation_seen, release)
+//     → xpfd (acquire on that word, so the workers' last counts in b are visible) adds
+//       bank b of every worker to its totals under the OLD configuration's identities and
+//       zeroes bank b (relaxed stores)
+//     → only then may a commit publish the next flip (back to b): its store-release of
+//       config_current orders the zeroes before any worker's first count in b.
+//
+// A worker that has not acknowledged g may still count in b, so b is neither read for
+// good nor zeroed while one lags; a commit that would flip back to b before that is
+// refused (`flipBlocker`, `publish`). Until the harvest, readers add the unharvested bank under the
+// old identities, so the count an operator sees never drops. `clear` resets the totals
+// and remembers the banks' present sums as a baseline (xpfd cannot zero a bank a worker
+// writes). Only xpfd runs this type; it is single-threaded.
+import CXPF
+
+/// What a hit count belongs to, across commits: the same zone pair and name (or global
+/// and name, or the default policy) is the same counter even when its id changes.
+public struct PolicyIdentity: Hashable, Sendable {
+    public enum Scope: Hashable, Sendable {
+        case zonePair(from: String, to: String)
+        case global
+        case defaultPolicy
+    }
+
+    public var scope: Scope
+    public var name: String
+
+    public init(scope: Scope, name: String) {
+        self.scope = scope
+        self.name = name
+    }
+
+    /// The name the default policy's row carries.
+    public static let defaultPolicyName = "default-policy"
+    public static let defaultPolicy = PolicyIdentity(scope: .defaultPolicy, name: defaultPolicyName)
+
+    /// Every counter id of `model` with its identity, in id order, the default policy
+    /// (XPF_SESS_POLICY_DEFAULT) last.
+    public static func all(_ model: ConfigModel) -> [(id: Int, identity: PolicyIdentity)] {
+        var out: [(id: Int, identity: PolicyIdentity)] = []
+        for pair in model.policies.zonePairs {
+            let scope = Scope.zonePair(from: model.zones[pair.fromZone].name, to: model.zones[pair.toZone].name)
+            for p in pair.policies { out.append((p.id, PolicyIdentity(scope: scope, name: p.name))) }
+        }
+        for p in model.policies.global { out.append((p.id, PolicyIdentity(scope: .global, name: p.name))) }
+        out.append((Int(XPF_SESS_POLICY_DEFAULT), .defaultPolicy))
+        return out
+    }
+}
+
+/// One row of `show security policies hit-count`.
+public struct PolicyHitCount: Equatable, Sendable {
+    public var identity: PolicyIdentity
+    public var count: UInt64
+
+    public init(identity: PolicyIdentity, count: UInt64) {
+        self.identity = identity
+        self.count = count
+    }
+
+    /// The zone columns: the pair's zones, `global` for global policies, `-` for the
+    /// default policy.
+    public var fromZone: String {
+        switch identity.scope {
+        case .zonePair(let from, _): return from
+        case .global: return Self.globalZone
+        case .defaultPolicy: return Self.noZone
+        }
+    }
+
+    public var toZone: String {
+        switch identity.scope {
+        case .zonePair(_, let to): return to
+        case .global: return Self.globalZone
+        case .defaultPolicy: return Self.noZone
+        }
+    }
+
+    static let globalZone = "global", noZone = "-"
+
+    // The control reply (xpfd → xpfctl): one row per line, tab-separated (Junos names
+    // hold no tabs or newlines): kind, from zone, to zone, name, count.
+    static let zonePairKind = "pair", globalKind = "global", defaultKind = "default"
+    static let separator: Character = "\t"
+
+    /// This row as one line of the control reply.
+    public var line: String {
+        let fields: [String]
+        switch identity.scope {
+        case .zonePair(let from, let to): fields = [Self.zonePairKind, from, to, identity.name, String(count)]
+        case .global: fields = [Self.globalKind, "", "", identity.name, String(count)]
+        case .defaultPolicy: fields = [Self.defaultKind, "", "", identity.name, String(count)]
+        }
+        return fields.joined(separator: String(Self.separator))
+    }
+
+    /// Parses a line written by `line`; nil for anything else.
+    public init?(line: Substring) {
+        let f = line.split(separator: Self.separator, omittingEmptySubsequences: false).map(String.init)
+        guard f.count == 5, let count = UInt64(f[4]) else { return nil }
+        switch f[0] {
+        case Self.zonePairKind: identity = PolicyIdentity(scope: .zonePair(from: f[1], to: f[2]), name: f[3])
+        case Self.globalKind: identity = PolicyIdentity(scope: .global, name: f[3])
+        case Self.defaultKind: identity = PolicyIdentity(scope: .defaultPolicy, name: f[3])
+        default: return nil
+        }
+        self.count = count
+    }
+
+    /// The rows of a control reply (`lines`), or nil when a line is not a row.
+    public static func parse(reply: String) -> [PolicyHitCount]? {
+        var rows: [PolicyHitCount] = []
+        for l in reply.split(separator: "\n") {
+            guard let r = PolicyHitCount(line: l) else { return nil }
+            rows.append(r)
+        }
+        return rows
+    }
+}
+
+/// xpfd's hit counts per policy identity (see the file header for the protocol).
+public struct PolicyHitCounts {
+    /// The counters of one policy epoch: a bank, and what each counter id means under it.
+    struct Epoch {
+        var bank: UInt32
+        /// The generation that flipped to the next epoch (0 while this one runs): every live
+        /// worker must have acknowledged it before the bank is harvested.
+        var endedBy: UInt64 = 0
+        var ids: [(id: Int, identity: PolicyIdentity)]
+        /// Sums of the bank at the last `clear`, by counter id (absent = 0).
+        var baseline: [Int: UInt64] = [:]
+    }
+
+    let region: ShmRegion
+    var current: Epoch
+    /// The previous epoch's bank while some live worker may still count in it.
+    var unharvested: Epoch?
+    /// Counts collected from harvested banks (minus what `clear` discarded).
+    var totals: [PolicyIdentity: UInt64] = [:]
+
+    /// Counts from now on, starting with the running generation (`region`'s published
+    /// configuration, compiled from `model`).
+    public init(region: ShmRegion, model: ConfigModel) {
+        self.region = region
+        let running = region.configSnapshot.pointee
+        current = Epoch(bank: running.policy_bank, ids: PolicyIdentity.all(model))
+    }
+
+    /// The generation every live worker must run before the previous epoch's bank can be
+    /// harvested, or nil when nothing waits.
+    public var unharvestedGeneration: UInt64? { unharvested?.endedBy }
+
+    /// Why a flip of the bank cannot be published now, or nil when it can. Harvests first
+    /// if it can. A flip reuses the previous epoch's bank: it must be harvested and zeroed,
+    /// which needs every live worker past the generation that left it.
+    public mutating func flipBlocker() -> String? {
+        harvestIfReady()
+        guard let old = unharvested else { return nil }
+        let lagging = laggingQueues(behind: old.endedBy).map(String.init).joined(separator: ", ")
+        return "policy hit counts of the previous policy epoch are not collected yet: the worker of queue(s) \(lagging) still runs a generation before \(old.endedBy); commit again once it has switched or restarted"
+    }
+
+    /// Publishes `image` (compiled from `model`) as the next generation, as
+    /// `ShmRegion.publishConfig(_:samePolicies:)` does, and follows the policy epoch: a
+    /// flip (`samePolicies` false) is refused with the reason while the previous epoch's
+    /// bank is not harvested (`flipBlocker`); after a flip, the running epoch's counters
+    /// wait for their harvest under its identities. Returns the new generation.
+    public mutating func publish(_ image: ConfigSnapshotImage, model: ConfigModel, samePolicies: Bool) throws -> UInt64 {
+        if !samePolicies, let why = flipBlocker() { throw PublishError(description: why) }
+        let generation = try region.publishConfig(image, samePolicies: samePolicies)
+        let bank = region.configSnapshot.pointee.policy_bank
+        if bank != current.bank {
+            current.endedBy = generation
+            unharvested = current
+            current = Epoch(bank: bank, ids: PolicyIdentity.all(model))
+            harvestIfReady()
+        }
+        return generation
+    }
+
+    /// Adds the previous epoch's bank to the totals and zeroes it, if every live worker now
+    /// counts in the running one. Cheap when nothing waits (xpfd calls it every loop pass).
+    /// Returns whether nothing waits any more.
+    @discardableResult
+    public mutating func harvestIfReady() -> Bool {
+        guard let old = unharvested else { return true }
+        guard laggingQueues(behind: old.endedBy).isEmpty else { return false }
+        for (identity, n) in sums(old) where n > 0 { totals[identity, default: 0] &+= n }
+        for q in 0..<region.queues {
+            let bank = Pipeline.bank(region.policyHits(q), old.bank)
+            // Relaxed: no worker writes this bank now; the release store of the next flip's
+            // config_current publishes the zeroes to the workers that will count here.
+            for (id, _) in old.ids { xpf_store_relaxed_u64(bank + id, 0) }
+        }
+        unharvested = nil
+        // Identities the running configuration no longer has are gone for good (a policy
+        // written again later starts from zero, as on Junos).
+        let live = Set(current.ids.map(\.identity))
+        totals = totals.filter { live.contains($0.key) }
+        return true
+    }
+
+    /// `clear security policies hit-count`: every policy starts again from zero.
+    public mutating func clear() {
+        totals = [:]
+        current.baseline = bankSums(current)
+        if var old = unharvested {
+            old.baseline = bankSums(old)
+            unharvested = old
+        }
+    }
+
+    /// The running policies' counts, in id order, the default policy last.
+    public func counts() -> [PolicyHitCount] {
+        var pending: [PolicyIdentity: UInt64] = [:]
+        if let old = unharvested { pending = sums(old) }
+        let running = bankSums(current)
+        return current.ids.map { id, identity in
+            let n = (totals[identity] ?? 0) &+ (pending[identity] ?? 0)
+                &+ ((running[id] ?? 0) &- (current.baseline[id] ?? 0))
+            return PolicyHitCount(identity: identity, count: n)
+        }
+    }
+
+    /// Queues whose live (STARTING or RUNNING) worker has not acknowledged `generation`.
+    /// STARTING counts: a worker spawned before the flip may have loaded the older word.
+    func laggingQueues(behind generation: UInt64) -> [Int] {
+        (0..<region.queues).filter { q in
+            let w = region.worker(q)
+            let st = xpf_load_acquire_u32(xpf_wb_state(w))
+            guard st == UInt32(XPF_WORKER_STARTING.rawValue) || st == UInt32(XPF_WORKER_RUNNING.rawValue) else { return false }
+            // Acquire: pairs with the worker's release after it switched, so its last counts
+            // in the old bank are visible to the reads that follow.
+            return xpf_load_acquire_u64(xpf_wb_config_seen(w)) < generation
+        }
+    }
+
+    /// An epoch's bank summed over the workers, by counter id (zero sums left out).
+    func bankSums(_ e: Epoch) -> [Int: UInt64] {
+        var out: [Int: UInt64] = [:]
+        for q in 0..<region.queues {
+            let bank = Pipeline.bank(region.policyHits(q), e.bank)
+            for (id, _) in e.ids {
+                let n = xpf_load_relaxed_u64(bank + id)  // single writer: that worker
+                if n != 0 { out[id, default: 0] &+= n }
+            }
+        }
+        return out
+    }
+
+    /// An epoch's counts since its baseline, by identity.
+    func sums(_ e: Epoch) -> [PolicyIdentity: UInt64] {
+        let raw = bankSums(e)
+        var out: [PolicyIdentity: UInt64] = [:]
+        for (id, identity) in e.ids { out[identity] = (raw[id] ?? 0) &- (e.baseline[id] ?? 0) }
+        return out
+    }
+}
