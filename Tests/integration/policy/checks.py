@@ -120,3 +120,20 @@ def is_admin_prohibited(p, family):
     if family == 4:
         return ICMP in p and (p[ICMP].type, p[ICMP].code) == ADMIN_PROHIBITED_V4
     return ICMPv6DestUnreach in p and (p[ICMPv6DestUnreach].type, p[ICMPv6DestUnreach].code) == ADMIN_PROHIBITED_V6
+
+
+def udp_passes(wire, family, sport, dport, src=None):
+    """A datagram from the client side (source `src`, default the client's address) to the
+    server arrives there."""
+    src = src or labkit.CLIENT[family]
+    dst = labkit.SERVER[family]
+    return forwarded(wire.client, wire.server, udp(family, src, dst, sport, dport),
+                     lambda p: labkit.is_udp(p, src, dst, sport, dport),
+                     "UDP %s:%d -> %s:%d at the server" % (src, sport, dst, dport))
+
+
+def udp_denied(lab, wire, family, sport, dport, src=None):
+    """A datagram from the client side to the server is dropped as `policy_deny`."""
+    src = src or labkit.CLIENT[family]
+    dropped(lab, wire.client, wire.server, udp(family, src, labkit.SERVER[family], sport, dport),
+            "policy_deny", sport, dport)

@@ -7,6 +7,7 @@ SYN-ACK: a RST can only be the firewall's.
 import random
 
 import pytest
+from scapy.layers.inet import TCP
 
 import checks
 import configs
@@ -74,10 +75,10 @@ def test_trust_to_untrust_permit_forwards_syn_and_syn_ack(lab, wire, family):
         got = checks.forwarded(wire.client, wire.server, checks.syn(family, CLIENT[family], SERVER[family], sport, PORT_OPEN, seq),
                                lambda p: labkit.is_tcp(p, CLIENT[family], SERVER[family], sport, PORT_OPEN, "S"),
                                "the SYN at the server")
-        assert got[labkit.TCP].seq == seq
+        assert got[TCP].seq == seq
         synack = wire.client.expect("the server's SYN-ACK at the client",
                                     lambda p: labkit.is_tcp(p, SERVER[family], CLIENT[family], PORT_OPEN, sport, "SA"))
-        assert synack[labkit.TCP].ack == seq + 1
+        assert synack[TCP].ack == seq + 1
     assert lab.sessions("destination-port", str(PORT_OPEN), "source-port", str(sport)), "no session installed"
 
 
