@@ -86,7 +86,7 @@ struct Clear: ParsableCommand {
 }
 
 struct ClearSecurity: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "security", abstract: "Security state.", subcommands: [ClearFlow.self])
+    static let configuration = CommandConfiguration(commandName: "security", abstract: "Security state.", subcommands: [ClearFlow.self, ClearPolicies.self])
 }
 
 struct ClearFlow: ParsableCommand {
@@ -200,7 +200,7 @@ struct CommitShow: ParsableCommand {
 }
 
 struct SecurityShow: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "security", abstract: "Security state.", subcommands: [FlowShow.self])
+    static let configuration = CommandConfiguration(commandName: "security", abstract: "Security state.", subcommands: [FlowShow.self, PoliciesShow.self])
 }
 
 struct FlowShow: ParsableCommand {

@@ -1,0 +1,179 @@
+// `show security policies [from-zone A to-zone B] [detail]` and the text of
+// `show security policies hit-count`, as Junos prints them (R-12.2, issue 9 §2).
+//
+// The running configuration (xpfd's `show-configuration`) compiled again: the model gives
+// the policies in id order (the index of their hit counter and of a session's policy)
+// with their resolved prefixes and applications; the tree gives the names the operator
+// wrote (address-book entries and sets, application sets), which the model has resolved.
+
+public struct PolicyListing {
+    public let tree: JunosTree
+    public let model: ConfigModel
+
+    public init(tree: JunosTree, model: ConfigModel) {
+        self.tree = tree
+        self.model = model
+    }
+
+    /// One policy as listed: where it is evaluated and what the operator wrote in `match`.
+    public struct Entry {
+        public var policy: ConfigModel.Policy
+        /// nil for a global policy.
+        public var fromZone: String?
+        public var toZone: String?
+        /// 1-based position in its list (Junos' sequence number).
+        public var sequence: Int
+        public var sourceNames: [String]
+        public var destinationNames: [String]
+        public var applicationNames: [String]
+    }
+
+    /// The zone-pair lists in configuration order (only the pair `from` → `to` when both are
+    /// given), then, without a pair, the global list. Throws for a zone the configuration
+    /// does not define.
+    public func entries(from: String? = nil, to: String? = nil) throws -> [Entry] {
+        var wanted: (Int, Int)?
+        if let from, let to {
+            guard let f = model.zoneIndex(from) else { throw XPFError("zone '\(from)' is not defined") }
+            guard let t = model.zoneIndex(to) else { throw XPFError("zone '\(to)' is not defined") }
+            wanted = (f, t)
+        }
+        var out: [Entry] = []
+        for pair in model.policies.zonePairs {
+            if let wanted, wanted != (pair.fromZone, pair.toZone) { continue }
+            let (f, t) = (model.zones[pair.fromZone].name, model.zones[pair.toZone].name)
+            let context = policiesNode?.children("from-zone").filter { !$0.isInactive && $0.names == [f, "to-zone", t] } ?? []
+            for (i, p) in pair.policies.enumerated() {
+                out.append(entry(p, from: f, to: t, sequence: i + 1, node: policyNode(p.name, in: context)))
+            }
+        }
+        if wanted == nil {
+            let context = policiesNode?.children("global").filter { !$0.isInactive } ?? []
+            for (i, p) in model.policies.global.enumerated() {
+                out.append(entry(p, from: nil, to: nil, sequence: i + 1, node: policyNode(p.name, in: context)))
+            }
+        }
+        return out
+    }
+
+    var policiesNode: JunosNode? {
+        tree.root.children("security").first { !$0.isInactive }?.children("policies").first { !$0.isInactive }
+    }
+
+    func policyNode(_ name: String, in contexts: [JunosNode]) -> JunosNode? {
+        for c in contexts {
+            if let p = c.children("policy").first(where: { !$0.isInactive && $0.name == name }) { return p }
+        }
+        return nil
+    }
+
+    func entry(_ p: ConfigModel.Policy, from: String?, to: String?, sequence: Int, node: JunosNode?) -> Entry {
+        let match = node?.children("match").first { !$0.isInactive }
+        func written(_ keyword: String) -> [String]? {
+            let values = match?.children(keyword).filter { !$0.isInactive }.flatMap(\.values) ?? []
+            return values.isEmpty ? nil : values
+        }
+        // The tree always has them for a compiled policy; the resolved form is the fallback.
+        return Entry(policy: p, fromZone: from, toZone: to, sequence: sequence,
+                     sourceNames: written("source-address") ?? p.sourceAddresses.map(\.description),
+                     destinationNames: written("destination-address") ?? p.destinationAddresses.map(\.description),
+                     applicationNames: written("application") ?? p.applications.map { model.applications[$0].name })
+    }
+
+    /// `Action: permit, log, count` — the action and the flags Junos lists after it.
+    static func action(_ p: ConfigModel.Policy) -> String {
+        var words = [p.action.rawValue]
+        if p.logSessionInit || p.logSessionClose { words.append("log") }
+        if p.count { words.append("count") }
+        return words.joined(separator: ", ")
+    }
+
+    func zoneList(_ zones: [Int]?) -> String {
+        zones.map { $0.map { model.zones[$0].name }.joined(separator: ", ") } ?? "any"
+    }
+
+    /// The text of `show security policies [from-zone A to-zone B] [detail]`.
+    public func text(from: String? = nil, to: String? = nil, detail: Bool = false) throws -> String {
+        let list = try entries(from: from, to: to)
+        var lines = ["Default policy: \(model.policies.defaultPolicy.rawValue)"]
+        var context: String?
+        for e in list {
+            let heading = e.fromZone.map { "From zone: \($0), To zone: \(e.toZone!)" } ?? "Global policies:"
+            if detail {
+                lines += detailLines(e)
+                continue
+            }
+            if heading != context {
+                lines.append(heading)
+                context = heading
+            }
+            lines.append("  Policy: \(e.policy.name), State: enabled, Index: \(e.policy.id), Sequence number: \(e.sequence)")
+            if e.fromZone == nil {
+                lines.append("    From zones: \(zoneList(e.policy.fromZones))")
+                lines.append("    To zones: \(zoneList(e.policy.toZones))")
+            }
+            lines.append("    Source addresses: \(e.sourceNames.joined(separator: ", "))")
+            lines.append("    Destination addresses: \(e.destinationNames.joined(separator: ", "))")
+            lines.append("    Applications: \(e.applicationNames.joined(separator: ", "))")
+            lines.append("    Action: \(Self.action(e.policy))")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// One policy of `show security policies detail`: the names written, then what they
+    /// resolve to (prefixes; every term of every application).
+    func detailLines(_ e: Entry) -> [String] {
+        let p = e.policy
+        var lines = ["Policy: \(p.name), action-type: \(p.action.rawValue), State: enabled, Index: \(p.id)"]
+        if let d = p.description { lines.append("  Description: \(d)") }
+        lines.append("  Sequence number: \(e.sequence)")
+        if let f = e.fromZone {
+            lines.append("  From zone: \(f), To zone: \(e.toZone!)")
+        } else {
+            lines.append("  Global policy, From zones: \(zoneList(p.fromZones)), To zones: \(zoneList(p.toZones))")
+        }
+        lines.append("  Source addresses: \(e.sourceNames.joined(separator: ", "))")
+        lines += p.sourceAddresses.map { "    \($0)" }
+        lines.append("  Destination addresses: \(e.destinationNames.joined(separator: ", "))")
+        lines += p.destinationAddresses.map { "    \($0)" }
+        for a in p.applications {
+            let app = model.applications[a]
+            lines.append("  Application: \(app.name)")
+            for t in app.terms {
+                let term = t.name.map { "Term: \($0), " } ?? ""
+                let proto = t.ipProtocol.map(SessionListing.protocolName) ?? "any"
+                lines.append("    \(term)IP protocol: \(proto), Inactivity timeout: \(t.inactivityTimeout.map(String.init) ?? "default")")
+                if let type = t.icmpType {
+                    lines.append("      ICMP type: \(type), code: \(t.icmpCode.map(String.init) ?? "any")")
+                } else if t.ipProtocol != nil {
+                    lines.append("      Source port range: [\(t.sourcePorts.lowerBound)-\(t.sourcePorts.upperBound)]")
+                    lines.append("      Destination port range: [\(t.destinationPorts.lowerBound)-\(t.destinationPorts.upperBound)]")
+                }
+            }
+        }
+        lines.append("  Action: \(Self.action(p))")
+        var log: [String] = []
+        if p.logSessionInit { log.append("at-create") }
+        if p.logSessionClose { log.append("at-close") }
+        if !log.isEmpty { lines.append("  Session log: \(log.joined(separator: ", "))") }
+        return lines
+    }
+
+    /// The text of `show security policies hit-count`: Junos' columns, rows numbered from 1.
+    public static func hitCountText(_ rows: [PolicyHitCount]) -> String {
+        let header = ["Index", "From zone", "To zone", "Name", "Policy count"]
+        let cells = rows.enumerated().map { i, r in [String(i + 1), r.fromZone, r.toZone, r.identity.name, String(r.count)] }
+        let widths = header.indices.map { c in ([header[c]] + cells.map { $0[c] }).map(\.count).max()! }
+        func line(_ words: [String]) -> String {
+            var s = ""
+            for (c, w) in words.enumerated() {
+                s += c == words.count - 1 ? w : w + String(repeating: " ", count: widths[c] - w.count + columnGap)
+            }
+            return " " + s
+        }
+        return (["Logical system: root-logical-system", line(header)] + cells.map(line)
+            + ["", "Number of policy: \(rows.count)"]).joined(separator: "\n")
+    }
+
+    static let columnGap = 3
+}
