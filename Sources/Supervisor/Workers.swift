@@ -200,6 +200,7 @@ final class WorkerManager {
         let (table, now, nowS) = (region.sessionTable, realtimeNanos(), UInt32(truncatingIfNeeded: monotonicNanos() / 1_000_000_000))
         while true {
             let slice = partition.removeSlice(budget: min(Pipeline.clearSlice, events.freeEntries())) { index in
+                guard SessionEvent.logsClose(table, index) else { return }
                 // Uncapped: this emitter was never configured with a rate cap.
                 events.emit(XPF_EV_SESSION_CLOSE, ingress: table.records[index].if_in, nowMs: 0, length: flowEventLength,
                             counters: &counters) {

@@ -322,8 +322,7 @@ while stopRequested == 0 {
         do {
             try region.configView(slot: s).validate()
             configFollower.acknowledge()
-            pipeline.config = region.configSlot(s)
-            pipeline.generation = configFollower.generation
+            pipeline.adopt(config: region.configSlot(s), generation: configFollower.generation)
             pipeline.events.configure(region.configView(slot: s), nowMs: nowMs)
         } catch {
             configFollower.refuse()

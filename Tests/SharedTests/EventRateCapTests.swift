@@ -41,11 +41,8 @@ final class EventRateCapTests: XCTestCase {
         security {
             log { \(rateCap.map { "rate-cap \($0);" } ?? "") }
             flow { udp-timeout \(udpTimeoutS); }
-            zones {
-                security-zone trust { interfaces { fw0.0; } }
-                security-zone untrust { interfaces { fw1.0; } }
-            }
         }
+        \(ForwardTests.securityText)
         """
         return try ConfigSnapshotImage(ConfigModel.load(text: text, file: "rate-cap-tests").1)
     }
@@ -70,8 +67,7 @@ final class EventRateCapTests: XCTestCase {
         guard let s = configFollower!.peek() else { return XCTFail("no new generation") }
         try region.configView(slot: s).validate()
         configFollower!.acknowledge()
-        pipeline.config = region.configSlot(s)
-        pipeline.generation = configFollower!.generation
+        pipeline.adopt(config: region.configSlot(s), generation: configFollower!.generation)
         pipeline.events.configure(region.configView(slot: s), nowMs: pipeline.nowMs)
     }
 

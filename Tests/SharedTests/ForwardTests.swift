@@ -154,12 +154,29 @@ final class ForwardTests: XCTestCase {
         }
     }
 
+    /// Zones and policies of the forwarding tests: fw0 in trust, fw1 in untrust, and one
+    /// global policy permitting (and logging) every flow either way, so these tests see
+    /// forwarding and session events; PolicyStageTests test the policies themselves.
+    static let securityText = """
+        security {
+            zones {
+                security-zone trust { interfaces { fw0.0; } }
+                security-zone untrust { interfaces { fw1.0; } }
+            }
+            policies { global { policy allow-all {
+                match { source-address any; destination-address any; application any; }
+                then { permit; log { session-init; session-close; } }
+            } } }
+        }
+        """
+
     /// A compiled configuration snapshot with the timeouts these tests rely on.
     static func snapshot(udp: Int) throws -> ConfigSnapshotImage {
         let text = """
         system { dataplane { interfaces [ fw0 fw1 ]; batch-size 64; neighbor-hold-time 1000; } }
         security { flow { tcp-session { established-timeout 1800; closing-timeout 10; initial-timeout 20; }
                           udp-timeout \(udp); icmp-timeout 10; other-timeout 30; } }
+        \(securityText)
         """
         return try ConfigSnapshotImage(ConfigModel.load(text: text, file: "forward-tests").1)
     }
@@ -408,7 +425,7 @@ final class ForwardTests: XCTestCase {
         XCTAssertEqual(rec.proto, 17)
         XCTAssertEqual(rec.if_in, 0)
         XCTAssertEqual(rec.if_out, 1)
-        XCTAssertEqual(rec.policy, UInt16(XPF_SESS_POLICY_DEFAULT))
+        XCTAssertEqual(rec.policy, 0, "the permitting policy: allow-all, id 0")
         XCTAssertEqual(rec.generation, 1, "the config generation that decided it")
         XCTAssertEqual(rec.last_seen_ms, 5_000)
         XCTAssertEqual(rec.created_s, 3_000_000)
@@ -829,8 +846,7 @@ final class ForwardTests: XCTestCase {
     func testSessionRecordsTheGenerationThatDecidedIt() throws {
         try region.publishConfig(Self.snapshot(udp: 5))
         let slot = configFollower.poll()!
-        pipeline.config = region.configSlot(slot)
-        pipeline.generation = configFollower.generation
+        pipeline.adopt(config: region.configSlot(slot), generation: configFollower.generation)
         XCTAssertEqual(pipeline.generation, 2)
         XCTAssertEqual(region.worker(0).pointee.config_generation_seen, 2)
         XCTAssertEqual(pipeline.timeoutMs(proto: 17, tcpState: 0), 5_000)

@@ -208,13 +208,14 @@ final class ParseTests: XCTestCase {
         }
     }
 
-    func testIPv4ICMPNonEchoHasNoPorts() {
+    func testIPv4ICMPNonEchoKeysItsTypeAndCode() {
         // Destination unreachable / host unreachable: only 4 bytes are required.
         let frame = F.ethernet(0x0800) + F.ipv4(proto: 1, payload: F.icmp(type: 3, code: 1, rest: []))
         let (v, p) = F.parse(frame)
         XCTAssertEqual(v, .ok)
         var e = expected(family: 4, proto: 1, l4Offset: 34, l3Length: 24, ttl: 64)
         e.icmpType = 3; e.icmpCode = 1
+        e.srcPort = 3 << 8 | 1  // type << 8 | code: part of the flow key
         assertPacket(p, e)
     }
 
@@ -351,13 +352,14 @@ final class ParseTests: XCTestCase {
             e.srcPort = 0xBEEF; e.dstPort = 0xBEEF; e.icmpType = type
             assertPacket(p, e)
         }
-        // Neighbour solicitation (135): no identifier.
+        // Neighbour solicitation (135): no identifier; its type is in the key.
         let ns = F.ethernet(0x86DD) + F.ipv6(nextHeader: 58, payload: F.icmp(type: 135, rest: [0, 0, 0, 0]),
                                              hopLimit: 255)
         let (v, p) = F.parse(ns)
         XCTAssertEqual(v, .ok)
         var e = expected(family: 6, proto: 58, l4Offset: 54, l3Length: 48, ttl: 255)
         e.icmpType = 135
+        e.srcPort = 135 << 8  // type << 8 | code: part of the flow key
         assertPacket(p, e)
     }
 

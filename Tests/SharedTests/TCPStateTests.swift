@@ -41,6 +41,7 @@ final class TCPStateTests: XCTestCase {
         system { dataplane { interfaces [ fw0 fw1 ]; batch-size 64; neighbor-hold-time 1000; } }
         security { flow { tcp-session { established-timeout \(establishedS); closing-timeout \(closingS);
                                         initial-timeout \(initialS); \(noSynCheck ? "no-syn-check;" : "") } } }
+        \(ForwardTests.securityText)
         """
         return try ConfigSnapshotImage(ConfigModel.load(text: text, file: "tcp-state-tests").1)
     }
@@ -168,7 +169,7 @@ final class TCPStateTests: XCTestCase {
         assertState(p, XPF_TCP_FIN_BOTH)
         client(p, Self.ack)
         assertState(p, XPF_TCP_CLOSING)
-        XCTAssertEqual(session(p)!.pointee.flags, UInt8(XPF_SESS_FIN_SEEN.rawValue))
+        XCTAssertEqual(session(p)!.pointee.flags, UInt8(XPF_SESS_FIN_SEEN.rawValue | XPF_SESS_LOG_CLOSE.rawValue))
         XCTAssertEqual(counters.s.sessions_created, 1)
         assertAgesOutAfter(Self.closingS)
     }
@@ -212,7 +213,7 @@ final class TCPStateTests: XCTestCase {
         client(p, Self.syn)
         server(p, Self.rst | Self.ack)               // port closed on the server
         assertState(p, XPF_TCP_CLOSING)
-        XCTAssertEqual(session(p)!.pointee.flags, UInt8(XPF_SESS_RST_SEEN.rawValue))
+        XCTAssertEqual(session(p)!.pointee.flags, UInt8(XPF_SESS_RST_SEEN.rawValue | XPF_SESS_LOG_CLOSE.rawValue))
         assertAgesOutAfter(Self.closingS)            // not the initial timeout
         XCTAssertLessThan(Self.closingS, Self.initialS)
     }
@@ -224,7 +225,8 @@ final class TCPStateTests: XCTestCase {
         assertState(p, XPF_TCP_CLOSING)
         client(p, Self.syn)                          // the ports reused before the session aged out
         assertState(p, XPF_TCP_INITIAL)
-        XCTAssertEqual(session(p)!.pointee.flags, 0, "the old close reason is gone")
+        XCTAssertEqual(session(p)!.pointee.flags, UInt8(XPF_SESS_LOG_CLOSE.rawValue),
+                       "the old close reason is gone, the policy's log flag stays")
         server(p, Self.syn | Self.ack); client(p, Self.ack)
         assertState(p, XPF_TCP_ESTABLISHED)
         XCTAssertEqual(counters.s.sessions_created, 1)

@@ -14,7 +14,21 @@ public enum LabFixture {
     public static let fw1MAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x11]
     public static let serverMAC: [UInt8] = [0x02, 0, 0, 0, 0, 0x02]
     /// The configuration every fixture region publishes (a real compiled snapshot).
-    public static let configText = "system { dataplane { interfaces [ fw0 fw1 ]; batch-size 64; } }"
+    /// The lab's security configuration (config/xpf.conf's zones and policy): fw0 in
+    /// trust, fw1 in untrust, client-to-server flows permitted and logged.
+    public static let configText = """
+        system { dataplane { interfaces [ fw0 fw1 ]; batch-size 64; } }
+        security {
+            zones {
+                security-zone trust { interfaces { fw0.0; } }
+                security-zone untrust { interfaces { fw1.0; } }
+            }
+            policies { from-zone trust to-zone untrust { policy allow-out {
+                match { source-address any; destination-address any; application any; }
+                then { permit; log { session-init; session-close; } }
+            } } }
+        }
+        """
 
     public typealias Address16 = (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
                                   UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)

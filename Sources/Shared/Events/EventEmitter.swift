@@ -159,6 +159,9 @@ public struct PacketFlow {
     public var egress: UInt8 = .max
     public var fromZone: UInt16 = .max
     public var toZone: UInt16 = .max
+    /// The deciding policy (POLICIES id) or XPF_CFG_NONE, and (DENY) enum xpf_deny_action.
+    public var policy: UInt32 = XPF_CFG_NONE
+    public var reason: UInt8 = 0
     /// As on the wire: addresses in network order (IPv4 in the first 4 bytes), ports in
     /// network byte order.
     public var tuple = xpf_flow_tuple()
@@ -184,7 +187,8 @@ public enum VerdictEvent {
         f.pointee.if_out = flow.egress
         f.pointee.icmp_type = flow.icmpType
         f.pointee.queue = queue
-        f.pointee.policy = XPF_CFG_NONE
+        f.pointee.policy = flow.policy
+        f.pointee.reason = flow.reason
         f.pointee.from_zone = flow.fromZone
         f.pointee.to_zone = flow.toZone
         withUnsafeBytes(of: flow.tuple) { t in
@@ -212,9 +216,8 @@ public enum VerdictEvent {
 public enum SessionEvent {
     /// Writes the flow payload of a session event from record `index`: the flow as the
     /// client sent it, as translated (the reverse tuple seen from the client's side), the
-    /// interfaces, and the counters and lifetime (for a close). Zones and policy come with
-    /// the security pipeline (issue 9). The owner reads its own record, whose key cannot
-    /// change under it.
+    /// interfaces, the policy, and the counters and lifetime (for a close). The owner
+    /// reads its own record, whose key cannot change under it.
     @inlinable
     public static func write(_ payload: UnsafeMutableRawPointer, table: SessionTable, index: Int,
                              reason: xpf_close_reason, realtimeNs: UInt64, nowS: UInt32, queue: UInt8) {
@@ -237,7 +240,9 @@ public enum SessionEvent {
         f.pointee.icmp_type = 0
         f.pointee.queue = queue
         f.pointee.reserved = 0
-        f.pointee.policy = XPF_CFG_NONE
+        let policy = xpf_sess_policy(rec)
+        f.pointee.policy = policy == UInt16(XPF_SESS_POLICY_DEFAULT) ? XPF_CFG_NONE : UInt32(policy)
+        // Zones: xpfd names those of if_in / if_out under the record's generation.
         f.pointee.from_zone = .max
         f.pointee.to_zone = .max
         // Safe: xpf_event_tuple and xpf_flow_tuple have the same 36-byte layout.
@@ -247,6 +252,12 @@ public enum SessionEvent {
         f.pointee.reserved2 = 0
         f.pointee.packets = (xpf_sess_packets(rec, 0), xpf_sess_packets(rec, 1))
         f.pointee.bytes = (xpf_sess_bytes(rec, 0), xpf_sess_bytes(rec, 1))
+    }
+
+    /// Whether record `index`'s policy logs session-close.
+    @inlinable
+    public static func logsClose(_ table: SessionTable, _ index: Int) -> Bool {
+        xpf_sess_flags(table.records + index) & UInt8(XPF_SESS_LOG_CLOSE.rawValue) != 0
     }
 
     /// Why an expiring session closes: TCP RST / FIN when the session saw one, else idle.
@@ -271,20 +282,30 @@ extension Pipeline {
         }
     }
 
+    /// The close event of record `index` when its policy logs session-close
+    /// (XPF_SESS_LOG_CLOSE).
+    @inlinable
+    public mutating func emitClose(_ index: Int, reason: xpf_close_reason, counters: inout WorkerCounters) {
+        guard SessionEvent.logsClose(partition.table, index) else { return }
+        emitSessionEvent(XPF_EV_SESSION_CLOSE, index: index, reason: reason, counters: &counters)
+    }
+
     /// Ages a slice of this worker's partition: removes up to `budget` examined
-    /// sessions past their idle timeout, each with one close event. Returns how many.
+    /// sessions past their idle timeout, and those a newer policy epoch no longer permits
+    /// (re-checked here when no packet did it, R-4.4), each with one close event (when
+    /// its policy logs session-close). Returns how many.
     @inlinable
     public mutating func ageSessions(budget: Int, counters: inout WorkerCounters) -> Int {
-        var events = self.events
-        defer { self.events = events }
-        let (table, now, s, q, cfg, ms) = (partition.table, nowRealtimeNs, nowS, events.queue, config, nowMs)
+        let (table, cfg) = (partition.table, config)
+        var partition = self.partition
+        defer { self.partition = partition }
         return partition.age(nowMs: nowMs, budget: budget,
-                             timeoutMs: { cfg.pointee.idleTimeoutMs(proto: $0, tcpState: $1) }) { index in
-            let reason = SessionEvent.ageingReason(table, index)
-            events.emit(XPF_EV_SESSION_CLOSE, ingress: table.records[index].if_in, nowMs: ms, length: flowEventLength,
-                        counters: &counters) {
-                SessionEvent.write($0, table: table, index: index, reason: reason, realtimeNs: now, nowS: s, queue: q)
-            }
+                             timeoutMs: { cfg.pointee.idleTimeoutMs(proto: $0, tcpState: $1) },
+                             keep: { index in
+                                 let rec = table.records + index
+                                 return !isStale(rec) || recheck(index)
+                             }) { index, expired in
+            emitClose(index, reason: expired ? SessionEvent.ageingReason(table, index) : XPF_CLOSE_POLICY, counters: &counters)
         }
     }
 
@@ -302,6 +323,7 @@ extension Pipeline {
         let budget = min(Self.clearSlice, events.freeEntries())
         let (table, now, s, q, ms) = (partition.table, nowRealtimeNs, nowS, events.queue, nowMs)
         return partition.removeSlice(budget: budget) { index in
+            guard SessionEvent.logsClose(table, index) else { return }
             events.emit(XPF_EV_SESSION_CLOSE, ingress: table.records[index].if_in, nowMs: ms, length: flowEventLength,
                         counters: &counters) {
                 SessionEvent.write($0, table: table, index: index, reason: XPF_CLOSE_CLEAR, realtimeNs: now, nowS: s, queue: q)

@@ -35,6 +35,14 @@ public struct Packet {
     /// Set by the session stage: the record and the direction the packet travels in it.
     public var session = 0
     public var direction: UInt32 = 0
+    /// Set by the zone stage (first path): the ZONES indices of the ingress and egress
+    /// interfaces.
+    public var fromZone = 0
+    public var toZone = 0
+    /// Set by the policy stage when it permits: the policy's id (XPF_SESS_POLICY_DEFAULT:
+    /// the default policy) and its flags (enum xpf_cfg_policy_flags; 0 for the default).
+    public var policy: UInt16 = 0
+    public var policyFlags: UInt8 = 0
     /// Set by the rewrite stage when the next hop is not resolved yet.
     public var park = ParkRequest()
 

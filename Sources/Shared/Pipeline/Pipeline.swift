@@ -71,8 +71,8 @@ public struct EgressInterface {
 /// The state one worker's pipeline runs against. Rebuilt pointers on generation switch.
 public struct Pipeline {
     public var partition: SessionPartition
-    public var config: UnsafeMutablePointer<xpf_config_snapshot>
-    public var generation: UInt64
+    public private(set) var config: UnsafeMutablePointer<xpf_config_snapshot>
+    public private(set) var generation: UInt64
     public var fib: FIBView
     public var interfaces: UnsafeMutablePointer<EgressInterface>   // XPF_MAX_IFACES entries
     public var interfaceCount: Int
@@ -104,10 +104,17 @@ public struct Pipeline {
         return p
     }()
     public var icmpLimit = ICMPRateLimit()
+    /// The running snapshot's policy epoch (see xpf_config_snapshot.policy_epoch): a
+    /// session whose generation is older is re-checked at its next packet.
+    public private(set) var policyEpoch: UInt32 = 0
+    /// This worker's hit counters (struct xpf_policy_hits); `policyHits` is the bank the
+    /// running snapshot counts in (XPF_MAX_POLICIES + 1 counters, by policy id).
+    @usableFromInline let policyHitBanks: UnsafeMutablePointer<xpf_policy_hits>
+    @usableFromInline var policyHits: UnsafeMutablePointer<UInt64>
 
     public init(partition: SessionPartition, config: UnsafeMutablePointer<xpf_config_snapshot>, generation: UInt64,
                 fib: FIBView, interfaces: UnsafeMutablePointer<EgressInterface>, interfaceCount: Int, events: EventEmitter,
-                exceptions: ExceptionLog) {
+                exceptions: ExceptionLog, policyHits: UnsafeMutablePointer<xpf_policy_hits>) {
         self.partition = partition
         self.events = events
         self.exceptions = exceptions
@@ -116,6 +123,29 @@ public struct Pipeline {
         self.fib = fib
         self.interfaces = interfaces
         self.interfaceCount = interfaceCount
+        policyHitBanks = policyHits
+        self.policyHits = Self.bank(policyHits, config.pointee.policy_bank)
+        policyEpoch = config.pointee.policy_epoch
+    }
+
+    /// Runs the configuration snapshot `config` (generation `generation`) from the next
+    /// packet on: between batches only, after `validate()` accepted it.
+    public mutating func adopt(config: UnsafeMutablePointer<xpf_config_snapshot>, generation: UInt64) {
+        self.config = config
+        self.generation = generation
+        policyEpoch = config.pointee.policy_epoch
+        policyHits = Self.bank(policyHitBanks, config.pointee.policy_bank)
+    }
+
+    /// The counters of bank `b` (0 or 1) of `banks`.
+    static func bank(_ banks: UnsafeMutablePointer<xpf_policy_hits>, _ b: UInt32) -> UnsafeMutablePointer<UInt64> {
+        // Safe: hits is [2][XPF_MAX_POLICIES + 1] UInt64s; b & 1 picks one row.
+        UnsafeMutableRawPointer(banks).assumingMemoryBound(to: UInt64.self) + Int(b & 1) * (Int(XPF_MAX_POLICIES) + 1)
+    }
+
+    /// A view of the running snapshot (its sections, for the first path's stages).
+    @inlinable var configView: ConfigSnapshotView {
+        ConfigSnapshotView(UnsafePointer(config), capacity: Int(config.pointee.size))
     }
 
     /// Writes a flow key: addresses from the IP header at `l3` (IPv4 in the first 4 of

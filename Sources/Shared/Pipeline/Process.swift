@@ -4,18 +4,19 @@
 //
 //   parse ─ [input filter] ─ [screen] ─ session lookup ─┬─ hit:  fast path
 //                                                        └─ miss: first path
-//   fast path:  route (cached next hop) ─ [policy re-check] ─ [session NAT] ─ account
-//               ─ [output filter] ─ [mirror] ─ rewrite ─ send
-//   first path: [destination NAT] ─ route ─ TCP first-packet check ─ [zones ─ policy]
+//   fast path:  session checks (policy epoch → re-check; echo direction) ─ route (cached
+//               next hop) ─ [session NAT] ─ account ─ [output filter] ─ [mirror]
+//               ─ rewrite ─ send
+//   first path: [destination NAT] ─ route ─ TCP first-packet check ─ zones ─ policy
 //               ─ [source NAT] ─ install ─ account ─ [output filter] ─ [mirror] ─ rewrite
 //               ─ send
 //   (account moves a TCP session's state on: TCPStage.swift)
 //
-// Bracketed stages belong to later issues (filters: issue 10; policy, zones, re-check:
-// issue 9; screens, NAT, mirroring after): each gets its file beside these and its call
-// where the bracket stands. One file per stage: ParseStage, SessionStage, TCPStage,
-// RouteStage, RewriteStage (and ICMPError / Reject for the replies a stage answers
-// with). A stage takes the packet (`Packet`, per-packet state) by inout and the batch's
+// Bracketed stages belong to later issues (filters: issue 10; screens, NAT, mirroring
+// after): each gets its file beside these and its call where the bracket stands. One
+// file per stage: ParseStage, SessionStage, TCPStage, RouteStage, PolicyStage (zones,
+// policy, re-check), RewriteStage (and ICMPError / Reject for the replies a stage
+// answers with). A stage takes the packet (`Packet`, per-packet state) by inout and the batch's
 // counters; it returns the action when the packet's fate is decided there.
 import CXPF
 
@@ -46,6 +47,7 @@ extension Pipeline {
     /// A packet of an existing session.
     @inlinable @inline(__always)  // the fast path is one function (a call per stage measured ~35 instructions/packet)
     mutating func fastPath(_ p: inout Packet, counters: inout WorkerCounters) -> PacketAction {
+        if let done = sessionChecks(&p, counters: &counters) { return done }
         if let done = routeStage(&p) { return done }
         accountSession(&p)
         return rewriteStage(&p)
@@ -58,6 +60,8 @@ extension Pipeline {
     mutating func firstPath(_ p: inout Packet, counters: inout WorkerCounters) -> PacketAction {
         if let done = routeStage(&p) { return done }
         if let done = tcpFirstPacketCheck(&p) { return done }
+        if let done = zoneStage(&p) { return done }
+        if let done = policyStage(&p, counters: &counters) { return done }
         if let done = installSession(&p, counters: &counters) { return done }
         accountSession(&p)
         return rewriteStage(&p)

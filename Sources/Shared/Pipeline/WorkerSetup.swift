@@ -39,7 +39,7 @@ extension Pipeline {
             partition: partition,
             config: region.configSlot(cfgSlot), generation: config.generation,
             fib: FIBView(region.fibSlot(fibSlot)), interfaces: egress, interfaceCount: nIfaces,
-            events: events, exceptions: ExceptionLog(block: block))
+            events: events, exceptions: ExceptionLog(block: block), policyHits: region.policyHits(queue))
         return (p, config, fib)
     }
 }

@@ -259,6 +259,9 @@ public struct SessionPartition {
 
     public var liveCount: Int { count - freeCount }
 
+    /// Whether record `index` lies in this partition (only its owner removes it).
+    @inlinable public func owns(_ index: Int) -> Bool { index >= first && index < first + count }
+
     /// Creates a session for a first packet. `forward` is the packet's key; the reverse
     /// tuple is what replies carry. Returns the record index, or nil when the table is
     /// full (the caller drops the packet: new flows fail closed, existing ones go on).
@@ -355,11 +358,14 @@ public struct SessionPartition {
     }
 
     /// Examines up to `budget` records from the ageing cursor and removes the expired
-    /// ones. `timeoutMs(proto, tcpState)` gives each session's idle timeout; `onClose`
-    /// sees each expired record just before it goes. Returns how many it removed.
+    /// ones. `timeoutMs(proto, tcpState)` gives each session's idle timeout; `keep(index)`
+    /// is asked about every live record that has not expired, and one it refuses goes too
+    /// (a session its policy no longer permits); `onClose(index, expired)` sees each
+    /// removed record just before it goes. Returns how many it removed.
     @inlinable
     public mutating func age(nowMs: UInt32, budget: Int, timeoutMs: (UInt8, UInt8) -> UInt32,
-                             onClose: (Int) -> Void = { _ in }) -> Int {
+                             keep: (Int) -> Bool = { _ in true },
+                             onClose: (Int, _ expired: Bool) -> Void = { _, _ in }) -> Int {
         var removed = 0
         if count == 0 { return 0 }
         for _ in 0..<min(budget, count) {
@@ -371,8 +377,9 @@ public struct SessionPartition {
             // Signed wrapping difference: another worker may have stamped last_seen with a
             // clock a few ms ahead of ours (negative idle = just used). Valid for idles < 24 days.
             let idle = Int32(bitPattern: nowMs &- xpf_sess_last_seen(rec))
-            if idle > 0 && UInt32(idle) > timeoutMs(rec.pointee.proto, xpf_sess_tcp_state(rec)) {
-                onClose(idx)
+            let expired = idle > 0 && UInt32(idle) > timeoutMs(rec.pointee.proto, xpf_sess_tcp_state(rec))
+            if expired || !keep(idx) {
+                onClose(idx, expired)
                 remove(idx)
                 removed += 1
             }

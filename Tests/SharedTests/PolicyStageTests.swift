@@ -1,0 +1,399 @@
+// Zones and security policies on the worker's real packet path (issue 9 §2, §5; R-4.4,
+// R-5.1–R-5.3): frames through Pipeline.process over a region with a compiled
+// configuration published as xpfd publishes it, then the session table, the hit
+// counters in shared memory, the drop reasons and the events xpfd would drain.
+//
+// Lab: fw0 (slot 0, "lan") in zone trust, fw1 (slot 1, "wan") in zone untrust; the
+// client 10.10.1.10 behind fw0, the server 10.10.2.2 behind fw1 (ForwardTests' FIB).
+import CXPF
+import Shared
+import XCTest
+
+final class PolicyStageTests: XCTestCase {
+    typealias F = Frames
+    let fx = ShmTestFixture()
+    var region: ShmRegion!
+    var pipeline: Pipeline!
+    var configFollower: SnapshotFollower!
+    var fibFollower: SnapshotFollower!
+    var counters = WorkerCounters()
+    var running: ConfigModel!
+    var drain: EventDrain!
+    var names = EventNames(hostName: "fw-test", interfaces: ["lan", "wan"])
+
+    static let client4 = ForwardTests.client4, server4 = ForwardTests.server4
+    static let client6 = ForwardTests.client6, server6 = ForwardTests.server6
+    static let trustUntrust = "security-zone trust { interfaces { fw0.0; } } security-zone untrust { interfaces { fw1.0; } }"
+
+    /// The configuration: the dataplane, the zones (`zones`) and `policies`.
+    static func text(policies: String, zones: String = trustUntrust, udpTimeout: Int = 60) -> String {
+        """
+        system { dataplane { interfaces [ fw0 fw1 ]; batch-size 64; neighbor-hold-time 1000; } }
+        applications { application udp-9999 { protocol udp; destination-port 9999; } }
+        security {
+            flow { udp-timeout \(udpTimeout); }
+            address-book { global {
+                address server 10.10.2.2/32;
+                address other 10.10.2.3/32;
+                address server6 fd00:2::2/128;
+                address-set servers { address server; address server6; }
+            } }
+            zones { \(zones) }
+            policies { \(policies) }
+        }
+        """
+    }
+
+    override func setUpWithError() throws {
+        continueAfterFailure = false
+    }
+
+    override func tearDown() {
+        pipeline = nil
+        region = nil
+        fx.removeAll()
+        super.tearDown()
+    }
+
+    /// A region of `queues` partitions running `policies`; the pipeline of queue 0.
+    func start(_ policies: String, zones: String = trustUntrust, queues: Int = 1) throws {
+        region = try fx.region("pol", queues: queues, interfaces: 2, sessionCapacity: 1024)
+        try ForwardTests.setUpInterfaces(region)
+        running = try ConfigModel.load(text: Self.text(policies: policies, zones: zones), file: "policy-tests").1
+        let gen = try region.publishConfig(ConfigSnapshotImage(running))
+        names.adopt(generation: gen, model: running)
+        try region.publishFIB { f in
+            ForwardTests.fillFIB(f, gatewayKnown: true)
+            ForwardTests.fillLANAddresses(f)  // the source of the ICMP a reject sends
+        }
+        (pipeline, _) = ForwardTests.makePipeline(region, &configFollower, &fibFollower)
+        pipeline.nowMs = 5_000
+        pipeline.nowS = 100
+        counters = WorkerCounters()
+        drain = EventDrain(region: region)
+    }
+
+    /// Publishes a new configuration as xpfd's commit does (the policy epoch stays when
+    /// nothing a session depends on changed) and switches queue 0's pipeline to it.
+    func commit(_ policies: String, zones: String = trustUntrust, udpTimeout: Int = 60) throws {
+        let model = try ConfigModel.load(text: Self.text(policies: policies, zones: zones, udpTimeout: udpTimeout),
+                                         file: "policy-tests").1
+        let gen = try region.publishConfig(ConfigSnapshotImage(model), samePolicies: model.decidesSessions(as: running))
+        names.adopt(generation: gen, model: model)
+        running = model
+        let slot = try XCTUnwrap(configFollower.poll())
+        pipeline.adopt(config: region.configSlot(slot), generation: configFollower.generation)
+    }
+
+    func send(_ frame: [UInt8], ingress: UInt8 = 0) -> (PacketAction, [UInt8]) {
+        var buf = frame + [UInt8](repeating: 0, count: ForwardTests.frameHeadroom)
+        let a = buf.withUnsafeMutableBytes {
+            pipeline.process(frame: $0.baseAddress!, length: frame.count, ingress: ingress, counters: &counters)
+        }
+        return (a, Array(buf[0..<(a.length == 0 ? frame.count : Int(a.length))]))
+    }
+
+    func events() -> [RTFlowRecord] {
+        var out: [RTFlowRecord] = []
+        drain.drain(budget: UInt32(XPF_EVENT_RING_SIZE)) { e in if let r = names.record(e) { out.append(r) } }
+        return out
+    }
+
+    /// Hit counter `id` of queue `q`'s bank `bank` (default: the running snapshot's).
+    func hits(_ id: Int, queue q: Int = 0, bank: UInt32? = nil) -> UInt64 {
+        let b = Int(bank ?? region.configSnapshot.pointee.policy_bank)
+        // Safe: xpf_policy_hits is [2][XPF_MAX_POLICIES + 1] UInt64s.
+        return UnsafeRawPointer(region.policyHits(q)).assumingMemoryBound(to: UInt64.self)[b * (Int(XPF_MAX_POLICIES) + 1) + id]
+    }
+
+    func policyID(_ name: String) -> Int { running.policies.all.firstIndex { $0.name == name }! }
+
+    func tcp(_ sport: UInt16, _ dport: UInt16, flags: UInt8 = TCPFlag.syn, toClient: Bool = false) -> [UInt8] {
+        toClient ? F.frame4(src: Self.server4, dst: Self.client4, proto: 6, l4: F.tcp(dport, sport, flags: flags))
+            : F.frame4(src: Self.client4, dst: Self.server4, proto: 6, l4: F.tcp(sport, dport, flags: flags))
+    }
+
+    func udp(_ sport: UInt16, _ dport: UInt16, to dst: UInt32 = server4, toClient: Bool = false) -> [UInt8] {
+        toClient ? F.frame4(src: Self.server4, dst: Self.client4, proto: 17, l4: F.udp(dport, sport, payload: [1, 2, 3]))
+            : F.frame4(src: Self.client4, dst: dst, proto: 17, l4: F.udp(sport, dport, payload: [1, 2, 3]))
+    }
+
+    func session(_ proto: UInt8, _ sport: UInt16, _ dport: UInt16, dst: UInt32 = server4) -> UnsafeMutablePointer<xpf_session>? {
+        var k = FlowKey()
+        k.family = 4
+        k.proto = proto
+        withUnsafeMutableBytes(of: &k.tuple.src) { $0.copyBytes(from: F.be32(Self.client4)) }
+        withUnsafeMutableBytes(of: &k.tuple.dst) { $0.copyBytes(from: F.be32(dst)) }
+        k.tuple.sport = sport.bigEndian
+        k.tuple.dport = dport.bigEndian
+        return region.sessionTable.lookup(&k).map { region.sessions + $0.index }
+    }
+
+    func assertDrop(_ a: PacketAction, _ reason: xpf_drop_reason, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.kind, .drop, "expected a drop (\(dropReasonName(Int(reason.rawValue))))", file: file, line: line)
+        XCTAssertEqual(a.reason, UInt8(reason.rawValue),
+                       "expected \(dropReasonName(Int(reason.rawValue))), got \(dropReasonName(Int(a.reason)))", file: file, line: line)
+    }
+
+    static let webPolicies = """
+        from-zone trust to-zone untrust {
+            policy no-telnet { match { source-address any; destination-address any; application junos-telnet; }
+                               then { deny; log { session-init; } } }
+            policy web { match { source-address any; destination-address servers; application junos-http; }
+                         then { permit; log { session-init; session-close; } } }
+            policy refuse-dns { match { source-address any; destination-address any; application junos-dns-udp; }
+                                then { reject; log { session-init; } } }
+            policy quiet-udp { match { source-address any; destination-address server; application udp-9999; }
+                               then { permit; } }
+        }
+        """
+
+    // MARK: permit, deny, reject, default
+
+    func testAPermittedFlowIsInstalledWithItsPolicyCountedAndLoggedWithNames() throws {
+        try start(Self.webPolicies)
+        let (a, _) = send(tcp(40000, 80))
+        XCTAssertEqual(a.kind, .transmit)
+        XCTAssertEqual(a.egress, 1)
+        let rec = try XCTUnwrap(session(6, 40000, 80))
+        XCTAssertEqual(rec.pointee.policy, UInt16(policyID("web")))
+        XCTAssertEqual(rec.pointee.flags, UInt8(XPF_SESS_LOG_CLOSE.rawValue), "web logs session-close")
+        XCTAssertEqual(hits(policyID("web")), 1)
+        XCTAssertEqual(hits(policyID("no-telnet")), 0)
+        let ev = events()
+        XCTAssertEqual(ev.count, 1)
+        XCTAssertEqual(ev[0].kind, .sessionCreate)
+        XCTAssertEqual(ev[0].policyName, "web")
+        XCTAssertEqual([ev[0].sourceZoneName, ev[0].destinationZoneName], ["trust", "untrust"])
+        XCTAssertEqual(ev[0].interfaceName, "lan")
+        // The server's answer belongs to the session: no policy, no further hit.
+        XCTAssertEqual(send(tcp(40000, 80, flags: TCPFlag.syn | TCPFlag.ack, toClient: true), ingress: 1).0.kind, .transmit)
+        XCTAssertEqual(hits(policyID("web")), 1)
+    }
+
+    func testAPolicyWithoutLogEmitsNoCreateOrCloseEvent() throws {
+        try start(Self.webPolicies)
+        XCTAssertEqual(send(udp(40001, 9999)).0.kind, .transmit)
+        let rec = try XCTUnwrap(session(17, 40001, 9999))
+        XCTAssertEqual(rec.pointee.policy, UInt16(policyID("quiet-udp")))
+        XCTAssertEqual(rec.pointee.flags, 0)
+        pipeline.nowMs &+= 61_000
+        XCTAssertEqual(pipeline.ageSessions(budget: 1024, counters: &counters), 1)
+        XCTAssertNil(session(17, 40001, 9999))
+        XCTAssertEqual(events().count, 0, "quiet-udp logs nothing")
+    }
+
+    func testDenyDropsSilentlyCountsAndLogsWhatItDid() throws {
+        try start(Self.webPolicies)
+        let (a, out) = send(tcp(40002, 23))
+        assertDrop(a, XPF_DROP_POLICY_DENY)
+        XCTAssertEqual(out, tcp(40002, 23), "nothing answered")
+        XCTAssertNil(session(6, 40002, 23))
+        XCTAssertEqual(hits(policyID("no-telnet")), 1)
+        let ev = events()
+        XCTAssertEqual(ev.count, 1)
+        XCTAssertEqual(ev[0].kind, .sessionDeny)
+        XCTAssertEqual(ev[0].policyName, "no-telnet")
+        XCTAssertEqual(ev[0].reason, JunosReason.deniedByPolicy)
+        XCTAssertEqual([ev[0].sourceZoneName, ev[0].destinationZoneName], ["trust", "untrust"])
+        XCTAssertEqual([ev[0].sourcePort, ev[0].destinationPort], [40002, 23])
+        XCTAssertEqual(ev[0].sessionID, 0)
+    }
+
+    func testRejectAnswersUDPWithAdministrativelyProhibitedAndSaysSo() throws {
+        try start(Self.webPolicies)
+        let (a, out) = send(udp(40003, 53, to: F.v4(10, 10, 2, 9)))
+        XCTAssertEqual(a.kind, .transmit)
+        XCTAssertEqual(a.egress, 0, "back out of the ingress interface")
+        XCTAssertEqual(out[23], 1, "ICMP")
+        XCTAssertEqual([out[34], out[35]], [Reject.adminProhibitedV4.0, Reject.adminProhibitedV4.1])
+        XCTAssertEqual(Array(out[30..<34]), F.be32(Self.client4), "to the client")
+        XCTAssertEqual(Array(out[26..<30]), F.be32(F.v4(10, 10, 1, 1)), "from the ingress interface's address")
+        XCTAssertEqual(counters.s.drops.14, 1, "counted as policy_reject")
+        XCTAssertEqual(hits(policyID("refuse-dns")), 1)
+        let ev = events()
+        XCTAssertEqual(ev.map(\.kind), [.sessionDeny])
+        XCTAssertEqual(ev[0].reason, JunosReason.rejectedByPolicy, "the ICMP went out")
+        XCTAssertEqual(ev[0].policyName, "refuse-dns")
+    }
+
+    func testRejectAnswersTCPWithAReset() throws {
+        try start("from-zone trust to-zone untrust { policy r { match { source-address any; destination-address any; application any; } then { reject; } } }")
+        let (a, out) = send(tcp(40004, 22))
+        XCTAssertEqual(a.kind, .transmit)
+        XCTAssertEqual(a.egress, 0)
+        XCTAssertEqual(out[23], 6)
+        XCTAssertEqual(out[47] & (TCPFlag.rst | TCPFlag.ack), TCPFlag.rst | TCPFlag.ack, "RST+ACK to a SYN")
+        XCTAssertEqual(Array(out[26..<30]), F.be32(Self.server4), "from the server the client tried to reach")
+        XCTAssertEqual(Array(out[34..<38]), F.be16(22) + F.be16(40004), "ports swapped")
+        XCTAssertEqual(events().count, 0, "no log option: no event")
+    }
+
+    func testDefaultPolicyDeniesUnlessPermitAllAndCountsUnderItsOwnID() throws {
+        try start(Self.webPolicies)
+        let untrustToTrust = send(F.frame4(src: Self.server4, dst: Self.client4, proto: 17, l4: F.udp(5000, 6000, payload: [1])), ingress: 1)
+        assertDrop(untrustToTrust.0, XPF_DROP_POLICY_DENY)
+        XCTAssertEqual(hits(Int(XPF_SESS_POLICY_DEFAULT)), 1)
+        XCTAssertEqual(events().count, 0, "the default policy does not log")
+        try start(Self.webPolicies + " default-policy permit-all;")
+        let (a, _) = send(F.frame4(src: Self.server4, dst: Self.client4, proto: 17, l4: F.udp(5000, 6000, payload: [1])), ingress: 1)
+        XCTAssertEqual(a.kind, .transmit)
+        XCTAssertEqual(hits(Int(XPF_SESS_POLICY_DEFAULT)), 1)
+    }
+
+    func testGlobalPoliciesComeAfterTheZonePairAndHonourTheirZoneLists() throws {
+        try start("""
+            from-zone trust to-zone untrust { policy pair-deny { match { source-address any; destination-address any; application junos-ssh; } then { deny; } } }
+            global {
+                policy from-untrust { match { source-address any; destination-address any; application any; from-zone untrust; } then { permit; } }
+                policy all-ssh { match { source-address any; destination-address any; application junos-ssh; } then { permit; } }
+            }
+            """)
+        assertDrop(send(tcp(40005, 22)).0, XPF_DROP_POLICY_DENY)  // the pair's own list first
+        XCTAssertEqual(hits(policyID("pair-deny")), 1)
+        XCTAssertEqual(hits(policyID("all-ssh")), 0)
+        assertDrop(send(tcp(40006, 80)).0, XPF_DROP_POLICY_DENY)  // global from-untrust does not apply to trust
+        XCTAssertEqual(hits(Int(XPF_SESS_POLICY_DEFAULT)), 1)
+        let back = F.frame4(src: Self.server4, dst: Self.client4, proto: 6, l4: F.tcp(6000, 80, flags: TCPFlag.syn))
+        XCTAssertEqual(send(back, ingress: 1).0.kind, .transmit)
+        XCTAssertEqual(hits(policyID("from-untrust")), 1)
+    }
+
+    func testAddressSetsMatchBothFamilies() throws {
+        try start(Self.webPolicies)
+        XCTAssertEqual(send(F.frame6(src: Self.client6, dst: Self.server6, nextHeader: 6, l4: F.tcp(40007, 80, flags: TCPFlag.syn))).0.kind,
+                       .transmit, "server6 is in the set")
+        assertDrop(send(tcp(40008, 80).replacing(at: 30, with: F.be32(F.v4(10, 10, 2, 3)))).0, XPF_DROP_POLICY_DENY)
+    }
+
+    func testAnInterfaceInNoZoneDrops() throws {
+        try start(Self.webPolicies.replacingOccurrences(of: "untrust", with: "trust"),
+                  zones: "security-zone trust { interfaces { fw0.0; } }")
+        assertDrop(send(tcp(40009, 80)).0, XPF_DROP_ZONE_NONE)
+        XCTAssertNil(session(6, 40009, 80))
+    }
+
+    func testAnEchoGoesTheWayItsSessionWasOpened() throws {
+        try start("global { policy ping { match { source-address any; destination-address any; application junos-icmp-ping; } then { permit; } } }")
+        let request = F.frame4(src: Self.client4, dst: Self.server4, proto: 1, l4: F.icmpEcho(type: ICMPEcho.requestV4, id: 7, seq: 1))
+        XCTAssertEqual(send(request).0.kind, .transmit)
+        let reply = F.frame4(src: Self.server4, dst: Self.client4, proto: 1, l4: F.icmpEcho(type: ICMPEcho.replyV4, id: 7, seq: 1))
+        XCTAssertEqual(send(reply, ingress: 1).0.kind, .transmit)
+        let replyFromClient = F.frame4(src: Self.client4, dst: Self.server4, proto: 1, l4: F.icmpEcho(type: ICMPEcho.replyV4, id: 7, seq: 2))
+        assertDrop(send(replyFromClient).0, XPF_DROP_ICMP_UNEXPECTED)
+        let requestFromServer = F.frame4(src: Self.server4, dst: Self.client4, proto: 1, l4: F.icmpEcho(type: ICMPEcho.requestV4, id: 7, seq: 3))
+        assertDrop(send(requestFromServer, ingress: 1).0, XPF_DROP_ICMP_UNEXPECTED)
+    }
+
+    // MARK: re-evaluation on commit (R-4.4)
+
+    func testACommitThatNoLongerPermitsClosesTheSessionAtItsNextPacket() throws {
+        try start(Self.webPolicies)
+        XCTAssertEqual(send(tcp(40010, 80)).0.kind, .transmit)
+        _ = events()
+        let epoch = region.configSnapshot.pointee.policy_epoch
+        try commit(Self.webPolicies.replacingOccurrences(of: "application junos-http;", with: "application junos-https;"))
+        XCTAssertNotEqual(region.configSnapshot.pointee.policy_epoch, epoch, "the policies changed: a new epoch")
+        XCTAssertEqual(pipeline.policyEpoch, region.configSnapshot.pointee.policy_epoch)
+        let (a, _) = send(tcp(40010, 80, flags: TCPFlag.ack))
+        assertDrop(a, XPF_DROP_POLICY_CHANGE)
+        XCTAssertNil(session(6, 40010, 80), "the owner removed it at once")
+        XCTAssertEqual(counters.s.sessions_closed, 1)
+        let ev = events()
+        XCTAssertEqual(ev.map(\.kind), [.sessionClose])
+        XCTAssertEqual(ev[0].reason, JunosReason.policyChange)
+        XCTAssertEqual(ev[0].policyName, "web", "the policy that had permitted it")
+        // The server's answer finds no session and untrust→trust is denied.
+        assertDrop(send(tcp(40010, 80, flags: TCPFlag.ack, toClient: true), ingress: 1).0, XPF_DROP_TCP_NOT_SYN)
+    }
+
+    func testACommitThatStillPermitsTakesTheNewVerdict() throws {
+        try start(Self.webPolicies)
+        XCTAssertEqual(send(tcp(40011, 80)).0.kind, .transmit)
+        let rec = try XCTUnwrap(session(6, 40011, 80))
+        let before = rec.pointee.generation
+        // A new first policy permits it without logging.
+        try commit(Self.webPolicies.replacingOccurrences(of: "from-zone trust to-zone untrust {", with: """
+            from-zone trust to-zone untrust {
+                policy all-web { match { source-address any; destination-address any; application junos-http; } then { permit; } }
+            """))
+        XCTAssertEqual(send(tcp(40011, 80, flags: TCPFlag.ack)).0.kind, .transmit)
+        XCTAssertEqual(rec.pointee.policy, UInt16(policyID("all-web")))
+        XCTAssertEqual(rec.pointee.flags & UInt8(XPF_SESS_LOG_CLOSE.rawValue), 0, "all-web does not log session-close")
+        XCTAssertGreaterThan(rec.pointee.generation, before)
+        XCTAssertEqual(UInt64(rec.pointee.generation), pipeline.generation)
+        XCTAssertEqual(hits(policyID("all-web")), 1, "the re-check counted in the new bank")
+        // Once re-checked, later packets are plain session hits.
+        XCTAssertEqual(send(tcp(40011, 80, flags: TCPFlag.ack)).0.kind, .transmit)
+        XCTAssertEqual(hits(policyID("all-web")), 1)
+    }
+
+    func testACommitOfUnrelatedSettingsKeepsTheEpochAndReChecksNothing() throws {
+        try start(Self.webPolicies)
+        XCTAssertEqual(send(tcp(40012, 80)).0.kind, .transmit)
+        let rec = try XCTUnwrap(session(6, 40012, 80))
+        let (epoch, bank) = (region.configSnapshot.pointee.policy_epoch, region.configSnapshot.pointee.policy_bank)
+        try commit(Self.webPolicies, udpTimeout: 90)
+        XCTAssertEqual(pipeline.generation, 2)
+        XCTAssertEqual(region.configSnapshot.pointee.policy_epoch, epoch)
+        XCTAssertEqual(region.configSnapshot.pointee.policy_bank, bank)
+        XCTAssertEqual(send(tcp(40012, 80, flags: TCPFlag.ack)).0.kind, .transmit)
+        XCTAssertEqual(rec.pointee.generation, 1, "not re-checked: still the generation that decided it")
+        XCTAssertEqual(hits(policyID("web")), 1)
+    }
+
+    func testTheHitBankFlipsWithEachPolicyEpoch() throws {
+        try start(Self.webPolicies)
+        XCTAssertEqual(region.configSnapshot.pointee.policy_bank, 0)
+        XCTAssertEqual(send(tcp(40013, 80)).0.kind, .transmit)
+        try commit(Self.webPolicies + " default-policy permit-all;")
+        XCTAssertEqual(region.configSnapshot.pointee.policy_bank, 1)
+        XCTAssertEqual(send(tcp(40014, 80)).0.kind, .transmit)
+        XCTAssertEqual(hits(policyID("web"), bank: 0), 1)
+        XCTAssertEqual(hits(policyID("web"), bank: 1), 1)
+    }
+
+    func testAnotherWorkerMarksTheSessionAndItsOwnerRemovesIt() throws {
+        try start(Self.webPolicies, queues: 2)
+        XCTAssertEqual(send(tcp(40015, 80)).0.kind, .transmit)
+        _ = events()
+        var cf1: SnapshotFollower?, ff1: SnapshotFollower?
+        var other = ForwardTests.makePipeline(region, &cf1, &ff1, queue: 1).0
+        try commit("")  // no policy: nothing is permitted any more
+        let slot = try XCTUnwrap(cf1!.poll())
+        other.adopt(config: region.configSlot(slot), generation: cf1!.generation)
+        var c1 = WorkerCounters()
+        let answer = tcp(40015, 80, flags: TCPFlag.ack, toClient: true)
+        var buf = answer + [UInt8](repeating: 0, count: 64)
+        let a = buf.withUnsafeMutableBytes { other.process(frame: $0.baseAddress!, length: answer.count, ingress: 1, counters: &c1) }
+        assertDrop(a, XPF_DROP_POLICY_CHANGE)
+        let rec = try XCTUnwrap(session(6, 40015, 80), "only the owner removes a record")
+        XCTAssertNotEqual(rec.pointee.flags & UInt8(XPF_SESS_POLICY_CLOSED.rawValue), 0)
+        assertDrop(send(tcp(40015, 80, flags: TCPFlag.ack)).0, XPF_DROP_POLICY_CHANGE)
+        XCTAssertNil(session(6, 40015, 80), "the owner's own packet removed it")
+        XCTAssertEqual(events().map(\.reason), [JunosReason.policyChange])
+    }
+
+    func testTheAgeingSweepReChecksIdleSessions() throws {
+        try start(Self.webPolicies)
+        XCTAssertEqual(send(tcp(40016, 80)).0.kind, .transmit)
+        XCTAssertEqual(send(udp(40017, 9999)).0.kind, .transmit)
+        _ = events()
+        try commit(Self.webPolicies.replacingOccurrences(of: "application junos-http;", with: "application junos-https;"))
+        XCTAssertEqual(pipeline.ageSessions(budget: 1024, counters: &counters), 1, "web no longer permits the idle TCP session")
+        XCTAssertNil(session(6, 40016, 80))
+        let udp = try XCTUnwrap(session(17, 40017, 9999), "quiet-udp still permits the UDP one")
+        XCTAssertEqual(UInt64(udp.pointee.generation), pipeline.generation, "re-checked by the sweep")
+        XCTAssertEqual(events().map(\.reason), [JunosReason.policyChange])
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// A copy with `bytes` written at `at` (and the IPv4 header checksum left alone: the
+    /// pipeline does not verify it).
+    func replacing(at: Int, with bytes: [UInt8]) -> [UInt8] {
+        var c = self
+        c.replaceSubrange(at..<(at + bytes.count), with: bytes)
+        return c
+    }
+}
