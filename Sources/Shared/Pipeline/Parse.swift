@@ -114,6 +114,13 @@ internal enum ParseConst {
     @inlinable static var ext6AH: UInt8 { 51 }
     @inlinable static var ext6DestOpts: UInt8 { 60 }
 
+    /// An ICMP / ICMPv6 error's own header: type, code, checksum, 4 bytes (unused, pointer
+    /// or MTU); the quoted packet follows (RFC 792, RFC 4443 §3).
+    @inlinable static var icmpErrorHeaderLength: Int { 8 }
+    /// What an error must quote of the invoking packet's data after its IP header(s)
+    /// (RFC 792: "the first 64 bits"): every port and identifier a flow key holds.
+    @inlinable static var quotedDataMinimum: Int { 8 }
+
     /// Upper bound on walked IPv6 extension headers: a crafted chain must not make the
     /// per-packet cost unbounded. Real traffic uses 0-3.
     @inlinable static var ipv6MaxExtensionHeaders: Int { 8 }
@@ -234,41 +241,59 @@ internal func parseFrameIPv6(_ frame: UnsafeRawPointer, length: Int, into p: ino
     let end = l3 &+ p.l3Length
     var next = WireLoad.u8(frame, l3 + 6)
     var offset = l3 &+ 40
+    guard walkIPv6ExtensionHeaders(frame, end: end, next: &next, offset: &offset, isFragment: &p.isFragment,
+                                   isNonFirstFragment: &p.isNonFirstFragment) else { return .badIPHeader }
+    p.proto = next
+    p.l4Offset = offset
+
+    if p.isNonFirstFragment { return .ok }
+    return parseFrameL4(frame, end: end, into: &p)
+}
+
+/// Walks an IPv6 extension-header chain: `next` names the header at `offset`, and every
+/// header must lie within [offset, end) (`end` <= the frame length). On return `next` is
+/// the upper-layer protocol (or, for a non-first fragment, the fragmentable part's) and
+/// `offset` where it starts. Returns false for a header that runs past `end` or a chain
+/// longer than `ParseConst.ipv6MaxExtensionHeaders` (the caller's `.badIPHeader`). Used
+/// for the packet's own header and for the packet an ICMPv6 error quotes.
+@inlinable @inline(__always)
+internal func walkIPv6ExtensionHeaders(_ frame: UnsafeRawPointer, end: Int, next: inout UInt8, offset: inout Int,
+                                       isFragment: inout Bool, isNonFirstFragment: inout Bool) -> Bool {
     var count = 0
     walk: while true {
         switch next {
         case ParseConst.ext6HopByHop, ParseConst.ext6Routing, ParseConst.ext6DestOpts:
             // next header(1) | hdr ext len(1) in 8-octet units, not counting the first 8.
-            guard count < ParseConst.ipv6MaxExtensionHeaders else { return .badIPHeader }
-            guard end &- offset >= 8 else { return .badIPHeader }   // minimum size is 8
+            guard count < ParseConst.ipv6MaxExtensionHeaders else { return false }
+            guard end &- offset >= 8 else { return false }   // minimum size is 8
             let headerLength = (Int(WireLoad.u8(frame, offset + 1)) &+ 1) &* 8
-            guard headerLength <= end &- offset else { return .badIPHeader }
+            guard headerLength <= end &- offset else { return false }
             next = WireLoad.u8(frame, offset)
             offset &+= headerLength
             count &+= 1
 
         case ParseConst.ext6Fragment:
             // next header(1) | reserved(1) | offset(13) res(2) M(1) | identification(4)
-            guard count < ParseConst.ipv6MaxExtensionHeaders else { return .badIPHeader }
-            guard end &- offset >= 8 else { return .badIPHeader }
+            guard count < ParseConst.ipv6MaxExtensionHeaders else { return false }
+            guard end &- offset >= 8 else { return false }
             let fragmentOffset = WireLoad.be16(frame, offset + 2) >> 3
             next = WireLoad.u8(frame, offset)
             offset &+= 8
             count &+= 1
-            p.isFragment = true
+            isFragment = true
             if fragmentOffset != 0 {
                 // Non-first fragment: what follows is not a header; `next` names the protocol
                 // of the fragmentable part, which is what `proto` should report.
-                p.isNonFirstFragment = true
+                isNonFirstFragment = true
                 break walk
             }
 
         case ParseConst.ext6AH:
             // next header(1) | payload len(1) in 4-octet units minus 2 | ...
-            guard count < ParseConst.ipv6MaxExtensionHeaders else { return .badIPHeader }
-            guard end &- offset >= 8 else { return .badIPHeader }
+            guard count < ParseConst.ipv6MaxExtensionHeaders else { return false }
+            guard end &- offset >= 8 else { return false }
             let headerLength = (Int(WireLoad.u8(frame, offset + 1)) &+ 2) &* 4
-            guard headerLength <= end &- offset else { return .badIPHeader }
+            guard headerLength <= end &- offset else { return false }
             next = WireLoad.u8(frame, offset)
             offset &+= headerLength
             count &+= 1
@@ -278,11 +303,7 @@ internal func parseFrameIPv6(_ frame: UnsafeRawPointer, length: Int, into p: ino
             break walk
         }
     }
-    p.proto = next
-    p.l4Offset = offset
-
-    if p.isNonFirstFragment { return .ok }
-    return parseFrameL4(frame, end: end, into: &p)
+    return true
 }
 
 /// L4 header at `p.l4Offset`; `end` is the end of the IP datagram (<= frame length, and
@@ -322,18 +343,124 @@ internal func parseFrameL4(_ frame: UnsafeRawPointer, end: Int, into p: inout Pa
         let type = WireLoad.u8(frame, l4)
         p.icmpType = type
         p.icmpCode = WireLoad.u8(frame, l4 + 1)
-        let isEcho = p.family == 4 ? (type == 0 || type == 8) : (type == 128 || type == 129)
-        if isEcho {
+        if isICMPEcho(family: p.family, type: type) {
             guard available >= 8 else { return .badL4Header }
             let identifier = WireLoad.be16(frame, l4 + 4)
             p.srcPort = identifier
             p.dstPort = identifier
         } else {
-            p.srcPort = UInt16(type) << 8 | UInt16(p.icmpCode)
+            p.srcPort = icmpTypeCodePort(type: type, code: p.icmpCode)
         }
 
     default:
         break   // Unknown / unparsed L4 protocol: fine, ports stay 0.
     }
     return .ok
+}
+
+/// ICMP echo request / reply (ICMPv4 8 / 0, ICMPv6 128 / 129): keyed on the identifier.
+@inlinable @inline(__always)
+internal func isICMPEcho(family: UInt8, type: UInt8) -> Bool {
+    family == 4 ? (type == 0 || type == 8) : (type == 128 || type == 129)
+}
+
+/// The flow key's source port of any other ICMP / ICMPv6 message: type << 8 | code
+/// (destination port 0), so a verdict on one type never admits another.
+@inlinable @inline(__always)
+internal func icmpTypeCodePort(type: UInt8, code: UInt8) -> UInt16 { UInt16(type) << 8 | UInt16(code) }
+
+// MARK: - The packet an ICMP error quotes
+
+/// An ICMP error that quotes the packet it is about (ICMPRelatedStage.swift forwards it
+/// only for that packet's session): ICMPv4 destination unreachable 3, source quench 4,
+/// time exceeded 11, parameter problem 12 (RFC 792); ICMPv6 destination unreachable 1,
+/// packet too big 2, time exceeded 3, parameter problem 4 (RFC 4443).
+@inlinable @inline(__always)
+public func isICMPError(family: UInt8, type: UInt8) -> Bool {
+    let v4Errors: UInt32 = 1 << 3 | 1 << 4 | 1 << 11 | 1 << 12
+    let v6FirstError: UInt8 = 1, v6ErrorCount: UInt8 = 4
+    return family == 4 ? type < 32 && v4Errors >> UInt32(type) & 1 != 0 : type &- v6FirstError < v6ErrorCount
+}
+
+/// The packet an ICMP error quotes: where its IP header starts in the frame, its protocol
+/// and its ports (host order) keyed exactly as `parseFrame` keys a packet (TCP/UDP ports;
+/// ICMP echo: the identifier in both; other ICMP: type << 8 | code, 0; a non-first
+/// fragment or another protocol: 0, 0). Addresses are read from the header at `l3Offset`.
+public struct QuotedPacket {
+    public var l3Offset = 0
+    public var proto: UInt8 = 0
+    public var srcPort: UInt16 = 0
+    public var dstPort: UInt16 = 0
+    @inlinable public init() {}
+}
+
+/// Parses the packet quoted by the ICMP error that `p` describes (`parseFrame` said
+/// `.ok`; `isICMPError`; not a non-first fragment) into `q`, which is fully overwritten.
+/// Returns false unless the quote is a consistent packet of the error's own family:
+///   * its IP header whole (IPv4 20..60 bytes by IHL, IPv6 40) and `quotedDataMinimum`
+///     bytes after it (after the extension headers for IPv6) within the error datagram;
+///   * the version equal to the error's family;
+///   * IPv4: IHL >= 5 and total length >= IHL*4; IPv6: the extension-header chain walked
+///     as `parseFrame` walks it (`walkIPv6ExtensionHeaders`, at most 8 headers) within
+///     both the quote and the quoted datagram's own length;
+///   * not itself an ICMP error (RFC 1812 §4.3.2.7 / RFC 4443 §2.4(e): none is ever sent
+///     about one, so such a quote is forged).
+/// A quote is usually truncated (IPv4 errors carry 8 bytes of data), so the quoted L4
+/// header is not checked beyond its ports. Never reads at or beyond the end of the
+/// error's IP datagram.
+@inlinable
+public func parseQuotedPacket(_ frame: UnsafeRawPointer, error p: ParsedPacket, into q: inout QuotedPacket) -> Bool {
+    q = QuotedPacket()
+    let start = p.l4Offset &+ ParseConst.icmpErrorHeaderLength
+    let end = p.l3Offset &+ p.l3Length   // <= the frame length: parseFrame checked it
+    let available = end &- start         // may be negative: an error too short for its header
+    q.l3Offset = start
+    let l4: Int
+    var isNonFirstFragment = false
+    if p.family == 4 {
+        guard available >= 20 else { return false }
+        // Safe below up to start + 20: available >= 20.
+        let versionIHL = WireLoad.u8(frame, start)
+        guard versionIHL >> 4 == 4 else { return false }
+        let headerLength = Int(versionIHL & 0x0F) &* 4
+        guard headerLength >= 20, headerLength &+ ParseConst.quotedDataMinimum <= available else { return false }
+        guard Int(WireLoad.be16(frame, start + 2)) >= headerLength else { return false }
+        isNonFirstFragment = WireLoad.be16(frame, start + 6) & 0x1FFF != 0   // fragment offset, as parseFrameIPv4
+        q.proto = WireLoad.u8(frame, start + 9)
+        l4 = start &+ headerLength
+    } else {
+        guard available >= 40 else { return false }
+        // Safe below up to start + 40: available >= 40.
+        guard WireLoad.be32(frame, start) >> 28 == 6 else { return false }
+        let quotedEnd = min(end, start &+ 40 &+ Int(WireLoad.be16(frame, start + 4)))
+        var next = WireLoad.u8(frame, start + 6)
+        var offset = start &+ 40
+        var isFragment = false
+        guard walkIPv6ExtensionHeaders(frame, end: quotedEnd, next: &next, offset: &offset, isFragment: &isFragment,
+                                       isNonFirstFragment: &isNonFirstFragment) else { return false }
+        guard ParseConst.quotedDataMinimum <= end &- offset else { return false }
+        q.proto = next
+        l4 = offset
+    }
+    if isNonFirstFragment { return true }   // no L4 header: ports 0, as parseFrame keys it
+    // Safe below up to l4 + 8: checked above for both families.
+    switch q.proto {
+    case ParseConst.protoTCP, ParseConst.protoUDP:
+        q.srcPort = WireLoad.be16(frame, l4)
+        q.dstPort = WireLoad.be16(frame, l4 + 2)
+    case ParseConst.protoICMP where p.family == 4,
+         ParseConst.protoICMPv6 where p.family == 6:
+        let type = WireLoad.u8(frame, l4)
+        if isICMPError(family: p.family, type: type) { return false }
+        if isICMPEcho(family: p.family, type: type) {
+            let identifier = WireLoad.be16(frame, l4 + 4)
+            q.srcPort = identifier
+            q.dstPort = identifier
+        } else {
+            q.srcPort = icmpTypeCodePort(type: type, code: WireLoad.u8(frame, l4 + 1))
+        }
+    default:
+        break   // other protocols: ports 0, as parseFrame keys them
+    }
+    return true
 }
