@@ -4,11 +4,13 @@ appends a test module's own policies, address books and applications. Junos merg
 repeated top-level blocks, so each part stays a complete `security { ... }` of its own.
 """
 
+HOST_NAME = "xpf-policy-lab"     # events' HOSTNAME
+
 # Events go to $STATE/rtflow (Lab.events reads it). A small session table: an idle
 # worker sweeps it quickly. closing-timeout 1: a closed TCP session leaves the table soon.
 BASE = """
 system {
-    host-name xpf-policy-lab;
+    host-name %s;
     syslog {
         file rtflow {
             any any;
@@ -56,7 +58,7 @@ security {
         other-timeout 60;
     }
 }
-"""
+""" % HOST_NAME
 
 ZONES = """
 security {

@@ -118,7 +118,7 @@ class Event:
         if not m:
             raise AssertionError("not an RFC 5424 RT_FLOW line: %r" % line[:160])
         self.line = line
-        self.app, self.msgid = m.group(5), m.group(6)
+        self.host, self.app, self.msgid = m.group(3), m.group(4), m.group(6)
         pairs = [(k, re.sub(r'\\(["\\\]])', r"\1", v)) for k, v in _PARAM.findall(m.group(7))]
         self.names = [k for k, _ in pairs]
         self.fields = dict(pairs)

@@ -83,7 +83,7 @@ def check_flow_fields(e, family, sport, dport, proto, policy):
     assert f["policy-name"] == policy, e
     assert (f["source-zone-name"], f["destination-zone-name"]) == ("trust", "untrust"), e
     assert f["packet-incoming-interface"] == "fw0", e
-    assert e.app == "RT_FLOW", e.line
+    assert (e.app, e.host) == ("RT_FLOW", configs.HOST_NAME), e.line
 
 
 def check_create(e, family, sport, dport, proto, policy):
