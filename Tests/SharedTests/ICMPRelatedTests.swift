@@ -147,7 +147,7 @@ final class ICMPRelatedTests: PipelineTestCase {
             var p = Packet(frame: raw.baseAddress!, length: frame.count, ingress: ingress)
             if let done = pipeline.parseStage(&p, counters: &counters) { return done }
             if pipeline.lookupSession(&p, guess: -1) { return pipeline.fastPath(&p, counters: &counters) }
-            if let done = pipeline.icmpErrorStage(&p, counters: &counters) { return done }
+            if let done = pipeline.icmpErrorStage(&p) { return done }
             return pipeline.firstPath(&p, counters: &counters)
         }
         return (a, Array(buf[0..<(a.length == 0 ? frame.count : Int(a.length))]))

@@ -35,8 +35,9 @@ extension Pipeline {
     /// For an ICMP error, its whole fate: `.drop(XPF_DROP_ICMP_UNMATCHED)` unless the
     /// packet it quotes belongs to a session, else the route and rewrite stages' action.
     /// nil for every other packet (one or two compares), which goes on down the first path.
+    /// The caller counts the drop, as for every `.drop`.
     @inlinable @inline(__always)  // the type test inlines into firstPath; an error's work is out of line
-    mutating func icmpErrorStage(_ p: inout Packet, counters: inout WorkerCounters) -> PacketAction? {
+    mutating func icmpErrorStage(_ p: inout Packet) -> PacketAction? {
         let proto = p.parsed.family == 4 ? ParseConst.protoICMP : ParseConst.protoICMPv6
         guard p.parsed.proto == proto, !p.parsed.isNonFirstFragment,
               isICMPError(family: p.parsed.family, type: p.parsed.icmpType) else { return nil }
