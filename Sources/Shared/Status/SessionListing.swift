@@ -11,6 +11,9 @@ public struct SessionInfo: Sendable {
     public var idleMs: UInt32
     public var ageS: UInt32
     public var timeoutS: UInt32
+
+    /// Seconds until the session ages out if no packet comes (Junos' Timeout).
+    public var remainingS: UInt32 { timeoutS > idleMs / 1000 ? timeoutS - idleMs / 1000 : 0 }
 }
 
 public enum SessionListing {
@@ -57,6 +60,211 @@ public enum SessionListing {
         case "icmpv6", "icmp6": return 58
         default: return UInt8(s)
         }
+    }
+}
+
+/// The policy a session runs under, named from the running configuration snapshot.
+public enum SessionPolicy: Equatable, Sendable {
+    /// POLICIES id `id` of the running snapshot permitted it.
+    case policy(id: Int, name: String)
+    /// No policy matched and `default-policy permit-all` admitted it.
+    case defaultPolicy
+    /// Decided under a generation older than the running policy epoch: its policy id
+    /// belongs to that generation, and its next packet (or the ageing sweep) re-checks it
+    /// (R-4.4).
+    case awaitingRecheck
+    /// An id the running snapshot has no policy for (a record read while it changed).
+    case unknown(id: Int)
+
+    /// The name `show security flow session` prints and its `policy` filter compares.
+    public var name: String {
+        switch self {
+        case .policy(_, let name): return name
+        case .defaultPolicy: return PolicyIdentity.defaultPolicyName
+        case .awaitingRecheck: return "N/A (awaiting re-check)"
+        case .unknown(let id): return "#\(id)"
+        }
+    }
+
+    /// The policy id, when the running snapshot gives it a meaning.
+    public var id: Int? {
+        switch self {
+        case .policy(let id, _): return id
+        case .defaultPolicy: return Int(XPF_SESS_POLICY_DEFAULT)
+        case .awaitingRecheck, .unknown: return nil
+        }
+    }
+
+    /// JSON `policy_state`.
+    public var state: String {
+        switch self {
+        case .policy: return "policy"
+        case .defaultPolicy: return "default-policy"
+        case .awaitingRecheck: return "awaiting-recheck"
+        case .unknown: return "unknown"
+        }
+    }
+}
+
+/// Names of a session's policy and zones under one configuration snapshot (the running
+/// one for xpfctl). Indices from a record are checked before use: a tool reads records
+/// that workers change under it.
+public struct SessionNames {
+    public let view: ConfigSnapshotView
+
+    public init(view: ConfigSnapshotView) { self.view = view }
+
+    /// The running configuration of `region`.
+    public init(_ region: ShmRegion) { view = region.configView(slot: region.current(.config).slot) }
+
+    public func policy(of r: xpf_session) -> SessionPolicy {
+        // Stale when its generation is older than the policy epoch (signed 32-bit difference,
+        // as the worker compares them).
+        if Int32(bitPattern: r.generation &- view.head.pointee.policy_epoch) < 0 { return .awaitingRecheck }
+        let id = Int(r.policy)
+        if r.policy == UInt16(XPF_SESS_POLICY_DEFAULT) { return .defaultPolicy }
+        guard id < view.policies.count, let name = view.string(at: view.policy(id).name) else { return .unknown(id: id) }
+        return .policy(id: id, name: name)
+    }
+
+    /// The zone of interface slot `slot`, or nil when it is in none.
+    public func zone(ofSlot slot: UInt8) -> String? {
+        guard Int(slot) < view.interfaces.count else { return nil }
+        let z = view.interface(slot: Int(slot)).zone
+        guard z != XPF_CFG_NONE, Int(z) < view.zones.count else { return nil }
+        return view.string(at: view.zone(Int(z)).name)
+    }
+}
+
+/// The filters of `show security flow session` (Junos words, any combination; every one
+/// given must hold). Addresses and ports are the forward tuple's, as the first packet
+/// carried them; zones are those of the session's ingress and egress interfaces, and the
+/// policy its name (`default-policy` for the default), under the running snapshot.
+public struct SessionFilter {
+    public var sourcePrefix: (family: UInt8, addr: [UInt8], len: Int)?
+    public var destinationPrefix: (family: UInt8, addr: [UInt8], len: Int)?
+    public var proto: UInt8?
+    public var sourcePort: UInt16?
+    public var destinationPort: UInt16?
+    public var fromZone: String?
+    public var toZone: String?
+    public var policy: String?
+
+    public static let usage = "source-prefix P | destination-prefix P | protocol X | source-port N | destination-port N | from-zone Z | to-zone Z | policy NAME"
+
+    public init() {}
+
+    /// Parses `KEYWORD VALUE` pairs.
+    public init(words: [String]) throws {
+        guard words.count % 2 == 0 else { throw XPFError("filters come in pairs, e.g. `destination-port 5001`") }
+        for i in stride(from: 0, to: words.count, by: 2) {
+            let v = words[i + 1]
+            func prefix() throws -> (family: UInt8, addr: [UInt8], len: Int) {
+                guard let p = parsePrefix(v) else { throw XPFError("bad prefix '\(v)'") }
+                return p
+            }
+            func port() throws -> UInt16 {
+                guard let p = UInt16(v) else { throw XPFError("bad port '\(v)'") }
+                return p
+            }
+            switch words[i] {
+            case "source-prefix": sourcePrefix = try prefix()
+            case "destination-prefix": destinationPrefix = try prefix()
+            case "protocol":
+                guard let p = SessionListing.protocolNumber(v) else { throw XPFError("bad protocol '\(v)'") }
+                proto = p
+            case "source-port": sourcePort = try port()
+            case "destination-port": destinationPort = try port()
+            case "from-zone": fromZone = v
+            case "to-zone": toZone = v
+            case "policy": policy = v
+            default: throw XPFError("unknown filter '\(words[i])' (filters: \(Self.usage))")
+            }
+        }
+    }
+
+    public func matches(_ s: SessionInfo, names: SessionNames) -> Bool {
+        let r = s.record
+        if let proto, r.proto != proto { return false }
+        if let sourcePrefix, !prefixContains(sourcePrefix, family: r.family, withUnsafeBytes(of: r.fwd.src) { Array($0) }) { return false }
+        if let destinationPrefix, !prefixContains(destinationPrefix, family: r.family, withUnsafeBytes(of: r.fwd.dst) { Array($0) }) { return false }
+        if let sourcePort, UInt16(bigEndian: r.fwd.sport) != sourcePort { return false }
+        if let destinationPort, UInt16(bigEndian: r.fwd.dport) != destinationPort { return false }
+        if let fromZone, names.zone(ofSlot: r.if_in) != fromZone { return false }
+        if let toZone, names.zone(ofSlot: r.if_out) != toZone { return false }
+        if let policy {
+            let p = names.policy(of: r)
+            // A session awaiting its re-check has no policy under the running snapshot.
+            if p.id == nil || p.name != policy { return false }
+        }
+        return true
+    }
+}
+
+extension SessionListing {
+    /// `show security flow session [filters] [--json]` over `sessions` (from `all`):
+    /// interface names, owners and zone/policy names from `region`.
+    public static func render(_ sessions: [SessionInfo], region: ShmRegion, names: SessionNames, json: Bool) -> String {
+        let ifNames = (0..<region.interfaceCount).map { stringFromCArray(region.iface($0).name) }
+        func ifname(_ s: UInt8) -> String { Int(s) < ifNames.count ? ifNames[Int(s)] : "?" }
+        func zone(_ s: UInt8) -> String? { names.zone(ofSlot: s) }
+        let noZone = "-"
+        if json {
+            var j = JSONWriter()
+            j.beginObject()
+            j.beginArray("sessions")
+            for s in sessions {
+                let r = s.record
+                let policy = names.policy(of: r)
+                j.beginObject()
+                j.field("id", s.id)
+                j.field("protocol", protocolName(r.proto))
+                j.field("family", r.family)
+                for (key, t, dir, ifs) in [("in", r.fwd, 0, r.if_in), ("out", r.rev, 1, r.if_out)] {
+                    j.beginObject(key)
+                    j.field("src", formatAddress(family: r.family, t.src)); j.field("sport", UInt16(bigEndian: t.sport))
+                    j.field("dst", formatAddress(family: r.family, t.dst)); j.field("dport", UInt16(bigEndian: t.dport))
+                    j.field("interface", ifname(ifs))
+                    j.field("packets", dir == 0 ? r.packets.0 : r.packets.1)
+                    j.field("bytes", dir == 0 ? r.bytes.0 : r.bytes.1)
+                    j.endObject()
+                }
+                j.field("generation", r.generation)
+                j.field("owner_queue", region.sessionTable.owner(of: s.id - 1, queues: region.queues))
+                j.field("policy", policy.name)
+                if let id = policy.id { j.field("policy_id", id) } else { j.null("policy_id") }
+                j.field("policy_state", policy.state)
+                if let z = zone(r.if_in) { j.field("from_zone", z) } else { j.null("from_zone") }
+                if let z = zone(r.if_out) { j.field("to_zone", z) } else { j.null("to_zone") }
+                j.field("tcp_state", r.tcp_state)
+                if let name = xpf_tcp_state_name(UInt32(r.tcp_state)) { j.field("tcp_state_name", String(cString: name)) }
+                j.field("age_s", s.ageS)
+                j.field("idle_s", s.idleMs / 1000)
+                j.field("timeout_s", s.timeoutS)
+                j.field("remaining_s", s.remainingS)
+                j.endObject()
+            }
+            j.endArray()
+            j.field("total", sessions.count)
+            j.endObject()
+            return j.text
+        }
+        var lines: [String] = []
+        for s in sessions {
+            let r = s.record
+            let p = protocolName(r.proto)
+            let policy = names.policy(of: r)
+            let state = r.tcp_state == UInt8(XPF_TCP_NONE.rawValue) ? ""
+                : xpf_tcp_state_name(UInt32(r.tcp_state)).map { ", TCP state: \(String(cString: $0))" } ?? ""
+            lines.append("Session ID: \(s.id), Policy name: \(policy.name)\(policy.id.map { "/\($0)" } ?? ""), "
+                + "From zone: \(zone(r.if_in) ?? noZone), To zone: \(zone(r.if_out) ?? noZone), Generation: \(r.generation), "
+                + "Timeout: \(s.remainingS), Idle: \(s.idleMs / 1000), Valid\(state)")
+            for (label, t, dir, ifs) in [("In", r.fwd, 0, r.if_in), ("Out", r.rev, 1, r.if_out)] {
+                lines.append("  \(label): \(formatAddress(family: r.family, t.src))/\(UInt16(bigEndian: t.sport)) --> \(formatAddress(family: r.family, t.dst))/\(UInt16(bigEndian: t.dport));\(p), If: \(ifname(ifs)), Pkts: \(dir == 0 ? r.packets.0 : r.packets.1), Bytes: \(dir == 0 ? r.bytes.0 : r.bytes.1)")
+            }
+        }
+        lines.append("Total sessions: \(sessions.count)")
+        return lines.joined(separator: "\n")
     }
 }
 
