@@ -11,8 +11,9 @@
 #      P-fw did not forward the traffic
 # Prints "ok - name" / "not ok - name: detail", then "N passed, N failed" as the last line.
 # The lab is torn down on every exit path (trap). Needs root and the built binaries
-# ($XPF_BIN, else $(swift build -c release --show-bin-path)); $XPF_CONFIG overrides
-# config/xpf.conf.
+# ($XPF_BIN, else $(swift build -c release --show-bin-path)). The configuration is
+# config/xpf.conf plus a policy from untrust to trust for c.'s server->client datagrams
+# (config/xpf.conf denies that direction, as an SRX would); $XPF_CONFIG overrides it.
 set -Eeuo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -364,8 +365,38 @@ ok "lab up ($NS_C, $NS_FW, $NS_S; 2 queues)"
 
 k0=$(kernel_counters)
 
-START_ARGS=(--prefix "$PREFIX")
-if [[ -n "${XPF_CONFIG:-}" ]]; then START_ARGS+=(--config "$XPF_CONFIG"); fi
+if [[ -z "${XPF_CONFIG:-}" ]]; then
+    XPF_CONFIG="$TMP/lab.conf"
+    {
+        cat "$REPO/config/xpf.conf"
+        # UDP to the client's ports 5005 and 5007 (c. below), initiated by the server.
+        cat <<'EOF2'
+security {
+    policies {
+        from-zone untrust to-zone trust {
+            policy lab-udp-back {
+                match {
+                    source-address any;
+                    destination-address any;
+                    application lab-udp-back;
+                }
+                then {
+                    permit;
+                }
+            }
+        }
+    }
+}
+applications {
+    application lab-udp-back {
+        protocol udp;
+        destination-port 5005-5007;
+    }
+}
+EOF2
+    } > "$XPF_CONFIG"
+fi
+START_ARGS=(--prefix "$PREFIX" --config "$XPF_CONFIG")
 if ! "$LAB" start "${START_ARGS[@]}" >"$TMP/start.log" 2>&1; then
     sed 's/^/# /' "$TMP/start.log"
     notok "xpfd start" "workers not all running (see above)"
