@@ -61,12 +61,25 @@ def dropped(lab, sender, receiver, packet, reason, sport, dport):
     assert not answered, "%s drop is silent, yet %s received %s" % (reason, sender.ifname, answered)
 
 
-def check_rst(rst, family, wire_port, gateway_mac, client, server, sport, dport, syn_seq):
-    """The RST a reject policy answers a SYN with (RFC 9293 §3.10.7.1, a segment without
-    ACK): <SEQ=0><ACK=SEG.SEQ+1><CTL=RST,ACK>, from the server's address and port to the
+def expected_reset(segment):
+    """(seq, ack, flags) of the RST that answers `segment` when no connection exists
+    (RFC 9293 §3.10.7.1): to a segment with ACK <SEQ=SEG.ACK><CTL=RST>; otherwise
+    <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>, SEG.LEN counting SYN and FIN as one each."""
+    t = segment[TCP]
+    if "A" in t.flags:
+        return t.ack, 0, "R"
+    length = len(t.payload) + ("S" in t.flags) + ("F" in t.flags)
+    return (0, (t.seq + length) % (1 << 32), "RA")
+
+
+def check_rst(rst, family, wire_port, gateway_mac, answered):
+    """The RST a reject policy answers the segment `answered` (as the client sent it)
+    with: expected_reset's seq / ack / flags, from the server's address and port to the
     client's, window 0, no options, no data; sent from the firewall's ingress MAC."""
-    assert TCP in rst and rst[TCP].flags == "RA", "not the firewall's RST: %s" % rst.summary()
+    seq, ack, flags = expected_reset(answered)
+    assert TCP in rst and rst[TCP].flags == flags, "not the firewall's RST: %s" % rst.summary()
     assert rst[Ether].src == gateway_mac and rst[Ether].dst == wire_port.mac, rst[Ether].summary()
+    client, server = l3(answered).src, l3(answered).dst
     h = l3(rst)
     assert (h.src, h.dst) == (server, client), (h.src, h.dst)
     if family == 4:
@@ -77,10 +90,9 @@ def check_rst(rst, family, wire_port, gateway_mac, client, server, sport, dport,
     else:
         assert (h.version, h.tc, h.fl, h.plen, h.nh, h.hlim) == (6, 0, 0, TCP_HEADER, PROTO_TCP, RESET_TTL), \
             rst[IPv6].show(dump=True)
-    t = rst[TCP]
-    assert (t.sport, t.dport) == (dport, sport), "ports swapped: %d -> %d" % (t.sport, t.dport)
-    assert (t.seq, t.ack) == (0, syn_seq + 1), "seq %d ack %d for SYN seq %d" % (t.seq, t.ack, syn_seq)
-    assert t.flags == "RA", "flags %s" % t.flags
+    t, sent = rst[TCP], answered[TCP]
+    assert (t.sport, t.dport) == (sent.dport, sent.sport), "ports swapped: %d -> %d" % (t.sport, t.dport)
+    assert (t.seq, t.ack) == (seq, ack), "seq %d ack %d; expected %d %d for %s" % (t.seq, t.ack, seq, ack, answered.summary())
     assert (t.dataofs, t.window, t.urgptr, t.options, len(t.payload)) == (TCP_HEADER_WORDS, 0, 0, [], 0), t.show(dump=True)
     assert labkit.l4_checksum_ok(rst, PROTO_TCP), "TCP checksum"
 

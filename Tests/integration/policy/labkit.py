@@ -249,11 +249,15 @@ class Lab:
                 out.append(e)
         return out
 
-    def wait_events(self, count, msgid, **fields):
+    def wait_events(self, count, msgid, timeout=WAIT_S, **fields):
         """Waits until `count` lines match, then checks no more did."""
-        found = wait_for("%d %s line(s) with %r" % (count, msgid, fields),
-                         lambda: (lambda es: es if len(es) >= count else None)(self.events(msgid, **fields)))
-        assert len(found) == count, "%d %s lines with %r: %r" % (len(found), msgid, fields, found)
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.events(msgid, **fields)
+            if len(found) >= count or time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_S)
+        assert len(found) == count, "%d %s line(s) with %r expected, found %r" % (count, msgid, fields, found)
         return found
 
     # Sessions ------------------------------------------------------------

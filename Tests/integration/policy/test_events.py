@@ -171,9 +171,10 @@ def test_reject_logs_rejected_when_the_rst_went_out(lab, wire):
     sport, seq = fresh_port(), random.randrange(1 << 32)
     with labkit.tcp_listener(lab.ns_s, 4, PORT_REJECT):
         before = lab.drops()
-        wire.client.send(checks.syn(4, CLIENT[4], SERVER[4], sport, PORT_REJECT, seq))
+        syn = checks.syn(4, CLIENT[4], SERVER[4], sport, PORT_REJECT, seq)
+        wire.client.send(syn)
         rst = wire.client.expect("the firewall's RST", lambda p: checks.about_flow(p, sport, PORT_REJECT))
-        checks.check_rst(rst, 4, wire.client, wire.fw0_mac, CLIENT[4], SERVER[4], sport, PORT_REJECT, seq)
+        checks.check_rst(rst, 4, wire.client, wire.fw0_mac, syn)
         lab.wait_drops(before, {"policy_reject": 1})
     (deny,) = lab.wait_events(1, DENY, source_port=sport)
     check_flow_fields(deny, 4, sport, PORT_REJECT, "tcp", "reject-logged")
@@ -193,3 +194,21 @@ def test_reject_logs_denied_when_no_reply_may_go_out(lab, wire):
     (deny,) = lab.wait_events(1, DENY, source_port=sport)
     check_flow_fields(deny, 4, sport, PORT_REJECT, "tcp", "reject-logged")
     assert deny["reason"] == "Denied by policy", deny
+
+
+@FAMILIES
+def test_reject_answers_a_segment_with_ack_at_its_acknowledgment_number(lab, wire, family):
+    """With no-syn-check a mid-stream segment reaches the policy: its RST is
+    <SEQ=SEG.ACK><CTL=RST>, which the client's stack accepts for that connection."""
+    sport = fresh_port()
+    with labkit.tcp_listener(lab.ns_s, family, PORT_REJECT):
+        before = lab.drops()
+        segment = labkit.ip(family, CLIENT[family], SERVER[family]) / TCP(
+            sport=sport, dport=PORT_REJECT, flags="PA", seq=random.randrange(1 << 32), ack=random.randrange(1 << 32)) / b"data"
+        wire.client.send(segment)
+        rst = wire.client.expect("the firewall's RST", lambda p: checks.about_flow(p, sport, PORT_REJECT))
+        checks.check_rst(rst, family, wire.client, wire.fw0_mac, segment)
+        lab.wait_drops(before, {"policy_reject": 1})
+    assert not [p.summary() for p in wire.server.drain() if checks.about_flow(p, sport, PORT_REJECT)], "the segment leaked"
+    (deny,) = lab.wait_events(1, DENY, source_port=sport)
+    assert deny["reason"] == "Rejected by policy", deny

@@ -18,8 +18,11 @@ import configs
 import labkit
 from labkit import CLIENT, SERVER, fresh_port
 
-PORT_REMOVED, PORT_KEPT = 7901, 7902
-STREAM = configs.applications(configs.application("stream", "tcp", "%d-%d" % (PORT_REMOVED, PORT_KEPT)))
+PORT_REMOVED, PORT_KEPT, PORT_RECHECKED, PORT_IDLE = 7901, 7902, 7903, 7904
+STREAM = configs.applications(configs.application("stream", "tcp", "%d-%d" % (PORT_REMOVED, PORT_IDLE)))
+# The ageing sweep re-checks idle sessions: the whole table (4096 records, configs.BASE)
+# at 256 records per 100 ms of an idle worker takes 1.6 s.
+SWEEP_WAIT_S = 10.0
 ALLOW = configs.config(
     configs.policies(pairs=[(("trust", "untrust"), [
         configs.policy("allow-stream", "permit", application="stream", log=["session-init", "session-close"]),
@@ -29,6 +32,13 @@ ALLOW = configs.config(
 REMOVED = configs.config(
     configs.policies(pairs=[(("trust", "untrust"), [
         configs.policy("allow-other", "permit", application="junos-ssh"),
+    ])]),
+    STREAM)
+# A policy decision changes (the epoch moves on), yet the stream is still permitted.
+STILL_PERMITTED = configs.config(
+    configs.policies(pairs=[(("trust", "untrust"), [
+        configs.policy("no-telnet", "deny", application="junos-telnet"),
+        configs.policy("allow-stream", "permit", application="stream", log=["session-init", "session-close"]),
     ])]),
     STREAM)
 # The same as ALLOW plus one more syslog file: nothing a session's decision depends on.
@@ -116,3 +126,31 @@ def test_unrelated_commit_keeps_the_stream(lab, stream_factory, family):
     (still,) = lab.sessions("source-port", str(stream.sport))
     assert still["id"] == session["id"], (session, still)
     assert not lab.events("RT_FLOW_SESSION_CLOSE", source_port=stream.sport), "the session was closed"
+
+
+@FAMILIES
+def test_policy_change_that_still_permits_keeps_the_stream(lab, stream_factory, family):
+    """A re-check, not a blanket close: the session passes the new policy and goes on."""
+    lab.use(ALLOW)
+    stream = stream_factory(family, PORT_RECHECKED)
+    (session,) = lab.sessions("source-port", str(stream.sport))
+    before = lab.drops()
+    lab.commit(STILL_PERMITTED)
+    stream.exchange(b"after the commit")
+    assert lab.drops()["policy_change"] == before["policy_change"], "re-checked and dropped"
+    (still,) = lab.sessions("source-port", str(stream.sport))
+    assert still["id"] == session["id"], (session, still)
+    assert not lab.events("RT_FLOW_SESSION_CLOSE", source_port=stream.sport), "the session was closed"
+
+
+def test_idle_session_is_closed_by_the_sweep_after_policy_removal(lab, stream_factory):
+    """No packet follows the commit: the ageing sweep re-checks the idle session and
+    closes it (reason policy change)."""
+    lab.use(ALLOW)
+    stream = stream_factory(4, PORT_IDLE)
+    (session,) = lab.sessions("source-port", str(stream.sport))
+    lab.commit(REMOVED)
+    (close,) = lab.wait_events(1, "RT_FLOW_SESSION_CLOSE", timeout=SWEEP_WAIT_S, source_port=stream.sport)
+    assert (close["reason"], close["policy-name"], close["session-id-32"]) == \
+        ("policy change", "allow-stream", str(session["id"])), close
+    assert not lab.sessions("source-port", str(stream.sport)), "the session outlived its policy"

@@ -96,9 +96,10 @@ def test_trust_to_untrust_reject_tcp_answers_rst_from_server_address(lab, wire, 
     sport, seq = fresh_port(), isn()
     with labkit.tcp_listener(lab.ns_s, family, PORT_REJECT_TCP):
         before = lab.drops()
-        wire.client.send(checks.syn(family, CLIENT[family], SERVER[family], sport, PORT_REJECT_TCP, seq))
+        syn = checks.syn(family, CLIENT[family], SERVER[family], sport, PORT_REJECT_TCP, seq)
+        wire.client.send(syn)
         rst = wire.client.expect("the firewall's RST", lambda p: checks.about_flow(p, sport, PORT_REJECT_TCP))
-        checks.check_rst(rst, family, wire.client, wire.fw0_mac, CLIENT[family], SERVER[family], sport, PORT_REJECT_TCP, seq)
+        checks.check_rst(rst, family, wire.client, wire.fw0_mac, syn)
         lab.wait_drops(before, {"policy_reject": 1})
         leaked = [p.summary() for p in wire.server.drain() if checks.about_flow(p, sport, PORT_REJECT_TCP)]
         assert not leaked, "the SYN reached the server: %s" % leaked
