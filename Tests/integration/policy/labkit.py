@@ -266,6 +266,11 @@ class Lab:
         """`show security flow session [filters] --json`: the session objects."""
         return json.loads(self.xpfctl("show", "security", "flow", "session", *filters, "--json").stdout)["sessions"]
 
+    def session_decision(self, sport):
+        """(policy, policy_state, from_zone, to_zone) of the one session from `sport`."""
+        (s,) = self.sessions("source-port", str(sport))
+        return s["policy"], s["policy_state"], s["from_zone"], s["to_zone"]
+
 
 # ------------------------------------------------------------------ frames on the wire
 

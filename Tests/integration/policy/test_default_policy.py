@@ -25,6 +25,7 @@ def server_to_client_passes(wire, family):
     checks.forwarded(wire.server, wire.client, checks.udp(family, SERVER[family], CLIENT[family], sport, PORT_DEFAULT),
                      lambda p: labkit.is_udp(p, SERVER[family], CLIENT[family], sport, PORT_DEFAULT),
                      "the server's datagram at the client")
+    return sport
 
 
 def server_to_client_denied(lab, wire, family):
@@ -36,8 +37,11 @@ def server_to_client_denied(lab, wire, family):
 @FAMILIES
 def test_permit_all_admits_unmatched_flows_both_ways(lab, wire, family):
     lab.use(PERMIT_ALL)
-    checks.udp_passes(wire, family, fresh_port(), PORT_DEFAULT)
-    server_to_client_passes(wire, family)
+    out = fresh_port()
+    checks.udp_passes(wire, family, out, PORT_DEFAULT)
+    back = server_to_client_passes(wire, family)
+    assert lab.session_decision(out)[1:] == ("default-policy", "trust", "untrust")
+    assert lab.session_decision(back)[1:] == ("default-policy", "untrust", "trust")
 
 
 def test_permit_all_does_not_override_a_matching_deny(lab, wire):

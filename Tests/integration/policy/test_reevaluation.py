@@ -140,6 +140,9 @@ def test_policy_change_that_still_permits_keeps_the_stream(lab, stream_factory, 
     assert lab.drops()["policy_change"] == before["policy_change"], "re-checked and dropped"
     (still,) = lab.sessions("source-port", str(stream.sport))
     assert still["id"] == session["id"], (session, still)
+    # Re-decided under the new list, where allow-stream is the second policy.
+    assert (still["policy"], still["policy_state"]) == ("allow-stream", "policy"), still
+    assert still["policy_id"] != session["policy_id"], (session, still)
     assert not lab.events("RT_FLOW_SESSION_CLOSE", source_port=stream.sport), "the session was closed"
 
 

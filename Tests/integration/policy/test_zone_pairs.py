@@ -79,7 +79,7 @@ def test_trust_to_untrust_permit_forwards_syn_and_syn_ack(lab, wire, family):
         synack = wire.client.expect("the server's SYN-ACK at the client",
                                     lambda p: labkit.is_tcp(p, SERVER[family], CLIENT[family], PORT_OPEN, sport, "SA"))
         assert synack[TCP].ack == seq + 1
-    assert lab.sessions("destination-port", str(PORT_OPEN), "source-port", str(sport)), "no session installed"
+    assert lab.session_decision(sport) == ("t2u-permit", "policy", "trust", "untrust")
 
 
 @FAMILIES
@@ -133,6 +133,7 @@ def test_untrust_to_trust_permit_by_its_own_pair(lab, wire, family):
                          "the server's SYN at the client")
         wire.server.expect("the client's SYN-ACK at the server",
                            lambda p: labkit.is_tcp(p, CLIENT[family], SERVER[family], PORT_BACK, sport, "SA"))
+    assert lab.session_decision(sport) == ("u2t-permit", "policy", "untrust", "trust")
 
 
 @FAMILIES
@@ -163,6 +164,7 @@ def test_global_permit_without_zone_lists_applies_to_every_pair(lab, wire, famil
     checks.forwarded(wire.server, wire.client, checks.udp(family, SERVER[family], CLIENT[family], sport, PORT_G_PERMIT),
                      lambda p: labkit.is_udp(p, SERVER[family], CLIENT[family], sport, PORT_G_PERMIT),
                      "the datagram at the client")
+    assert lab.session_decision(sport) == ("g-permit-any-pair", "policy", "untrust", "trust")
 
 
 def test_global_policy_of_another_zone_pair_does_not_match(lab, wire):
