@@ -147,7 +147,7 @@ final class ICMPRelatedTests: PipelineTestCase {
             var p = Packet(frame: raw.baseAddress!, length: frame.count, ingress: ingress)
             if let done = pipeline.parseStage(&p, counters: &counters) { return done }
             if pipeline.lookupSession(&p, guess: -1) { return pipeline.fastPath(&p, counters: &counters) }
-            if let done = pipeline.icmpErrorStage(&p) { return done }
+            if let done = pipeline.icmpErrorStage(&p, counters: &counters) { return done }
             return pipeline.firstPath(&p, counters: &counters)
         }
         return (a, Array(buf[0..<(a.length == 0 ? frame.count : Int(a.length))]))
@@ -316,6 +316,62 @@ final class ICMPRelatedTests: PipelineTestCase {
         XCTAssertEqual(after.bytes.0, before.bytes.0)
         XCTAssertEqual(after.bytes.1, before.bytes.1)
         XCTAssertEqual(after.tcp_state, before.tcp_state)
+    }
+
+    // MARK: zones and policies
+
+    /// Publishes `security` (zones and policies) with ForwardTests' dataplane and switches
+    /// the pipeline to it, as a worker does between batches.
+    func commit(security: String) throws {
+        let text = """
+            system { dataplane { interfaces [ fw0 fw1 ]; batch-size 64; neighbor-hold-time 1000; } }
+            security { \(security) }
+            """
+        let (_, model) = try ConfigModel.load(text: text, file: "icmp-related-tests")
+        try region.publishConfig(ConfigSnapshotImage(model))
+        let slot = try XCTUnwrap(configFollower.poll())
+        pipeline.adopt(config: region.configSlot(slot), generation: configFollower.generation)
+    }
+
+    static let trustUntrust = "zones { security-zone trust { interfaces { fw0.0; } } security-zone untrust { interfaces { fw1.0; } } }"
+    static let permitTrustToUntrust = """
+        policies { from-zone trust to-zone untrust { policy out {
+            match { source-address any; destination-address any; application any; } then { permit; } } } }
+        """
+
+    /// An error needs no policy of its own: a commit that leaves its session permitted
+    /// (now by a zone-pair policy, none from untrust to trust) lets it through; one
+    /// that no longer permits the session closes the session and drops the error
+    /// `policy_change`, as the session's own next packet would be.
+    func testAnErrorFollowsItsSessionThroughAPolicyChange() throws {
+        let c = Self.cases[0]  // v4 port unreachable from the server about the client's UDP datagram
+        openSession(c.session, c.name)
+        try commit(security: Self.trustUntrust + Self.permitTrustToUntrust)
+        let (a, out) = run(c.error, ingress: c.ingress)
+        XCTAssertEqual(a.kind, .transmit, "still permitted: reason \(dropReasonName(Int(a.reason)))")
+        XCTAssertEqual(out, c.forwarded)
+
+        try commit(security: Self.trustUntrust)  // no policies: default deny
+        let (live, closed) = (pipeline.partition.liveCount, counters.s.sessions_closed)
+        let (b, _) = run(c.error, ingress: c.ingress)
+        XCTAssertEqual(b.kind, .drop)
+        XCTAssertEqual(b.reason, UInt8(XPF_DROP_POLICY_CHANGE.rawValue), dropReasonName(Int(b.reason)))
+        XCTAssertEqual(pipeline.partition.liveCount, live - 1, "the session is closed")
+        XCTAssertEqual(counters.s.sessions_closed, closed + 1)
+        // Its session gone, the same error is unrelated.
+        assertUnmatched(c.error, ingress: c.ingress, "\(c.name), after the session closed")
+    }
+
+    /// An error arriving on an interface in no zone is dropped `zone_none`, as every
+    /// packet crossing such an interface is, even when it matches a session.
+    func testAnErrorThroughAnInterfaceInNoZoneIsDropped() throws {
+        let c = Self.cases[0]
+        openSession(c.session, c.name)
+        try commit(security: "zones { security-zone trust { interfaces { fw0.0; } } } " + Self.permitTrustToUntrust
+                   .replacingOccurrences(of: "from-zone trust to-zone untrust", with: "from-zone trust to-zone trust"))
+        let (a, _) = run(c.error, ingress: c.ingress)
+        XCTAssertEqual(a.kind, .drop)
+        XCTAssertEqual(a.reason, UInt8(XPF_DROP_ZONE_NONE.rawValue), dropReasonName(Int(a.reason)))
     }
 
     // MARK: quotes that match nothing

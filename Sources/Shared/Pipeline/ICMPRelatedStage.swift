@@ -19,12 +19,16 @@
 //     not a packet cannot be about a session — to an operator it is one more unrelated
 //     error. IPv6 extension headers in the quote are walked as the parser walks the
 //     packet's own; a quoted non-first fragment keys with ports 0, as the parser keys one.
-//   * A matched error goes on as a transit packet routed by its own destination (route,
-//     then rewrite: MACs and TTL / hop limit; the message itself is not touched). It
-//     needs no policy: its session was admitted. It is not accounted to the session (no
-//     packet or byte counts, no last-seen update, no TCP state): an error must not keep
-//     a session alive, and the session's counters stay those of its flow. (Junos counts
-//     errors on the session; with NAT, a later issue translates the quote through it.)
+//   * A matched error goes on as a transit packet routed by its own destination: route;
+//     zones (an interface in no zone drops it, `zone_none`, as every packet); no policy
+//     lookup of its own — its session was admitted — but when a commit has changed the
+//     policies since the session was decided, the session is re-checked first, as its
+//     own next packet would be (PolicyStage.swift: no longer permitted → closed, the
+//     error dropped `policy_change`); then rewrite (MACs and TTL / hop limit; the
+//     message itself is not touched). It is not accounted to the session (no packet or
+//     byte counts, no last-seen update, no TCP state): an error must not keep a session
+//     alive, and the session's counters stay those of its flow. (Junos counts errors on
+//     the session; with NAT, a later issue translates the quote through it.)
 //
 // It runs first on the first path (Process.swift). An error never reaches the fast
 // path: its own key (ICMP, source port type << 8 | code, destination port 0) is never
@@ -37,20 +41,25 @@ extension Pipeline {
     /// nil for every other packet (one or two compares), which goes on down the first path.
     /// The caller counts the drop, as for every `.drop`.
     @inlinable @inline(__always)  // the type test inlines into firstPath; an error's work is out of line
-    mutating func icmpErrorStage(_ p: inout Packet) -> PacketAction? {
+    mutating func icmpErrorStage(_ p: inout Packet, counters: inout WorkerCounters) -> PacketAction? {
         let proto = p.parsed.family == 4 ? ParseConst.protoICMP : ParseConst.protoICMPv6
         guard p.parsed.proto == proto, !p.parsed.isNonFirstFragment,
               isICMPError(family: p.parsed.family, type: p.parsed.icmpType) else { return nil }
-        return forwardRelatedError(&p)
+        return forwardRelatedError(&p, counters: &counters)
     }
 
     /// An ICMP error: forwarded when it is about a session's packet and travels toward
-    /// that packet's source; no session is created or touched.
+    /// that packet's source; no session is created or accounted.
     @inline(never)  // only ICMP errors come here
     @usableFromInline
-    mutating func forwardRelatedError(_ p: inout Packet) -> PacketAction {
-        guard quotedSession(p) != nil else { return .drop(XPF_DROP_ICMP_UNMATCHED) }
+    mutating func forwardRelatedError(_ p: inout Packet, counters: inout WorkerCounters) -> PacketAction {
+        guard let s = quotedSession(p) else { return .drop(XPF_DROP_ICMP_UNMATCHED) }
         if let done = routeStage(&p) { return done }
+        if let done = zoneStage(&p) { return done }
+        if isStale(partition.table.records + s.index) {
+            p.session = s.index
+            if let done = recheckSession(&p, counters: &counters) { return done }
+        }
         return rewriteStage(&p)
     }
 
