@@ -7,16 +7,17 @@
 //   fast path:  session checks (policy epoch → re-check; echo direction) ─ route (cached
 //               next hop) ─ [session NAT] ─ account ─ [output filter] ─ [mirror]
 //               ─ rewrite ─ send
-//   first path: [destination NAT] ─ route ─ TCP first-packet check ─ zones ─ policy
+//   first path: ICMP error (forwarded only for a session: ICMPRelatedStage) ─
+//               [destination NAT] ─ route ─ TCP first-packet check ─ zones ─ policy
 //               ─ [source NAT] ─ install ─ account ─ [output filter] ─ [mirror] ─ rewrite
 //               ─ send
 //   (account moves a TCP session's state on: TCPStage.swift)
 //
 // Bracketed stages belong to later issues (filters: issue 10; screens, NAT, mirroring
 // after): each gets its file beside these and its call where the bracket stands. One
-// file per stage: ParseStage, SessionStage, TCPStage, RouteStage, PolicyStage (zones,
-// policy, re-check), RewriteStage (and ICMPError / Reject for the replies a stage
-// answers with). A stage takes the packet (`Packet`, per-packet state) by inout and the batch's
+// file per stage: ParseStage, SessionStage, ICMPRelatedStage, TCPStage, RouteStage,
+// PolicyStage (zones, policy, re-check), RewriteStage (and ICMPError / Reject for the
+// replies a stage answers with). A stage takes the packet (`Packet`, per-packet state) by inout and the batch's
 // counters; it returns the action when the packet's fate is decided there.
 import CXPF
 
@@ -58,6 +59,7 @@ extension Pipeline {
     @inline(never)  // out of the fast path's way (inlined, it cost session hits ~8 instructions); its stages inline here
     @usableFromInline
     mutating func firstPath(_ p: inout Packet, counters: inout WorkerCounters) -> PacketAction {
+        if let done = icmpErrorStage(&p, counters: &counters) { return done }  // related to a session, or dropped
         if let done = routeStage(&p) { return done }
         if let done = tcpFirstPacketCheck(&p) { return done }
         if let done = zoneStage(&p) { return done }
