@@ -97,6 +97,17 @@ security {
 }
 """
 
+# One more syslog file: a change that decides nothing about any session (no re-check).
+UNRELATED_SYSLOG = """
+system {
+    syslog {
+        file unrelated {
+            any any;
+        }
+    }
+}
+"""
+
 
 def config(*parts, zones=ZONES):
     """BASE, the zones, then each part in order."""

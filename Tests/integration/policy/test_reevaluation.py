@@ -42,15 +42,7 @@ STILL_PERMITTED = configs.config(
     ])]),
     STREAM)
 # The same as ALLOW plus one more syslog file: nothing a session's decision depends on.
-UNRELATED = ALLOW + """
-system {
-    syslog {
-        file unrelated {
-            any any;
-        }
-    }
-}
-"""
+UNRELATED = ALLOW + configs.UNRELATED_SYSLOG
 
 FAMILIES = pytest.mark.parametrize("family", [4, 6], ids=["ipv4", "ipv6"])
 
