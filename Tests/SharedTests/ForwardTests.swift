@@ -514,8 +514,8 @@ final class ForwardTests: XCTestCase {
         assertTransmit(a, egress: 1)
         assertForwardedV4(req, out, dstMAC: F.serverMAC, srcMAC: F.wanMAC)
         XCTAssertEqual(Array(out[34...]), Array(req[34...]), "the ICMP message is not touched")
-        let s = sessionIndex(4, 1, src: Self.b4(Self.client4), dst: Self.b4(Self.server4), sport: 0x1234, dport: 0x1234)
-        XCTAssertNotNil(s, "echo sessions are keyed on the identifier")
+        let s = sessionIndex(4, 1, src: Self.b4(Self.client4), dst: Self.b4(Self.server4), sport: 0x1234, dport: 0x1235)
+        XCTAssertNotNil(s, "echo sessions are keyed on the identifier (a request: it and its successor)")
         let rep = F.frame4(src: Self.server4, dst: Self.client4, proto: 1, l4: F.icmpEcho(type: 0, id: 0x1234, seq: 1),
                            from: F.serverMAC, to: F.wanMAC)
         let (a2, out2) = run(rep, ingress: 1)
@@ -803,7 +803,7 @@ final class ForwardTests: XCTestCase {
         assertForwardedV6(pong, out3, dstMAC: F.clientMAC, srcMAC: F.lanMAC)
         XCTAssertEqual(counters.s.sessions_created, 2)
         XCTAssertEqual(counters.s.session_hits, 1)
-        let si = sessionIndex(6, 58, src: Self.server6, dst: Self.client6, sport: 77, dport: 77)
+        let si = sessionIndex(6, 58, src: Self.server6, dst: Self.client6, sport: 78, dport: 77)  // a reply's key
         XCTAssertEqual(si?.direction, 1)
         XCTAssertEqual(records[si!.index].packets.0, 1)
         XCTAssertEqual(records[si!.index].packets.1, 1)

@@ -203,7 +203,9 @@ final class ParseTests: XCTestCase {
             let (v, p) = F.parse(frame)
             XCTAssertEqual(v, .ok)
             var e = expected(family: 4, proto: 1, l4Offset: 34, l3Length: 20 + 12, ttl: 64)
-            e.srcPort = 0x1234; e.dstPort = 0x1234; e.icmpType = type; e.icmpCode = 0
+            // The identifier and its successor, in an order that tells request from reply.
+            (e.srcPort, e.dstPort) = type == 8 ? (0x1234, 0x1235) : (0x1235, 0x1234)
+            e.icmpType = type; e.icmpCode = 0
             assertPacket(p, e)
         }
     }
@@ -215,7 +217,8 @@ final class ParseTests: XCTestCase {
         XCTAssertEqual(v, .ok)
         var e = expected(family: 4, proto: 1, l4Offset: 34, l3Length: 24, ttl: 64)
         e.icmpType = 3; e.icmpCode = 1
-        e.srcPort = 3 << 8 | 1  // type << 8 | code: part of the flow key
+        e.srcPort = 3 << 8 | 1  // type << 8 | code twice: part of the flow key
+        e.dstPort = 3 << 8 | 1
         assertPacket(p, e)
     }
 
@@ -349,7 +352,8 @@ final class ParseTests: XCTestCase {
             let (v, p) = F.parse(frame)
             XCTAssertEqual(v, .ok)
             var e = expected(family: 6, proto: 58, l4Offset: 54, l3Length: 52, ttl: 64)
-            e.srcPort = 0xBEEF; e.dstPort = 0xBEEF; e.icmpType = type
+            (e.srcPort, e.dstPort) = type == 128 ? (0xBEEF, 0xBEF0) : (0xBEF0, 0xBEEF)
+            e.icmpType = type
             assertPacket(p, e)
         }
         // Neighbour solicitation (135): no identifier; its type is in the key.
@@ -359,7 +363,8 @@ final class ParseTests: XCTestCase {
         XCTAssertEqual(v, .ok)
         var e = expected(family: 6, proto: 58, l4Offset: 54, l3Length: 48, ttl: 255)
         e.icmpType = 135
-        e.srcPort = 135 << 8  // type << 8 | code: part of the flow key
+        e.srcPort = 135 << 8  // type << 8 | code twice: part of the flow key
+        e.dstPort = 135 << 8
         assertPacket(p, e)
     }
 

@@ -273,16 +273,39 @@ final class PolicyStageTests: XCTestCase {
         XCTAssertNil(session(6, 40009, 80))
     }
 
-    func testAnEchoGoesTheWayItsSessionWasOpened() throws {
+    func testAnEchoGoesTheWayItsSessionWasOpenedAndOtherTypesAreTheirOwnFlows() throws {
         try start("global { policy ping { match { source-address any; destination-address any; application junos-icmp-ping; } then { permit; } } }")
         let request = F.frame4(src: Self.client4, dst: Self.server4, proto: 1, l4: F.icmpEcho(type: ICMPEcho.requestV4, id: 7, seq: 1))
         XCTAssertEqual(send(request).0.kind, .transmit)
         let reply = F.frame4(src: Self.server4, dst: Self.client4, proto: 1, l4: F.icmpEcho(type: ICMPEcho.replyV4, id: 7, seq: 1))
         XCTAssertEqual(send(reply, ingress: 1).0.kind, .transmit)
-        let replyFromClient = F.frame4(src: Self.client4, dst: Self.server4, proto: 1, l4: F.icmpEcho(type: ICMPEcho.replyV4, id: 7, seq: 2))
-        assertDrop(send(replyFromClient).0, XPF_DROP_ICMP_UNEXPECTED)
+        let ping = policyID("ping")
+        XCTAssertEqual(hits(ping), 1, "the reply was a session hit")
+        // A reply from the initiator or a request from the responder is no packet of that
+        // session: a first packet of its own, which junos-icmp-ping (echo requests) does
+        // not match — also for the identifier whose key is the mirror of 7's.
+        for id: UInt16 in [7, 8, 6] {
+            let replyFromClient = F.frame4(src: Self.client4, dst: Self.server4, proto: 1, l4: F.icmpEcho(type: ICMPEcho.replyV4, id: id, seq: 2))
+            assertDrop(send(replyFromClient).0, XPF_DROP_POLICY_DENY)
+        }
         let requestFromServer = F.frame4(src: Self.server4, dst: Self.client4, proto: 1, l4: F.icmpEcho(type: ICMPEcho.requestV4, id: 7, seq: 3))
-        assertDrop(send(requestFromServer, ingress: 1).0, XPF_DROP_ICMP_UNEXPECTED)
+        XCTAssertEqual(send(requestFromServer, ingress: 1).0.kind, .transmit, "a new echo session the other way (global policy)")
+        XCTAssertEqual(hits(ping), 2)
+        XCTAssertEqual(hits(Int(XPF_SESS_POLICY_DEFAULT)), 3)
+        // A timestamp request (13) is not an echo: its own flow, which the policy refuses.
+        let timestamp = F.frame4(src: Self.client4, dst: Self.server4, proto: 1, l4: [13, 0, 0, 0, 0, 7, 0, 1] + [UInt8](repeating: 0, count: 12))
+        assertDrop(send(timestamp).0, XPF_DROP_POLICY_DENY)
+    }
+
+    func testAReCheckSeesTheEchoTypeTheSessionWasOpenedWith() throws {
+        try start("global { policy any-icmp { match { source-address any; destination-address any; application any; } then { permit; } } }")
+        let reply = F.frame4(src: Self.client4, dst: Self.server4, proto: 1, l4: F.icmpEcho(type: ICMPEcho.replyV4, id: 9, seq: 1))
+        let request = F.frame4(src: Self.client4, dst: Self.server4, proto: 1, l4: F.icmpEcho(type: ICMPEcho.requestV4, id: 9, seq: 1))
+        XCTAssertEqual(send(reply).0.kind, .transmit)
+        XCTAssertEqual(send(request).0.kind, .transmit)
+        try commit("global { policy ping { match { source-address any; destination-address any; application junos-icmp-ping; } then { permit; } } }")
+        assertDrop(send(reply).0, XPF_DROP_POLICY_CHANGE)
+        XCTAssertEqual(send(request).0.kind, .transmit, "the request session is still permitted")
     }
 
     // MARK: re-evaluation on commit

@@ -25,7 +25,7 @@
 #include "xpf_event_abi.h"
 
 #define XPF_SHM_MAGIC 0x31304d4853465058ULL /* "XPFSHM01" little-endian */
-#define XPF_ABI_VERSION 13u
+#define XPF_ABI_VERSION 14u
 
 #define XPF_CACHELINE 64
 #define XPF_CONFIG_SLOTS 4
@@ -246,8 +246,7 @@ enum xpf_worker_state {
 	X(POLICY_DENY, 13, "policy_deny", "a security policy (or the default policy) denies the flow") \
 	X(POLICY_REJECT, 14, "policy_reject", "a security policy rejects the flow (a TCP RST or ICMP unreachable answered when allowed)") \
 	X(POLICY_CHANGE, 15, "policy_change", "the session is no longer permitted after a commit (R-4.4)") \
-	X(ICMP_UNEXPECTED, 16, "icmp_unexpected", "an ICMP message that its session does not admit (an echo reply from the initiator, a request from the responder)") \
-	X(ICMP_UNMATCHED, 17, "icmp_unmatched", "an ICMP error quoting a packet of no session")
+	X(ICMP_UNMATCHED, 16, "icmp_unmatched", "an ICMP error quoting a packet of no session")
 
 enum xpf_drop_reason {
 #define XPF_DROP_ENUM(name, value, text, meaning) XPF_DROP_##name = value,
@@ -344,6 +343,51 @@ struct xpf_policy_hits {
 	uint64_t hits[2][XPF_MAX_POLICIES + 1];
 };
 
+/* `clear security flow session FILTERS`: which conditions of xpf_clear_filter hold (every
+ * one set must; none set = every session). */
+enum xpf_clear_match {
+	XPF_CLEAR_SRC_PREFIX = 1,   /* the forward tuple's source in src/src_len (family src_family) */
+	XPF_CLEAR_DST_PREFIX = 2,   /* its destination in dst/dst_len (family dst_family) */
+	XPF_CLEAR_PROTO = 4,
+	XPF_CLEAR_SRC_PORT = 8,     /* the forward tuple's source port */
+	XPF_CLEAR_DST_PORT = 16,
+	XPF_CLEAR_IF_IN = 32,       /* if_in is a slot of the if_in bitmap (from-zone: the zone's interfaces) */
+	XPF_CLEAR_IF_OUT = 64,      /* if_out is a slot of the if_out bitmap (to-zone) */
+	XPF_CLEAR_POLICY = 128,     /* decided in policy_epoch or later by one of `policies` (policy NAME) */
+};
+#define XPF_CLEAR_MAX_POLICIES 64 /* ids one policy name may have (one per zone-pair list, global, default) */
+
+/* The filter of a clear request (xpf_worker_block.clear_filter), evaluated by the worker
+ * on each session of its partition (SessionClearFilter.swift). Writer: xpfd, with plain
+ * stores, only while the worker block has no clear pending (clear_done == clear_requested,
+ * loaded with acquire) or no live worker (EXITED/FAILED: xpfd spawns workers itself, never
+ * during this write); then it stores clear_requested with release. Reader: the worker,
+ * after its acquire load of clear_requested showed a new request, during the whole sweep;
+ * xpfd does not rewrite the filter before the worker's release store of clear_done ends it
+ * (a new clear is refused meanwhile). xpfd's own sweep of a FAILED worker's partition
+ * reads it the same way. */
+struct xpf_clear_filter {
+	uint32_t match;             /* enum xpf_clear_match */
+	uint8_t proto;
+	uint8_t src_family;         /* 4 or 6 */
+	uint8_t src_len;
+	uint8_t dst_family;
+	uint8_t dst_len;
+	uint8_t reserved;
+	uint16_t sport;             /* host byte order */
+	uint16_t dport;
+	uint16_t if_in;             /* bit n = interface slot n */
+	uint16_t if_out;
+	uint16_t n_policies;        /* entries of `policies` in use */
+	uint32_t policy_epoch;      /* the policy epoch whose ids `policies` are */
+	uint8_t src[16];            /* network order, IPv4 in the first 4 bytes */
+	uint8_t dst[16];
+	uint16_t policies[XPF_CLEAR_MAX_POLICIES]; /* policy ids (XPF_SESS_POLICY_DEFAULT: the default policy) */
+	uint8_t reserved2[8];
+};
+_Static_assert(sizeof(struct xpf_clear_filter) == 192, "clear filter: three cache lines (the worker block's rings stay aligned)");
+_Static_assert(XPF_MAX_IFACES <= 16, "interface bitmaps of the clear filter are 16 bits");
+
 /* Worker → xpfd request: resolve a neighbour. */
 struct xpf_neigh_request {
 	uint8_t family;
@@ -373,11 +417,13 @@ struct xpf_worker_block {
 
 	uint64_t stats_seq;       /* starts the second line (offset 64) */
 	struct xpf_worker_stats stats;
-	/* `clear security flow session`: xpfd stores clear_requested = n (release); the
-	 * worker, between batches, removes every session of its partition and stores
-	 * clear_done = n (release). A restarted worker honours a pending request at start. */
+	/* `clear security flow session`: xpfd writes clear_filter, then stores
+	 * clear_requested = n (release); the worker, between batches, removes every session
+	 * of its partition that the filter matches and stores clear_done = n (release). A
+	 * restarted worker honours a pending request at start. */
 	uint64_t clear_requested;
 	uint64_t clear_done;
+	struct xpf_clear_filter clear_filter;
 
 	/* worker (producer) → xpfd (consumer) */
 	struct xpf_ring_hdr req_ring;
@@ -403,8 +449,8 @@ _Static_assert(sizeof(struct xpf_worker_block) % XPF_CACHELINE == 0, "blocks til
 /* ---------------------------------------------------------------- sessions */
 
 /* One direction of a flow, as it appears on the wire. Ports in network byte order;
- * for ICMP/ICMPv6 echo sport = dport = identifier. IPv4 addresses use the first 4
- * bytes of the 16, the rest zero. */
+ * ICMP/ICMPv6 carry icmpKeyPorts (Parse.swift: from the echo identifier and the type).
+ * IPv4 addresses use the first 4 bytes of the 16, the rest zero. */
 struct xpf_flow_tuple {
 	uint8_t src[16];
 	uint8_t dst[16];

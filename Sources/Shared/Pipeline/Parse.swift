@@ -60,10 +60,9 @@ public struct ParsedPacket {
     public var isFragment: Bool
     /// Fragment offset != 0: there is no L4 header in this packet.
     public var isNonFirstFragment: Bool
-    /// Host order. TCP/UDP ports; ICMP/ICMPv6 echo request/reply: both = identifier;
-    /// other ICMP/ICMPv6 messages: source = type << 8 | code, destination 0, so the type
-    /// and code are part of the flow key (a verdict on one type never admits another,
-    /// ); else 0.
+    /// Host order. TCP/UDP ports; ICMP/ICMPv6: `icmpKeyPorts` (the identifier and its
+    /// successor for an echo, in an order that tells request from reply; type << 8 |
+    /// code twice for any other message); else 0.
     public var srcPort: UInt16
     public var dstPort: UInt16
     /// TCP flags byte (CWR ECE URG ACK PSH RST SYN FIN); 0 for non-TCP.
@@ -343,14 +342,10 @@ internal func parseFrameL4(_ frame: UnsafeRawPointer, end: Int, into p: inout Pa
         let type = WireLoad.u8(frame, l4)
         p.icmpType = type
         p.icmpCode = WireLoad.u8(frame, l4 + 1)
-        if isICMPEcho(family: p.family, type: type) {
-            guard available >= 8 else { return .badL4Header }
-            let identifier = WireLoad.be16(frame, l4 + 4)
-            p.srcPort = identifier
-            p.dstPort = identifier
-        } else {
-            p.srcPort = icmpTypeCodePort(type: type, code: p.icmpCode)
-        }
+        let echo = isICMPEcho(family: p.family, type: type)
+        if echo { guard available >= 8 else { return .badL4Header } }
+        (p.srcPort, p.dstPort) = icmpKeyPorts(family: p.family, type: type, code: p.icmpCode,
+                                              identifier: echo ? WireLoad.be16(frame, l4 + 4) : 0)
 
     default:
         break   // Unknown / unparsed L4 protocol: fine, ports stay 0.
@@ -364,10 +359,24 @@ internal func isICMPEcho(family: UInt8, type: UInt8) -> Bool {
     family == 4 ? (type == 0 || type == 8) : (type == 128 || type == 129)
 }
 
-/// The flow key's source port of any other ICMP / ICMPv6 message: type << 8 | code
-/// (destination port 0), so a verdict on one type never admits another.
+/// The flow key's ports of an ICMP / ICMPv6 message, so that its type is part of the key
+/// and a verdict on one type never admits another:
+///   echo request: (identifier, identifier + 1); echo reply: (identifier + 1, identifier)
+///   (mod 2^16) — a reply matches the reverse entry of its request's session, while a
+///   reply sent by the initiator or a request sent by the responder never does (a
+///   request's key (a, a+1) equals a reply's (b+1, b) only if a = b+1 and b = a+1) and is
+///   a flow of its own, for the policies to decide;
+///   any other message: (type << 8 | code) twice — never an echo's ports, whose halves
+///   always differ.
 @inlinable @inline(__always)
-internal func icmpTypeCodePort(type: UInt8, code: UInt8) -> UInt16 { UInt16(type) << 8 | UInt16(code) }
+public func icmpKeyPorts(family: UInt8, type: UInt8, code: UInt8, identifier: UInt16) -> (UInt16, UInt16) {
+    let request = family == 4 ? ICMPEcho.requestV4 : ICMPEcho.requestV6
+    let reply = family == 4 ? ICMPEcho.replyV4 : ICMPEcho.replyV6
+    if type == request { return (identifier, identifier &+ 1) }
+    if type == reply { return (identifier &+ 1, identifier) }
+    let typeCode = UInt16(type) << 8 | UInt16(code)
+    return (typeCode, typeCode)
+}
 
 // MARK: - The packet an ICMP error quotes
 
@@ -384,7 +393,7 @@ public func isICMPError(family: UInt8, type: UInt8) -> Bool {
 
 /// The packet an ICMP error quotes: where its IP header starts in the frame, its protocol
 /// and its ports (host order) keyed exactly as `parseFrame` keys a packet (TCP/UDP ports;
-/// ICMP echo: the identifier in both; other ICMP: type << 8 | code, 0; a non-first
+/// ICMP: `icmpKeyPorts`; a non-first
 /// fragment or another protocol: 0, 0). Addresses are read from the header at `l3Offset`.
 public struct QuotedPacket {
     public var l3Offset = 0
@@ -452,13 +461,8 @@ public func parseQuotedPacket(_ frame: UnsafeRawPointer, error p: ParsedPacket, 
          ParseConst.protoICMPv6 where p.family == 6:
         let type = WireLoad.u8(frame, l4)
         if isICMPError(family: p.family, type: type) { return false }
-        if isICMPEcho(family: p.family, type: type) {
-            let identifier = WireLoad.be16(frame, l4 + 4)
-            q.srcPort = identifier
-            q.dstPort = identifier
-        } else {
-            q.srcPort = icmpTypeCodePort(type: type, code: WireLoad.u8(frame, l4 + 1))
-        }
+        (q.srcPort, q.dstPort) = icmpKeyPorts(family: p.family, type: type, code: WireLoad.u8(frame, l4 + 1),
+                                              identifier: WireLoad.be16(frame, l4 + 4))
     default:
         break   // other protocols: ports 0, as parseFrame keys them
     }

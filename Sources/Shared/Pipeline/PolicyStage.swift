@@ -48,8 +48,7 @@ public struct PolicyVerdict {
     }
 }
 
-/// ICMP types a session key stands for (Parse.swift keys echoes by identifier and other
-/// messages by type and code).
+/// The ICMP echo types (Parse.swift's icmpKeyPorts keys a request and a reply apart).
 public enum ICMPEcho {
     public static let requestV4: UInt8 = 8
     public static let replyV4: UInt8 = 0
@@ -180,12 +179,15 @@ extension Pipeline {
             let k = partition.table.key(of: index, direction: 0)
             var icmpType: UInt8 = 0, icmpCode: UInt8 = 0
             if k.proto == ParseConst.protoICMP || k.proto == ParseConst.protoICMPv6 {
-                if k.tuple.sport == k.tuple.dport {  // an echo session: opened by a request
+                // The first packet's type, from its key (icmpKeyPorts, Parse.swift).
+                let sport = UInt16(bigEndian: k.tuple.sport), dport = UInt16(bigEndian: k.tuple.dport)
+                if dport == sport &+ 1 {
                     icmpType = k.family == 4 ? ICMPEcho.requestV4 : ICMPEcho.requestV6
-                } else {  // type << 8 | code (Parse.swift)
-                    let typeCode = UInt16(bigEndian: k.tuple.sport)
-                    icmpType = UInt8(truncatingIfNeeded: typeCode >> 8)
-                    icmpCode = UInt8(truncatingIfNeeded: typeCode)
+                } else if sport == dport &+ 1 {
+                    icmpType = k.family == 4 ? ICMPEcho.replyV4 : ICMPEcho.replyV6
+                } else {
+                    icmpType = UInt8(truncatingIfNeeded: sport >> 8)
+                    icmpCode = UInt8(truncatingIfNeeded: sport)
                 }
             }
             let verdict = decide(from: Int(from), to: Int(to),

@@ -51,28 +51,13 @@ extension Pipeline {
         return nil
     }
 
-    /// The checks a packet of an established session passes before it is forwarded: the
+    /// The check a packet of an established session passes before it is forwarded: the
     /// session's verdict is still the running policy epoch's (else the re-check,
-    /// PolicyStage.swift), and an ICMP echo goes the way its session was opened — a
-    /// request from the initiator, a reply from the responder (the message type is not
-    /// in the key; other ICMP types are, Parse.swift).
+    /// PolicyStage.swift).
     @inlinable @inline(__always)  // the fast path is one function (a call per stage measured ~35 instructions/packet)
     mutating func sessionChecks(_ p: inout Packet, counters: inout WorkerCounters) -> PacketAction? {
-        if isStale(partition.table.records + p.session), let done = recheckSession(&p, counters: &counters) { return done }
-        if p.key.proto == ParseConst.protoICMP || p.key.proto == ParseConst.protoICMPv6 { return echoDirectionCheck(p) }
+        if isStale(partition.table.records + p.session) { return recheckSession(&p, counters: &counters) }
         return nil
-    }
-
-    /// An echo in the wrong direction of its session: a reply from the initiator, a
-    /// request from the responder.
-    @inline(never)  // ICMP only
-    @usableFromInline
-    func echoDirectionCheck(_ p: Packet) -> PacketAction? {
-        let t = p.parsed.icmpType
-        let request = p.key.family == 4 ? ICMPEcho.requestV4 : ICMPEcho.requestV6
-        let reply = p.key.family == 4 ? ICMPEcho.replyV4 : ICMPEcho.replyV6
-        guard t == request || t == reply else { return nil }  // not an echo: its type and code are its key
-        return (t == request) == (p.direction == 0) ? nil : .drop(XPF_DROP_ICMP_UNEXPECTED)
     }
 
     /// Counts the packet in its session and moves the TCP state on (TCPStage.swift).
