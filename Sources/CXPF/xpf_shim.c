@@ -18,7 +18,7 @@ uint64_t xpf_abi_layout_hash(void)
 	H(sizeof(struct xpf_route)); H(sizeof(struct xpf_if_addr)); H(offsetof(struct xpf_fib_snapshot, if_addrs)); H(sizeof(struct xpf_neigh)); H(sizeof(struct xpf_fib_snapshot));
 	H(sizeof(struct xpf_worker_stats)); H(offsetof(struct xpf_worker_stats, if_rx_packets)); H(offsetof(struct xpf_worker_stats, fill_ring_used)); H(offsetof(struct xpf_shm_header, tx_ring_size)); H(sizeof(struct xpf_ring_hdr)); H(sizeof(struct xpf_neigh_request));
 	H(sizeof(struct xpf_worker_block)); H(offsetof(struct xpf_worker_block, stats_seq));
-	H(offsetof(struct xpf_worker_block, req_ring)); H(offsetof(struct xpf_worker_block, clear_done)); H(offsetof(struct xpf_worker_block, req_entries));
+	H(offsetof(struct xpf_worker_block, req_ring)); H(offsetof(struct xpf_worker_block, clear_done)); H(offsetof(struct xpf_worker_block, clear_filter)); H(sizeof(struct xpf_clear_filter)); H(offsetof(struct xpf_worker_block, req_entries));
 	H(sizeof(struct xpf_flow_tuple)); H(sizeof(struct xpf_session)); H(offsetof(struct xpf_session, packets));
 	H(offsetof(struct xpf_session, fwd)); H(offsetof(struct xpf_session, rev));
 	H(offsetof(struct xpf_session, policy)); H(sizeof(struct xpf_policy_hits)); H(offsetof(struct xpf_shm_header, off_policy_hits));

@@ -176,9 +176,18 @@ final class Daemon {
             return words.count > 1 && words[1] == "set" ? runningTree.setLines().joined(separator: "\n") : runningTree.hierarchicalText()
         case "show-commits": return commits.listing()
         case "clear-sessions":
-            let before = SessionListing.all(region).count
-            let r = workers.clearSessions(timeoutNs: 2_000_000_000) { drainEvents() }
-            let after = SessionListing.all(region).count
+            // Optional filters, as `show security flow session` takes them (SessionFilter).
+            let names = SessionNames(region)
+            let filter: SessionFilter, compiled: xpf_clear_filter
+            do {
+                filter = try SessionFilter(words: Array(words.dropFirst()))
+                compiled = try filter.clearFilter(names: names)
+            } catch { return "error: \(error)" }
+            func matching() -> Int { SessionListing.all(region).filter { filter.matches($0, names: names) }.count }
+            let before = matching()
+            let r: (partitions: Int, lagging: Int)
+            do { r = try workers.clearSessions(filter: compiled, timeoutNs: 2_000_000_000) { drainEvents() } } catch { return "error: \(error)" }
+            let after = matching()
             if r.lagging > 0 {
                 return "error: \(r.lagging) of \(r.partitions) worker partitions were not cleared within 2 s (worker restarting or hung); \(max(0, before - after)) of \(before) sessions cleared"
             }

@@ -144,8 +144,12 @@ final class WorkerManager {
         }
     }
 
-    /// `clear security flow session`: asks every worker to remove the sessions of its
-    /// partition and waits until every partition is clear. Only a partition's owner frees
+    /// `clear security flow session [filters]`: asks every worker to remove the sessions of
+    /// its partition that `filter` matches and waits until every partition is swept. The
+    /// filter goes into each worker block first (xpf_abi.h, struct xpf_clear_filter): only
+    /// while that block has no clear pending or no live worker, so a worker never reads a
+    /// filter being rewritten; while a live worker still sweeps an earlier request (one that
+    /// timed out) a new clear is refused. Only a partition's owner frees
     /// its records, so: a RUNNING or STARTING worker answers by storing clear_done; a dead
     /// one is reaped and restarted while this waits (xpfd is single-threaded: nothing else
     /// would restart it meanwhile), and its successor honours the pending request before
@@ -156,10 +160,21 @@ final class WorkerManager {
     /// Returns how many partitions there are and how many were not clear by the timeout
     /// (a worker waiting out a crash-loop backoff, or hung).
     /// Model: Shm/ClearEpoch.pml (tools/model-check).
-    func clearSessions(timeoutNs: UInt64, whileWaiting: () -> Void) -> (partitions: Int, lagging: Int) {
+    func clearSessions(filter: xpf_clear_filter, timeoutNs: UInt64, whileWaiting: () -> Void) throws -> (partitions: Int, lagging: Int) {
+        let busy = slots.indices.filter { q in
+            let w = region.worker(q)
+            let st = xpf_load_acquire_u32(xpf_wb_state(w))
+            let live = st == UInt32(XPF_WORKER_STARTING.rawValue) || st == UInt32(XPF_WORKER_RUNNING.rawValue)
+            // Acquire: pairs with the worker's release of clear_done after its last read of the filter.
+            return live && xpf_load_acquire_u64(xpf_wb_clear_done(w)) != xpf_load_relaxed_u64(xpf_wb_clear_requested(w))
+        }
+        if !busy.isEmpty {
+            throw XPFError("the worker of queue(s) \(busy.map(String.init).joined(separator: ", ")) is still clearing sessions for an earlier request; try again shortly")
+        }
         var want: [UInt64] = []
         for q in slots.indices {
             let w = region.worker(q)
+            xpf_wb_clear_filter(w).pointee = filter  // no reader now (checked above); published by the release below
             let n = xpf_load_relaxed_u64(xpf_wb_clear_requested(w)) &+ 1
             xpf_store_release_u64(xpf_wb_clear_requested(w), n)  // pairs with the worker's acquire
             want.append(n)
@@ -175,7 +190,7 @@ final class WorkerManager {
                 if xpf_load_acquire_u64(xpf_wb_clear_done(w)) == want[q] { continue }
                 if slots[q].failed && slots[q].pid == 0 {
                     // Nobody owns this partition until xpfd restarts: clear it here.
-                    clearFailedPartition(q, whileWaiting: whileWaiting)
+                    clearFailedPartition(q, filter: filter, whileWaiting: whileWaiting)
                     xpf_store_release_u64(xpf_wb_clear_done(w), want[q])
                     continue
                 }
@@ -187,10 +202,11 @@ final class WorkerManager {
         }
     }
 
-    /// Clears the partition of a worker that failed for good, as its owner would: a close
-    /// event per session into that worker's event ring (it has no other producer now),
-    /// in slices with `whileWaiting` (the drain) between, and its counters.
-    private func clearFailedPartition(_ q: Int, whileWaiting: () -> Void) {
+    /// Clears the sessions `filter` matches in the partition of a worker that failed for
+    /// good, as its owner would: a close event per session into that worker's event ring
+    /// (it has no other producer now), in slices with `whileWaiting` (the drain) between,
+    /// and its counters.
+    private func clearFailedPartition(_ q: Int, filter: xpf_clear_filter, whileWaiting: () -> Void) {
         let w = region.worker(q)
         var partition = SessionPartition(table: region.sessionTable, queue: q, queues: region.queues)
         defer { partition.release() }
@@ -199,7 +215,8 @@ final class WorkerManager {
         counters.s = WorkerStatsIO.read(w)
         let (table, now, nowS) = (region.sessionTable, realtimeNanos(), UInt32(truncatingIfNeeded: monotonicNanos() / 1_000_000_000))
         while true {
-            let slice = partition.removeSlice(budget: min(Pipeline.clearSlice, events.freeEntries())) { index in
+            let slice = partition.removeSlice(budget: min(Pipeline.clearSlice, events.freeEntries()),
+                                              matching: { filter.matches(table.records + $0) }) { index in
                 guard SessionEvent.logsClose(table, index) else { return }
                 // Uncapped: this emitter was never configured with a rate cap.
                 events.emit(XPF_EV_SESSION_CLOSE, ingress: table.records[index].if_in, nowMs: 0, length: flowEventLength,

@@ -336,7 +336,9 @@ while stopRequested == 0 {
     let clear = xpf_load_acquire_u64(xpf_wb_clear_requested(block))  // pairs with xpfd's release
     if clearing == nil && clear != xpf_load_relaxed_u64(xpf_wb_clear_done(block)) { clearing = (clear, 0) }
     if let (target, removed) = clearing {
-        let slice = pipeline.clearSessions(counters: &counters)
+        // The filter: written by xpfd before its release of clear_requested (acquired above),
+        // constant until our clear_done (xpf_abi.h, struct xpf_clear_filter).
+        let slice = pipeline.clearSessions(filter: xpf_wb_clear_filter(block).pointee, counters: &counters)
         counters.s.sessions_closed &+= UInt64(slice.removed)
         clearing = (target, removed + slice.removed)
         if slice.finished {

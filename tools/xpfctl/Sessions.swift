@@ -1,4 +1,5 @@
-// xpfctl: `show security flow session [filters] [--json]` (R-4.1, issue 9 §3).
+// xpfctl: `show security flow session [filters] [--json]` and `clear security flow session
+// [filters]` (R-4.1, issue 9 §3).
 import ArgumentParser
 import Shared
 
@@ -20,5 +21,20 @@ struct SessionShow: ParsableCommand {
         let names = SessionNames(region)
         let sessions = SessionListing.all(region).filter { filter.matches($0, names: names) }
         print(SessionListing.render(sessions, region: region, names: names, json: json))
+    }
+}
+
+struct ClearSession: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "session",
+        abstract: "Remove sessions (both directions) from the session table: every one, or those the filters match.",
+        discussion: "Filters as for `show security flow session` (the same words, names resolved under the running configuration): \(SessionFilter.usage). Each worker removes the matching sessions of its own partition between two batches, each with an RT_FLOW_SESSION_CLOSE (reason clear) when its policy logs session-close; packets of a cleared flow start a new session. xpfd waits for every partition: a worker that is down is restarted and clears its partition before its first batch, and xpfd clears the partition of a worker that failed for good itself. A clear is refused while a worker still sweeps an earlier one that timed out.")
+    @OptionGroup var common: Common
+    @Argument(help: "Filters: \(SessionFilter.usage)")
+    var filters: [String] = []
+
+    func run() throws {
+        do { _ = try SessionFilter(words: filters) } catch { throw ValidationError("\(error)") }
+        try runControl(common.stateDir, (["clear-sessions"] + filters).joined(separator: " "))
     }
 }

@@ -93,18 +93,6 @@ struct ClearFlow: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "flow", abstract: "Flow state.", subcommands: [ClearSession.self])
 }
 
-struct ClearSession: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "session",
-        abstract: "Remove every session (both directions) from the session table.",
-        discussion: "Each worker removes the sessions of its own partition between two batches, each with an RT_FLOW_SESSION_CLOSE (reason clear); packets of a cleared flow start a new session. xpfd waits for every partition: a worker that is down is restarted and clears its partition before its first batch, and xpfd clears the partition of a worker that failed for good itself.")
-    @OptionGroup var common: Common
-
-    func run() throws {
-        try runControl(common.stateDir, "clear-sessions")
-    }
-}
-
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show dataplane state.",

@@ -50,6 +50,7 @@ static inline uint64_t *xpf_wb_stats_seq(struct xpf_worker_block *w) { return &w
 static inline uint32_t *xpf_wb_state(struct xpf_worker_block *w) { return &w->state; }
 static inline uint64_t *xpf_wb_clear_requested(struct xpf_worker_block *w) { return &w->clear_requested; }
 static inline uint64_t *xpf_wb_clear_done(struct xpf_worker_block *w) { return &w->clear_done; }
+static inline struct xpf_clear_filter *xpf_wb_clear_filter(struct xpf_worker_block *w) { return &w->clear_filter; }
 static inline struct xpf_worker_stats *xpf_wb_stats(struct xpf_worker_block *w) { return &w->stats; }
 static inline struct xpf_ring_hdr *xpf_wb_req_ring(struct xpf_worker_block *w) { return &w->req_ring; }
 static inline struct xpf_neigh_request *xpf_wb_req_entries(struct xpf_worker_block *w) { return w->req_entries; }

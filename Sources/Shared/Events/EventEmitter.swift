@@ -313,16 +313,18 @@ extension Pipeline {
     public static let clearSlice = 1024
 
     /// One slice of `clear security flow session` for this worker's partition: the
-    /// sessions among the next records go, each with a close event (reason `clear`). A
-    /// slice examines no more records than the event ring has room for, so no close event
-    /// is dropped while xpfd drains. Returns how many it removed and whether the partition
-    /// is done.
-    public mutating func clearSessions(counters: inout WorkerCounters) -> (removed: Int, finished: Bool) {
+    /// sessions among the next records that `f` matches (a copy of the worker block's
+    /// clear_filter, constant until the worker stores clear_done; by default every
+    /// session) go, each with a close event (reason `clear`). A slice examines no more
+    /// records than the event ring has room for, so no close event is dropped while xpfd
+    /// drains. Returns how many it removed and whether the partition is done.
+    public mutating func clearSessions(filter f: xpf_clear_filter = xpf_clear_filter(),
+                                       counters: inout WorkerCounters) -> (removed: Int, finished: Bool) {
         var events = self.events
         defer { self.events = events }
         let budget = min(Self.clearSlice, events.freeEntries())
         let (table, now, s, q, ms) = (partition.table, nowRealtimeNs, nowS, events.queue, nowMs)
-        return partition.removeSlice(budget: budget) { index in
+        return partition.removeSlice(budget: budget, matching: { f.matches(table.records + $0) }) { index in
             guard SessionEvent.logsClose(table, index) else { return }
             events.emit(XPF_EV_SESSION_CLOSE, ingress: table.records[index].if_in, nowMs: ms, length: flowEventLength,
                         counters: &counters) {

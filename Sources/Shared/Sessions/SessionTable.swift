@@ -327,15 +327,17 @@ public struct SessionPartition {
     /// (xpfd taking over a failed worker's partition); the partition is unusable after.
     public func release() { freeList.deallocate() }
 
-    /// Removes the sessions among the next `budget` records of the partition (a clear in
-    /// slices: between two, the worker forwards and xpfd drains the close events);
-    /// `onClose` sees each record just before it goes. Returns how many it removed and
-    /// whether this slice reached the partition's end (the next sweep starts over).
-    public mutating func removeSlice(budget: Int, onClose: (Int) -> Void) -> (removed: Int, finished: Bool) {
+    /// Removes the sessions among the next `budget` records of the partition that
+    /// `matching(index)` accepts (a clear in slices: between two, the worker forwards and
+    /// xpfd drains the close events); `onClose` sees each record just before it goes.
+    /// Returns how many it removed and whether this slice reached the partition's end (the
+    /// next sweep starts over).
+    public mutating func removeSlice(budget: Int, matching: (Int) -> Bool = { _ in true },
+                                     onClose: (Int) -> Void) -> (removed: Int, finished: Bool) {
         let end = min(count, clearCursor + max(budget, 0))
         var n = 0
         for idx in (first + clearCursor)..<(first + end)
-        where xpf_sess_load_state(table.records + idx) & 3 == UInt32(XPF_SESS_LIVE.rawValue) {
+        where xpf_sess_load_state(table.records + idx) & 3 == UInt32(XPF_SESS_LIVE.rawValue) && matching(idx) {
             onClose(idx)
             remove(idx)
             n += 1
