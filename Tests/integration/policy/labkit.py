@@ -4,9 +4,9 @@ the lab ends of the veth pairs (c0 in the client namespace, s0 in the server nam
 and xpfd's state read through xpfctl — drop counters by reason, RT_FLOW lines, sessions.
 
 Every wait is bounded (WAIT_S) and ends as soon as what it waits for is seen, so a slow
-machine makes a run slower, never a pass a failure; a check that something did NOT happen
-is made only after a positive sign that the packet in question was dealt with (its drop
-counted, a later packet of the same queue delivered).
+machine makes a passing run slower, not failing; a check that something did NOT happen is
+made only after a positive sign that the packet in question was dealt with (its drop
+counted, the packet itself delivered, a `clear` returned).
 """
 import contextlib
 import ctypes
@@ -14,6 +14,7 @@ import json
 import os
 import re
 import select
+import shutil
 import socket
 import subprocess
 import time
@@ -28,6 +29,7 @@ from scapy.arch.linux import L2Socket
 REPO = Path(__file__).resolve().parents[3]
 XPF_LAB = REPO / "tools" / "xpf-lab"
 RUN_BASE = Path("/run/xpf")
+SWIFT = "/opt/swift/usr/bin/swift"   # where tools/setup expects the toolchain when it is not on PATH
 
 # The lab's addresses (tools/xpf-lab configures them; config text in configs.py repeats them).
 CLIENT = {4: "10.10.1.2", 6: "fd00:1::2"}
@@ -78,7 +80,8 @@ def bin_dir():
     """The binaries the lab runs: $XPF_BIN (the suite's wrapper sets it), else release."""
     if os.environ.get("XPF_BIN"):
         return Path(os.environ["XPF_BIN"])
-    out = subprocess.run(["swift", "build", "-c", "release", "--show-bin-path"], cwd=REPO,
+    swift = shutil.which("swift") or SWIFT
+    out = subprocess.run([swift, "build", "-c", "release", "--show-bin-path"], cwd=REPO,
                          capture_output=True, text=True, check=True)
     return Path(out.stdout.strip())
 
