@@ -121,7 +121,7 @@ final class Daemon {
             // A new policy epoch reuses the bank of the one before: its counts are collected
             // first, once every worker left it (PolicyHitCounts.publish refuses otherwise).
             let samePolicies = model.decidesSessions(as: runningModel)
-            if !samePolicies, let g = hitCounts.unharvestedGeneration { _ = workers.awaitGeneration(g, timeoutNs: 1_000_000_000) { drainEvents() } }
+            if !samePolicies { _ = hitCounts.awaitHarvest(timeoutNs: 1_000_000_000) { drainEvents() } }
             let t0 = monotonicNanos()
             let gen = try hitCounts.publish(image, model: model, samePolicies: samePolicies)
             let switched = workers.awaitGeneration(gen, timeoutNs: 1_000_000_000) { drainEvents() }

@@ -192,6 +192,30 @@ final class PolicyHitCountsTests: XCTestCase {
         XCTAssertEqual(count(c, Self.pairIdentity("a")), 7)
     }
 
+    func testAwaitHarvestWaitsForTheLaggingWorkerThenGivesUp() throws {
+        let m1 = try Self.model(["a"])
+        var (r, c) = try running("await", m1, queues: 2)
+        hit(r, 0, 0, 2)
+        let m2 = try Self.model(["b", "a"])
+        let g2 = try c.publish(ConfigSnapshotImage(m2), model: m2, samePolicies: false)
+        setWorker(r, 0, XPF_WORKER_RUNNING, seen: g2)
+        setWorker(r, 1, XPF_WORKER_STARTING, seen: 0)  // spawned, not yet on any generation
+        var polls = 0
+        XCTAssertTrue(c.awaitHarvest(timeoutNs: 5_000_000_000) {
+            polls += 1
+            if polls == 3 { self.setWorker(r, 1, XPF_WORKER_RUNNING, seen: g2) }  // the worker comes up meanwhile
+        })
+        XCTAssertEqual(polls, 3, "harvested at the first poll after the worker switched")
+        XCTAssertNil(c.unharvestedGeneration)
+        XCTAssertEqual(count(c, Self.pairIdentity("a")), 2)
+
+        let m3 = try Self.model(["c", "b", "a"])
+        let g3 = try c.publish(ConfigSnapshotImage(m3), model: m3, samePolicies: false)
+        setWorker(r, 0, XPF_WORKER_RUNNING, seen: g3)  // queue 1 stays on g2
+        XCTAssertFalse(c.awaitHarvest(timeoutNs: 1_000_000), "gives up at the timeout")
+        XCTAssertEqual(c.unharvestedGeneration, g3)
+    }
+
     func testAStartingWorkerBlocksTheHarvestAndADeadOneDoesNot() throws {
         let m1 = try Self.model(["a"])
         var (r, c) = try running("start", m1, queues: 3)

@@ -20,6 +20,9 @@
 // old identities, so the count an operator sees never drops. `clear` resets the totals
 // and remembers the banks' present sums as a baseline (xpfd cannot zero a bank a worker
 // writes). Only xpfd runs this type; it is single-threaded.
+#if canImport(Glibc)
+import Glibc
+#endif
 import CXPF
 
 /// What a hit count belongs to, across commits: the same zone pair and name (or global
@@ -168,6 +171,22 @@ public struct PolicyHitCounts {
         let lagging = laggingQueues(behind: old.endedBy).map(String.init).joined(separator: ", ")
         return "policy hit counts of the previous policy epoch are not collected yet: the worker of queue(s) \(lagging) still runs a generation before \(old.endedBy); commit again once it has switched or restarted"
     }
+
+    /// Waits (polling, `whileWaiting` between polls) until the previous epoch's bank is
+    /// harvested or `timeoutNs` passes; returns whether nothing waits any more. Before a
+    /// flip: workers that were STARTING or slow when the last flip was published usually
+    /// catch up within milliseconds.
+    public mutating func awaitHarvest(timeoutNs: UInt64, whileWaiting: () -> Void = {}) -> Bool {
+        let deadline = monotonicNanos() + timeoutNs
+        while !harvestIfReady() {
+            if monotonicNanos() >= deadline { return false }
+            whileWaiting()
+            usleep(Self.pollIntervalUs)
+        }
+        return true
+    }
+
+    static let pollIntervalUs: UInt32 = 200
 
     /// Publishes `image` (compiled from `model`) as the next generation, as
     /// `ShmRegion.publishConfig(_:samePolicies:)` does, and follows the policy epoch: a
