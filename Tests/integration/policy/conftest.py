@@ -7,6 +7,7 @@ test module commits its own configuration through `lab.use(...)`.
     XPF_BIN         binaries (default: the release build)
 """
 import os
+import random
 import subprocess
 import tempfile
 
@@ -17,7 +18,13 @@ import labkit
 
 
 def _prefix():
-    return os.environ.get("XPF_LAB_PREFIX") or "p%d" % (os.getpid() % 10_000_000)
+    """At most 8 characters (tools/xpf-lab's limit), and no lab of that name exists."""
+    if os.environ.get("XPF_LAB_PREFIX"):
+        return os.environ["XPF_LAB_PREFIX"]
+    prefix = "p%d" % (os.getpid() % 10_000_000)
+    while os.path.exists("/run/netns/%s-fw" % prefix):
+        prefix = "p%d" % random.randrange(10_000_000)
+    return prefix
 
 
 @pytest.fixture(scope="session")
