@@ -364,8 +364,8 @@ enum xpf_clear_match {
  * during this write); then it stores clear_requested with release. Reader: the worker,
  * after its acquire load of clear_requested showed a new request, during the whole sweep;
  * xpfd does not rewrite the filter before the worker's release store of clear_done ends it
- * (a new clear is refused meanwhile). xpfd's own sweep of a FAILED worker's partition
- * reads it the same way. */
+ * (a new clear is refused meanwhile). xpfd sweeps a FAILED worker's partition itself
+ * with the filter it wrote. */
 struct xpf_clear_filter {
 	uint32_t match;             /* enum xpf_clear_match */
 	uint8_t proto;
