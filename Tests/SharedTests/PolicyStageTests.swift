@@ -345,9 +345,11 @@ final class PolicyStageTests: XCTestCase {
         XCTAssertEqual(rec.pointee.flags & UInt8(XPF_SESS_LOG_CLOSE.rawValue), 0, "all-web does not log session-close")
         XCTAssertGreaterThan(rec.pointee.generation, before)
         XCTAssertEqual(UInt64(rec.pointee.generation), pipeline.generation)
-        XCTAssertEqual(hits(policyID("all-web")), 1, "the re-check counted in the new bank")
+        XCTAssertEqual(hits(policyID("all-web")), 0, "a re-check is not a hit (hits count flows)")
         // Once re-checked, later packets are plain session hits.
         XCTAssertEqual(send(tcp(40011, 80, flags: TCPFlag.ack)).0.kind, .transmit)
+        XCTAssertEqual(UInt64(rec.pointee.generation), pipeline.generation)
+        XCTAssertEqual(send(tcp(40012, 80)).0.kind, .transmit, "a new flow")
         XCTAssertEqual(hits(policyID("all-web")), 1)
     }
 

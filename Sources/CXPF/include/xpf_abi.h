@@ -333,7 +333,7 @@ _Static_assert(sizeof(struct xpf_ring_hdr) == 192, "ring header is three lines")
 #define XPF_MAX_POLICIES 0xffffu
 
 /* Policy hit counters of one worker (`show security policies hit-count`): hits[bank][id]
- * counts the first packets (and re-checks) that policy `id` matched under a snapshot
+ * counts the first packets (not the re-checks of sessions) that policy `id` matched under a snapshot
  * whose policy_bank is `bank`; id XPF_SESS_POLICY_DEFAULT counts the default policy.
  * Writer: that worker only (relaxed load + store). Readers (xpfd): relaxed loads, summed
  * over the workers. xpfd zeroes bank b only when no live worker counts in it (every

@@ -5,8 +5,9 @@
 // zone that of the interface the route chose; an interface in no zone drops the packet
 // (`zone_none`), as an SRX does. Policy: the compiled classifier (Policy/PolicyMatch.swift)
 // finds the first matching policy of the zone pair, then of the global list; none →
-// `default-policy`. Every decision counts a hit for the policy that made it (the default
-// policy under XPF_SESS_POLICY_DEFAULT) in this worker's bank of xpf_policy_hits.
+// `default-policy`. Every first packet's decision counts a hit for the policy that made it
+// (the default policy under XPF_SESS_POLICY_DEFAULT) in this worker's bank of
+// xpf_policy_hits; a re-check does not (hits count flows, as Junos' hit count does).
 //
 // permit → the session is installed with the policy's id and its `log session-close`
 // flag (SessionStage.installSession; the create event only with `log session-init`).
@@ -85,10 +86,10 @@ extension Pipeline {
         return refuse(&p, verdict, counters: &counters)
     }
 
-    /// The verdict for a flow from zone `from` to zone `to`, counted as a hit of the
-    /// policy that decided it.
+    /// The verdict for a flow from zone `from` to zone `to`; `countHit`: counted as a hit
+    /// of the policy that decided it (a new flow; a re-check of a session is not one).
     @inlinable
-    func decide(from: Int, to: Int, _ key: PolicyKey) -> PolicyVerdict {
+    func decide(from: Int, to: Int, _ key: PolicyKey, countHit: Bool = true) -> PolicyVerdict {
         let v = configView
         let verdict: PolicyVerdict
         if let m = v.matchPolicy(from: from, to: to, key) {
@@ -99,10 +100,12 @@ extension Pipeline {
             verdict = PolicyVerdict(action: UInt8(permit ? XPF_POLICY_PERMIT.rawValue : XPF_POLICY_DENY.rawValue),
                                     policy: UInt16(XPF_SESS_POLICY_DEFAULT), flags: 0)
         }
-        // Safe: the bank holds XPF_MAX_POLICIES + 1 counters and ids are below that
-        // (SnapshotWriter refuses more policies). This worker is the only writer.
-        let hit = policyHits + Int(verdict.policy)
-        xpf_store_relaxed_u64(hit, xpf_load_relaxed_u64(hit) &+ 1)
+        if countHit {
+            // Safe: the bank holds XPF_MAX_POLICIES + 1 counters and ids are below that
+            // (SnapshotWriter refuses more policies). This worker is the only writer.
+            let hit = policyHits + Int(verdict.policy)
+            xpf_store_relaxed_u64(hit, xpf_load_relaxed_u64(hit) &+ 1)
+        }
         return verdict
     }
 
@@ -191,7 +194,8 @@ extension Pipeline {
                 }
             }
             let verdict = decide(from: Int(from), to: Int(to),
-                                 PolicyKey(family: k.family, proto: k.proto, tuple: k.tuple, icmpType: icmpType, icmpCode: icmpCode))
+                                 PolicyKey(family: k.family, proto: k.proto, tuple: k.tuple, icmpType: icmpType, icmpCode: icmpCode),
+                                 countHit: false)
             if verdict.permits {
                 xpf_sess_set_policy(rec, verdict.policy)
                 if verdict.sessionFlags != 0 {
