@@ -1,6 +1,8 @@
 """Session checks a permitting policy does not lift (R-4.2, R-4.6): a TCP flow starts with
-a SYN (`tcp_not_syn`, unless `security flow tcp-session no-syn-check`), and on an ICMP
-echo session only the responder sends echo replies (`icmp_unexpected`)."""
+a SYN (`tcp_not_syn`, unless `security flow tcp-session no-syn-check`), and an ICMP echo
+session carries requests from its initiator and replies from its responder only: an echo
+reply the initiator sends is a flow of its own (the message type is part of the flow
+key), which a policy admitting echo requests does not match."""
 import random
 
 import pytest
@@ -14,6 +16,8 @@ from labkit import CLIENT, SERVER, fresh_port
 
 PORT_TCP = 7601
 PERMIT = configs.config(configs.PERMIT_OUT)
+PING_ONLY = configs.config(configs.policies(pairs=[(("trust", "untrust"),
+                                                   [configs.policy("ping-out", "permit", application="junos-ping")])]))
 NO_SYN_CHECK = configs.config(configs.PERMIT_OUT, """
 security {
     flow {
@@ -60,7 +64,7 @@ def is_echo(p, layers, ident):
 
 @FAMILIES
 def test_echo_reply_from_the_initiator_is_dropped(lab, wire, family):
-    lab.use(PERMIT)
+    lab.use(PING_ONLY)
     ident = fresh_port()
     out = labkit.ip(family, CLIENT[family], SERVER[family])
     wire.client.send(out / ECHO_REQUEST[family](ident) / b"ping")
@@ -68,6 +72,6 @@ def test_echo_reply_from_the_initiator_is_dropped(lab, wire, family):
     wire.client.expect("the server's echo reply at the client", lambda p: is_echo(p, ECHO_REPLY_LAYER[family], ident))
     before = lab.drops()
     wire.client.send(out / ECHO_REPLY[family](ident) / b"pong")
-    lab.wait_drops(before, {"icmp_unexpected": 1})
+    lab.wait_drops(before, {"policy_deny": 1})
     leaked = [p.summary() for p in wire.server.drain() if is_echo(p, ECHO_REPLY_LAYER[family], ident)]
     assert not leaked, "the initiator's echo reply reached the server: %s" % leaked

@@ -92,10 +92,11 @@ def test_policy_removed_mid_flow_stops_the_stream(lab, stream_factory, family):
     before = lab.drops()
     lab.commit(REMOVED)
     stream.client.sendall(b"after")
-    lab.wait_drops_at_least(before, {"policy_change": 1})
-    # The kernel retransmits the dropped segment: it finds no session now.
+    # The first segment after the commit is dropped as policy_change when it reaches the
+    # session before the ageing sweep re-checks it, which closes the session as well; the
+    # kernel's retransmissions then find no session (tcp_not_syn) either way.
     delta = lab.wait_drops_at_least(before, {"tcp_not_syn": 1})
-    assert delta["policy_change"] == 1, "dropped on its session more than once: %r" % delta
+    assert delta["policy_change"] <= 1, "dropped on its session more than once: %r" % delta
     assert labkit.nothing_pending(stream.server), "data crossed after the policy was removed"
     assert not lab.sessions("source-port", str(stream.sport)), "the session outlived its policy"
     (close,) = lab.wait_events(1, "RT_FLOW_SESSION_CLOSE", source_port=stream.sport)
