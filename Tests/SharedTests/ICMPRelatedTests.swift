@@ -137,18 +137,13 @@ final class ICMPRelatedTests: PipelineTestCase {
 
     // MARK: driving the pipeline
 
-    /// Runs one frame through the worker's stages; returns the action and the frame
-    /// afterwards. Until Process.swift's firstPath calls icmpErrorStage, this runs the
-    /// stages in the order firstPath will: parse, session lookup, then the error stage
-    /// before the rest of the first path.
-    func run(_ frame: [UInt8], ingress: UInt8, file: StaticString = #filePath, line: UInt = #line) -> (PacketAction, [UInt8]) {
+    /// Runs one frame through the worker's pipeline (`process`: parse, session lookup, and
+    /// on a miss the first path, whose first stage is the ICMP error stage); returns the
+    /// action and the frame afterwards.
+    func run(_ frame: [UInt8], ingress: UInt8) -> (PacketAction, [UInt8]) {
         var buf = frame + [UInt8](repeating: 0, count: ForwardTests.frameHeadroom)
-        let a = buf.withUnsafeMutableBytes { raw -> PacketAction in
-            var p = Packet(frame: raw.baseAddress!, length: frame.count, ingress: ingress)
-            if let done = pipeline.parseStage(&p, counters: &counters) { return done }
-            if pipeline.lookupSession(&p, guess: -1) { return pipeline.fastPath(&p, counters: &counters) }
-            if let done = pipeline.icmpErrorStage(&p, counters: &counters) { return done }
-            return pipeline.firstPath(&p, counters: &counters)
+        let a = buf.withUnsafeMutableBytes {
+            pipeline.process(frame: $0.baseAddress!, length: frame.count, ingress: ingress, counters: &counters)
         }
         return (a, Array(buf[0..<(a.length == 0 ? frame.count : Int(a.length))]))
     }

@@ -5,8 +5,8 @@
 //
 //   * The quote (`parseQuotedPacket`, Parse.swift): the embedded IP header, of the
 //     error's own family, with 8 bytes of its data; its flow key — family, protocol,
-//     addresses, ports as the parser keys the packet itself (an echo: the identifier in
-//     both) — is looked up as it stands in the session table. Either direction of a
+//     addresses, ports as the parser keys the packet itself (`icmpKeyPorts` for ICMP)
+//     — is looked up as it stands in the session table. Either direction of a
 //     session matches: an error may be about a packet of the initiator or of the
 //     responder.
 //   * The error must travel toward the quoted packet's source (its destination is the
@@ -14,7 +14,7 @@
 //     about that flow — an off-path sender could otherwise aim errors at any host by
 //     quoting a session it has guessed.
 //   * A malformed quote (too short, wrong version or family, bad IHL, an extension
-//     header chain that runs out, an error quoting an error) is dropped
+//     header chain that runs out) is dropped
 //     `icmp_unmatched`, not `parse`: the error's own headers parsed, and a quote that is
 //     not a packet cannot be about a session — to an operator it is one more unrelated
 //     error. IPv6 extension headers in the quote are walked as the parser walks the
@@ -31,8 +31,9 @@
 //     the session; with NAT, a later issue translates the quote through it.)
 //
 // It runs first on the first path (Process.swift). An error never reaches the fast
-// path: its own key (ICMP, source port type << 8 | code, destination port 0) is never
-// installed, because no error creates a session and no other message has that key.
+// path: its own key (ICMP, type << 8 | code in both ports) is never installed, because
+// no error creates a session and no other message has that key. For the same reason a
+// quote of an ICMP error (forged: no error is sent about one) matches nothing.
 import CXPF
 
 extension Pipeline {

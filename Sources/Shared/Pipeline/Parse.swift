@@ -411,9 +411,7 @@ public struct QuotedPacket {
 ///   * the version equal to the error's family;
 ///   * IPv4: IHL >= 5 and total length >= IHL*4; IPv6: the extension-header chain walked
 ///     as `parseFrame` walks it (`walkIPv6ExtensionHeaders`, at most 8 headers) within
-///     both the quote and the quoted datagram's own length;
-///   * not itself an ICMP error (RFC 1812 §4.3.2.7 / RFC 4443 §2.4(e): none is ever sent
-///     about one, so such a quote is forged).
+///     both the quote and the quoted datagram's own length.
 /// A quote is usually truncated (IPv4 errors carry 8 bytes of data), so the quoted L4
 /// header is not checked beyond its ports. Never reads at or beyond the end of the
 /// error's IP datagram.
@@ -459,10 +457,10 @@ public func parseQuotedPacket(_ frame: UnsafeRawPointer, error p: ParsedPacket, 
         q.dstPort = WireLoad.be16(frame, l4 + 2)
     case ParseConst.protoICMP where p.family == 4,
          ParseConst.protoICMPv6 where p.family == 6:
-        let type = WireLoad.u8(frame, l4)
-        if isICMPError(family: p.family, type: type) { return false }
-        (q.srcPort, q.dstPort) = icmpKeyPorts(family: p.family, type: type, code: WireLoad.u8(frame, l4 + 1),
-                                              identifier: WireLoad.be16(frame, l4 + 4))
+        // A quoted error (never sent about, RFC 1812 §4.3.2.7 / RFC 4443 §2.4(e)) keys
+        // like any error, a key no session holds (ICMPRelatedStage.swift).
+        (q.srcPort, q.dstPort) = icmpKeyPorts(family: p.family, type: WireLoad.u8(frame, l4),
+                                              code: WireLoad.u8(frame, l4 + 1), identifier: WireLoad.be16(frame, l4 + 4))
     default:
         break   // other protocols: ports 0, as parseFrame keys them
     }
