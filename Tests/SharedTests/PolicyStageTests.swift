@@ -29,7 +29,11 @@ final class PolicyStageTests: XCTestCase {
     static func text(policies: String, zones: String = trustUntrust, udpTimeout: Int = 60) -> String {
         """
         system { dataplane { interfaces [ fw0 fw1 ]; batch-size 64; neighbor-hold-time 1000; } }
-        applications { application udp-9999 { protocol udp; destination-port 9999; } }
+        applications {
+            application udp-9999 { protocol udp; destination-port 9999; }
+            application udp-7777 { protocol udp; destination-port 7777; inactivity-timeout 5; }
+            application tcp-7778 { protocol tcp; destination-port 7778; inactivity-timeout 3600; }
+        }
         security {
             flow { udp-timeout \(udpTimeout); }
             address-book { global {
@@ -306,6 +310,31 @@ final class PolicyStageTests: XCTestCase {
         try commit("global { policy ping { match { source-address any; destination-address any; application junos-icmp-ping; } then { permit; } } }")
         assertDrop(send(reply).0, XPF_DROP_POLICY_CHANGE)
         XCTAssertEqual(send(request).0.kind, .transmit, "the request session is still permitted")
+    }
+
+    // MARK: per-application inactivity timeout
+
+    func testASessionAgesByItsApplicationsInactivityTimeout() throws {
+        try start("""
+            from-zone trust to-zone untrust { policy apps {
+                match { source-address any; destination-address any; application [ udp-9999 udp-7777 tcp-7778 ]; }
+                then { permit; } } }
+            """)
+        XCTAssertEqual(send(udp(40020, 7777)).0.kind, .transmit)
+        XCTAssertEqual(send(udp(40021, 9999)).0.kind, .transmit)
+        XCTAssertEqual(send(tcp(40022, 7778)).0.kind, .transmit)
+        let listed = Dictionary(uniqueKeysWithValues: SessionListing.all(region).map { (UInt16(bigEndian: $0.record.fwd.dport), $0.timeoutS) })
+        XCTAssertEqual(listed, [7777: 5, 9999: 60, 7778: 20], "udp-7777's own timeout; the others the flow's (TCP: initial, not yet established)")
+        pipeline.nowMs &+= 4_000
+        XCTAssertEqual(pipeline.ageSessions(budget: 1024, counters: &counters), 0)
+        pipeline.nowMs &+= 2_000
+        XCTAssertEqual(pipeline.ageSessions(budget: 1024, counters: &counters), 1, "udp-7777 after 5 s idle")
+        XCTAssertNil(session(17, 40020, 7777))
+        XCTAssertNotNil(session(17, 40021, 9999), "udp-9999 keeps the UDP timeout (60 s)")
+        // Established, the TCP session takes its application's timeout.
+        XCTAssertEqual(send(tcp(40022, 7778, flags: TCPFlag.syn | TCPFlag.ack, toClient: true), ingress: 1).0.kind, .transmit)
+        XCTAssertEqual(send(tcp(40022, 7778, flags: TCPFlag.ack)).0.kind, .transmit)
+        XCTAssertEqual(SessionListing.all(region).first { $0.record.proto == 6 }?.timeoutS, 3600)
     }
 
     // MARK: re-evaluation on commit (R-4.4)

@@ -680,6 +680,10 @@ final class SessionTableTests: XCTestCase {
 
     /// Timeouts like a configuration: TCP initial 5 s, established 100 s, closing 2 s,
     /// UDP 30 s, ICMP 10 s, other 60 s.
+    static func timeout(_ rec: UnsafeMutablePointer<xpf_session>) -> UInt32 {
+        timeout(rec.pointee.proto, xpf_sess_tcp_state(rec))
+    }
+
     static func timeout(_ proto: UInt8, _ tcp: UInt8) -> UInt32 {
         switch proto {
         case 6: return tcp == UInt8(XPF_TCP_ESTABLISHED.rawValue) ? 100_000 : tcp == UInt8(XPF_TCP_CLOSING.rawValue) ? 2_000 : 5_000

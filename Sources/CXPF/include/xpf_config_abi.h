@@ -280,6 +280,7 @@ enum xpf_cfg_policy_flags {
 	XPF_CFG_POL_GLOBAL = 8,        /* a global policy */
 	XPF_CFG_POL_ANY_FROM = 16,     /* global: from any zone (from_zones unused) */
 	XPF_CFG_POL_ANY_TO = 32,       /* global: to any zone (to_zones unused) */
+	XPF_CFG_POL_APP_TIMEOUT = 64,  /* one of its application terms sets an inactivity-timeout */
 };
 
 /* A security policy. POLICIES holds every policy in id order — each zone pair's list

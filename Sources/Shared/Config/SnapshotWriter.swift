@@ -418,6 +418,9 @@ struct SnapshotEncoder {
         if p.logSessionInit { flags |= XPF_CFG_POL_LOG_INIT.rawValue }
         if p.logSessionClose { flags |= XPF_CFG_POL_LOG_CLOSE.rawValue }
         if p.count { flags |= XPF_CFG_POL_COUNT.rawValue }
+        if p.applications.contains(where: { a in model.applications[a].terms.contains { $0.inactivityTimeout != nil } }) {
+            flags |= XPF_CFG_POL_APP_TIMEOUT.rawValue
+        }
         r.from_zone = Self.u32(from)
         r.to_zone = Self.u32(to)
         if from == nil {

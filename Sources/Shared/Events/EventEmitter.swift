@@ -296,11 +296,16 @@ extension Pipeline {
     /// its policy logs session-close). Returns how many.
     @inlinable
     public mutating func ageSessions(budget: Int, counters: inout WorkerCounters) -> Int {
-        let (table, cfg) = (partition.table, config)
+        let (table, view) = (partition.table, configView)
         var partition = self.partition
         defer { self.partition = partition }
         return partition.age(nowMs: nowMs, budget: budget,
-                             timeoutMs: { cfg.pointee.idleTimeoutMs(proto: $0, tcpState: $1) },
+                             timeoutMs: { rec in
+                                 view.sessionIdleTimeout(proto: rec.pointee.proto, tcpState: xpf_sess_tcp_state(rec),
+                                                         generation: xpf_sess_generation(rec), policy: xpf_sess_policy(rec)) {
+                                     table.key(of: rec - table.records, direction: 0)  // the owner's own record
+                                 } &* 1000
+                             },
                              keep: { index in
                                  let rec = table.records + index
                                  return !isStale(rec) || recheck(index)

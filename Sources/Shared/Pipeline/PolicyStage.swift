@@ -114,6 +114,7 @@ extension Pipeline {
     @inline(never)  // out of the permit path's way
     @usableFromInline
     mutating func refuse(_ p: inout Packet, _ verdict: PolicyVerdict, counters: inout WorkerCounters) -> PacketAction {
+        p.traceVerdict(verdict)
         // The event's flow comes from the key and parse results, which a reject's reply
         // (built over the frame) leaves alone.
         var flow = PacketFlow()
@@ -158,7 +159,9 @@ extension Pipeline {
     @inline(never)  // once per session per policy epoch
     @usableFromInline
     mutating func recheckSession(_ p: inout Packet, counters: inout WorkerCounters) -> PacketAction? {
-        if recheck(p.session) { return nil }
+        let kept = recheck(p.session)
+        p.traceRecheck(kept: kept)
+        if kept { return nil }
         if partition.owns(p.session) {
             emitClose(p.session, reason: XPF_CLOSE_POLICY, counters: &counters)
             partition.remove(p.session)
@@ -169,10 +172,12 @@ extension Pipeline {
 
     /// Runs the policies again for session `index` under the running configuration.
     /// True: permitted (verdict and generation updated). False: marked POLICY_CLOSED
-    /// (also when it already was).
+    /// (also when it already was), or — on another worker's record — the record was
+    /// removed or reused meanwhile (nothing written; the packet's session is gone).
     @usableFromInline
     func recheck(_ index: Int) -> Bool {
         let rec = partition.table.records + index
+        let state = xpf_sess_load_state(rec)
         if xpf_sess_flags(rec) & UInt8(XPF_SESS_POLICY_CLOSED.rawValue) != 0 { return false }
         let v = configView
         let from = v.interface(slot: Int(rec.pointee.if_in)).zone
@@ -180,22 +185,14 @@ extension Pipeline {
         var permitted = false
         if from != XPF_CFG_NONE && to != XPF_CFG_NONE {
             let k = partition.table.key(of: index, direction: 0)
-            var icmpType: UInt8 = 0, icmpCode: UInt8 = 0
-            if k.proto == ParseConst.protoICMP || k.proto == ParseConst.protoICMPv6 {
-                // The first packet's type, from its key (icmpKeyPorts, Parse.swift).
-                let sport = UInt16(bigEndian: k.tuple.sport), dport = UInt16(bigEndian: k.tuple.dport)
-                if dport == sport &+ 1 {
-                    icmpType = k.family == 4 ? ICMPEcho.requestV4 : ICMPEcho.requestV6
-                } else if sport == dport &+ 1 {
-                    icmpType = k.family == 4 ? ICMPEcho.replyV4 : ICMPEcho.replyV6
-                } else {
-                    icmpType = UInt8(truncatingIfNeeded: sport >> 8)
-                    icmpCode = UInt8(truncatingIfNeeded: sport)
-                }
-            }
-            let verdict = decide(from: Int(from), to: Int(to),
-                                 PolicyKey(family: k.family, proto: k.proto, tuple: k.tuple, icmpType: icmpType, icmpCode: icmpCode),
-                                 countHit: false)
+            let verdict = decide(from: Int(from), to: Int(to), PolicyKey(session: k), countHit: false)
+            // Only the owner removes or reuses a record; another worker writes the verdict
+            // only if the record is still the session whose key it read. The window left
+            // between this check and the stores is a few instructions: a reuse inside it
+            // could give the new session the old one's policy id and log flag (both
+            // permitted under the running epoch) or mark it closed (fail-closed).
+            xpf_fence_acquire()
+            if xpf_sess_load_state(rec) != state { return false }
             if verdict.permits {
                 xpf_sess_set_policy(rec, verdict.policy)
                 if verdict.sessionFlags != 0 {

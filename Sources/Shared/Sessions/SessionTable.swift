@@ -360,12 +360,12 @@ public struct SessionPartition {
     }
 
     /// Examines up to `budget` records from the ageing cursor and removes the expired
-    /// ones. `timeoutMs(proto, tcpState)` gives each session's idle timeout; `keep(index)`
+    /// ones. `timeoutMs(record)` gives each session's idle timeout; `keep(index)`
     /// is asked about every live record that has not expired, and one it refuses goes too
     /// (a session its policy no longer permits); `onClose(index, expired)` sees each
     /// removed record just before it goes. Returns how many it removed.
     @inlinable
-    public mutating func age(nowMs: UInt32, budget: Int, timeoutMs: (UInt8, UInt8) -> UInt32,
+    public mutating func age(nowMs: UInt32, budget: Int, timeoutMs: (UnsafeMutablePointer<xpf_session>) -> UInt32,
                              keep: (Int) -> Bool = { _ in true },
                              onClose: (Int, _ expired: Bool) -> Void = { _, _ in }) -> Int {
         var removed = 0
@@ -379,7 +379,7 @@ public struct SessionPartition {
             // Signed wrapping difference: another worker may have stamped last_seen with a
             // clock a few ms ahead of ours (negative idle = just used). Valid for idles < 24 days.
             let idle = Int32(bitPattern: nowMs &- xpf_sess_last_seen(rec))
-            let expired = idle > 0 && UInt32(idle) > timeoutMs(rec.pointee.proto, xpf_sess_tcp_state(rec))
+            let expired = idle > 0 && UInt32(idle) > timeoutMs(rec)
             if expired || !keep(idx) {
                 onClose(idx, expired)
                 remove(idx)

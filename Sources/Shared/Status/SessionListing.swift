@@ -20,7 +20,7 @@ public enum SessionListing {
     /// Every live session, in record order.
     public static func all(_ region: ShmRegion) -> [SessionInfo] {
         let table = region.sessionTable
-        let cfg = region.configSnapshot.pointee
+        let view = region.configView(slot: region.current(.config).slot)
         let now = monotonicNanos()
         let nowMs = UInt32(truncatingIfNeeded: now / 1_000_000)
         let nowS = UInt32(truncatingIfNeeded: now / 1_000_000_000)
@@ -36,7 +36,7 @@ public enum SessionListing {
             if xpf_sess_load_state(rec) != s1 { continue }  // reused while we copied
             // Another worker may have stamped last_seen a moment after our clock read.
             let idle = UInt32(max(0, Int32(bitPattern: nowMs &- copy.last_seen_ms)))
-            let t = cfg.idleTimeout(proto: copy.proto, tcpState: copy.tcp_state)
+            let t = view.sessionIdleTimeout(copy)  // the application's inactivity-timeout, if its policy's sets one
             out.append(SessionInfo(id: i + 1, record: copy, idleMs: idle, ageS: nowS &- copy.created_s, timeoutS: t))
         }
         return out
