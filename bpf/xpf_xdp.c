@@ -15,7 +15,9 @@
  *     neighbour discovery — the kernel keeps the neighbour tables the worker
  *     relies on, so it must see these;
  *   - traffic to the box's own addresses (local_addrs): SSH, management, BGP
- *     sessions terminate in the kernel, not in the forwarding path;
+ *     sessions terminate in the kernel, not in the forwarding path — but only what
+ *     the ingress interface's host-inbound-traffic admits (host_inbound, checked on
+ *     every packet, established flows included); the rest is dropped here;
  *   - frames we cannot parse: the kernel drops malformed packets itself and
  *     accounts for them, which is better than a silent drop here.
  * Everything else is transit traffic and belongs to a worker. If the worker for
@@ -69,6 +71,22 @@ struct {
 	__type(value, __u32);
 } local_addrs SEC(".maps");
 
+/* Host-inbound tables, two banks of one per interface slot; host_inbound_bank says
+ * which bank is current (layout, writer and ordering in xpf_bpf_abi.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XPF_HOST_INBOUND_BANKS * XPF_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct xpf_host_inbound);
+} host_inbound SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} host_inbound_bank SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XPF_XDP_CTR_MAX);
@@ -85,6 +103,29 @@ struct vlan_tag {
 
 #define ICMPV6_ND_FIRST 133 /* Router Solicitation */
 #define ICMPV6_ND_LAST 137  /* Redirect */
+
+/* Header fields the host-inbound check reads. */
+#define IPV4_FRAG_OFFSET_MASK 0x1fff /* frag_off without the flags */
+#define IPV6_FRAG_OFFSET_MASK 0xfff8 /* fragment header's offset, in place */
+#define TCP_FLAGS_OFFSET 13	     /* byte of TCP flags in the TCP header */
+#define TCP_FLAG_ACK 0x10
+#define L4_PORTS_BYTES 4	     /* source and destination port */
+#define ICMP_ECHO_REPLY 0
+#define ICMP_DEST_UNREACH 3
+#define ICMP_SOURCE_QUENCH 4
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_PARAMETER_PROB 12
+#define ICMPV6_ERROR_FIRST 1	     /* destination unreachable */
+#define ICMPV6_ERROR_LAST 4	     /* parameter problem */
+#define ICMPV6_ECHO_REPLY 129
+/* IPv6 extension headers: next header and length (8-octet units beyond the first 8;
+ * AH counts 4-octet units beyond the first 8) in their first two bytes. */
+#define IPV6_EXT_HOP_BY_HOP 0
+#define IPV6_EXT_ROUTING 43
+#define IPV6_EXT_FRAGMENT 44
+#define IPV6_EXT_AH 51
+#define IPV6_EXT_DSTOPTS 60
+#define IPV6_FRAGMENT_HEADER_BYTES 8
 
 /* Per-CPU counter, so a plain increment is race-free. */
 static __always_inline void count(__u32 idx)
@@ -106,11 +147,97 @@ static __always_inline int is_local(struct xpf_addr_key *key)
 	return bpf_map_lookup_elem(&local_addrs, key) != NULL;
 }
 
+/* What a host-bound packet is, for the host-inbound check. */
+struct host_packet {
+	__u8 family_bit;     /* XPF_HOST_INBOUND_FAMILY_* */
+	__u8 protocol;	     /* after IPv6 extension headers */
+	__u8 later_fragment; /* a non-first fragment: no L4 header */
+	void *l4;	     /* start of the L4 header (unchecked against data_end) */
+};
+
+static __always_inline int in_range(__u16 v, __u16 first, __u16 last)
+{
+	return v >= first && v <= last;
+}
+
+/* The rules of xpf_bpf_abi.h ("Host-inbound traffic"), in the same order as
+ * HostInboundTable.admits. Returns nonzero to admit. */
+static __always_inline int host_inbound_admits(const struct xpf_host_inbound *t,
+					       const struct host_packet *p, void *data_end)
+{
+	__u8 *l4 = p->l4;
+	__u16 port = 0;
+	__u32 n;
+
+	if (!(t->flags & XPF_HOST_INBOUND_F_ZONE))
+		return 0;
+	if (p->later_fragment)
+		return 1;
+	if (p->protocol == IPPROTO_TCP) {
+		if ((void *)(l4 + TCP_FLAGS_OFFSET + 1) > data_end)
+			return 0;
+		port = ((__u16)l4[2] << 8) | l4[3];
+		if ((l4[TCP_FLAGS_OFFSET] & TCP_FLAG_ACK) &&
+		    in_range(port, t->reply_port_first, t->reply_port_last))
+			return 1;
+	} else if (p->protocol == IPPROTO_UDP) {
+		if ((void *)(l4 + L4_PORTS_BYTES) > data_end)
+			return 0;
+		port = ((__u16)l4[2] << 8) | l4[3];
+		if (in_range(port, t->reply_port_first, t->reply_port_last))
+			return 1;
+	} else if ((p->protocol == IPPROTO_ICMP && p->family_bit == XPF_HOST_INBOUND_FAMILY_INET) ||
+		   (p->protocol == IPPROTO_ICMPV6 && p->family_bit == XPF_HOST_INBOUND_FAMILY_INET6)) {
+		if ((void *)(l4 + 1) > data_end)
+			return 0;
+		port = l4[0];
+		if (p->protocol == IPPROTO_ICMP &&
+		    (port == ICMP_ECHO_REPLY || port == ICMP_DEST_UNREACH || port == ICMP_SOURCE_QUENCH ||
+		     port == ICMP_TIME_EXCEEDED || port == ICMP_PARAMETER_PROB))
+			return 1;
+		if (p->protocol == IPPROTO_ICMPV6 &&
+		    (port == ICMPV6_ECHO_REPLY || in_range(port, ICMPV6_ERROR_FIRST, ICMPV6_ERROR_LAST)))
+			return 1;
+	}
+	n = t->n_entries;
+	for (__u32 i = 0; i < XPF_HOST_INBOUND_MAX_ENTRIES; i++) {
+		const struct xpf_host_inbound_entry *e = &t->entries[i];
+
+		if (i >= n)
+			break;
+		if (e->protocol == p->protocol && (e->families & p->family_bit) &&
+		    in_range(port, e->port_first, e->port_last))
+			return 1;
+	}
+	return 0;
+}
+
+/* Host-bound packet on interface `slot`: XDP_PASS (counted PASS_LOCAL) when its
+ * interface's host-inbound-traffic admits it, else XDP_DROP (DROP_HOST_INBOUND). A slot
+ * without a table (none written yet) admits nothing: fail closed. */
+static __always_inline int host_inbound_verdict(__u32 slot, const struct host_packet *p, void *data_end)
+{
+	__u32 zero = 0, key;
+	__u32 *bank = bpf_map_lookup_elem(&host_inbound_bank, &zero);
+	struct xpf_host_inbound *t;
+
+	if (!bank || *bank >= XPF_HOST_INBOUND_BANKS || slot >= XPF_MAX_IFACES)
+		goto deny;
+	key = *bank * XPF_MAX_IFACES + slot;
+	t = bpf_map_lookup_elem(&host_inbound, &key);
+	if (t && host_inbound_admits(t, p, data_end))
+		return pass(XPF_XDP_PASS_LOCAL);
+deny:
+	count(XPF_XDP_DROP_HOST_INBOUND);
+	return XDP_DROP;
+}
+
 /* Verdict for an IPv4 packet whose header starts at `l3`:
  * XDP_PASS (counted here) or -1 for transit. */
-static __always_inline int triage_ipv4(void *l3, void *data_end)
+static __always_inline int triage_ipv4(void *l3, void *data_end, __u32 slot)
 {
 	struct iphdr *iph = l3;
+	struct host_packet hp;
 	struct xpf_addr_key key;
 	__u32 ihl_bytes;
 	__u32 daddr;
@@ -133,19 +260,66 @@ static __always_inline int triage_ipv4(void *l3, void *data_end)
 	__builtin_memset(&key, 0, sizeof(key));
 	key.family = 4;
 	__builtin_memcpy(key.addr, &iph->daddr, 4);
-	if (is_local(&key))
-		return pass(XPF_XDP_PASS_LOCAL);
+	if (is_local(&key)) {
+		hp.family_bit = XPF_HOST_INBOUND_FAMILY_INET;
+		hp.protocol = iph->protocol;
+		hp.later_fragment = (bpf_ntohs(iph->frag_off) & IPV4_FRAG_OFFSET_MASK) != 0;
+		hp.l4 = l3 + ihl_bytes;
+		return host_inbound_verdict(slot, &hp, data_end);
+	}
 
 	return -1;
+}
+
+/* Walks at most XPF_HOST_INBOUND_MAX_EXT_HEADERS IPv6 extension headers to the upper
+ * layer and fills `p`'s protocol and L4 start, or marks a non-first fragment. Returns 0
+ * when the chain is longer or runs past the frame (refused). */
+static __always_inline int ipv6_upper_layer(struct ipv6hdr *ip6h, void *data_end,
+					    struct host_packet *p)
+{
+	__u8 *h = (__u8 *)(ip6h + 1);
+	__u8 next = ip6h->nexthdr;
+	__u32 len;
+
+	for (int i = 0; i < XPF_HOST_INBOUND_MAX_EXT_HEADERS; i++) {
+		if (next != IPV6_EXT_HOP_BY_HOP && next != IPV6_EXT_ROUTING &&
+		    next != IPV6_EXT_FRAGMENT && next != IPV6_EXT_AH && next != IPV6_EXT_DSTOPTS)
+			break;
+		/* Every extension header is at least 8 bytes. */
+		if ((void *)(h + IPV6_FRAGMENT_HEADER_BYTES) > data_end)
+			return 0;
+		if (next == IPV6_EXT_FRAGMENT) {
+			if ((((__u16)h[2] << 8) | h[3]) & IPV6_FRAG_OFFSET_MASK) {
+				p->protocol = h[0];
+				p->later_fragment = 1;
+				p->l4 = h + IPV6_FRAGMENT_HEADER_BYTES;
+				return 1;
+			}
+			len = IPV6_FRAGMENT_HEADER_BYTES;
+		} else if (next == IPV6_EXT_AH) {
+			len = ((__u32)h[1] + 2) * 4;
+		} else {
+			len = ((__u32)h[1] + 1) * 8;
+		}
+		next = h[0];
+		h += len;
+	}
+	if (next == IPV6_EXT_HOP_BY_HOP || next == IPV6_EXT_ROUTING || next == IPV6_EXT_FRAGMENT ||
+	    next == IPV6_EXT_AH || next == IPV6_EXT_DSTOPTS)
+		return 0;
+	p->protocol = next;
+	p->l4 = h;
+	return 1;
 }
 
 /* Same for IPv6. Extension headers are not walked: NDP is only recognised when
  * ICMPv6 follows the fixed header directly, which is how NDP is sent (RFC 4861
  * messages carry no extension headers in practice, and their destinations are
  * mostly multicast or link-local, caught before that check anyway). */
-static __always_inline int triage_ipv6(void *l3, void *data_end)
+static __always_inline int triage_ipv6(void *l3, void *data_end, __u32 slot)
 {
 	struct ipv6hdr *ip6h = l3;
+	struct host_packet hp;
 	struct xpf_addr_key key;
 	__u8 *dst;
 
@@ -174,8 +348,14 @@ static __always_inline int triage_ipv6(void *l3, void *data_end)
 	__builtin_memset(&key, 0, sizeof(key));
 	key.family = 6;
 	__builtin_memcpy(key.addr, dst, 16);
-	if (is_local(&key))
-		return pass(XPF_XDP_PASS_LOCAL);
+	if (is_local(&key)) {
+		hp.family_bit = XPF_HOST_INBOUND_FAMILY_INET6;
+		hp.later_fragment = 0;
+		if (ipv6_upper_layer(ip6h, data_end, &hp))
+			return host_inbound_verdict(slot, &hp, data_end);
+		count(XPF_XDP_DROP_HOST_INBOUND);
+		return XDP_DROP;
+	}
 
 	return -1;
 }
@@ -222,9 +402,9 @@ int xpf_xdp(struct xdp_md *ctx)
 		return pass(XPF_XDP_PASS_NOT_DATAPLANE);
 
 	if (proto == bpf_htons(ETH_P_IP))
-		verdict = triage_ipv4(l3, data_end);
+		verdict = triage_ipv4(l3, data_end, slot->slot);
 	else if (proto == bpf_htons(ETH_P_IPV6))
-		verdict = triage_ipv6(l3, data_end);
+		verdict = triage_ipv6(l3, data_end, slot->slot);
 	else
 		return pass(XPF_XDP_PASS_NOT_IP);
 	if (verdict >= 0)

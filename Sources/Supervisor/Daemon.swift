@@ -43,6 +43,8 @@ final class Daemon {
     var metrics: MetricsService?
     /// Policy hit counts per policy identity across commits (`show security policies hit-count`).
     var hitCounts: PolicyHitCounts!
+    /// The XDP program's host-inbound tables, rewritten on every commit.
+    var hostInbound: HostInboundMap!
 
     init(_ opts: DaemonOptions) { self.opts = opts }
 
@@ -122,8 +124,17 @@ final class Daemon {
             // first, once every worker left it (PolicyHitCounts.publish refuses otherwise).
             let samePolicies = model.decidesSessions(as: runningModel)
             if !samePolicies { _ = hitCounts.awaitHarvest(timeoutNs: 1_000_000_000) { drainEvents() } }
+            // Host-inbound tables before the generation: once a commit is reported complete
+            // (or a worker runs its generation) no host-bound packet is admitted by the old
+            // host-inbound-traffic — a removed service refuses the next packet, of an
+            // established connection too. A failed publish puts the running tables back.
+            try hostInbound.install(model)
             let t0 = monotonicNanos()
-            let gen = try hitCounts.publish(image, model: model, samePolicies: samePolicies)
+            let gen: UInt64
+            do { gen = try hitCounts.publish(image, model: model, samePolicies: samePolicies) } catch {
+                try? hostInbound.install(runningModel)
+                throw error
+            }
             let switched = workers.awaitGeneration(gen, timeoutNs: 1_000_000_000) { drainEvents() }
             let t1 = monotonicNanos()
             eventNames.adopt(generation: gen, model: model)
@@ -268,6 +279,8 @@ final class Daemon {
         region.header.pointee.tx_ring_size = UInt32(running.txRing)
         fib = FIBMirror(region: region, slotOf: slotOf, localAddrsFd: bpf.local_addrs_fd)
         try fib.refreshIfDirty()  // local_addrs must be right before the program sees traffic
+        hostInbound = HostInboundMap(tablesFd: bpf.host_inbound_fd, bankFd: bpf.host_inbound_bank_fd, interfaceCount: infos.count)
+        try hostInbound.install(runningModel)  // likewise what host-bound traffic each interface admits
 
         for (slot, info) in infos.enumerated() {
             _ = xpf_xdp_detach(Int32(info.ifindex))  // a stale program from a crashed run

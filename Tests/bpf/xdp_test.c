@@ -11,7 +11,11 @@
  * pairs it creates vanish with the process and nothing needs cleaning up.
  * Needs root (CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN).
  *
- * Usage: xdp_test [path/to/xpf_xdp.o]
+ * The host-inbound cases come from Tests/bpf/host_inbound_corpus.txt, which the Swift
+ * matcher (HostInboundTableTests) runs too: each table's `entry` lines go into the
+ * host_inbound map as xpfd would write them, each case becomes a frame to a local address.
+ *
+ * Usage: xdp_test [path/to/xpf_xdp.o [path/to/host_inbound_corpus.txt]]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -57,6 +61,8 @@ static struct {
 	int if_slots;
 	int local_addrs;
 	int xsks;
+	int host_inbound;
+	int host_inbound_bank;
 } fd;
 
 static int ncpus;
@@ -100,6 +106,7 @@ static const char *ctr_name(int i)
 		[XPF_XDP_ERR_PARSE] = "ERR_PARSE",
 		[XPF_XDP_PASS_NOT_DATAPLANE] = "PASS_NOT_DATAPLANE",
 		[XPF_XDP_REDIRECT_FAILED] = "REDIRECT_FAILED",
+		[XPF_XDP_DROP_HOST_INBOUND] = "DROP_HOST_INBOUND",
 	};
 	return names[i] ? names[i] : "?";
 }
@@ -278,6 +285,35 @@ static int set_slot(unsigned ifindex, uint32_t slot)
 	uint32_t k = ifindex;
 
 	return bpf_map_update_elem(fd.if_slots, &k, &v, BPF_ANY) ? -errno : 0;
+}
+
+/* Writes `t` for `slot` into `bank` of host_inbound. */
+static int set_host_inbound(uint32_t bank, uint32_t slot, const struct xpf_host_inbound *t)
+{
+	uint32_t k = bank * XPF_MAX_IFACES + slot;
+
+	return bpf_map_update_elem(fd.host_inbound, &k, t, BPF_ANY) ? -errno : 0;
+}
+
+static int set_host_inbound_bank(uint32_t bank)
+{
+	uint32_t zero = 0;
+
+	return bpf_map_update_elem(fd.host_inbound_bank, &zero, &bank, BPF_ANY) ? -errno : 0;
+}
+
+/* The triage cases send UDP to local addresses; their slots admit all UDP. */
+static int admit_udp(uint32_t slot)
+{
+	struct xpf_host_inbound t = {
+		.flags = XPF_HOST_INBOUND_F_ZONE,
+		.n_entries = 1,
+		.entries[0] = {.protocol = IPPROTO_UDP,
+			       .families = XPF_HOST_INBOUND_FAMILY_INET | XPF_HOST_INBOUND_FAMILY_INET6,
+			       .port_first = 0, .port_last = 0xffff},
+	};
+
+	return set_host_inbound(0, slot, &t);
 }
 
 static int add_local(int family, const char *text)
@@ -610,9 +646,236 @@ static void interface_cases(void)
 	       &(struct run){.ifindex = a_ifindex}, XDP_DROP, XPF_XDP_DROP_NO_WORKER);
 }
 
+/* ---- host-inbound corpus ------------------------------------------------ */
+
+#define CORPUS_MAX_TABLES 16
+#define CORPUS_NAME_MAX 32
+#define L4_MAX 40		/* bytes of upper-layer header built before cutting */
+#define LATER_FRAGMENT_OFFSET 185 /* any non-zero offset, in 8-byte units */
+#define IPV4_MF 0x2000
+#define IPV6_FRAG_M 0x0001
+
+struct corpus_table {
+	char name[CORPUS_NAME_MAX];
+	struct xpf_host_inbound t;
+};
+
+static struct corpus_table tables[CORPUS_MAX_TABLES];
+static int n_tables;
+
+static struct corpus_table *find_table(const char *name)
+{
+	for (int i = 0; i < n_tables; i++)
+		if (strcmp(tables[i].name, name) == 0)
+			return &tables[i];
+	return NULL;
+}
+
+static uint8_t tcp_flags(const char *letters)
+{
+	uint8_t f = 0;
+
+	for (const char *c = letters; *c; c++) {
+		switch (*c) {
+		case 'F': f |= 0x01; break;
+		case 'S': f |= 0x02; break;
+		case 'R': f |= 0x04; break;
+		case 'P': f |= 0x08; break;
+		case 'A': f |= 0x10; break;
+		case 'U': f |= 0x20; break;
+		}
+	}
+	return f;
+}
+
+/* The upper-layer header of a case, whole: TCP (ports, flags), UDP (ports), ICMP (type),
+ * zeros for anything else. */
+static void l4_header(uint8_t out[L4_MAX], int family, unsigned proto, unsigned port,
+		      const char *flags)
+{
+	memset(out, 0, L4_MAX);
+	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+		out[0] = 0x9c; /* source port 40000 */
+		out[1] = 0x40;
+		out[2] = port >> 8;
+		out[3] = port & 0xff;
+		if (proto == IPPROTO_TCP) {
+			out[12] = 5 << 4; /* data offset */
+			out[13] = tcp_flags(flags);
+		}
+	} else if ((proto == IPPROTO_ICMP && family == 4) ||
+		   (proto == IPPROTO_ICMPV6 && family == 6)) {
+		out[0] = port;
+	}
+}
+
+/* A frame to the box (192.0.2.1 / 2001:db8::1, both in local_addrs) as the case says. */
+static void corpus_frame(struct frame *f, int family, unsigned proto, unsigned port,
+			 const char *flags, const char *fragment, int ext, int l4_bytes)
+{
+	uint8_t l4[L4_MAX];
+
+	l4_header(l4, family, proto, port, flags);
+	if (family == 4) {
+		uint8_t h[20] = {0};
+		uint16_t frag = 0;
+
+		if (strcmp(fragment, "first") == 0)
+			frag = IPV4_MF;
+		else if (strcmp(fragment, "later") == 0)
+			frag = LATER_FRAGMENT_OFFSET;
+		eth(f, ETH_P_IP);
+		h[0] = 0x45;
+		h[2] = (20 + l4_bytes) >> 8;
+		h[3] = (20 + l4_bytes) & 0xff;
+		h[6] = frag >> 8;
+		h[7] = frag & 0xff;
+		h[8] = 64;
+		h[9] = proto;
+		inet_pton(AF_INET, "198.51.100.7", h + 12);
+		inet_pton(AF_INET, "192.0.2.1", h + 16);
+		put(f, h, sizeof(h));
+	} else {
+		uint8_t h[40] = {0};
+		int frag_header = strcmp(fragment, "none") != 0;
+		int payload = (ext + frag_header) * 8 + l4_bytes;
+		uint8_t next = ext ? IPPROTO_DSTOPTS : frag_header ? IPPROTO_FRAGMENT : proto;
+
+		eth(f, ETH_P_IPV6);
+		h[0] = 0x60;
+		h[4] = payload >> 8;
+		h[5] = payload & 0xff;
+		h[6] = next;
+		h[7] = 64;
+		inet_pton(AF_INET6, "2001:db8:1::7", h + 8);
+		inet_pton(AF_INET6, "2001:db8::1", h + 24);
+		put(f, h, sizeof(h));
+		for (int i = 0; i < ext; i++) {
+			/* Destination options, length 0 (8 bytes), one PadN option. */
+			uint8_t d[8] = {i + 1 < ext ? IPPROTO_DSTOPTS : frag_header ? IPPROTO_FRAGMENT : proto,
+					0, 1, 4};
+			put(f, d, sizeof(d));
+		}
+		if (frag_header) {
+			uint16_t off = strcmp(fragment, "later") == 0 ? LATER_FRAGMENT_OFFSET << 3
+								      : IPV6_FRAG_M;
+			uint8_t fh[8] = {proto, 0, off >> 8, off & 0xff, 0, 0, 0, 1};
+			put(f, fh, sizeof(fh));
+		}
+	}
+	put(f, l4, l4_bytes);
+}
+
+/* Reads the corpus: `table` lines start a table (zone flag, reply ports), `entry` lines
+ * fill it, `case` lines run at once with the table written into SLOT_LO of bank 0. */
+static void corpus_cases(const char *path)
+{
+	const struct run lo = {.ifindex = lo_ifindex};
+	FILE *in = fopen(path, "r");
+	char line[256];
+	int lineno = 0, cases = 0, err;
+
+	if (!in) {
+		not_ok("host-inbound corpus", "open %s: %s", path, strerror(errno));
+		return;
+	}
+	while (fgets(line, sizeof(line), in)) {
+		char kind[8], name[CORPUS_NAME_MAX], a[8], b[128], c[128], flags[8], fragment[8],
+			verdict[8];
+		unsigned u1, u2, u3, u4;
+		int family, ext, l4_bytes;
+		struct corpus_table *t;
+
+		lineno++;
+		if (line[0] == '#' || line[0] == '\n' || sscanf(line, "%7s", kind) != 1)
+			continue;
+		if (strcmp(kind, "table") == 0 &&
+		    sscanf(line, "table %31s %7s %127s %127s %u %u", name, a, b, c, &u1, &u2) == 6 &&
+		    n_tables < CORPUS_MAX_TABLES) {
+			t = &tables[n_tables++];
+			memset(t, 0, sizeof(*t));
+			snprintf(t->name, sizeof(t->name), "%s", name);
+			t->t.flags = strcmp(a, "zone") == 0 ? XPF_HOST_INBOUND_F_ZONE : 0;
+			t->t.reply_port_first = u1;
+			t->t.reply_port_last = u2;
+		} else if (strcmp(kind, "entry") == 0 &&
+			   sscanf(line, "entry %31s %u %u %u %u", name, &u1, &u2, &u3, &u4) == 5 &&
+			   (t = find_table(name)) && t->t.n_entries < XPF_HOST_INBOUND_MAX_ENTRIES) {
+			t->t.entries[t->t.n_entries++] = (struct xpf_host_inbound_entry){
+				.protocol = u1, .families = u2, .port_first = u3, .port_last = u4};
+		} else if (strcmp(kind, "case") == 0 &&
+			   sscanf(line, "case %31s %d %u %u %7s %7s %d %d %7s", name, &family, &u1,
+				  &u2, flags, fragment, &ext, &l4_bytes, verdict) == 9 &&
+			   (t = find_table(name))) {
+			char title[320];
+			struct frame f;
+			int admit = strcmp(verdict, "admit") == 0;
+
+			if ((err = set_host_inbound(0, SLOT_LO, &t->t))) {
+				not_ok("host-inbound corpus", "line %d: map update: %s", lineno,
+				       strerror(-err));
+				break;
+			}
+			corpus_frame(&f, family, u1, u2, flags, fragment, ext, l4_bytes);
+			line[strcspn(line, "\n")] = 0;
+			snprintf(title, sizeof(title), "corpus line %d (%s) -> %s", lineno, line,
+				 admit ? "PASS, PASS_LOCAL" : "DROP, DROP_HOST_INBOUND");
+			expect(title, &f, &lo, admit ? XDP_PASS : XDP_DROP,
+			       admit ? XPF_XDP_PASS_LOCAL : XPF_XDP_DROP_HOST_INBOUND);
+			cases++;
+		} else {
+			line[strcspn(line, "\n")] = 0;
+			not_ok("host-inbound corpus", "line %d: cannot read: %s", lineno, line);
+		}
+	}
+	fclose(in);
+	if (cases < 100)
+		not_ok("host-inbound corpus", "only %d cases run", cases);
+	else
+		ok("host-inbound corpus read whole");
+}
+
+/* xpfd writes the bank the program does not read, then switches: the program must follow
+ * the bank word, not a fixed bank. */
+static void bank_cases(void)
+{
+	const struct run lo = {.ifindex = lo_ifindex};
+	struct xpf_host_inbound nothing = {.flags = XPF_HOST_INBOUND_F_ZONE};
+	struct corpus_table *trust = find_table("trust");
+	struct frame f;
+	int err;
+
+	if (!trust) {
+		not_ok("host-inbound banks", "corpus has no table 'trust'");
+		return;
+	}
+	corpus_frame(&f, 4, IPPROTO_TCP, 22, "A", "none", 0, 20);
+	if ((err = set_host_inbound(0, SLOT_LO, &trust->t)) ||
+	    (err = set_host_inbound(1, SLOT_LO, &nothing)) || (err = set_host_inbound_bank(0))) {
+		not_ok("host-inbound banks", "%s", strerror(-err));
+		return;
+	}
+	expect("bank 0 (ssh admitted): SSH segment -> PASS, PASS_LOCAL", &f, &lo, XDP_PASS,
+	       XPF_XDP_PASS_LOCAL);
+	if ((err = set_host_inbound_bank(1))) {
+		not_ok("host-inbound banks", "%s", strerror(-err));
+		return;
+	}
+	expect("switched to bank 1 (ssh removed): same segment -> DROP, DROP_HOST_INBOUND", &f,
+	       &lo, XDP_DROP, XPF_XDP_DROP_HOST_INBOUND);
+	if ((err = set_host_inbound_bank(XPF_HOST_INBOUND_BANKS))) {
+		not_ok("host-inbound banks", "%s", strerror(-err));
+		return;
+	}
+	expect("bank word out of range -> DROP, DROP_HOST_INBOUND (fail closed)", &f, &lo, XDP_DROP,
+	       XPF_XDP_DROP_HOST_INBOUND);
+	set_host_inbound_bank(0);
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = argc > 1 ? argv[1] : "../../bpf/build/xpf_xdp.o";
+	const char *corpus_path = argc > 2 ? argv[2] : "host_inbound_corpus.txt";
 	struct bpf_object *obj;
 	struct bpf_program *prog;
 	int err;
@@ -647,11 +910,14 @@ int main(int argc, char **argv)
 	fd.if_slots = bpf_object__find_map_fd_by_name(obj, "if_slots");
 	fd.local_addrs = bpf_object__find_map_fd_by_name(obj, "local_addrs");
 	fd.xsks = bpf_object__find_map_fd_by_name(obj, "xsks_map");
+	fd.host_inbound = bpf_object__find_map_fd_by_name(obj, "host_inbound");
+	fd.host_inbound_bank = bpf_object__find_map_fd_by_name(obj, "host_inbound_bank");
 	if (fd.prog < 0 || fd.counters < 0 || fd.if_slots < 0 || fd.local_addrs < 0 ||
-	    fd.xsks < 0) {
+	    fd.xsks < 0 || fd.host_inbound < 0 || fd.host_inbound_bank < 0) {
 		not_ok("program and maps present", "prog %d counters %d if_slots %d "
-		       "local_addrs %d xsks_map %d", fd.prog, fd.counters, fd.if_slots,
-		       fd.local_addrs, fd.xsks);
+		       "local_addrs %d xsks_map %d host_inbound %d host_inbound_bank %d", fd.prog,
+		       fd.counters, fd.if_slots, fd.local_addrs, fd.xsks, fd.host_inbound,
+		       fd.host_inbound_bank);
 		goto out;
 	}
 	if (prog && bpf_program__type(prog) != BPF_PROG_TYPE_XDP)
@@ -679,8 +945,24 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	/* Before any table is written every slot is in no zone: nothing host-bound passes. */
+	{
+		struct frame f;
+
+		eth(&f, ETH_P_IP);
+		ipv4(&f, "198.51.100.7", "192.0.2.1", 5);
+		expect("host-bound before any host-inbound table -> DROP, DROP_HOST_INBOUND", &f,
+		       &(struct run){.ifindex = lo_ifindex}, XDP_DROP, XPF_XDP_DROP_HOST_INBOUND);
+	}
+	if ((err = admit_udp(SLOT_LO)) || (err = admit_udp(SLOT_A))) {
+		not_ok("fill host_inbound", "%s", strerror(-err));
+		goto out;
+	}
+
 	verdict_cases();
 	interface_cases();
+	corpus_cases(corpus_path);
+	bank_cases();
 out:
 	bpf_object__close(obj);
 	printf("%d passed, %d failed\n", passed, failed);

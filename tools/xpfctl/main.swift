@@ -210,6 +210,9 @@ struct FlowStatisticsShow: ParsableCommand {
         let region = try DataplaneStatus.openRegion(stateDir: common.stateDir)
         let stats = (0..<region.queues).map { WorkerStatsIO.read(region.worker($0)) }
         func total(_ f: (xpf_worker_stats) -> UInt64) -> UInt64 { stats.reduce(0) { $0 &+ f($1) } }
+        // Host-bound packets the XDP program refused (host-inbound-traffic, R-5.4): never
+        // reach a worker, so they are counted in the program's map; nil if it is unreadable.
+        let hostInboundDenied = DataplaneStatus.read(region).xdp?[Int(XPF_XDP_DROP_HOST_INBOUND.rawValue)]
         if json {
             var j = JSONWriter()
             j.beginObject()
@@ -228,6 +231,7 @@ struct FlowStatisticsShow: ParsableCommand {
             j.beginObject("drops")
             for r in dropReasons { j.field(r.name, total { $0.drop(r.index) }) }
             j.endObject()
+            if let hostInboundDenied { j.field("host_inbound_denied", hostInboundDenied) }
             j.endObject()
             print(j.text)
             return
@@ -242,6 +246,9 @@ struct FlowStatisticsShow: ParsableCommand {
             let n = total { $0.drop(r.index) }
             func column(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
             print("  " + column(r.name, Self.reasonWidth) + column(String(n), Self.countWidth) + r.meaning)
+        }
+        if let hostInboundDenied {
+            print("Host-bound packets refused by host-inbound-traffic (XDP): \(hostInboundDenied)")
         }
     }
 }

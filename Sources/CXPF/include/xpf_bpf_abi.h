@@ -11,7 +11,7 @@
 
 #include <linux/types.h>
 
-#define XPF_BPF_ABI_VERSION 1
+#define XPF_BPF_ABI_VERSION 2
 
 /* Maximum number of dataplane interfaces and of queues per interface. */
 #define XPF_MAX_IFACES 16
@@ -57,7 +57,67 @@ enum xpf_xdp_counter {
 	XPF_XDP_ERR_PARSE = 6,       /* truncated Ethernet/VLAN/IP header: passed to the kernel */
 	XPF_XDP_PASS_NOT_DATAPLANE = 7, /* ingress ifindex not in if_slots */
 	XPF_XDP_REDIRECT_FAILED = 8, /* bpf_redirect_map refused: dropped */
-	XPF_XDP_CTR_MAX = 9
+	XPF_XDP_DROP_HOST_INBOUND = 9, /* to a local address, refused by host-inbound-traffic */
+	XPF_XDP_CTR_MAX = 10
+};
+
+/* Host-inbound traffic (R-5.4): what each dataplane interface admits to the box's own
+ * addresses. Checked by the program for every packet to a local address (local_addrs),
+ * established flows included; refused packets are dropped and counted
+ * XPF_XDP_DROP_HOST_INBOUND, admitted ones passed (XPF_XDP_PASS_LOCAL).
+ *
+ * host_inbound (BPF_MAP_TYPE_ARRAY, max_entries XPF_HOST_INBOUND_BANKS * XPF_MAX_IFACES):
+ *   key = bank * XPF_MAX_IFACES + interface slot, value = struct xpf_host_inbound.
+ * host_inbound_bank (BPF_MAP_TYPE_ARRAY, max_entries 1): key 0, value __u32, the bank the
+ *   program reads (0 or 1).
+ * Writer: xpfd only, at start (before attach) and on every commit, before the commit's
+ * configuration generation is published. It rewrites every slot of the bank the program
+ * does not read, then stores that bank's number in host_inbound_bank: a packet sees one
+ * commit's tables whole, never a table half rewritten (an array value is copied in place,
+ * not swapped). Readers: the program, one lookup of the bank and one of the table per
+ * host-bound packet. The tables are computed from the configuration by
+ * HostInboundTable.swift (Sources/Shared/Config), the one place that decides what a
+ * service or protocol admits; the rules below are applied identically by the program and
+ * by HostInboundTable.admits (tested against one corpus, Tests/bpf/host_inbound_corpus.txt).
+ *
+ * A packet is admitted when the table has XPF_HOST_INBOUND_F_ZONE (the interface is in a
+ * zone; an interface in no zone admits nothing) and one of:
+ *   - it is a non-first fragment (no ports to match; the kernel delivers nothing of a
+ *     datagram whose first fragment was refused);
+ *   - an ICMP error (ICMPv4 3, 4, 11, 12; ICMPv6 1-4: path MTU discovery needs them) or
+ *     an echo reply (ICMPv4 0, ICMPv6 129: answers to the box's own pings);
+ *   - TCP with ACK set, or UDP, to a destination port in [reply_port_first,
+ *     reply_port_last] (the kernel's ip_local_port_range: replies to connections the box
+ *     itself opened);
+ *   - an entry matches: same IP protocol, the packet's family in `families`, and its
+ *     "port" in [port_first, port_last] — the destination port for TCP/UDP, the type for
+ *     ICMP/ICMPv6, 0 for any other protocol.
+ * IPv6 extension headers (hop-by-hop, routing, destination options, fragment, AH) are
+ * walked, at most XPF_HOST_INBOUND_MAX_EXT_HEADERS of them; a longer chain, or a
+ * TCP/UDP/ICMP header cut short, is refused. */
+#define XPF_HOST_INBOUND_BANKS 2
+#define XPF_HOST_INBOUND_MAX_ENTRIES 48
+#define XPF_HOST_INBOUND_MAX_EXT_HEADERS 4
+
+#define XPF_HOST_INBOUND_F_ZONE 1u /* the interface is in a zone */
+#define XPF_HOST_INBOUND_FAMILY_INET 1u  /* xpf_host_inbound_entry.families */
+#define XPF_HOST_INBOUND_FAMILY_INET6 2u
+
+struct xpf_host_inbound_entry {
+	__u8 protocol;    /* IP protocol number */
+	__u8 families;    /* XPF_HOST_INBOUND_FAMILY_* */
+	__u16 port_first; /* host order; ICMP type for ICMP/ICMPv6, 0..0xffff for portless protocols */
+	__u16 port_last;
+	__u16 pad;
+};
+
+struct xpf_host_inbound {
+	__u32 flags;            /* XPF_HOST_INBOUND_F_* */
+	__u32 n_entries;        /* entries[0..n_entries) are valid, <= XPF_HOST_INBOUND_MAX_ENTRIES */
+	__u16 reply_port_first; /* host order */
+	__u16 reply_port_last;
+	__u32 pad;
+	struct xpf_host_inbound_entry entries[XPF_HOST_INBOUND_MAX_ENTRIES];
 };
 
 #endif

@@ -15,6 +15,7 @@ struct xpf_bpf {
 	struct bpf_object *obj;
 	int prog_fd;
 	int xsks_fd, if_slots_fd, local_addrs_fd, counters_fd;
+	int host_inbound_fd, host_inbound_bank_fd; /* host-inbound tables and their current bank */
 	uint32_t xsks_id, counters_id;
 	uint32_t abi_version; /* the program's xpf_abi_version */
 };

@@ -1,0 +1,59 @@
+// xpfd's side of the XDP program's host-inbound tables (R-5.4; layout, banks and rules in
+// xpf_bpf_abi.h): one `HostInboundTable` per interface slot, rewritten from the model at
+// start and on every commit.
+#if canImport(Glibc)
+import Glibc
+#endif
+import CXPF
+import Shared
+
+final class HostInboundMap {
+    let tablesFd: Int32
+    let bankFd: Int32
+    /// Dataplane interfaces: slot i is model interface i (both in `system dataplane
+    /// interfaces` order); slots beyond them stay "in no zone".
+    let interfaceCount: Int
+    /// The bank the program reads. The map starts zeroed: bank 0, every slot in no zone,
+    /// so nothing host-bound passes before the first `install`.
+    private(set) var bank: UInt32 = 0
+    static let portRangePath = "/proc/sys/net/ipv4/ip_local_port_range"
+
+    init(tablesFd: Int32, bankFd: Int32, interfaceCount: Int) {
+        self.tablesFd = tablesFd
+        self.bankFd = bankFd
+        self.interfaceCount = interfaceCount
+    }
+
+    /// Writes every slot of the bank the program does not read, then switches the program
+    /// to it (one 4-byte value): a packet is checked against one configuration's tables
+    /// whole, never against a table half rewritten. Only xpfd writes, one install at a
+    /// time, so the other bank is never read while it is written except by a packet that
+    /// looked the bank up before the previous switch — an XDP run of microseconds, against
+    /// commits milliseconds apart.
+    func install(_ model: ConfigModel) throws {
+        let replyPorts = try Self.replyPorts()
+        let next = (bank + 1) % UInt32(XPF_HOST_INBOUND_BANKS)
+        for slot in 0..<Int(XPF_MAX_IFACES) {
+            let table = slot < interfaceCount ? HostInboundTable.forInterface(slot, of: model, replyPorts: replyPorts)
+                : HostInboundTable(nil, replyPorts: replyPorts)
+            var key = next * UInt32(XPF_MAX_IFACES) + UInt32(slot)
+            var value = table.record
+            if bpf_map_update_elem(tablesFd, &key, &value, 0) != 0 { throw SysError("host_inbound update", xpf_errno()) }
+        }
+        var zero: UInt32 = 0
+        var value = next
+        if bpf_map_update_elem(bankFd, &zero, &value, 0) != 0 { throw SysError("host_inbound_bank update", xpf_errno()) }
+        bank = next
+    }
+
+    /// The kernel's ephemeral ports (`net.ipv4.ip_local_port_range`, which IPv6 uses too)
+    /// in xpfd's network namespace: where replies to the box's own connections arrive.
+    static func replyPorts() throws -> ClosedRange<UInt16> {
+        guard let text = readWholeFile(portRangePath) else {
+            throw XPFError("cannot read \(portRangePath): \(String(cString: strerror(xpf_errno())))")
+        }
+        let fields = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { UInt16($0) }
+        guard fields.count == 2, fields[0] <= fields[1] else { throw XPFError("\(portRangePath): unexpected contents '\(text)'") }
+        return fields[0]...fields[1]
+    }
+}
