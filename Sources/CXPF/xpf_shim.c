@@ -52,6 +52,10 @@ uint64_t xpf_abi_layout_hash(void)
 	H(sizeof(struct xpf_cfg_mirror_output)); H(XPF_HOST_SVC_COUNT); H(XPF_HOST_PROTO_COUNT);
 	H(sizeof(struct xpf_cfg_policy_root)); H(sizeof(struct xpf_cfg_policy_node)); H(XPF_PF_COUNT); H(XPF_POLICY_REF_LEAF);
 	H(XPF_SCREEN_CHECK_COUNT); H(XPF_REJECT_REASON_COUNT);
+	/* packet trace */
+	H(offsetof(struct xpf_worker_block, trace_seq)); H(offsetof(struct xpf_worker_block, trace_ring));
+	H(sizeof(struct xpf_trace_filter)); H(sizeof(struct xpf_trace_record)); H(XPF_TRACE_RING_SIZE); H(XPF_TRACE_STAGE_COUNT);
+	H(offsetof(struct xpf_trace_record, flow)); H(offsetof(struct xpf_trace_record, session)); H(offsetof(struct xpf_trace_record, policy));
 	return h;
 }
 

@@ -43,6 +43,8 @@ final class Daemon {
     var metrics: MetricsService?
     /// Policy hit counts per policy identity across commits (`show security policies hit-count`).
     var hitCounts: PolicyHitCounts!
+    /// The packet trace xpfctl runs (Traces.swift).
+    var traces: PacketTraces!
     /// The XDP program's host-inbound tables, rewritten on every commit.
     var hostInbound: HostInboundMap!
 
@@ -211,6 +213,7 @@ final class Daemon {
         case "clear-policy-hit-count":
             hitCounts.clear()
             return "policy hit counts cleared"
+        case "trace-start", "trace-poll", "trace-stop": return traces.handle(words)
         case "ping": return "pong \(getpid())"
         default: return "error: unknown request '\(line)'"
         }
@@ -312,6 +315,7 @@ final class Daemon {
         eventNames = EventNames(hostName: hostName(runningModel), interfaces: infos.map(\.name))
         eventNames.adopt(generation: gen, model: runningModel)
         hitCounts = PolicyHitCounts(region: region, model: runningModel)
+        traces = PacketTraces(region: region)
         syslog = try makeSyslogRouter(runningModel)
         try commits.record(text: runningTree.hierarchicalText(), generation: gen, source: "xpfd start (\(opts.configPath))")
         xpf_store_release_u32(&region.header.pointee.state, UInt32(XPF_SHM_RUNNING.rawValue))
@@ -416,6 +420,7 @@ final class Daemon {
             if nlfd >= 0 && fds[2].revents != 0 && xpf_nl_drain_monitor(nlfd) != 0 { fib.dirty = true }
             fib.serviceRequests()
             let now = monotonicNanos()
+            traces.expire(nowNs: now)
             if now - lastPeriodicRefresh > 1_000_000_000 { fib.dirty = true; lastPeriodicRefresh = now }
             do { try fib.refreshIfDirty() } catch { logLine("xpfd", "FIB refresh: \(error)") }
             workers.tick()

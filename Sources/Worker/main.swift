@@ -348,6 +348,8 @@ while stopRequested == 0 {
             clearing = nil
         }
     }
+    // Between batches: a packet trace xpfd armed or disarmed (Pipeline/Trace.swift).
+    pipeline.trace.follow()
     var fibChanged = false
     if let s = fibFollower.poll() { pipeline.fib = FIBView(region.fibSlot(s)); fibChanged = true }
     let batch = UInt32(max(1, min(Int(pipeline.config.pointee.batch_size), batchMax)))

@@ -334,7 +334,7 @@ struct XPFCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xpfctl",
         abstract: "Operate a running xpf dataplane.",
-        subcommands: [Commit.self, Rollback.self, Show.self, Clear.self, Debug.self])
+        subcommands: [Commit.self, Rollback.self, Show.self, Clear.self, Monitor.self, Trace.self, Debug.self])
 }
 
 XPFCtl.main()

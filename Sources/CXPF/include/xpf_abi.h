@@ -25,7 +25,7 @@
 #include "xpf_event_abi.h"
 
 #define XPF_SHM_MAGIC 0x31304d4853465058ULL /* "XPFSHM01" little-endian */
-#define XPF_ABI_VERSION 14u
+#define XPF_ABI_VERSION 15u
 
 #define XPF_CACHELINE 64
 #define XPF_CONFIG_SLOTS 4
@@ -388,6 +388,140 @@ struct xpf_clear_filter {
 _Static_assert(sizeof(struct xpf_clear_filter) == 192, "clear filter: three cache lines (the worker block's rings stay aligned)");
 _Static_assert(XPF_MAX_IFACES <= 16, "interface bitmaps of the clear filter are 16 bits");
 
+/* ---------------------------------------------------------------- packet trace */
+
+/* One direction of a flow, as it appears on the wire. Ports in network byte order;
+ * ICMP/ICMPv6 carry icmpKeyPorts (Parse.swift: from the echo identifier and the type).
+ * IPv4 addresses use the first 4 bytes of the 16, the rest zero. */
+struct xpf_flow_tuple {
+	uint8_t src[16];
+	uint8_t dst[16];
+	uint16_t sport;
+	uint16_t dport;
+};
+
+/* Packet trace (issue 9 §1, Pipeline/Trace.swift): `xpfctl trace` / `xpfctl monitor security
+ * packet-drop`. xpfd arms a filter in every worker block; a worker records each stage's
+ * decision for the packets that match, up to `count` of them, into its trace ring; xpfd
+ * drains the rings for xpfctl. Off (count 0), a worker pays one load and one predictable
+ * branch per batch. */
+
+/* The stages a trace record names, in the order of the first path (Process.swift), as
+ * X(NAME, value, "name", "meaning"). A record's `stages` has bit `value` set for each stage
+ * that ran; `decided` names the one that decided the packet's fate. */
+#define XPF_TRACE_STAGES(X) \
+	X(PARSE, 0, "parse", "Ethernet, IP and L4 headers, TTL / hop limit") \
+	X(SESSION, 1, "session", "session lookup: a hit takes the fast path, a miss the first path") \
+	X(ICMP_ERROR, 2, "icmp-error", "an ICMP error forwarded only for the session of the packet it quotes") \
+	X(RECHECK, 3, "recheck", "a session decided under an older policy epoch, decided again") \
+	X(ROUTE, 4, "route", "forwarding decision and egress MTU") \
+	X(TCP_CHECK, 5, "tcp-syn-check", "a TCP flow starts with a SYN") \
+	X(ZONES, 6, "zones", "zones of the ingress and egress interfaces") \
+	X(POLICY, 7, "policy", "security policy lookup") \
+	X(INSTALL, 8, "install", "session installed, both directions") \
+	X(REWRITE, 9, "rewrite", "next hop, MACs, TTL / hop limit: sent or parked")
+
+enum xpf_trace_stage {
+#define XPF_TRACE_STAGE_ENUM(name, value, text, meaning) XPF_TRACE_##name = value,
+	XPF_TRACE_STAGES(XPF_TRACE_STAGE_ENUM)
+#undef XPF_TRACE_STAGE_ENUM
+	XPF_TRACE_STAGE_COUNT
+};
+
+/* The name of trace stage `s` ("parse", "session", ...), or NULL. */
+static inline const char *xpf_trace_stage_name(unsigned s) {
+	switch (s) {
+#define XPF_TRACE_STAGE_NAME(name, value, text, meaning) case value: return text;
+	XPF_TRACE_STAGES(XPF_TRACE_STAGE_NAME)
+#undef XPF_TRACE_STAGE_NAME
+	}
+	return 0;
+}
+
+/* What became of a traced packet (xpf_trace_record.action). */
+enum xpf_trace_action {
+	XPF_TRACE_TRANSMIT = 0, /* sent out of `egress` */
+	XPF_TRACE_DROP = 1,     /* dropped, `reason` */
+	XPF_TRACE_PARK = 2,     /* held for its next hop's link-layer address on `egress` */
+	XPF_TRACE_REPLY = 3,    /* dropped (`reason`), and the frame rewritten into a reply (ICMP error,
+	                         * TCP RST) sent back out of `egress`, the ingress interface */
+};
+
+/* Which conditions of xpf_trace_filter hold (every one set must; none = every packet). */
+enum xpf_trace_match {
+	XPF_TRACE_SRC_PREFIX = 1,   /* the packet's source address in src/src_len (family src_family) */
+	XPF_TRACE_DST_PREFIX = 2,
+	XPF_TRACE_PROTO = 4,
+	XPF_TRACE_SRC_PORT = 8,     /* TCP/UDP/SCTP source port (host order) */
+	XPF_TRACE_DST_PORT = 16,
+	XPF_TRACE_IF_IN = 32,       /* the ingress interface slot is in the if_in bitmap */
+};
+/* xpf_trace_filter.flags */
+enum xpf_trace_flags {
+	XPF_TRACE_DROPS_ONLY = 1,   /* record only packets the dataplane drops (monitor security packet-drop) */
+};
+#define XPF_TRACE_RING_SIZE 128    /* records per worker ring: also the most one trace records per worker */
+
+/* The filter of a trace (xpf_worker_block.trace_filter). Writer: xpfd, under the block's
+ * trace_seq seqlock (store trace_seq odd, release fence, write the filter, store trace_seq
+ * even with release). Reader: the worker, between batches: load trace_seq with acquire;
+ * when it is even and new, copy the filter, acquire fence, load trace_seq again, and adopt
+ * the copy only when it did not change (else it tries again next loop pass). */
+struct xpf_trace_filter {
+	uint32_t id;                /* xpfd's number for this trace; its records carry it. 0: none */
+	uint32_t count;             /* packets this worker records under it, at most XPF_TRACE_RING_SIZE; 0 disarms */
+	uint32_t match;             /* enum xpf_trace_match */
+	uint8_t flags;              /* enum xpf_trace_flags */
+	uint8_t proto;
+	uint8_t src_family;         /* 4 or 6 */
+	uint8_t src_len;
+	uint8_t dst_family;
+	uint8_t dst_len;
+	uint16_t sport;             /* host byte order */
+	uint16_t dport;
+	uint16_t if_in;             /* bit n = interface slot n */
+	uint8_t src[16];            /* network order, IPv4 in the first 4 bytes */
+	uint8_t dst[16];
+	uint8_t reserved[8];
+};
+_Static_assert(sizeof(struct xpf_trace_filter) == 64, "trace filter: one cache line");
+
+/* One traced packet: its flow, then each stage's decision. Written by the worker into the
+ * entry its trace ring reserved while the packet goes through the stages, submitted after
+ * (worker → xpfd ring, xpf_ring_hdr protocol). Fields of a stage that did not run (its bit
+ * clear in `stages`) are 0. */
+struct xpf_trace_record {
+	uint64_t time_ns;           /* CLOCK_REALTIME of the worker loop pass that processed it */
+	uint32_t trace_id;          /* xpf_trace_filter.id it was recorded under */
+	uint32_t generation;        /* low 32 bits of the configuration generation that decided it */
+	/* The packet. family 0: it did not parse (no flow). */
+	uint8_t family;
+	uint8_t proto;
+	uint8_t ingress;            /* interface slot it arrived on */
+	uint8_t tcp_flags;
+	uint8_t icmp_type;
+	uint8_t icmp_code;
+	uint16_t length;            /* frame bytes */
+	struct xpf_flow_tuple flow; /* as the session key holds it: ports in network order (ICMP: icmpKeyPorts) */
+	/* The stages. */
+	uint16_t stages;            /* bit s: stage s (enum xpf_trace_stage) ran */
+	uint8_t decided;            /* enum xpf_trace_stage that decided the packet's fate */
+	uint8_t action;             /* enum xpf_trace_action */
+	uint8_t reason;             /* enum xpf_drop_reason (DROP, REPLY) */
+	uint8_t egress;             /* ROUTE: the egress slot; REPLY: the ingress slot the reply leaves by */
+	uint8_t direction;          /* SESSION hit: 0 the session's forward direction, 1 reverse */
+	uint8_t hit;                /* SESSION: 1 hit, 0 miss */
+	uint32_t session;           /* SESSION hit, INSTALL: the record index */
+	uint32_t from_zone;         /* ZONES: ZONES indices, XPF_CFG_NONE for an interface in no zone */
+	uint32_t to_zone;
+	uint16_t policy;            /* POLICY: the deciding policy id (XPF_SESS_POLICY_DEFAULT: the default policy) */
+	uint8_t policy_action;      /* POLICY: enum xpf_policy_action */
+	uint8_t recheck_kept;       /* RECHECK: 1 still permitted, 0 closed */
+	uint8_t icmp_matched;       /* ICMP_ERROR: 1 the quoted packet's session exists */
+	uint8_t reserved[11];
+};
+_Static_assert(sizeof(struct xpf_trace_record) == 96, "trace record size");
+
 /* Worker → xpfd request: resolve a neighbour. */
 struct xpf_neigh_request {
 	uint8_t family;
@@ -440,23 +574,25 @@ struct xpf_worker_block {
 	uint64_t exceptions_written;
 	uint8_t pad_exc[56];
 	struct xpf_exception exceptions[XPF_EXCEPTIONS_PER_WORKER];
+
+	/* Packet trace (struct xpf_trace_filter): trace_seq is the seqlock over trace_filter,
+	 * written by xpfd only. Trace ring: worker (producer) → xpfd (consumer, relays the records
+	 * to xpfctl); a worker writes at most trace_filter.count records per trace, and a full
+	 * ring refuses the record (counted in trace_ring.dropped). */
+	uint64_t trace_seq;
+	uint8_t pad_trace[56];
+	struct xpf_trace_filter trace_filter;
+	struct xpf_ring_hdr trace_ring;
+	struct xpf_trace_record trace_entries[XPF_TRACE_RING_SIZE];
 };
 _Static_assert(offsetof(struct xpf_worker_block, stats_seq) == 64, "stats on their own lines");
 _Static_assert(offsetof(struct xpf_worker_block, req_ring) % XPF_CACHELINE == 0, "ring aligned");
 _Static_assert(offsetof(struct xpf_worker_block, event_ring) % XPF_CACHELINE == 0, "event ring aligned");
+_Static_assert(offsetof(struct xpf_worker_block, trace_seq) % XPF_CACHELINE == 0, "trace seqlock on its own line");
+_Static_assert(offsetof(struct xpf_worker_block, trace_ring) % XPF_CACHELINE == 0, "trace ring aligned");
 _Static_assert(sizeof(struct xpf_worker_block) % XPF_CACHELINE == 0, "blocks tile cache lines");
 
 /* ---------------------------------------------------------------- sessions */
-
-/* One direction of a flow, as it appears on the wire. Ports in network byte order;
- * ICMP/ICMPv6 carry icmpKeyPorts (Parse.swift: from the echo identifier and the type).
- * IPv4 addresses use the first 4 bytes of the 16, the rest zero. */
-struct xpf_flow_tuple {
-	uint8_t src[16];
-	uint8_t dst[16];
-	uint16_t sport;
-	uint16_t dport;
-};
 
 enum xpf_session_state { XPF_SESS_FREE = 0, XPF_SESS_BUSY = 1, XPF_SESS_LIVE = 2 };
 /* xpf_session.tcp_state: where a TCP session is in its handshake and teardown (R-4.2),

@@ -58,6 +58,10 @@ static inline struct xpf_ring_hdr *xpf_wb_event_ring(struct xpf_worker_block *w)
 static inline struct xpf_event *xpf_wb_event_entries(struct xpf_worker_block *w) { return w->event_entries; }
 static inline uint64_t *xpf_wb_exceptions_written(struct xpf_worker_block *w) { return &w->exceptions_written; }
 static inline struct xpf_exception *xpf_wb_exceptions(struct xpf_worker_block *w) { return w->exceptions; }
+static inline uint64_t *xpf_wb_trace_seq(struct xpf_worker_block *w) { return &w->trace_seq; }
+static inline struct xpf_trace_filter *xpf_wb_trace_filter(struct xpf_worker_block *w) { return &w->trace_filter; }
+static inline struct xpf_ring_hdr *xpf_wb_trace_ring(struct xpf_worker_block *w) { return &w->trace_ring; }
+static inline struct xpf_trace_record *xpf_wb_trace_entries(struct xpf_worker_block *w) { return w->trace_entries; }
 static inline uint32_t *xpf_ring_producer(struct xpf_ring_hdr *r) { return &r->producer; }
 static inline uint32_t *xpf_ring_consumer(struct xpf_ring_hdr *r) { return &r->consumer; }
 static inline uint64_t *xpf_ring_dropped(struct xpf_ring_hdr *r) { return &r->dropped; }

@@ -14,6 +14,12 @@ extension Pipeline {
                                       actions: UnsafeMutablePointer<PacketAction>, parks: UnsafeMutablePointer<ParkRequest>) {
         counters.s.batches &+= 1
         counters.s.batch_packets &+= UInt64(count)
+        // The packet trace (Trace.swift): one load and one predictable branch per batch
+        // while it is off.
+        if _slowPath(trace.remaining != 0) {
+            return processBatchTraced(umem: umem, descs: descs, count: count, ingress: ingress, counters: &counters,
+                                      actions: actions, parks: parks)
+        }
         // Memory latency, not instructions, bounds a session hit once the table outgrows
         // the caches: start loading each packet's index bucket 4 packets ahead (a
         // second stage prefetching the record measured ~1 ns for ~50 instructions: not kept).

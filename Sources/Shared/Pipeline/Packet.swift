@@ -45,6 +45,10 @@ public struct Packet {
     public var policyFlags: UInt8 = 0
     /// Set by the rewrite stage when the next hop is not resolved yet.
     public var park = ParkRequest()
+    /// The trace record of this packet (Trace.swift): set by the traced batch driver for a
+    /// packet its filter matched, nil for every other packet. Only the decisions that leave
+    /// no other mark in the packet record into it (`traceVerdict`, `traceRecheck`).
+    public var trace: UnsafeMutablePointer<xpf_trace_record>? = nil
 
     @inlinable
     public init(frame: UnsafeMutableRawPointer, length: Int, ingress: UInt8) {

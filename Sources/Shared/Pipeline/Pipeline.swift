@@ -111,11 +111,14 @@ public struct Pipeline {
     /// running snapshot counts in (XPF_MAX_POLICIES + 1 counters, by policy id).
     @usableFromInline let policyHitBanks: UnsafeMutablePointer<xpf_policy_hits>
     @usableFromInline var policyHits: UnsafeMutablePointer<UInt64>
+    /// The packet trace this worker follows (Trace.swift); off unless xpfd armed one.
+    public var trace: PacketTracer
 
     public init(partition: SessionPartition, config: UnsafeMutablePointer<xpf_config_snapshot>, generation: UInt64,
                 fib: FIBView, interfaces: UnsafeMutablePointer<EgressInterface>, interfaceCount: Int, events: EventEmitter,
-                exceptions: ExceptionLog, policyHits: UnsafeMutablePointer<xpf_policy_hits>) {
+                exceptions: ExceptionLog, policyHits: UnsafeMutablePointer<xpf_policy_hits>, trace: PacketTracer = PacketTracer()) {
         self.partition = partition
+        self.trace = trace
         self.events = events
         self.exceptions = exceptions
         self.config = config

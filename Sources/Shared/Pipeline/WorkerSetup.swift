@@ -39,7 +39,8 @@ extension Pipeline {
             partition: partition,
             config: region.configSlot(cfgSlot), generation: config.generation,
             fib: FIBView(region.fibSlot(fibSlot)), interfaces: egress, interfaceCount: nIfaces,
-            events: events, exceptions: ExceptionLog(block: block), policyHits: region.policyHits(queue))
+            events: events, exceptions: ExceptionLog(block: block), policyHits: region.policyHits(queue),
+            trace: PacketTracer(block: block))
         return (p, config, fib)
     }
 }

@@ -129,6 +129,8 @@ public final class ShmRegion {
             w.pointee.req_ring.entry_size = UInt32(MemoryLayout<xpf_neigh_request>.stride)
             w.pointee.event_ring.size = UInt32(XPF_EVENT_RING_SIZE)
             w.pointee.event_ring.entry_size = UInt32(MemoryLayout<xpf_event>.stride)
+            w.pointee.trace_ring.size = UInt32(XPF_TRACE_RING_SIZE)
+            w.pointee.trace_ring.entry_size = UInt32(MemoryLayout<xpf_trace_record>.stride)
         }
         h.pointee.event_format_version = XPF_EVENT_FORMAT_VERSION
         // Magic last, with release: a reader that sees the magic sees the geometry.
