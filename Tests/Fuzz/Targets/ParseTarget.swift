@@ -56,14 +56,32 @@ enum ParseTarget {
             guard available >= udpHeader else { return "UDP header of \(available) bytes accepted" }
         case icmp:
             let isEcho = p.family == 4 ? (p.icmpType == 0 || p.icmpType == 8) : (p.icmpType == 128 || p.icmpType == 129)
-            if isEcho { guard available >= icmpEchoHeader, p.srcPort == p.dstPort else { return "bad ICMP echo fields" } }
+            if isEcho { guard available >= icmpEchoHeader else { return "ICMP echo of \(available) bytes accepted" } }
             guard data[p.l4Offset] == p.icmpType else { return "ICMP type differs from the header" }
+            let identifier = isEcho ? UInt16(data[p.l4Offset + 4]) << 8 | UInt16(data[p.l4Offset + 5]) : 0
+            let ports = icmpKeyPorts(family: p.family, type: p.icmpType, code: p.icmpCode, identifier: identifier)
+            guard (p.srcPort, p.dstPort) == ports else { return "ICMP key ports \((p.srcPort, p.dstPort)), expected \(ports)" }
+            if let problem = checkQuote(p, frame: data) { return problem }
         default:
             guard p.srcPort == 0 && p.dstPort == 0 else { return "ports for protocol \(p.proto)" }
         }
         if p.proto == 6 || p.proto == 17 {
             let sport = UInt16(data[p.l4Offset]) << 8 | UInt16(data[p.l4Offset + 1])
             guard sport == p.srcPort else { return "source port \(p.srcPort) is not the header's \(sport)" }
+        }
+        return nil
+    }
+
+    /// The quote of an accepted ICMP error (`parseQuotedPacket`, ICMPRelatedStage): when
+    /// it parses, its header lies inside the error's datagram. ASan reports any read
+    /// past the frame.
+    static func checkQuote(_ p: ParsedPacket, frame data: UnsafeRawBufferPointer) -> String? {
+        guard isICMPError(family: p.family, type: p.icmpType), !p.isNonFirstFragment else { return nil }
+        var q = QuotedPacket()
+        guard parseQuotedPacket(data.baseAddress!, error: p, into: &q) else { return nil }
+        let minHeader = p.family == 4 ? ipv4Header : ipv6Header
+        guard q.l3Offset > p.l4Offset, q.l3Offset + minHeader <= p.l3Offset + p.l3Length else {
+            return "quote at \(q.l3Offset) outside the error's datagram"
         }
         return nil
     }
