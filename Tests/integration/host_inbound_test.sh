@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Host-inbound traffic (R-5.4): packets to the firewall's own addresses pass only when the
+# ingress interface's zone admits them (host-inbound-traffic system-services / protocols),
+# checked by the XDP program on every packet — established connections included — and the
+# refused ones are counted (XDP counter drop_host_inbound; xpfctl show security flow
+# statistics: host_inbound_denied).
+#
+# The lab's configuration gives zone trust (fw0, client side) `ping` and `ssh`, zone
+# untrust (fw1, server side) nothing. No sshd runs in the lab: a small TCP echo listener on
+# port 22 in the firewall's namespace stands in for it (the check is on the port).
+set -Eeuo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+source "$REPO/Tests/integration/lib.sh"
+
+SSH_PORT=22
+REFUSED_WAIT_S=2     # how long a client waits for an answer that must not come
+STEP_TIMEOUT_S=30    # bound on every wait for the other side of the test
+
+# Variants of the lab configuration: trust's system-services replaced.
+trust_services() {  # trust_services OUT SERVICE... : config/xpf.conf with trust admitting SERVICE...
+    local out=$1; shift
+    "$PY" - "$REPO/config/xpf.conf" "$out" "$@" <<'PY'
+import re, sys
+src, out, services = sys.argv[1], sys.argv[2], sys.argv[3:]
+text = open(src).read()
+block = "system-services {\n                    ping;\n                    ssh;\n                }"
+assert block in text, "config/xpf.conf: trust's system-services block changed"
+new = "system-services {\n" + "".join(f"                    {s};\n" for s in services) + "                }"
+open(out, "w").write(text.replace(block, new))
+PY
+}
+trust_services "$TMP/ping-only.conf" ping
+trust_services "$TMP/nothing.conf"
+trust_services "$TMP/ping-again.conf" ping
+
+# xdp counter drop_host_inbound, as xpf-top reports it.
+denied() {
+    "$XPFTOP" --state-dir "$STATE" --json --interval 0.05 | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["xdp"]["drop_host_inbound"])'
+}
+commit() {  # commit FILE WHAT
+    local reply
+    if reply=$("$XPFCTL" commit "$1" --state-dir "$STATE" 2>&1); then ok "commit: $2"; else notok "commit: $2" "$reply"; fi
+}
+
+lab_begin --queues 1
+
+# The stand-in sshd: echoes every line and logs it, on both families.
+cat >"$TMP/listener.py" <<'PY'
+import socket, sys, threading
+log, port = open(sys.argv[1], "a", buffering=1), int(sys.argv[2])
+def serve(conn):
+    for line in conn.makefile("rb"):
+        log.write(line.decode(errors="replace"))
+        conn.sendall(line)
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", port))
+s.listen(16)
+log.write("listening\n")
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+ip netns exec "$NS_FW" "$PY" "$TMP/listener.py" "$TMP/listener.log" "$SSH_PORT" >"$TMP/listener.out" 2>&1 &
+BG_PIDS+=($!)
+for ((i = 0; i < STEP_TIMEOUT_S * 10; i++)); do grep -q listening "$TMP/listener.log" 2>/dev/null && break; sleep 0.1; done
+grep -q listening "$TMP/listener.log" || { notok "listener on port $SSH_PORT" "$(cat "$TMP/listener.out")"; exit 1; }
+
+# connect_once NS ADDR: one line through a fresh TCP connection; prints what came back.
+connect_once() {
+    ip netns exec "$1" "$PY" - "$2" "$SSH_PORT" "$REFUSED_WAIT_S" <<'PY' 2>&1 || true
+import socket, sys
+addr, port, wait = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+try:
+    c = socket.create_connection((addr, port), timeout=wait)
+    c.sendall(b"hello\n")
+    print(c.recv(64).decode().strip())
+except OSError as e:
+    print(f"refused: {e}")
+PY
+}
+
+# --- trust (ping, ssh): admitted ------------------------------------------------------
+if ip netns exec "$NS_C" ping -c 2 -W 2 10.10.1.1 >/dev/null; then ok "ping 10.10.1.1 from trust"; else notok "ping from trust" "no reply"; fi
+if ip netns exec "$NS_C" ping -6 -c 2 -W 2 fd00:1::1 >/dev/null; then ok "ping fd00:1::1 from trust"; else notok "ping6 from trust" "no reply"; fi
+# The zone of the ingress interface decides, not the address: fw1's address through fw0.
+if ip netns exec "$NS_C" ping -c 1 -W 2 10.10.2.1 >/dev/null; then ok "ping fw1's 10.10.2.1 from trust (ingress fw0)"; else notok "ping 10.10.2.1 from trust" "no reply"; fi
+out=$(connect_once "$NS_C" 10.10.1.1)
+[[ "$out" == hello ]] && ok "TCP $SSH_PORT (ssh) to 10.10.1.1 from trust" || notok "ssh from trust" "$out"
+out=$(connect_once "$NS_C" fd00:1::1)
+[[ "$out" == hello ]] && ok "TCP $SSH_PORT (ssh) to fd00:1::1 from trust" || notok "ssh6 from trust" "$out"
+
+# --- untrust (nothing): refused, counted ----------------------------------------------
+before=$(denied)
+if ip netns exec "$NS_S" ping -c 2 -W "$REFUSED_WAIT_S" 10.10.2.1 >/dev/null 2>&1; then notok "ping from untrust" "answered"; else ok "ping 10.10.2.1 from untrust: no reply"; fi
+out=$(connect_once "$NS_S" 10.10.2.1)
+[[ "$out" == refused* ]] && ok "TCP $SSH_PORT to 10.10.2.1 from untrust: no connection" || notok "ssh from untrust" "$out"
+out=$(connect_once "$NS_S" fd00:2::1)
+[[ "$out" == refused* ]] && ok "TCP $SSH_PORT to fd00:2::1 from untrust: no connection" || notok "ssh6 from untrust" "$out"
+after=$(denied)
+# 2 echo requests + at least one SYN per connection attempt.
+if ((after - before >= 4)); then ok "refused packets counted: drop_host_inbound +$((after - before))"; else notok "drop_host_inbound" "+$((after - before))"; fi
+n=$(grep -c '^hello$' "$TMP/listener.log" || true)
+if ((n == 2)); then ok "the listener saw exactly the 2 trusted connections' lines"; else notok "listener log" "$n lines: $(cat "$TMP/listener.log")"; fi
+sjson=$("$XPFCTL" show security flow statistics --json --state-dir "$STATE" 2>&1 || true)
+stats=$("$XPFCTL" show security flow statistics --state-dir "$STATE" 2>&1 || true)
+if "$PY" - "$sjson" "$stats" "$after" <<'PY'
+import json, re, sys
+s, text, top = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+line = re.search(r"^Host-bound packets refused by host-inbound-traffic \(XDP\): (\d+)$", text, re.M)
+sys.exit(0 if s["host_inbound_denied"] >= top and line and int(line.group(1)) >= top else 1)
+PY
+then ok "xpfctl show security flow statistics: host_inbound_denied (text and JSON)"; else notok "flow statistics" "$stats"; fi
+
+# --- an established connection stops at the commit that removes ssh -------------------
+cat >"$TMP/client.py" <<'PY'
+import os, socket, sys, time
+addr, port, go, wait, bound = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4]), float(sys.argv[5])
+c = socket.create_connection((addr, port), timeout=wait)
+c.sendall(b"one\n")
+print("one:", c.recv(64).decode().strip(), flush=True)
+deadline = time.monotonic() + bound
+while not os.path.exists(go) and time.monotonic() < deadline:
+    time.sleep(0.05)
+c.sendall(b"two\n")
+try:
+    print("two:", c.recv(64).decode().strip() or "closed", flush=True)
+except socket.timeout:
+    print("two: no reply", flush=True)
+PY
+ip netns exec "$NS_C" "$PY" "$TMP/client.py" 10.10.1.1 "$SSH_PORT" "$TMP/go" "$REFUSED_WAIT_S" "$STEP_TIMEOUT_S" >"$TMP/client.out" 2>&1 &
+client=$!
+BG_PIDS+=($client)
+for ((i = 0; i < STEP_TIMEOUT_S * 10; i++)); do grep -q '^one:' "$TMP/client.out" 2>/dev/null && break; sleep 0.1; done
+if grep -q '^one: one$' "$TMP/client.out"; then ok "established connection from trust echoes"; else notok "established connection" "$(cat "$TMP/client.out")"; fi
+commit "$TMP/ping-only.conf" "trust admits ping only"
+before=$(denied)
+touch "$TMP/go"
+wait "$client" || true
+after=$(denied)
+if grep -q '^two: no reply$' "$TMP/client.out"; then ok "same connection after the commit: no reply"; else notok "established connection after commit" "$(cat "$TMP/client.out")"; fi
+if ! grep -q '^two$' "$TMP/listener.log"; then ok "the listener never received the post-commit line"; else notok "post-commit line" "reached the listener"; fi
+if ((after - before >= 1)); then ok "the connection's segments counted as refused: +$((after - before))"; else notok "drop_host_inbound after commit" "+$((after - before))"; fi
+out=$(connect_once "$NS_C" 10.10.1.1)
+[[ "$out" == refused* ]] && ok "new TCP $SSH_PORT connection from trust refused" || notok "new ssh after commit" "$out"
+if ip netns exec "$NS_C" ping -c 1 -W 2 10.10.1.1 >/dev/null; then ok "ping from trust still admitted"; else notok "ping after removing ssh" "no reply"; fi
+
+# --- ping removed, then added back ---------------------------------------------------
+commit "$TMP/nothing.conf" "trust admits nothing"
+before=$(denied)
+if ip netns exec "$NS_C" ping -c 1 -W "$REFUSED_WAIT_S" 10.10.1.1 >/dev/null 2>&1; then notok "ping with ping removed" "answered"; else ok "ping from trust refused once ping is removed"; fi
+after=$(denied)
+if ((after - before >= 1)); then ok "refused ping counted: +$((after - before))"; else notok "refused ping counter" "+$((after - before))"; fi
+commit "$TMP/ping-again.conf" "trust admits ping again"
+if ip netns exec "$NS_C" ping -c 1 -W 2 10.10.1.1 >/dev/null; then ok "ping from trust admitted again after the commit adds it"; else notok "ping after adding it back" "no reply"; fi
