@@ -101,17 +101,7 @@ int xpf_bpf_open(const char *path, struct xpf_bpf *out, char *err, size_t errlen
 	}
 	out->obj = obj;
 	out->prog_fd = bpf_program__fd(prog);
-	if ((out->xsks_fd = map_fd(obj, "xsks_map", err, errlen)) < 0 ||
-	    (out->if_slots_fd = map_fd(obj, "if_slots", err, errlen)) < 0 ||
-	    (out->local_addrs_fd = map_fd(obj, "local_addrs", err, errlen)) < 0 ||
-	    (out->counters_fd = map_fd(obj, "counters", err, errlen)) < 0 ||
-	    (out->host_inbound_fd = map_fd(obj, "host_inbound", err, errlen)) < 0 ||
-	    (out->host_inbound_bank_fd = map_fd(obj, "host_inbound_bank", err, errlen)) < 0) {
-		xpf_bpf_close(out);
-		return -ENOENT;
-	}
-	out->xsks_id = map_id(out->xsks_fd);
-	out->counters_id = map_id(out->counters_fd);
+	/* The version first: an object of another ABI may lack the maps this one needs. */
 	if (read_abi_version(obj, &out->abi_version) != 0) {
 		snprintf(err, errlen, "%s carries no xpf_abi_version (not an xpf XDP object?)", path);
 		xpf_bpf_close(out);
@@ -123,6 +113,17 @@ int xpf_bpf_open(const char *path, struct xpf_bpf *out, char *err, size_t errlen
 		xpf_bpf_close(out);
 		return -EPROTO;
 	}
+	if ((out->xsks_fd = map_fd(obj, "xsks_map", err, errlen)) < 0 ||
+	    (out->if_slots_fd = map_fd(obj, "if_slots", err, errlen)) < 0 ||
+	    (out->local_addrs_fd = map_fd(obj, "local_addrs", err, errlen)) < 0 ||
+	    (out->counters_fd = map_fd(obj, "counters", err, errlen)) < 0 ||
+	    (out->host_inbound_fd = map_fd(obj, "host_inbound", err, errlen)) < 0 ||
+	    (out->host_inbound_bank_fd = map_fd(obj, "host_inbound_bank", err, errlen)) < 0) {
+		xpf_bpf_close(out);
+		return -ENOENT;
+	}
+	out->xsks_id = map_id(out->xsks_fd);
+	out->counters_id = map_id(out->counters_fd);
 	return 0;
 }
 
