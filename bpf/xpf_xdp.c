@@ -110,6 +110,7 @@ struct vlan_tag {
 #define TCP_FLAGS_OFFSET 13	     /* byte of TCP flags in the TCP header */
 #define TCP_FLAG_ACK 0x10
 #define L4_PORTS_BYTES 4	     /* source and destination port */
+#define L4_DST_PORT_OFFSET 2	     /* TCP/UDP destination port, network order */
 #define ICMP_ECHO_REPLY 0
 #define ICMP_DEST_UNREACH 3
 #define ICMP_SOURCE_QUENCH 4
@@ -126,6 +127,7 @@ struct vlan_tag {
 #define IPV6_EXT_AH 51
 #define IPV6_EXT_DSTOPTS 60
 #define IPV6_FRAGMENT_HEADER_BYTES 8
+#define IPV6_FRAG_OFFSET_BYTE 2 /* offset and M flag, network order, in the fragment header */
 
 /* Per-CPU counter, so a plain increment is race-free. */
 static __always_inline void count(__u32 idx)
@@ -161,7 +163,9 @@ static __always_inline int in_range(__u16 v, __u16 first, __u16 last)
 }
 
 /* The rules of xpf_bpf_abi.h ("Host-inbound traffic"), in the same order as
- * HostInboundTable.admits. Returns nonzero to admit. */
+ * HostInboundTable.admits. Returns nonzero to admit. Cost (BPF_PROG_TEST_RUN, whole
+ * program): a 3-entry table as cheap as a transit packet's triage, ~60 ns; all 27
+ * entries of `system-services all; protocols all` scanned to a refusal ~108 ns. */
 static __always_inline int host_inbound_admits(const struct xpf_host_inbound *t,
 					       const struct host_packet *p, void *data_end)
 {
@@ -176,14 +180,14 @@ static __always_inline int host_inbound_admits(const struct xpf_host_inbound *t,
 	if (p->protocol == IPPROTO_TCP) {
 		if ((void *)(l4 + TCP_FLAGS_OFFSET + 1) > data_end)
 			return 0;
-		port = ((__u16)l4[2] << 8) | l4[3];
+		port = ((__u16)l4[L4_DST_PORT_OFFSET] << 8) | l4[L4_DST_PORT_OFFSET + 1];
 		if ((l4[TCP_FLAGS_OFFSET] & TCP_FLAG_ACK) &&
 		    in_range(port, t->reply_port_first, t->reply_port_last))
 			return 1;
 	} else if (p->protocol == IPPROTO_UDP) {
 		if ((void *)(l4 + L4_PORTS_BYTES) > data_end)
 			return 0;
-		port = ((__u16)l4[2] << 8) | l4[3];
+		port = ((__u16)l4[L4_DST_PORT_OFFSET] << 8) | l4[L4_DST_PORT_OFFSET + 1];
 		if (in_range(port, t->reply_port_first, t->reply_port_last))
 			return 1;
 	} else if ((p->protocol == IPPROTO_ICMP && p->family_bit == XPF_HOST_INBOUND_FAMILY_INET) ||
@@ -217,13 +221,16 @@ static __always_inline int host_inbound_admits(const struct xpf_host_inbound *t,
  * without a table (none written yet) admits nothing: fail closed. */
 static __always_inline int host_inbound_verdict(__u32 slot, const struct host_packet *p, void *data_end)
 {
-	__u32 zero = 0, key;
-	__u32 *bank = bpf_map_lookup_elem(&host_inbound_bank, &zero);
+	__u32 zero = 0, bank, key;
+	__u32 *current = bpf_map_lookup_elem(&host_inbound_bank, &zero);
 	struct xpf_host_inbound *t;
 
-	if (!bank || *bank >= XPF_HOST_INBOUND_BANKS || slot >= XPF_MAX_IFACES)
+	if (!current)
 		goto deny;
-	key = *bank * XPF_MAX_IFACES + slot;
+	bank = *(volatile __u32 *)current; /* one read: xpfd may switch it meanwhile */
+	if (bank >= XPF_HOST_INBOUND_BANKS || slot >= XPF_MAX_IFACES)
+		goto deny;
+	key = bank * XPF_MAX_IFACES + slot;
 	t = bpf_map_lookup_elem(&host_inbound, &key);
 	if (t && host_inbound_admits(t, p, data_end))
 		return pass(XPF_XDP_PASS_LOCAL);
@@ -289,7 +296,8 @@ static __always_inline int ipv6_upper_layer(struct ipv6hdr *ip6h, void *data_end
 		if ((void *)(h + IPV6_FRAGMENT_HEADER_BYTES) > data_end)
 			return 0;
 		if (next == IPV6_EXT_FRAGMENT) {
-			if ((((__u16)h[2] << 8) | h[3]) & IPV6_FRAG_OFFSET_MASK) {
+			if ((((__u16)h[IPV6_FRAG_OFFSET_BYTE] << 8) | h[IPV6_FRAG_OFFSET_BYTE + 1]) &
+			    IPV6_FRAG_OFFSET_MASK) {
 				p->protocol = h[0];
 				p->later_fragment = 1;
 				p->l4 = h + IPV6_FRAGMENT_HEADER_BYTES;
