@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /* xpf_xdp.c — the XDP program xpfd attaches to every dataplane interface.
  *
- * Its only job is triage: every frame either stays with the kernel (XDP_PASS),
- * goes to the worker that owns the receive queue (redirect into xsks_map), or
- * is dropped because no worker is there to take it. All policy (the firewall
- * itself) lives in the userspace worker; this program holds no state beyond
- * the maps xpfd fills in.
+ * Its job is triage: every frame either stays with the kernel (XDP_PASS), goes
+ * to the worker that owns the receive queue (redirect into xsks_map), or is
+ * dropped — because no worker is there to take it, or because it is addressed to
+ * the box and its interface's host-inbound-traffic refuses it (the one check made
+ * here, since such packets never reach a worker). Everything else the firewall
+ * decides lives in the userspace worker; this program holds no state beyond the
+ * maps xpfd fills in.
  *
  * What goes to the kernel, and why:
  *   - frames on interfaces xpfd did not register (if_slots): not ours;
