@@ -301,13 +301,38 @@ extension PolicyCorpus {
             policies.append(M.Policy(id: id, name: "p\(id)", sourceAddresses: side(anyChance: anySource),
                                      destinationAddresses: side(anyChance: !anySource), applications: apps, action: .permit))
         }
-        policies.append(M.Policy(id: count - 1, name: "last", sourceAddresses: [M.Prefix(M.IPAddress(v4: 0xC612_0000), length: 15)],
+        policies.append(M.Policy(id: count - 1, name: "last", sourceAddresses: [lastSourcePrefix],
                                  destinationAddresses: [M.Prefix(M.IPAddress(v4: 0xC633_6407), length: 32)],
                                  applications: [lastApp], action: .permit))
         return M(dataplane: DataplaneConfig(interfaces: ["fw0", "fw1"]), zones: [M.Zone(name: "trust"), M.Zone(name: "untrust")],
                  applications: applications,
                  policies: M.Policies(zonePairs: [M.ZonePairPolicies(fromZone: benchFrom, toZone: benchTo, policies: policies)]))
     }
+
+    /// `benchModel` as the dataplane sees it, for first packets through the pipeline over
+    /// LabFixture's region: its interfaces fw0 (slot 0) and fw1 (slot 1) exist and sit in
+    /// the benchmark's from-zone and to-zone, so a frame that arrives on fw0 and is routed
+    /// out of fw1 crosses the benchmark pair; `defaultPolicy` decides what no policy matches.
+    public static func benchPipelineModel(policies count: Int, defaultPolicy: M.DefaultPolicy, seed: UInt64 = 0xBE4C) -> M {
+        var model = benchModel(policies: count, seed: seed)
+        model.interfaces = model.dataplane.interfaces.map { M.Interface(name: $0, isDataplane: true) }
+        model.zones[benchFrom].interfaces = [benchFromInterface]
+        model.zones[benchTo].interfaces = [benchToInterface]
+        model.policies.defaultPolicy = defaultPolicy
+        return model
+    }
+
+    /// The dataplane interface (slot) of each benchmark zone in `benchPipelineModel`: fw0, fw1.
+    public static let benchFromInterface = 0, benchToInterface = 1
+
+    /// Where `lastPacket`'s source may move and the last policy still match it: the last
+    /// policy's source prefix, 198.18.0.0/15.
+    public static let lastSourcePrefix = M.Prefix(M.IPAddress(v4: 0xC612_0000), length: 15)
+    /// Where `missPacket`'s source may move and the packet still match no policy:
+    /// 100.64.0.0/10 (shared address space), outside every prefix the policies name (10/8,
+    /// 172.16/12, 192.168/16, the last policy's 198.18/15); the policies with source `any`
+    /// name destinations there too, none of them `missPacket`'s.
+    public static let missSourcePrefix = M.Prefix(M.IPAddress(v4: 0x6440_0000), length: 10)
 
     /// 198.18.3.4 → 198.51.100.7 TCP 8443: only the benchmark's last policy matches.
     public static let lastPacket = PolicyKey(family: 4, proto: 6, src: bytes16(M.IPAddress(v4: 0xC612_0304)),
