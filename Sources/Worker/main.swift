@@ -159,31 +159,19 @@ func refill(_ p: inout Port, _ want: UInt32) {
 }
 for i in 0..<ports.count { refill(&ports[i], fillTarget) }
 
-// Session partition and pipeline state.
+// Session partition and pipeline state; what the loop does between batches
+// (Worker/WorkerControl.swift) and the frames waiting for a neighbour (ParkQueue.swift).
 var pipeline: Pipeline
-var configFollower: SnapshotFollower
-var fibFollower: SnapshotFollower
-do { (pipeline, configFollower, fibFollower) = try Pipeline.forWorker(region: region, queue: opts.queue) } catch {
+var control: WorkerControl
+do {
+    let (p, configFollower, fibFollower) = try Pipeline.forWorker(region: region, queue: opts.queue)
+    pipeline = p
+    control = WorkerControl(region: region, queue: opts.queue, configFollower: configFollower, fibFollower: fibFollower)
+} catch {
     fail(2, "queue \(opts.queue): \(error)")
 }
 var requests = RingProducer<xpf_neigh_request>(header: xpf_wb_req_ring(block), entries: xpf_wb_req_entries(block))
-
-// Frames waiting for neighbour resolution: bounded, private to this worker.
-let parkCapacity = 256
-struct Parked {
-    var addr: UInt64 = 0
-    var len: UInt32 = 0
-    var egress: UInt8 = 0
-    var ingress: UInt8 = 0
-    var family: UInt8 = 0
-    var ifindex: UInt32 = 0
-    var nexthop = xpf_flow_tuple()  // address in .src
-    var deadlineMs: UInt32 = 0
-    var requestedMs: UInt32 = 0
-}
-let parked = UnsafeMutablePointer<Parked>.allocate(capacity: parkCapacity)
-parked.initialize(repeating: Parked(), count: parkCapacity)
-var parkedCount = 0
+var parked = ParkQueue()
 
 // Counters continue across restarts: start from what the last incarnation published.
 var counters = WorkerCounters()
@@ -192,7 +180,7 @@ counters.s = WorkerStatsIO.read(block)
 // TX staging (Pipeline/Transmit.swift): per egress, up to one batch of descriptors plus
 // the parked frames; a fuller egress is flushed into its TX ring first.
 let batchMax = Int(hdr.batch_size_max)
-var transmit = TransmitStaging(rings: ports.map { $0.tx }, capacity: batchMax + parkCapacity)
+var transmit = TransmitStaging(rings: ports.map { $0.tx }, capacity: batchMax + ParkQueue.capacity)
 
 @inline(__always) func stage(_ egress: UInt8, _ addr: UInt64, _ len: UInt32) {
     transmit.stage(egress, addr: addr, len: len, counters: &counters) { umem.put($0) }
@@ -229,70 +217,9 @@ func kickAndComplete() {
     }
 }
 
-func requestResolution(_ p: Parked) {
-    var r = xpf_neigh_request()
-    r.family = p.family
-    r.iface_slot = p.egress
-    r.ifindex = p.ifindex
-    r.addr = p.nexthop.src
-    requests.push(r)  // a full ring counts the drop; the frame still waits for its deadline
-}
-
-func park(addr: UInt64, len: UInt32, action: PacketAction, request: ParkRequest, ingress: UInt8, nowMs: UInt32) {
-    guard parkedCount < parkCapacity else {
-        umem.put(addr)
-        counters.drop(UInt8(XPF_DROP_NEIGH_QUEUE_FULL.rawValue))
-        return
-    }
-    var p = Parked()
-    p.addr = addr; p.len = len; p.egress = action.egress; p.ingress = ingress
-    p.family = request.family; p.ifindex = request.ifindex; p.nexthop = request.nexthop
-    p.deadlineMs = nowMs &+ pipeline.config.pointee.neigh_hold_ms
-    p.requestedMs = nowMs
-    // One request per next hop: only if no frame for it is waiting already.
-    var already = false
-    for i in 0..<parkedCount where parked[i].ifindex == p.ifindex && parked[i].family == p.family
-        && withUnsafeBytes(of: parked[i].nexthop.src, { a in withUnsafeBytes(of: p.nexthop.src) { a.elementsEqual($0) } }) {
-        already = true; break
-    }
-    if !already { requestResolution(p) }
-    parked[parkedCount] = p
-    parkedCount += 1
-    counters.s.neigh_parked &+= 1
-}
-
-/// Sends parked frames whose neighbour is now known; drops (counted) those past their
-/// deadline; re-asks xpfd every 250 ms for the rest.
-func serviceParked(nowMs: UInt32) {
-    var i = 0
-    while i < parkedCount {
-        let p = parked[i]
-        let frame = umem.area + Int(p.addr)
-        let sent = withUnsafeBytes(of: p.nexthop.src) {
-            pipeline.resolveParked(frame: frame, length: Int(p.len), egress: p.egress, family: p.family,
-                                   ifindex: p.ifindex, nexthop: $0.baseAddress!)
-        }
-        if sent {
-            stage(p.egress, p.addr, p.len)
-            counters.s.neigh_sent &+= 1
-        } else if Int32(bitPattern: nowMs &- p.deadlineMs) >= 0 {
-            // Never resolved: dropped and counted, and the sender is told when
-            // the RFCs and the rate limit allow. The frame was parked before any rewrite.
-            counters.drop(UInt8(XPF_DROP_NEIGH_TIMEOUT.rawValue))
-            if let len = pipeline.hostUnreachable(frame: frame, length: Int(p.len), ingress: p.ingress, counters: &counters) {
-                stage(p.ingress, p.addr, len)
-            } else {
-                umem.put(p.addr)
-            }
-        } else {
-            if nowMs &- p.requestedMs >= 250 { requestResolution(p); parked[i].requestedMs = nowMs }
-            i += 1
-            continue
-        }
-        parkedCount -= 1
-        parked[i] = parked[parkedCount]
-    }
-}
+/// A neighbour request to xpfd; a full ring counts the drop, and the frame still waits
+/// for its deadline.
+func ask(_ r: xpf_neigh_request) { requests.push(r) }
 
 // Ready: tell xpfd and the tools (release: everything above happened before RUNNING).
 xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_RUNNING.rawValue))
@@ -304,54 +231,11 @@ let parkRequests = UnsafeMutablePointer<ParkRequest>.allocate(capacity: batchMax
 parkRequests.initialize(repeating: ParkRequest(), count: batchMax)
 let pollFds = UnsafeMutablePointer<pollfd>.allocate(capacity: ports.count)
 for i in 0..<ports.count { pollFds[i] = pollfd(fd: ports[i].fd, events: Int16(POLLIN), revents: 0) }
-var lastFlushNs: UInt64 = 0
-var clearing: (target: UInt64, removed: Int)? = nil  // a clear request being swept
 
 while stopRequested == 0 {
     let now = monotonicNanos()
-    xpf_store_relaxed_u64(xpf_wb_heartbeat(block), now)  // read by xpfd's watchdog
     let nowMs = UInt32(truncatingIfNeeded: now / 1_000_000)
-    pipeline.nowMs = nowMs
-    pipeline.nowS = UInt32(truncatingIfNeeded: now / 1_000_000_000)
-    pipeline.nowRealtimeNs = realtimeNanos()  // event timestamps: one clock read per loop
-
-    // Between batches only: adopt a newly published configuration or FIB.
-    if let s = configFollower.peek() {
-        // Validate before adopting: a snapshot that does not validate is refused once
-        // (logged), and this worker keeps forwarding under the generation it runs.
-        do {
-            try region.configView(slot: s).validate()
-            configFollower.acknowledge()
-            pipeline.adopt(config: region.configSlot(s), generation: configFollower.generation)
-            pipeline.events.configure(region.configView(slot: s), nowMs: nowMs)
-        } catch {
-            configFollower.refuse()
-            logLine("xpf-worker", "queue \(opts.queue): refusing configuration generation \(configFollower.pendingGeneration): \(error); still running generation \(pipeline.generation)")
-        }
-    }
-    // Between batches: `clear security flow session` (only the owner frees its records).
-    // Model: Shm/ClearEpoch.pml (tools/model-check).
-    // A clear runs in slices (one per loop pass, paced by the event ring so that every
-    // close event reaches xpfd) and is done when a sweep of the whole partition ends.
-    let clear = xpf_load_acquire_u64(xpf_wb_clear_requested(block))  // pairs with xpfd's release
-    if clearing == nil && clear != xpf_load_relaxed_u64(xpf_wb_clear_done(block)) { clearing = (clear, 0) }
-    if let (target, removed) = clearing {
-        // The filter: written by xpfd before its release of clear_requested (acquired above),
-        // constant until our clear_done (xpf_abi.h, struct xpf_clear_filter).
-        let slice = pipeline.clearSessions(filter: xpf_wb_clear_filter(block).pointee, counters: &counters)
-        counters.s.sessions_closed &+= UInt64(slice.removed)
-        clearing = (target, removed + slice.removed)
-        if slice.finished {
-            WorkerStatsIO.publish(block, &counters.s)
-            xpf_store_release_u64(xpf_wb_clear_done(block), target)  // read by xpfd after the removals
-            logLine("xpf-worker", "queue \(opts.queue): cleared \(removed + slice.removed) sessions")
-            clearing = nil
-        }
-    }
-    // Between batches: a packet trace xpfd armed or disarmed (Pipeline/Trace.swift).
-    pipeline.trace.follow()
-    var fibChanged = false
-    if let s = fibFollower.poll() { pipeline.fib = FIBView(region.fibSlot(s)); fibChanged = true }
+    let fibChanged = control.beginPass(now: now, realtimeNs: realtimeNanos(), pipeline: &pipeline, counters: &counters)
     let batch = UInt32(max(1, min(Int(pipeline.config.pointee.batch_size), batchMax)))
 
     var work: UInt32 = 0
@@ -374,11 +258,17 @@ while stopRequested == 0 {
             switch a.kind {
             case .transmit: stage(a.egress, addr, a.length != 0 ? a.length : len)
             case .drop: umem.put(addr); counters.drop(a.reason)
-            case .park: park(addr: addr, len: len, action: a, request: parkRequests[k], ingress: ports[pi].slot, nowMs: nowMs)
+            case .park:
+                parked.park(addr: addr, len: len, egress: a.egress, ingress: ports[pi].slot, request: parkRequests[k],
+                            nowMs: nowMs, holdMs: pipeline.config.pointee.neigh_hold_ms, counters: &counters,
+                            free: { umem.put($0) }, ask: ask)
             }
         }
     }
-    if parkedCount > 0 && (fibChanged || work == 0 || work < batch) { serviceParked(nowMs: nowMs) }
+    if parked.count > 0 && (fibChanged || work == 0 || work < batch) {
+        parked.service(nowMs: nowMs, pipeline: &pipeline, umem: umem.area, counters: &counters,
+                       stage: stage, free: { umem.put($0) }, ask: ask)
+    }
     transmit.flushAll(counters: &counters) { umem.put($0) }
     kickAndComplete()
     for pi in 0..<ports.count {
@@ -391,20 +281,13 @@ while stopRequested == 0 {
             recvfrom(ports[pi].fd, nil, 0, Int32(MSG_DONTWAIT), nil, nil)
         }
     }
-    // Ageing: a slice of this worker's session partition per loop.
-    let closed = pipeline.ageSessions(budget: 256, counters: &counters)
-    counters.s.sessions_closed &+= UInt64(closed)
-
-    if work > 0 || closed > 0 || now &- lastFlushNs > 100_000_000 {
-        WorkerStatsIO.publish(block, &counters.s)
-        lastFlushNs = now
-    }
-    if work == 0 && clearing == nil {
+    control.endPass(now: now, work: work, pipeline: &pipeline, counters: &counters)
+    if work == 0 && control.clearing == nil {
         var outstanding = false
         for pi in 0..<ports.count where transmit.outstanding[pi] > 0 { outstanding = true }
         // Idle: sleep in poll() (never spin on 2 cores). Short timeout while frames
         // wait for TX completion or neighbours, 100 ms otherwise (heartbeat cadence).
-        let timeout: Int32 = outstanding ? 1 : (parkedCount > 0 ? 5 : 100)
+        let timeout: Int32 = outstanding ? 1 : (parked.count > 0 ? 5 : 100)
         counters.s.polls &+= 1
         _ = poll(pollFds, nfds_t(ports.count), timeout)
     }

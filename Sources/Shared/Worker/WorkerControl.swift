@@ -1,0 +1,102 @@
+// What a worker does between batches, apart from its sockets: the heartbeat and clocks,
+// adopting a newly published configuration (validated first: refused once and logged,
+// the running generation kept, R-1.5) or FIB, a slice of `clear security flow session`,
+// the packet trace's arming, then after the batch a slice of ageing and the
+// counters' publication. The worker loop (Sources/Worker/main.swift) is
+//
+//   control.beginPass → per socket: peek RX, Pipeline.processBatch, stage / drop / park
+//   → parked frames → TX flush and kicks → fill rings → control.endPass → poll() if idle
+//
+// and everything but the AF_XDP rings lives here and in ParkQueue, so tests and the
+// benchmark drive the same code over a region (Tests/SharedTests/WorkerLoopTests.swift).
+import CXPF
+
+public struct WorkerControl {
+    public let region: ShmRegion
+    public let queue: Int
+    public let block: UnsafeMutablePointer<xpf_worker_block>
+    public var configFollower: SnapshotFollower
+    public var fibFollower: SnapshotFollower
+    /// A clear request being swept (Model: Shm/ClearEpoch.pml): its target and the
+    /// sessions removed so far. A clear runs in slices, one per pass, paced by the event
+    /// ring so that every close event reaches xpfd, and ends when a sweep of the whole
+    /// partition ends.
+    public private(set) var clearing: (target: UInt64, removed: Int)? = nil
+    var lastPublishNs: UInt64 = 0
+
+    /// Records of the partition ageing examines per pass.
+    public static let ageBudget = 256
+    /// An idle worker still publishes its counters this often (xpf-top's cadence).
+    public static let publishIntervalNs: UInt64 = 100_000_000
+
+    public init(region: ShmRegion, queue: Int, configFollower: SnapshotFollower, fibFollower: SnapshotFollower) {
+        self.region = region
+        self.queue = queue
+        block = region.worker(queue)
+        self.configFollower = configFollower
+        self.fibFollower = fibFollower
+    }
+
+    /// The start of a pass (between batches only). Returns whether a new FIB was adopted
+    /// (parked frames may now resolve).
+    public mutating func beginPass(now: UInt64, realtimeNs: UInt64, pipeline: inout Pipeline,
+                                   counters: inout WorkerCounters) -> Bool {
+        xpf_store_relaxed_u64(xpf_wb_heartbeat(block), now)  // read by xpfd's watchdog
+        let nowMs = UInt32(truncatingIfNeeded: now / 1_000_000)
+        pipeline.nowMs = nowMs
+        pipeline.nowS = UInt32(truncatingIfNeeded: now / 1_000_000_000)
+        pipeline.nowRealtimeNs = realtimeNs  // event timestamps: one clock read per pass
+        adoptConfiguration(pipeline: &pipeline, nowMs: nowMs)
+        sweepClear(pipeline: &pipeline, counters: &counters)
+        pipeline.trace.follow()  // a packet trace xpfd armed or disarmed (Pipeline/Trace.swift)
+        if let s = fibFollower.poll() {
+            pipeline.fib = FIBView(region.fibSlot(s))
+            return true
+        }
+        return false
+    }
+
+    /// The end of a pass: a slice of ageing, then the counters, published when the pass
+    /// did work or removed sessions, or every `publishIntervalNs` when idle.
+    public mutating func endPass(now: UInt64, work: UInt32, pipeline: inout Pipeline, counters: inout WorkerCounters) {
+        let closed = pipeline.ageSessions(budget: Self.ageBudget, counters: &counters)
+        counters.s.sessions_closed &+= UInt64(closed)
+        if work > 0 || closed > 0 || now &- lastPublishNs > Self.publishIntervalNs {
+            WorkerStatsIO.publish(block, &counters.s)
+            lastPublishNs = now
+        }
+    }
+
+    /// A newly published configuration: validated before it is adopted. One that does
+    /// not validate is refused once (logged), and the worker keeps the generation it runs.
+    mutating func adoptConfiguration(pipeline: inout Pipeline, nowMs: UInt32) {
+        guard let s = configFollower.peek() else { return }
+        do {
+            try region.configView(slot: s).validate()
+            configFollower.acknowledge()
+            pipeline.adopt(config: region.configSlot(s), generation: configFollower.generation)
+            pipeline.events.configure(region.configView(slot: s), nowMs: nowMs)
+        } catch {
+            configFollower.refuse()
+            logLine("xpf-worker", "queue \(queue): refusing configuration generation \(configFollower.pendingGeneration): \(error); still running generation \(pipeline.generation)")
+        }
+    }
+
+    /// `clear security flow session`: only the owner frees its records.
+    mutating func sweepClear(pipeline: inout Pipeline, counters: inout WorkerCounters) {
+        let requested = xpf_load_acquire_u64(xpf_wb_clear_requested(block))  // pairs with xpfd's release
+        if clearing == nil && requested != xpf_load_relaxed_u64(xpf_wb_clear_done(block)) { clearing = (requested, 0) }
+        guard let (target, removed) = clearing else { return }
+        // The filter: written by xpfd before its release of clear_requested (acquired
+        // above), constant until our clear_done (xpf_abi.h, struct xpf_clear_filter).
+        let slice = pipeline.clearSessions(filter: xpf_wb_clear_filter(block).pointee, counters: &counters)
+        counters.s.sessions_closed &+= UInt64(slice.removed)
+        clearing = (target, removed + slice.removed)
+        if slice.finished {
+            WorkerStatsIO.publish(block, &counters.s)
+            xpf_store_release_u64(xpf_wb_clear_done(block), target)  // read by xpfd after the removals
+            logLine("xpf-worker", "queue \(queue): cleared \(removed + slice.removed) sessions")
+            clearing = nil
+        }
+    }
+}

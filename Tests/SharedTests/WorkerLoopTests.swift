@@ -1,0 +1,209 @@
+// The worker loop's parts that are not AF_XDP rings (issue 9 §1: the loop as types that
+// tests drive): WorkerControl's between-batch steps — adopting or refusing a published
+// configuration, FIB adoption, a clear sweep and its acknowledgement, ageing and the
+// counters' publication — and ParkQueue, the frames waiting for a neighbour. Driven as
+// Sources/Worker/main.swift drives them, over a region and the pipeline of queue 0.
+import CXPF
+import Shared
+import XCTest
+
+final class WorkerLoopTests: XCTestCase {
+    typealias F = Frames
+    let fx = ShmTestFixture()
+    var region: ShmRegion!
+    var pipeline: Pipeline!
+    var control: WorkerControl!
+    var counters = WorkerCounters()
+    /// A pass's clock: ns, advanced by the tests.
+    var now: UInt64 = 1_000_000_000_000
+
+    override func setUpWithError() throws {
+        continueAfterFailure = false
+        region = try fx.region("loop", queues: 1, interfaces: 2, sessionCapacity: 1024)
+        try ForwardTests.setUpInterfaces(region)
+        try region.publishConfig(ForwardTests.snapshot(udp: 60))
+        try region.publishFIB { f in
+            ForwardTests.fillFIB(f, gatewayKnown: false)
+            ForwardTests.fillLANAddresses(f)
+        }
+        let (p, cf, ff) = try Pipeline.forWorker(region: region, queue: 0)
+        pipeline = p
+        control = WorkerControl(region: region, queue: 0, configFollower: cf, fibFollower: ff)
+        counters = WorkerCounters()
+    }
+
+    override func tearDown() {
+        pipeline = nil
+        control = nil
+        region = nil
+        fx.removeAll()
+        super.tearDown()
+    }
+
+    @discardableResult
+    func pass(work: UInt32 = 0) -> Bool {
+        let fibChanged = control.beginPass(now: now, realtimeNs: 1, pipeline: &pipeline, counters: &counters)
+        control.endPass(now: now, work: work, pipeline: &pipeline, counters: &counters)
+        return fibChanged
+    }
+
+    func send(_ frame: [UInt8], ingress: UInt8 = 0) -> PacketAction {
+        var buf = frame + [UInt8](repeating: 0, count: ForwardTests.frameHeadroom)
+        return buf.withUnsafeMutableBytes { pipeline.process(frame: $0.baseAddress!, length: frame.count, ingress: ingress, counters: &counters) }
+    }
+
+    func udp(_ sport: UInt16) -> [UInt8] {
+        F.frame4(src: ForwardTests.client4, dst: ForwardTests.server4, proto: 17, l4: F.udp(sport, 5001, payload: [1, 2, 3]))
+    }
+
+    var seen: UInt64 { xpf_load_acquire_u64(xpf_wb_config_seen(region.worker(0))) }
+
+    // MARK: WorkerControl
+
+    func testAGenerationThatDoesNotValidateIsRefusedAndTheNextValidOneAdopted() throws {
+        pass()
+        XCTAssertEqual(pipeline.generation, 1)
+        // Generation 2: a head whose section table another layout wrote.
+        try region.publishConfig { $0.pointee.n_sections = 3 }
+        pass()
+        XCTAssertEqual(pipeline.generation, 1, "refused: still running generation 1")
+        XCTAssertEqual(seen, 1, "a refused generation is not acknowledged")
+        XCTAssertEqual(send(udp(40000)).kind, .transmit, "and forwarding under it")
+        pass()
+        XCTAssertEqual(pipeline.generation, 1, "refused once, not re-validated every pass")
+        try region.publishConfig(ForwardTests.snapshot(udp: 5))
+        pass()
+        XCTAssertEqual(pipeline.generation, 3)
+        XCTAssertEqual(seen, 3)
+        XCTAssertEqual(pipeline.timeoutMs(proto: 17, tcpState: 0), 5_000, "the new generation's timeouts")
+    }
+
+    func testANewFIBIsAdoptedBetweenBatchesAndReported() throws {
+        XCTAssertFalse(pass(), "nothing new")
+        try region.publishFIB { ForwardTests.fillFIB($0, gatewayKnown: true) }
+        XCTAssertTrue(pass(), "a new FIB: parked frames may resolve")
+        XCTAssertEqual(pipeline.fib.snapshot.pointee.version, region.fibSnapshot.pointee.version)
+        XCTAssertFalse(pass())
+    }
+
+    func testAClearIsSweptThenAcknowledged() throws {
+        for port: UInt16 in 40001...40005 { XCTAssertEqual(send(udp(port)).kind, .transmit) }
+        XCTAssertEqual(pipeline.partition.liveCount, 5)
+        let block = region.worker(0)
+        block.pointee.clear_filter = xpf_clear_filter()  // no condition: every session
+        xpf_store_release_u64(xpf_wb_clear_requested(block), 1)
+        pass()
+        XCTAssertNil(control.clearing, "the partition fits one slice")
+        XCTAssertEqual(pipeline.partition.liveCount, 0)
+        XCTAssertEqual(xpf_load_acquire_u64(xpf_wb_clear_done(block)), 1)
+        XCTAssertEqual(WorkerStatsIO.read(block).sessions_closed, 5, "published with the acknowledgement")
+    }
+
+    func testEndPassAgesSessionsAndPublishesTheCounters() throws {
+        pipeline.nowMs = UInt32(truncatingIfNeeded: now / 1_000_000)
+        XCTAssertEqual(send(udp(40010)).kind, .transmit)
+        pass(work: 1)
+        XCTAssertEqual(WorkerStatsIO.read(region.worker(0)).sessions_created, 1, "a pass with work publishes")
+        now += 61_000_000_000  // past the UDP timeout (60 s)
+        // A pass ages WorkerControl.ageBudget records of the 1024-record partition.
+        for _ in 0..<(1024 / WorkerControl.ageBudget) { pass() }
+        XCTAssertEqual(pipeline.partition.liveCount, 0)
+        XCTAssertEqual(WorkerStatsIO.read(region.worker(0)).sessions_closed, 1)
+        XCTAssertEqual(xpf_load_relaxed_u64(xpf_wb_heartbeat(region.worker(0))), now, "the heartbeat")
+    }
+
+    // MARK: ParkQueue
+
+    /// UMEM of four 2 KiB frames; frame k at k * 2048.
+    static let frameSize = 2048
+    let umem = UnsafeMutableRawPointer.allocate(byteCount: 4 * WorkerLoopTests.frameSize, alignment: 64)
+
+    func place(_ frame: [UInt8], at k: Int) -> UInt64 {
+        (umem + k * Self.frameSize).copyMemory(from: frame, byteCount: frame.count)
+        return UInt64(k * Self.frameSize)
+    }
+
+    func testParkedFramesAskOncePerNextHopAndGoOutWhenItResolves() throws {
+        defer { umem.deallocate() }
+        pass()
+        var queue = ParkQueue()
+        var asked: [xpf_neigh_request] = [], staged: [(UInt8, UInt64, UInt32)] = [], freed: [UInt64] = []
+        let nowMs = pipeline.nowMs
+        // The gateway (10.10.2.254) is unknown: both frames wait for it.
+        for (k, port) in [(0, 40020), (1, 40021)] {
+            let f = F.frame4(src: ForwardTests.client4, dst: F.v4(8, 8, 8, 8), proto: 17, l4: F.udp(UInt16(port), 53, payload: [1]))
+            let addr = place(f, at: k)
+            var req = ParkRequest()
+            let a = pipeline.process(frame: umem + Int(addr), length: f.count, ingress: 0, counters: &counters, park: &req)
+            XCTAssertEqual(a.kind, .park)
+            queue.park(addr: addr, len: UInt32(f.count), egress: a.egress, ingress: 0, request: req,
+                       nowMs: nowMs, holdMs: 1000, counters: &counters, free: { freed.append($0) }, ask: { asked.append($0) })
+        }
+        XCTAssertEqual(queue.count, 2)
+        XCTAssertEqual(asked.count, 1, "one request per next hop")
+        XCTAssertEqual(withUnsafeBytes(of: asked[0].addr) { Array($0.prefix(4)) }, F.be32(F.v4(10, 10, 2, 254)))
+        queue.service(nowMs: nowMs &+ 100, pipeline: &pipeline, umem: umem, counters: &counters,
+                      stage: { staged.append(($0, $1, $2)) }, free: { freed.append($0) }, ask: { asked.append($0) })
+        XCTAssertEqual(queue.count, 2)
+        XCTAssertEqual(asked.count, 1, "asked again only after \(ParkQueue.reaskMs) ms")
+        queue.service(nowMs: nowMs &+ ParkQueue.reaskMs, pipeline: &pipeline, umem: umem, counters: &counters,
+                      stage: { staged.append(($0, $1, $2)) }, free: { freed.append($0) }, ask: { asked.append($0) })
+        XCTAssertEqual(asked.count, 3, "each waiting frame asks again")
+        try region.publishFIB { ForwardTests.fillFIB($0, gatewayKnown: true) }
+        XCTAssertTrue(pass())
+        queue.service(nowMs: nowMs &+ 300, pipeline: &pipeline, umem: umem, counters: &counters,
+                      stage: { staged.append(($0, $1, $2)) }, free: { freed.append($0) }, ask: { asked.append($0) })
+        XCTAssertEqual(queue.count, 0)
+        XCTAssertEqual(staged.map(\.0), [1, 1], "both out of the WAN interface")
+        XCTAssertEqual(Set(staged.map(\.1)), [0, UInt64(Self.frameSize)])
+        XCTAssertEqual(Array(UnsafeRawBufferPointer(start: umem, count: 6)), F.gatewayMAC, "rewritten for the gateway")
+        XCTAssertEqual(counters.s.neigh_parked, 2)
+        XCTAssertEqual(counters.s.neigh_sent, 2)
+        XCTAssertTrue(freed.isEmpty)
+    }
+
+    func testAFrameNeverResolvedIsDroppedAtItsDeadlineAndItsSenderTold() throws {
+        defer { umem.deallocate() }
+        pass()
+        var queue = ParkQueue()
+        var staged: [(UInt8, UInt64, UInt32)] = []
+        let f = F.frame4(src: ForwardTests.client4, dst: F.v4(8, 8, 4, 4), proto: 17, l4: F.udp(40030, 53, payload: [1]))
+        _ = place(f, at: 0)
+        var park = ParkRequest()
+        let a = pipeline.process(frame: umem, length: f.count, ingress: 0, counters: &counters, park: &park)
+        XCTAssertEqual(a.kind, .park)
+        let t0 = pipeline.nowMs
+        queue.park(addr: 0, len: UInt32(f.count), egress: a.egress, ingress: 0, request: park, nowMs: t0, holdMs: 1000,
+                   counters: &counters, free: { _ in XCTFail("not freed: answered") }, ask: { _ in })
+        queue.service(nowMs: t0 &+ 999, pipeline: &pipeline, umem: umem, counters: &counters,
+                      stage: { staged.append(($0, $1, $2)) }, free: { _ in }, ask: { _ in })
+        XCTAssertEqual(queue.count, 1)
+        queue.service(nowMs: t0 &+ 1000, pipeline: &pipeline, umem: umem, counters: &counters,
+                      stage: { staged.append(($0, $1, $2)) }, free: { _ in XCTFail("answered, not freed") }, ask: { _ in })
+        XCTAssertEqual(queue.count, 0)
+        XCTAssertEqual(counters.s.drops.2, 1, "neigh_timeout")
+        XCTAssertEqual(staged.count, 1)
+        XCTAssertEqual(staged[0].0, 0, "a host unreachable back out of the ingress")
+        let reply = Array(UnsafeRawBufferPointer(start: umem, count: Int(staged[0].2)))
+        XCTAssertEqual(reply[23], 1, "ICMP")
+        XCTAssertEqual([reply[34], reply[35]], [3, 1], "host unreachable")
+    }
+
+    func testAFullQueueDropsTheNewFrame() {
+        defer { umem.deallocate() }
+        var queue = ParkQueue()
+        var req = ParkRequest()
+        req.family = 4
+        var freed: [UInt64] = []
+        for k in 0..<ParkQueue.capacity {
+            req.nexthop.src.0 = UInt8(truncatingIfNeeded: k)
+            queue.park(addr: UInt64(k), len: 60, egress: 1, ingress: 0, request: req, nowMs: 0, holdMs: 1000,
+                       counters: &counters, free: { freed.append($0) }, ask: { _ in })
+        }
+        queue.park(addr: 9999, len: 60, egress: 1, ingress: 0, request: req, nowMs: 0, holdMs: 1000,
+                   counters: &counters, free: { freed.append($0) }, ask: { _ in })
+        XCTAssertEqual(queue.count, ParkQueue.capacity)
+        XCTAssertEqual(freed, [9999])
+        XCTAssertEqual(counters.s.drops.3, 1, "neigh_queue_full")
+    }
+}
