@@ -28,12 +28,13 @@ struct TraceOptions: ParsableArguments {
     }
 }
 
-/// Arms a trace through xpfd, hands each record to `emit` as it arrives, and stops it at
-/// the count, the timeout or Ctrl-C.
-func runTrace(_ common: Common, _ o: TraceOptions, dropsOnly: Bool, emit: (TracedPacket) -> Void) throws {
+/// Arms a trace through xpfd (then calls `armed`), hands each record to `emit` as it
+/// arrives, and stops it at the count, the timeout or Ctrl-C.
+func runTrace(_ common: Common, _ o: TraceOptions, dropsOnly: Bool, armed: () -> Void = {}, emit: (TracedPacket) -> Void) throws {
     let reply = try control(common.stateDir, (["trace-start", String(o.count), dropsOnly ? "drops" : "all"] + o.filters).joined(separator: " "))
     let started = reply.split(separator: " ")
     guard started.count >= 2, started[0] == "trace", let id = UInt32(started[1]) else { print(reply); throw ExitCode(1) }
+    armed()
     signal(SIGINT) { _ in traceInterrupted = 1 }
     let pollIntervalUs: UInt32 = 100_000
     let deadline = o.timeout > 0 ? monotonicNanos() + UInt64(o.timeout * 1e9) : UInt64.max
@@ -214,7 +215,7 @@ struct Trace: ParsableCommand {
         abstract: "Trace packets through the dataplane: every stage's decision for each matching packet.",
         discussion: """
             xpfd arms every worker with the filters (any combination, every one given must hold: \(TraceFilter.usage); \
-            addresses, protocol and ports as the packet arrived, ports for TCP, UDP and SCTP only). Each worker records the \
+            addresses, protocol and ports as the packet arrived, ports for TCP and UDP only). Each worker records the \
             first --count packets that match, and xpfctl prints the first --count of them all as they arrive: the flow, \
             then each stage that ran in its order (parse, session lookup, ICMP error, re-check, route, TCP SYN check, \
             zones, policy, install, rewrite) with its decision, then the action. The trace stops at the count, at \
@@ -264,9 +265,10 @@ struct MonitorPacketDrop: ParsableCommand {
 
     func run() throws {
         let names = TraceNames(try DataplaneStatus.openRegion(stateDir: common.stateDir))
-        print("Starting packet drop:")
-        fflush(stdout)
-        try runTrace(common, options, dropsOnly: true) { p in
+        try runTrace(common, options, dropsOnly: true, armed: {
+            print("Starting packet drop:")
+            fflush(stdout)
+        }) { p in
             print(TraceReport(p: p, n: names).dropLine)
             fflush(stdout)
         }

@@ -452,7 +452,7 @@ enum xpf_trace_match {
 	XPF_TRACE_SRC_PREFIX = 1,   /* the packet's source address in src/src_len (family src_family) */
 	XPF_TRACE_DST_PREFIX = 2,
 	XPF_TRACE_PROTO = 4,
-	XPF_TRACE_SRC_PORT = 8,     /* TCP/UDP/SCTP source port (host order) */
+	XPF_TRACE_SRC_PORT = 8,     /* TCP/UDP source port (host order) */
 	XPF_TRACE_DST_PORT = 16,
 	XPF_TRACE_IF_IN = 32,       /* the ingress interface slot is in the if_in bitmap */
 };

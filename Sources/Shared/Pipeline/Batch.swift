@@ -15,7 +15,8 @@ extension Pipeline {
         counters.s.batches &+= 1
         counters.s.batch_packets &+= UInt64(count)
         // The packet trace (Trace.swift): one load and one predictable branch per batch
-        // while it is off.
+        // while it is off (session hit 610.4 instructions with it, 609.3 without: register
+        // allocation in the loop below; this loop out of line instead measured 622.0).
         if _slowPath(trace.remaining != 0) {
             return processBatchTraced(umem: umem, descs: descs, count: count, ingress: ingress, counters: &counters,
                                       actions: actions, parks: parks)

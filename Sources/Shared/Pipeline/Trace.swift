@@ -64,7 +64,7 @@ public struct PacketTracer {
 extension xpf_trace_filter {
     /// Whether a frame that arrived on `ingress` matches: `parsed`/`key` are its headers and
     /// flow key, nil when it did not parse (then only a filter without address, protocol
-    /// and port conditions matches). Ports match TCP, UDP and SCTP only.
+    /// and port conditions matches). Ports match TCP and UDP only.
     @usableFromInline
     func matches(ingress: UInt8, key: FlowKey?, parsed: ParsedPacket) -> Bool {
         let m = match
@@ -88,12 +88,9 @@ extension xpf_trace_filter {
 
 /// Constants and helpers of the trace.
 public enum PacketTrace {
-    /// Protocols whose packets carry ports a filter matches (TCP, UDP, SCTP).
-    public static let sctp: UInt8 = 132
+    /// Protocols whose ports the parser reads, and a filter matches (TCP, UDP).
     @inlinable
-    public static func hasPorts(_ proto: UInt8) -> Bool {
-        proto == ParseConst.protoTCP || proto == ParseConst.protoUDP || proto == sctp
-    }
+    public static func hasPorts(_ proto: UInt8) -> Bool { proto == ParseConst.protoTCP || proto == ParseConst.protoUDP }
 
     /// ICMP or ICMPv6 (a record's type and code mean something).
     @inlinable

@@ -1,0 +1,120 @@
+"""The packet trace on the wire (issue 9 §1): `xpfctl monitor security packet-drop` prints
+a denied flow's drop with the policy that denied it, and nothing for a permitted one;
+`xpfctl trace --json` shows a permitted first packet's stages and policy.
+
+The commands run in the background while the test sends. Each prints only once xpfd armed
+the trace; a worker adopts it between two batches, so a frame sent right then may still go
+untraced: the test sends again (a fresh flow each time, every drop counted before the
+next) until the command has printed its packet, within a bounded number of attempts.
+"""
+import json
+import re
+import select
+import subprocess
+
+import pytest
+
+import checks
+import configs
+from labkit import CLIENT, SERVER, WAIT_S, fresh_port
+
+PORT_DENY, PORT_PERMIT = 7901, 7902
+ATTEMPTS = 20
+
+CONFIG = configs.config(
+    configs.policies(pairs=[(("trust", "untrust"), [
+        configs.policy("trace-permit", "permit", application="t-permit"),
+        configs.policy("trace-deny", "deny", application="t-deny"),
+    ])]),
+    configs.applications(
+        configs.application("t-permit", "udp", PORT_PERMIT),
+        configs.application("t-deny", "tcp", PORT_DENY),
+    ))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _config(lab):
+    lab.use(CONFIG)
+
+
+class Background:
+    """An xpfctl command running while the test sends: its stdout lines as they come."""
+
+    def __init__(self, lab, *args):
+        self.proc = subprocess.Popen([str(lab.bin / "xpfctl"), *args, "--state-dir", str(lab.state)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def line(self, timeout=WAIT_S):
+        """The next stdout line, or None when none came within `timeout` (or it exited)."""
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        return self.proc.stdout.readline().rstrip("\n") if ready else None
+
+    def finish(self):
+        try:
+            out, err = self.proc.communicate(timeout=WAIT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        return self.proc.returncode, out, err
+
+
+def until_printed(bg, send):
+    """Calls send() until `bg` prints a line (bounded); returns that line."""
+    for _ in range(ATTEMPTS):
+        send()
+        line = bg.line(timeout=0.5)
+        if line:
+            return line
+    raise AssertionError("nothing printed after %d attempts; stderr: %s" % (ATTEMPTS, bg.finish()[2]))
+
+
+def test_monitor_packet_drop_shows_the_denying_policy(lab, wire):
+    bg = Background(lab, "monitor", "security", "packet-drop", "protocol", "tcp", "destination-port", str(PORT_DENY),
+                    "--count", "1", "--timeout", "30")
+    try:
+        assert bg.line() == "Starting packet drop:", bg.finish()
+        sports = []
+
+        def send_denied():
+            # A permitted flow first: drops only, so it must never be printed.
+            checks.udp_passes(wire, 4, fresh_port(), PORT_PERMIT)
+            sports.append(fresh_port())
+            checks.dropped(lab, wire.client, wire.server, checks.syn(4, CLIENT[4], SERVER[4], sports[-1], PORT_DENY, 1000),
+                           "policy_deny", sports[-1], PORT_DENY)
+        line = until_printed(bg, send_denied)
+    finally:
+        rc, rest, err = bg.finish()
+    assert rc == 0, err
+    assert rest == "", "--count 1 prints one drop: %r" % rest
+    m = re.fullmatch(r"\d\d:\d\d:\d\d\.\d{6}:queue 0: (\S+)/(\d+)-->(\S+)/(\d+);tcp,fw0,"
+                     r"Dropped by POLICY:Denied by policy trace-deny\((\d+)\)", line)
+    assert m, "not a packet-drop line for the denied flow: %r" % line
+    assert (m[1], m[3], int(m[4])) == (CLIENT[4], SERVER[4], PORT_DENY)
+    assert int(m[2]) in sports
+
+
+def test_trace_json_shows_every_stage_of_a_permitted_first_packet(lab, wire):
+    bg = Background(lab, "trace", "protocol", "udp", "destination-port", str(PORT_PERMIT), "--count", "1",
+                    "--timeout", "30", "--json")
+    try:
+        # `trace` prints nothing before its records: the first sends may come before xpfd
+        # armed the filter or the worker adopted it, hence the retries.
+        sports = []
+
+        def send_permitted():
+            sports.append(fresh_port())
+            checks.udp_passes(wire, 4, sports[-1], PORT_PERMIT)
+        line = until_printed(bg, send_permitted)
+    finally:
+        rc, rest, err = bg.finish()
+    assert rc == 0, err
+    r = json.loads(line)
+    assert (r["protocol"], r["src"], r["dst"], r["dport"], r["ingress"]) == ("udp", CLIENT[4], SERVER[4], PORT_PERMIT, "fw0")
+    assert r["sport"] in sports
+    assert [s["stage"] for s in r["stages"]] == ["parse", "session", "route", "zones", "policy", "install", "rewrite"]
+    results = {s["stage"]: s["result"] for s in r["stages"]}
+    assert results["session"] == "miss"
+    assert results["zones"] == "trust -> untrust"
+    assert re.fullmatch(r"trace-permit\(\d+\) permit", results["policy"]), results
+    assert [s["stage"] for s in r["stages"] if s["decided"]] == ["rewrite"]
+    assert (r["action"], r["egress"], r["policy"].split("(")[0]) == ("transmit", "fw1", "trace-permit")
