@@ -22,7 +22,6 @@ final class PacketTraces {
     var ended: (id: UInt32, state: String, received: Int, count: Int)?
     /// An xpfctl that stopped polling (killed) leaves its trace armed this long at most.
     static let abandonAfterNs: UInt64 = 5_000_000_000
-    static let defaultCount = 10
 
     init(region: ShmRegion) {
         self.region = region

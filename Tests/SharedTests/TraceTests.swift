@@ -318,6 +318,22 @@ final class TraceTests: XCTestCase {
         XCTAssertEqual(records().count, 0)
     }
 
+    func testFilterWordsCompileAsXpfdArmsThem() throws {
+        let f = try TraceFilter(words: ["protocol", "udp", "source-prefix", "10.10.1.0/24", "destination-port", "53",
+                                        "interface", "fw1"]).compiled(id: 7, count: 3, dropsOnly: true, interfaces: ["fw0", "fw1"])
+        XCTAssertEqual([f.id, f.count], [7, 3])
+        XCTAssertEqual(f.match, XPF_TRACE_PROTO.rawValue | XPF_TRACE_SRC_PREFIX.rawValue | XPF_TRACE_DST_PORT.rawValue
+                       | XPF_TRACE_IF_IN.rawValue)
+        XCTAssertEqual([f.proto, f.src_family, f.src_len, f.flags], [17, 4, 24, UInt8(XPF_TRACE_DROPS_ONLY.rawValue)])
+        XCTAssertEqual(withUnsafeBytes(of: f.src) { Array($0[0..<4]) }, [10, 10, 1, 0])
+        XCTAssertEqual([f.dport, f.if_in], [53, 0b10])
+        XCTAssertThrowsError(try TraceFilter(words: ["interface", "fw9"]).compiled(id: 1, count: 1, dropsOnly: false,
+                                                                                    interfaces: ["fw0", "fw1"]))
+        XCTAssertThrowsError(try TraceFilter(words: ["zone", "trust"]))
+        XCTAssertThrowsError(try TraceFilter(words: ["destination-port"]))
+        XCTAssertThrowsError(try TraceFilter(words: ["destination-port", "70000"]))
+    }
+
     func testARecordTravelsToXpfctlUnchanged() throws {
         try start()
         try arm()
