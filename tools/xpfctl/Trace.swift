@@ -54,23 +54,27 @@ func runTrace(_ common: Common, _ o: TraceOptions, dropsOnly: Bool, armed: () ->
     }
 }
 
-/// Names for a record's indices, from the region (interfaces) and its running snapshot.
+/// Names for a record's indices, from the region (interfaces) and the snapshot running when
+/// the record is printed.
 struct TraceNames {
+    let region: ShmRegion  // mapped as long as the names are used
     let interfaces: [String]
-    let view: ConfigSnapshotView
+    var view: ConfigSnapshotView { region.configView(slot: region.current(.config).slot) }
 
     init(_ region: ShmRegion) {
+        self.region = region
         interfaces = (0..<region.interfaceCount).map { stringFromCArray(region.iface($0).name) }
-        view = region.configView(slot: region.current(.config).slot)
     }
 
     func interface(_ slot: UInt8) -> String { Int(slot) < interfaces.count ? interfaces[Int(slot)] : "slot \(slot)" }
     func zone(_ z: UInt32) -> String {
-        z == XPF_CFG_NONE ? "(no zone)" : Int(z) < view.zones.count ? view.string(at: view.zone(Int(z)).name) ?? "#\(z)" : "#\(z)"
+        let v = view
+        return z == XPF_CFG_NONE ? "(no zone)" : Int(z) < v.zones.count ? v.string(at: v.zone(Int(z)).name) ?? "#\(z)" : "#\(z)"
     }
     func policy(_ id: UInt16) -> String {
         if id == UInt16(XPF_SESS_POLICY_DEFAULT) { return PolicyIdentity.defaultPolicyName }
-        let name = Int(id) < view.policies.count ? view.string(at: view.policy(Int(id)).name) : nil
+        let v = view
+        let name = Int(id) < v.policies.count ? v.string(at: v.policy(Int(id)).name) : nil
         return "\(name ?? "?")(\(id))"
     }
 }

@@ -8,9 +8,11 @@ untraced: the test sends again (a fresh flow each time, every drop counted befor
 next) until the command has printed its packet, within a bounded number of attempts.
 """
 import json
+import os
 import re
 import select
 import subprocess
+import time
 
 import pytest
 
@@ -38,16 +40,26 @@ def _config(lab):
 
 
 class Background:
-    """An xpfctl command running while the test sends: its stdout lines as they come."""
+    """An xpfctl command running while the test sends: its stdout lines as they come (read
+    from the pipe directly, so what finish() collects follows the last line returned)."""
 
     def __init__(self, lab, *args):
         self.proc = subprocess.Popen([str(lab.bin / "xpfctl"), *args, "--state-dir", str(lab.state)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.pending = b""
 
     def line(self, timeout=WAIT_S):
         """The next stdout line, or None when none came within `timeout` (or it exited)."""
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        return self.proc.stdout.readline().rstrip("\n") if ready else None
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.pending:
+            left = deadline - time.monotonic()
+            ready = left > 0 and select.select([self.proc.stdout], [], [], left)[0]
+            chunk = os.read(self.proc.stdout.fileno(), 4096) if ready else b""
+            if not chunk:
+                return None
+            self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        return line.decode()
 
     def finish(self):
         try:
@@ -55,7 +67,7 @@ class Background:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             out, err = self.proc.communicate()
-        return self.proc.returncode, out, err
+        return self.proc.returncode, (self.pending + out).decode(), err.decode()
 
 
 def until_printed(bg, send):
@@ -118,3 +130,23 @@ def test_trace_json_shows_every_stage_of_a_permitted_first_packet(lab, wire):
     assert re.fullmatch(r"trace-permit\(\d+\) permit", results["policy"]), results
     assert [s["stage"] for s in r["stages"] if s["decided"]] == ["rewrite"]
     assert (r["action"], r["egress"], r["policy"].split("(")[0]) == ("transmit", "fw1", "trace-permit")
+
+
+def test_trace_text_names_the_deciding_stage_of_a_denied_packet(lab, wire):
+    bg = Background(lab, "trace", "protocol", "tcp", "destination-port", str(PORT_DENY), "--count", "1", "--timeout", "30")
+    try:
+        def send_denied():
+            sport = fresh_port()
+            checks.dropped(lab, wire.client, wire.server, checks.syn(4, CLIENT[4], SERVER[4], sport, PORT_DENY, 1000),
+                           "policy_deny", sport, PORT_DENY)
+        heading = until_printed(bg, send_denied)
+    finally:
+        rc, rest, err = bg.finish()
+    assert rc == 0, err
+    assert re.fullmatch(r"\d\d:\d\d:\d\d\.\d{6} queue 0 generation \d+: tcp %s/\d+ -> %s/%d on fw0, \d+ bytes"
+                        % (re.escape(CLIENT[4]), re.escape(SERVER[4]), PORT_DENY), heading), heading
+    stages = rest.splitlines()
+    assert stages[:4] == ["  parse: ok", "  session: miss", "  route: egress fw1", "  tcp-syn-check: ok"], rest
+    assert stages[4] == "  zones: trust -> untrust", rest
+    assert re.fullmatch(r"  policy: trace-deny\(\d+\) deny: drop policy_deny", stages[5]), rest
+    assert stages[6:] == ["  action: drop policy_deny"], rest
