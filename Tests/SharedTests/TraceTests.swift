@@ -269,6 +269,38 @@ final class TraceTests: XCTestCase {
         XCTAssertEqual(r.action, UInt8(XPF_TRACE_TRANSMIT.rawValue))
     }
 
+    func testAnICMPErrorShowsWhetherItQuotesASession() throws {
+        typealias R = ICMPRelatedTests
+        try start()
+        let packet = udp(40050, 9999)
+        let error = R.error4(from: Self.server4, to: Self.client4, R.Message.portUnreachable4,
+                             quote: R.quote4(Array(packet[R.ethernetHeaderLength...])), macs: R.fromWAN4)
+        try arm(["protocol", "icmp"])
+        batch([error], ingress: 1)  // before the flow's session
+        batch([packet])             // the session (UDP: not traced)
+        batch([error], ingress: 1)
+        let rs = records()
+        XCTAssertEqual(rs.count, 2)
+        let unmatched = rs[0], matched = rs[1]
+        for r in rs {
+            XCTAssertEqual([r.family, r.proto, r.ingress, r.icmp_type, r.icmp_code],
+                           [4, R.protoICMP, 1, R.Message.portUnreachable4.0, R.Message.portUnreachable4.1])
+        }
+        XCTAssertEqual(unmatched.stages, stages([XPF_TRACE_PARSE, XPF_TRACE_SESSION, XPF_TRACE_ICMP_ERROR]))
+        XCTAssertEqual([unmatched.hit, unmatched.icmp_matched], [0, 0])
+        XCTAssertEqual(unmatched.decided, UInt8(XPF_TRACE_ICMP_ERROR.rawValue))
+        XCTAssertEqual(unmatched.action, UInt8(XPF_TRACE_DROP.rawValue))
+        XCTAssertEqual(unmatched.reason, UInt8(XPF_DROP_ICMP_UNMATCHED.rawValue))
+        XCTAssertEqual(matched.stages, stages([XPF_TRACE_PARSE, XPF_TRACE_SESSION, XPF_TRACE_ICMP_ERROR, XPF_TRACE_ROUTE,
+                                               XPF_TRACE_ZONES, XPF_TRACE_REWRITE]))
+        XCTAssertEqual([matched.hit, matched.icmp_matched], [0, 1])
+        XCTAssertEqual(matched.egress, 0, "toward the quoted packet's source")
+        XCTAssertEqual([matched.from_zone, matched.to_zone], [zone("untrust"), zone("trust")])
+        XCTAssertEqual(matched.decided, UInt8(XPF_TRACE_REWRITE.rawValue))
+        XCTAssertEqual(matched.action, UInt8(XPF_TRACE_TRANSMIT.rawValue))
+        XCTAssertEqual(matched.stages & PacketTrace.bit(XPF_TRACE_POLICY), 0, "an error needs no policy of its own")
+    }
+
     // MARK: the filter and the count
 
     func testOnlyMatchingPacketsAreRecorded() throws {
