@@ -4,7 +4,8 @@
 # pair and global, address books and sets, applications, the default policy, RT_FLOW
 # events field by field, TCP first packet and ICMP echo checks, ICMP errors matched to the
 # session they quote, an interface in no zone,
-# re-evaluation of established sessions on commit, policy hit counts. Its session fixture
+# re-evaluation of established sessions on commit, policy hit counts, the packet trace
+# (xpfctl trace, monitor security packet-drop). Its session fixture
 # owns the lab (tools/xpf-lab up/start, down in its finalizer); this wrapper passes it
 # lib.sh's unique prefix and tears the same lab down again should pytest be killed.
 # Prints pytest's verdicts, then ok/not ok lines and "N passed, N failed" (skips listed).
