@@ -20,8 +20,9 @@ final class TraceTests: XCTestCase {
     var running: ConfigModel!
     var collector: TraceCollector!
     var traceID: UInt32 = 0
-    /// The frames of one batch (a UMEM of `frameSlots` frames) and its descriptors.
-    let umem = UnsafeMutableRawPointer.allocate(byteCount: TraceTests.frameSlots * TraceTests.frameSize, alignment: 64)
+    /// The frames of one batch: a UMEM of `frameSlots` frames (allocated per test in setUp;
+    /// XCTest makes an instance of every test when it only lists them).
+    var umem: UnsafeMutableRawPointer!
     static let frameSlots = 16, frameSize = 2048
 
     static let client4 = ForwardTests.client4, server4 = ForwardTests.server4
@@ -35,10 +36,12 @@ final class TraceTests: XCTestCase {
 
     override func setUpWithError() throws {
         continueAfterFailure = false
+        umem = UnsafeMutableRawPointer.allocate(byteCount: Self.frameSlots * Self.frameSize, alignment: 64)
     }
 
     override func tearDown() {
-        umem.deallocate()
+        umem?.deallocate()
+        umem = nil
         pipeline = nil
         region = nil
         fx.removeAll()
