@@ -11,12 +11,7 @@ extension SessionFilter {
     /// Throws when a policy name has more ids than the record holds.
     public func clearFilter(names: SessionNames) throws -> xpf_clear_filter {
         var f = xpf_clear_filter()
-        func bytes(_ p: (family: UInt8, addr: [UInt8], len: Int)) -> (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                                                                      UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) {
-            var t = xpf_flow_tuple().src
-            withUnsafeMutableBytes(of: &t) { $0.copyBytes(from: p.addr) }
-            return t
-        }
+        let bytes = FlowWords.addressBytes
         if let p = sourcePrefix {
             f.match |= XPF_CLEAR_SRC_PREFIX.rawValue
             (f.src_family, f.src_len, f.src) = (p.family, UInt8(p.len), bytes(p))

@@ -141,8 +141,8 @@ public struct SessionNames {
 /// carried them; zones are those of the session's ingress and egress interfaces, and the
 /// policy its name (`default-policy` for the default), under the running snapshot.
 public struct SessionFilter {
-    public var sourcePrefix: (family: UInt8, addr: [UInt8], len: Int)?
-    public var destinationPrefix: (family: UInt8, addr: [UInt8], len: Int)?
+    public var sourcePrefix: FilterPrefix?
+    public var destinationPrefix: FilterPrefix?
     public var proto: UInt8?
     public var sourcePort: UInt16?
     public var destinationPort: UInt16?
@@ -150,37 +150,25 @@ public struct SessionFilter {
     public var toZone: String?
     public var policy: String?
 
-    public static let usage = "source-prefix P | destination-prefix P | protocol X | source-port N | destination-port N | from-zone Z | to-zone Z | policy NAME"
+    public static let usage = FlowWords.usage + " | from-zone Z | to-zone Z | policy NAME"
 
     public init() {}
 
     /// Parses `KEYWORD VALUE` pairs.
     public init(words: [String]) throws {
-        guard words.count % 2 == 0 else { throw XPFError("filters come in pairs, e.g. `destination-port 5001`") }
-        for i in stride(from: 0, to: words.count, by: 2) {
-            let v = words[i + 1]
-            func prefix() throws -> (family: UInt8, addr: [UInt8], len: Int) {
-                guard let p = parsePrefix(v) else { throw XPFError("bad prefix '\(v)'") }
-                return p
-            }
-            func port() throws -> UInt16 {
-                guard let p = UInt16(v) else { throw XPFError("bad port '\(v)'") }
-                return p
-            }
-            switch words[i] {
-            case "source-prefix": sourcePrefix = try prefix()
-            case "destination-prefix": destinationPrefix = try prefix()
-            case "protocol":
-                guard let p = SessionListing.protocolNumber(v) else { throw XPFError("bad protocol '\(v)'") }
-                proto = p
-            case "source-port": sourcePort = try port()
-            case "destination-port": destinationPort = try port()
+        var (fromZone, toZone, policy): (String?, String?, String?) = (nil, nil, nil)
+        let flow = try FlowWords.parse(words, usage: Self.usage, example: "destination-port 5001") { keyword, v in
+            switch keyword {
             case "from-zone": fromZone = v
             case "to-zone": toZone = v
             case "policy": policy = v
-            default: throw XPFError("unknown filter '\(words[i])' (filters: \(Self.usage))")
+            default: return false
             }
+            return true
         }
+        (sourcePrefix, destinationPrefix, proto) = (flow.sourcePrefix, flow.destinationPrefix, flow.proto)
+        (sourcePort, destinationPort) = (flow.sourcePort, flow.destinationPort)
+        (self.fromZone, self.toZone, self.policy) = (fromZone, toZone, policy)
     }
 
     public func matches(_ s: SessionInfo, names: SessionNames) -> Bool {
@@ -277,7 +265,7 @@ public func formatAddress(family: UInt8, _ a: (UInt8, UInt8, UInt8, UInt8, UInt8
 }
 
 /// Parses "A.B.C.D[/len]" or "v6[/len]" into (family, 16 bytes, prefix length).
-public func parsePrefix(_ s: String) -> (family: UInt8, addr: [UInt8], len: Int)? {
+public func parsePrefix(_ s: String) -> FilterPrefix? {
     let parts = s.split(separator: "/", maxSplits: 1).map(String.init)
     var bytes = [UInt8](repeating: 0, count: 16)
     let family: UInt8
@@ -291,7 +279,7 @@ public func parsePrefix(_ s: String) -> (family: UInt8, addr: [UInt8], len: Int)
 }
 
 /// Whether 16-byte address `a` of `family` lies in prefix `p`.
-public func prefixContains(_ p: (family: UInt8, addr: [UInt8], len: Int), family: UInt8, _ a: [UInt8]) -> Bool {
+public func prefixContains(_ p: FilterPrefix, family: UInt8, _ a: [UInt8]) -> Bool {
     guard p.family == family else { return false }
     var bits = p.len
     var i = 0

@@ -8,43 +8,29 @@ import CXPF
 /// The filters of a trace (Junos words, any combination; every one given must hold): the
 /// packet's addresses, protocol and ports as it arrived, and its ingress interface.
 public struct TraceFilter {
-    public var sourcePrefix: (family: UInt8, addr: [UInt8], len: Int)?
-    public var destinationPrefix: (family: UInt8, addr: [UInt8], len: Int)?
+    public var sourcePrefix: FilterPrefix?
+    public var destinationPrefix: FilterPrefix?
     public var proto: UInt8?
     public var sourcePort: UInt16?
     public var destinationPort: UInt16?
     /// Interface names (`fw0` or `fw0.0`).
     public var interface: String?
 
-    public static let usage = "source-prefix P | destination-prefix P | protocol X | source-port N | destination-port N | interface NAME"
+    public static let usage = FlowWords.usage + " | interface NAME"
 
     public init() {}
 
     /// Parses `KEYWORD VALUE` pairs.
     public init(words: [String]) throws {
-        guard words.count % 2 == 0 else { throw XPFError("filters come in pairs, e.g. `destination-port 22`") }
-        for i in stride(from: 0, to: words.count, by: 2) {
-            let v = words[i + 1]
-            func prefix() throws -> (family: UInt8, addr: [UInt8], len: Int) {
-                guard let p = parsePrefix(v) else { throw XPFError("bad prefix '\(v)'") }
-                return p
-            }
-            func port() throws -> UInt16 {
-                guard let p = UInt16(v) else { throw XPFError("bad port '\(v)'") }
-                return p
-            }
-            switch words[i] {
-            case "source-prefix": sourcePrefix = try prefix()
-            case "destination-prefix": destinationPrefix = try prefix()
-            case "protocol":
-                guard let p = SessionListing.protocolNumber(v) else { throw XPFError("bad protocol '\(v)'") }
-                proto = p
-            case "source-port": sourcePort = try port()
-            case "destination-port": destinationPort = try port()
-            case "interface": interface = v
-            default: throw XPFError("unknown filter '\(words[i])' (filters: \(Self.usage))")
-            }
+        var interface: String?
+        let flow = try FlowWords.parse(words, usage: Self.usage, example: "destination-port 22") { keyword, v in
+            guard keyword == "interface" else { return false }
+            interface = v
+            return true
         }
+        (sourcePrefix, destinationPrefix, proto) = (flow.sourcePrefix, flow.destinationPrefix, flow.proto)
+        (sourcePort, destinationPort) = (flow.sourcePort, flow.destinationPort)
+        self.interface = interface
     }
 
     /// The filter for the workers: trace `id`, at most `count` records per worker, only
@@ -55,12 +41,7 @@ public struct TraceFilter {
         f.id = id
         f.count = count
         if dropsOnly { f.flags |= UInt8(XPF_TRACE_DROPS_ONLY.rawValue) }
-        func bytes(_ p: (family: UInt8, addr: [UInt8], len: Int)) -> (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                                                                      UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) {
-            var t = xpf_flow_tuple().src
-            withUnsafeMutableBytes(of: &t) { $0.copyBytes(from: p.addr) }
-            return t
-        }
+        let bytes = FlowWords.addressBytes
         if let p = sourcePrefix {
             f.match |= XPF_TRACE_SRC_PREFIX.rawValue
             (f.src_family, f.src_len, f.src) = (p.family, UInt8(p.len), bytes(p))
