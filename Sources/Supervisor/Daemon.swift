@@ -125,7 +125,14 @@ final class Daemon {
             // A new policy epoch reuses the bank of the one before: its counts are collected
             // first, once every worker left it (PolicyHitCounts.publish refuses otherwise).
             let samePolicies = model.decidesSessions(as: runningModel)
-            if !samePolicies { _ = hitCounts.awaitHarvest(timeoutNs: 1_000_000_000) { drainEvents() } }
+            if !samePolicies {
+                _ = hitCounts.awaitHarvest(timeoutNs: 1_000_000_000) {
+                    drainEvents()
+                    workers.reap()  // a worker that died meanwhile no longer counts as lagging
+                }
+                // Refused before anything changes (the host-inbound tables below included).
+                if let why = hitCounts.flipBlocker() { throw XPFError(why) }
+            }
             // Host-inbound tables before the generation: once a commit is reported complete
             // (or a worker runs its generation) no host-bound packet is admitted by the old
             // host-inbound-traffic — a removed service refuses the next packet, of an
@@ -137,9 +144,11 @@ final class Daemon {
                 try? hostInbound.install(runningModel)
                 throw error
             }
+            // The new generation's names before any of its events is drained (the workers
+            // emit under it as soon as they switch, while xpfd waits below).
+            eventNames.adopt(generation: gen, model: model)
             let switched = workers.awaitGeneration(gen, timeoutNs: 1_000_000_000) { drainEvents() }
             let t1 = monotonicNanos()
-            eventNames.adopt(generation: gen, model: model)
             eventNames.hostName = hostName(model)
             if let router {
                 drainEvents()  // what the old destinations were due, before they go

@@ -214,9 +214,10 @@ final class WorkerManager {
         var counters = WorkerCounters()
         counters.s = WorkerStatsIO.read(w)
         let (table, now, nowS) = (region.sessionTable, realtimeNanos(), UInt32(truncatingIfNeeded: monotonicNanos() / 1_000_000_000))
+        let epoch = region.configSnapshot.pointee.policy_epoch  // xpfd is the publisher: no commit during this sweep
         while true {
             let slice = partition.removeSlice(budget: min(Pipeline.clearSlice, events.freeEntries()),
-                                              matching: { filter.matches(table.records + $0) }) { index in
+                                              matching: { filter.matches(table.records + $0, runningEpoch: epoch) }) { index in
                 guard SessionEvent.logsClose(table, index) else { return }
                 // Uncapped: this emitter was never configured with a rate cap.
                 events.emit(XPF_EV_SESSION_CLOSE, ingress: table.records[index].if_in, nowMs: 0, length: flowEventLength,

@@ -312,6 +312,50 @@ final class PolicyStageTests: XCTestCase {
         XCTAssertEqual(send(request).0.kind, .transmit, "the request session is still permitted")
     }
 
+    // MARK: the session's sides
+
+    func testAPacketWithASessionsTupleFromAnotherZoneIsNoPacketOfIt() throws {
+        try start(Self.webPolicies)
+        XCTAssertEqual(send(tcp(40030, 80)).0.kind, .transmit)
+        // The server's answer, but arriving from the trust side (a spoof from the LAN).
+        assertDrop(send(tcp(40030, 80, flags: TCPFlag.syn | TCPFlag.ack, toClient: true), ingress: 0).0, XPF_DROP_SESSION_ZONE)
+        // The client's own tuple arriving from the untrust side.
+        assertDrop(send(tcp(40030, 80, flags: TCPFlag.ack), ingress: 1).0, XPF_DROP_SESSION_ZONE)
+        let rec = try XCTUnwrap(session(6, 40030, 80), "the session is left as it is")
+        XCTAssertEqual(rec.pointee.packets.1, 0, "nothing counted on it")
+        // From the right sides, both directions go on.
+        XCTAssertEqual(send(tcp(40030, 80, flags: TCPFlag.syn | TCPFlag.ack, toClient: true), ingress: 1).0.kind, .transmit)
+        XCTAssertEqual(send(tcp(40030, 80, flags: TCPFlag.ack)).0.kind, .transmit)
+    }
+
+    func testAnICMPErrorAboutASessionMustComeFromItsFarSide() throws {
+        try start(Self.webPolicies)
+        let datagram = udp(40032, 9999)
+        XCTAssertEqual(send(datagram).0.kind, .transmit)
+        // A port unreachable from a router beyond the server, quoting the client's
+        // datagram (IP header + 8 bytes), addressed to the client.
+        let quote = Array(datagram[14..<(14 + 28)])
+        let error = F.frame4(src: F.v4(10, 10, 2, 77), dst: Self.client4, proto: 1, l4: [3, 3, 0, 0, 0, 0, 0, 0] + quote)
+        assertDrop(send(error, ingress: 0).0, XPF_DROP_SESSION_ZONE)  // from the client's own side: spoofed
+        let (a, _) = send(error, ingress: 1)
+        XCTAssertEqual(a.kind, .transmit, "from the server's side")
+        XCTAssertEqual(a.egress, 0)
+    }
+
+    func testARouteChangeIntoAnotherZoneStopsTheSession() throws {
+        try start(Self.webPolicies)
+        XCTAssertEqual(send(tcp(40031, 80)).0.kind, .transmit)
+        // The server's network moves behind fw0 (zone trust): no trust -> trust policy was asked.
+        try region.publishFIB { f in
+            ForwardTests.route(f, family: 4, dst: ForwardTests.b4(F.v4(10, 10, 2, 0)), len: 24, slot: 0, ifindex: ForwardTests.lanIfindex)
+            ForwardTests.neigh(f, family: 4, addr: ForwardTests.b4(Self.server4), mac: F.serverMAC, state: XPF_NEIGH_VALID,
+                               slot: 0, ifindex: ForwardTests.lanIfindex)
+        }
+        pipeline.fib = FIBView(region.fibSlot(try XCTUnwrap(fibFollower.poll())))
+        assertDrop(send(tcp(40031, 80, flags: TCPFlag.ack)).0, XPF_DROP_SESSION_ZONE)
+        XCTAssertNotNil(session(6, 40031, 80))
+    }
+
     // MARK: per-application inactivity timeout
 
     func testASessionAgesByItsApplicationsInactivityTimeout() throws {

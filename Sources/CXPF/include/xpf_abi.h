@@ -246,7 +246,8 @@ enum xpf_worker_state {
 	X(POLICY_DENY, 13, "policy_deny", "a security policy (or the default policy) denies the flow") \
 	X(POLICY_REJECT, 14, "policy_reject", "a security policy rejects the flow (a TCP RST or ICMP unreachable answered when allowed)") \
 	X(POLICY_CHANGE, 15, "policy_change", "the session is no longer permitted after a commit (R-4.4)") \
-	X(ICMP_UNMATCHED, 16, "icmp_unmatched", "an ICMP error quoting a packet of no session")
+	X(ICMP_UNMATCHED, 16, "icmp_unmatched", "an ICMP error quoting a packet of no session") \
+	X(SESSION_ZONE, 17, "session_zone", "a packet of a session came from, or would leave to, a zone other than the session's")
 
 enum xpf_drop_reason {
 #define XPF_DROP_ENUM(name, value, text, meaning) XPF_DROP_##name = value,
@@ -416,7 +417,7 @@ struct xpf_flow_tuple {
 	X(RECHECK, 3, "recheck", "a session decided under an older policy epoch, decided again") \
 	X(ROUTE, 4, "route", "forwarding decision and egress MTU") \
 	X(TCP_CHECK, 5, "tcp-syn-check", "a TCP flow starts with a SYN") \
-	X(ZONES, 6, "zones", "zones of the ingress and egress interfaces") \
+	X(ZONES, 6, "zones", "zones of the ingress and egress interfaces (a session hit: its sides)") \
 	X(POLICY, 7, "policy", "security policy lookup") \
 	X(INSTALL, 8, "install", "session installed, both directions") \
 	X(REWRITE, 9, "rewrite", "next hop, MACs, TTL / hop limit: sent or parked")
@@ -663,10 +664,11 @@ struct xpf_session {
 	uint32_t generation;      /* low 32 bits of the config generation whose policy decided it (at
 	                           * insert, or the last re-check). Stale when older than the running
 	                           * snapshot's policy_epoch (signed 32-bit difference < 0): the next
-	                           * packet re-checks it (R-4.4). Written by the owner at insert, by
-	                           * any forwarding worker on a re-check: policy and flags first, then
-	                           * generation (relaxed; a reader that sees the new generation with
-	                           * the old policy only re-checks once more). */
+	                           * packet re-checks it (R-4.4). Written by the owner at insert (the
+	                           * record is BUSY), by any forwarding worker on a re-check: policy
+	                           * and flags first, then generation with release; readers load it
+	                           * with acquire (xpf_sess_generation), so a reader that sees the new
+	                           * generation sees the verdict stored before it. */
 	uint32_t last_seen_ms;    /* CLOCK_MONOTONIC milliseconds, wrapping */
 	uint32_t created_s;       /* CLOCK_MONOTONIC seconds */
 	struct xpf_flow_tuple fwd; /* as the first packet carried it */

@@ -89,8 +89,10 @@ static inline uint8_t xpf_sess_flags(const struct xpf_session *s) { return __ato
 static inline void xpf_sess_set_flags(struct xpf_session *s, uint8_t v) { __atomic_store_n(&s->flags, v, __ATOMIC_RELAXED); }
 static inline void xpf_sess_or_flags(struct xpf_session *s, uint8_t v) { __atomic_fetch_or(&s->flags, v, __ATOMIC_RELAXED); }
 static inline void xpf_sess_and_flags(struct xpf_session *s, uint8_t v) { __atomic_fetch_and(&s->flags, v, __ATOMIC_RELAXED); }
-static inline uint32_t xpf_sess_generation(const struct xpf_session *s) { return __atomic_load_n(&s->generation, __ATOMIC_RELAXED); }
-static inline void xpf_sess_set_generation(struct xpf_session *s, uint32_t v) { __atomic_store_n(&s->generation, v, __ATOMIC_RELAXED); }
+/* generation: a re-check stores the verdict (policy, flags), then the generation with
+ * release; a reader that loads the new generation (acquire) sees that verdict. */
+static inline uint32_t xpf_sess_generation(const struct xpf_session *s) { return __atomic_load_n(&s->generation, __ATOMIC_ACQUIRE); }
+static inline void xpf_sess_set_generation(struct xpf_session *s, uint32_t v) { __atomic_store_n(&s->generation, v, __ATOMIC_RELEASE); }
 static inline uint16_t xpf_sess_policy(const struct xpf_session *s) { return __atomic_load_n(&s->policy, __ATOMIC_RELAXED); }
 static inline void xpf_sess_set_policy(struct xpf_session *s, uint16_t v) { __atomic_store_n(&s->policy, v, __ATOMIC_RELAXED); }
 static inline uint64_t xpf_sess_packets(const struct xpf_session *s, unsigned dir) { return __atomic_load_n(&s->packets[dir & 1], __ATOMIC_RELAXED); }

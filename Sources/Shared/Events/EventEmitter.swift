@@ -328,8 +328,8 @@ extension Pipeline {
         var events = self.events
         defer { self.events = events }
         let budget = min(Self.clearSlice, events.freeEntries())
-        let (table, now, s, q, ms) = (partition.table, nowRealtimeNs, nowS, events.queue, nowMs)
-        return partition.removeSlice(budget: budget, matching: { f.matches(table.records + $0) }) { index in
+        let (table, now, s, q, ms, epoch) = (partition.table, nowRealtimeNs, nowS, events.queue, nowMs, policyEpoch)
+        return partition.removeSlice(budget: budget, matching: { f.matches(table.records + $0, runningEpoch: epoch) }) { index in
             guard SessionEvent.logsClose(table, index) else { return }
             events.emit(XPF_EV_SESSION_CLOSE, ingress: table.records[index].if_in, nowMs: ms, length: flowEventLength,
                         counters: &counters) {

@@ -57,6 +57,9 @@ extension Pipeline {
         guard let s = quotedSession(p) else { return .drop(XPF_DROP_ICMP_UNMATCHED) }
         if let done = routeStage(&p) { return done }
         if let done = zoneStage(&p) { return done }
+        // It travels against the quoted packet: arrives where that packet left, leaves
+        // where it arrived — the sides of the opposite direction.
+        if let done = sessionSideCheck(&p, session: s.index, direction: s.direction ^ 1) { return done }
         if isStale(partition.table.records + s.index) {
             p.session = s.index
             if let done = recheckSession(&p, counters: &counters) { return done }

@@ -178,34 +178,35 @@ extension Pipeline {
     func recheck(_ index: Int) -> Bool {
         let rec = partition.table.records + index
         let state = xpf_sess_load_state(rec)
+        if state & 3 != UInt32(XPF_SESS_LIVE.rawValue) { return false }
         if xpf_sess_flags(rec) & UInt8(XPF_SESS_POLICY_CLOSED.rawValue) != 0 { return false }
         let v = configView
         let from = v.interface(slot: Int(rec.pointee.if_in)).zone
         let to = v.interface(slot: Int(rec.pointee.if_out)).zone
-        var permitted = false
+        var verdict: PolicyVerdict? = nil
         if from != XPF_CFG_NONE && to != XPF_CFG_NONE {
             let k = partition.table.key(of: index, direction: 0)
-            let verdict = decide(from: Int(from), to: Int(to), PolicyKey(session: k), countHit: false)
-            // Only the owner removes or reuses a record; another worker writes the verdict
-            // only if the record is still the session whose key it read. The window left
-            // between this check and the stores is a few instructions: a reuse inside it
-            // could give the new session the old one's policy id and log flag (both
-            // permitted under the running epoch) or mark it closed (fail-closed).
-            xpf_fence_acquire()
-            if xpf_sess_load_state(rec) != state { return false }
-            if verdict.permits {
-                xpf_sess_set_policy(rec, verdict.policy)
-                if verdict.sessionFlags != 0 {
-                    xpf_sess_or_flags(rec, verdict.sessionFlags)
-                } else {
-                    xpf_sess_and_flags(rec, ~UInt8(XPF_SESS_LOG_CLOSE.rawValue))
-                }
-                xpf_sess_set_generation(rec, UInt32(truncatingIfNeeded: generation))
-                permitted = true
-            }
+            verdict = decide(from: Int(from), to: Int(to), PolicyKey(session: k), countHit: false)
         }
-        if !permitted { xpf_sess_or_flags(rec, UInt8(XPF_SESS_POLICY_CLOSED.rawValue)) }
-        return permitted
+        // Only the owner removes or reuses a record; another worker writes a verdict only
+        // if the record is still the session whose interfaces and key it read. The window
+        // left between this check and the stores is a few instructions: a reuse inside it
+        // could give the new session the old one's policy id and log flag (both permitted
+        // under the running epoch) or mark it closed (fail-closed).
+        xpf_fence_acquire()
+        if xpf_sess_load_state(rec) != state { return false }
+        guard let verdict, verdict.permits else {
+            xpf_sess_or_flags(rec, UInt8(XPF_SESS_POLICY_CLOSED.rawValue))
+            return false
+        }
+        xpf_sess_set_policy(rec, verdict.policy)
+        if verdict.sessionFlags != 0 {
+            xpf_sess_or_flags(rec, verdict.sessionFlags)
+        } else {
+            xpf_sess_and_flags(rec, ~UInt8(XPF_SESS_LOG_CLOSE.rawValue))
+        }
+        xpf_sess_set_generation(rec, UInt32(truncatingIfNeeded: generation))  // release: policy and flags first
+        return true
     }
 }
 

@@ -4,9 +4,9 @@
 //
 //   parse ─ [input filter] ─ [screen] ─ session lookup ─┬─ hit:  fast path
 //                                                        └─ miss: first path
-//   fast path:  session checks (policy epoch → re-check; echo direction) ─ route (cached
-//               next hop) ─ [session NAT] ─ account ─ [output filter] ─ [mirror]
-//               ─ rewrite ─ send
+//   fast path:  session check (policy epoch → re-check) ─ route (cached next hop) ─ the
+//               session's sides (ingress and egress in the session's zones) ─ [session NAT]
+//               ─ account ─ [output filter] ─ [mirror] ─ rewrite ─ send
 //   first path: ICMP error (forwarded only for a session: ICMPRelatedStage) ─
 //               [destination NAT] ─ route ─ TCP first-packet check ─ zones ─ policy
 //               ─ [source NAT] ─ install ─ account ─ [output filter] ─ [mirror] ─ rewrite
@@ -50,6 +50,7 @@ extension Pipeline {
     mutating func fastPath(_ p: inout Packet, counters: inout WorkerCounters) -> PacketAction {
         if let done = sessionChecks(&p, counters: &counters) { return done }
         if let done = routeStage(&p) { return done }
+        if let done = sessionSideCheck(&p, session: p.session, direction: p.direction) { return done }
         accountSession(&p)
         return rewriteStage(&p)
     }

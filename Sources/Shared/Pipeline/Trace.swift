@@ -225,15 +225,20 @@ extension Pipeline {
         } else {
             ran(XPF_TRACE_SESSION)
             if hit {
-                // The fast path: [re-check] → route → rewrite.
+                // The fast path: [re-check] → route → the session's sides → rewrite.
                 t.pointee.hit = 1
                 t.pointee.session = UInt32(truncatingIfNeeded: p.session)
                 t.pointee.direction = UInt8(truncatingIfNeeded: p.direction)
                 if recorded == nil {
-                    if PacketTrace.isRouteDrop(reason) { decided(XPF_TRACE_ROUTE) } else { ran(XPF_TRACE_ROUTE); decided(XPF_TRACE_REWRITE) }
+                    if PacketTrace.isRouteDrop(reason) {
+                        decided(XPF_TRACE_ROUTE)
+                    } else {
+                        ran(XPF_TRACE_ROUTE)
+                        decided(dropped(XPF_DROP_SESSION_ZONE) ? XPF_TRACE_ZONES : XPF_TRACE_REWRITE)
+                    }
                 }
             } else if isRelatedError(p.parsed) {
-                // ICMPRelatedStage: matched → route → zones → [re-check] → rewrite.
+                // ICMPRelatedStage: matched → route → zones (and the session's sides) → [re-check] → rewrite.
                 ran(XPF_TRACE_ICMP_ERROR)
                 if dropped(XPF_DROP_ICMP_UNMATCHED) {
                     decided(XPF_TRACE_ICMP_ERROR)
@@ -243,7 +248,7 @@ extension Pipeline {
                         decided(XPF_TRACE_ROUTE)
                     } else {
                         ran(XPF_TRACE_ROUTE)
-                        if dropped(XPF_DROP_ZONE_NONE) { decided(XPF_TRACE_ZONES) } else {
+                        if dropped(XPF_DROP_ZONE_NONE) || dropped(XPF_DROP_SESSION_ZONE) { decided(XPF_TRACE_ZONES) } else {
                             ran(XPF_TRACE_ZONES)
                             if recorded == nil { decided(XPF_TRACE_REWRITE) }
                         }

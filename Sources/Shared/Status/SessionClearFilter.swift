@@ -70,7 +70,9 @@ extension xpf_clear_filter {
     /// relaxed loads (a re-check by another worker may rewrite them: the clear then goes
     /// by either verdict).
     @inlinable
-    public func matches(_ rec: UnsafeMutablePointer<xpf_session>) -> Bool {
+    /// `runningEpoch`: the policy epoch the sweeping process runs (the ids of a policy
+    /// condition mean that policy only in `policy_epoch`).
+    public func matches(_ rec: UnsafeMutablePointer<xpf_session>, runningEpoch: UInt32) -> Bool {
         let m = match
         if m == 0 { return true }
         let r = rec.pointee
@@ -84,8 +86,11 @@ extension xpf_clear_filter {
         if m & XPF_CLEAR_DST_PREFIX.rawValue != 0
             && !Self.contains(dst, length: dst_len, family: dst_family, r.fwd.dst, of: r.family) { return false }
         if m & XPF_CLEAR_POLICY.rawValue != 0 {
-            // Decided before the epoch the ids belong to: its id means something else.
-            if Int32(bitPattern: xpf_sess_generation(rec) &- policy_epoch) < 0 { return false }
+            // Decided in another epoch than the one the ids belong to — before it, or after
+            // a commit during this sweep: its id means something else.
+            if runningEpoch != policy_epoch || Int32(bitPattern: xpf_sess_generation(rec) &- policy_epoch) < 0 {
+                return false
+            }
             let id = xpf_sess_policy(rec)
             let n = Int(n_policies)
             let listed = withUnsafeBytes(of: policies) { raw in
