@@ -689,6 +689,8 @@ struct xpf_session {
 _Static_assert(offsetof(struct xpf_session, fwd) == 16 && offsetof(struct xpf_session, rev) == 56,
                "tuples 8-byte aligned (xpf_sess_key_equal loads them as words)");
 _Static_assert(offsetof(struct xpf_session, packets) == 96, "counters on the second line");
+_Static_assert(offsetof(struct xpf_session, if_out) == offsetof(struct xpf_session, if_in) + 1,
+               "if_in and if_out adjacent: the fast path reads both as one 16-bit word");
 
 /* Index: open addressing over 64-byte buckets of 8 slots, linear probing bucket by
  * bucket. A slot is 0 (empty, ends a probe), XPF_INDEX_TOMBSTONE (deleted, probe

@@ -90,8 +90,11 @@ static inline void xpf_sess_set_flags(struct xpf_session *s, uint8_t v) { __atom
 static inline void xpf_sess_or_flags(struct xpf_session *s, uint8_t v) { __atomic_fetch_or(&s->flags, v, __ATOMIC_RELAXED); }
 static inline void xpf_sess_and_flags(struct xpf_session *s, uint8_t v) { __atomic_fetch_and(&s->flags, v, __ATOMIC_RELAXED); }
 /* generation: a re-check stores the verdict (policy, flags), then the generation with
- * release; a reader that loads the new generation (acquire) sees that verdict. */
+ * release; a reader that then reads the verdict loads the generation with acquire
+ * (xpf_sess_generation) and sees that verdict. The fast path only compares it with the
+ * policy epoch and reads no verdict: relaxed (xpf_sess_generation_relaxed). */
 static inline uint32_t xpf_sess_generation(const struct xpf_session *s) { return __atomic_load_n(&s->generation, __ATOMIC_ACQUIRE); }
+static inline uint32_t xpf_sess_generation_relaxed(const struct xpf_session *s) { return __atomic_load_n(&s->generation, __ATOMIC_RELAXED); }
 static inline void xpf_sess_set_generation(struct xpf_session *s, uint32_t v) { __atomic_store_n(&s->generation, v, __ATOMIC_RELEASE); }
 static inline uint16_t xpf_sess_policy(const struct xpf_session *s) { return __atomic_load_n(&s->policy, __ATOMIC_RELAXED); }
 static inline void xpf_sess_set_policy(struct xpf_session *s, uint16_t v) { __atomic_store_n(&s->policy, v, __ATOMIC_RELAXED); }

@@ -59,7 +59,8 @@ extension Pipeline {
         if let done = zoneStage(&p) { return done }
         // It travels against the quoted packet: arrives where that packet left, leaves
         // where it arrived — the sides of the opposite direction.
-        if let done = sessionSideCheck(&p, session: s.index, direction: s.direction ^ 1) { return done }
+        let sides = Self.sides(partition.table.records + s.index, direction: s.direction ^ 1)
+        if let done = sideCheck(ingress: p.ingress, egress: p.egress, sides: sides) { return done }
         if isStale(partition.table.records + s.index) {
             p.session = s.index
             if let done = recheckSession(&p, counters: &counters) { return done }

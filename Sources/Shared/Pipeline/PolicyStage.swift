@@ -151,7 +151,7 @@ extension Pipeline {
     /// running one (signed difference: generations wrap at 32 bits).
     @inlinable @inline(__always)  // one compare per session hit
     func isStale(_ rec: UnsafeMutablePointer<xpf_session>) -> Bool {
-        Int32(bitPattern: xpf_sess_generation(rec) &- policyEpoch) < 0
+        Int32(bitPattern: xpf_sess_generation_relaxed(rec) &- policyEpoch) < 0  // a compare: no verdict read after it
     }
 
     /// Re-decides a stale session for the packet in hand. Nil: still permitted (the

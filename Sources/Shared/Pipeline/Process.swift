@@ -4,8 +4,8 @@
 //
 //   parse ─ [input filter] ─ [screen] ─ session lookup ─┬─ hit:  fast path
 //                                                        └─ miss: first path
-//   fast path:  session check (policy epoch → re-check) ─ route (cached next hop) ─ the
-//               session's sides (ingress and egress in the session's zones) ─ [session NAT]
+//   fast path:  route (cached next hop) ─ session checks (the session's sides: ingress
+//               and egress in its zones; policy epoch → re-check) ─ [session NAT]
 //               ─ account ─ [output filter] ─ [mirror] ─ rewrite ─ send
 //   first path: ICMP error (forwarded only for a session: ICMPRelatedStage) ─
 //               [destination NAT] ─ route ─ TCP first-packet check ─ zones ─ policy
@@ -48,9 +48,8 @@ extension Pipeline {
     /// A packet of an existing session.
     @inlinable @inline(__always)  // the fast path is one function (a call per stage measured ~35 instructions/packet)
     mutating func fastPath(_ p: inout Packet, counters: inout WorkerCounters) -> PacketAction {
-        if let done = sessionChecks(&p, counters: &counters) { return done }
         if let done = routeStage(&p) { return done }
-        if let done = sessionSideCheck(&p, session: p.session, direction: p.direction) { return done }
+        if let done = sessionChecks(&p, counters: &counters) { return done }
         accountSession(&p)
         return rewriteStage(&p)
     }

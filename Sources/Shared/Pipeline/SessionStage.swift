@@ -3,6 +3,11 @@
 // first path, and the per-packet accounting of a session (counters, last seen, TCP state).
 import CXPF
 
+/// Where a session record's interface slots lie: if_in then if_out, adjacent bytes.
+@usableFromInline enum SessionSides {
+    @inlinable static var offset: Int { MemoryLayout<xpf_session>.offset(of: \xpf_session.if_in)! }
+}
+
 extension Pipeline {
     /// Looks the flow up; when found, sets `p.session` and `p.direction` and returns true.
     /// `guess`: the prefetch ring slot whose guessed key and hash may be this packet's.
@@ -51,39 +56,56 @@ extension Pipeline {
         return nil
     }
 
-    /// The check a packet of an established session passes before it is forwarded: the
-    /// session's verdict is still the running policy epoch's (else the re-check,
-    /// PolicyStage.swift).
+    /// The checks a packet of an established session passes once routed, before it is
+    /// forwarded: it arrives and leaves by its session's sides, and the session's verdict
+    /// is the running policy epoch's. Both hold for nearly every packet: one 16-bit load,
+    /// a compare and the epoch compare; anything else goes to `sessionSlowChecks`.
     @inlinable @inline(__always)  // the fast path is one function (a call per stage measured ~35 instructions/packet)
     mutating func sessionChecks(_ p: inout Packet, counters: inout WorkerCounters) -> PacketAction? {
+        let rec = partition.table.records + p.session
+        let sides = Self.sides(rec, direction: p.direction)
+        // One branch for both: the sides' difference, or the sign bit of a stale generation.
+        let stale = UInt32(bitPattern: Int32(bitPattern: xpf_sess_generation_relaxed(rec) &- policyEpoch)) >> 31
+        if UInt32((UInt16(p.ingress) | UInt16(p.egress) << 8) ^ sides) | stale == 0 { return nil }
+        return sessionSlowChecks(&p, sides: sides, counters: &counters)
+    }
+
+    /// A session's interfaces for a packet travelling in `direction`: where it arrives |
+    /// where it leaves << 8 (the forward direction arrives on if_in and leaves by if_out,
+    /// replies the other way round).
+    @inlinable @inline(__always)
+    static func sides(_ rec: UnsafeMutablePointer<xpf_session>, direction: UInt32) -> UInt16 {
+        // Safe: if_in and if_out are adjacent bytes of the record (xpf_abi.h), read as one
+        // 16-bit word: if_in | if_out << 8 (little-endian, as every target here is).
+        let word = UnsafeRawPointer(rec).load(fromByteOffset: SessionSides.offset, as: UInt16.self)
+        return direction == 0 ? word : word.byteSwapped
+    }
+
+    /// The side check, then the re-check of a session decided under an older policy epoch
+    /// (PolicyStage.swift).
+    @inline(never)  // other interfaces than the session's, or a new policy epoch: rare
+    @usableFromInline
+    mutating func sessionSlowChecks(_ p: inout Packet, sides: UInt16, counters: inout WorkerCounters) -> PacketAction? {
+        if let done = sideCheck(ingress: p.ingress, egress: p.egress, sides: sides) { return done }
         if isStale(partition.table.records + p.session) { return recheckSession(&p, counters: &counters) }
         return nil
     }
 
-    /// A packet of session `index` travelling in `direction` must arrive on the
-    /// interface that side of the session uses and leave by the other one (the forward
-    /// direction arrived on `if_in` and left by `if_out`): a packet with a session's tuple
-    /// from elsewhere (spoofed from another zone, or rerouted into one no policy was asked
-    /// about) is no packet of that session. Same interfaces: two byte compares. Different
-    /// interfaces in the same zones pass (asymmetric routing inside a zone); other zones
-    /// are dropped (`session_zone`), the session left as it is.
-    @inlinable @inline(__always)  // the fast path is one function (a call per stage measured ~35 instructions/packet)
-    func sessionSideCheck(_ p: inout Packet, session index: Int, direction: UInt32) -> PacketAction? {
-        let rec = partition.table.records + index
-        let (arrive, leave) = direction == 0 ? (rec.pointee.if_in, rec.pointee.if_out) : (rec.pointee.if_out, rec.pointee.if_in)
-        if p.ingress == arrive && p.egress == leave { return nil }
-        return sideZonesDiffer(p, arrive: arrive, leave: leave) ? .drop(XPF_DROP_SESSION_ZONE) : nil
-    }
-
-    /// Whether the packet's ingress or egress interface is in another zone than the
-    /// session's interface on that side (an interface in no zone differs from every one).
-    @inline(never)  // interfaces other than the session's: rare
+    /// A packet of a session (or an ICMP error about one) must arrive and leave by the
+    /// session's `sides` (see `sides`): a packet with a session's tuple from elsewhere
+    /// (spoofed from another zone, or rerouted into one no policy was asked about) is no
+    /// packet of that session. Other interfaces in the same zones pass (asymmetric
+    /// routing inside a zone); another zone, or an interface in none, drops
+    /// (`session_zone`), the session left as it is.
     @usableFromInline
-    func sideZonesDiffer(_ p: Packet, arrive: UInt8, leave: UInt8) -> Bool {
+    func sideCheck(ingress: UInt8, egress: UInt8, sides: UInt16) -> PacketAction? {
+        if UInt16(ingress) | UInt16(egress) << 8 == sides { return nil }
         let v = configView
         func zone(_ slot: UInt8) -> UInt32 { v.interface(slot: Int(slot)).zone }
-        let (pin, pout, sin, sout) = (zone(p.ingress), zone(p.egress), zone(arrive), zone(leave))
-        return pin == XPF_CFG_NONE || pout == XPF_CFG_NONE || pin != sin || pout != sout
+        let (pin, pout) = (zone(ingress), zone(egress))
+        let (sin, sout) = (zone(UInt8(truncatingIfNeeded: sides)), zone(UInt8(truncatingIfNeeded: sides >> 8)))
+        let differ = pin == XPF_CFG_NONE || pout == XPF_CFG_NONE || pin != sin || pout != sout
+        return differ ? .drop(XPF_DROP_SESSION_ZONE) : nil
     }
 
     /// Counts the packet in its session and moves the TCP state on (TCPStage.swift).
