@@ -247,7 +247,7 @@ final class TraceTests: XCTestCase {
         XCTAssertEqual(a[0].kind, .drop)
         let r = try XCTUnwrap(records().first)
         assertFlow(r, proto: 17, sport: 40006, dport: 9999)
-        XCTAssertEqual(r.stages, stages([XPF_TRACE_PARSE, XPF_TRACE_SESSION, XPF_TRACE_RECHECK]))
+        XCTAssertEqual(r.stages, stages([XPF_TRACE_PARSE, XPF_TRACE_SESSION, XPF_TRACE_ROUTE, XPF_TRACE_RECHECK]))
         XCTAssertEqual([r.hit, r.direction], [1, 0])
         XCTAssertEqual(r.session, index)
         XCTAssertEqual(r.recheck_kept, 0)

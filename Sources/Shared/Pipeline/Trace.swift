@@ -225,10 +225,12 @@ extension Pipeline {
         } else {
             ran(XPF_TRACE_SESSION)
             if hit {
-                // The fast path: [re-check] → route → the session's sides → rewrite.
+                // The fast path: route → the session's sides → [re-check] → rewrite. A
+                // closing re-check (recorded) ran after the route.
                 t.pointee.hit = 1
                 t.pointee.session = UInt32(truncatingIfNeeded: p.session)
                 t.pointee.direction = UInt8(truncatingIfNeeded: p.direction)
+                if recorded != nil { ran(XPF_TRACE_ROUTE) }
                 if recorded == nil {
                     if PacketTrace.isRouteDrop(reason) {
                         decided(XPF_TRACE_ROUTE)
