@@ -89,6 +89,14 @@ struct {
 	__type(value, __u32);
 } host_inbound_bank SEC(".maps");
 
+/* junos-host policies, beside host_inbound: same keys, banks and bank word. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XPF_HOST_INBOUND_BANKS * XPF_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct xpf_junos_host);
+} junos_host SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XPF_XDP_CTR_MAX);
@@ -151,13 +159,25 @@ static __always_inline int is_local(struct xpf_addr_key *key)
 	return bpf_map_lookup_elem(&local_addrs, key) != NULL;
 }
 
-/* What a host-bound packet is, for the host-inbound check. */
+/* What a host-bound packet is, for the host-inbound check and the junos-host policies. */
 struct host_packet {
 	__u8 family_bit;     /* XPF_HOST_INBOUND_FAMILY_* */
 	__u8 protocol;	     /* after IPv6 extension headers */
 	__u8 later_fragment; /* a non-first fragment: no L4 header */
 	void *l4;	     /* start of the L4 header (unchecked against data_end) */
+	__u32 src[4], dst[4]; /* addresses as raw words in network order; IPv4 in word 0, rest 0 */
 };
+
+/* host_inbound_admits' verdicts: refused, admitted as a reply to the box's own traffic
+ * (ICMP errors, echo replies, replies to its connections, later fragments), or admitted
+ * by an entry of the zone's services and protocols — only these meet junos-host policies. */
+#define HOST_REFUSED 0
+#define HOST_ADMIT_REPLY 1
+#define HOST_ADMIT_ENTRY 2
+#define L4_SRC_PORT_OFFSET 0 /* TCP/UDP source port, network order */
+#define ICMP_TYPE_CODE_BYTES 2
+#define IPV4_WORDS 1	     /* an IPv4 address fills word 0 of the four */
+#define IPV6_WORDS 4
 
 static __always_inline int in_range(__u16 v, __u16 first, __u16 last)
 {
@@ -165,7 +185,7 @@ static __always_inline int in_range(__u16 v, __u16 first, __u16 last)
 }
 
 /* The rules of xpf_bpf_abi.h ("Host-inbound traffic"), in the same order as
- * HostInboundTable.admits. Returns nonzero to admit. Cost (BPF_PROG_TEST_RUN, whole
+ * HostInboundTable.admits. Returns HOST_REFUSED, HOST_ADMIT_REPLY or HOST_ADMIT_ENTRY. Cost (BPF_PROG_TEST_RUN, whole
  * program): a 3-entry table as cheap as a transit packet's triage, ~60 ns; all 27
  * entries of `system-services all; protocols all` scanned to a refusal ~108 ns. */
 static __always_inline int host_inbound_admits(const struct xpf_host_inbound *t,
@@ -176,34 +196,34 @@ static __always_inline int host_inbound_admits(const struct xpf_host_inbound *t,
 	__u32 n;
 
 	if (!(t->flags & XPF_HOST_INBOUND_F_ZONE))
-		return 0;
+		return HOST_REFUSED;
 	if (p->later_fragment)
-		return 1;
+		return HOST_ADMIT_REPLY;
 	if (p->protocol == IPPROTO_TCP) {
 		if ((void *)(l4 + TCP_FLAGS_OFFSET + 1) > data_end)
-			return 0;
+			return HOST_REFUSED;
 		port = ((__u16)l4[L4_DST_PORT_OFFSET] << 8) | l4[L4_DST_PORT_OFFSET + 1];
 		if ((l4[TCP_FLAGS_OFFSET] & TCP_FLAG_ACK) &&
 		    in_range(port, t->reply_port_first, t->reply_port_last))
-			return 1;
+			return HOST_ADMIT_REPLY;
 	} else if (p->protocol == IPPROTO_UDP) {
 		if ((void *)(l4 + L4_PORTS_BYTES) > data_end)
-			return 0;
+			return HOST_REFUSED;
 		port = ((__u16)l4[L4_DST_PORT_OFFSET] << 8) | l4[L4_DST_PORT_OFFSET + 1];
 		if (in_range(port, t->reply_port_first, t->reply_port_last))
-			return 1;
+			return HOST_ADMIT_REPLY;
 	} else if ((p->protocol == IPPROTO_ICMP && p->family_bit == XPF_HOST_INBOUND_FAMILY_INET) ||
 		   (p->protocol == IPPROTO_ICMPV6 && p->family_bit == XPF_HOST_INBOUND_FAMILY_INET6)) {
 		if ((void *)(l4 + 1) > data_end)
-			return 0;
+			return HOST_REFUSED;
 		port = l4[0];
 		if (p->protocol == IPPROTO_ICMP &&
 		    (port == ICMP_ECHO_REPLY || port == ICMP_DEST_UNREACH || port == ICMP_SOURCE_QUENCH ||
 		     port == ICMP_TIME_EXCEEDED || port == ICMP_PARAMETER_PROB))
-			return 1;
+			return HOST_ADMIT_REPLY;
 		if (p->protocol == IPPROTO_ICMPV6 &&
 		    (port == ICMPV6_ECHO_REPLY || in_range(port, ICMPV6_ERROR_FIRST, ICMPV6_ERROR_LAST)))
-			return 1;
+			return HOST_ADMIT_REPLY;
 	}
 	n = t->n_entries;
 	for (__u32 i = 0; i < XPF_HOST_INBOUND_MAX_ENTRIES; i++) {
@@ -213,19 +233,146 @@ static __always_inline int host_inbound_admits(const struct xpf_host_inbound *t,
 			break;
 		if (e->protocol == p->protocol && (e->families & p->family_bit) &&
 		    in_range(port, e->port_first, e->port_last))
-			return 1;
+			return HOST_ADMIT_ENTRY;
+	}
+	return HOST_REFUSED;
+}
+
+/* The junos-host lookup's three passes run as bpf_loop callbacks: the verifier checks
+ * each callback once instead of walking every iteration of three bounded loops on every
+ * path into them (which exceeded its budget). `t` is the map value the caller looked up;
+ * indices are checked against the array sizes before any access. */
+struct junos_host_prefix_ctx {
+	const struct xpf_junos_host *t;
+	const __u32 *addr; /* 4 words */
+	__u8 family;
+	__u64 bits[XPF_JUNOS_HOST_PREFIX_WORDS];
+};
+
+/* Sets bit i when prefix i contains the address. */
+static long junos_host_prefix_step(__u64 i, void *arg)
+{
+	struct junos_host_prefix_ctx *c = arg;
+	const struct xpf_junos_host_prefix *e;
+	const __u32 *a = c->addr;
+
+	if (i >= XPF_JUNOS_HOST_MAX_PREFIXES)
+		return 1;
+	e = &c->t->prefixes[i];
+	if (e->family == c->family && (a[0] & e->mask[0]) == e->net[0] && (a[1] & e->mask[1]) == e->net[1] &&
+	    (a[2] & e->mask[2]) == e->net[2] && (a[3] & e->mask[3]) == e->net[3])
+		c->bits[i / 64] |= 1ull << (i % 64);
+	return 0;
+}
+
+struct junos_host_term_ctx {
+	const struct xpf_junos_host *t;
+	__u8 protocol, icmp_type, icmp_code;
+	__u16 sport, dport;
+	__u64 bits;
+};
+
+/* Sets bit i when term i matches, as an application term does in the transit lookup. */
+static long junos_host_term_step(__u64 i, void *arg)
+{
+	struct junos_host_term_ctx *c = arg;
+	const struct xpf_junos_host_term *e;
+
+	if (i >= XPF_JUNOS_HOST_MAX_TERMS)
+		return 1;
+	e = &c->t->terms[i];
+	if (!(e->flags & XPF_JUNOS_HOST_TERM_ANY_PROTO) && e->protocol != c->protocol)
+		return 0;
+	if (!in_range(c->sport, e->sport_first, e->sport_last) || !in_range(c->dport, e->dport_first, e->dport_last))
+		return 0;
+	if (e->flags & (XPF_JUNOS_HOST_TERM_ICMP_TYPE | XPF_JUNOS_HOST_TERM_ICMP_CODE)) {
+		if (c->protocol != IPPROTO_ICMP && c->protocol != IPPROTO_ICMPV6)
+			return 0;
+		if ((e->flags & XPF_JUNOS_HOST_TERM_ICMP_TYPE) && e->icmp_type != c->icmp_type)
+			return 0;
+		if ((e->flags & XPF_JUNOS_HOST_TERM_ICMP_CODE) && e->icmp_code != c->icmp_code)
+			return 0;
+	}
+	c->bits |= 1ull << i;
+	return 0;
+}
+
+#define JUNOS_HOST_NO_MATCH (-1)
+
+struct junos_host_policy_ctx {
+	const struct xpf_junos_host *t;
+	__u64 src[XPF_JUNOS_HOST_PREFIX_WORDS], dst[XPF_JUNOS_HOST_PREFIX_WORDS], terms;
+	int action; /* JUNOS_HOST_NO_MATCH until a policy matches */
+};
+
+/* Stops at the first policy whose prefix and term bits all meet the packet's. */
+static long junos_host_policy_step(__u64 i, void *arg)
+{
+	struct junos_host_policy_ctx *c = arg;
+	const struct xpf_junos_host_policy *e;
+
+	if (i >= XPF_JUNOS_HOST_MAX_POLICIES)
+		return 1;
+	e = &c->t->policies[i];
+	if (((e->src[0] & c->src[0]) | (e->src[1] & c->src[1])) &&
+	    ((e->dst[0] & c->dst[0]) | (e->dst[1] & c->dst[1])) && (e->terms & c->terms)) {
+		c->action = e->action;
+		return 1;
 	}
 	return 0;
 }
 
+/* The junos-host policies of xpf_bpf_abi.h, in the order of JunosHostTable.decide, for a
+ * packet host_inbound_admits admitted through an entry. Returns nonzero to pass. */
+static __always_inline int junos_host_permits(const struct xpf_junos_host *t, const struct host_packet *p,
+					      void *data_end)
+{
+	__u8 *l4 = p->l4;
+	__u8 family = p->family_bit == XPF_HOST_INBOUND_FAMILY_INET ? 4 : 6;
+	struct junos_host_prefix_ctx src = {.t = t, .addr = p->src, .family = family};
+	struct junos_host_prefix_ctx dst = {.t = t, .addr = p->dst, .family = family};
+	struct junos_host_term_ctx term = {.t = t, .protocol = p->protocol};
+	struct junos_host_policy_ctx policy = {.t = t, .action = JUNOS_HOST_NO_MATCH};
+
+	if (!(t->flags & XPF_JUNOS_HOST_F_POLICIES))
+		return 1;
+	/* host_inbound_admits checked the bytes it read: TCP to its flags, UDP's ports. */
+	if (p->protocol == IPPROTO_TCP || p->protocol == IPPROTO_UDP) {
+		if ((void *)(l4 + L4_PORTS_BYTES) > data_end)
+			return 0;
+		term.sport = ((__u16)l4[L4_SRC_PORT_OFFSET] << 8) | l4[L4_SRC_PORT_OFFSET + 1];
+		term.dport = ((__u16)l4[L4_DST_PORT_OFFSET] << 8) | l4[L4_DST_PORT_OFFSET + 1];
+	} else if (p->protocol == IPPROTO_ICMP || p->protocol == IPPROTO_ICMPV6) {
+		if ((void *)(l4 + ICMP_TYPE_CODE_BYTES) > data_end)
+			return 0;
+		term.icmp_type = l4[0];
+		term.icmp_code = l4[1];
+	}
+	bpf_loop(t->n_prefixes, junos_host_prefix_step, &src, 0);
+	bpf_loop(t->n_prefixes, junos_host_prefix_step, &dst, 0);
+	bpf_loop(t->n_terms, junos_host_term_step, &term, 0);
+	policy.src[0] = src.bits[0];
+	policy.src[1] = src.bits[1];
+	policy.dst[0] = dst.bits[0];
+	policy.dst[1] = dst.bits[1];
+	policy.terms = term.bits;
+	bpf_loop(t->n_policies, junos_host_policy_step, &policy, 0);
+	if (policy.action != JUNOS_HOST_NO_MATCH)
+		return policy.action == XPF_JUNOS_HOST_PERMIT;
+	return (t->flags & XPF_JUNOS_HOST_F_DEFAULT_PERMIT) != 0;
+}
+
 /* Host-bound packet on interface `slot`: XDP_PASS (counted PASS_LOCAL) when its
- * interface's host-inbound-traffic admits it, else XDP_DROP (DROP_HOST_INBOUND). A slot
- * without a table (none written yet) admits nothing: fail closed. */
+ * interface's host-inbound-traffic admits it and, when admitted by a service or protocol
+ * entry, its zone's junos-host policies permit it; else XDP_DROP (DROP_HOST_INBOUND or
+ * DROP_HOST_POLICY). A slot without tables (none written yet) admits nothing: fail closed. */
 static __always_inline int host_inbound_verdict(__u32 slot, const struct host_packet *p, void *data_end)
 {
 	__u32 zero = 0, bank, key;
 	__u32 *current = bpf_map_lookup_elem(&host_inbound_bank, &zero);
 	struct xpf_host_inbound *t;
+	struct xpf_junos_host *jh;
+	int admitted;
 
 	if (!current)
 		goto deny;
@@ -234,8 +381,18 @@ static __always_inline int host_inbound_verdict(__u32 slot, const struct host_pa
 		goto deny;
 	key = bank * XPF_MAX_IFACES + slot;
 	t = bpf_map_lookup_elem(&host_inbound, &key);
-	if (t && host_inbound_admits(t, p, data_end))
+	if (!t)
+		goto deny;
+	admitted = host_inbound_admits(t, p, data_end);
+	if (admitted == HOST_ADMIT_REPLY)
 		return pass(XPF_XDP_PASS_LOCAL);
+	if (admitted != HOST_ADMIT_ENTRY)
+		goto deny;
+	jh = bpf_map_lookup_elem(&junos_host, &key);
+	if (jh && junos_host_permits(jh, p, data_end))
+		return pass(XPF_XDP_PASS_LOCAL);
+	count(XPF_XDP_DROP_HOST_POLICY);
+	return XDP_DROP;
 deny:
 	count(XPF_XDP_DROP_HOST_INBOUND);
 	return XDP_DROP;
@@ -270,6 +427,10 @@ static __always_inline int triage_ipv4(void *l3, void *data_end, __u32 slot)
 	key.family = 4;
 	__builtin_memcpy(key.addr, &iph->daddr, 4);
 	if (is_local(&key)) {
+		__builtin_memset(hp.src, 0, sizeof(hp.src));
+		__builtin_memset(hp.dst, 0, sizeof(hp.dst));
+		__builtin_memcpy(hp.src, &iph->saddr, sizeof(__u32) * IPV4_WORDS);
+		__builtin_memcpy(hp.dst, &iph->daddr, sizeof(__u32) * IPV4_WORDS);
 		hp.family_bit = XPF_HOST_INBOUND_FAMILY_INET;
 		hp.protocol = iph->protocol;
 		hp.later_fragment = (bpf_ntohs(iph->frag_off) & IPV4_FRAG_OFFSET_MASK) != 0;
@@ -359,6 +520,8 @@ static __always_inline int triage_ipv6(void *l3, void *data_end, __u32 slot)
 	key.family = 6;
 	__builtin_memcpy(key.addr, dst, 16);
 	if (is_local(&key)) {
+		__builtin_memcpy(hp.src, ip6h->saddr.in6_u.u6_addr8, sizeof(__u32) * IPV6_WORDS);
+		__builtin_memcpy(hp.dst, dst, sizeof(__u32) * IPV6_WORDS);
 		hp.family_bit = XPF_HOST_INBOUND_FAMILY_INET6;
 		hp.later_fragment = 0;
 		if (ipv6_upper_layer(ip6h, data_end, &hp))

@@ -80,7 +80,7 @@ int xpf_bpf_open(const char *path, struct xpf_bpf *out, char *err, size_t errlen
 {
 	memset(out, 0, sizeof(*out));
 	out->prog_fd = out->xsks_fd = out->if_slots_fd = out->local_addrs_fd = out->counters_fd = -1;
-	out->host_inbound_fd = out->host_inbound_bank_fd = -1;
+	out->host_inbound_fd = out->host_inbound_bank_fd = out->junos_host_fd = -1;
 	struct bpf_object *obj = bpf_object__open_file(path, NULL);
 	if (!obj) {
 		int e = errno;
@@ -118,7 +118,8 @@ int xpf_bpf_open(const char *path, struct xpf_bpf *out, char *err, size_t errlen
 	    (out->local_addrs_fd = map_fd(obj, "local_addrs", err, errlen)) < 0 ||
 	    (out->counters_fd = map_fd(obj, "counters", err, errlen)) < 0 ||
 	    (out->host_inbound_fd = map_fd(obj, "host_inbound", err, errlen)) < 0 ||
-	    (out->host_inbound_bank_fd = map_fd(obj, "host_inbound_bank", err, errlen)) < 0) {
+	    (out->host_inbound_bank_fd = map_fd(obj, "host_inbound_bank", err, errlen)) < 0 ||
+	    (out->junos_host_fd = map_fd(obj, "junos_host", err, errlen)) < 0) {
 		xpf_bpf_close(out);
 		return -ENOENT;
 	}

@@ -291,7 +291,8 @@ final class Daemon {
         region.header.pointee.tx_ring_size = UInt32(running.txRing)
         fib = FIBMirror(region: region, slotOf: slotOf, localAddrsFd: bpf.local_addrs_fd)
         try fib.refreshIfDirty()  // local_addrs must be right before the program sees traffic
-        hostInbound = HostInboundMap(tablesFd: bpf.host_inbound_fd, bankFd: bpf.host_inbound_bank_fd, interfaceCount: infos.count)
+        hostInbound = HostInboundMap(tablesFd: bpf.host_inbound_fd, junosHostFd: bpf.junos_host_fd, bankFd: bpf.host_inbound_bank_fd,
+                                     interfaceCount: infos.count)
         try hostInbound.install(runningModel)  // likewise what host-bound traffic each interface admits
 
         for (slot, info) in infos.enumerated() {

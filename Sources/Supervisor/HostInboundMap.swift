@@ -1,6 +1,6 @@
-// xpfd's side of the XDP program's host-inbound tables (R-5.4; layout, banks and rules in
-// xpf_bpf_abi.h): one `HostInboundTable` per interface slot, rewritten from the model at
-// start and on every commit.
+// xpfd's side of the XDP program's host-inbound and junos-host tables (R-5.4; layout, banks
+// and rules in xpf_bpf_abi.h): one `HostInboundTable` and one `JunosHostTable` per interface
+// slot, rewritten from the model at start and on every commit.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,6 +9,7 @@ import Shared
 
 final class HostInboundMap {
     let tablesFd: Int32
+    let junosHostFd: Int32
     let bankFd: Int32
     /// Dataplane interfaces: slot i is model interface i (both in `system dataplane
     /// interfaces` order); slots beyond them stay "in no zone".
@@ -18,15 +19,17 @@ final class HostInboundMap {
     private(set) var bank: UInt32 = 0
     static let portRangePath = "/proc/sys/net/ipv4/ip_local_port_range"
 
-    init(tablesFd: Int32, bankFd: Int32, interfaceCount: Int) {
+    init(tablesFd: Int32, junosHostFd: Int32, bankFd: Int32, interfaceCount: Int) {
         self.tablesFd = tablesFd
+        self.junosHostFd = junosHostFd
         self.bankFd = bankFd
         self.interfaceCount = interfaceCount
     }
 
-    /// Writes every slot of the bank the program does not read, then switches the program
-    /// to it (one 4-byte value): a packet is checked against one configuration's tables
-    /// whole, never against a table half rewritten. Only xpfd writes, one install at a
+    /// Writes every slot of the bank the program does not read in both maps, then switches
+    /// the program to it (one 4-byte value): a packet is checked against one
+    /// configuration's tables whole (host-inbound entries and junos-host policies
+    /// together), never against a table half rewritten. Only xpfd writes, one install at a
     /// time, so the other bank is never read while it is written except by a packet that
     /// looked the bank up before the previous switch — an XDP run of microseconds, against
     /// commits milliseconds apart.
@@ -39,6 +42,9 @@ final class HostInboundMap {
             var key = next * UInt32(XPF_MAX_IFACES) + UInt32(slot)
             var value = table.record
             if bpf_map_update_elem(tablesFd, &key, &value, 0) != 0 { throw SysError("host_inbound update", xpf_errno()) }
+            // Slots past the dataplane interfaces stay without policies (they admit nothing anyway).
+            var policies = slot < interfaceCount ? JunosHostTable.forInterface(slot, of: model).record : xpf_junos_host()
+            if bpf_map_update_elem(junosHostFd, &key, &policies, 0) != 0 { throw SysError("junos_host update", xpf_errno()) }
         }
         var zero: UInt32 = 0
         var value = next

@@ -51,6 +51,12 @@ final class PolicyListingTests: XCTestCase {
                     then permit;
                 }
             }
+            from-zone trust to-zone junos-host {
+                policy mgmt {
+                    match { source-address lans; destination-address any; application junos-ssh; }
+                    then permit;
+                }
+            }
             global {
                 policy g-deny {
                     match { source-address any; destination-address any; application any; from-zone [ untrust dmz ]; }
@@ -87,6 +93,12 @@ final class PolicyListingTests: XCTestCase {
             Destination addresses: srv
             Applications: junos-ssh
             Action: permit
+        From zone: trust, To zone: junos-host
+          Policy: mgmt, State: enabled, Index: 4, Sequence number: 1
+            Source addresses: lans
+            Destination addresses: any
+            Applications: junos-ssh
+            Action: permit
         Global policies:
           Policy: g-deny, State: enabled, Index: 3, Sequence number: 1
             From zones: untrust, dmz
@@ -102,6 +114,7 @@ final class PolicyListingTests: XCTestCase {
         let l = try listing()
         XCTAssertEqual(try l.entries(from: "untrust", to: "dmz").map(\.policy.name), ["srv"])
         XCTAssertEqual(try l.entries(from: "dmz", to: "trust").map(\.policy.name), [], "a pair without a list")
+        XCTAssertEqual(try l.entries(from: "trust", to: "junos-host").map(\.policy.name), ["mgmt"], "the box's own zone")
         XCTAssertThrowsError(try l.entries(from: "nope", to: "dmz")) { XCTAssertEqual("\($0)", "zone 'nope' is not defined") }
     }
 

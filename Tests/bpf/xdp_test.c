@@ -15,7 +15,13 @@
  * matcher (HostInboundTableTests) runs too: each table's `entry` lines go into the
  * host_inbound map as xpfd would write them, each case becomes a frame to a local address.
  *
- * Usage: xdp_test [path/to/xpf_xdp.o [path/to/host_inbound_corpus.txt]]
+ * The junos-host cases come from Tests/bpf/junos_host_corpus.txt, which the Swift matcher
+ * (JunosHostTableTests) runs too: each table's `prefix`, `term` and `policy` lines go into the
+ * junos_host map as xpfd would write them, each case becomes a frame to a local address that
+ * the host-inbound table admits through an entry.
+ *
+ * Usage: xdp_test [path/to/xpf_xdp.o [path/to/host_inbound_corpus.txt
+ *                 [path/to/junos_host_corpus.txt]]]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,6 +58,7 @@
 #define SLOT_MQ 0
 #define SLOT_A 1 /* = SLOT_MQ + 1, so (SLOT_MQ, XPF_MAX_QUEUES) aliases (SLOT_A, 0) */
 #define SLOT_LO 2
+#define ICMP_DEST_UNREACH_TYPE 3
 
 static int passed, failed;
 
@@ -63,6 +70,7 @@ static struct {
 	int xsks;
 	int host_inbound;
 	int host_inbound_bank;
+	int junos_host;
 } fd;
 
 static int ncpus;
@@ -107,6 +115,7 @@ static const char *ctr_name(int i)
 		[XPF_XDP_PASS_NOT_DATAPLANE] = "PASS_NOT_DATAPLANE",
 		[XPF_XDP_REDIRECT_FAILED] = "REDIRECT_FAILED",
 		[XPF_XDP_DROP_HOST_INBOUND] = "DROP_HOST_INBOUND",
+		[XPF_XDP_DROP_HOST_POLICY] = "DROP_HOST_POLICY",
 	};
 	return names[i] ? names[i] : "?";
 }
@@ -872,10 +881,276 @@ static void bank_cases(void)
 	set_host_inbound_bank(0);
 }
 
+/* ---- junos-host corpus -------------------------------------------------- */
+
+#define JH_MAX_TABLES 8
+#define JH_WORD_BITS 64
+#define JH_ALL_PORTS_LAST 0xffff
+
+struct jh_table {
+	char name[CORPUS_NAME_MAX];
+	struct xpf_junos_host t;
+};
+
+static struct jh_table jh_tables[JH_MAX_TABLES];
+static int n_jh_tables;
+
+static struct jh_table *find_jh_table(const char *name)
+{
+	for (int i = 0; i < n_jh_tables; i++)
+		if (strcmp(jh_tables[i].name, name) == 0)
+			return &jh_tables[i];
+	return NULL;
+}
+
+static int set_junos_host(uint32_t bank, uint32_t slot, const struct xpf_junos_host *t)
+{
+	uint32_t k = bank * XPF_MAX_IFACES + slot;
+
+	return bpf_map_update_elem(fd.junos_host, &k, t, BPF_ANY) ? -errno : 0;
+}
+
+/* `A/L` into the program's network and mask words; 0 on success. */
+static int jh_prefix(const char *text, struct xpf_junos_host_prefix *out)
+{
+	char addr[64];
+	unsigned len;
+	uint8_t net[16] = {0}, mask[16] = {0};
+	int v6 = strchr(text, ':') != NULL;
+
+	if (sscanf(text, "%63[^/]/%u", addr, &len) != 2 || len > (v6 ? 128u : 32u) ||
+	    inet_pton(v6 ? AF_INET6 : AF_INET, addr, net) != 1)
+		return -1;
+	for (unsigned bit = 0; bit < len; bit++)
+		mask[bit / 8] |= 0x80 >> (bit % 8);
+	memset(out, 0, sizeof(*out));
+	memcpy(out->net, net, sizeof(net));
+	memcpy(out->mask, mask, sizeof(mask));
+	out->family = v6 ? 6 : 4;
+	return 0;
+}
+
+/* `0,2,5` into bits of `words` (words of 64 bits); 0 on success. */
+static int jh_bits(const char *list, __u64 *words, unsigned n_words)
+{
+	char copy[128], *save = NULL;
+
+	snprintf(copy, sizeof(copy), "%s", list);
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		unsigned i = (unsigned)strtoul(tok, NULL, 10);
+
+		if (i >= n_words * JH_WORD_BITS)
+			return -1;
+		words[i / JH_WORD_BITS] |= 1ull << (i % JH_WORD_BITS);
+	}
+	return 0;
+}
+
+/* A frame from `src` to `dst` (a local address): TCP SYN or UDP with the ports, ICMP with
+ * type and code, or 8 zero bytes of any other protocol. */
+static void jh_frame(struct frame *f, int family, const char *src, const char *dst, unsigned proto,
+		     unsigned sport, unsigned dport, unsigned type, unsigned code)
+{
+	uint8_t l4[20] = {0};
+	size_t l4_len = proto == IPPROTO_TCP ? 20 : 8;
+
+	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
+		l4[0] = sport >> 8;
+		l4[1] = sport & 0xff;
+		l4[2] = dport >> 8;
+		l4[3] = dport & 0xff;
+		if (proto == IPPROTO_TCP) {
+			l4[12] = 5 << 4;       /* data offset */
+			l4[13] = tcp_flags("S"); /* no ACK: never a reply to the box's connection */
+		}
+	} else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+		l4[0] = type;
+		l4[1] = code;
+	}
+	if (family == 4) {
+		uint8_t h[20] = {0x45};
+
+		eth(f, ETH_P_IP);
+		h[3] = 20 + l4_len;
+		h[8] = 64;
+		h[9] = proto;
+		inet_pton(AF_INET, src, h + 12);
+		inet_pton(AF_INET, dst, h + 16);
+		put(f, h, sizeof(h));
+	} else {
+		uint8_t h[40] = {0x60};
+
+		eth(f, ETH_P_IPV6);
+		h[5] = l4_len;
+		h[6] = proto;
+		h[7] = 64;
+		inet_pton(AF_INET6, src, h + 8);
+		inet_pton(AF_INET6, dst, h + 24);
+		put(f, h, sizeof(h));
+	}
+	put(f, l4, l4_len);
+}
+
+/* A host-inbound table admitting every corpus case through an entry (never as a reply:
+ * the reply-port range is empty), so each case meets the junos-host policies. */
+static int jh_admit_all(void)
+{
+	const uint8_t both = XPF_HOST_INBOUND_FAMILY_INET | XPF_HOST_INBOUND_FAMILY_INET6;
+	struct xpf_host_inbound t = {
+		.flags = XPF_HOST_INBOUND_F_ZONE,
+		.reply_port_first = 1,
+		.reply_port_last = 0,
+		.n_entries = 5,
+		.entries = {
+			{.protocol = IPPROTO_TCP, .families = both, .port_last = JH_ALL_PORTS_LAST},
+			{.protocol = IPPROTO_UDP, .families = both, .port_last = JH_ALL_PORTS_LAST},
+			{.protocol = IPPROTO_ICMP, .families = XPF_HOST_INBOUND_FAMILY_INET,
+			 .port_last = JH_ALL_PORTS_LAST},
+			{.protocol = IPPROTO_ICMPV6, .families = XPF_HOST_INBOUND_FAMILY_INET6,
+			 .port_last = JH_ALL_PORTS_LAST},
+			{.protocol = IPPROTO_GRE, .families = both, .port_last = JH_ALL_PORTS_LAST},
+		},
+	};
+
+	return set_host_inbound(0, SLOT_LO, &t);
+}
+
+/* Reads the junos-host corpus: `table` lines start a table, `prefix` / `term` / `policy`
+ * lines fill it (`config` lines are the Swift side's), `case` lines run at once with the
+ * table in SLOT_LO of bank 0. Then one check that a reply is not subject to the policies. */
+static void junos_host_cases(const char *path)
+{
+	const struct run lo = {.ifindex = lo_ifindex};
+	FILE *in = fopen(path, "r");
+	char line[1024];
+	int lineno = 0, cases = 0, err;
+
+	if (!in) {
+		not_ok("junos-host corpus", "open %s: %s", path, strerror(errno));
+		return;
+	}
+	if ((err = jh_admit_all()) || (err = set_host_inbound_bank(0))) {
+		not_ok("junos-host corpus", "host_inbound: %s", strerror(-err));
+		fclose(in);
+		return;
+	}
+	while (fgets(line, sizeof(line), in)) {
+		char kind[8], name[CORPUS_NAME_MAX], a[64], b[64], c[128], d[128], e[128];
+		char src[64], dst[64], verdict[8];
+		unsigned idx, u1, u2, u3, u4, proto, sport, dport, type, code;
+		int family;
+		struct jh_table *t;
+
+		lineno++;
+		if (line[0] == '#' || line[0] == '\n' || sscanf(line, "%7s", kind) != 1 ||
+		    strcmp(kind, "config") == 0)
+			continue;
+		if (strcmp(kind, "table") == 0 && sscanf(line, "table %31s %63s %63s", name, a, b) == 3 &&
+		    n_jh_tables < JH_MAX_TABLES) {
+			t = &jh_tables[n_jh_tables++];
+			memset(t, 0, sizeof(*t));
+			snprintf(t->name, sizeof(t->name), "%s", name);
+			t->t.flags = (strcmp(a, "policies") == 0 ? XPF_JUNOS_HOST_F_POLICIES : 0) |
+				     (strcmp(b, "permit") == 0 ? XPF_JUNOS_HOST_F_DEFAULT_PERMIT : 0);
+		} else if (strcmp(kind, "prefix") == 0 &&
+			   sscanf(line, "prefix %31s %u %63s", name, &idx, a) == 3 && (t = find_jh_table(name)) &&
+			   idx == t->t.n_prefixes && idx < XPF_JUNOS_HOST_MAX_PREFIXES &&
+			   jh_prefix(a, &t->t.prefixes[idx]) == 0) {
+			t->t.n_prefixes++;
+		} else if (strcmp(kind, "term") == 0 &&
+			   sscanf(line, "term %31s %u %63s %u-%u %u-%u %63s %127s", name, &idx, a, &u1, &u2, &u3,
+				  &u4, b, c) == 9 &&
+			   (t = find_jh_table(name)) && idx == t->t.n_terms && idx < XPF_JUNOS_HOST_MAX_TERMS) {
+			struct xpf_junos_host_term *term = &t->t.terms[idx];
+
+			memset(term, 0, sizeof(*term));
+			if (strcmp(a, "any") == 0)
+				term->flags |= XPF_JUNOS_HOST_TERM_ANY_PROTO;
+			else
+				term->protocol = (uint8_t)strtoul(a, NULL, 10);
+			if (strcmp(b, "-") != 0) {
+				term->flags |= XPF_JUNOS_HOST_TERM_ICMP_TYPE;
+				term->icmp_type = (uint8_t)strtoul(b, NULL, 10);
+			}
+			if (strcmp(c, "-") != 0) {
+				term->flags |= XPF_JUNOS_HOST_TERM_ICMP_CODE;
+				term->icmp_code = (uint8_t)strtoul(c, NULL, 10);
+			}
+			term->sport_first = u1;
+			term->sport_last = u2;
+			term->dport_first = u3;
+			term->dport_last = u4;
+			t->t.n_terms++;
+		} else if (strcmp(kind, "policy") == 0 &&
+			   sscanf(line, "policy %31s %u %63s %127s %127s %127s", name, &idx, a, c, d, e) == 6 &&
+			   (t = find_jh_table(name)) && idx == t->t.n_policies &&
+			   idx < XPF_JUNOS_HOST_MAX_POLICIES) {
+			struct xpf_junos_host_policy *p = &t->t.policies[idx];
+
+			memset(p, 0, sizeof(*p));
+			p->action = strcmp(a, "permit") == 0 ? XPF_JUNOS_HOST_PERMIT : 0;
+			if (jh_bits(c, p->src, XPF_JUNOS_HOST_PREFIX_WORDS) ||
+			    jh_bits(d, p->dst, XPF_JUNOS_HOST_PREFIX_WORDS) || jh_bits(e, &p->terms, 1)) {
+				not_ok("junos-host corpus", "line %d: index out of range", lineno);
+				continue;
+			}
+			t->t.n_policies++;
+		} else if (strcmp(kind, "case") == 0 &&
+			   sscanf(line, "case %31s %d %63s %63s %u %u %u %u %u %7s", name, &family, src, dst,
+				  &proto, &sport, &dport, &type, &code, verdict) == 10 &&
+			   (t = find_jh_table(name))) {
+			char title[1200];
+			struct frame f;
+			int permit = strcmp(verdict, "permit") == 0;
+
+			if ((err = set_junos_host(0, SLOT_LO, &t->t))) {
+				not_ok("junos-host corpus", "line %d: map update: %s", lineno, strerror(-err));
+				break;
+			}
+			jh_frame(&f, family, src, dst, proto, sport, dport, type, code);
+			line[strcspn(line, "\n")] = 0;
+			snprintf(title, sizeof(title), "junos-host corpus line %d (%s) -> %s", lineno, line,
+				 permit ? "PASS, PASS_LOCAL" : "DROP, DROP_HOST_POLICY");
+			expect(title, &f, &lo, permit ? XDP_PASS : XDP_DROP,
+			       permit ? XPF_XDP_PASS_LOCAL : XPF_XDP_DROP_HOST_POLICY);
+			cases++;
+		} else {
+			line[strcspn(line, "\n")] = 0;
+			not_ok("junos-host corpus", "line %d: cannot read: %s", lineno, line);
+		}
+	}
+	fclose(in);
+	if (cases < 40)
+		not_ok("junos-host corpus", "only %d cases run", cases);
+	else
+		ok("junos-host corpus read whole");
+
+	/* Replies and ICMP errors are the box's own sessions: no policy applies to them. */
+	{
+		struct xpf_junos_host deny_all = {.flags = XPF_JUNOS_HOST_F_POLICIES};
+		struct xpf_host_inbound replies = {
+			.flags = XPF_HOST_INBOUND_F_ZONE, .reply_port_first = 32768, .reply_port_last = 60999};
+		struct frame f;
+
+		if ((err = set_junos_host(0, SLOT_LO, &deny_all)) || (err = set_host_inbound(0, SLOT_LO, &replies))) {
+			not_ok("junos-host replies", "%s", strerror(-err));
+			return;
+		}
+		jh_frame(&f, 4, "10.2.0.1", "192.0.2.1", IPPROTO_ICMP, 0, 0, ICMP_DEST_UNREACH_TYPE, 4);
+		expect("junos-host deny-all: ICMP fragmentation-needed to the box -> PASS, PASS_LOCAL", &f, &lo,
+		       XDP_PASS, XPF_XDP_PASS_LOCAL);
+		jh_frame(&f, 4, "10.2.0.1", "192.0.2.1", IPPROTO_UDP, 53, 40000, 0, 0);
+		expect("junos-host deny-all: UDP reply to an ephemeral port -> PASS, PASS_LOCAL", &f, &lo,
+		       XDP_PASS, XPF_XDP_PASS_LOCAL);
+		set_junos_host(0, SLOT_LO, &(struct xpf_junos_host){0});
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *path = argc > 1 ? argv[1] : "../../bpf/build/xpf_xdp.o";
 	const char *corpus_path = argc > 2 ? argv[2] : "host_inbound_corpus.txt";
+	const char *junos_host_path = argc > 3 ? argv[3] : "junos_host_corpus.txt";
 	struct bpf_object *obj;
 	struct bpf_program *prog;
 	int err;
@@ -912,12 +1187,13 @@ int main(int argc, char **argv)
 	fd.xsks = bpf_object__find_map_fd_by_name(obj, "xsks_map");
 	fd.host_inbound = bpf_object__find_map_fd_by_name(obj, "host_inbound");
 	fd.host_inbound_bank = bpf_object__find_map_fd_by_name(obj, "host_inbound_bank");
+	fd.junos_host = bpf_object__find_map_fd_by_name(obj, "junos_host");
 	if (fd.prog < 0 || fd.counters < 0 || fd.if_slots < 0 || fd.local_addrs < 0 ||
-	    fd.xsks < 0 || fd.host_inbound < 0 || fd.host_inbound_bank < 0) {
+	    fd.xsks < 0 || fd.host_inbound < 0 || fd.host_inbound_bank < 0 || fd.junos_host < 0) {
 		not_ok("program and maps present", "prog %d counters %d if_slots %d "
-		       "local_addrs %d xsks_map %d host_inbound %d host_inbound_bank %d", fd.prog,
-		       fd.counters, fd.if_slots, fd.local_addrs, fd.xsks, fd.host_inbound,
-		       fd.host_inbound_bank);
+		       "local_addrs %d xsks_map %d host_inbound %d host_inbound_bank %d junos_host %d",
+		       fd.prog, fd.counters, fd.if_slots, fd.local_addrs, fd.xsks, fd.host_inbound,
+		       fd.host_inbound_bank, fd.junos_host);
 		goto out;
 	}
 	if (prog && bpf_program__type(prog) != BPF_PROG_TYPE_XDP)
@@ -963,6 +1239,7 @@ int main(int argc, char **argv)
 	interface_cases();
 	corpus_cases(corpus_path);
 	bank_cases();
+	junos_host_cases(junos_host_path);
 out:
 	bpf_object__close(obj);
 	printf("%d passed, %d failed\n", passed, failed);

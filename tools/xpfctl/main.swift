@@ -210,9 +210,12 @@ struct FlowStatisticsShow: ParsableCommand {
         let region = try DataplaneStatus.openRegion(stateDir: common.stateDir)
         let stats = (0..<region.queues).map { WorkerStatsIO.read(region.worker($0)) }
         func total(_ f: (xpf_worker_stats) -> UInt64) -> UInt64 { stats.reduce(0) { $0 &+ f($1) } }
-        // Host-bound packets the XDP program refused (host-inbound-traffic, R-5.4): never
-        // reach a worker, so they are counted in the program's map; nil if it is unreadable.
-        let hostInboundDenied = DataplaneStatus.read(region).xdp?[Int(XPF_XDP_DROP_HOST_INBOUND.rawValue)]
+        // Host-bound packets the XDP program refused (host-inbound-traffic and junos-host
+        // policies, R-5.4): never reach a worker, so they are counted in the program's map;
+        // nil if it is unreadable.
+        let xdp = DataplaneStatus.read(region).xdp
+        let hostInboundDenied = xdp?[Int(XPF_XDP_DROP_HOST_INBOUND.rawValue)]
+        let hostPolicyDenied = xdp?[Int(XPF_XDP_DROP_HOST_POLICY.rawValue)]
         if json {
             var j = JSONWriter()
             j.beginObject()
@@ -232,6 +235,7 @@ struct FlowStatisticsShow: ParsableCommand {
             for r in dropReasons { j.field(r.name, total { $0.drop(r.index) }) }
             j.endObject()
             if let hostInboundDenied { j.field("host_inbound_denied", hostInboundDenied) }
+            if let hostPolicyDenied { j.field("host_policy_denied", hostPolicyDenied) }
             j.endObject()
             print(j.text)
             return
@@ -249,6 +253,9 @@ struct FlowStatisticsShow: ParsableCommand {
         }
         if let hostInboundDenied {
             print("Host-bound packets refused by host-inbound-traffic (XDP): \(hostInboundDenied)")
+        }
+        if let hostPolicyDenied {
+            print("Host-bound packets refused by junos-host policies (XDP): \(hostPolicyDenied)")
         }
     }
 }

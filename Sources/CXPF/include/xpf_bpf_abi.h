@@ -11,7 +11,7 @@
 
 #include <linux/types.h>
 
-#define XPF_BPF_ABI_VERSION 2
+#define XPF_BPF_ABI_VERSION 3
 
 /* Maximum number of dataplane interfaces and of queues per interface. */
 #define XPF_MAX_IFACES 16
@@ -58,7 +58,8 @@ enum xpf_xdp_counter {
 	XPF_XDP_PASS_NOT_DATAPLANE = 7, /* ingress ifindex not in if_slots */
 	XPF_XDP_REDIRECT_FAILED = 8, /* bpf_redirect_map refused: dropped */
 	XPF_XDP_DROP_HOST_INBOUND = 9, /* to a local address, refused by host-inbound-traffic */
-	XPF_XDP_CTR_MAX = 10
+	XPF_XDP_DROP_HOST_POLICY = 10, /* admitted by host-inbound-traffic, refused by a junos-host policy */
+	XPF_XDP_CTR_MAX = 11
 };
 
 /* Host-inbound traffic (R-5.4): what each dataplane interface admits to the box's own
@@ -118,6 +119,86 @@ struct xpf_host_inbound {
 	__u16 reply_port_last;
 	__u32 pad;
 	struct xpf_host_inbound_entry entries[XPF_HOST_INBOUND_MAX_ENTRIES];
+};
+
+/* junos-host policies: `security policies from-zone Z to-zone junos-host` (Junos' zone of
+ * the box itself), applied to host-bound packets host-inbound-traffic admitted through an
+ * entry (a service or protocol the interface's zone names) — not to the ones admitted as
+ * replies, ICMP errors, echo replies or non-first fragments, which on an SRX belong to the
+ * box's own sessions. A zone without such a context is decided by host-inbound-traffic
+ * alone (Junos).
+ *
+ * junos_host (BPF_MAP_TYPE_ARRAY, max_entries XPF_HOST_INBOUND_BANKS * XPF_MAX_IFACES):
+ *   same key as host_inbound (bank * XPF_MAX_IFACES + interface slot), value struct
+ *   xpf_junos_host: the policies of the interface's zone. Same writer, banks and ordering
+ *   as host_inbound: xpfd writes both maps' slots of the bank the program does not read
+ *   before switching host_inbound_bank, so one packet sees one commit's host-inbound entries
+ *   and policies together. Computed by JunosHostTable.swift (Sources/Shared/Config); its
+ *   matcher and the program's apply the rules below identically (one corpus,
+ *   Tests/bpf/junos_host_corpus.txt).
+ *
+ * The lookup is a bitmap intersection: the packet's source and destination addresses are
+ * checked against every prefix (bit i of src_match / dst_match: prefix i contains the
+ * address, same family), its protocol, ports and ICMP type/code against every term (bit i
+ * of term_match: term i matches, as an application term does in the transit policy
+ * lookup — protocol unless ANY_PROTO, both port ranges, ICMP type and code when flagged,
+ * which only ICMP/ICMPv6 meets). Ports are TCP/UDP ports, 0 for other protocols; ICMP
+ * type and code are 0 for other protocols. Then the first policy i in 0..n_policies with
+ * src[] & src_match, dst[] & dst_match and terms & term_match all non-zero decides:
+ * PERMIT passes the packet, DENY (the policy's deny or reject: the program answers
+ * nothing) drops it, counted XPF_XDP_DROP_HOST_POLICY. No policy matches: the default
+ * policy (XPF_JUNOS_HOST_F_DEFAULT_PERMIT) decides. An ICMP header shorter than its type
+ * and code is refused when policies apply. */
+#define XPF_JUNOS_HOST_MAX_PREFIXES 128 /* two 64-bit words of prefix bits per policy */
+#define XPF_JUNOS_HOST_MAX_TERMS 64
+#define XPF_JUNOS_HOST_MAX_POLICIES 64
+#define XPF_JUNOS_HOST_PREFIX_WORDS (XPF_JUNOS_HOST_MAX_PREFIXES / 64)
+
+#define XPF_JUNOS_HOST_F_POLICIES 1u	   /* the zone has a from-zone Z to-zone junos-host context */
+#define XPF_JUNOS_HOST_F_DEFAULT_PERMIT 2u /* security policies default-policy permit-all */
+
+#define XPF_JUNOS_HOST_TERM_ANY_PROTO 1u /* xpf_junos_host_term.flags: the predefined `any` */
+#define XPF_JUNOS_HOST_TERM_ICMP_TYPE 2u /* icmp_type must match */
+#define XPF_JUNOS_HOST_TERM_ICMP_CODE 4u /* icmp_code must match */
+
+#define XPF_JUNOS_HOST_PERMIT 1u /* xpf_junos_host_policy.action; 0 denies */
+
+/* An address prefix as 4 words in network order: an address (IPv4 in word 0, the rest
+ * zero, as xpf_addr_key) is inside when (addr[w] & mask[w]) == net[w] for every w. */
+struct xpf_junos_host_prefix {
+	__u32 net[4];
+	__u32 mask[4];
+	__u8 family; /* 4 or 6 */
+	__u8 pad[3];
+};
+
+struct xpf_junos_host_term {
+	__u8 flags;	 /* XPF_JUNOS_HOST_TERM_* */
+	__u8 protocol;	 /* ignored with ANY_PROTO */
+	__u8 icmp_type;
+	__u8 icmp_code;
+	__u16 sport_first; /* host order */
+	__u16 sport_last;
+	__u16 dport_first;
+	__u16 dport_last;
+};
+
+struct xpf_junos_host_policy {
+	__u64 src[XPF_JUNOS_HOST_PREFIX_WORDS]; /* bit i of word i / 64: prefix i */
+	__u64 dst[XPF_JUNOS_HOST_PREFIX_WORDS];
+	__u64 terms;				/* bit i: term i */
+	__u32 action;				/* XPF_JUNOS_HOST_PERMIT or 0 */
+	__u32 pad;
+};
+
+struct xpf_junos_host {
+	__u32 flags;	  /* XPF_JUNOS_HOST_F_* */
+	__u32 n_prefixes; /* <= XPF_JUNOS_HOST_MAX_PREFIXES */
+	__u32 n_terms;	  /* <= XPF_JUNOS_HOST_MAX_TERMS */
+	__u32 n_policies; /* <= XPF_JUNOS_HOST_MAX_POLICIES */
+	struct xpf_junos_host_prefix prefixes[XPF_JUNOS_HOST_MAX_PREFIXES];
+	struct xpf_junos_host_term terms[XPF_JUNOS_HOST_MAX_TERMS];
+	struct xpf_junos_host_policy policies[XPF_JUNOS_HOST_MAX_POLICIES];
 };
 
 #endif

@@ -16,6 +16,7 @@ struct xpf_bpf {
 	int prog_fd;
 	int xsks_fd, if_slots_fd, local_addrs_fd, counters_fd;
 	int host_inbound_fd, host_inbound_bank_fd; /* host-inbound tables and their current bank */
+	int junos_host_fd;                        /* junos-host policy tables (same keys and bank) */
 	uint32_t xsks_id, counters_id;
 	uint32_t abi_version; /* the program's xpf_abi_version */
 };

@@ -167,6 +167,13 @@ struct ConfigCompiler {
             "undefined interface \(value.shown) (define it under 'interfaces' or list it in 'system dataplane interfaces')")
     }
 
+    /// `management` where a policy names a zone: the functional zone carries no transit.
+    func refuseFunctionalZone(_ value: ConfigValue) throws {
+        if value.text == ConfigModel.managementZoneName {
+            throw value.error("functional-zone management cannot be named in a policy: it carries no transit traffic")
+        }
+    }
+
     func resolveZone(_ value: ConfigValue) throws -> Int {
         guard let index = zoneIndex[value.text] else { throw value.error("undefined zone \(value.shown)") }
         return index
@@ -174,8 +181,9 @@ struct ConfigCompiler {
 
     // MARK: - Zones
 
-    /// Names that mean something else where zones are named (global policies).
-    static let reservedZoneNames: Set<String> = ["any", "junos-host"]
+    /// Names that mean something else where zones are named (global policies, the box's own
+    /// zone, the functional zone).
+    static let reservedZoneNames: Set<String> = ["any", ConfigModel.junosHostZoneName, ConfigModel.managementZoneName]
 
     mutating func compileZones(_ zones: Scope) throws {
         // Which zone each interface joined first, to refuse an interface in two zones.
@@ -185,22 +193,7 @@ struct ConfigCompiler {
             if Self.reservedZoneNames.contains(name) {
                 throw stanza.nameValue().error("zone name '\(name)' is reserved")
             }
-            var zone = ConfigModel.Zone(name: name, description: stanza.value("description")?.text)
-            zone.hostInbound = try hostInbound(stanza.scope("host-inbound-traffic"))
-            for entry in stanza.scope("interfaces").scopes("interface") {
-                let value = entry.nameValue(keyword: "interfaces")
-                let index = try resolveInterface(value)
-                if let other = owner[index] {
-                    let interface = model.interfaces[index].name
-                    throw value.error(other == name
-                        ? "interface '\(interface)' is listed twice in zone '\(name)'"
-                        : "interface '\(interface)' is already in zone '\(other)'")
-                }
-                owner[index] = name
-                zone.interfaces.append(index)
-                let own = entry.scope("host-inbound-traffic")
-                if own.node != nil { zone.interfaceHostInbound[index] = try hostInbound(own) }
-            }
+            var zone = try zoneInterfaces(stanza, name: name, owner: &owner)
             if let screen = stanza.value("screen") {
                 guard let index = screenIndex[screen.text] else { throw screen.error("undefined screen \(screen.shown)") }
                 zone.screen = index
@@ -208,6 +201,32 @@ struct ConfigCompiler {
             zoneIndex[name] = model.zones.count
             model.zones.append(zone)
         }
+        // The schema admits only `management`.
+        if let stanza = zones.scopes("functional-zone").first {
+            model.managementZone = try zoneInterfaces(stanza, name: stanza.name, owner: &owner)
+        }
+    }
+
+    /// A zone's description, host-inbound-traffic and interfaces (each with its own
+    /// host-inbound-traffic, if any); `owner` refuses an interface in two zones.
+    private func zoneInterfaces(_ stanza: Scope, name: String, owner: inout [Int: String]) throws -> ConfigModel.Zone {
+        var zone = ConfigModel.Zone(name: name, description: stanza.value("description")?.text)
+        zone.hostInbound = try hostInbound(stanza.scope("host-inbound-traffic"))
+        for entry in stanza.scope("interfaces").scopes("interface") {
+            let value = entry.nameValue(keyword: "interfaces")
+            let index = try resolveInterface(value)
+            if let other = owner[index] {
+                let interface = model.interfaces[index].name
+                throw value.error(other == name
+                    ? "interface '\(interface)' is listed twice in zone '\(name)'"
+                    : "interface '\(interface)' is already in zone '\(other)'")
+            }
+            owner[index] = name
+            zone.interfaces.append(index)
+            let own = entry.scope("host-inbound-traffic")
+            if own.node != nil { zone.interfaceHostInbound[index] = try hostInbound(own) }
+        }
+        return zone
     }
 
     /// `system-services` / `protocols` entries: `all` expands to every service, then each
@@ -510,9 +529,21 @@ struct ConfigCompiler {
     // MARK: - Policies
 
     mutating func compilePolicies(_ policies: Scope) throws {
+        var toHost: [(from: Int, context: Scope)] = []
         for context in policies.scopes("from-zone") {
-            let from = try resolveZone(context.nameValue(0, keyword: "from-zone"))
-            let to = try resolveZone(context.nameValue(2, keyword: "to-zone"))
+            let fromValue = context.nameValue(0, keyword: "from-zone"), toValue = context.nameValue(2, keyword: "to-zone")
+            try refuseFunctionalZone(fromValue)
+            try refuseFunctionalZone(toValue)
+            if fromValue.text == ConfigModel.junosHostZoneName {
+                throw fromValue.error("policies from-zone junos-host (traffic the box originates) are not supported: "
+                    + "the box's own packets leave through the kernel, not the dataplane")
+            }
+            let from = try resolveZone(fromValue)
+            if toValue.text == ConfigModel.junosHostZoneName {
+                toHost.append((from, context))  // ids after every transit policy: compiled below
+                continue
+            }
+            let to = try resolveZone(toValue)
             var list: [ConfigModel.Policy] = []
             for stanza in context.scopes("policy") {
                 list.append(try policy(stanza, from: from, to: to))
@@ -521,6 +552,14 @@ struct ConfigCompiler {
         }
         for stanza in policies.scope("global").scopes("policy") {
             model.policies.global.append(try policy(stanza, from: nil, to: nil))
+        }
+        for (from, context) in toHost {
+            // The box's zone has no address book: destinations come from the global book.
+            let list = try context.scopes("policy").map { try policy($0, from: from, to: nil) }
+            if let problem = JunosHostTable(policies: list, applications: model.applications, defaultPermit: false).problem {
+                throw ConfigError("from-zone \(model.zones[from].name) to-zone junos-host: \(problem)", at: context.location)
+            }
+            model.policies.toHost.append(ConfigModel.HostPolicies(fromZone: from, policies: list))
         }
         let defaults = policies.scope("default-policy")
         if let (_, second) = defaults.conflict(among: ["permit-all", "deny-all"]) {
@@ -550,6 +589,11 @@ struct ConfigCompiler {
             if values.isEmpty || values.contains(where: { $0.text == "any" }) { return nil }
             var out: [Int] = []
             for value in values {
+                try refuseFunctionalZone(value)
+                if value.text == ConfigModel.junosHostZoneName {
+                    throw value.error("global policies do not apply to junos-host: write the policy under "
+                        + "'from-zone Z to-zone junos-host'")
+                }
                 let z = try resolveZone(value)
                 if !out.contains(z) { out.append(z) }
             }

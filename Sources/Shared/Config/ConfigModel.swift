@@ -18,6 +18,11 @@ public struct ConfigModel: Sendable, Equatable {
     /// defined only under `interfaces` (e.g. `lo0`) follow in the order written.
     public var interfaces: [Interface]
     public var zones: [Zone]
+    /// `security zones functional-zone management`: interfaces for managing the box. It is
+    /// not a security zone: no policy names it and no transit enters or leaves through its
+    /// interfaces (they are in no zone for the pipeline: `zone_none`); only its
+    /// `host-inbound-traffic` applies, to traffic addressed to the box.
+    public var managementZone: Zone?
     /// The global book (when written), named books, then the zones' own books.
     public var addressBooks: [AddressBook]
     /// The predefined applications (`any`, `junos-*`) first, then user-defined ones.
@@ -36,7 +41,7 @@ public struct ConfigModel: Sendable, Equatable {
     public var services: Services
 
     public init(dataplane: DataplaneConfig, flow: Flow = Flow(), interfaces: [Interface] = [], zones: [Zone] = [],
-                addressBooks: [AddressBook] = [], applications: [Application] = ConfigModel.predefinedApplications,
+                managementZone: Zone? = nil, addressBooks: [AddressBook] = [], applications: [Application] = ConfigModel.predefinedApplications,
                 applicationSets: [ApplicationSet] = [], policies: Policies = Policies(), prefixLists: [PrefixList] = [],
                 filters: [Filter] = [], policers: [Policer] = [], threeColorPolicers: [ThreeColorPolicer] = [],
                 screens: [Screen] = [], nat: NAT = NAT(), portMirroring: PortMirroring = PortMirroring(),
@@ -46,6 +51,7 @@ public struct ConfigModel: Sendable, Equatable {
         self.flow = flow
         self.interfaces = interfaces
         self.zones = zones
+        self.managementZone = managementZone
         self.addressBooks = addressBooks
         self.applications = applications
         self.applicationSets = applicationSets
@@ -83,6 +89,10 @@ public struct ConfigModel: Sendable, Equatable {
 
     public func interfaceIndex(_ name: String) -> Int? { interfaces.firstIndex { $0.name == name } }
     public func zoneIndex(_ name: String) -> Int? { zones.firstIndex { $0.name == name } }
+    /// The only functional zone Junos has.
+    public static let managementZoneName = "management"
+    /// Junos' built-in zone of the box itself, named as a policy's `to-zone`.
+    public static let junosHostZoneName = "junos-host"
     public func applicationIndex(_ name: String) -> Int? { applications.firstIndex { $0.name == name } }
     public func filterIndex(_ name: String, family: Family) -> Int? {
         filters.firstIndex { $0.name == name && $0.family == family }
@@ -94,8 +104,11 @@ public struct ConfigModel: Sendable, Equatable {
     /// the policies, the default policy is part of them). A commit that changes none of
     /// these keeps the policy epoch: no session is re-checked.
     public func decidesSessions(as other: ConfigModel) -> Bool {
-        interfaces.map(\.name) == other.interfaces.map(\.name) && zones == other.zones
-            && applications == other.applications && policies == other.policies
+        var mine = policies, theirs = other.policies
+        mine.toHost = []  // host-bound traffic has no sessions
+        theirs.toHost = []
+        return interfaces.map(\.name) == other.interfaces.map(\.name) && zones == other.zones
+            && applications == other.applications && mine == theirs
     }
 
     /// The zone an interface belongs to, if any.
@@ -411,21 +424,44 @@ extension ConfigModel {
         }
     }
 
+    /// One `from-zone Z to-zone junos-host` context: policies for traffic to the box itself
+    /// arriving from zone Z, checked by the XDP program on host-bound packets that Z's
+    /// host-inbound-traffic admitted (JunosHostTable.swift).
+    public struct HostPolicies: Sendable, Equatable {
+        public var fromZone: Int
+        public var policies: [Policy]
+
+        public init(fromZone: Int, policies: [Policy]) {
+            self.fromZone = fromZone
+            self.policies = policies
+        }
+    }
+
     public struct Policies: Sendable, Equatable {
         public var zonePairs: [ZonePairPolicies]
         /// Consulted after the zone pair's own list.
         public var global: [Policy]
         /// When nothing matches (R-5.1: deny unless configured).
         public var defaultPolicy: DefaultPolicy
+        /// `to-zone junos-host` contexts. Their policies' ids follow every policy of `all`
+        /// (they have no session and no hit counter in the workers).
+        public var toHost: [HostPolicies]
 
-        public init(zonePairs: [ZonePairPolicies] = [], global: [Policy] = [], defaultPolicy: DefaultPolicy = .denyAll) {
+        public init(zonePairs: [ZonePairPolicies] = [], global: [Policy] = [], defaultPolicy: DefaultPolicy = .denyAll,
+                    toHost: [HostPolicies] = [])
+        {
             self.zonePairs = zonePairs
             self.global = global
             self.defaultPolicy = defaultPolicy
+            self.toHost = toHost
         }
 
-        /// Every policy, in `id` order.
+        /// Every policy the workers decide transit with, in `id` order.
         public var all: [Policy] { zonePairs.flatMap(\.policies) + global }
+
+        /// The `to-zone junos-host` policies of traffic from zone `from`, or nil when the zone
+        /// has no such context (host-inbound-traffic alone decides).
+        public func toHost(from: Int) -> [Policy]? { toHost.first { $0.fromZone == from }?.policies }
 
         /// The policies for traffic from one zone to another, in evaluation order (the pair's
         /// list, then the global policies that apply to the pair).

@@ -128,6 +128,11 @@ private enum XPFGrammar {
                 .leaf("screen", .string),
                 .container("address-book", addressBookContents),
             ]),
+            .named("functional-zone", name: .choice([ConfigModel.managementZoneName]), [
+                .leaf("description", .string),
+                .container("interfaces", [.entries("interface", [hostInboundTraffic])]),
+                hostInboundTraffic,
+            ]),
         ]),
         // `address-book { global { … } NAME { … attach zone Z; } }`: books are entries.
         .container("address-book", [

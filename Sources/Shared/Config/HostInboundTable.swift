@@ -81,12 +81,16 @@ public struct HostInboundTable: Sendable, Equatable {
     }
 
     /// What model interface `interface` admits: its zone's setting, or the interface's own
-    /// (`ConfigModel.Zone.hostInbound(forInterface:)`), or nothing outside every zone.
+    /// (`ConfigModel.Zone.hostInbound(forInterface:)`) — of its security zone or of the
+    /// management functional zone —, or nothing outside every zone.
     public static func forInterface(_ interface: Int, of model: ConfigModel,
                                     replyPorts: ClosedRange<UInt16> = defaultReplyPorts) -> HostInboundTable
     {
-        let hostInbound = model.zoneIndex(ofInterface: interface).map { model.zones[$0].hostInbound(forInterface: interface) }
-        return HostInboundTable(hostInbound, replyPorts: replyPorts)
+        var zone = model.zoneIndex(ofInterface: interface).map { model.zones[$0] }
+        if zone == nil, let management = model.managementZone, management.interfaces.contains(interface) {
+            zone = management
+        }
+        return HostInboundTable(zone?.hostInbound(forInterface: interface), replyPorts: replyPorts)
     }
 
     /// ICMP carries family in its protocol number; everything else applies to both.
