@@ -3,7 +3,9 @@
 # ingress interface's zone admits them (host-inbound-traffic system-services / protocols),
 # checked by the XDP program on every packet — established connections included — and the
 # refused ones are counted (XDP counter drop_host_inbound; xpfctl show security flow
-# statistics: host_inbound_denied).
+# statistics: host_inbound_denied). Then junos-host policies (from-zone trust to-zone
+# junos-host), checked after host-inbound-traffic on every packet and counted
+# drop_host_policy, and functional-zone management (host-bound traffic only, no transit).
 #
 # The lab's configuration gives zone trust (fw0, client side) `ping` and `ssh`, zone
 # untrust (fw1, server side) nothing. No sshd runs in the lab: a small TCP echo listener on
@@ -154,3 +156,89 @@ after=$(denied)
 if ((after - before >= 1)); then ok "refused ping counted: +$((after - before))"; else notok "refused ping counter" "+$((after - before))"; fi
 commit "$TMP/ping-again.conf" "trust admits ping again"
 if ip netns exec "$NS_C" ping -c 1 -W 2 10.10.1.1 >/dev/null; then ok "ping from trust admitted again after the commit adds it"; else notok "ping after adding it back" "no reply"; fi
+
+# --- junos-host policies: checked after host-inbound-traffic, per packet ---------------
+# variant OUT PYTHON-EXPRESSION: config/xpf.conf rewritten by an expression over `text`.
+variant() {
+    "$PY" - "$REPO/config/xpf.conf" "$1" "$2" <<'PY'
+import sys
+src, out, expr = sys.argv[1], sys.argv[2], sys.argv[3]
+text = open(src).read()
+new = eval(expr)
+assert new != text, "config/xpf.conf changed: the variant's anchor is gone"
+open(out, "w").write(new)
+PY
+}
+POLICIES_ANCHOR='    policies {\n'
+# Trust admits ping and ssh (host-inbound-traffic) but its junos-host policies permit only
+# ping: ssh falls to the default policy (deny-all).
+variant "$TMP/host-ping.conf" "text.replace('$POLICIES_ANCHOR', '''$POLICIES_ANCHOR        from-zone trust to-zone junos-host {
+            policy host-ping { match { source-address any; destination-address any; application junos-ping; } then permit; }
+        }
+''')"
+# ssh from IPv6 sources only.
+variant "$TMP/host-ssh6.conf" "text.replace('$POLICIES_ANCHOR', '''$POLICIES_ANCHOR        from-zone trust to-zone junos-host {
+            policy ssh-v6 { match { source-address any-ipv6; destination-address any; application junos-ssh; } then permit; }
+        }
+''')"
+policy_denied() {
+    "$XPFTOP" --state-dir "$STATE" --json --interval 0.05 | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["xdp"]["drop_host_policy"])'
+}
+commit "$REPO/config/xpf.conf" "the lab configuration (trust admits ping and ssh)"
+rm -f "$TMP/go"
+ip netns exec "$NS_C" "$PY" "$TMP/client.py" 10.10.1.1 "$SSH_PORT" "$TMP/go" "$REFUSED_WAIT_S" "$STEP_TIMEOUT_S" >"$TMP/client2.out" 2>&1 &
+client=$!
+BG_PIDS+=($client)
+for ((i = 0; i < STEP_TIMEOUT_S * 10; i++)); do grep -q '^one:' "$TMP/client2.out" 2>/dev/null && break; sleep 0.1; done
+if grep -q '^one: one$' "$TMP/client2.out"; then ok "junos-host: established ssh from trust before the policy"; else notok "established connection" "$(cat "$TMP/client2.out")"; fi
+commit "$TMP/host-ping.conf" "from-zone trust to-zone junos-host permits ping only"
+before=$(policy_denied)
+touch "$TMP/go"
+wait "$client" || true
+if grep -q '^two: no reply$' "$TMP/client2.out"; then ok "junos-host: the established ssh connection gets no reply after the commit"; else notok "established ssh after junos-host commit" "$(cat "$TMP/client2.out")"; fi
+out=$(connect_once "$NS_C" 10.10.1.1)
+[[ "$out" == refused* ]] && ok "junos-host: new ssh from trust refused (default policy)" || notok "ssh with junos-host ping only" "$out"
+if ip netns exec "$NS_C" ping -c 1 -W 2 10.10.1.1 >/dev/null; then ok "junos-host: ping from trust permitted by policy host-ping"; else notok "ping with junos-host ping" "no reply"; fi
+after=$(policy_denied)
+if ((after - before >= 2)); then ok "junos-host refusals counted: drop_host_policy +$((after - before))"; else notok "drop_host_policy" "+$((after - before))"; fi
+stats=$("$XPFCTL" show security flow statistics --state-dir "$STATE" 2>&1 || true)
+if grep -Eq "^Host-bound packets refused by junos-host policies \(XDP\): [1-9]" <<<"$stats"; then ok "xpfctl flow statistics names junos-host refusals"; else notok "flow statistics junos-host line" "$stats"; fi
+listing=$("$XPFCTL" show security policies from-zone trust to-zone junos-host --state-dir "$STATE" 2>&1 || true)
+if grep -q "From zone: trust, To zone: junos-host" <<<"$listing" && grep -q "Policy: host-ping" <<<"$listing"; then ok "show security policies from-zone trust to-zone junos-host"; else notok "junos-host listing" "$listing"; fi
+commit "$TMP/host-ssh6.conf" "junos-host permits ssh from IPv6 sources only"
+out=$(connect_once "$NS_C" fd00:1::1)
+[[ "$out" == hello ]] && ok "junos-host: ssh over IPv6 permitted (source-address any-ipv6)" || notok "ssh6 with ssh-v6" "$out"
+out=$(connect_once "$NS_C" 10.10.1.1)
+[[ "$out" == refused* ]] && ok "junos-host: ssh over IPv4 refused" || notok "ssh4 with ssh-v6" "$out"
+# ICMP echo replies are the box's own traffic: its ping to the client still completes.
+if ip netns exec "$NS_FW" ping -c 1 -W 2 10.10.1.2 >/dev/null; then ok "junos-host: the firewall's own ping gets its reply"; else notok "firewall's own ping" "no reply"; fi
+commit "$REPO/config/xpf.conf" "junos-host policies removed"
+out=$(connect_once "$NS_C" 10.10.1.1)
+[[ "$out" == hello ]] && ok "junos-host removed: ssh over IPv4 admitted again" || notok "ssh after removing junos-host" "$out"
+
+# --- functional-zone management: host-bound only, no transit ---------------------------
+variant "$TMP/management.conf" "text.replace('''        security-zone untrust {
+            screen untrust-screen;
+            interfaces {
+                fw1.0;
+            }
+        }''', '''        security-zone untrust {
+            screen untrust-screen;
+        }
+        functional-zone management {
+            host-inbound-traffic { system-services { ssh; } }
+            interfaces { fw1.0; }
+        }''')"
+zone_none() {
+    "$XPFCTL" show security flow statistics --json --state-dir "$STATE" | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["drops"]["zone_none"])'
+}
+commit "$TMP/management.conf" "fw1 moved into functional-zone management (ssh)"
+out=$(connect_once "$NS_S" 10.10.2.1)
+[[ "$out" == hello ]] && ok "management: ssh to fw1 from its side admitted" || notok "ssh on the management interface" "$out"
+if ip netns exec "$NS_S" ping -c 1 -W "$REFUSED_WAIT_S" 10.10.2.1 >/dev/null 2>&1; then notok "ping on the management interface" "answered"; else ok "management: ping to fw1 refused (not in its host-inbound-traffic)"; fi
+before=$(zone_none)
+if ip netns exec "$NS_C" ping -c 2 -W "$REFUSED_WAIT_S" 10.10.2.2 >/dev/null 2>&1; then notok "transit into the management interface" "answered"; else ok "management: transit from trust to fw1's side dropped"; fi
+after=$(zone_none)
+if ((after - before >= 2)); then ok "management: transit counted zone_none +$((after - before))"; else notok "zone_none for management transit" "+$((after - before))"; fi
+commit "$REPO/config/xpf.conf" "back to the lab configuration"
+if ip netns exec "$NS_C" ping -c 1 -W 2 10.10.2.2 >/dev/null; then ok "transit from trust to untrust forwarded again"; else notok "transit after leaving management" "no reply"; fi
