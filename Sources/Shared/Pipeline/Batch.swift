@@ -28,20 +28,32 @@ extension Pipeline {
         // `ahead` < 8 a slot is read (guess: k) before packet k + 8 overwrites it.
         let ahead = 4
         for k in 0..<min(ahead, count) {
-            prefetchSession(frame: umem + Int(descs[k].addr), length: Int(descs[k].len), slot: k)
+            prefetchSession(frame: Self.frame(umem, descs[k]), length: Int(descs[k].len), slot: k)
         }
+        // Safe: count ≥ 0 (0..<count below requires it), so count - ahead cannot overflow, and
+        // for k < lastPrefetcher, k + ahead < count: no overflow check per packet.
+        let lastPrefetcher = count &- ahead
         for k in 0..<count {
-            if k + ahead < count {
-                prefetchSession(frame: umem + Int(descs[k + ahead].addr), length: Int(descs[k + ahead].len), slot: k + ahead)
+            if k < lastPrefetcher {
+                let n = k &+ ahead
+                prefetchSession(frame: Self.frame(umem, descs[n]), length: Int(descs[n].len), slot: n)
             }
             let d = descs[k]
             counters.s.rx_packets &+= 1
             counters.s.rx_bytes &+= UInt64(d.len)
-            // Safe: descriptors come from the kernel (or the benchmark) and lie inside `umem`.
-            scratch.pointee.start(frame: umem + Int(d.addr), length: Int(d.len), ingress: ingress)
+            scratch.pointee.start(frame: Self.frame(umem, d), length: Int(d.len), ingress: ingress)
             let action = process(&scratch.pointee, counters: &counters, guess: k)
             if action.kind == .park { parks[k] = scratch.pointee.park }
             actions[k] = action
         }
+    }
+
+    /// The frame descriptor `d` names in `umem`.
+    @inlinable @inline(__always)
+    static func frame(_ umem: UnsafeMutableRawPointer, _ d: xdp_desc) -> UnsafeMutableRawPointer {
+        // Safe: descriptors come from the kernel (or the benchmark) and lie inside `umem`:
+        // `addr` is below the UMEM's size, far below 2^63, so it converts to Int exactly
+        // (a checked conversion cost 2 instructions per descriptor read, twice a packet).
+        umem + Int(truncatingIfNeeded: d.addr)
     }
 }

@@ -43,7 +43,7 @@ public struct NextHopCache {
     }
 
     /// The cached decision for `addr` under `fibVersion`, or nil.
-    @inlinable
+    @inlinable @inline(__always)  // every routed packet: out of line, a call from the fast path
     public func lookup(family: UInt8, addr: UnsafeRawPointer, fibVersion: UInt32) -> UnsafeMutablePointer<NextHopEntry>? {
         let (hi, lo) = Self.words(family: family, addr)
         let e = entry(hi, lo)
