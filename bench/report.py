@@ -124,6 +124,71 @@ def newflow_ok(r):
     return o is not None and d is not None and o >= NEWFLOW_OFFERED_MIN * r["round"] and d >= NEWFLOW_DELIVERED_MIN * o
 
 
+def proc_share(p):
+    """A sampled process's CPU time over its window as a share of one CPU (0.5 = half a core), its
+    minor page faults in the window, and each thread that ran: "name@cpuN seconds"; None without a
+    sample."""
+    if not p or not p.get("seconds"):
+        return None
+    return {"cpu_share": round(p["cpu_seconds"] / p["seconds"], 3), "minor_faults": p.get("minor_faults"),
+            "threads": ["%s@cpu%d %.2fs" % (t["name"], t["cpu"], t["cpu_seconds"]) for t in p.get("threads") or []]}
+
+
+def newflow_step_record(r):
+    """One new-flow step for the JSON: the rates, and where the packets went over the whole step
+    (tools/bench newflow_counters: generator total, veth, XDP, AF_XDP socket, worker, conntrack,
+    softnet and sink counters, differences over warm-up + window + tails), the worker's and xpfd's
+    CPU share over the window, the per-CPU busy share during the window and the load average."""
+    o, d = rates(r)
+    g, s = r.get("gen") or {}, r.get("sink") or {}
+    rec = {"asked_pps": r["round"], "offered_pps": o, "delivered_pps": d, "sustained": newflow_ok(r),
+           "loss_pct": round(100.0 * (1.0 - d / o), 2) if o and d is not None else None,
+           "gen_total_sent": g.get("total_sent"), "gen_eagain": g.get("eagain"),
+           "sink_total_received": s.get("total_received"), "cpu_busy_pct_window": busy(r, "window"),
+           "worker_cpu": proc_share(r.get("fwd_proc")), "xpfd_cpu": proc_share(r.get("sup_proc"))}
+    if r.get("counters"):
+        rec["counters"] = r["counters"]
+        rec["loadavg"] = "/".join(r["counters"].get("loadavg") or [])
+    return rec
+
+
+NEWFLOW_TABLE_HEADER = {
+    "xpf": "asked | offered | window loss | gen sent (step) | sink got (step) | step loss | c0 tx_dropped | "
+           "AF_XDP RX ring full | worker rx | sessions created | worker drops | events emitted/dropped | "
+           "batch fill | worker minor faults | worker CPU | xpfd CPU | softnet dropped/squeeze | CPU% 0/1 window | load",
+    "kernel_nft": "asked | offered | window loss | gen sent (step) | sink got (step) | step loss | c0 tx_dropped | "
+                  "conntrack | softnet dropped/squeeze | CPU% 0/1 window | load",
+}
+
+
+def newflow_table_row(x):
+    """One printed row of the per-step counters table (docs/performance.md, "New-flow rate"), in the
+    order of NEWFLOW_TABLE_HEADER: the window's rates, then the whole step's counters."""
+    c = x.get("counters") or {}
+    L, w = c.get("links") or {}, c.get("worker") or {}
+    ct = c.get("conntrack") or {}
+    sent, got = x.get("gen_total_sent"), x.get("sink_total_received")
+    cells = [fmt_pps(x["asked_pps"]), fmt_pps(x["offered_pps"]), fmt_pct(x.get("loss_pct")), str(sent), str(got),
+             fmt_pct(100.0 * (1.0 - got / sent) if sent and got is not None else None),
+             str((L.get("c0") or {}).get("tx_dropped", 0))]
+    if w:
+        cells += [str(c.get("xsk_redirect_failed")), str(w.get("rx_packets")), str(w.get("sessions_created")),
+                  ",".join("%s %d" % kv for kv in (w.get("drops_by_reason") or {}).items()) or "0",
+                  "%s/%s" % (w.get("events_emitted"), w.get("events_dropped")), str(w.get("batch_fill")),
+                  str(w.get("minor_faults")),
+                  "%.0f%%" % (100 * x["worker_cpu"]["cpu_share"]) if x.get("worker_cpu") else "n/a",
+                  "%.0f%%" % (100 * x["xpfd_cpu"]["cpu_share"]) if x.get("xpfd_cpu") else "n/a"]
+    else:
+        st = ct.get("stat") or {}
+        cells += ["%s -> %s, early_drop %d, drop %d, insert_failed %d" % (
+            ct.get("count_before"), ct.get("count_after"), st.get("early_drop", 0), st.get("drop", 0),
+            st.get("insert_failed", 0))]
+    cells += [" ".join("cpu%d %d/%d" % (y["cpu"], y["dropped"], y["time_squeeze"]) for y in c.get("softnet") or []
+                       if y["dropped"] or y["time_squeeze"]) or "0",
+              x.get("cpu_busy_pct_window") or "", x.get("loadavg") or ""]
+    return " | ".join(cells)
+
+
 def busy(r, key):
     """'b0/b1' per-CPU busy percentages: during the window (key 'window') or before it."""
     if key == "window":
@@ -256,9 +321,7 @@ def main():
             continue
         good = [rates(r)[0] for r in steps if newflow_ok(r)]
         out["lab.new_flow_rate_%s" % stem] = max(good) if good else 0
-        out["lab.new_flow_steps_%s" % stem] = [
-            {"asked_pps": r["round"], "offered_pps": rates(r)[0], "delivered_pps": rates(r)[1], "sustained": newflow_ok(r)}
-            for r in steps]
+        out["lab.new_flow_steps_%s" % stem] = [newflow_step_record(r) for r in steps]
     if "lab.new_flow_rate_xpf" in out:
         n, d = out.get("lab.new_flow_rate_xpf"), out.get("lab.new_flow_rate_kernel_nft")
         out["lab.ratio_new_flow_xpf_over_kernel_nft"] = n / d if n and d else None
@@ -364,6 +427,12 @@ def main():
                 "%s%s" % (fmt_pps(x["asked_pps"]), "" if x["sustained"] else " (lost)") for x in steps)))
         v = out.get("lab.ratio_new_flow_xpf_over_kernel_nft")
         w("  %-34s %11s   target >= 2\n" % ("xpf / kernel+nft", "n/a" if v is None else "%.2f" % v))
+        w("  per step: rates over the window; counters over the whole step (warm-up + window + tails):\n")
+        for scen, stem in NEWFLOW_SCENARIOS:
+            steps = out.get("lab.new_flow_steps_%s" % stem) or []
+            w("  %s: %s\n" % (stem, NEWFLOW_TABLE_HEADER[stem]))
+            for x in steps:
+                w("    %s\n" % newflow_table_row(x))
     w("\nin memory (xpf-bench)%s:\n" % ("" if pipe else ": not run, figures null"))
     for k in sorted(merged):
         w("  %-40s %14s%s\n" % (k, fmt_num(merged[k]), "   target " + TARGETS[k] if k in TARGETS else ""))
