@@ -35,6 +35,7 @@
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
@@ -96,6 +97,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct xpf_junos_host);
 } junos_host SEC(".maps");
+
+/* The box's own traffic: from junos-host policies, read by xpf_tc_egress. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XPF_HOST_INBOUND_BANKS * XPF_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct xpf_junos_host);
+} junos_host_out SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -604,4 +613,142 @@ int xpf_xdp(struct xdp_md *ctx)
 	ret = bpf_redirect_map(&xsks_map, key, XDP_DROP);
 	count(ret == XDP_REDIRECT ? XPF_XDP_REDIRECT : XPF_XDP_REDIRECT_FAILED);
 	return ret;
+}
+
+/* ---- the box's own traffic (TC egress) ---------------------------------------------- */
+
+#define ICMP_ECHO_REQUEST 8
+#define ICMPV6_ECHO_REQUEST 128
+#define TCP_FLAG_SYN 0x02
+#define IPV4_MULTICAST_MASK 0xf0000000 /* 224.0.0.0/4 */
+#define IPV4_MULTICAST_NET 0xe0000000
+#define IPV4_LIMITED_BROADCAST 0xffffffff
+
+/* Whether a packet the box sends opens a connection (xpf_bpf_abi.h: only those meet the
+ * from junos-host policies). `t` gives the reply-port range. -1: cut short (refused). */
+static __always_inline int opens_connection(const struct host_packet *p, const struct xpf_host_inbound *t,
+					    void *data_end)
+{
+	__u8 *l4 = p->l4;
+
+	if (p->later_fragment)
+		return 0;
+	if (p->protocol == IPPROTO_TCP) {
+		if ((void *)(l4 + TCP_FLAGS_OFFSET + 1) > data_end)
+			return -1;
+		return (l4[TCP_FLAGS_OFFSET] & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+	}
+	if (p->protocol == IPPROTO_UDP) {
+		if ((void *)(l4 + L4_PORTS_BYTES) > data_end)
+			return -1;
+		return in_range(((__u16)l4[L4_SRC_PORT_OFFSET] << 8) | l4[L4_SRC_PORT_OFFSET + 1],
+				t->reply_port_first, t->reply_port_last);
+	}
+	if (p->protocol == IPPROTO_ICMP || p->protocol == IPPROTO_ICMPV6) {
+		if ((void *)(l4 + 1) > data_end)
+			return -1;
+		return l4[0] == (p->protocol == IPPROTO_ICMP ? ICMP_ECHO_REQUEST : ICMPV6_ECHO_REQUEST);
+	}
+	return 1;
+}
+
+/* The box's packet leaving through dataplane interface `slot`: TC_ACT_OK unless it opens a
+ * connection that the from junos-host policies of the interface's zone refuse. `p` is NULL
+ * for an IPv6 packet whose extension headers could not be walked (refused when policies
+ * apply: nothing to match it against). */
+static __always_inline int host_outbound_verdict(__u32 slot, const struct host_packet *p, void *data_end)
+{
+	__u32 zero = 0, bank, key;
+	__u32 *current = bpf_map_lookup_elem(&host_inbound_bank, &zero);
+	struct xpf_host_inbound *t;
+	struct xpf_junos_host *jh;
+	int opens;
+
+	if (!current)
+		return TC_ACT_OK; /* no configuration written yet: no policies to apply */
+	bank = *(volatile __u32 *)current;
+	if (bank >= XPF_HOST_INBOUND_BANKS || slot >= XPF_MAX_IFACES)
+		goto deny;
+	key = bank * XPF_MAX_IFACES + slot;
+	jh = bpf_map_lookup_elem(&junos_host_out, &key);
+	t = bpf_map_lookup_elem(&host_inbound, &key);
+	if (!jh || !t)
+		goto deny;
+	if (!(jh->flags & XPF_JUNOS_HOST_F_POLICIES))
+		return TC_ACT_OK;
+	opens = p ? opens_connection(p, t, data_end) : -1;
+	if (opens == 0)
+		return TC_ACT_OK;
+	if (opens > 0 && p && junos_host_permits(jh, p, data_end))
+		return TC_ACT_OK;
+deny:
+	count(XPF_XDP_DROP_HOST_OUTBOUND);
+	return TC_ACT_SHOT;
+}
+
+SEC("tc")
+int xpf_tc_egress(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct xpf_if_slot *slot;
+	struct host_packet hp = {};
+	__u32 ifindex = skb->ifindex;
+	void *l3;
+	__u16 proto;
+
+	slot = bpf_map_lookup_elem(&if_slots, &ifindex);
+	if (!slot || (void *)(eth + 1) > data_end)
+		return TC_ACT_OK;
+	proto = eth->h_proto;
+	l3 = eth + 1;
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+		struct vlan_tag *tag = l3;
+
+		if ((void *)(tag + 1) > data_end)
+			return TC_ACT_OK;
+		proto = tag->encap_proto;
+		l3 = tag + 1;
+	}
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *iph = l3;
+		__u32 ihl_bytes, daddr;
+
+		if ((void *)(iph + 1) > data_end)
+			return TC_ACT_OK;
+		ihl_bytes = (__u32)iph->ihl * 4;
+		if (ihl_bytes < sizeof(*iph) || l3 + ihl_bytes > data_end)
+			return TC_ACT_OK; /* the kernel built it; nothing to match */
+		daddr = bpf_ntohl(iph->daddr);
+		if ((daddr & IPV4_MULTICAST_MASK) == IPV4_MULTICAST_NET || daddr == IPV4_LIMITED_BROADCAST)
+			return TC_ACT_OK;
+		__builtin_memcpy(hp.src, &iph->saddr, sizeof(__u32) * IPV4_WORDS);
+		__builtin_memcpy(hp.dst, &iph->daddr, sizeof(__u32) * IPV4_WORDS);
+		hp.family_bit = XPF_HOST_INBOUND_FAMILY_INET;
+		hp.protocol = iph->protocol;
+		hp.later_fragment = (bpf_ntohs(iph->frag_off) & IPV4_FRAG_OFFSET_MASK) != 0;
+		hp.l4 = l3 + ihl_bytes;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6h = l3;
+		__u8 *dst, *icmp_type;
+
+		if ((void *)(ip6h + 1) > data_end)
+			return TC_ACT_OK;
+		dst = ip6h->daddr.in6_u.u6_addr8;
+		if (dst[0] == 0xff || (dst[0] == 0xfe && (dst[1] & 0xc0) == 0x80))
+			return TC_ACT_OK;
+		icmp_type = (__u8 *)(ip6h + 1);
+		if (ip6h->nexthdr == IPPROTO_ICMPV6 && (void *)(icmp_type + 1) <= data_end &&
+		    *icmp_type >= ICMPV6_ND_FIRST && *icmp_type <= ICMPV6_ND_LAST)
+			return TC_ACT_OK;
+		__builtin_memcpy(hp.src, ip6h->saddr.in6_u.u6_addr8, sizeof(__u32) * IPV6_WORDS);
+		__builtin_memcpy(hp.dst, dst, sizeof(__u32) * IPV6_WORDS);
+		hp.family_bit = XPF_HOST_INBOUND_FAMILY_INET6;
+		if (!ipv6_upper_layer(ip6h, data_end, &hp))
+			return host_outbound_verdict(slot->slot, NULL, data_end);
+	} else {
+		return TC_ACT_OK;
+	}
+	return host_outbound_verdict(slot->slot, &hp, data_end);
 }

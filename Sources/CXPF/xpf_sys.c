@@ -79,8 +79,8 @@ static int read_abi_version(struct bpf_object *obj, uint32_t *out)
 int xpf_bpf_open(const char *path, struct xpf_bpf *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
-	out->prog_fd = out->xsks_fd = out->if_slots_fd = out->local_addrs_fd = out->counters_fd = -1;
-	out->host_inbound_fd = out->host_inbound_bank_fd = out->junos_host_fd = -1;
+	out->prog_fd = out->tc_prog_fd = out->xsks_fd = out->if_slots_fd = out->local_addrs_fd = out->counters_fd = -1;
+	out->host_inbound_fd = out->host_inbound_bank_fd = out->junos_host_fd = out->junos_host_out_fd = -1;
 	struct bpf_object *obj = bpf_object__open_file(path, NULL);
 	if (!obj) {
 		int e = errno;
@@ -101,6 +101,8 @@ int xpf_bpf_open(const char *path, struct xpf_bpf *out, char *err, size_t errlen
 	}
 	out->obj = obj;
 	out->prog_fd = bpf_program__fd(prog);
+	prog = bpf_object__find_program_by_name(obj, "xpf_tc_egress");
+	out->tc_prog_fd = prog ? bpf_program__fd(prog) : -1;
 	/* The version first: an object of another ABI may lack the maps this one needs. */
 	if (read_abi_version(obj, &out->abi_version) != 0) {
 		snprintf(err, errlen, "%s carries no xpf_abi_version (not an xpf XDP object?)", path);
@@ -119,7 +121,13 @@ int xpf_bpf_open(const char *path, struct xpf_bpf *out, char *err, size_t errlen
 	    (out->counters_fd = map_fd(obj, "counters", err, errlen)) < 0 ||
 	    (out->host_inbound_fd = map_fd(obj, "host_inbound", err, errlen)) < 0 ||
 	    (out->host_inbound_bank_fd = map_fd(obj, "host_inbound_bank", err, errlen)) < 0 ||
-	    (out->junos_host_fd = map_fd(obj, "junos_host", err, errlen)) < 0) {
+	    (out->junos_host_fd = map_fd(obj, "junos_host", err, errlen)) < 0 ||
+	    (out->junos_host_out_fd = map_fd(obj, "junos_host_out", err, errlen)) < 0) {
+		xpf_bpf_close(out);
+		return -ENOENT;
+	}
+	if (out->tc_prog_fd < 0) {
+		snprintf(err, errlen, "program 'xpf_tc_egress' not found in %s", path);
 		xpf_bpf_close(out);
 		return -ENOENT;
 	}
@@ -147,6 +155,31 @@ int xpf_xdp_detach(int ifindex)
 	int r1 = bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, NULL);
 	int r2 = bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, NULL);
 	return r1 < 0 && r2 < 0 ? r1 : 0;
+}
+
+/* The egress filter's place on the clsact qdisc, fixed so a restart replaces its own. */
+#define XPF_TC_HANDLE 0x5850 /* "XP" */
+#define XPF_TC_PRIORITY 1
+
+int xpf_tc_attach(int ifindex, int prog_fd)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = XPF_TC_HANDLE, .priority = XPF_TC_PRIORITY,
+		    .prog_fd = prog_fd, .flags = BPF_TC_F_REPLACE);
+	int r = bpf_tc_hook_create(&hook);
+
+	if (r && r != -EEXIST)
+		return r;
+	return bpf_tc_attach(&hook, &opts);
+}
+
+int xpf_tc_detach(int ifindex)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = XPF_TC_HANDLE, .priority = XPF_TC_PRIORITY);
+	int r = bpf_tc_detach(&hook, &opts);
+
+	return r == -ENOENT || r == -EINVAL ? 0 : r;
 }
 
 int xpf_xdp_query(int ifindex, uint32_t *prog_id, uint8_t *attach_mode)

@@ -291,7 +291,8 @@ final class Daemon {
         region.header.pointee.tx_ring_size = UInt32(running.txRing)
         fib = FIBMirror(region: region, slotOf: slotOf, localAddrsFd: bpf.local_addrs_fd)
         try fib.refreshIfDirty()  // local_addrs must be right before the program sees traffic
-        hostInbound = HostInboundMap(tablesFd: bpf.host_inbound_fd, junosHostFd: bpf.junos_host_fd, bankFd: bpf.host_inbound_bank_fd,
+        hostInbound = HostInboundMap(tablesFd: bpf.host_inbound_fd, junosHostFd: bpf.junos_host_fd,
+                                     junosHostOutFd: bpf.junos_host_out_fd, bankFd: bpf.host_inbound_bank_fd,
                                      interfaceCount: infos.count)
         try hostInbound.install(runningModel)  // likewise what host-bound traffic each interface admits
 
@@ -309,6 +310,10 @@ final class Daemon {
             if attached == 0 { throw XPFError("cannot attach XDP to \(info.name): \(SysError("bpf_xdp_attach", lastErr))") }
             let ifindex = Int32(info.ifindex)
             teardown.add("xdp \(info.name)") { _ = xpf_xdp_detach(ifindex) }
+            // The box's own packets leaving here meet the from junos-host policies.
+            let tc = xpf_tc_attach(ifindex, bpf.tc_prog_fd)
+            if tc != 0 { throw XPFError("cannot attach the TC egress filter to \(info.name): \(SysError("bpf_tc_attach", -tc))") }
+            teardown.add("tc egress \(info.name)") { _ = xpf_tc_detach(ifindex) }
             var ifc = xpf_iface()
             ifc.ifindex = info.ifindex
             ifc.xdp_mode = UInt32(attached)

@@ -1,6 +1,7 @@
-// xpfd's side of the XDP program's host-inbound and junos-host tables (R-5.4; layout, banks
-// and rules in xpf_bpf_abi.h): one `HostInboundTable` and one `JunosHostTable` per interface
-// slot, rewritten from the model at start and on every commit.
+// xpfd's side of the BPF programs' host-inbound and junos-host tables (R-5.4; layout, banks
+// and rules in xpf_bpf_abi.h): per interface slot one `HostInboundTable` and two
+// `JunosHostTable`s (to junos-host for the XDP program, from junos-host for the TC egress
+// one), rewritten from the model at start and on every commit.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,6 +11,7 @@ import Shared
 final class HostInboundMap {
     let tablesFd: Int32
     let junosHostFd: Int32
+    let junosHostOutFd: Int32
     let bankFd: Int32
     /// Dataplane interfaces: slot i is model interface i (both in `system dataplane
     /// interfaces` order); slots beyond them stay "in no zone".
@@ -19,9 +21,10 @@ final class HostInboundMap {
     private(set) var bank: UInt32 = 0
     static let portRangePath = "/proc/sys/net/ipv4/ip_local_port_range"
 
-    init(tablesFd: Int32, junosHostFd: Int32, bankFd: Int32, interfaceCount: Int) {
+    init(tablesFd: Int32, junosHostFd: Int32, junosHostOutFd: Int32, bankFd: Int32, interfaceCount: Int) {
         self.tablesFd = tablesFd
         self.junosHostFd = junosHostFd
+        self.junosHostOutFd = junosHostOutFd
         self.bankFd = bankFd
         self.interfaceCount = interfaceCount
     }
@@ -42,9 +45,11 @@ final class HostInboundMap {
             var key = next * UInt32(XPF_MAX_IFACES) + UInt32(slot)
             var value = table.record
             if bpf_map_update_elem(tablesFd, &key, &value, 0) != 0 { throw SysError("host_inbound update", xpf_errno()) }
-            // Slots past the dataplane interfaces stay without policies (they admit nothing anyway).
-            var policies = slot < interfaceCount ? JunosHostTable.forInterface(slot, of: model).record : xpf_junos_host()
+            // Slots past the dataplane interfaces stay without policies (no traffic uses them).
+            var policies = slot < interfaceCount ? JunosHostTable.forInterface(slot, of: model, .toHost).record : xpf_junos_host()
             if bpf_map_update_elem(junosHostFd, &key, &policies, 0) != 0 { throw SysError("junos_host update", xpf_errno()) }
+            var outbound = slot < interfaceCount ? JunosHostTable.forInterface(slot, of: model, .fromHost).record : xpf_junos_host()
+            if bpf_map_update_elem(junosHostOutFd, &key, &outbound, 0) != 0 { throw SysError("junos_host_out update", xpf_errno()) }
         }
         var zero: UInt32 = 0
         var value = next

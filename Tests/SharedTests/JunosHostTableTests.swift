@@ -123,7 +123,7 @@ final class JunosHostTableTests: XCTestCase {
     static func table(_ t: Corpus.Table) throws -> JunosHostTable {
         let text = configuration(policies: t.config.joined(separator: "\n"), defaultPermit: t.defaultPermit)
         let (_, model) = try ConfigModel.load(text: text, file: "junos-host")
-        return JunosHostTable.forInterface(model.interfaceIndex("fw1")!, of: model)
+        return JunosHostTable.forInterface(model.interfaceIndex("fw1")!, of: model, .toHost)
     }
 
     /// The table's lines, in the corpus's form.
@@ -197,10 +197,48 @@ final class JunosHostTableTests: XCTestCase {
         XCTAssertEqual(withHost.policies.all.map(\.name), ["out"])
         XCTAssertEqual(withHost.policies.all.map(\.id), [0])
         XCTAssertEqual(withHost.policies.toHost.count, 1)
-        XCTAssertEqual(withHost.policies.toHost[0].fromZone, withHost.zoneIndex("untrust"))
+        XCTAssertEqual(withHost.policies.toHost[0].zone, withHost.zoneIndex("untrust"))
         XCTAssertEqual(withHost.policies.toHost[0].policies.map(\.id), [1])
         XCTAssertTrue(withHost.decidesSessions(as: plain))
         XCTAssertNil(withHost.policies.toHost(from: withHost.zoneIndex("trust")!))
+    }
+
+    /// `from-zone junos-host to-zone Z`: the box's traffic into Z, a table of its own whose
+    /// source side (the box) resolves in the global book and destination side in Z's.
+    func testFromHostPolicies() throws {
+        let zones = """
+            security-zone trust { interfaces { fw0.0; } address-book { address ntp-servers 10.7.0.0/24; } }
+            security-zone untrust { interfaces { fw1.0; } }
+            """
+        let out = """
+            from-zone junos-host to-zone trust {
+                policy to-ntp { match { source-address box; destination-address ntp-servers; application junos-ntp; } then { permit; } }
+                policy no-more { match { source-address any; destination-address any; application any; } then { deny; } }
+            }
+            from-zone untrust to-zone junos-host { policy in { match { source-address any; destination-address any; application junos-ssh; } then { permit; } } }
+            """
+        let (_, model) = try ConfigModel.load(text: Self.configuration(policies: out, zones: zones), file: "out")
+        let trust = model.zoneIndex("trust")!, fw0 = model.interfaceIndex("fw0")!, fw1 = model.interfaceIndex("fw1")!
+        XCTAssertEqual(model.policies.fromHost.map(\.zone), [trust])
+        XCTAssertEqual(model.policies.fromHost[0].policies.map(\.name), ["to-ntp", "no-more"])
+        XCTAssertEqual(model.policies.fromHost[0].policies.map(\.id), [0, 1], "no transit policy here: host contexts in configuration order")
+        let table = JunosHostTable.forInterface(fw0, of: model, .fromHost)
+        XCTAssertEqual(Self.lines(table), [
+            "prefix 0 192.0.2.1/32", "prefix 1 10.7.0.0/24", "prefix 2 0.0.0.0/0", "prefix 3 ::/0",
+            "term 0 17 0-65535 123-123 - -", "term 1 any 0-65535 0-65535 - -",
+            "policy 0 permit 0 1 0", "policy 1 deny 2,3 2,3 1",
+        ])
+        let ntp = JunosHostTable.Packet(source: .init("192.0.2.1")!, destination: .init("10.7.0.9")!, ipProtocol: 17,
+                                        sourcePort: 40000, destinationPort: 123)
+        XCTAssertEqual(table.decide(ntp)?.decision, .policy(0))
+        var dns = ntp
+        dns.destinationPort = 53
+        XCTAssertEqual(table.decide(dns)?.decision, .policy(1))
+        XCTAssertEqual(table.decide(dns)?.permit, false)
+        // fw0's inbound table and fw1's outbound one have no policies.
+        XCTAssertFalse(JunosHostTable.forInterface(fw0, of: model, .toHost).hasPolicies)
+        XCTAssertFalse(JunosHostTable.forInterface(fw1, of: model, .fromHost).hasPolicies)
+        XCTAssertTrue(JunosHostTable.forInterface(fw1, of: model, .toHost).hasPolicies)
     }
 
     /// What the compiler refuses, each with a message naming the problem.
@@ -212,7 +250,8 @@ final class JunosHostTableTests: XCTestCase {
             }
         }
         let rule = "match { source-address any; destination-address any; application any; } then { permit; }"
-        refused("from-zone junos-host to-zone untrust { policy p { \(rule) } }", "from-zone junos-host")
+        refused("from-zone junos-host to-zone junos-host { policy p { \(rule) } }", "never leaves it")
+        refused("from-zone junos-host to-zone nowhere { policy p { \(rule) } }", "undefined zone")
         refused("global { policy p { match { source-address any; destination-address any; application any; to-zone junos-host; } then { permit; } } }",
                 "global policies do not apply to junos-host")
         refused("from-zone untrust to-zone management { policy p { \(rule) } }", "functional-zone management cannot be named")
@@ -253,8 +292,8 @@ final class JunosHostTableTests: XCTestCase {
         let ping = HostInboundTable.Packet(family: .inet, ipProtocol: 1, port: 8)
         let management = HostInboundTable.forInterface(fw2, of: model)
         XCTAssertEqual([management.admits(ssh), management.admits(ping)], [true, false])
-        XCTAssertFalse(JunosHostTable.forInterface(fw2, of: model).hasPolicies)
-        XCTAssertTrue(JunosHostTable.forInterface(model.interfaceIndex("fw0")!, of: model).hasPolicies)
+        XCTAssertFalse(JunosHostTable.forInterface(fw2, of: model, .toHost).hasPolicies)
+        XCTAssertTrue(JunosHostTable.forInterface(model.interfaceIndex("fw0")!, of: model, .toHost).hasPolicies)
     }
 
     /// The map value: flags, counts, prefixes as network/mask words, terms, policy bit sets.

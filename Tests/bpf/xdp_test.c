@@ -40,6 +40,7 @@
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
+#include <linux/pkt_cls.h>
 
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
@@ -71,6 +72,8 @@ static struct {
 	int host_inbound;
 	int host_inbound_bank;
 	int junos_host;
+	int junos_host_out;
+	int tc_prog;
 } fd;
 
 static int ncpus;
@@ -116,6 +119,7 @@ static const char *ctr_name(int i)
 		[XPF_XDP_REDIRECT_FAILED] = "REDIRECT_FAILED",
 		[XPF_XDP_DROP_HOST_INBOUND] = "DROP_HOST_INBOUND",
 		[XPF_XDP_DROP_HOST_POLICY] = "DROP_HOST_POLICY",
+		[XPF_XDP_DROP_HOST_OUTBOUND] = "DROP_HOST_OUTBOUND",
 	};
 	return names[i] ? names[i] : "?";
 }
@@ -946,10 +950,10 @@ static int jh_bits(const char *list, __u64 *words, unsigned n_words)
 	return 0;
 }
 
-/* A frame from `src` to `dst` (a local address): TCP SYN or UDP with the ports, ICMP with
- * type and code, or 8 zero bytes of any other protocol. */
+/* A frame from `src` to `dst`: TCP with `flags` (letters, as tcp_flags) or UDP with the
+ * ports, ICMP with type and code, or 8 zero bytes of any other protocol. */
 static void jh_frame(struct frame *f, int family, const char *src, const char *dst, unsigned proto,
-		     unsigned sport, unsigned dport, unsigned type, unsigned code)
+		     unsigned sport, unsigned dport, unsigned type, unsigned code, const char *flags)
 {
 	uint8_t l4[20] = {0};
 	size_t l4_len = proto == IPPROTO_TCP ? 20 : 8;
@@ -960,8 +964,8 @@ static void jh_frame(struct frame *f, int family, const char *src, const char *d
 		l4[2] = dport >> 8;
 		l4[3] = dport & 0xff;
 		if (proto == IPPROTO_TCP) {
-			l4[12] = 5 << 4;       /* data offset */
-			l4[13] = tcp_flags("S"); /* no ACK: never a reply to the box's connection */
+			l4[12] = 5 << 4; /* data offset */
+			l4[13] = tcp_flags(flags);
 		}
 	} else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
 		l4[0] = type;
@@ -1107,7 +1111,8 @@ static void junos_host_cases(const char *path)
 				not_ok("junos-host corpus", "line %d: map update: %s", lineno, strerror(-err));
 				break;
 			}
-			jh_frame(&f, family, src, dst, proto, sport, dport, type, code);
+			/* SYN without ACK: never a reply to one of the box's own connections. */
+			jh_frame(&f, family, src, dst, proto, sport, dport, type, code, "S");
 			line[strcspn(line, "\n")] = 0;
 			snprintf(title, sizeof(title), "junos-host corpus line %d (%s) -> %s", lineno, line,
 				 permit ? "PASS, PASS_LOCAL" : "DROP, DROP_HOST_POLICY");
@@ -1136,14 +1141,123 @@ static void junos_host_cases(const char *path)
 			not_ok("junos-host replies", "%s", strerror(-err));
 			return;
 		}
-		jh_frame(&f, 4, "10.2.0.1", "192.0.2.1", IPPROTO_ICMP, 0, 0, ICMP_DEST_UNREACH_TYPE, 4);
+		jh_frame(&f, 4, "10.2.0.1", "192.0.2.1", IPPROTO_ICMP, 0, 0, ICMP_DEST_UNREACH_TYPE, 4, "");
 		expect("junos-host deny-all: ICMP fragmentation-needed to the box -> PASS, PASS_LOCAL", &f, &lo,
 		       XDP_PASS, XPF_XDP_PASS_LOCAL);
-		jh_frame(&f, 4, "10.2.0.1", "192.0.2.1", IPPROTO_UDP, 53, 40000, 0, 0);
+		jh_frame(&f, 4, "10.2.0.1", "192.0.2.1", IPPROTO_UDP, 53, 40000, 0, 0, "");
 		expect("junos-host deny-all: UDP reply to an ephemeral port -> PASS, PASS_LOCAL", &f, &lo,
 		       XDP_PASS, XPF_XDP_PASS_LOCAL);
 		set_junos_host(0, SLOT_LO, &(struct xpf_junos_host){0});
 	}
+}
+
+/* ---- the box's own traffic: xpf_tc_egress ------------------------------------------ */
+
+#define ICMP_ECHO_REQUEST_TYPE 8
+#define ICMP_ECHO_REPLY_TYPE 0
+#define ICMPV6_ECHO_REQUEST_TYPE 128
+#define ICMPV6_NEIGHBOR_SOLICIT_TYPE 135
+#define OSPF_PROTOCOL 89
+
+/* Runs the TC program on `f` (the test run's device is the namespace's lo, slot SLOT_LO)
+ * and checks its verdict and that only `counter` moved (by one), or nothing (-1). */
+static void tc_expect(const char *name, const struct frame *f, int want_action, int counter)
+{
+	uint64_t before[XPF_XDP_CTR_MAX], after[XPF_XDP_CTR_MAX];
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f->b, .data_size_in = f->len, .repeat = 1);
+	char detail[512] = "";
+	size_t n = 0;
+	int err;
+
+	if ((err = read_counters(before)))
+		goto fail;
+	if (bpf_prog_test_run_opts(fd.tc_prog, &opts)) {
+		err = -errno;
+		goto fail;
+	}
+	if ((err = read_counters(after)))
+		goto fail;
+	if ((int)opts.retval != want_action)
+		n += snprintf(detail + n, sizeof(detail) - n, "action %d, want %d; ", (int)opts.retval, want_action);
+	for (int i = 0; i < XPF_XDP_CTR_MAX; i++) {
+		uint64_t want = i == counter ? 1 : 0, got = after[i] - before[i];
+
+		if (got != want && n < sizeof(detail))
+			n += snprintf(detail + n, sizeof(detail) - n, "%s +%llu, want +%llu; ", ctr_name(i),
+				      (unsigned long long)got, (unsigned long long)want);
+	}
+	if (n)
+		not_ok(name, "%s", detail);
+	else
+		ok(name);
+	return;
+fail:
+	not_ok(name, "test_run/counters: %s", strerror(-err));
+}
+
+/* from junos-host policies: only packets that open a connection meet them; here one policy
+ * permits TCP to port 22, the default denies the rest. */
+static void tc_egress_cases(void)
+{
+	const uint8_t both = XPF_HOST_INBOUND_FAMILY_INET | XPF_HOST_INBOUND_FAMILY_INET6;
+	struct xpf_host_inbound replies = {
+		.flags = XPF_HOST_INBOUND_F_ZONE, .reply_port_first = 32768, .reply_port_last = 60999,
+		.n_entries = 1, .entries = {{.protocol = IPPROTO_TCP, .families = both, .port_last = JH_ALL_PORTS_LAST}}};
+	struct xpf_junos_host ssh_only = {.flags = XPF_JUNOS_HOST_F_POLICIES, .n_prefixes = 2, .n_terms = 1,
+					  .n_policies = 1};
+	struct frame f;
+	int err;
+
+	if (jh_prefix("0.0.0.0/0", &ssh_only.prefixes[0]) || jh_prefix("::/0", &ssh_only.prefixes[1])) {
+		not_ok("tc egress", "prefixes");
+		return;
+	}
+	ssh_only.terms[0] = (struct xpf_junos_host_term){.protocol = IPPROTO_TCP, .sport_last = JH_ALL_PORTS_LAST,
+							 .dport_first = 22, .dport_last = 22};
+	ssh_only.policies[0] = (struct xpf_junos_host_policy){.src = {0x3}, .dst = {0x3}, .terms = 0x1,
+							      .action = XPF_JUNOS_HOST_PERMIT};
+	if ((err = set_host_inbound(0, SLOT_LO, &replies)) || (err = set_host_inbound_bank(0)) ||
+	    (err = bpf_map_update_elem(fd.junos_host_out, &(uint32_t){SLOT_LO}, &ssh_only, BPF_ANY) ? -errno : 0)) {
+		not_ok("tc egress", "maps: %s", strerror(-err));
+		return;
+	}
+	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_TCP, 40000, 22, 0, 0, "S");
+	tc_expect("tc egress: the box's SYN to port 22 permitted by policy -> OK", &f, TC_ACT_OK, -1);
+	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_TCP, 40000, 80, 0, 0, "S");
+	tc_expect("tc egress: the box's SYN to port 80 (default deny) -> SHOT, DROP_HOST_OUTBOUND", &f, TC_ACT_SHOT,
+		  XPF_XDP_DROP_HOST_OUTBOUND);
+	jh_frame(&f, 6, "2001:db8::1", "2001:db8:b::1", IPPROTO_TCP, 40000, 80, 0, 0, "S");
+	tc_expect("tc egress: IPv6 SYN to port 80 -> SHOT, DROP_HOST_OUTBOUND", &f, TC_ACT_SHOT,
+		  XPF_XDP_DROP_HOST_OUTBOUND);
+	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_TCP, 80, 40000, 0, 0, "SA");
+	tc_expect("tc egress: SYN-ACK (the box answers) -> OK", &f, TC_ACT_OK, -1);
+	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_TCP, 40000, 80, 0, 0, "A");
+	tc_expect("tc egress: ACK (a connection's later segment) -> OK", &f, TC_ACT_OK, -1);
+	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_UDP, 40000, 53, 0, 0, "");
+	tc_expect("tc egress: UDP from an ephemeral port (the box is the client) -> SHOT", &f, TC_ACT_SHOT,
+		  XPF_XDP_DROP_HOST_OUTBOUND);
+	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_UDP, 53, 40000, 0, 0, "");
+	tc_expect("tc egress: UDP from a well-known port (the box answers) -> OK", &f, TC_ACT_OK, -1);
+	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_ICMP, 0, 0, ICMP_ECHO_REQUEST_TYPE, 0, "");
+	tc_expect("tc egress: echo request -> SHOT", &f, TC_ACT_SHOT, XPF_XDP_DROP_HOST_OUTBOUND);
+	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_ICMP, 0, 0, ICMP_ECHO_REPLY_TYPE, 0, "");
+	tc_expect("tc egress: echo reply -> OK", &f, TC_ACT_OK, -1);
+	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_ICMP, 0, 0, ICMP_DEST_UNREACH_TYPE, 3, "");
+	tc_expect("tc egress: ICMP port unreachable -> OK", &f, TC_ACT_OK, -1);
+	jh_frame(&f, 6, "2001:db8::1", "2001:db8:b::1", IPPROTO_ICMPV6, 0, 0, ICMPV6_ECHO_REQUEST_TYPE, 0, "");
+	tc_expect("tc egress: ICMPv6 echo request -> SHOT", &f, TC_ACT_SHOT, XPF_XDP_DROP_HOST_OUTBOUND);
+	jh_frame(&f, 6, "2001:db8::1", "2001:db8:b::1", IPPROTO_ICMPV6, 0, 0, ICMPV6_NEIGHBOR_SOLICIT_TYPE, 0, "");
+	tc_expect("tc egress: neighbour solicitation -> OK", &f, TC_ACT_OK, -1);
+	jh_frame(&f, 4, "192.0.2.1", "224.0.0.5", OSPF_PROTOCOL, 0, 0, 0, 0, "");
+	tc_expect("tc egress: OSPF hello to 224.0.0.5 -> OK", &f, TC_ACT_OK, -1);
+	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_GRE, 0, 0, 0, 0, "");
+	tc_expect("tc egress: GRE (no request/answer to tell) -> SHOT", &f, TC_ACT_SHOT, XPF_XDP_DROP_HOST_OUTBOUND);
+	arp_request(&f);
+	tc_expect("tc egress: ARP -> OK", &f, TC_ACT_OK, -1);
+	/* A zone without from junos-host policies: everything passes. */
+	bpf_map_update_elem(fd.junos_host_out, &(uint32_t){SLOT_LO}, &(struct xpf_junos_host){0}, BPF_ANY);
+	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_TCP, 40000, 80, 0, 0, "S");
+	tc_expect("tc egress: no from junos-host policies -> OK", &f, TC_ACT_OK, -1);
 }
 
 int main(int argc, char **argv)
@@ -1179,8 +1293,6 @@ int main(int argc, char **argv)
 	}
 	ok("object loads (passes the verifier)");
 
-	prog = bpf_object__find_program_by_name(obj, "xpf_xdp");
-	fd.prog = prog ? bpf_program__fd(prog) : -1;
 	fd.counters = bpf_object__find_map_fd_by_name(obj, "counters");
 	fd.if_slots = bpf_object__find_map_fd_by_name(obj, "if_slots");
 	fd.local_addrs = bpf_object__find_map_fd_by_name(obj, "local_addrs");
@@ -1188,12 +1300,19 @@ int main(int argc, char **argv)
 	fd.host_inbound = bpf_object__find_map_fd_by_name(obj, "host_inbound");
 	fd.host_inbound_bank = bpf_object__find_map_fd_by_name(obj, "host_inbound_bank");
 	fd.junos_host = bpf_object__find_map_fd_by_name(obj, "junos_host");
+	fd.junos_host_out = bpf_object__find_map_fd_by_name(obj, "junos_host_out");
+	prog = bpf_object__find_program_by_name(obj, "xpf_tc_egress");
+	fd.tc_prog = prog ? bpf_program__fd(prog) : -1;
+	prog = bpf_object__find_program_by_name(obj, "xpf_xdp");
+	fd.prog = prog ? bpf_program__fd(prog) : -1;
 	if (fd.prog < 0 || fd.counters < 0 || fd.if_slots < 0 || fd.local_addrs < 0 ||
-	    fd.xsks < 0 || fd.host_inbound < 0 || fd.host_inbound_bank < 0 || fd.junos_host < 0) {
+	    fd.xsks < 0 || fd.host_inbound < 0 || fd.host_inbound_bank < 0 || fd.junos_host < 0 ||
+	    fd.junos_host_out < 0 || fd.tc_prog < 0) {
 		not_ok("program and maps present", "prog %d counters %d if_slots %d "
-		       "local_addrs %d xsks_map %d host_inbound %d host_inbound_bank %d junos_host %d",
+		       "local_addrs %d xsks_map %d host_inbound %d host_inbound_bank %d junos_host %d "
+		       "junos_host_out %d xpf_tc_egress %d",
 		       fd.prog, fd.counters, fd.if_slots, fd.local_addrs, fd.xsks, fd.host_inbound,
-		       fd.host_inbound_bank, fd.junos_host);
+		       fd.host_inbound_bank, fd.junos_host, fd.junos_host_out, fd.tc_prog);
 		goto out;
 	}
 	if (prog && bpf_program__type(prog) != BPF_PROG_TYPE_XDP)
@@ -1240,6 +1359,7 @@ int main(int argc, char **argv)
 	corpus_cases(corpus_path);
 	bank_cases();
 	junos_host_cases(junos_host_path);
+	tc_egress_cases();
 out:
 	bpf_object__close(obj);
 	printf("%d passed, %d failed\n", passed, failed);

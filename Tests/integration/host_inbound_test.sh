@@ -5,7 +5,8 @@
 # refused ones are counted (XDP counter drop_host_inbound; xpfctl show security flow
 # statistics: host_inbound_denied). Then junos-host policies (from-zone trust to-zone
 # junos-host), checked after host-inbound-traffic on every packet and counted
-# drop_host_policy, and functional-zone management (host-bound traffic only, no transit).
+# drop_host_policy; from junos-host policies on the firewall's own connections (TC egress,
+# drop_host_outbound); and functional-zone management (host-bound traffic only, no transit).
 #
 # The lab's configuration gives zone trust (fw0, client side) `ping` and `ssh`, zone
 # untrust (fw1, server side) nothing. No sshd runs in the lab: a small TCP echo listener on
@@ -215,6 +216,52 @@ if ip netns exec "$NS_FW" ping -c 1 -W 2 10.10.1.2 >/dev/null; then ok "junos-ho
 commit "$REPO/config/xpf.conf" "junos-host policies removed"
 out=$(connect_once "$NS_C" 10.10.1.1)
 [[ "$out" == hello ]] && ok "junos-host removed: ssh over IPv4 admitted again" || notok "ssh after removing junos-host" "$out"
+
+# --- from junos-host: the box's own connections, checked at TC egress -----------------
+# The firewall may ping into trust and nothing else; nothing at all into untrust. Transit
+# leaves through the workers' AF_XDP sockets, which bypass TC: it is not affected.
+variant "$TMP/host-out.conf" "text.replace('$POLICIES_ANCHOR', '''$POLICIES_ANCHOR        from-zone junos-host to-zone trust {
+            policy ping-out { match { source-address any; destination-address any; application junos-ping; } then permit; }
+        }
+        from-zone junos-host to-zone untrust {
+            policy nothing-out { match { source-address any; destination-address any; application any; } then deny; }
+        }
+''')"
+outbound_denied() {
+    "$XPFTOP" --state-dir "$STATE" --json --interval 0.05 | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["xdp"]["drop_host_outbound"])'
+}
+# fw_connect ADDR PORT: the firewall's own TCP connection; prints connected / refused / timed out.
+fw_connect() {
+    ip netns exec "$NS_FW" "$PY" - "$1" "$2" "$REFUSED_WAIT_S" <<'PY' 2>&1 || true
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3])).close()
+    print("connected")
+except ConnectionRefusedError:
+    print("refused")
+except (socket.timeout, TimeoutError):
+    print("timed out")
+except OSError as e:
+    print(f"error: {e}")
+PY
+}
+CLOSED_PORT=9  # nothing listens there on the client: its kernel answers RST
+out=$(fw_connect 10.10.1.2 "$CLOSED_PORT")
+[[ "$out" == refused ]] && ok "from junos-host (none yet): the firewall's SYN reaches the client (RST back)" || notok "firewall connect before" "$out"
+commit "$TMP/host-out.conf" "from junos-host: ping into trust, nothing into untrust"
+before=$(outbound_denied)
+if ip netns exec "$NS_FW" ping -c 1 -W 2 10.10.1.2 >/dev/null; then ok "from junos-host: the firewall's ping into trust permitted"; else notok "firewall ping into trust" "no reply"; fi
+out=$(fw_connect 10.10.1.2 "$CLOSED_PORT")
+[[ "$out" == "timed out" ]] && ok "from junos-host: the firewall's TCP SYN into trust dropped (no RST came back)" || notok "firewall connect into trust" "$out"
+if ip netns exec "$NS_FW" ping -c 1 -W "$REFUSED_WAIT_S" 10.10.2.2 >/dev/null 2>&1; then notok "firewall ping into untrust" "answered"; else ok "from junos-host: the firewall's ping into untrust dropped"; fi
+after=$(outbound_denied)
+if ((after - before >= 2)); then ok "from junos-host refusals counted: drop_host_outbound +$((after - before))"; else notok "drop_host_outbound" "+$((after - before))"; fi
+out=$(connect_once "$NS_C" 10.10.1.1)
+[[ "$out" == hello ]] && ok "from junos-host: ssh to the firewall still answered (its SYN-ACK is not an opener)" || notok "inbound ssh with from junos-host" "$out"
+tcp_fin_flow 5001 41001  # transit out fw1 (untrust) through the worker: not the box's own
+commit "$REPO/config/xpf.conf" "from junos-host policies removed"
+out=$(fw_connect 10.10.1.2 "$CLOSED_PORT")
+[[ "$out" == refused ]] && ok "from junos-host removed: the firewall's SYN reaches the client again" || notok "firewall connect after" "$out"
 
 # --- functional-zone management: host-bound only, no transit ---------------------------
 variant "$TMP/management.conf" "text.replace('''        security-zone untrust {

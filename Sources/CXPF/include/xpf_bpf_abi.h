@@ -45,8 +45,9 @@ struct xpf_addr_key {
 	__u8 addr[16]; /* IPv4 in the first 4 bytes, rest zero */
 };
 
-/* counters (BPF_MAP_TYPE_PERCPU_ARRAY, max_entries XPF_XDP_CTR_MAX), value __u64.
- * Index order is append-only forever. */
+/* counters (BPF_MAP_TYPE_PERCPU_ARRAY, max_entries XPF_XDP_CTR_MAX), value __u64, shared
+ * by both programs of the object (xpf_xdp and xpf_tc_egress). Index order is append-only
+ * forever. */
 enum xpf_xdp_counter {
 	XPF_XDP_RX_TOTAL = 0,        /* every packet the program saw */
 	XPF_XDP_REDIRECT = 1,        /* handed to the worker's AF_XDP socket */
@@ -59,7 +60,8 @@ enum xpf_xdp_counter {
 	XPF_XDP_REDIRECT_FAILED = 8, /* bpf_redirect_map refused: dropped */
 	XPF_XDP_DROP_HOST_INBOUND = 9, /* to a local address, refused by host-inbound-traffic */
 	XPF_XDP_DROP_HOST_POLICY = 10, /* admitted by host-inbound-traffic, refused by a junos-host policy */
-	XPF_XDP_CTR_MAX = 11
+	XPF_XDP_DROP_HOST_OUTBOUND = 11, /* the box's own packet (TC egress), refused by a from junos-host policy */
+	XPF_XDP_CTR_MAX = 12
 };
 
 /* Host-inbound traffic (R-5.4): what each dataplane interface admits to the box's own
@@ -149,6 +151,20 @@ struct xpf_host_inbound {
  * nothing) drops it, counted XPF_XDP_DROP_HOST_POLICY. No policy matches: the default
  * policy (XPF_JUNOS_HOST_F_DEFAULT_PERMIT) decides. An ICMP header shorter than its type
  * and code is refused when policies apply. */
+/* The box's own traffic: `from-zone junos-host to-zone Z` policies. The object's second
+ * program, xpf_tc_egress (TC, clsact egress of every dataplane interface), sees the packets
+ * the kernel sends — the box's own; the workers' AF_XDP transmissions bypass TC — and
+ * applies the policies of the egress interface's zone to the ones that open a connection:
+ * TCP SYN without ACK, UDP from a source port in the host-inbound table's reply range (the
+ * kernel's ephemeral ports: the box is the client), ICMP/ICMPv6 echo requests, and every
+ * packet of another protocol (no way to tell a request from a reply). Answers (TCP
+ * segments after the SYN, UDP from a well-known port, other ICMP), non-first fragments,
+ * multicast, broadcast and link-local destinations, NDP and non-IP frames pass. The lookup
+ * is the one above with the packet's source (the box) as source address.
+ *
+ * junos_host_out (BPF_MAP_TYPE_ARRAY, same keys, banks, writer and ordering as junos_host):
+ *   struct xpf_junos_host of the egress interface's zone's from junos-host policies.
+ * Refused packets are dropped (TC_ACT_SHOT) and counted XPF_XDP_DROP_HOST_OUTBOUND. */
 #define XPF_JUNOS_HOST_MAX_PREFIXES 128 /* two 64-bit words of prefix bits per policy */
 #define XPF_JUNOS_HOST_MAX_TERMS 64
 #define XPF_JUNOS_HOST_MAX_POLICIES 64

@@ -14,9 +14,11 @@ struct bpf_object;
 struct xpf_bpf {
 	struct bpf_object *obj;
 	int prog_fd;
+	int tc_prog_fd; /* xpf_tc_egress: the box's own traffic (from junos-host policies) */
 	int xsks_fd, if_slots_fd, local_addrs_fd, counters_fd;
 	int host_inbound_fd, host_inbound_bank_fd; /* host-inbound tables and their current bank */
 	int junos_host_fd;                        /* junos-host policy tables (same keys and bank) */
+	int junos_host_out_fd;                    /* from junos-host policy tables (same keys and bank) */
 	uint32_t xsks_id, counters_id;
 	uint32_t abi_version; /* the program's xpf_abi_version */
 };
@@ -31,6 +33,10 @@ void xpf_bpf_close(struct xpf_bpf *b);
 int xpf_xdp_attach(int ifindex, int prog_fd, int mode);
 /* Detaches whatever XDP program is attached, in either mode. */
 int xpf_xdp_detach(int ifindex);
+/* Attaches prog_fd as xpf's filter on ifindex's clsact egress hook (creating the qdisc if
+ * needed), replacing xpf's previous one; detach removes only that filter (none: 0). */
+int xpf_tc_attach(int ifindex, int prog_fd);
+int xpf_tc_detach(int ifindex);
 /* Id of the XDP program attached to ifindex (0 = none), or -errno. */
 int xpf_xdp_query(int ifindex, uint32_t *prog_id, uint8_t *attach_mode);
 

@@ -529,20 +529,22 @@ struct ConfigCompiler {
     // MARK: - Policies
 
     mutating func compilePolicies(_ policies: Scope) throws {
-        var toHost: [(from: Int, context: Scope)] = []
+        // junos-host contexts: (zone, context, to the box?); ids after every transit policy.
+        var hostContexts: [(zone: Int, context: Scope, toHost: Bool)] = []
         for context in policies.scopes("from-zone") {
             let fromValue = context.nameValue(0, keyword: "from-zone"), toValue = context.nameValue(2, keyword: "to-zone")
             try refuseFunctionalZone(fromValue)
             try refuseFunctionalZone(toValue)
-            if fromValue.text == ConfigModel.junosHostZoneName {
-                throw fromValue.error("policies from-zone junos-host (traffic the box originates) are not supported: "
-                    + "the box's own packets leave through the kernel, not the dataplane")
+            let host = ConfigModel.junosHostZoneName
+            if fromValue.text == host && toValue.text == host {
+                throw toValue.error("from-zone junos-host to-zone junos-host: the box's traffic to itself never leaves it")
             }
-            let from = try resolveZone(fromValue)
-            if toValue.text == ConfigModel.junosHostZoneName {
-                toHost.append((from, context))  // ids after every transit policy: compiled below
+            if fromValue.text == host || toValue.text == host {
+                let zone = try resolveZone(fromValue.text == host ? toValue : fromValue)
+                hostContexts.append((zone, context, toValue.text == host))
                 continue
             }
+            let from = try resolveZone(fromValue)
             let to = try resolveZone(toValue)
             var list: [ConfigModel.Policy] = []
             for stanza in context.scopes("policy") {
@@ -553,13 +555,15 @@ struct ConfigCompiler {
         for stanza in policies.scope("global").scopes("policy") {
             model.policies.global.append(try policy(stanza, from: nil, to: nil))
         }
-        for (from, context) in toHost {
-            // The box's zone has no address book: destinations come from the global book.
-            let list = try context.scopes("policy").map { try policy($0, from: from, to: nil) }
+        for (zone, context, toHost) in hostContexts {
+            // The box's zone has no address book: its side's addresses come from the global book.
+            let list = try context.scopes("policy").map { try policy($0, from: toHost ? zone : nil, to: toHost ? nil : zone) }
             if let problem = JunosHostTable(policies: list, applications: model.applications, defaultPermit: false).problem {
-                throw ConfigError("from-zone \(model.zones[from].name) to-zone junos-host: \(problem)", at: context.location)
+                let pair = toHost ? "from-zone \(model.zones[zone].name) to-zone junos-host" : "from-zone junos-host to-zone \(model.zones[zone].name)"
+                throw ConfigError("\(pair): \(problem)", at: context.location)
             }
-            model.policies.toHost.append(ConfigModel.HostPolicies(fromZone: from, policies: list))
+            let entry = ConfigModel.HostPolicies(zone: zone, policies: list)
+            if toHost { model.policies.toHost.append(entry) } else { model.policies.fromHost.append(entry) }
         }
         let defaults = policies.scope("default-policy")
         if let (_, second) = defaults.conflict(among: ["permit-all", "deny-all"]) {

@@ -105,8 +105,8 @@ public struct ConfigModel: Sendable, Equatable {
     /// these keeps the policy epoch: no session is re-checked.
     public func decidesSessions(as other: ConfigModel) -> Bool {
         var mine = policies, theirs = other.policies
-        mine.toHost = []  // host-bound traffic has no sessions
-        theirs.toHost = []
+        (mine.toHost, mine.fromHost) = ([], [])  // the box's own traffic has no sessions
+        (theirs.toHost, theirs.fromHost) = ([], [])
         return interfaces.map(\.name) == other.interfaces.map(\.name) && zones == other.zones
             && applications == other.applications && mine == theirs
     }
@@ -424,15 +424,16 @@ extension ConfigModel {
         }
     }
 
-    /// One `from-zone Z to-zone junos-host` context: policies for traffic to the box itself
-    /// arriving from zone Z, checked by the XDP program on host-bound packets that Z's
-    /// host-inbound-traffic admitted (JunosHostTable.swift).
+    /// One `from-zone Z to-zone junos-host` or `from-zone junos-host to-zone Z` context:
+    /// policies for traffic between zone Z and the box itself, checked by the BPF programs
+    /// (JunosHostTable.swift) — to the box on host-bound packets Z's host-inbound-traffic
+    /// admitted, from the box on the packets it sends through Z's interfaces.
     public struct HostPolicies: Sendable, Equatable {
-        public var fromZone: Int
+        public var zone: Int
         public var policies: [Policy]
 
-        public init(fromZone: Int, policies: [Policy]) {
-            self.fromZone = fromZone
+        public init(zone: Int, policies: [Policy]) {
+            self.zone = zone
             self.policies = policies
         }
     }
@@ -443,17 +444,20 @@ extension ConfigModel {
         public var global: [Policy]
         /// When nothing matches (R-5.1: deny unless configured).
         public var defaultPolicy: DefaultPolicy
-        /// `to-zone junos-host` contexts. Their policies' ids follow every policy of `all`
-        /// (they have no session and no hit counter in the workers).
+        /// `to-zone junos-host` and `from-zone junos-host` contexts. Their policies' ids
+        /// follow every policy of `all` (they have no session and no hit counter in the
+        /// workers).
         public var toHost: [HostPolicies]
+        public var fromHost: [HostPolicies]
 
         public init(zonePairs: [ZonePairPolicies] = [], global: [Policy] = [], defaultPolicy: DefaultPolicy = .denyAll,
-                    toHost: [HostPolicies] = [])
+                    toHost: [HostPolicies] = [], fromHost: [HostPolicies] = [])
         {
             self.zonePairs = zonePairs
             self.global = global
             self.defaultPolicy = defaultPolicy
             self.toHost = toHost
+            self.fromHost = fromHost
         }
 
         /// Every policy the workers decide transit with, in `id` order.
@@ -461,7 +465,10 @@ extension ConfigModel {
 
         /// The `to-zone junos-host` policies of traffic from zone `from`, or nil when the zone
         /// has no such context (host-inbound-traffic alone decides).
-        public func toHost(from: Int) -> [Policy]? { toHost.first { $0.fromZone == from }?.policies }
+        public func toHost(from: Int) -> [Policy]? { toHost.first { $0.zone == from }?.policies }
+        /// The `from-zone junos-host` policies of the box's traffic into zone `to`, or nil
+        /// when the zone has no such context (the box's packets pass).
+        public func fromHost(to: Int) -> [Policy]? { fromHost.first { $0.zone == to }?.policies }
 
         /// The policies for traffic from one zone to another, in evaluation order (the pair's
         /// list, then the global policies that apply to the pair).

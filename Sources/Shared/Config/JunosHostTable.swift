@@ -1,9 +1,11 @@
 // junos-host policies (R-5.4, issue 9 §4): `security policies from-zone Z to-zone junos-host`
 // as the XDP program applies them to host-bound packets that zone Z's host-inbound-traffic
-// admitted through a service or protocol entry. This file is the one place that turns a
-// zone's policies into the program's table: xpfd writes `JunosHostTable.record` into the
-// `junos_host` map beside the host-inbound table of every interface of the zone (layout and
-// rules in xpf_bpf_abi.h). `decide` applies the same rules as the program's C matcher; both
+// admitted through a service or protocol entry, and `from-zone junos-host to-zone Z` as the
+// TC egress program applies them to the packets the box sends into Z that open a
+// connection. This file is the one place that turns a zone's policies into the programs'
+// table: xpfd writes `JunosHostTable.record` into the `junos_host` / `junos_host_out` maps
+// beside the host-inbound table of every interface of the zone (layout and rules in
+// xpf_bpf_abi.h). `decide` applies the same rules as the program's C matcher; both
 // run one corpus (Tests/bpf/junos_host_corpus.txt: JunosHostCorpusTests here,
 // Tests/bpf/xdp_test.c through the loaded program).
 //
@@ -117,13 +119,20 @@ public struct JunosHostTable: Sendable, Equatable {
         }
     }
 
-    /// What the interface with model index `interface` applies: its security zone's
-    /// junos-host policies. Interfaces in no zone, or in the management zone, have none
-    /// (their host-inbound table decides alone).
-    public static func forInterface(_ interface: Int, of model: ConfigModel) -> JunosHostTable {
+    /// Which of an interface's two tables: traffic arriving for the box (`from-zone Z to-zone
+    /// junos-host`, the XDP program's `junos_host`) or the box's own packets leaving
+    /// (`from-zone junos-host to-zone Z`, the TC egress program's `junos_host_out`).
+    public enum Direction: Sendable {
+        case toHost, fromHost
+    }
+
+    /// What the interface with model index `interface` applies in `direction`: its security
+    /// zone's junos-host policies. Interfaces in no zone, or in the management zone, have
+    /// none (their host-inbound table decides alone; their outgoing packets pass).
+    public static func forInterface(_ interface: Int, of model: ConfigModel, _ direction: Direction) -> JunosHostTable {
         let zone = model.zoneIndex(ofInterface: interface)
-        return JunosHostTable(policies: zone.flatMap { model.policies.toHost(from: $0) },
-                              applications: model.applications,
+        let policies = zone.flatMap { direction == .toHost ? model.policies.toHost(from: $0) : model.policies.fromHost(to: $0) }
+        return JunosHostTable(policies: policies, applications: model.applications,
                               defaultPermit: model.policies.defaultPolicy == .permitAll)
     }
 

@@ -28,27 +28,30 @@ public struct PolicyListing {
         public var applicationNames: [String]
     }
 
-    /// The zone-pair lists in configuration order, then the `to-zone junos-host` lists (only
-    /// the pair `from` → `to` when both are given), then, without a pair, the global list.
+    /// The zone-pair lists in configuration order, then the `to-zone junos-host` and the
+    /// `from-zone junos-host` lists (only the pair `from` → `to` when both are given), then,
+    /// without a pair, the global list.
     /// Throws for a zone the configuration does not define.
     public func entries(from: String? = nil, to: String? = nil) throws -> [Entry] {
         /// `junosHost` stands for the box's own zone, which has no index.
         let junosHost = -1
         var wanted: (Int, Int)?
         if let from, let to {
-            guard let f = model.zoneIndex(from) else { throw XPFError("zone '\(from)' is not defined") }
-            guard let t = to == ConfigModel.junosHostZoneName ? junosHost : model.zoneIndex(to) else {
-                throw XPFError("zone '\(to)' is not defined")
+            func index(_ zone: String) throws -> Int {
+                if zone == ConfigModel.junosHostZoneName { return junosHost }
+                guard let z = model.zoneIndex(zone) else { throw XPFError("zone '\(zone)' is not defined") }
+                return z
             }
-            wanted = (f, t)
+            wanted = (try index(from), try index(to))
         }
         var out: [Entry] = []
         let pairs = model.policies.zonePairs.map { ($0.fromZone, $0.toZone, $0.policies) }
-            + model.policies.toHost.map { ($0.fromZone, junosHost, $0.policies) }
+            + model.policies.toHost.map { ($0.zone, junosHost, $0.policies) }
+            + model.policies.fromHost.map { (junosHost, $0.zone, $0.policies) }
+        func name(_ zone: Int) -> String { zone == junosHost ? ConfigModel.junosHostZoneName : model.zones[zone].name }
         for (fromZone, toZone, policies) in pairs {
             if let wanted, wanted != (fromZone, toZone) { continue }
-            let f = model.zones[fromZone].name
-            let t = toZone == junosHost ? ConfigModel.junosHostZoneName : model.zones[toZone].name
+            let (f, t) = (name(fromZone), name(toZone))
             let context = policiesNode?.children("from-zone").filter { !$0.isInactive && $0.names == [f, "to-zone", t] } ?? []
             for (i, p) in policies.enumerated() {
                 out.append(entry(p, from: f, to: t, sequence: i + 1, node: policyNode(p.name, in: context)))
