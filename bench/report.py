@@ -321,6 +321,10 @@ def main():
             continue
         good = [rates(r)[0] for r in steps if newflow_ok(r)]
         out["lab.new_flow_rate_%s" % stem] = max(good) if good else 0
+        # loss need not grow with the rate (tools/bench newflow_search): the lowest rate asked that
+        # was not sustained, below the figure when a slower step failed; None if every step passed
+        bad = [r["round"] for r in steps if not newflow_ok(r)]
+        out["lab.new_flow_lowest_failing_%s" % stem] = min(bad) if bad else None
         out["lab.new_flow_steps_%s" % stem] = [newflow_step_record(r) for r in steps]
     if "lab.new_flow_rate_xpf" in out:
         n, d = out.get("lab.new_flow_rate_xpf"), out.get("lab.new_flow_rate_kernel_nft")
@@ -423,8 +427,10 @@ def main():
         w("\nnew-flow rate (every packet a new 5-tuple; highest offered rate delivered with < 1 % loss):\n")
         for scen, stem in NEWFLOW_SCENARIOS:
             steps = out.get("lab.new_flow_steps_%s" % stem) or []
-            w("  %-34s %11s   steps: %s\n" % (stem, fmt_pps(out.get("lab.new_flow_rate_%s" % stem)), ", ".join(
-                "%s%s" % (fmt_pps(x["asked_pps"]), "" if x["sustained"] else " (lost)") for x in steps)))
+            w("  %-34s %11s   steps: %s; lowest asked rate not sustained: %s\n" % (
+                stem, fmt_pps(out.get("lab.new_flow_rate_%s" % stem)), ", ".join(
+                    "%s%s" % (fmt_pps(x["asked_pps"]), "" if x["sustained"] else " (lost)") for x in steps),
+                fmt_pps(out.get("lab.new_flow_lowest_failing_%s" % stem))))
         v = out.get("lab.ratio_new_flow_xpf_over_kernel_nft")
         w("  %-34s %11s   target >= 2\n" % ("xpf / kernel+nft", "n/a" if v is None else "%.2f" % v))
         w("  per step: rates over the window; counters over the whole step (warm-up + window + tails):\n")
