@@ -220,8 +220,11 @@ final class Daemon {
         case "show-log-statistics": return logStatistics()
         case "show-policy-hit-count": return hitCounts.counts().map(\.line).joined(separator: "\n")
         case "clear-policy-hit-count":
-            hitCounts.clear()
+            hitCounts.clear(.hits)
             return "policy hit counts cleared"
+        case "clear-policy-statistics":
+            hitCounts.clear(.statistics)
+            return "policy statistics cleared"
         case "trace-start", "trace-poll", "trace-stop": return traces.handle(words)
         case "ping": return "pong \(getpid())"
         default: return "error: unknown request '\(line)'"

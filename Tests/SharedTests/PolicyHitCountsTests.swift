@@ -65,12 +65,12 @@ final class PolicyHitCountsTests: XCTestCase {
 
     /// Worker `q` counts `n` hits of policy `id` in `bank` (default: the running snapshot's).
     private func hit(_ r: ShmRegion, _ q: Int, _ id: Int, _ n: UInt64 = 1, bank b: UInt32? = nil) {
-        let bank = Pipeline.bank(r.policyHits(q), b ?? r.configSnapshot.pointee.policy_bank)
-        xpf_store_relaxed_u64(bank + id, xpf_load_relaxed_u64(bank + id) + n)
+        let bank = PolicyCounters.bank(r.policyHits(q), b ?? r.configSnapshot.pointee.policy_bank)
+        PolicyCounters.add(PolicyCounters.counter(bank, id, XPF_PC_HITS), n)
     }
 
     private func raw(_ r: ShmRegion, _ q: Int, bank: UInt32, _ id: Int) -> UInt64 {
-        xpf_load_relaxed_u64(Pipeline.bank(r.policyHits(q), bank) + id)
+        xpf_load_relaxed_u64(PolicyCounters.counter(PolicyCounters.bank(r.policyHits(q), bank), id, XPF_PC_HITS))
     }
 
     private func count(_ c: PolicyHitCounts, _ identity: PolicyIdentity) -> UInt64? {
@@ -128,12 +128,12 @@ final class PolicyHitCountsTests: XCTestCase {
         hit(r, 1, 0, 1)   // new
         hit(r, 0, Int(XPF_SESS_POLICY_DEFAULT), 1)
         XCTAssertEqual(c.counts(), [
-            PolicyHitCount(identity: Self.pairIdentity("new"), count: 1),
-            PolicyHitCount(identity: Self.pairIdentity("a"), count: 17),
-            PolicyHitCount(identity: Self.pairIdentity("b"), count: 5),
-            PolicyHitCount(identity: Self.pairIdentity("back", from: "untrust", to: "trust"), count: 0),
-            PolicyHitCount(identity: PolicyIdentity(scope: .global, name: "g-any"), count: 0),
-            PolicyHitCount(identity: .defaultPolicy, count: 3),
+            PolicyHitCount(identity: Self.pairIdentity("new"), counts: PolicyCounts(hits: 1)),
+            PolicyHitCount(identity: Self.pairIdentity("a"), counts: PolicyCounts(hits: 17)),
+            PolicyHitCount(identity: Self.pairIdentity("b"), counts: PolicyCounts(hits: 5)),
+            PolicyHitCount(identity: Self.pairIdentity("back", from: "untrust", to: "trust"), counts: PolicyCounts(hits: 0)),
+            PolicyHitCount(identity: PolicyIdentity(scope: .global, name: "g-any"), counts: PolicyCounts(hits: 0)),
+            PolicyHitCount(identity: .defaultPolicy, counts: PolicyCounts(hits: 3)),
         ])
 
         // A commit that decides sessions alike keeps the epoch, the bank and the counts.
@@ -245,7 +245,7 @@ final class PolicyHitCountsTests: XCTestCase {
         hit(r, 0, 1, 2)  // a, new bank
         hit(r, 0, Int(XPF_SESS_POLICY_DEFAULT), 9)
         XCTAssertEqual(count(c, Self.pairIdentity("a")), 7)
-        c.clear()
+        c.clear(.hits)
         XCTAssertEqual(c.counts().map(\.count), [0, 0, 0, 0, 0], "every row zero, harvested or not")
         hit(r, 1, 0, 1, bank: bank1)  // the lagging worker counts a once more in the old bank
         hit(r, 0, 0, 3)  // b
@@ -257,14 +257,50 @@ final class PolicyHitCountsTests: XCTestCase {
         XCTAssertEqual(count(c, .defaultPolicy), 0)
     }
 
+    /// The traffic words of a `then count` policy (closed sessions) follow it across a
+    /// flip like its hits, and each clear resets its own part only.
+    func testStatisticsFollowThePolicyAndClearApart() throws {
+        let m1 = try Self.model(["a", "b"])
+        var (r, c) = try running("stats", m1, queues: 1)
+        let bank1 = r.configSnapshot.pointee.policy_bank
+        func add(_ id: Int, _ word: xpf_policy_counter_word, _ n: UInt64, bank: UInt32) {
+            PolicyCounters.add(PolicyCounters.counter(PolicyCounters.bank(r.policyHits(0), bank), id, word), n)
+        }
+        hit(r, 0, 0, 2)  // a
+        add(0, XPF_PC_BYTES_FWD, 1500, bank: bank1)
+        add(0, XPF_PC_PACKETS_REV, 3, bank: bank1)
+        add(0, XPF_PC_CLOSED, 1, bank: bank1)
+        func counts(_ identity: PolicyIdentity) -> PolicyCounts? { c.counts().first { $0.identity == identity }?.counts }
+        XCTAssertEqual(counts(Self.pairIdentity("a")), PolicyCounts(hits: 2, outputPackets: 3, inputBytes: 1500, closedSessions: 1))
+        let m2 = try Self.model(["new", "a", "b"])
+        let g2 = try c.publish(ConfigSnapshotImage(m2), model: m2, samePolicies: false)
+        setWorker(r, 0, XPF_WORKER_RUNNING, seen: g2)
+        XCTAssertTrue(c.harvestIfReady())
+        for w in 0..<Int(XPF_PC_WORDS.rawValue) {
+            let word = xpf_policy_counter_word(rawValue: UInt32(w))
+            XCTAssertEqual(xpf_load_relaxed_u64(PolicyCounters.counter(PolicyCounters.bank(r.policyHits(0), bank1), 0, word)), 0,
+                           "word \(w) of the harvested bank is zeroed")
+        }
+        let bank2 = r.configSnapshot.pointee.policy_bank
+        add(1, XPF_PC_BYTES_FWD, 500, bank: bank2)  // a under its new id
+        XCTAssertEqual(counts(Self.pairIdentity("a"))?.inputBytes, 2000, "harvested plus running")
+        c.clear(.statistics)
+        XCTAssertEqual(counts(Self.pairIdentity("a")), PolicyCounts(hits: 2), "traffic cleared, hits kept")
+        add(1, XPF_PC_CLOSED, 1, bank: bank2)
+        hit(r, 0, 1, 1)
+        c.clear(.hits)
+        XCTAssertEqual(counts(Self.pairIdentity("a")), PolicyCounts(closedSessions: 1), "hits cleared, traffic kept")
+    }
+
     func testControlReplyRoundTrip() throws {
         let rows = [
-            PolicyHitCount(identity: Self.pairIdentity("web"), count: 12),
-            PolicyHitCount(identity: PolicyIdentity(scope: .global, name: "g"), count: 0),
-            PolicyHitCount(identity: .defaultPolicy, count: UInt64.max),
+            PolicyHitCount(identity: Self.pairIdentity("web"), counts: PolicyCounts(hits: 12)),
+            PolicyHitCount(identity: PolicyIdentity(scope: .global, name: "g"), counts: PolicyCounts(hits: 0)),
+            PolicyHitCount(identity: .defaultPolicy, counts: PolicyCounts(hits: UInt64.max)),
         ]
         let reply = rows.map(\.line).joined(separator: "\n")
-        XCTAssertEqual(reply, "pair\ttrust\tuntrust\tweb\t12\nglobal\t\t\tg\t0\ndefault\t\t\tdefault-policy\t18446744073709551615")
+        XCTAssertEqual(reply, "pair\ttrust\tuntrust\tweb\t12\t0\t0\t0\t0\t0\nglobal\t\t\tg\t0\t0\t0\t0\t0\t0\n"
+            + "default\t\t\tdefault-policy\t18446744073709551615\t0\t0\t0\t0\t0")
         XCTAssertEqual(PolicyHitCount.parse(reply: reply), rows)
         XCTAssertEqual(rows.map(\.fromZone), ["trust", "global", "-"])
         XCTAssertEqual(rows.map(\.toZone), ["untrust", "global", "-"])

@@ -1,3 +1,4 @@
+import CXPF
 import XCTest
 @testable import Shared
 
@@ -157,11 +158,37 @@ final class PolicyListingTests: XCTestCase {
         """)
     }
 
+    /// `detail` adds a `then count` policy's statistics: xpfd's counts (closed sessions,
+    /// hits) plus the live sessions' traffic; policies without `count` show none.
+    func testDetailShowsStatisticsOfCountedPolicies() throws {
+        let l = try listing()
+        let web = try XCTUnwrap(l.model.policies.all.first { $0.name == "web" })
+        XCTAssertTrue(web.count)
+        var st = PolicyListing.Statistics(counts: PolicyCounts(hits: 9, inputPackets: 4, outputPackets: 3, inputBytes: 400,
+                                                               outputBytes: 300, closedSessions: 2))
+        var live = xpf_session()
+        live.packets = (1, 2)
+        live.bytes = (100, 200)
+        st.add(live: live)
+        let text = try l.text(from: "trust", to: "untrust", detail: true, statistics: [web.id: st])
+        XCTAssertTrue(text.contains("""
+              Policy statistics:
+                Input  bytes       : 500
+                Output bytes       : 500
+                Input  packets     : 5
+                Output packets     : 5
+                Active sessions    : 1
+                Session deletions  : 2
+                Policy lookups     : 9
+            """), text)
+        XCTAssertEqual(text.components(separatedBy: "Policy statistics:").count, 2, "only web counts")
+    }
+
     func testHitCountTableHasJunosColumns() {
         let rows = [
-            PolicyHitCount(identity: PolicyIdentity(scope: .zonePair(from: "trust", to: "untrust"), name: "web"), count: 1234),
-            PolicyHitCount(identity: PolicyIdentity(scope: .global, name: "g-deny"), count: 0),
-            PolicyHitCount(identity: .defaultPolicy, count: 7),
+            PolicyHitCount(identity: PolicyIdentity(scope: .zonePair(from: "trust", to: "untrust"), name: "web"), counts: PolicyCounts(hits: 1234)),
+            PolicyHitCount(identity: PolicyIdentity(scope: .global, name: "g-deny"), counts: PolicyCounts(hits: 0)),
+            PolicyHitCount(identity: .defaultPolicy, counts: PolicyCounts(hits: 7)),
         ]
         XCTAssertEqual(PolicyListing.hitCountText(rows), """
         Logical system: root-logical-system

@@ -105,9 +105,13 @@ final class PolicyStageTests: XCTestCase {
 
     /// Hit counter `id` of queue `q`'s bank `bank` (default: the running snapshot's).
     func hits(_ id: Int, queue q: Int = 0, bank: UInt32? = nil) -> UInt64 {
-        let b = Int(bank ?? region.configSnapshot.pointee.policy_bank)
-        // Safe: xpf_policy_hits is [2][XPF_MAX_POLICIES + 1] UInt64s.
-        return UnsafeRawPointer(region.policyHits(q)).assumingMemoryBound(to: UInt64.self)[b * (Int(XPF_MAX_POLICIES) + 1) + id]
+        counter(id, XPF_PC_HITS, queue: q, bank: bank)
+    }
+
+    /// Word `word` of policy `id`'s counters in queue `q`'s bank `bank` (default: the running snapshot's).
+    func counter(_ id: Int, _ word: xpf_policy_counter_word, queue q: Int = 0, bank: UInt32? = nil) -> UInt64 {
+        let b = bank ?? region.configSnapshot.pointee.policy_bank
+        return xpf_load_relaxed_u64(PolicyCounters.counter(PolicyCounters.bank(region.policyHits(q), b), id, word))
     }
 
     func policyID(_ name: String) -> Int { running.policies.all.firstIndex { $0.name == name }! }
@@ -379,6 +383,75 @@ final class PolicyStageTests: XCTestCase {
         XCTAssertEqual(send(tcp(40022, 7778, flags: TCPFlag.syn | TCPFlag.ack, toClient: true), ingress: 1).0.kind, .transmit)
         XCTAssertEqual(send(tcp(40022, 7778, flags: TCPFlag.ack)).0.kind, .transmit)
         XCTAssertEqual(SessionListing.all(region).first { $0.record.proto == 6 }?.timeoutS, 3600)
+    }
+
+    // MARK: then count
+
+    static let countedPolicies = """
+        from-zone trust to-zone untrust {
+            policy counted { match { source-address any; destination-address server; application udp-9999; }
+                             then { permit; count; } }
+            policy plain { match { source-address any; destination-address server; application udp-7777; }
+                           then { permit; } }
+        }
+        """
+
+    /// A `then count` policy's sessions carry XPF_SESS_COUNT and, when they close (ageing,
+    /// clear), add their packets and bytes per direction and one deletion to the policy's
+    /// counters; a policy without `count` gets nothing but its hits.
+    func testAThenCountPolicyTakesItsClosedSessionsTraffic() throws {
+        try start(Self.countedPolicies)
+        let out = udp(40030, 9999), back = udp(40030, 9999, toClient: true)
+        XCTAssertEqual(send(out).0.kind, .transmit)
+        XCTAssertEqual(send(out).0.kind, .transmit)
+        XCTAssertEqual(send(back, ingress: 1).0.kind, .transmit)
+        XCTAssertEqual(send(udp(40031, 7777)).0.kind, .transmit)
+        let rec = try XCTUnwrap(session(17, 40030, 9999))
+        XCTAssertEqual(rec.pointee.flags, UInt8(XPF_SESS_COUNT.rawValue))
+        XCTAssertEqual(try XCTUnwrap(session(17, 40031, 7777)).pointee.flags, 0)
+        let id = policyID("counted")
+        XCTAssertEqual(counter(id, XPF_PC_CLOSED), 0, "nothing closed yet: live traffic stays in the record")
+        let (inBytes, outBytes) = (rec.pointee.bytes.0, rec.pointee.bytes.1)
+        XCTAssertEqual([rec.pointee.packets.0, rec.pointee.packets.1], [2, 1])
+        pipeline.nowMs &+= 61_000
+        XCTAssertEqual(pipeline.ageSessions(budget: 1024, counters: &counters), 2, "both sessions idle past their timeouts")
+        XCTAssertNil(session(17, 40030, 9999))
+        XCTAssertEqual(counter(id, XPF_PC_PACKETS_FWD), 2)
+        XCTAssertEqual(counter(id, XPF_PC_PACKETS_REV), 1)
+        XCTAssertEqual(counter(id, XPF_PC_BYTES_FWD), inBytes)
+        XCTAssertEqual(counter(id, XPF_PC_BYTES_REV), outBytes)
+        XCTAssertGreaterThan(inBytes, 2 * 28, "whole frames or IP lengths, but bytes")
+        XCTAssertEqual(counter(id, XPF_PC_CLOSED), 1)
+        XCTAssertEqual(counter(id, XPF_PC_HITS), 1)
+        let plain = policyID("plain")
+        XCTAssertEqual([counter(plain, XPF_PC_HITS), counter(plain, XPF_PC_CLOSED), counter(plain, XPF_PC_PACKETS_FWD)], [1, 0, 0])
+        // A clear counts too.
+        XCTAssertEqual(send(udp(40032, 9999)).0.kind, .transmit)
+        XCTAssertEqual(pipeline.clearSessions(counters: &counters).removed, 1)
+        XCTAssertEqual(counter(id, XPF_PC_CLOSED), 2)
+        XCTAssertEqual(counter(id, XPF_PC_PACKETS_FWD), 3)
+    }
+
+    /// A re-check takes the new policy's `count` as it takes its log flags, both ways; a
+    /// session still awaiting its re-check when it goes adds nothing (its id is the old
+    /// epoch's).
+    func testCountFollowsTheVerdictAndAStaleSessionCountsNothing() throws {
+        try start(Self.countedPolicies)
+        XCTAssertEqual(send(udp(40040, 9999)).0.kind, .transmit)
+        let rec = try XCTUnwrap(session(17, 40040, 9999))
+        try commit(Self.countedPolicies.replacingOccurrences(of: "then { permit; count; }",
+                                                            with: "then { permit; log { session-close; } }"))
+        XCTAssertEqual(send(udp(40040, 9999)).0.kind, .transmit)
+        XCTAssertEqual(rec.pointee.flags, UInt8(XPF_SESS_LOG_CLOSE.rawValue), "count cleared, log-close set")
+        try commit(Self.countedPolicies)
+        XCTAssertEqual(send(udp(40040, 9999)).0.kind, .transmit)
+        XCTAssertEqual(rec.pointee.flags, UInt8(XPF_SESS_COUNT.rawValue), "log-close cleared, count set")
+        // A new epoch the session never sees a packet of: a clear removes it stale.
+        try commit(Self.countedPolicies.replacingOccurrences(of: "policy plain", with: "policy plain2"))
+        XCTAssertEqual(pipeline.clearSessions(counters: &counters).removed, 1)
+        for bank in [UInt32(0), 1] {
+            XCTAssertEqual(counter(policyID("counted"), XPF_PC_CLOSED, bank: bank), 0, "bank \(bank)")
+        }
     }
 
     // MARK: re-evaluation on commit (R-4.4)

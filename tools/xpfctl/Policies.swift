@@ -16,7 +16,7 @@ struct PolicyListShow: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
         abstract: "The running security policies, as Junos lists them.",
-        discussion: "`xpfctl show security policies [from-zone A to-zone B] [detail]`: the zone pairs' lists in configuration order, then the global list (only the pair's list when one is named). Index is the policy id (the index of its hit counter, and what a session records); Sequence number its position in its list. `detail` adds the prefixes the addresses resolve to and every term of every application. Read from xpfd's running configuration.")
+        discussion: "`xpfctl show security policies [from-zone A to-zone B] [detail]`: the zone pairs' lists in configuration order, then the junos-host contexts (to the box, then from it; `to-zone junos-host` or `from-zone junos-host` names one), then the global list (only the pair's list when one is named). Index is the policy id (the index of its hit counter, and what a session records); Sequence number its position in its list. `detail` adds the prefixes the addresses resolve to and every term of every application, and for a `then count` policy its statistics: input (from the initiator) and output bytes and packets of its sessions, closed ones (kept by xpfd across commits) and live ones (read from their records), active sessions, session deletions and policy lookups (hits). Read from xpfd's running configuration.")
     @OptionGroup var common: Common
     @Argument(help: "Optional: from-zone A to-zone B, then optional detail.")
     var words: [String] = []
@@ -35,7 +35,15 @@ struct PolicyListShow: ParsableCommand {
         let text = try control(common.stateDir, "show-configuration")
         if text.hasPrefix("error") { print(text); throw ExitCode(1) }
         let (tree, model) = try ConfigModel.load(text: text, file: "running configuration")
-        print(try PolicyListing(tree: tree, model: model).text(from: from, to: to, detail: detail))
+        let listing = PolicyListing(tree: tree, model: model)
+        var statistics: [Int: PolicyListing.Statistics] = [:]
+        if detail && model.policies.all.contains(where: \.count) {
+            let reply = try control(common.stateDir, "show-policy-hit-count")
+            guard let rows = PolicyHitCount.parse(reply: reply) else { print(reply); throw ExitCode(1) }
+            let region = try DataplaneStatus.openRegion(stateDir: common.stateDir)
+            statistics = listing.statistics(rows: rows, sessions: SessionListing.all(region), names: SessionNames(region))
+        }
+        print(try listing.text(from: from, to: to, detail: detail, statistics: statistics))
     }
 }
 
@@ -70,7 +78,19 @@ struct PolicyHitCountShow: ParsableCommand {
 
 struct ClearPolicies: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "policies", abstract: "Security policy state.",
-                                                    subcommands: [ClearPolicyHitCount.self])
+                                                    subcommands: [ClearPolicyHitCount.self, ClearPolicyStatistics.self])
+}
+
+struct ClearPolicyStatistics: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "statistics",
+        abstract: "Start every `then count` policy's statistics (traffic of closed sessions) from zero.",
+        discussion: "Hit counts (Policy lookups) are kept: `clear security policies hit-count` clears those. Live sessions' traffic is in their records and is not cleared.")
+    @OptionGroup var common: Common
+
+    func run() throws {
+        try runControl(common.stateDir, "clear-policy-statistics")
+    }
 }
 
 struct ClearPolicyHitCount: ParsableCommand {

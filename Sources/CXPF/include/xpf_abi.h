@@ -25,7 +25,7 @@
 #include "xpf_event_abi.h"
 
 #define XPF_SHM_MAGIC 0x31304d4853465058ULL /* "XPFSHM01" little-endian */
-#define XPF_ABI_VERSION 15u
+#define XPF_ABI_VERSION 16u
 
 #define XPF_CACHELINE 64
 #define XPF_CONFIG_SLOTS 4
@@ -333,15 +333,44 @@ _Static_assert(sizeof(struct xpf_ring_hdr) == 192, "ring header is three lines")
 /* Policies a configuration may hold: a session's policy id is 16 bits. */
 #define XPF_MAX_POLICIES 0xffffu
 
-/* Policy hit counters of one worker (`show security policies hit-count`): hits[bank][id]
- * counts the first packets (not the re-checks of sessions) that policy `id` matched under a snapshot
- * whose policy_bank is `bank`; id XPF_SESS_POLICY_DEFAULT counts the default policy.
- * Writer: that worker only (relaxed load + store). Readers (xpfd): relaxed loads, summed
- * over the workers. xpfd zeroes bank b only when no live worker counts in it (every
- * worker has acknowledged a generation whose policy_bank is the other one) and before
- * it publishes the epoch that flips back to b. */
+/* One policy's counters in one worker and bank. hits: the first packets (not the re-checks
+ * of sessions) the policy matched (`show security policies hit-count`, Policy lookups).
+ * packets / bytes [0] forward (input: from the initiator), [1] reverse (output), and
+ * closed: the sessions of a `then count` policy (XPF_SESS_COUNT) that closed, added by
+ * whoever removes the session (its owner, or xpfd for a worker that failed for good),
+ * only while the session's verdict is of the running policy epoch (an older id means
+ * another policy here). Live sessions' counts are in their records. */
+struct xpf_policy_counters {
+	uint64_t hits;
+	uint64_t packets[2];
+	uint64_t bytes[2];
+	uint64_t closed;
+};
+/* The record as 64-bit words, for code that adds to one word by index. */
+enum xpf_policy_counter_word {
+	XPF_PC_HITS = 0,
+	XPF_PC_PACKETS_FWD = 1,
+	XPF_PC_PACKETS_REV = 2,
+	XPF_PC_BYTES_FWD = 3,
+	XPF_PC_BYTES_REV = 4,
+	XPF_PC_CLOSED = 5,
+	XPF_PC_WORDS = 6,
+};
+_Static_assert(offsetof(struct xpf_policy_counters, packets) == XPF_PC_PACKETS_FWD * 8, "policy counter words");
+_Static_assert(offsetof(struct xpf_policy_counters, bytes) == XPF_PC_BYTES_FWD * 8, "policy counter words");
+_Static_assert(offsetof(struct xpf_policy_counters, closed) == XPF_PC_CLOSED * 8, "policy counter words");
+_Static_assert(sizeof(struct xpf_policy_counters) == XPF_PC_WORDS * 8, "policy counter words");
+
+/* Policy counters of one worker: c[bank][id] counts for policy `id` under a snapshot whose
+ * policy_bank is `bank`; id XPF_SESS_POLICY_DEFAULT is the default policy.
+ * Writer: that worker only (relaxed load + store), or xpfd in its place once it failed for
+ * good. Readers (xpfd): relaxed loads, summed over the workers. xpfd zeroes bank b only
+ * when no live worker counts in it (every worker has acknowledged a generation whose
+ * policy_bank is the other one) and before it publishes the epoch that flips back to b.
+ * Pages a configuration's ids never reach stay untouched (6 MiB of address space per
+ * worker, a few pages resident). */
 struct xpf_policy_hits {
-	uint64_t hits[2][XPF_MAX_POLICIES + 1];
+	struct xpf_policy_counters c[2][XPF_MAX_POLICIES + 1];
 };
 
 /* `clear security flow session FILTERS`: which conditions of xpf_clear_filter hold (every
@@ -630,13 +659,15 @@ static inline const char *xpf_tcp_state_name(unsigned s) {
  * reason). LOG_CLOSE: the permitting policy says `then log session-close` (set with the
  * verdict: at insert and by a re-check). POLICY_CLOSED: a re-check under a newer policy
  * epoch found the session no longer permitted (R-4.4); every packet of it is dropped and
- * its owner removes it with reason "policy change". Changed with atomic or / and only
+ * its owner removes it with reason "policy change". COUNT: the permitting policy says
+ * `then count` (set and cleared with the verdict, as LOG_CLOSE). Changed with atomic or / and only
  * (xpf_sess_or_flags, xpf_sess_and_flags), so concurrent workers never lose a bit. */
 enum xpf_session_flags {
 	XPF_SESS_FIN_SEEN = 1,
 	XPF_SESS_RST_SEEN = 2,
 	XPF_SESS_LOG_CLOSE = 4,
 	XPF_SESS_POLICY_CLOSED = 8,
+	XPF_SESS_COUNT = 16, /* the permitting policy says `then count`: its counters take the session's at close */
 };
 
 

@@ -293,7 +293,8 @@ extension Pipeline {
     /// Ages a slice of this worker's partition: removes up to `budget` examined
     /// sessions past their idle timeout, and those a newer policy epoch no longer permits
     /// (re-checked here when no packet did it, R-4.4), each with one close event (when
-    /// its policy logs session-close). Returns how many.
+    /// its policy logs session-close) and its traffic added to its policy's counters (when
+    /// the policy counts). Returns how many.
     @inlinable
     public mutating func ageSessions(budget: Int, counters: inout WorkerCounters) -> Int {
         let (table, view) = (partition.table, configView)
@@ -310,6 +311,7 @@ extension Pipeline {
                                  let rec = table.records + index
                                  return !isStale(rec) || recheck(index)
                              }) { index, expired in
+            PolicyCounters.sessionClosed(table.records + index, bank: policyHits, epoch: policyEpoch)
             emitClose(index, reason: expired ? SessionEvent.ageingReason(table, index) : XPF_CLOSE_POLICY, counters: &counters)
         }
     }
@@ -328,8 +330,9 @@ extension Pipeline {
         var events = self.events
         defer { self.events = events }
         let budget = min(Self.clearSlice, events.freeEntries())
-        let (table, now, s, q, ms, epoch) = (partition.table, nowRealtimeNs, nowS, events.queue, nowMs, policyEpoch)
+        let (table, now, s, q, ms, epoch, bank) = (partition.table, nowRealtimeNs, nowS, events.queue, nowMs, policyEpoch, policyHits)
         return partition.removeSlice(budget: budget, matching: { f.matches(table.records + $0, runningEpoch: epoch) }) { index in
+            PolicyCounters.sessionClosed(table.records + index, bank: bank, epoch: epoch)
             guard SessionEvent.logsClose(table, index) else { return }
             events.emit(XPF_EV_SESSION_CLOSE, ingress: table.records[index].if_in, nowMs: ms, length: flowEventLength,
                         counters: &counters) {

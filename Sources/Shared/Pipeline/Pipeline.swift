@@ -107,10 +107,10 @@ public struct Pipeline {
     /// The running snapshot's policy epoch (see xpf_config_snapshot.policy_epoch): a
     /// session whose generation is older is re-checked at its next packet.
     public private(set) var policyEpoch: UInt32 = 0
-    /// This worker's hit counters (struct xpf_policy_hits); `policyHits` is the bank the
-    /// running snapshot counts in (XPF_MAX_POLICIES + 1 counters, by policy id).
+    /// This worker's policy counters (struct xpf_policy_hits); `policyHits` is the bank the
+    /// running snapshot counts in (XPF_MAX_POLICIES + 1 records, by policy id).
     @usableFromInline let policyHitBanks: UnsafeMutablePointer<xpf_policy_hits>
-    @usableFromInline var policyHits: UnsafeMutablePointer<UInt64>
+    @usableFromInline var policyHits: UnsafeMutablePointer<xpf_policy_counters>
     /// The packet trace this worker follows (Trace.swift); off unless xpfd armed one.
     public var trace: PacketTracer
 
@@ -127,7 +127,7 @@ public struct Pipeline {
         self.interfaces = interfaces
         self.interfaceCount = interfaceCount
         policyHitBanks = policyHits
-        self.policyHits = Self.bank(policyHits, config.pointee.policy_bank)
+        self.policyHits = PolicyCounters.bank(policyHits, config.pointee.policy_bank)
         policyEpoch = config.pointee.policy_epoch
     }
 
@@ -137,13 +137,7 @@ public struct Pipeline {
         self.config = config
         self.generation = generation
         policyEpoch = config.pointee.policy_epoch
-        policyHits = Self.bank(policyHitBanks, config.pointee.policy_bank)
-    }
-
-    /// The counters of bank `b` (0 or 1) of `banks`.
-    static func bank(_ banks: UnsafeMutablePointer<xpf_policy_hits>, _ b: UInt32) -> UnsafeMutablePointer<UInt64> {
-        // Safe: hits is [2][XPF_MAX_POLICIES + 1] UInt64s; b & 1 picks one row.
-        UnsafeMutableRawPointer(banks).assumingMemoryBound(to: UInt64.self) + Int(b & 1) * (Int(XPF_MAX_POLICIES) + 1)
+        policyHits = PolicyCounters.bank(policyHitBanks, config.pointee.policy_bank)
     }
 
     /// A view of the running snapshot (its sections, for the first path's stages).

@@ -43,10 +43,14 @@ public struct PolicyVerdict {
     }
 
     @inlinable public var permits: Bool { action == UInt8(XPF_POLICY_PERMIT.rawValue) }
-    /// The session flags a permitted session carries (XPF_SESS_LOG_CLOSE).
+    /// The session flags a permitted session carries (XPF_SESS_LOG_CLOSE, XPF_SESS_COUNT).
     @inlinable public var sessionFlags: UInt8 {
-        flags & UInt8(XPF_CFG_POL_LOG_CLOSE.rawValue) != 0 ? UInt8(XPF_SESS_LOG_CLOSE.rawValue) : 0
+        (flags & UInt8(XPF_CFG_POL_LOG_CLOSE.rawValue) != 0 ? UInt8(XPF_SESS_LOG_CLOSE.rawValue) : 0)
+            | (flags & UInt8(XPF_CFG_POL_COUNT.rawValue) != 0 ? UInt8(XPF_SESS_COUNT.rawValue) : 0)
     }
+
+    /// Every session flag a verdict sets or clears.
+    @inlinable public static var verdictFlags: UInt8 { UInt8(XPF_SESS_LOG_CLOSE.rawValue | XPF_SESS_COUNT.rawValue) }
 }
 
 /// The ICMP echo types (Parse.swift's icmpKeyPorts keys a request and a reply apart).
@@ -101,10 +105,7 @@ extension Pipeline {
                                     policy: UInt16(XPF_SESS_POLICY_DEFAULT), flags: 0)
         }
         if countHit {
-            // Safe: the bank holds XPF_MAX_POLICIES + 1 counters and ids are below that
-            // (SnapshotWriter refuses more policies). This worker is the only writer.
-            let hit = policyHits + Int(verdict.policy)
-            xpf_store_relaxed_u64(hit, xpf_load_relaxed_u64(hit) &+ 1)
+            PolicyCounters.countHit(policyHits, Int(verdict.policy))  // this worker is the only writer
         }
         return verdict
     }
@@ -200,11 +201,11 @@ extension Pipeline {
             return false
         }
         xpf_sess_set_policy(rec, verdict.policy)
-        if verdict.sessionFlags != 0 {
-            xpf_sess_or_flags(rec, verdict.sessionFlags)
-        } else {
-            xpf_sess_and_flags(rec, ~UInt8(XPF_SESS_LOG_CLOSE.rawValue))
-        }
+        // The new verdict's flags replace the old one's (readers see either verdict's bits
+        // for a moment: a close in between is counted or logged as the old policy said).
+        let set = verdict.sessionFlags
+        if set != PolicyVerdict.verdictFlags { xpf_sess_and_flags(rec, set | ~PolicyVerdict.verdictFlags) }
+        if set != 0 { xpf_sess_or_flags(rec, set) }
         xpf_sess_set_generation(rec, UInt32(truncatingIfNeeded: generation))  // release: policy and flags first
         return true
     }

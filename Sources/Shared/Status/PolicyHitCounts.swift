@@ -60,14 +60,83 @@ public struct PolicyIdentity: Hashable, Sendable {
     }
 }
 
-/// One row of `show security policies hit-count`.
+/// A policy's counters (struct xpf_policy_counters) as summed and kept by xpfd: its hits,
+/// and the traffic of its closed sessions when it says `then count`.
+public struct PolicyCounts: Equatable, Sendable {
+    public var hits: UInt64 = 0
+    /// Forward (input: from the initiator) and reverse (output) direction.
+    public var inputPackets: UInt64 = 0, outputPackets: UInt64 = 0
+    public var inputBytes: UInt64 = 0, outputBytes: UInt64 = 0
+    public var closedSessions: UInt64 = 0
+
+    public init(hits: UInt64 = 0, inputPackets: UInt64 = 0, outputPackets: UInt64 = 0, inputBytes: UInt64 = 0,
+                outputBytes: UInt64 = 0, closedSessions: UInt64 = 0)
+    {
+        self.hits = hits
+        self.inputPackets = inputPackets
+        self.outputPackets = outputPackets
+        self.inputBytes = inputBytes
+        self.outputBytes = outputBytes
+        self.closedSessions = closedSessions
+    }
+
+    /// One shared-memory record, read with relaxed loads (its writer is another process).
+    init(_ r: UnsafeMutablePointer<xpf_policy_counters>) {
+        // Safe: the record is XPF_PC_WORDS 64-bit words (static assertions in xpf_abi.h).
+        let words = UnsafeMutableRawPointer(r).assumingMemoryBound(to: UInt64.self)
+        func load(_ w: xpf_policy_counter_word) -> UInt64 { xpf_load_relaxed_u64(words + Int(w.rawValue)) }
+        self.init(hits: load(XPF_PC_HITS), inputPackets: load(XPF_PC_PACKETS_FWD), outputPackets: load(XPF_PC_PACKETS_REV),
+                  inputBytes: load(XPF_PC_BYTES_FWD), outputBytes: load(XPF_PC_BYTES_REV), closedSessions: load(XPF_PC_CLOSED))
+    }
+
+    var fields: [UInt64] { [hits, inputPackets, outputPackets, inputBytes, outputBytes, closedSessions] }
+
+    init?(fields f: [UInt64]) {
+        guard f.count == 6 else { return nil }
+        self.init(hits: f[0], inputPackets: f[1], outputPackets: f[2], inputBytes: f[3], outputBytes: f[4],
+                  closedSessions: f[5])
+    }
+
+    var isZero: Bool { fields.allSatisfy { $0 == 0 } }
+
+    static func &+ (a: PolicyCounts, b: PolicyCounts) -> PolicyCounts {
+        PolicyCounts(fields: zip(a.fields, b.fields).map { $0 &+ $1 })!
+    }
+
+    static func &- (a: PolicyCounts, b: PolicyCounts) -> PolicyCounts {
+        PolicyCounts(fields: zip(a.fields, b.fields).map { $0 &- $1 })!
+    }
+
+    /// What `clear security policies hit-count` (the hits) or `clear security policies
+    /// statistics` (the traffic) resets.
+    public enum Part: Sendable {
+        case hits, statistics
+    }
+
+    /// This value with `part` taken from `other`.
+    func replacing(_ part: Part, from other: PolicyCounts) -> PolicyCounts {
+        var out = self
+        switch part {
+        case .hits: out.hits = other.hits
+        case .statistics:
+            let hits = out.hits
+            out = other
+            out.hits = hits
+        }
+        return out
+    }
+}
+
+/// One row of `show security policies hit-count` (and of the policy statistics).
 public struct PolicyHitCount: Equatable, Sendable {
     public var identity: PolicyIdentity
-    public var count: UInt64
+    public var counts: PolicyCounts
+    /// The hit count.
+    public var count: UInt64 { counts.hits }
 
-    public init(identity: PolicyIdentity, count: UInt64) {
+    public init(identity: PolicyIdentity, counts: PolicyCounts) {
         self.identity = identity
-        self.count = count
+        self.counts = counts
     }
 
     /// The zone columns: the pair's zones, `global` for global policies, `-` for the
@@ -91,7 +160,8 @@ public struct PolicyHitCount: Equatable, Sendable {
     static let globalZone = "global", noZone = "-"
 
     // The control reply (xpfd → xpfctl): one row per line, tab-separated (Junos names
-    // hold no tabs or newlines): kind, from zone, to zone, name, count.
+    // hold no tabs or newlines): kind, from zone, to zone, name, then the counts (hits,
+    // input packets, output packets, input bytes, output bytes, closed sessions).
     static let zonePairKind = "pair", globalKind = "global", defaultKind = "default"
     static let separator: Character = "\t"
 
@@ -99,24 +169,27 @@ public struct PolicyHitCount: Equatable, Sendable {
     public var line: String {
         let fields: [String]
         switch identity.scope {
-        case .zonePair(let from, let to): fields = [Self.zonePairKind, from, to, identity.name, String(count)]
-        case .global: fields = [Self.globalKind, "", "", identity.name, String(count)]
-        case .defaultPolicy: fields = [Self.defaultKind, "", "", identity.name, String(count)]
+        case .zonePair(let from, let to): fields = [Self.zonePairKind, from, to, identity.name]
+        case .global: fields = [Self.globalKind, "", "", identity.name]
+        case .defaultPolicy: fields = [Self.defaultKind, "", "", identity.name]
         }
-        return fields.joined(separator: String(Self.separator))
+        return (fields + counts.fields.map(String.init)).joined(separator: String(Self.separator))
     }
+
+    static let nameFields = 4
 
     /// Parses a line written by `line`; nil for anything else.
     public init?(line: Substring) {
         let f = line.split(separator: Self.separator, omittingEmptySubsequences: false).map(String.init)
-        guard f.count == 5, let count = UInt64(f[4]) else { return nil }
+        let numbers = f.dropFirst(Self.nameFields).compactMap { UInt64($0) }
+        guard numbers.count == f.count - Self.nameFields, let counts = PolicyCounts(fields: numbers) else { return nil }
         switch f[0] {
         case Self.zonePairKind: identity = PolicyIdentity(scope: .zonePair(from: f[1], to: f[2]), name: f[3])
         case Self.globalKind: identity = PolicyIdentity(scope: .global, name: f[3])
         case Self.defaultKind: identity = PolicyIdentity(scope: .defaultPolicy, name: f[3])
         default: return nil
         }
-        self.count = count
+        self.counts = counts
     }
 
     /// The rows of a control reply (`lines`), or nil when a line is not a row.
@@ -140,7 +213,7 @@ public struct PolicyHitCounts {
         var endedBy: UInt64 = 0
         var ids: [(id: Int, identity: PolicyIdentity)]
         /// Sums of the bank at the last `clear`, by counter id (absent = 0).
-        var baseline: [Int: UInt64] = [:]
+        var baseline: [Int: PolicyCounts] = [:]
     }
 
     let region: ShmRegion
@@ -148,7 +221,7 @@ public struct PolicyHitCounts {
     /// The previous epoch's bank while some live worker may still count in it.
     var unharvested: Epoch?
     /// Counts collected from harvested banks (minus what `clear` discarded).
-    var totals: [PolicyIdentity: UInt64] = [:]
+    var totals: [PolicyIdentity: PolicyCounts] = [:]
 
     /// Counts from now on, starting with the running generation (`region`'s published
     /// configuration, compiled from `model`).
@@ -213,12 +286,16 @@ public struct PolicyHitCounts {
     public mutating func harvestIfReady() -> Bool {
         guard let old = unharvested else { return true }
         guard laggingQueues(behind: old.endedBy).isEmpty else { return false }
-        for (identity, n) in sums(old) where n > 0 { totals[identity, default: 0] &+= n }
+        for (identity, n) in sums(old) where !n.isZero { totals[identity] = (totals[identity] ?? PolicyCounts()) &+ n }
         for q in 0..<region.queues {
-            let bank = Pipeline.bank(region.policyHits(q), old.bank)
+            let bank = PolicyCounters.bank(region.policyHits(q), old.bank)
             // Relaxed: no worker writes this bank now; the release store of the next flip's
             // config_current publishes the zeroes to the workers that will count here.
-            for (id, _) in old.ids { xpf_store_relaxed_u64(bank + id, 0) }
+            for (id, _) in old.ids {
+                // Safe: ids are below XPF_MAX_POLICIES + 1; the record is XPF_PC_WORDS words.
+                let words = UnsafeMutableRawPointer(bank + id).assumingMemoryBound(to: UInt64.self)
+                for w in 0..<Int(XPF_PC_WORDS.rawValue) { xpf_store_relaxed_u64(words + w, 0) }
+            }
         }
         unharvested = nil
         // Identities the running configuration no longer has are gone for good (a policy
@@ -228,25 +305,35 @@ public struct PolicyHitCounts {
         return true
     }
 
-    /// `clear security policies hit-count`: every policy starts again from zero.
-    public mutating func clear() {
-        totals = [:]
-        current.baseline = bankSums(current)
+    /// `clear security policies hit-count` (`.hits`) or `clear security policies
+    /// statistics` (`.statistics`): that part of every policy's counts starts again from zero.
+    public mutating func clear(_ part: PolicyCounts.Part) {
+        totals = totals.mapValues { $0.replacing(part, from: PolicyCounts()) }
+        func rebased(_ e: Epoch) -> [Int: PolicyCounts] {
+            let now = bankSums(e)
+            var out: [Int: PolicyCounts] = [:]
+            for id in Set(now.keys).union(e.baseline.keys) {
+                out[id] = (e.baseline[id] ?? PolicyCounts()).replacing(part, from: now[id] ?? PolicyCounts())
+            }
+            return out
+        }
+        current.baseline = rebased(current)
         if var old = unharvested {
-            old.baseline = bankSums(old)
+            old.baseline = rebased(old)
             unharvested = old
         }
     }
 
     /// The running policies' counts, in id order, the default policy last.
     public func counts() -> [PolicyHitCount] {
-        var pending: [PolicyIdentity: UInt64] = [:]
+        var pending: [PolicyIdentity: PolicyCounts] = [:]
         if let old = unharvested { pending = sums(old) }
         let running = bankSums(current)
+        let zero = PolicyCounts()
         return current.ids.map { id, identity in
-            let n = (totals[identity] ?? 0) &+ (pending[identity] ?? 0)
-                &+ ((running[id] ?? 0) &- (current.baseline[id] ?? 0))
-            return PolicyHitCount(identity: identity, count: n)
+            let n = (totals[identity] ?? zero) &+ (pending[identity] ?? zero)
+                &+ ((running[id] ?? zero) &- (current.baseline[id] ?? zero))
+            return PolicyHitCount(identity: identity, counts: n)
         }
     }
 
@@ -264,23 +351,23 @@ public struct PolicyHitCounts {
     }
 
     /// An epoch's bank summed over the workers, by counter id (zero sums left out).
-    func bankSums(_ e: Epoch) -> [Int: UInt64] {
-        var out: [Int: UInt64] = [:]
+    func bankSums(_ e: Epoch) -> [Int: PolicyCounts] {
+        var out: [Int: PolicyCounts] = [:]
         for q in 0..<region.queues {
-            let bank = Pipeline.bank(region.policyHits(q), e.bank)
+            let bank = PolicyCounters.bank(region.policyHits(q), e.bank)
             for (id, _) in e.ids {
-                let n = xpf_load_relaxed_u64(bank + id)  // single writer: that worker
-                if n != 0 { out[id, default: 0] &+= n }
+                let n = PolicyCounts(bank + id)  // single writer: that worker
+                if !n.isZero { out[id] = (out[id] ?? PolicyCounts()) &+ n }
             }
         }
         return out
     }
 
     /// An epoch's counts since its baseline, by identity.
-    func sums(_ e: Epoch) -> [PolicyIdentity: UInt64] {
+    func sums(_ e: Epoch) -> [PolicyIdentity: PolicyCounts] {
         let raw = bankSums(e)
-        var out: [PolicyIdentity: UInt64] = [:]
-        for (id, identity) in e.ids { out[identity] = (raw[id] ?? 0) &- (e.baseline[id] ?? 0) }
+        var out: [PolicyIdentity: PolicyCounts] = [:]
+        for (id, identity) in e.ids { out[identity] = (raw[id] ?? PolicyCounts()) &- (e.baseline[id] ?? PolicyCounts()) }
         return out
     }
 }

@@ -6,6 +6,8 @@
 // with their resolved prefixes and applications; the tree gives the names the operator
 // wrote (address-book entries and sets, application sets), which the model has resolved.
 
+import CXPF
+
 public struct PolicyListing {
     public let tree: JunosTree
     public let model: ConfigModel
@@ -102,8 +104,61 @@ public struct PolicyListing {
         zones.map { $0.map { model.zones[$0].name }.joined(separator: ", ") } ?? "any"
     }
 
-    /// The text of `show security policies [from-zone A to-zone B] [detail]`.
-    public func text(from: String? = nil, to: String? = nil, detail: Bool = false) throws -> String {
+    /// A `then count` policy's statistics in `show security policies detail`: its closed
+    /// sessions' traffic and its hits (xpfd's counts, which follow the policy across
+    /// commits) plus the traffic of its live sessions (read from their records).
+    public struct Statistics: Equatable, Sendable {
+        public var counts: PolicyCounts
+        public var activeSessions: Int
+        public var live: PolicyCounts
+
+        public init(counts: PolicyCounts, activeSessions: Int = 0, live: PolicyCounts = PolicyCounts()) {
+            self.counts = counts
+            self.activeSessions = activeSessions
+            self.live = live
+        }
+
+        /// Adds live session `r` (decided by this policy under the running epoch).
+        public mutating func add(live r: xpf_session) {
+            activeSessions += 1
+            live.inputPackets &+= r.packets.0
+            live.outputPackets &+= r.packets.1
+            live.inputBytes &+= r.bytes.0
+            live.outputBytes &+= r.bytes.1
+        }
+
+        var lines: [String] {
+            let total = counts &+ live
+            return ["  Policy statistics:",
+                    "    Input  bytes       : \(total.inputBytes)",
+                    "    Output bytes       : \(total.outputBytes)",
+                    "    Input  packets     : \(total.inputPackets)",
+                    "    Output packets     : \(total.outputPackets)",
+                    "    Active sessions    : \(activeSessions)",
+                    "    Session deletions  : \(counts.closedSessions)",
+                    "    Policy lookups     : \(counts.hits)"]
+        }
+    }
+
+    /// The statistics of every `then count` transit policy, by policy id: `rows` (xpfd's
+    /// counts by identity) and the live sessions `sessions` of the running snapshot.
+    public func statistics(rows: [PolicyHitCount], sessions: [SessionInfo], names: SessionNames) -> [Int: Statistics] {
+        let byIdentity = Dictionary(rows.map { ($0.identity, $0.counts) }, uniquingKeysWith: { a, _ in a })
+        let counting = Set(model.policies.all.filter(\.count).map(\.id))
+        var out: [Int: Statistics] = [:]
+        for (id, identity) in PolicyIdentity.all(model) where counting.contains(id) {
+            out[id] = Statistics(counts: byIdentity[identity] ?? PolicyCounts())
+        }
+        for s in sessions where s.record.flags & UInt8(XPF_SESS_COUNT.rawValue) != 0 {
+            if let id = names.policy(of: s.record).id, out[id] != nil { out[id]!.add(live: s.record) }
+        }
+        return out
+    }
+
+    /// The text of `show security policies [from-zone A to-zone B] [detail]`; `statistics`
+    /// (by policy id) adds the `then count` policies' statistics to `detail`.
+    public func text(from: String? = nil, to: String? = nil, detail: Bool = false,
+                     statistics: [Int: Statistics] = [:]) throws -> String {
         let list = try entries(from: from, to: to)
         var lines = ["Default policy: \(model.policies.defaultPolicy.rawValue)"]
         var context: String?
@@ -111,6 +166,12 @@ public struct PolicyListing {
             let heading = e.fromZone.map { "From zone: \($0), To zone: \(e.toZone!)" } ?? "Global policies:"
             if detail {
                 lines += detailLines(e)
+                // Only transit policies have statistics (junos-host ids are not in `all`).
+                if e.policy.count, model.policies.all.contains(where: { $0.id == e.policy.id }),
+                   let st = statistics[e.policy.id]
+                {
+                    lines += st.lines
+                }
                 continue
             }
             if heading != context {
