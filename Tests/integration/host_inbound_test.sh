@@ -132,10 +132,16 @@ try:
 except socket.timeout:
     print("two: no reply", flush=True)
 PY
-ip netns exec "$NS_C" "$PY" "$TMP/client.py" 10.10.1.1 "$SSH_PORT" "$TMP/go" "$REFUSED_WAIT_S" "$STEP_TIMEOUT_S" >"$TMP/client.out" 2>&1 &
-client=$!
-BG_PIDS+=($client)
-for ((i = 0; i < STEP_TIMEOUT_S * 10; i++)); do grep -q '^one:' "$TMP/client.out" 2>/dev/null && break; sleep 0.1; done
+# start_client OUT: client.py from trust to 10.10.1.1 in the background (pid in $client),
+# its first line echoed; the second waits for $TMP/go.
+start_client() {
+    rm -f "$TMP/go"
+    ip netns exec "$NS_C" "$PY" "$TMP/client.py" 10.10.1.1 "$SSH_PORT" "$TMP/go" "$REFUSED_WAIT_S" "$STEP_TIMEOUT_S" >"$1" 2>&1 &
+    client=$!
+    BG_PIDS+=($client)
+    for ((i = 0; i < STEP_TIMEOUT_S * 10; i++)); do grep -q '^one:' "$1" 2>/dev/null && break; sleep 0.1; done
+}
+start_client "$TMP/client.out"
 if grep -q '^one: one$' "$TMP/client.out"; then ok "established connection from trust echoes"; else notok "established connection" "$(cat "$TMP/client.out")"; fi
 commit "$TMP/ping-only.conf" "trust admits ping only"
 before=$(denied)
@@ -186,11 +192,7 @@ policy_denied() {
     "$XPFTOP" --state-dir "$STATE" --json --interval 0.05 | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["xdp"]["drop_host_policy"])'
 }
 commit "$REPO/config/xpf.conf" "the lab configuration (trust admits ping and ssh)"
-rm -f "$TMP/go"
-ip netns exec "$NS_C" "$PY" "$TMP/client.py" 10.10.1.1 "$SSH_PORT" "$TMP/go" "$REFUSED_WAIT_S" "$STEP_TIMEOUT_S" >"$TMP/client2.out" 2>&1 &
-client=$!
-BG_PIDS+=($client)
-for ((i = 0; i < STEP_TIMEOUT_S * 10; i++)); do grep -q '^one:' "$TMP/client2.out" 2>/dev/null && break; sleep 0.1; done
+start_client "$TMP/client2.out"
 if grep -q '^one: one$' "$TMP/client2.out"; then ok "junos-host: established ssh from trust before the policy"; else notok "established connection" "$(cat "$TMP/client2.out")"; fi
 commit "$TMP/host-ping.conf" "from-zone trust to-zone junos-host permits ping only"
 before=$(policy_denied)
