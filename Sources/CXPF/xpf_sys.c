@@ -179,7 +179,7 @@ int xpf_tc_detach(int ifindex)
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = XPF_TC_HANDLE, .priority = XPF_TC_PRIORITY);
 	int r = bpf_tc_detach(&hook, &opts);
 
-	return r == -ENOENT || r == -EINVAL ? 0 : r;
+	return r == -ENOENT ? 0 : r;
 }
 
 int xpf_xdp_query(int ifindex, uint32_t *prog_id, uint8_t *attach_mode)

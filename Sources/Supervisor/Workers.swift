@@ -215,12 +215,13 @@ final class WorkerManager {
         counters.s = WorkerStatsIO.read(w)
         let (table, now, nowS) = (region.sessionTable, realtimeNanos(), UInt32(truncatingIfNeeded: monotonicNanos() / 1_000_000_000))
         let epoch = region.configSnapshot.pointee.policy_epoch  // xpfd is the publisher: no commit during this sweep
+        let generation = UInt32(truncatingIfNeeded: region.current(.config).generation)
         // The bank the running snapshot counts in: the failed worker no longer writes it.
         let bank = PolicyCounters.bank(region.policyHits(q), region.configSnapshot.pointee.policy_bank)
         while true {
             let slice = partition.removeSlice(budget: min(Pipeline.clearSlice, events.freeEntries()),
                                               matching: { filter.matches(table.records + $0, runningEpoch: epoch) }) { index in
-                PolicyCounters.sessionClosed(table.records + index, bank: bank, epoch: epoch)
+                PolicyCounters.sessionClosed(table.records + index, bank: bank, epoch: epoch, generation: generation)
                 guard SessionEvent.logsClose(table, index) else { return }
                 // Uncapped: this emitter was never configured with a rate cap.
                 events.emit(XPF_EV_SESSION_CLOSE, ingress: table.records[index].if_in, nowMs: 0, length: flowEventLength,

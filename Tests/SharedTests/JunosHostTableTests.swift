@@ -256,6 +256,10 @@ final class JunosHostTableTests: XCTestCase {
                 "global policies do not apply to junos-host")
         refused("from-zone untrust to-zone management { policy p { \(rule) } }", "functional-zone management cannot be named")
         refused("from-zone nowhere to-zone junos-host { policy p { \(rule) } }", "undefined zone")
+        let logged = "match { source-address any; destination-address any; application any; } then { permit; log { session-init; } }"
+        refused("from-zone untrust to-zone junos-host { policy p { \(logged) } }", "'then log' is not supported on junos-host")
+        let counted = "match { source-address any; destination-address any; application any; } then { permit; count; }"
+        refused("from-zone junos-host to-zone untrust { policy p { \(counted) } }", "'then count' is not supported on junos-host")
         refused("", zones: "security-zone junos-host { interfaces { fw0.0; } }", "reserved")
         refused("", zones: "security-zone management { interfaces { fw0.0; } }", "reserved")
         refused("", zones: """
@@ -325,5 +329,24 @@ final class JunosHostTableTests: XCTestCase {
         XCTAssertEqual(try Self.table(corpus.tables["open-default"]!).record.flags,
                        XPF_JUNOS_HOST_F_POLICIES | XPF_JUNOS_HOST_F_DEFAULT_PERMIT)
         XCTAssertEqual(try Self.table(corpus.tables["none"]!).record.flags, 0)
+    }
+
+    /// Bit sets past the first word: prefix 64 and above in src[1] / dst[1], term 63 in the
+    /// top bit (the corpus tables are smaller).
+    func testRecordBitsPastTheFirstWord() {
+        var table = JunosHostTable(policies: [], applications: ConfigModel.predefinedApplications, defaultPermit: false)
+        table.prefixes = (0..<JunosHostTable.maxPrefixes).map { ConfigModel.Prefix(.init(v4: UInt32($0) << 8), length: 24) }
+        table.terms = (0..<JunosHostTable.maxTerms).map { JunosHostTable.Term(ipProtocol: 6, destinationPorts: UInt16($0)...UInt16($0)) }
+        table.rules = [JunosHostTable.Rule(name: "high", sources: [64, 127], destinations: [1, 65], terms: [0, 63], permit: true)]
+        var r = table.record
+        XCTAssertEqual([r.n_prefixes, r.n_terms, r.n_policies], [128, 64, 1])
+        let p = withUnsafeBytes(of: &r.policies) { $0.bindMemory(to: xpf_junos_host_policy.self)[0] }
+        XCTAssertEqual([p.src.0, p.src.1], [0, 1 | 1 << 63])
+        XCTAssertEqual([p.dst.0, p.dst.1], [1 << 1, 1 << 1])
+        XCTAssertEqual(p.terms, 1 | 1 << 63)
+        // The matcher agrees: prefix 127 (0.0.127.0/24) and term 63 (TCP 63).
+        let packet = JunosHostTable.Packet(source: .init("0.0.127.9")!, destination: .init("0.0.1.1")!, ipProtocol: 6,
+                                           destinationPort: 63)
+        XCTAssertEqual(table.decide(packet)?.decision, .policy(0))
     }
 }

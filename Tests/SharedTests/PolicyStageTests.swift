@@ -420,7 +420,7 @@ final class PolicyStageTests: XCTestCase {
         XCTAssertEqual(counter(id, XPF_PC_PACKETS_REV), 1)
         XCTAssertEqual(counter(id, XPF_PC_BYTES_FWD), inBytes)
         XCTAssertEqual(counter(id, XPF_PC_BYTES_REV), outBytes)
-        XCTAssertGreaterThan(inBytes, 2 * 28, "whole frames or IP lengths, but bytes")
+        XCTAssertEqual(inBytes, 2 * UInt64(out.count), "the frames' bytes, as the session counts them")
         XCTAssertEqual(counter(id, XPF_PC_CLOSED), 1)
         XCTAssertEqual(counter(id, XPF_PC_HITS), 1)
         let plain = policyID("plain")
@@ -432,26 +432,52 @@ final class PolicyStageTests: XCTestCase {
         XCTAssertEqual(counter(id, XPF_PC_PACKETS_FWD), 3)
     }
 
-    /// A re-check takes the new policy's `count` as it takes its log flags, both ways; a
-    /// session still awaiting its re-check when it goes adds nothing (its id is the old
-    /// epoch's).
-    func testCountFollowsTheVerdictAndAStaleSessionCountsNothing() throws {
+    /// A re-check replaces the verdict's flags (XPF_SESS_LOG_CLOSE, XPF_SESS_COUNT) with
+    /// the new policy's, whichever were set before.
+    func testARecheckReplacesTheVerdictFlags() throws {
         try start(Self.countedPolicies)
         XCTAssertEqual(send(udp(40040, 9999)).0.kind, .transmit)
         let rec = try XCTUnwrap(session(17, 40040, 9999))
-        try commit(Self.countedPolicies.replacingOccurrences(of: "then { permit; count; }",
-                                                            with: "then { permit; log { session-close; } }"))
-        XCTAssertEqual(send(udp(40040, 9999)).0.kind, .transmit)
-        XCTAssertEqual(rec.pointee.flags, UInt8(XPF_SESS_LOG_CLOSE.rawValue), "count cleared, log-close set")
-        try commit(Self.countedPolicies)
-        XCTAssertEqual(send(udp(40040, 9999)).0.kind, .transmit)
-        XCTAssertEqual(rec.pointee.flags, UInt8(XPF_SESS_COUNT.rawValue), "log-close cleared, count set")
-        // A new epoch the session never sees a packet of: a clear removes it stale.
-        try commit(Self.countedPolicies.replacingOccurrences(of: "policy plain", with: "policy plain2"))
-        XCTAssertEqual(pipeline.clearSessions(counters: &counters).removed, 1)
-        for bank in [UInt32(0), 1] {
-            XCTAssertEqual(counter(policyID("counted"), XPF_PC_CLOSED, bank: bank), 0, "bank \(bank)")
+        let (count, logClose) = (UInt8(XPF_SESS_COUNT.rawValue), UInt8(XPF_SESS_LOG_CLOSE.rawValue))
+        XCTAssertEqual(rec.pointee.flags, count)
+        for (then, want) in [("then { permit; log { session-close; } }", logClose),
+                             ("then { permit; count; log { session-close; } }", count | logClose),
+                             ("then { permit; }", UInt8(0)),
+                             ("then { permit; count; }", count)] {
+            try commit(Self.countedPolicies.replacingOccurrences(of: "then { permit; count; }", with: then))
+            XCTAssertEqual(send(udp(40040, 9999)).0.kind, .transmit)
+            XCTAssertEqual(rec.pointee.flags, want, then)
         }
+    }
+
+    /// A counted session removed while stale is re-checked first and counts under the
+    /// running epoch's policy; one decided under a generation newer than this worker runs
+    /// (another worker re-checked it) counts nothing here; one the new policies refuse
+    /// counts nothing.
+    func testAClosedSessionCountsOnlyUnderTheEpochThisWorkerRuns() throws {
+        try start(Self.countedPolicies)
+        XCTAssertEqual(send(udp(40041, 9999)).0.kind, .transmit)
+        try commit(Self.countedPolicies.replacingOccurrences(of: "policy plain", with: "policy plain2"))
+        let stale = try XCTUnwrap(session(17, 40041, 9999))
+        XCTAssertLessThan(stale.pointee.generation, pipeline.policyEpoch, "no packet since the commit: stale")
+        XCTAssertEqual(pipeline.clearSessions(counters: &counters).removed, 1)
+        XCTAssertEqual(counter(policyID("counted"), XPF_PC_CLOSED), 1, "re-checked, then counted under the new id")
+        XCTAssertEqual(counter(policyID("counted"), XPF_PC_PACKETS_FWD), 1)
+        // A verdict from a generation this worker does not run yet belongs to the next bank.
+        XCTAssertEqual(send(udp(40042, 9999)).0.kind, .transmit)
+        let rec = try XCTUnwrap(session(17, 40042, 9999))
+        xpf_sess_set_generation(rec, UInt32(truncatingIfNeeded: pipeline.generation) &+ 1)
+        XCTAssertEqual(pipeline.clearSessions(counters: &counters).removed, 1)
+        XCTAssertEqual(counter(policyID("counted"), XPF_PC_CLOSED), 1, "not counted in this worker's bank")
+        // Refused by the new policies: closed by the ageing sweep's re-check, not counted.
+        XCTAssertEqual(send(udp(40043, 9999)).0.kind, .transmit)
+        try commit(Self.countedPolicies.replacingOccurrences(of: "application udp-9999", with: "application junos-http"))
+        pipeline.nowMs &+= 1_000
+        XCTAssertEqual(pipeline.ageSessions(budget: 1024, counters: &counters), 1)
+        XCTAssertNil(session(17, 40043, 9999))
+        let running = region.configSnapshot.pointee.policy_bank
+        XCTAssertEqual(counter(policyID("counted"), XPF_PC_CLOSED), 0, "nothing in the running bank")
+        XCTAssertEqual(counter(policyID("counted"), XPF_PC_CLOSED, bank: running ^ 1), 1, "the previous bank keeps its one")
     }
 
     // MARK: re-evaluation on commit

@@ -848,6 +848,40 @@ static void corpus_cases(const char *path)
 		ok("host-inbound corpus read whole");
 }
 
+#define IPV4_TOT_LEN_OFFSET (ETH_HLEN + 2)
+#define IPV4_FRAG_OFF_OFFSET (ETH_HLEN + 6)
+#define TINY_TCP_BYTES 8 /* ports and sequence number: no flags */
+
+/* RFC 1858 fragment attacks on the reply rule (TCP with ACK to an ephemeral port is
+ * admitted): the flags must come from inside the IP packet, and a TCP fragment at offset 8
+ * (overwriting the first one's flags) is refused. */
+static void fragment_attack_cases(void)
+{
+	const struct run lo = {.ifindex = lo_ifindex};
+	struct corpus_table *trust = find_table("trust");
+	struct frame f;
+	int err;
+
+	if (!trust || (err = set_host_inbound(0, SLOT_LO, &trust->t)) || (err = set_host_inbound_bank(0))) {
+		not_ok("fragment attacks", "corpus table trust");
+		return;
+	}
+	/* A first fragment declaring 8 bytes of TCP, with an ACK flag in the Ethernet padding. */
+	corpus_frame(&f, 4, IPPROTO_TCP, 40000, "A", "first", 0, 20);
+	f.b[IPV4_TOT_LEN_OFFSET] = 0;
+	f.b[IPV4_TOT_LEN_OFFSET + 1] = 20 + TINY_TCP_BYTES;
+	expect("tiny first fragment (8 bytes of TCP, flags in the padding) -> DROP, DROP_HOST_INBOUND", &f, &lo, XDP_DROP,
+	       XPF_XDP_DROP_HOST_INBOUND);
+	corpus_frame(&f, 4, IPPROTO_TCP, 40000, "A", "later", 0, 20);
+	f.b[IPV4_FRAG_OFF_OFFSET] = 0;
+	f.b[IPV4_FRAG_OFF_OFFSET + 1] = 1; /* offset 1 (8 bytes) */
+	expect("TCP fragment at offset 8 (over the flags) -> DROP, DROP_HOST_INBOUND", &f, &lo, XDP_DROP,
+	       XPF_XDP_DROP_HOST_INBOUND);
+	corpus_frame(&f, 4, IPPROTO_TCP, 40000, "A", "first", 0, 20);
+	expect("the same first fragment whole (20 bytes of TCP, ACK) -> PASS, PASS_LOCAL", &f, &lo, XDP_PASS,
+	       XPF_XDP_PASS_LOCAL);
+}
+
 /* xpfd writes the bank the program does not read, then switches: the program must follow
  * the bank word, not a fixed bank. */
 static void bank_cases(void)
@@ -1158,6 +1192,9 @@ static void junos_host_cases(const char *path)
 #define ICMPV6_ECHO_REQUEST_TYPE 128
 #define ICMPV6_NEIGHBOR_SOLICIT_TYPE 135
 #define OSPF_PROTOCOL 89
+#define ICMP_TIMESTAMP_TYPE 13
+#define DNS_PORT 53
+#define MDNS_PORT 5353
 
 /* Runs the TC program on `f` (the test run's device is the namespace's lo, slot SLOT_LO)
  * and checks its verdict and that only `counter` moved (by one), or nothing (-1). */
@@ -1200,9 +1237,11 @@ fail:
 static void tc_egress_cases(void)
 {
 	const uint8_t both = XPF_HOST_INBOUND_FAMILY_INET | XPF_HOST_INBOUND_FAMILY_INET6;
-	struct xpf_host_inbound replies = {
+	/* The zone offers DNS (UDP 53): the box's datagrams from port 53 are answers. */
+	struct xpf_host_inbound dns = {
 		.flags = XPF_HOST_INBOUND_F_ZONE, .reply_port_first = 32768, .reply_port_last = 60999,
-		.n_entries = 1, .entries = {{.protocol = IPPROTO_TCP, .families = both, .port_last = JH_ALL_PORTS_LAST}}};
+		.n_entries = 1, .entries = {{.protocol = IPPROTO_UDP, .families = both, .port_first = DNS_PORT,
+					     .port_last = DNS_PORT}}};
 	struct xpf_junos_host ssh_only = {.flags = XPF_JUNOS_HOST_F_POLICIES, .n_prefixes = 2, .n_terms = 1,
 					  .n_policies = 1};
 	struct frame f;
@@ -1216,7 +1255,7 @@ static void tc_egress_cases(void)
 							 .dport_first = 22, .dport_last = 22};
 	ssh_only.policies[0] = (struct xpf_junos_host_policy){.src = {0x3}, .dst = {0x3}, .terms = 0x1,
 							      .action = XPF_JUNOS_HOST_PERMIT};
-	if ((err = set_host_inbound(0, SLOT_LO, &replies)) || (err = set_host_inbound_bank(0)) ||
+	if ((err = set_host_inbound(0, SLOT_LO, &dns)) || (err = set_host_inbound_bank(0)) ||
 	    (err = bpf_map_update_elem(fd.junos_host_out, &(uint32_t){SLOT_LO}, &ssh_only, BPF_ANY) ? -errno : 0)) {
 		not_ok("tc egress", "maps: %s", strerror(-err));
 		return;
@@ -1236,8 +1275,17 @@ static void tc_egress_cases(void)
 	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_UDP, 40000, 53, 0, 0, "");
 	tc_expect("tc egress: UDP from an ephemeral port (the box is the client) -> SHOT", &f, TC_ACT_SHOT,
 		  XPF_XDP_DROP_HOST_OUTBOUND);
-	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_UDP, 53, 40000, 0, 0, "");
-	tc_expect("tc egress: UDP from a well-known port (the box answers) -> OK", &f, TC_ACT_OK, -1);
+	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_UDP, DNS_PORT, 40000, 0, 0, "");
+	tc_expect("tc egress: UDP from a port the zone's host-inbound admits (the box answers) -> OK", &f, TC_ACT_OK, -1);
+	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_UDP, MDNS_PORT, 40000, 0, 0, "");
+	tc_expect("tc egress: UDP from a port no entry admits (below the ephemeral range too) -> SHOT", &f, TC_ACT_SHOT,
+		  XPF_XDP_DROP_HOST_OUTBOUND);
+	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_ICMP, 0, 0, ICMP_TIMESTAMP_TYPE, 0, "");
+	tc_expect("tc egress: ICMP timestamp request -> SHOT", &f, TC_ACT_SHOT, XPF_XDP_DROP_HOST_OUTBOUND);
+	eth(&f, ETH_P_IP);
+	put(&f, (uint8_t[20]){0x4f}, 20); /* claims 60 bytes of header */
+	tc_expect("tc egress: IPv4 options past the frame, policies in place -> SHOT (fail closed)", &f, TC_ACT_SHOT,
+		  XPF_XDP_DROP_HOST_OUTBOUND);
 	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_ICMP, 0, 0, ICMP_ECHO_REQUEST_TYPE, 0, "");
 	tc_expect("tc egress: echo request -> SHOT", &f, TC_ACT_SHOT, XPF_XDP_DROP_HOST_OUTBOUND);
 	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_ICMP, 0, 0, ICMP_ECHO_REPLY_TYPE, 0, "");
@@ -1357,6 +1405,7 @@ int main(int argc, char **argv)
 	verdict_cases();
 	interface_cases();
 	corpus_cases(corpus_path);
+	fragment_attack_cases();
 	bank_cases();
 	junos_host_cases(junos_host_path);
 	tc_egress_cases();

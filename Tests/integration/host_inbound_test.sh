@@ -250,14 +250,19 @@ PY
 CLOSED_PORT=9  # nothing listens there on the client: its kernel answers RST
 out=$(fw_connect 10.10.1.2 "$CLOSED_PORT")
 [[ "$out" == refused ]] && ok "from junos-host (none yet): the firewall's SYN reaches the client (RST back)" || notok "firewall connect before" "$out"
+if ip netns exec "$NS_FW" ping -c 1 -W 2 10.10.2.2 >/dev/null; then ok "from junos-host (none yet): the firewall pings the server"; else notok "firewall ping before" "no reply"; fi
 commit "$TMP/host-out.conf" "from junos-host: ping into trust, nothing into untrust"
-before=$(outbound_denied)
 if ip netns exec "$NS_FW" ping -c 1 -W 2 10.10.1.2 >/dev/null; then ok "from junos-host: the firewall's ping into trust permitted"; else notok "firewall ping into trust" "no reply"; fi
 out=$(fw_connect 10.10.1.2 "$CLOSED_PORT")
 [[ "$out" == "timed out" ]] && ok "from junos-host: the firewall's TCP SYN into trust dropped (no RST came back)" || notok "firewall connect into trust" "$out"
 if ip netns exec "$NS_FW" ping -c 1 -W "$REFUSED_WAIT_S" 10.10.2.2 >/dev/null 2>&1; then notok "firewall ping into untrust" "answered"; else ok "from junos-host: the firewall's ping into untrust dropped"; fi
+# One UDP datagram (ping retries a send the filter refused; UDP does not): exactly one drop.
+before=$(outbound_denied)
+ip netns exec "$NS_FW" "$PY" -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try: s.sendto(b"x", ("10.10.2.2", 9))
+except OSError: pass' || true
 after=$(outbound_denied)
-if ((after - before >= 2)); then ok "from junos-host refusals counted: drop_host_outbound +$((after - before))"; else notok "drop_host_outbound" "+$((after - before))"; fi
+if ((after - before == 1)); then ok "from junos-host: the firewall's one datagram into untrust counted, drop_host_outbound +1"; else notok "drop_host_outbound" "+$((after - before))"; fi
 out=$(connect_once "$NS_C" 10.10.1.1)
 [[ "$out" == hello ]] && ok "from junos-host: ssh to the firewall still answered (its SYN-ACK is not an opener)" || notok "inbound ssh with from junos-host" "$out"
 tcp_fin_flow 5001 41001  # transit out fw1 (untrust) through the worker: not the box's own

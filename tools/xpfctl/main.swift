@@ -211,11 +211,12 @@ struct FlowStatisticsShow: ParsableCommand {
         let stats = (0..<region.queues).map { WorkerStatsIO.read(region.worker($0)) }
         func total(_ f: (xpf_worker_stats) -> UInt64) -> UInt64 { stats.reduce(0) { $0 &+ f($1) } }
         // Host-bound packets the XDP program refused (host-inbound-traffic and junos-host
-        // policies, R-5.4): never reach a worker, so they are counted in the program's map;
-        // nil if it is unreadable.
+        // policies, R-5.4) and the box's own packets the TC egress program refused: never
+        // reach a worker, so they are counted in the programs' map; nil if it is unreadable.
         let xdp = DataplaneStatus.read(region).xdp
         let hostInboundDenied = xdp?[Int(XPF_XDP_DROP_HOST_INBOUND.rawValue)]
         let hostPolicyDenied = xdp?[Int(XPF_XDP_DROP_HOST_POLICY.rawValue)]
+        let hostOutboundDenied = xdp?[Int(XPF_XDP_DROP_HOST_OUTBOUND.rawValue)]
         if json {
             var j = JSONWriter()
             j.beginObject()
@@ -236,6 +237,7 @@ struct FlowStatisticsShow: ParsableCommand {
             j.endObject()
             if let hostInboundDenied { j.field("host_inbound_denied", hostInboundDenied) }
             if let hostPolicyDenied { j.field("host_policy_denied", hostPolicyDenied) }
+            if let hostOutboundDenied { j.field("host_outbound_denied", hostOutboundDenied) }
             j.endObject()
             print(j.text)
             return
@@ -256,6 +258,9 @@ struct FlowStatisticsShow: ParsableCommand {
         }
         if let hostPolicyDenied {
             print("Host-bound packets refused by junos-host policies (XDP): \(hostPolicyDenied)")
+        }
+        if let hostOutboundDenied {
+            print("The box's own packets refused by from junos-host policies (TC egress): \(hostOutboundDenied)")
         }
     }
 }

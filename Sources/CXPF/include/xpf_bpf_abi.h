@@ -11,7 +11,7 @@
 
 #include <linux/types.h>
 
-#define XPF_BPF_ABI_VERSION 3
+#define XPF_BPF_ABI_VERSION 4
 
 /* Maximum number of dataplane interfaces and of queues per interface. */
 #define XPF_MAX_IFACES 16
@@ -97,7 +97,9 @@ enum xpf_xdp_counter {
  *     ICMP/ICMPv6, 0 for any other protocol.
  * IPv6 extension headers (hop-by-hop, routing, destination options, fragment, AH) are
  * walked, at most XPF_HOST_INBOUND_MAX_EXT_HEADERS of them; a longer chain, or a
- * TCP/UDP/ICMP header cut short, is refused. */
+ * TCP/UDP/ICMP header cut short — by the end of the frame or by the IP packet's own length
+ * (a tiny first fragment), is refused, as is an IPv4 TCP fragment at offset 8 (RFC 1858:
+ * it would rewrite the first fragment's flags). */
 #define XPF_HOST_INBOUND_BANKS 2
 #define XPF_HOST_INBOUND_MAX_ENTRIES 48
 #define XPF_HOST_INBOUND_MAX_EXT_HEADERS 4
@@ -155,12 +157,14 @@ struct xpf_host_inbound {
  * program, xpf_tc_egress (TC, clsact egress of every dataplane interface), sees the packets
  * the kernel sends — the box's own; the workers' AF_XDP transmissions bypass TC — and
  * applies the policies of the egress interface's zone to the ones that open a connection:
- * TCP SYN without ACK, UDP from a source port in the host-inbound table's reply range (the
- * kernel's ephemeral ports: the box is the client), ICMP/ICMPv6 echo requests, and every
- * packet of another protocol (no way to tell a request from a reply). Answers (TCP
- * segments after the SYN, UDP from a well-known port, other ICMP), non-first fragments,
- * multicast, broadcast and link-local destinations, NDP and non-IP frames pass. The lookup
- * is the one above with the packet's source (the box) as source address.
+ * TCP SYN without ACK; UDP unless its source port is one the egress interface's
+ * host-inbound table admits through an entry (the box answering on a service it offers in
+ * that zone); ICMP/ICMPv6 but echo replies and errors (ICMPv4 0, 3, 4, 11, 12; ICMPv6
+ * 1-4, 129); every packet of another protocol (no way to tell a request from a reply).
+ * Answers, non-first fragments, multicast, broadcast and link-local destinations, NDP and
+ * non-IP frames pass. The lookup is the one above with the packet's source (the box) as
+ * source address. Headers past the skb's linear part are pulled in first; an IP packet
+ * whose headers still cannot be read is refused when the zone has such policies.
  *
  * junos_host_out (BPF_MAP_TYPE_ARRAY, same keys, banks, writer and ordering as junos_host):
  *   struct xpf_junos_host of the egress interface's zone's from junos-host policies.

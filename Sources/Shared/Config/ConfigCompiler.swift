@@ -558,6 +558,16 @@ struct ConfigCompiler {
         for (zone, context, toHost) in hostContexts {
             // The box's zone has no address book: its side's addresses come from the global book.
             let list = try context.scopes("policy").map { try policy($0, from: toHost ? zone : nil, to: toHost ? nil : zone) }
+            // The BPF programs count refusals only: no events, no statistics per policy.
+            for stanza in context.scopes("policy") {
+                let then = stanza.scope("then")
+                for keyword in ["log", "count"] {
+                    if let node = then.node?.children(keyword).first(where: { !$0.isInactive }) {
+                        throw ConfigError("policy '\(stanza.name)': 'then \(keyword)' is not supported on junos-host policies "
+                            + "(the XDP and TC programs log nothing and count refusals only)", at: node.location)
+                    }
+                }
+            }
             if let problem = JunosHostTable(policies: list, applications: model.applications, defaultPermit: false).problem {
                 let pair = toHost ? "from-zone \(model.zones[zone].name) to-zone junos-host" : "from-zone junos-host to-zone \(model.zones[zone].name)"
                 throw ConfigError("\(pair): \(problem)", at: context.location)

@@ -165,7 +165,8 @@ public struct HostInboundTable: Sendable, Equatable {
         /// IPv6 extension headers before the upper layer (a later fragment: up to and
         /// including its fragment header).
         public var extensionHeaders: Int
-        /// Bytes of the upper-layer header present in the frame.
+        /// Bytes of the upper-layer header present: in the frame and inside the IP packet
+        /// as its header declares (padding after a tiny fragment is not header).
         public var l4Bytes: Int
 
         public init(family: ConfigModel.Family, ipProtocol: UInt8, port: UInt16 = 0, tcpFlags: UInt8 = 0,

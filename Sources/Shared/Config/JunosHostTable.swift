@@ -12,9 +12,10 @@
 // The lookup is a bitmap intersection, not a scan of policies: every distinct prefix and
 // application term of the zone's policies is checked once against the packet, giving one
 // bit set of matching prefixes per address and one of matching terms; the first policy
-// whose own bit sets meet all three decides. A packet costs one pass over at most 128
-// prefixes and 64 terms and one over at most 64 policies — bounded loops the verifier
-// accepts without nesting. Bigger contexts are refused at commit (`problem`).
+// whose own bit sets meet all three decides. A packet costs two passes over at most 128
+// prefixes (source, destination), one over at most 64 terms and one over at most 64
+// policies, none nested; the program runs them as bpf_loop callbacks (as bounded loops
+// they exceeded the verifier's budget). Bigger contexts are refused at commit (`problem`).
 
 import CXPF
 

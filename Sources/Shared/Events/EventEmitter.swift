@@ -311,7 +311,7 @@ extension Pipeline {
                                  let rec = table.records + index
                                  return !isStale(rec) || recheck(index)
                              }) { index, expired in
-            PolicyCounters.sessionClosed(table.records + index, bank: policyHits, epoch: policyEpoch)
+            countClosed(index)
             emitClose(index, reason: expired ? SessionEvent.ageingReason(table, index) : XPF_CLOSE_POLICY, counters: &counters)
         }
     }
@@ -329,10 +329,12 @@ extension Pipeline {
                                        counters: inout WorkerCounters) -> (removed: Int, finished: Bool) {
         var events = self.events
         defer { self.events = events }
+        var partition = self.partition
+        defer { self.partition = partition }
         let budget = min(Self.clearSlice, events.freeEntries())
-        let (table, now, s, q, ms, epoch, bank) = (partition.table, nowRealtimeNs, nowS, events.queue, nowMs, policyEpoch, policyHits)
+        let (table, now, s, q, ms, epoch) = (partition.table, nowRealtimeNs, nowS, events.queue, nowMs, policyEpoch)
         return partition.removeSlice(budget: budget, matching: { f.matches(table.records + $0, runningEpoch: epoch) }) { index in
-            PolicyCounters.sessionClosed(table.records + index, bank: bank, epoch: epoch)
+            countClosed(index)
             guard SessionEvent.logsClose(table, index) else { return }
             events.emit(XPF_EV_SESSION_CLOSE, ingress: table.records[index].if_in, nowMs: ms, length: flowEventLength,
                         counters: &counters) {

@@ -42,15 +42,20 @@ public enum PolicyCounters {
     }
 
     /// Record `rec` is being removed: when its policy counts (XPF_SESS_COUNT) and its
-    /// verdict is of the running policy epoch `epoch` (an older id names another policy
-    /// here), its policy's counters take its packets and bytes and one closed session.
-    /// Called by the process removing it, before the record is freed.
+    /// verdict is of the counting process's policy epoch — decided at a generation in
+    /// [`epoch`, `generation`]: an older one names another policy here, a newer one (another
+    /// worker re-checked it under a configuration this process does not run yet) belongs
+    /// to the next epoch's bank — its policy's counters take its packets and bytes and one
+    /// closed session. Called by the process removing it, before the record is freed.
     @inlinable
     public static func sessionClosed(_ rec: UnsafeMutablePointer<xpf_session>, bank: UnsafeMutablePointer<xpf_policy_counters>,
-                                     epoch: UInt32)
+                                     epoch: UInt32, generation: UInt32)
     {
-        guard xpf_sess_flags(rec) & UInt8(XPF_SESS_COUNT.rawValue) != 0,
-              Int32(bitPattern: xpf_sess_generation(rec) &- epoch) >= 0
+        // Acquire first: the verdict (policy, flags) stored before this generation is
+        // visible to the loads that follow (xpf_shim.h, xpf_sess_generation).
+        let decided = xpf_sess_generation(rec)
+        guard Int32(bitPattern: decided &- epoch) >= 0, Int32(bitPattern: generation &- decided) >= 0,
+              xpf_sess_flags(rec) & UInt8(XPF_SESS_COUNT.rawValue) != 0
         else { return }
         let id = Int(xpf_sess_policy(rec))
         add(counter(bank, id, XPF_PC_PACKETS_FWD), xpf_sess_packets(rec, 0))
@@ -58,5 +63,18 @@ public enum PolicyCounters {
         add(counter(bank, id, XPF_PC_BYTES_FWD), xpf_sess_bytes(rec, 0))
         add(counter(bank, id, XPF_PC_BYTES_REV), xpf_sess_bytes(rec, 1))
         add(counter(bank, id, XPF_PC_CLOSED), 1)
+    }
+}
+
+extension Pipeline {
+    /// Record `index` of this worker's partition is about to be removed (aged or cleared):
+    /// its traffic goes to its `then count` policy's counters. A stale counted session is
+    /// re-checked first, so it counts under the running epoch's policy when that still
+    /// permits it (a session the new policies refuse has no policy left to count it).
+    @inlinable
+    func countClosed(_ index: Int) {
+        let rec = partition.table.records + index
+        if xpf_sess_flags(rec) & UInt8(XPF_SESS_COUNT.rawValue) != 0 && isStale(rec) { _ = recheck(index) }
+        PolicyCounters.sessionClosed(rec, bank: policyHits, epoch: policyEpoch, generation: UInt32(truncatingIfNeeded: generation))
     }
 }

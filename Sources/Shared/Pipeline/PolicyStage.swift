@@ -201,8 +201,9 @@ extension Pipeline {
             return false
         }
         xpf_sess_set_policy(rec, verdict.policy)
-        // The new verdict's flags replace the old one's (readers see either verdict's bits
-        // for a moment: a close in between is counted or logged as the old policy said).
+        // The new verdict's flags replace the old one's. A reader may see a mix of both
+        // verdicts' bits until the generation below is stored (release): one that acquires
+        // the new generation sees the new bits (PolicyCounters.sessionClosed reads so).
         let set = verdict.sessionFlags
         if set != PolicyVerdict.verdictFlags { xpf_sess_and_flags(rec, set | ~PolicyVerdict.verdictFlags) }
         if set != 0 { xpf_sess_or_flags(rec, set) }
