@@ -13,7 +13,8 @@
  *   - frames on interfaces xpfd did not register (if_slots): not ours;
  *   - non-IP frames (ARP, LLDP, STP, ...): the kernel's own stack answers ARP
  *     and runs whatever L2 control protocols are configured;
- *   - multicast/broadcast, IPv6 link-local and NDP: routing protocols, DHCP,
+ *   - multicast/broadcast, IPv6 link-local other than the box's own, and NDP: routing
+ *     protocols, DHCP,
  *     neighbour discovery — the kernel keeps the neighbour tables the worker
  *     relies on, so it must see these;
  *   - traffic to the box's own addresses (local_addrs): SSH, management, BGP
@@ -522,10 +523,11 @@ static __always_inline int ipv6_upper_layer(struct ipv6hdr *ip6h, void *data_end
 	return 1;
 }
 
-/* Same for IPv6. Extension headers are not walked: NDP is only recognised when
+/* Same for IPv6 (the box's link-local addresses are local addresses like the others).
+ * Extension headers are not walked: NDP is only recognised when
  * ICMPv6 follows the fixed header directly, which is how NDP is sent (RFC 4861
  * messages carry no extension headers in practice, and their destinations are
- * mostly multicast or link-local, caught before that check anyway). */
+ * mostly multicast, caught before that check anyway). */
 static __always_inline int triage_ipv6(void *l3, void *data_end, __u32 slot)
 {
 	struct ipv6hdr *ip6h = l3;
@@ -539,13 +541,13 @@ static __always_inline int triage_ipv6(void *l3, void *data_end, __u32 slot)
 		return pass(XPF_XDP_ERR_PARSE);
 
 	dst = ip6h->daddr.in6_u.u6_addr8;
-	/* ff00::/8 multicast (includes all NDP solicited-node traffic) and
-	 * fe80::/10 link-local never leave the link, so they are not transit. */
-	if (dst[0] == 0xff || (dst[0] == 0xfe && (dst[1] & 0xc0) == 0x80))
+	/* ff00::/8 multicast (includes all NDP solicited-node traffic) never leaves the
+	 * link as transit. */
+	if (dst[0] == 0xff)
 		return pass(XPF_XDP_PASS_CONTROL);
 
-	/* NDP to a unicast global address (e.g. unicast neighbour
-	 * unreachability probes) still belongs to the kernel's neighbour table. */
+	/* NDP to a unicast address (neighbour unreachability probes, link-local or global)
+	 * belongs to the kernel's neighbour table. */
 	if (ip6h->nexthdr == IPPROTO_ICMPV6) {
 		__u8 *icmp_type = (__u8 *)(ip6h + 1);
 
@@ -568,6 +570,10 @@ static __always_inline int triage_ipv6(void *l3, void *data_end, __u32 slot)
 		count(XPF_XDP_DROP_HOST_INBOUND);
 		return XDP_DROP;
 	}
+	/* fe80::/10 link-local that is not the box's (its own are checked above, as any
+	 * local address): never routed, so not transit either. */
+	if (dst[0] == 0xfe && (dst[1] & 0xc0) == 0x80)
+		return pass(XPF_XDP_PASS_CONTROL);
 
 	return -1;
 }

@@ -537,8 +537,22 @@ static void verdict_cases(void)
 	       XPF_XDP_DROP_NO_WORKER);
 
 	eth(&f, ETH_P_IPV6);
-	ipv6(&f, "2001:db8:1::7", "fe80::1", IPPROTO_UDP, 0);
-	expect("IPv6 link-local destination -> PASS, PASS_CONTROL", &f, &lo, XDP_PASS,
+	ipv6(&f, "fe80::7", "fe80::1", IPPROTO_UDP, 0);
+	expect("IPv6 link-local destination, not the box's -> PASS, PASS_CONTROL", &f, &lo, XDP_PASS,
+	       XPF_XDP_PASS_CONTROL);
+
+	/* The box's own link-local address meets host-inbound-traffic like any other. */
+	eth(&f, ETH_P_IPV6);
+	ipv6(&f, "fe80::7", "fe80::b0c5", IPPROTO_UDP, 0);
+	expect("IPv6 to the box's link-local address (UDP admitted) -> PASS, PASS_LOCAL", &f, &lo, XDP_PASS,
+	       XPF_XDP_PASS_LOCAL);
+	eth(&f, ETH_P_IPV6);
+	ipv6(&f, "fe80::7", "fe80::b0c5", IPPROTO_ICMPV6, 128);
+	expect("IPv6 echo to the box's link-local address (not admitted) -> DROP, DROP_HOST_INBOUND", &f, &lo, XDP_DROP,
+	       XPF_XDP_DROP_HOST_INBOUND);
+	eth(&f, ETH_P_IPV6);
+	ipv6(&f, "fe80::7", "fe80::b0c5", IPPROTO_ICMPV6, 135);
+	expect("IPv6 unicast NS to the box's link-local address -> PASS, PASS_CONTROL", &f, &lo, XDP_PASS,
 	       XPF_XDP_PASS_CONTROL);
 
 	eth(&f, ETH_P_IPV6);
@@ -1383,7 +1397,8 @@ int main(int argc, char **argv)
 	    (mq_ifindex && (err = set_slot(mq_ifindex, SLOT_MQ))) ||
 	    (err = add_local(AF_INET, "192.0.2.1")) ||
 	    (err = add_local(AF_INET, "192.0.2.255")) ||
-	    (err = add_local(AF_INET6, "2001:db8::1"))) {
+	    (err = add_local(AF_INET6, "2001:db8::1")) ||
+	    (err = add_local(AF_INET6, "fe80::b0c5"))) {
 		not_ok("fill if_slots and local_addrs", "%s", strerror(-err));
 		goto out;
 	}

@@ -116,6 +116,16 @@ sys.exit(0 if s["host_inbound_denied"] >= top and line and int(line.group(1)) >=
 PY
 then ok "xpfctl show security flow statistics: host_inbound_denied (text and JSON)"; else notok "flow statistics" "$stats"; fi
 
+# --- the firewall's link-local addresses are its addresses too ---------------------------
+linklocal() {  # linklocal IF: the firewall's fe80:: address on IF
+    ip -n "$NS_FW" -6 -o addr show dev "$1" scope link | awk '{print $4}' | cut -d/ -f1 | head -n 1
+}
+ll0=$(linklocal fw0) ll1=$(linklocal fw1)
+out=$(connect_once "$NS_C" "$ll0%c0")
+[[ "$out" == hello ]] && ok "TCP $SSH_PORT to fw0's link-local $ll0 from trust admitted" || notok "ssh to link-local from trust" "$out"
+out=$(connect_once "$NS_S" "$ll1%s0")
+[[ "$out" == refused* ]] && ok "TCP $SSH_PORT to fw1's link-local $ll1 from untrust refused" || notok "ssh to link-local from untrust" "$out"
+
 # --- an established connection stops at the commit that removes ssh -------------------
 cat >"$TMP/client.py" <<'PY'
 import os, socket, sys, time

@@ -53,7 +53,7 @@ enum xpf_xdp_counter {
 	XPF_XDP_REDIRECT = 1,        /* handed to the worker's AF_XDP socket */
 	XPF_XDP_PASS_NOT_IP = 2,     /* ARP, LLDP, anything not IPv4/IPv6 */
 	XPF_XDP_PASS_LOCAL = 3,      /* destination is one of the box's own addresses */
-	XPF_XDP_PASS_CONTROL = 4,    /* multicast/broadcast, IPv6 link-local, NDP (ICMPv6 133-137) */
+	XPF_XDP_PASS_CONTROL = 4,    /* multicast/broadcast, IPv6 link-local not the box's, NDP (ICMPv6 133-137) */
 	XPF_XDP_DROP_NO_WORKER = 5,  /* transit packet, but no live worker socket for the queue */
 	XPF_XDP_ERR_PARSE = 6,       /* truncated Ethernet/VLAN/IP header: passed to the kernel */
 	XPF_XDP_PASS_NOT_DATAPLANE = 7, /* ingress ifindex not in if_slots */
