@@ -4,10 +4,11 @@
  * Its job is triage: every frame either stays with the kernel (XDP_PASS), goes
  * to the worker that owns the receive queue (redirect into xsks_map), or is
  * dropped — because no worker is there to take it, or because it is addressed to
- * the box and its interface's host-inbound-traffic refuses it (the one check made
- * here, since such packets never reach a worker). Everything else the firewall
- * decides lives in the userspace worker; this program holds no state beyond the
- * maps xpfd fills in.
+ * the box and its interface's host-inbound-traffic or junos-host policies refuse it
+ * (the one check made here, since such packets never reach a worker). Everything
+ * else the firewall decides lives in the userspace worker. The program reads the maps
+ * xpfd fills in and host_flows, the flows the box opened, which this object's second
+ * program (xpf_tc_egress, at the end of this file) records as the box sends.
  *
  * What goes to the kernel, and why:
  *   - frames on interfaces xpfd did not register (if_slots): not ours;
@@ -98,6 +99,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct xpf_junos_host);
 } junos_host SEC(".maps");
+
+/* The box's own flows (xpf_bpf_abi.h): written by xpf_tc_egress, read by the reply rule. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XPF_HOST_FLOWS_MAX);
+	__type(key, struct xpf_host_flow);
+	__type(value, __u32);
+} host_flows SEC(".maps");
 
 /* The box's own traffic: from junos-host policies, read by xpf_tc_egress. */
 struct {
@@ -203,6 +212,29 @@ static __always_inline int in_range(__u16 v, __u16 first, __u16 last)
 	return v >= first && v <= last;
 }
 
+/* The host_flows key of a packet's flow: `local` is the box's side (the destination of a
+ * packet arriving, the source of one the box sends). */
+static __always_inline void host_flow_key(struct xpf_host_flow *k, const struct host_packet *p, int box_sends,
+					  __u16 sport, __u16 dport)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->family = p->family_bit == XPF_HOST_INBOUND_FAMILY_INET ? 4 : 6;
+	k->protocol = p->protocol;
+	k->local_port = box_sends ? sport : dport;
+	k->remote_port = box_sends ? dport : sport;
+	__builtin_memcpy(k->local, box_sends ? p->src : p->dst, sizeof(k->local));
+	__builtin_memcpy(k->remote, box_sends ? p->dst : p->src, sizeof(k->remote));
+}
+
+/* Whether an arriving TCP/UDP packet belongs to a flow the box opened (host_flows). */
+static __always_inline int box_flow_known(const struct host_packet *p, __u16 sport, __u16 dport)
+{
+	struct xpf_host_flow k;
+
+	host_flow_key(&k, p, 0, sport, dport);
+	return bpf_map_lookup_elem(&host_flows, &k) != NULL;
+}
+
 /* Whether an entry of `t` names (protocol, family, port): port is the TCP/UDP port or the
  * ICMP type, 0 for other protocols. */
 static __always_inline int entry_admits(const struct xpf_host_inbound *t, __u8 protocol, __u8 family_bit, __u16 port)
@@ -238,14 +270,15 @@ static __always_inline int host_inbound_admits(const struct xpf_host_inbound *t,
 		if (!l4_has(p, TCP_FLAGS_OFFSET + 1, data_end))
 			return HOST_REFUSED;
 		port = ((__u16)l4[L4_DST_PORT_OFFSET] << 8) | l4[L4_DST_PORT_OFFSET + 1];
-		if ((l4[TCP_FLAGS_OFFSET] & TCP_FLAG_ACK) &&
-		    in_range(port, t->reply_port_first, t->reply_port_last))
+		if ((l4[TCP_FLAGS_OFFSET] & TCP_FLAG_ACK) && in_range(port, t->reply_port_first, t->reply_port_last) &&
+		    box_flow_known(p, ((__u16)l4[L4_SRC_PORT_OFFSET] << 8) | l4[L4_SRC_PORT_OFFSET + 1], port))
 			return HOST_ADMIT_REPLY;
 	} else if (p->protocol == IPPROTO_UDP) {
 		if (!l4_has(p, L4_PORTS_BYTES, data_end))
 			return HOST_REFUSED;
 		port = ((__u16)l4[L4_DST_PORT_OFFSET] << 8) | l4[L4_DST_PORT_OFFSET + 1];
-		if (in_range(port, t->reply_port_first, t->reply_port_last))
+		if (in_range(port, t->reply_port_first, t->reply_port_last) &&
+		    box_flow_known(p, ((__u16)l4[L4_SRC_PORT_OFFSET] << 8) | l4[L4_SRC_PORT_OFFSET + 1], port))
 			return HOST_ADMIT_REPLY;
 	} else if ((p->protocol == IPPROTO_ICMP && p->family_bit == XPF_HOST_INBOUND_FAMILY_INET) ||
 		   (p->protocol == IPPROTO_ICMPV6 && p->family_bit == XPF_HOST_INBOUND_FAMILY_INET6)) {
@@ -731,6 +764,35 @@ deny:
 	return TC_ACT_SHOT;
 }
 
+/* The box sends `p` (permitted) through interface `slot`: a TCP segment or UDP datagram
+ * from a reply-range port belongs to a flow the box opened, whose replies the XDP
+ * program's reply rule admits (host_flows). A lookup first: it marks a present entry
+ * recently used in the LRU, and most packets find theirs. */
+static __always_inline void record_box_flow(__u32 slot, const struct host_packet *p, void *data_end)
+{
+	__u32 zero = 0, one = 1, key, *current;
+	struct xpf_host_inbound *t;
+	struct xpf_host_flow k;
+	__u8 *l4 = p->l4;
+	__u16 sport, dport;
+
+	if (p->later_fragment || (p->protocol != IPPROTO_TCP && p->protocol != IPPROTO_UDP) ||
+	    !l4_has(p, L4_PORTS_BYTES, data_end))
+		return;
+	current = bpf_map_lookup_elem(&host_inbound_bank, &zero);
+	if (!current || slot >= XPF_MAX_IFACES)
+		return;
+	key = (*(volatile __u32 *)current % XPF_HOST_INBOUND_BANKS) * XPF_MAX_IFACES + slot;
+	t = bpf_map_lookup_elem(&host_inbound, &key);
+	sport = ((__u16)l4[L4_SRC_PORT_OFFSET] << 8) | l4[L4_SRC_PORT_OFFSET + 1];
+	dport = ((__u16)l4[L4_DST_PORT_OFFSET] << 8) | l4[L4_DST_PORT_OFFSET + 1];
+	if (!t || !in_range(sport, t->reply_port_first, t->reply_port_last))
+		return;
+	host_flow_key(&k, p, 1, sport, dport);
+	if (!bpf_map_lookup_elem(&host_flows, &k))
+		bpf_map_update_elem(&host_flows, &k, &one, BPF_ANY);
+}
+
 /* Bytes of headers pulled into the skb's linear part before parsing: Ethernet, a VLAN tag,
  * IPv6 with a few extension headers, and TCP up to its flags. */
 #define TC_HEADER_PULL 128
@@ -745,6 +807,7 @@ int xpf_tc_egress(struct __sk_buff *skb)
 	__u32 ifindex = skb->ifindex;
 	void *l3;
 	__u16 proto;
+	int verdict;
 
 	slot = bpf_map_lookup_elem(&if_slots, &ifindex);
 	if (!slot)
@@ -807,5 +870,8 @@ int xpf_tc_egress(struct __sk_buff *skb)
 	} else {
 		return TC_ACT_OK;
 	}
-	return host_outbound_verdict(slot->slot, &hp, data_end);
+	verdict = host_outbound_verdict(slot->slot, &hp, data_end);
+	if (verdict == TC_ACT_OK)
+		record_box_flow(slot->slot, &hp, data_end);
+	return verdict;
 }

@@ -69,7 +69,7 @@ final class HostInboundTableTests: XCTestCase {
             case ("entry", 6):
                 guard corpus.tables[f[1]] != nil else { throw XPFError("corpus line \(line): no table \(f[1])") }
                 corpus.tables[f[1]]!.entries.append(f[2...].joined(separator: " "))
-            case ("case", 10):
+            case ("case", 10), ("reply", 10):
                 guard corpus.tables[f[1]] != nil else { throw XPFError("corpus line \(line): no table \(f[1])") }
                 let family: ConfigModel.Family = f[2] == "4" ? .inet : .inet6
                 var flags: UInt8 = 0
@@ -86,7 +86,8 @@ final class HostInboundTableTests: XCTestCase {
                 let fragmentHeader = family == .inet6 && fragment != "none" ? 1 : 0
                 let packet = HostInboundTable.Packet(
                     family: family, ipProtocol: try number(3), port: try number(4), tcpFlags: flags,
-                    laterFragment: fragment == "later", extensionHeaders: ext + fragmentHeader, l4Bytes: try number(8))
+                    laterFragment: fragment == "later", extensionHeaders: ext + fragmentHeader, l4Bytes: try number(8),
+                    boxFlow: kind == "reply")
                 corpus.cases.append(.init(line: line, table: f[1], packet: packet, admit: f[9] == "admit"))
             default:
                 throw XPFError("corpus line \(line): cannot read '\(raw)'")

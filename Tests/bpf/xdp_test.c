@@ -73,6 +73,7 @@ static struct {
 	int host_inbound_bank;
 	int junos_host;
 	int junos_host_out;
+	int host_flows;
 	int tc_prog;
 } fd;
 
@@ -717,13 +718,15 @@ static uint8_t tcp_flags(const char *letters)
 
 /* The upper-layer header of a case, whole: TCP (ports, flags), UDP (ports), ICMP (type),
  * zeros for anything else. */
+#define CORPUS_SOURCE_PORT 40000 /* the source port of every corpus frame */
+
 static void l4_header(uint8_t out[L4_MAX], int family, unsigned proto, unsigned port,
 		      const char *flags)
 {
 	memset(out, 0, L4_MAX);
 	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
-		out[0] = 0x9c; /* source port 40000 */
-		out[1] = 0x40;
+		out[0] = CORPUS_SOURCE_PORT >> 8;
+		out[1] = CORPUS_SOURCE_PORT & 0xff;
 		out[2] = port >> 8;
 		out[3] = port & 0xff;
 		if (proto == IPPROTO_TCP) {
@@ -793,8 +796,21 @@ static void corpus_frame(struct frame *f, int family, unsigned proto, unsigned p
 	put(f, l4, l4_bytes);
 }
 
+/* The host_flows key of the flow a corpus frame (corpus_frame) replies to: the box's
+ * address and `port`, the frame's source address and port. */
+static struct xpf_host_flow corpus_flow(int family, unsigned proto, unsigned port)
+{
+	struct xpf_host_flow k = {.family = family, .protocol = proto, .local_port = port,
+				  .remote_port = CORPUS_SOURCE_PORT};
+
+	inet_pton(family == 4 ? AF_INET : AF_INET6, family == 4 ? "192.0.2.1" : "2001:db8::1", k.local);
+	inet_pton(family == 4 ? AF_INET : AF_INET6, family == 4 ? "198.51.100.7" : "2001:db8:1::7", k.remote);
+	return k;
+}
+
 /* Reads the corpus: `table` lines start a table (zone flag, reply ports), `entry` lines
- * fill it, `case` lines run at once with the table written into SLOT_LO of bank 0. */
+ * fill it, `case` and `reply` lines run at once with the table written into SLOT_LO of
+ * bank 0 — a `reply` with its flow in host_flows for the run. */
 static void corpus_cases(const char *path)
 {
 	const struct run lo = {.ifindex = lo_ifindex};
@@ -830,15 +846,18 @@ static void corpus_cases(const char *path)
 			   (t = find_table(name)) && t->t.n_entries < XPF_HOST_INBOUND_MAX_ENTRIES) {
 			t->t.entries[t->t.n_entries++] = (struct xpf_host_inbound_entry){
 				.protocol = u1, .families = u2, .port_first = u3, .port_last = u4};
-		} else if (strcmp(kind, "case") == 0 &&
-			   sscanf(line, "case %31s %d %u %u %7s %7s %d %d %7s", name, &family, &u1,
+		} else if ((strcmp(kind, "case") == 0 || strcmp(kind, "reply") == 0) &&
+			   sscanf(line, "%*s %31s %d %u %u %7s %7s %d %d %7s", name, &family, &u1,
 				  &u2, flags, fragment, &ext, &l4_bytes, verdict) == 9 &&
 			   (t = find_table(name))) {
 			char title[320];
 			struct frame f;
-			int admit = strcmp(verdict, "admit") == 0;
+			int admit = strcmp(verdict, "admit") == 0, reply = strcmp(kind, "reply") == 0;
+			struct xpf_host_flow flow = corpus_flow(family, u1, u2);
+			__u32 one = 1;
 
-			if ((err = set_host_inbound(0, SLOT_LO, &t->t))) {
+			if ((err = set_host_inbound(0, SLOT_LO, &t->t)) ||
+			    (reply && bpf_map_update_elem(fd.host_flows, &flow, &one, BPF_ANY) && (err = -errno))) {
 				not_ok("host-inbound corpus", "line %d: map update: %s", lineno,
 				       strerror(-err));
 				break;
@@ -849,6 +868,8 @@ static void corpus_cases(const char *path)
 				 admit ? "PASS, PASS_LOCAL" : "DROP, DROP_HOST_INBOUND");
 			expect(title, &f, &lo, admit ? XDP_PASS : XDP_DROP,
 			       admit ? XPF_XDP_PASS_LOCAL : XPF_XDP_DROP_HOST_INBOUND);
+			if (reply)
+				bpf_map_delete_elem(fd.host_flows, &flow);
 			cases++;
 		} else {
 			line[strcspn(line, "\n")] = 0;
@@ -891,9 +912,16 @@ static void fragment_attack_cases(void)
 	f.b[IPV4_FRAG_OFF_OFFSET + 1] = 1; /* offset 1 (8 bytes) */
 	expect("TCP fragment at offset 8 (over the flags) -> DROP, DROP_HOST_INBOUND", &f, &lo, XDP_DROP,
 	       XPF_XDP_DROP_HOST_INBOUND);
-	corpus_frame(&f, 4, IPPROTO_TCP, 40000, "A", "first", 0, 20);
-	expect("the same first fragment whole (20 bytes of TCP, ACK) -> PASS, PASS_LOCAL", &f, &lo, XDP_PASS,
-	       XPF_XDP_PASS_LOCAL);
+	{
+		struct xpf_host_flow flow = corpus_flow(4, IPPROTO_TCP, 40000);
+		__u32 one = 1;
+
+		bpf_map_update_elem(fd.host_flows, &flow, &one, BPF_ANY);
+		corpus_frame(&f, 4, IPPROTO_TCP, 40000, "A", "first", 0, 20);
+		expect("the same first fragment whole (20 bytes of TCP, ACK, the box's flow) -> PASS, PASS_LOCAL", &f, &lo,
+		       XDP_PASS, XPF_XDP_PASS_LOCAL);
+		bpf_map_delete_elem(fd.host_flows, &flow);
+	}
 }
 
 /* xpfd writes the bank the program does not read, then switches: the program must follow
@@ -1192,9 +1220,16 @@ static void junos_host_cases(const char *path)
 		jh_frame(&f, 4, "10.2.0.1", "192.0.2.1", IPPROTO_ICMP, 0, 0, ICMP_DEST_UNREACH_TYPE, 4, "");
 		expect("junos-host deny-all: ICMP fragmentation-needed to the box -> PASS, PASS_LOCAL", &f, &lo,
 		       XDP_PASS, XPF_XDP_PASS_LOCAL);
+		struct xpf_host_flow flow = {.family = 4, .protocol = IPPROTO_UDP, .local_port = 40000, .remote_port = 53};
+		__u32 one = 1;
+
+		inet_pton(AF_INET, "192.0.2.1", flow.local);
+		inet_pton(AF_INET, "10.2.0.1", flow.remote);
+		bpf_map_update_elem(fd.host_flows, &flow, &one, BPF_ANY);
 		jh_frame(&f, 4, "10.2.0.1", "192.0.2.1", IPPROTO_UDP, 53, 40000, 0, 0, "");
-		expect("junos-host deny-all: UDP reply to an ephemeral port -> PASS, PASS_LOCAL", &f, &lo,
+		expect("junos-host deny-all: UDP reply on the box's flow -> PASS, PASS_LOCAL", &f, &lo,
 		       XDP_PASS, XPF_XDP_PASS_LOCAL);
+		bpf_map_delete_elem(fd.host_flows, &flow);
 		set_junos_host(0, SLOT_LO, &(struct xpf_junos_host){0});
 	}
 }
@@ -1279,6 +1314,17 @@ static void tc_egress_cases(void)
 	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_TCP, 40000, 80, 0, 0, "S");
 	tc_expect("tc egress: the box's SYN to port 80 (default deny) -> SHOT, DROP_HOST_OUTBOUND", &f, TC_ACT_SHOT,
 		  XPF_XDP_DROP_HOST_OUTBOUND);
+	/* The permitted SYN recorded the box's flow, the refused one did not: the reply rule
+	 * admits the server's answer on the first only. */
+	jh_frame(&f, 4, "10.2.0.1", "192.0.2.1", IPPROTO_TCP, 22, 40000, 0, 0, "SA");
+	expect("the answer on the flow the box opened (recorded at TC egress) -> PASS, PASS_LOCAL", &f,
+	       &(struct run){.ifindex = lo_ifindex}, XDP_PASS, XPF_XDP_PASS_LOCAL);
+	jh_frame(&f, 4, "10.2.0.1", "192.0.2.1", IPPROTO_TCP, 80, 40000, 0, 0, "SA");
+	expect("an answer on the flow the policies refused -> DROP, DROP_HOST_INBOUND", &f,
+	       &(struct run){.ifindex = lo_ifindex}, XDP_DROP, XPF_XDP_DROP_HOST_INBOUND);
+	jh_frame(&f, 4, "10.2.0.9", "192.0.2.1", IPPROTO_TCP, 41000, 40001, 0, 0, "A");
+	expect("an ACK to a reply port on no flow of the box's -> DROP, DROP_HOST_INBOUND", &f,
+	       &(struct run){.ifindex = lo_ifindex}, XDP_DROP, XPF_XDP_DROP_HOST_INBOUND);
 	jh_frame(&f, 6, "2001:db8::1", "2001:db8:b::1", IPPROTO_TCP, 40000, 80, 0, 0, "S");
 	tc_expect("tc egress: IPv6 SYN to port 80 -> SHOT, DROP_HOST_OUTBOUND", &f, TC_ACT_SHOT,
 		  XPF_XDP_DROP_HOST_OUTBOUND);
@@ -1363,13 +1409,14 @@ int main(int argc, char **argv)
 	fd.host_inbound_bank = bpf_object__find_map_fd_by_name(obj, "host_inbound_bank");
 	fd.junos_host = bpf_object__find_map_fd_by_name(obj, "junos_host");
 	fd.junos_host_out = bpf_object__find_map_fd_by_name(obj, "junos_host_out");
+	fd.host_flows = bpf_object__find_map_fd_by_name(obj, "host_flows");
 	prog = bpf_object__find_program_by_name(obj, "xpf_tc_egress");
 	fd.tc_prog = prog ? bpf_program__fd(prog) : -1;
 	prog = bpf_object__find_program_by_name(obj, "xpf_xdp");
 	fd.prog = prog ? bpf_program__fd(prog) : -1;
 	if (fd.prog < 0 || fd.counters < 0 || fd.if_slots < 0 || fd.local_addrs < 0 ||
 	    fd.xsks < 0 || fd.host_inbound < 0 || fd.host_inbound_bank < 0 || fd.junos_host < 0 ||
-	    fd.junos_host_out < 0 || fd.tc_prog < 0) {
+	    fd.junos_host_out < 0 || fd.host_flows < 0 || fd.tc_prog < 0) {
 		not_ok("program and maps present", "prog %d counters %d if_slots %d "
 		       "local_addrs %d xsks_map %d host_inbound %d host_inbound_bank %d junos_host %d "
 		       "junos_host_out %d xpf_tc_egress %d",

@@ -126,6 +126,47 @@ out=$(connect_once "$NS_C" "$ll0%c0")
 out=$(connect_once "$NS_S" "$ll1%s0")
 [[ "$out" == refused* ]] && ok "TCP $SSH_PORT to fw1's link-local $ll1 from untrust refused" || notok "ssh to link-local from untrust" "$out"
 
+# --- replies: only on flows the firewall itself opened (host_flows, recorded at TC egress) ---
+EPHEMERAL_PORT=45000  # inside the kernel's ip_local_port_range
+cat >"$TMP/udp_echo.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.settimeout(float(sys.argv[3]))
+try:
+    data, peer = s.recvfrom(64)
+    s.sendto(data, peer)
+    print("echoed")
+except socket.timeout:
+    print("nothing")
+PY
+# A "service" the firewall runs in the ephemeral range is no reply: refused from trust.
+ip netns exec "$NS_FW" "$PY" "$TMP/udp_echo.py" 10.10.1.1 "$EPHEMERAL_PORT" "$STEP_TIMEOUT_S" >"$TMP/fw_udp.out" 2>&1 &
+fw_udp=$!
+BG_PIDS+=($fw_udp)
+sleep 0.3
+ip netns exec "$NS_C" "$PY" -c 'import socket,sys; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("10.10.1.1", int(sys.argv[1])))' "$EPHEMERAL_PORT"
+sleep "$REFUSED_WAIT_S"
+kill "$fw_udp" 2>/dev/null || true
+wait "$fw_udp" 2>/dev/null || true
+if ! grep -q echoed "$TMP/fw_udp.out"; then ok "UDP to the firewall's port $EPHEMERAL_PORT on no flow of its own: refused"; else notok "UDP to an ephemeral port" "reached the socket"; fi
+# The firewall's own UDP exchange with a client-side echo: its reply is admitted.
+ip netns exec "$NS_C" "$PY" "$TMP/udp_echo.py" 10.10.1.2 "$EPHEMERAL_PORT" "$STEP_TIMEOUT_S" >"$TMP/c_udp.out" 2>&1 &
+c_udp=$!
+BG_PIDS+=($c_udp)
+sleep 0.3
+out=$(ip netns exec "$NS_FW" "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(float(sys.argv[2]))
+s.sendto(b"x", ("10.10.1.2", int(sys.argv[1])))
+try:
+    print("reply" if s.recvfrom(64)[0] == b"x" else "wrong")
+except socket.timeout:
+    print("no reply")' "$EPHEMERAL_PORT" "$REFUSED_WAIT_S" 2>&1 || true)
+wait "$c_udp" 2>/dev/null || true
+[[ "$out" == reply ]] && ok "the firewall's own UDP exchange: the reply on its flow admitted" || notok "firewall UDP exchange" "$out"
+
 # --- an established connection stops at the commit that removes ssh -------------------
 cat >"$TMP/client.py" <<'PY'
 import os, socket, sys, time

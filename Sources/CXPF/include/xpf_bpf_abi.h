@@ -11,7 +11,7 @@
 
 #include <linux/types.h>
 
-#define XPF_BPF_ABI_VERSION 4
+#define XPF_BPF_ABI_VERSION 5
 
 /* Maximum number of dataplane interfaces and of queues per interface. */
 #define XPF_MAX_IFACES 16
@@ -90,8 +90,8 @@ enum xpf_xdp_counter {
  *   - an ICMP error (ICMPv4 3, 4, 11, 12; ICMPv6 1-4: path MTU discovery needs them) or
  *     an echo reply (ICMPv4 0, ICMPv6 129: answers to the box's own pings);
  *   - TCP with ACK set, or UDP, to a destination port in [reply_port_first,
- *     reply_port_last] (the kernel's ip_local_port_range: replies to connections the box
- *     itself opened);
+ *     reply_port_last] (the kernel's ip_local_port_range) on a flow the box itself opened
+ *     (its tuple, reversed, is in host_flows: a reply to the box's own connection);
  *   - an entry matches: same IP protocol, the packet's family in `families`, and its
  *     "port" in [port_first, port_last] — the destination port for TCP/UDP, the type for
  *     ICMP/ICMPv6, 0 for any other protocol.
@@ -169,6 +169,26 @@ struct xpf_host_inbound {
  * junos_host_out (BPF_MAP_TYPE_ARRAY, same keys, banks, writer and ordering as junos_host):
  *   struct xpf_junos_host of the egress interface's zone's from junos-host policies.
  * Refused packets are dropped (TC_ACT_SHOT) and counted XPF_XDP_DROP_HOST_OUTBOUND. */
+/* The box's own flows: host_flows (BPF_MAP_TYPE_LRU_HASH, max_entries XPF_HOST_FLOWS_MAX),
+ * key struct xpf_host_flow, value __u32 (unused). Writer: xpf_tc_egress, for every TCP
+ * segment and UDP datagram the box sends from a port in the host-inbound table's reply
+ * range (the kernel's ephemeral ports: a connection the box opened) that its policies let
+ * out — every packet, not only the first, so an entry evicted or lost with a restart of
+ * xpfd comes back with the box's next packet of that flow. Reader: xpf_xdp, whose reply
+ * rule (TCP with ACK, or UDP, to a reply-range port) admits a packet only when its tuple
+ * reversed is here; otherwise the packet meets the service entries (and junos-host
+ * policies) like any other. Entries are never deleted: the LRU drops the oldest. */
+#define XPF_HOST_FLOWS_MAX 65536
+struct xpf_host_flow {
+	__u8 family;	   /* 4 or 6 */
+	__u8 protocol;	   /* IPPROTO_TCP or IPPROTO_UDP */
+	__u16 local_port;  /* the box's port, host order */
+	__u16 remote_port; /* host order */
+	__u16 pad;	   /* 0 */
+	__u32 local[4];	   /* the box's address, raw words in network order; IPv4 in word 0 */
+	__u32 remote[4];
+};
+
 #define XPF_JUNOS_HOST_MAX_PREFIXES 128 /* two 64-bit words of prefix bits per policy */
 #define XPF_JUNOS_HOST_MAX_TERMS 64
 #define XPF_JUNOS_HOST_MAX_POLICIES 64

@@ -32,7 +32,8 @@ public struct HostInboundTable: Sendable, Equatable {
     /// Sorted by protocol, families and first port; overlapping and adjacent ranges merged.
     public var entries: [Entry]
     /// Destination ports of replies to connections the box itself opened: the kernel's
-    /// `ip_local_port_range`, read by xpfd.
+    /// `ip_local_port_range`, read by xpfd (a reply is admitted only on a flow the box
+    /// opened, `Packet.boxFlow`).
     public var replyPorts: ClosedRange<UInt16>
 
     public static let inet = UInt8(XPF_HOST_INBOUND_FAMILY_INET)
@@ -168,10 +169,14 @@ public struct HostInboundTable: Sendable, Equatable {
         /// Bytes of the upper-layer header present: in the frame and inside the IP packet
         /// as its header declares (padding after a tiny fragment is not header).
         public var l4Bytes: Int
+        /// The packet belongs to a flow the box opened: its tuple, reversed, is in the
+        /// program's host_flows map (recorded by the TC egress program).
+        public var boxFlow: Bool
 
         public init(family: ConfigModel.Family, ipProtocol: UInt8, port: UInt16 = 0, tcpFlags: UInt8 = 0,
-                    laterFragment: Bool = false, extensionHeaders: Int = 0, l4Bytes: Int = 20)
+                    laterFragment: Bool = false, extensionHeaders: Int = 0, l4Bytes: Int = 20, boxFlow: Bool = false)
         {
+            self.boxFlow = boxFlow
             self.family = family
             self.ipProtocol = ipProtocol
             self.port = port
@@ -192,11 +197,11 @@ public struct HostInboundTable: Sendable, Equatable {
         case (Self.tcp, _):
             guard p.l4Bytes >= Self.tcpBytesNeeded else { return false }
             port = p.port
-            if p.tcpFlags & Self.tcpACK != 0 && replyPorts.contains(port) { return true }
+            if p.tcpFlags & Self.tcpACK != 0 && replyPorts.contains(port) && p.boxFlow { return true }
         case (Self.udp, _):
             guard p.l4Bytes >= Self.udpBytesNeeded else { return false }
             port = p.port
-            if replyPorts.contains(port) { return true }
+            if replyPorts.contains(port) && p.boxFlow { return true }
         case (Self.icmp, .inet), (Self.icmp6, .inet6):
             guard p.l4Bytes >= Self.icmpBytesNeeded else { return false }
             port = p.port
