@@ -691,10 +691,12 @@ int xpf_xdp(struct xdp_md *ctx)
 #define IPV4_MULTICAST_NET 0xe0000000
 #define IPV4_LIMITED_BROADCAST 0xffffffff
 
-/* Whether a packet the box sends opens a connection (xpf_bpf_abi.h: only those meet the
- * from junos-host policies). `t` is the egress interface's host-inbound table: a UDP
- * datagram from a port one of its entries admits is the box answering on a service it
- * offers there. -1: cut short (refused). */
+/* Whether a packet the box sends is its own connection's (xpf_bpf_abi.h: only those meet
+ * the from junos-host policies): a TCP SYN, or any TCP segment from a reply-range
+ * (ephemeral) port — every packet of a connection the box opened, so a commit that
+ * refuses it stops it at its next packet. `t` is the egress interface's host-inbound
+ * table: a UDP datagram from a port one of its entries admits is the box answering on a
+ * service it offers there. -1: cut short (refused). */
 static __always_inline int opens_connection(const struct host_packet *p, const struct xpf_host_inbound *t,
 					    void *data_end)
 {
@@ -706,7 +708,9 @@ static __always_inline int opens_connection(const struct host_packet *p, const s
 	if (p->protocol == IPPROTO_TCP) {
 		if (!l4_has(p, TCP_FLAGS_OFFSET + 1, data_end))
 			return -1;
-		return (l4[TCP_FLAGS_OFFSET] & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+		return (l4[TCP_FLAGS_OFFSET] & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN ||
+		       in_range(((__u16)l4[L4_SRC_PORT_OFFSET] << 8) | l4[L4_SRC_PORT_OFFSET + 1], t->reply_port_first,
+				t->reply_port_last);
 	}
 	if (p->protocol == IPPROTO_UDP) {
 		if (!l4_has(p, L4_PORTS_BYTES, data_end))

@@ -1330,8 +1330,13 @@ static void tc_egress_cases(void)
 		  XPF_XDP_DROP_HOST_OUTBOUND);
 	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_TCP, 80, 40000, 0, 0, "SA");
 	tc_expect("tc egress: SYN-ACK (the box answers) -> OK", &f, TC_ACT_OK, -1);
+	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_TCP, 80, 40000, 0, 0, "A");
+	tc_expect("tc egress: ACK from a well-known port (an inbound connection's answer) -> OK", &f, TC_ACT_OK, -1);
 	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_TCP, 40000, 80, 0, 0, "A");
-	tc_expect("tc egress: ACK (a connection's later segment) -> OK", &f, TC_ACT_OK, -1);
+	tc_expect("tc egress: ACK from an ephemeral port (the box's own connection, refused) -> SHOT", &f, TC_ACT_SHOT,
+		  XPF_XDP_DROP_HOST_OUTBOUND);
+	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_TCP, 40000, 22, 0, 0, "A");
+	tc_expect("tc egress: ACK from an ephemeral port to 22 (permitted) -> OK", &f, TC_ACT_OK, -1);
 	jh_frame(&f, 4, "192.0.2.1", "10.2.0.1", IPPROTO_UDP, 40000, 53, 0, 0, "");
 	tc_expect("tc egress: UDP from an ephemeral port (the box is the client) -> SHOT", &f, TC_ACT_SHOT,
 		  XPF_XDP_DROP_HOST_OUTBOUND);

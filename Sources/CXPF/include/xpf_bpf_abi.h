@@ -156,8 +156,10 @@ struct xpf_host_inbound {
 /* The box's own traffic: `from-zone junos-host to-zone Z` policies. The object's second
  * program, xpf_tc_egress (TC, clsact egress of every dataplane interface), sees the packets
  * the kernel sends — the box's own; the workers' AF_XDP transmissions bypass TC — and
- * applies the policies of the egress interface's zone to the ones that open a connection:
- * TCP SYN without ACK; UDP unless its source port is one the egress interface's
+ * applies the policies of the egress interface's zone to the box's own connections: TCP
+ * SYN without ACK, and every TCP segment from a reply-range (ephemeral) port (a connection
+ * the box opened: a commit that refuses it stops it at its next packet); UDP unless its
+ * source port is one the egress interface's
  * host-inbound table admits through an entry (the box answering on a service it offers in
  * that zone); ICMP/ICMPv6 but echo replies and errors (ICMPv4 0, 3, 4, 11, 12; ICMPv6
  * 1-4, 129); every packet of another protocol (no way to tell a request from a reply).
