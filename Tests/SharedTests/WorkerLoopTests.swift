@@ -105,10 +105,23 @@ final class WorkerLoopTests: XCTestCase {
         pass(work: 1)
         XCTAssertEqual(WorkerStatsIO.read(region.worker(0)).sessions_created, 1, "a pass with work publishes")
         now += 61_000_000_000  // past the UDP timeout (60 s)
-        // A pass ages WorkerControl.ageBudget records of the 1024-record partition.
-        for _ in 0..<(1024 / WorkerControl.ageBudget) { pass() }
+        // Ageing is paced by the clock: a pass ages WorkerControl.ageBudget records per
+        // millisecond since the last ageing, at most ageBudgetMax (the whole 1024-record
+        // partition here, after 61 s).
+        pass()
         XCTAssertEqual(pipeline.partition.liveCount, 0)
         XCTAssertEqual(WorkerStatsIO.read(region.worker(0)).sessions_closed, 1)
+        // Passes within the same millisecond age nothing; then one millisecond's budget each.
+        XCTAssertEqual(send(udp(40011)).kind, .transmit)
+        let rec = try XCTUnwrap(SessionListing.all(region).first).id - 1
+        region.sessionTable.records[rec].last_seen_ms = pipeline.nowMs &- 61_000  // long idle
+        for _ in 0..<4 { pass() }
+        XCTAssertEqual(pipeline.partition.liveCount, 1, "no millisecond passed: no ageing")
+        for _ in 0..<(1024 / WorkerControl.ageBudget) {
+            now += 1_000_000
+            pass()
+        }
+        XCTAssertEqual(pipeline.partition.liveCount, 0, "aged within one sweep of a millisecond's budget per pass")
         XCTAssertEqual(xpf_load_relaxed_u64(xpf_wb_heartbeat(region.worker(0))), now, "the heartbeat")
     }
 

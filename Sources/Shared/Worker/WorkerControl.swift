@@ -23,9 +23,17 @@ public struct WorkerControl {
     /// partition ends.
     public private(set) var clearing: (target: UInt64, removed: Int)? = nil
     var lastPublishNs: UInt64 = 0
+    var lastAgeNs: UInt64 = 0
 
-    /// Records of the partition ageing examines per pass.
+    /// Records of the partition ageing examines per millisecond. Ageing is paced by the
+    /// clock, not by passes: a worker making many small passes (a new flow per pass at a
+    /// few hundred thousand flows per second) spent half its time reading the records'
+    /// state words (docs/performance.md, new-flow rate), and an idle one, waking every
+    /// 100 ms, aged almost nothing. 256 per ms sweeps a 1 M-record partition every 4 s.
     public static let ageBudget = 256
+    /// At most this many records in one pass, however long the worker slept.
+    public static let ageBudgetMax = 16 * ageBudget
+    static let nsPerMs: UInt64 = 1_000_000
     /// An idle worker still publishes its counters this often (xpf-top's cadence).
     public static let publishIntervalNs: UInt64 = 100_000_000
 
@@ -56,11 +64,19 @@ public struct WorkerControl {
         return false
     }
 
-    /// The end of a pass: a slice of ageing, then the counters, published when the pass
-    /// did work or removed sessions, or every `publishIntervalNs` when idle.
+    /// The end of a pass: a slice of ageing once a millisecond or more has passed since the
+    /// last one (`ageBudget` records per millisecond elapsed, at most `ageBudgetMax`), then
+    /// the counters, published when the pass did work or removed sessions, or every
+    /// `publishIntervalNs` when idle.
     public mutating func endPass(now: UInt64, work: UInt32, pipeline: inout Pipeline, counters: inout WorkerCounters) {
-        let closed = pipeline.ageSessions(budget: Self.ageBudget, counters: &counters)
-        counters.s.sessions_closed &+= UInt64(closed)
+        var closed = 0
+        let elapsedMs = (now &- lastAgeNs) / Self.nsPerMs
+        if elapsedMs > 0 {
+            lastAgeNs = now
+            closed = pipeline.ageSessions(budget: Int(min(elapsedMs, UInt64(Self.ageBudgetMax / Self.ageBudget))) * Self.ageBudget,
+                                          counters: &counters)
+            counters.s.sessions_closed &+= UInt64(closed)
+        }
         if work > 0 || closed > 0 || now &- lastPublishNs > Self.publishIntervalNs {
             WorkerStatsIO.publish(block, &counters.s)
             lastPublishNs = now
