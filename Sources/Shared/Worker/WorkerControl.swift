@@ -72,7 +72,7 @@ public struct WorkerControl {
         var closed = 0
         let elapsedMs = (now &- lastAgeNs) / Self.nsPerMs
         if elapsedMs > 0 {
-            lastAgeNs = now
+            lastAgeNs &+= elapsedMs &* Self.nsPerMs  // whole milliseconds: the remainder counts next time
             closed = pipeline.ageSessions(budget: Int(min(elapsedMs, UInt64(Self.ageBudgetMax / Self.ageBudget))) * Self.ageBudget,
                                           counters: &counters)
             counters.s.sessions_closed &+= UInt64(closed)
