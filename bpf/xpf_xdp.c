@@ -235,21 +235,40 @@ static __always_inline int box_flow_known(const struct host_packet *p, __u16 spo
 	return bpf_map_lookup_elem(&host_flows, &k) != NULL;
 }
 
+/* entry_admits' pass over the entries, a bpf_loop callback: one verification of the body
+ * instead of one per iteration on every path into it (with clang 21's code the unrolled
+ * walks of the three callers exceeded the verifier's budget). */
+struct entry_ctx {
+	const struct xpf_host_inbound *t;
+	__u8 protocol, family_bit;
+	__u16 port;
+	int found;
+};
+
+static long entry_step(__u64 i, void *arg)
+{
+	struct entry_ctx *c = arg;
+	const struct xpf_host_inbound_entry *e;
+
+	if (i >= XPF_HOST_INBOUND_MAX_ENTRIES)
+		return 1;
+	e = &c->t->entries[i];
+	if (e->protocol == c->protocol && (e->families & c->family_bit) && in_range(c->port, e->port_first, e->port_last)) {
+		c->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
 /* Whether an entry of `t` names (protocol, family, port): port is the TCP/UDP port or the
  * ICMP type, 0 for other protocols. */
 static __always_inline int entry_admits(const struct xpf_host_inbound *t, __u8 protocol, __u8 family_bit, __u16 port)
 {
+	struct entry_ctx c = {.t = t, .protocol = protocol, .family_bit = family_bit, .port = port};
 	__u32 n = t->n_entries;
 
-	for (__u32 i = 0; i < XPF_HOST_INBOUND_MAX_ENTRIES; i++) {
-		const struct xpf_host_inbound_entry *e = &t->entries[i];
-
-		if (i >= n)
-			break;
-		if (e->protocol == protocol && (e->families & family_bit) && in_range(port, e->port_first, e->port_last))
-			return 1;
-	}
-	return 0;
+	bpf_loop(n < XPF_HOST_INBOUND_MAX_ENTRIES ? n : XPF_HOST_INBOUND_MAX_ENTRIES, entry_step, &c, 0);
+	return c.found;
 }
 
 /* The rules of xpf_bpf_abi.h ("Host-inbound traffic"), in the same order as
