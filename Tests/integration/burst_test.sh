@@ -85,7 +85,7 @@ burst_cleanup() {
     if [[ -n "$XPFD_PID" ]]; then kill -CONT "$XPFD_PID" 2>/dev/null || true; fi
     if mountpoint -q "$FULL_MNT"; then umount -l "$FULL_MNT" || true; fi
 }
-trap 'rc=$?; burst_cleanup; (exit $rc); lab_cleanup' EXIT
+trap 'rc=$?; burst_cleanup; set +e; (exit $rc); lab_cleanup' EXIT  # set +e: under errexit a failing (exit $rc) would end the trap before the lab is torn down
 
 LAB_UP=1
 "$LAB" up --prefix "$PREFIX" --queues "$QUEUES" | sed 's/^/# /'
