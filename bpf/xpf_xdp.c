@@ -443,24 +443,40 @@ static __always_inline int junos_host_permits(const struct xpf_junos_host *t, co
 	return (t->flags & XPF_JUNOS_HOST_F_DEFAULT_PERMIT) != 0;
 }
 
+/* table_key's results. */
+#define TABLES_NONE 0	 /* no bank word yet: xpfd has written no configuration */
+#define TABLES_INVALID 1 /* the bank word or the slot is out of range */
+#define TABLES_FOUND 2
+
+/* The key of interface `slot`'s tables (host_inbound, junos_host, junos_host_out) in the
+ * bank xpfd last switched to, read once: xpfd may switch it meanwhile. */
+static __always_inline int table_key(__u32 slot, __u32 *key)
+{
+	__u32 zero = 0, bank;
+	__u32 *current = bpf_map_lookup_elem(&host_inbound_bank, &zero);
+
+	if (!current)
+		return TABLES_NONE;
+	bank = *(volatile __u32 *)current;
+	if (bank >= XPF_HOST_INBOUND_BANKS || slot >= XPF_MAX_IFACES)
+		return TABLES_INVALID;
+	*key = bank * XPF_MAX_IFACES + slot;
+	return TABLES_FOUND;
+}
+
 /* Host-bound packet on interface `slot`: XDP_PASS (counted PASS_LOCAL) when its
  * interface's host-inbound-traffic admits it and, when admitted by a service or protocol
  * entry, its zone's junos-host policies permit it; else XDP_DROP (DROP_HOST_INBOUND or
  * DROP_HOST_POLICY). A slot without tables (none written yet) admits nothing: fail closed. */
 static __always_inline int host_inbound_verdict(__u32 slot, const struct host_packet *p, void *data_end)
 {
-	__u32 zero = 0, bank, key;
-	__u32 *current = bpf_map_lookup_elem(&host_inbound_bank, &zero);
+	__u32 key;
 	struct xpf_host_inbound *t;
 	struct xpf_junos_host *jh;
 	int admitted;
 
-	if (!current)
+	if (table_key(slot, &key) != TABLES_FOUND)
 		goto deny;
-	bank = *(volatile __u32 *)current; /* one read: xpfd may switch it meanwhile */
-	if (bank >= XPF_HOST_INBOUND_BANKS || slot >= XPF_MAX_IFACES)
-		goto deny;
-	key = bank * XPF_MAX_IFACES + slot;
 	t = bpf_map_lookup_elem(&host_inbound, &key);
 	if (!t)
 		goto deny;
@@ -759,18 +775,15 @@ static __always_inline int opens_connection(const struct host_packet *p, const s
  * to match it against). */
 static __always_inline int host_outbound_verdict(__u32 slot, const struct host_packet *p, void *data_end)
 {
-	__u32 zero = 0, bank, key;
-	__u32 *current = bpf_map_lookup_elem(&host_inbound_bank, &zero);
+	__u32 key;
 	struct xpf_host_inbound *t;
 	struct xpf_junos_host *jh;
-	int opens;
+	int opens, tables = table_key(slot, &key);
 
-	if (!current)
+	if (tables == TABLES_NONE)
 		return TC_ACT_OK; /* no configuration written yet: no policies to apply */
-	bank = *(volatile __u32 *)current;
-	if (bank >= XPF_HOST_INBOUND_BANKS || slot >= XPF_MAX_IFACES)
+	if (tables != TABLES_FOUND)
 		goto deny;
-	key = bank * XPF_MAX_IFACES + slot;
 	jh = bpf_map_lookup_elem(&junos_host_out, &key);
 	t = bpf_map_lookup_elem(&host_inbound, &key);
 	if (!jh || !t)
@@ -793,7 +806,7 @@ deny:
  * recently used in the LRU, and most packets find theirs. */
 static __always_inline void record_box_flow(__u32 slot, const struct host_packet *p, void *data_end)
 {
-	__u32 zero = 0, one = 1, key, *current;
+	__u32 one = 1, key;
 	struct xpf_host_inbound *t;
 	struct xpf_host_flow k;
 	__u8 *l4 = p->l4;
@@ -802,10 +815,8 @@ static __always_inline void record_box_flow(__u32 slot, const struct host_packet
 	if (p->later_fragment || (p->protocol != IPPROTO_TCP && p->protocol != IPPROTO_UDP) ||
 	    !l4_has(p, L4_PORTS_BYTES, data_end))
 		return;
-	current = bpf_map_lookup_elem(&host_inbound_bank, &zero);
-	if (!current || slot >= XPF_MAX_IFACES)
+	if (table_key(slot, &key) != TABLES_FOUND)
 		return;
-	key = (*(volatile __u32 *)current % XPF_HOST_INBOUND_BANKS) * XPF_MAX_IFACES + slot;
 	t = bpf_map_lookup_elem(&host_inbound, &key);
 	sport = ((__u16)l4[L4_SRC_PORT_OFFSET] << 8) | l4[L4_SRC_PORT_OFFSET + 1];
 	dport = ((__u16)l4[L4_DST_PORT_OFFSET] << 8) | l4[L4_DST_PORT_OFFSET + 1];
