@@ -420,6 +420,22 @@ fi
 read -r rx0 tx0 <<<"$sums"
 top_json | pyh summary | sed 's/^/# /' || true
 
+# Every worker pinned to one core and at nice -10 (the dataplane before xpfd's housekeeping).
+placement=""
+if json=$(top_json) && read -r -a wpids < <(pyh pids <<<"$json") && ((${#wpids[@]} > 0)); then
+    for p in "${wpids[@]}"; do
+        nice=$(awk '{print $19}' "/proc/$p/stat" 2>/dev/null)
+        cpus=$(awk '/^Cpus_allowed_list:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+        placement+="pid $p nice ${nice:-?} cpus ${cpus:-?}; "
+        [[ "$nice" == "-10" && "$cpus" =~ ^[0-9]+$ ]] || placement+="WRONG; "
+    done
+fi
+if [[ -n "$placement" && "$placement" != *WRONG* ]]; then
+    ok "workers pinned to one core each at nice -10: $placement"
+else
+    notok "workers pinned to one core each at nice -10" "${placement:-no worker pids}"
+fi
+
 # ---------------------------------------------------------------- a. ping
 
 ping_check "a. ping IPv4 client->server" 10.10.2.2
