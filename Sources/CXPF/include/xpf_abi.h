@@ -25,7 +25,7 @@
 #include "xpf_event_abi.h"
 
 #define XPF_SHM_MAGIC 0x31304d4853465058ULL /* "XPFSHM01" little-endian */
-#define XPF_ABI_VERSION 16u
+#define XPF_ABI_VERSION 17u
 
 #define XPF_CACHELINE 64
 #define XPF_CONFIG_SLOTS 4
@@ -89,7 +89,8 @@ struct xpf_shm_header {
 	uint32_t tx_ring_size;
 	uint32_t event_format_version; /* XPF_EVENT_FORMAT_VERSION of the event rings */
 	uint64_t off_policy_hits;   /* n_queues struct xpf_policy_hits */
-	uint8_t pad0[24];           /* config_current starts a cache line (offset 192) */
+	uint64_t off_filter_hits;   /* n_queues struct xpf_filter_hits */
+	uint8_t pad0[16];           /* config_current starts a cache line (offset 192) */
 
 	/* Published words (each on its own cache line).
 	 * config_current = generation << 8 | slot. Writer: xpfd, store-release after the
@@ -247,7 +248,9 @@ enum xpf_worker_state {
 	X(POLICY_REJECT, 14, "policy_reject", "a security policy rejects the flow (a TCP RST or ICMP unreachable answered when allowed)") \
 	X(POLICY_CHANGE, 15, "policy_change", "the session is no longer permitted after a commit (R-4.4)") \
 	X(ICMP_UNMATCHED, 16, "icmp_unmatched", "an ICMP error quoting a packet of no session") \
-	X(SESSION_ZONE, 17, "session_zone", "a packet of a session came from, or would leave to, a zone other than the session's")
+	X(SESSION_ZONE, 17, "session_zone", "a packet of a session came from, or would leave to, a zone other than the session's") \
+	X(FILTER_DISCARD, 18, "filter_discard", "a firewall filter discards the packet: a discard term, or no term matched (implicit discard)") \
+	X(FILTER_REJECT, 19, "filter_reject", "a firewall filter term rejects the packet (an ICMP unreachable or TCP RST answered when allowed)")
 
 enum xpf_drop_reason {
 #define XPF_DROP_ENUM(name, value, text, meaning) XPF_DROP_##name = value,
@@ -371,6 +374,32 @@ _Static_assert(sizeof(struct xpf_policy_counters) == XPF_PC_WORDS * 8, "policy c
  * worker, a few pages resident). */
 struct xpf_policy_hits {
 	struct xpf_policy_counters c[2][XPF_MAX_POLICIES + 1];
+};
+
+/* Firewall filter terms and named counters (`then count C`) a configuration may hold:
+ * the rows of struct xpf_filter_hits (SnapshotWriter refuses more). */
+#define XPF_MAX_FILTER_TERMS 8192u
+#define XPF_MAX_FILTER_COUNTERS 8192u
+
+/* Packets and bytes (of the IP datagram, as Junos counts) one term or counter saw. */
+struct xpf_filter_count {
+	uint64_t packets;
+	uint64_t bytes;
+};
+_Static_assert(sizeof(struct xpf_filter_count) == 16, "filter counter record");
+
+/* Firewall filter counters of one worker (issue 10, R-6.1): term[bank][t] counts the packets
+ * term t (TERMS index) matched, counter[bank][c] those of the terms with `then count` naming
+ * counter c (COUNTERS index). Indices change meaning with the configuration, so they are
+ * banked exactly as xpf_policy_hits: `bank` is the snapshot's policy_bank, and a commit
+ * that changes filters starts a new policy epoch (ConfigModel.decidesSessions), which
+ * flips it. Writer: that worker only (relaxed load + store). Readers (xpfd): relaxed loads,
+ * summed over workers. Zeroing: xpfd, as for xpf_policy_hits (a bank nobody counts in any
+ * more, before the flip back to it). 512 KiB of address space per worker; pages no
+ * configuration reaches stay untouched. */
+struct xpf_filter_hits {
+	struct xpf_filter_count term[2][XPF_MAX_FILTER_TERMS];
+	struct xpf_filter_count counter[2][XPF_MAX_FILTER_COUNTERS];
 };
 
 /* `clear security flow session FILTERS`: which conditions of xpf_clear_filter hold (every

@@ -101,14 +101,21 @@ public struct ConfigModel: Sendable, Equatable {
     /// Whether `other` decides every session as this configuration does: the
     /// same interfaces (their indices are what zones and sessions refer to), zones,
     /// applications and policies (address books and application sets are resolved into
-    /// the policies, the default policy is part of them). A commit that changes none of
-    /// these keeps the policy epoch: no session is re-checked.
+    /// the policies, the default policy is part of them), and the same firewall filters
+    /// attached to the same interfaces (prefix lists are resolved into the terms): filter
+    /// term and counter indices are banked with the policy ids
+    /// (xpf_filter_hits). A commit that changes none of these keeps the policy epoch: no
+    /// session is re-checked and the counters' bank stays.
     public func decidesSessions(as other: ConfigModel) -> Bool {
         var mine = policies, theirs = other.policies
         (mine.toHost, mine.fromHost) = ([], [])  // the box's own traffic has no sessions
         (theirs.toHost, theirs.fromHost) = ([], [])
+        func attachments(_ m: ConfigModel) -> [[Int?]] {
+            m.interfaces.map { [$0.inetInputFilter, $0.inetOutputFilter, $0.inet6InputFilter, $0.inet6OutputFilter] }
+        }
         return interfaces.map(\.name) == other.interfaces.map(\.name) && zones == other.zones
             && applications == other.applications && mine == theirs
+            && filters == other.filters && attachments(self) == attachments(other)
     }
 
     /// The zone an interface belongs to, if any.

@@ -290,7 +290,7 @@ struct SnapshotEncoder {
         encodeApplications()
         try encodePolicies()
         encodePolicyClassifier()
-        encodeFilters()
+        try encodeFilters()
         encodePolicersAndScreens()
         encodeNAT()
         encodeMirroring()
@@ -440,7 +440,18 @@ struct SnapshotEncoder {
         return r
     }
 
-    mutating func encodeFilters() {
+    mutating func encodeFilters() throws {
+        // Term and counter indices are rows of every worker's counters (xpf_filter_hits).
+        let termCount = model.filters.reduce(0) { $0 + $1.terms.count }
+        guard termCount <= Int(XPF_MAX_FILTER_TERMS) else {
+            throw ConfigSnapshotError("\(termCount) firewall filter terms; xpf holds at most \(XPF_MAX_FILTER_TERMS)")
+        }
+        let counterCount = Set(model.filters.indices.flatMap { f in
+            model.filters[f].terms.compactMap { $0.action.count.map { CounterKey(filter: f, name: $0) } }
+        }).count
+        guard counterCount <= Int(XPF_MAX_FILTER_COUNTERS) else {
+            throw ConfigSnapshotError("\(counterCount) firewall filter counters; xpf holds at most \(XPF_MAX_FILTER_COUNTERS)")
+        }
         for (f, filter) in model.filters.enumerated() {
             var r = xpf_cfg_filter()
             r.name = string(filter.name)
