@@ -401,6 +401,10 @@ struct xpf_filter_hits {
 	struct xpf_filter_count term[2][XPF_MAX_FILTER_TERMS];
 	struct xpf_filter_count counter[2][XPF_MAX_FILTER_COUNTERS];
 };
+/* Swift does not import arrays this large: FilterCounters.swift computes the offsets. */
+_Static_assert(offsetof(struct xpf_filter_hits, term) == 0, "filter counters: terms first");
+_Static_assert(offsetof(struct xpf_filter_hits, counter) == 2 * XPF_MAX_FILTER_TERMS * sizeof(struct xpf_filter_count),
+	       "filter counters: then the named counters");
 
 /* `clear security flow session FILTERS`: which conditions of xpf_clear_filter hold (every
  * one set must; none set = every session). */

@@ -211,10 +211,21 @@ private struct SnapshotValidator {
         for (i, r) in view.records(XPF_CFG_SEC_ZONE_PAIRS, as: xpf_cfg_range.self).enumerated() {
             try range(r, XPF_CFG_SEC_POLICIES, "zone pair \(i)")
         }
+        // Term and counter indices are rows of the workers' counters (xpf_filter_hits).
+        guard count(XPF_CFG_SEC_TERMS) <= XPF_MAX_FILTER_TERMS, count(XPF_CFG_SEC_COUNTERS) <= XPF_MAX_FILTER_COUNTERS else {
+            throw fail("\(count(XPF_CFG_SEC_TERMS)) filter terms and \(count(XPF_CFG_SEC_COUNTERS)) counters: at most \(XPF_MAX_FILTER_TERMS) of each")
+        }
         for (i, f) in view.filters.enumerated() {
             try string(f.name, "filter \(i)")
             try family(f.family, "filter \(i)")
             try range(f.terms, XPF_CFG_SEC_TERMS, "filter \(i) terms")
+        }
+        // An interface's inet filters are of family inet, its inet6 filters of inet6.
+        for (i, r) in view.records(XPF_CFG_SEC_IFACES, as: xpf_cfg_iface.self).enumerated() {
+            for (f, family) in [(r.filter_in4, 4), (r.filter_out4, 4), (r.filter_in6, 6), (r.filter_out6, 6)]
+            where f != XPF_CFG_NONE && Int(view.filter(Int(f)).family) != family {
+                throw fail("interface \(i): filter \(f) of family \(view.filter(Int(f)).family) attached as family \(family)")
+            }
         }
         for (i, t) in view.records(XPF_CFG_SEC_TERMS, as: xpf_cfg_term.self).enumerated() {
             let what = "term \(i)"
