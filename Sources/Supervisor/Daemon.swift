@@ -159,6 +159,7 @@ final class Daemon {
             try commits.record(text: tree.hierarchicalText(), generation: gen, source: source)
             metrics?.recordCommit(seconds: Double(monotonicNanos() - started) / 1e9)
             metrics?.configure(model.services.prometheusListen)
+            publishFirewallMetrics()
             let how = switched.all ? "all \(switched.count) workers switched in \(formatMs(t1 - t0)) ms" : "WARNING: \(switched.count - switched.lagging) of \(switched.count) workers switched within 1 s"
             logLine("xpfd", "committed \(file) (\(source)) as generation \(gen); \(how)")
             return "commit complete, generation \(gen) (\(how))"
@@ -225,6 +226,13 @@ final class Daemon {
         case "clear-policy-statistics":
             hitCounts.clear(.statistics)
             return "policy statistics cleared"
+        case "show-firewall": return hitCounts.filters.counts().flatMap(\.lines).joined(separator: "\n")
+        case "clear-firewall":
+            // clear-firewall [filter NAME]: every filter, or every family's filter NAME.
+            let name = words.count > 2 && words[1] == "filter" ? words.dropFirst(2).joined(separator: " ") : nil
+            guard words.count == 1 || name != nil else { return "error: usage: clear-firewall [filter NAME]" }
+            do { try hitCounts.filters.clear(filter: name) } catch { return Self.errorReply(error) }
+            return name.map { "firewall filter \($0) counters cleared" } ?? "firewall counters cleared"
         case "trace-start", "trace-poll", "trace-stop": return traces.handle(words)
         case "ping": return "pong \(getpid())"
         default: return "error: unknown request '\(line)'"
@@ -359,6 +367,13 @@ final class Daemon {
         try SyslogRouter(syslog: model.syslog, securityLog: model.securityLog, logDirectory: opts.logDir)
     }
 
+    /// Hands the firewall filter counts to /metrics: lifetime counts (`clear firewall` does
+    /// not reset a Prometheus counter), as of this call — every commit and once a second in
+    /// the loop, so a scrape sees counts at most a second old.
+    func publishFirewallMetrics() {
+        metrics?.recordFirewall(hitCounts.filters.lifetimeCounts())
+    }
+
     /// Moves every worker's pending events to the syslog destinations; returns how many.
     /// Called every loop pass: 20 ms apart when the rings are quiet, 1 ms apart while a pass
     /// finds them busy (`busyDrain`), so a worker's 2048-entry ring absorbs ~2 M events/s
@@ -410,6 +425,7 @@ final class Daemon {
             m.configure(runningModel.services.prometheusListen)
             teardown.add("metrics") { m.stop() }
             metrics = m
+            publishFirewallMetrics()
         } catch {
             logLine("xpfd", "metrics: \(error); /metrics is not served")
         }
@@ -447,7 +463,11 @@ final class Daemon {
             fib.serviceRequests()
             let now = monotonicNanos()
             traces.expire(nowNs: now)
-            if now - lastPeriodicRefresh > 1_000_000_000 { fib.dirty = true; lastPeriodicRefresh = now }
+            if now - lastPeriodicRefresh > 1_000_000_000 {
+                fib.dirty = true
+                publishFirewallMetrics()
+                lastPeriodicRefresh = now
+            }
             do { try fib.refreshIfDirty() } catch { logLine("xpfd", "FIB refresh: \(error)") }
             workers.tick()
             hitCounts.harvestIfReady()

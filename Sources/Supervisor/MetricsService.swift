@@ -5,8 +5,8 @@
 // never touches xpfd's objects:
 // - shared memory through its own read-only mapping of the region and the status model
 //   xpf-top uses (`DataplaneStatus.read`: seqlock copies of the workers' counters);
-// - what xpfd's loop owns (commit count and duration) as a `SupervisorMetrics` value under
-//   a lock held only to copy it;
+// - what xpfd's loop owns (commit count and duration, the firewall filter counts it keeps
+//   across commits) as a `SupervisorMetrics` value under a lock held only to copy it;
 // - listen addresses arrive as messages on a stream, which one control task applies in
 //   order (the old listener is closed before the next binds).
 // A scrape therefore never waits for xpfd's loop, and xpfd never waits for a scrape.
@@ -61,6 +61,11 @@ final class MetricsService: @unchecked Sendable {
             $0.commits += 1
             $0.lastCommitSeconds = seconds
         }
+    }
+
+    /// The firewall filters' lifetime counts as of now (xpfd's FilterCounts).
+    func recordFirewall(_ filters: [FirewallFilterCounts]) {
+        supervisor.withLock { $0.firewall = filters }
     }
 
     /// Closes the listener (xpfd's shutdown) and waits for it, at most `stopWait`.

@@ -5,7 +5,8 @@
 //
 // Names: `xpf_<subject>_<what>[_<unit>]`, counters end in `_total`. Labels: `queue` (worker
 // queue), `interface` (dataplane interface name), `reason` (drop reason, as xpf-top names
-// it), `result` (what the XDP program did), `state` (worker state).
+// it), `result` (what the XDP program did), `state` (worker state), `family` / `filter` /
+// `counter` / `term` (a firewall filter's counter or term: `inet` or `inet6`, the names).
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,10 +22,15 @@ public struct SupervisorMetrics: Sendable, Equatable {
     /// Wall time of the last successful commit, from the request to the recorded commit
     /// (compile, encode, publish, every worker switched); nil before the first.
     public var lastCommitSeconds: Double?
+    /// The running firewall filters' counts since each counter or term appeared (xpfd keeps
+    /// them across commits; `clear firewall` does not reset them). A filter, counter or term
+    /// no longer listed loses its series.
+    public var firewall: [FirewallFilterCounts]
 
-    public init(commits: UInt64 = 0, lastCommitSeconds: Double? = nil) {
+    public init(commits: UInt64 = 0, lastCommitSeconds: Double? = nil, firewall: [FirewallFilterCounts] = []) {
         self.commits = commits
         self.lastCommitSeconds = lastCommitSeconds
+        self.firewall = firewall
     }
 }
 
@@ -86,12 +92,29 @@ private struct State {
     /// Keyed by name and rendered labels; created on first sight, kept for xpfd's life.
     var counters: [String: FedCounter] = [:]
     var gauges: [String: Gauge] = [:]
+    /// Keys of the firewall series the last update exported.
+    var firewallSeries: Set<String> = []
 
-    mutating func counter(_ m: Metric, _ labels: [(String, String)] = [], _ value: UInt64) {
+    @discardableResult
+    mutating func counter(_ m: Metric, _ labels: [(String, String)] = [], _ value: UInt64) -> String {
         let key = Self.key(m.name, labels)
         var c = counters[key] ?? FedCounter(counter: registry.makeCounter(name: m.name, labels: labels, help: m.help))
         c.feed(value)
         counters[key] = c
+        return key
+    }
+
+    /// A series that starts again from zero when its value drops: a firewall count only
+    /// drops when its filter, term or counter was removed and written again (a new identity).
+    mutating func restartingCounter(_ m: Metric, _ labels: [(String, String)], _ value: UInt64) -> String {
+        let key = Self.key(m.name, labels)
+        if let c = counters[key], value < c.fed { dropCounter(key) }
+        return counter(m, labels, value)
+    }
+
+    mutating func dropCounter(_ key: String) {
+        guard let c = counters.removeValue(forKey: key) else { return }
+        registry.unregisterCounter(c.counter)
     }
 
     mutating func gauge(_ m: Metric, _ labels: [(String, String)] = [], _ value: Double) {
@@ -124,6 +147,26 @@ private struct State {
             }
         }
         for w in s.workers { updateWorker(w, s.interfaces) }
+        updateFirewall(sup.firewall)
+    }
+
+    mutating func updateFirewall(_ filters: [FirewallFilterCounts]) {
+        var exported: Set<String> = []
+        for f in filters {
+            let filter = [("family", f.family.rawValue), ("filter", f.name)]
+            for c in f.counters {
+                let labels = filter + [("counter", c.name)]
+                exported.insert(restartingCounter(.firewallCounterPackets, labels, c.traffic.packets))
+                exported.insert(restartingCounter(.firewallCounterBytes, labels, c.traffic.bytes))
+            }
+            for t in f.terms {
+                let labels = filter + [("term", t.name)]
+                exported.insert(restartingCounter(.firewallTermPackets, labels, t.traffic.packets))
+                exported.insert(restartingCounter(.firewallTermBytes, labels, t.traffic.bytes))
+            }
+        }
+        for key in firewallSeries.subtracting(exported) { dropCounter(key) }
+        firewallSeries = exported
     }
 
     mutating func updateWorker(_ w: WorkerStatus, _ interfaces: [InterfaceStatus]) {
@@ -224,5 +267,9 @@ struct Metric {
     static let interfaceTxPackets = Metric(name: "xpf_worker_interface_tx_packets_total", help: "Packets the worker transmitted, by interface.")
     static let rxRingUsed = Metric(name: "xpf_worker_rx_ring_used_descriptors", help: "RX descriptors waiting at the worker's last loop pass.")
     static let txRingUsed = Metric(name: "xpf_worker_tx_ring_used_descriptors", help: "TX descriptors not yet completed at the worker's last loop pass.")
+    static let firewallCounterPackets = Metric(name: "xpf_firewall_counter_packets_total", help: "Packets a firewall filter counter (then count) counted, every worker, since it appeared (not reset by clear firewall).")
+    static let firewallCounterBytes = Metric(name: "xpf_firewall_counter_bytes_total", help: "Bytes (IP datagrams) a firewall filter counter (then count) counted, every worker, since it appeared (not reset by clear firewall).")
+    static let firewallTermPackets = Metric(name: "xpf_firewall_term_packets_total", help: "Packets a firewall filter term matched, every worker, since it appeared (not reset by clear firewall).")
+    static let firewallTermBytes = Metric(name: "xpf_firewall_term_bytes_total", help: "Bytes (IP datagrams) a firewall filter term matched, every worker, since it appeared (not reset by clear firewall).")
     static let fillRingUsed = Metric(name: "xpf_worker_fill_ring_used_descriptors", help: "Fill-ring frames the kernel may write into, at the worker's last loop pass.")
 }

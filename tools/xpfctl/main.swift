@@ -82,7 +82,7 @@ struct Rollback: ParsableCommand {
 }
 
 struct Clear: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Clear dataplane state.", subcommands: [ClearSecurity.self])
+    static let configuration = CommandConfiguration(abstract: "Clear dataplane state.", subcommands: [ClearSecurity.self, ClearFirewall.self])
 }
 
 struct ClearSecurity: ParsableCommand {
@@ -96,8 +96,8 @@ struct ClearFlow: ParsableCommand {
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show dataplane state.",
-        subcommands: [SecurityShow.self, DataplaneShow.self, ConfigurationShow.self, SystemShow.self, LogShow.self,
-                      ExceptionsShow.self])
+        subcommands: [SecurityShow.self, FirewallShow.self, DataplaneShow.self, ConfigurationShow.self, SystemShow.self,
+                      LogShow.self, ExceptionsShow.self])
 }
 
 struct ExceptionsShow: ParsableCommand {

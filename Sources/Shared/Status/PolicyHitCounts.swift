@@ -20,6 +20,10 @@
 // old identities, so the count an operator sees never drops. `clear` resets the totals
 // and remembers the banks' present sums as a baseline (xpfd cannot zero a bank a worker
 // writes). Only xpfd runs this type; it is single-threaded.
+//
+// The firewall filter counters (struct xpf_filter_hits) are banked with the policy ids, so
+// the same flip, the same lagging-worker rule and the same harvest cover their rows: this
+// type drives `filters` (FilterCounts.swift) at each flip and each harvest.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -222,6 +226,8 @@ public struct PolicyHitCounts {
     var unharvested: Epoch?
     /// Counts collected from harvested banks (minus what `clear` discarded).
     var totals: [PolicyIdentity: PolicyCounts] = [:]
+    /// The firewall filter counters of the same banks (`show firewall`, `clear firewall`).
+    public var filters: FilterCounts
 
     /// Counts from now on, starting with the running generation (`region`'s published
     /// configuration, compiled from `model`).
@@ -229,6 +235,7 @@ public struct PolicyHitCounts {
         self.region = region
         let running = region.configSnapshot.pointee
         current = Epoch(bank: running.policy_bank, ids: PolicyIdentity.all(model))
+        filters = FilterCounts(region: region)
     }
 
     /// The generation every live worker must run before the previous epoch's bank can be
@@ -242,7 +249,7 @@ public struct PolicyHitCounts {
         harvestIfReady()
         guard let old = unharvested else { return nil }
         let lagging = laggingQueues(behind: old.endedBy).map(String.init).joined(separator: ", ")
-        return "policy hit counts of the previous policy epoch are not collected yet: the worker of queue(s) \(lagging) still runs a generation before \(old.endedBy); commit again once it has switched or restarted"
+        return "policy hit counts and firewall filter counters of the previous policy epoch are not collected yet: the worker of queue(s) \(lagging) still runs a generation before \(old.endedBy); commit again once it has switched or restarted"
     }
 
     /// Waits (polling, `whileWaiting` between polls) until the previous epoch's bank is
@@ -274,14 +281,15 @@ public struct PolicyHitCounts {
             current.endedBy = generation
             unharvested = current
             current = Epoch(bank: bank, ids: PolicyIdentity.all(model))
+            filters.flipped()
             harvestIfReady()
         }
         return generation
     }
 
-    /// Adds the previous epoch's bank to the totals and zeroes it, if every live worker now
-    /// counts in the running one. Cheap when nothing waits (xpfd calls it every loop pass).
-    /// Returns whether nothing waits any more.
+    /// Adds the previous epoch's bank (policy and filter rows) to the totals and zeroes it,
+    /// if every live worker now counts in the running one. Cheap when nothing waits (xpfd
+    /// calls it every loop pass). Returns whether nothing waits any more.
     @discardableResult
     public mutating func harvestIfReady() -> Bool {
         guard let old = unharvested else { return true }
@@ -297,6 +305,7 @@ public struct PolicyHitCounts {
                 for w in 0..<Int(XPF_PC_WORDS.rawValue) { xpf_store_relaxed_u64(words + w, 0) }
             }
         }
+        filters.harvest()
         unharvested = nil
         // Identities the running configuration no longer has are gone for good (a policy
         // written again later starts from zero, as on Junos).
