@@ -482,7 +482,9 @@ struct xpf_flow_tuple {
 	X(ZONES, 6, "zones", "zones of the ingress and egress interfaces (a session hit: its sides)") \
 	X(POLICY, 7, "policy", "security policy lookup") \
 	X(INSTALL, 8, "install", "session installed, both directions") \
-	X(REWRITE, 9, "rewrite", "next hop, MACs, TTL / hop limit: sent or parked")
+	X(REWRITE, 9, "rewrite", "next hop, MACs, TTL / hop limit: sent or parked") \
+	X(FILTER_IN, 10, "filter-input", "the ingress interface's input filter (every packet, before the session lookup)") \
+	X(FILTER_OUT, 11, "filter-output", "the egress interface's output filter (every packet that is to be sent)")
 
 enum xpf_trace_stage {
 #define XPF_TRACE_STAGE_ENUM(name, value, text, meaning) XPF_TRACE_##name = value,

@@ -65,6 +65,7 @@ extension Pipeline {
             p.session = s.index
             if let done = recheckSession(&p, counters: &counters) { return done }
         }
+        if let done = outputFilterStage(&p, counters: &counters) { return done }
         return rewriteStage(&p)
     }
 

@@ -111,12 +111,18 @@ public struct Pipeline {
     /// running snapshot counts in (XPF_MAX_POLICIES + 1 records, by policy id).
     @usableFromInline let policyHitBanks: UnsafeMutablePointer<xpf_policy_hits>
     @usableFromInline var policyHits: UnsafeMutablePointer<xpf_policy_counters>
+    /// This worker's firewall filter counters (struct xpf_filter_hits, both banks; the
+    /// running snapshot's policy_bank picks one: FilterCounters.swift).
+    @usableFromInline let filterHitBanks: UnsafeMutablePointer<xpf_filter_hits>
+    /// The running snapshot's filter attachments per interface slot (FilterStage.swift).
+    @usableFromInline var filters = FilterAttachments()
     /// The packet trace this worker follows (Trace.swift); off unless xpfd armed one.
     public var trace: PacketTracer
 
     public init(partition: SessionPartition, config: UnsafeMutablePointer<xpf_config_snapshot>, generation: UInt64,
                 fib: FIBView, interfaces: UnsafeMutablePointer<EgressInterface>, interfaceCount: Int, events: EventEmitter,
-                exceptions: ExceptionLog, policyHits: UnsafeMutablePointer<xpf_policy_hits>, trace: PacketTracer = PacketTracer()) {
+                exceptions: ExceptionLog, policyHits: UnsafeMutablePointer<xpf_policy_hits>,
+                filterHits: UnsafeMutablePointer<xpf_filter_hits>, trace: PacketTracer = PacketTracer()) {
         self.partition = partition
         self.trace = trace
         self.events = events
@@ -129,6 +135,8 @@ public struct Pipeline {
         policyHitBanks = policyHits
         self.policyHits = PolicyCounters.bank(policyHits, config.pointee.policy_bank)
         policyEpoch = config.pointee.policy_epoch
+        filterHitBanks = filterHits
+        filters.load(configView)
     }
 
     /// Runs the configuration snapshot `config` (generation `generation`) from the next
@@ -138,6 +146,7 @@ public struct Pipeline {
         self.generation = generation
         policyEpoch = config.pointee.policy_epoch
         policyHits = PolicyCounters.bank(policyHitBanks, config.pointee.policy_bank)
+        filters.load(configView)
     }
 
     /// A view of the running snapshot (its sections, for the first path's stages).

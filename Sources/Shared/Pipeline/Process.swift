@@ -2,22 +2,22 @@
 // and looked up in the session table; a packet of a known session takes the fast path,
 // the first packet of a flow the first path, which decides and installs the session.
 //
-//   parse ─ [input filter] ─ [screen] ─ session lookup ─┬─ hit:  fast path
-//                                                        └─ miss: first path
+//   parse ─ input filter ─ hop limit ─ [screen] ─ session lookup ─┬─ hit:  fast path
+//                                                                  └─ miss: first path
 //   fast path:  route (cached next hop) ─ session checks (the session's sides: ingress
 //               and egress in its zones; policy epoch → re-check) ─ [session NAT]
-//               ─ account ─ [output filter] ─ [mirror] ─ rewrite ─ send
+//               ─ account ─ output filter ─ [mirror] ─ rewrite ─ send
 //   first path: ICMP error (forwarded only for a session: ICMPRelatedStage) ─
 //               [destination NAT] ─ route ─ TCP first-packet check ─ zones ─ policy
-//               ─ [source NAT] ─ install ─ account ─ [output filter] ─ [mirror] ─ rewrite
+//               ─ [source NAT] ─ install ─ account ─ output filter ─ [mirror] ─ rewrite
 //               ─ send
 //   (account moves a TCP session's state on: TCPStage.swift)
 //
-// Bracketed stages belong to later issues (filters: issue 10; screens, NAT, mirroring
-// after): each gets its file beside these and its call where the bracket stands. One
-// file per stage: ParseStage, SessionStage, ICMPRelatedStage, TCPStage, RouteStage,
-// PolicyStage (zones, policy, re-check), RewriteStage (and ICMPError / Reject for the
-// replies a stage answers with). A stage takes the packet (`Packet`, per-packet state) by inout and the batch's
+// Bracketed stages belong to later issues (screens, NAT, mirroring): each gets its file
+// beside these and its call where the bracket stands. One file per stage: ParseStage
+// (and the hop-limit check), FilterStage (input and output filters), SessionStage,
+// ICMPRelatedStage, TCPStage, RouteStage, PolicyStage (zones, policy, re-check),
+// RewriteStage (and ICMPError / Reject for the replies a stage answers with). A stage takes the packet (`Packet`, per-packet state) by inout and the batch's
 // counters; it returns the action when the packet's fate is decided there.
 import CXPF
 
@@ -37,6 +37,8 @@ extension Pipeline {
     @inlinable @inline(__always)  // one function with the batch loop (a call per packet measured 31 instructions)
     mutating func process(_ p: inout Packet, counters: inout WorkerCounters, guess: Int) -> PacketAction {
         if let done = parseStage(&p, counters: &counters) { return done }
+        if let done = inputFilterStage(&p, counters: &counters) { return done }
+        if let done = hopLimitCheck(&p, counters: &counters) { return done }
         if lookupSession(&p, guess: guess) {
             counters.s.session_hits &+= 1
             return fastPath(&p, counters: &counters)
@@ -51,6 +53,7 @@ extension Pipeline {
         if let done = routeStage(&p) { return done }
         if let done = sessionChecks(&p, counters: &counters) { return done }
         accountSession(&p)
+        if let done = outputFilterStage(&p, counters: &counters) { return done }
         return rewriteStage(&p)
     }
 
@@ -66,6 +69,7 @@ extension Pipeline {
         if let done = policyStage(&p, counters: &counters) { return done }
         if let done = installSession(&p, counters: &counters) { return done }
         accountSession(&p)
+        if let done = outputFilterStage(&p, counters: &counters) { return done }
         return rewriteStage(&p)
     }
 }

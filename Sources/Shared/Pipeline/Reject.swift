@@ -1,4 +1,4 @@
-// The reply a `reject` policy sends, built in place in the offending frame's UMEM
+// The reply a `reject` policy or filter term sends, built in place in the offending frame's UMEM
 // buffer and sent back out of the interface it arrived on, as ICMPError.swift does:
 //   * TCP (unless the segment is itself a RST): a RST the client's stack accepts
 //     (RFC 9293 §3.10.7.1 "If the connection does not exist (CLOSED)"): to a segment
@@ -6,20 +6,21 @@
 //     It comes "from" the server the client tried to reach: addresses and ports swapped.
 //   * everything else: ICMP destination unreachable, administratively prohibited (ICMPv4
 //     3/13, RFC 1812 §5.2.7.1; ICMPv6 1/1, RFC 4443 §3.1) from the ingress interface's
-//     address, built by ICMPError.build.
+//     address, built by ICMPError.build. A filter term's `reject REASON` picks the code
+//     (RejectReply.filter) and sends a RST only for `tcp-reset`.
 // Both obey ICMPError.allowed (no reply to an ICMP error, a non-first fragment, a
 // multicast/broadcast packet or a source that is not one host). Only the ICMP reply
 // spends the worker's ICMP rate limit (RFC 1812 §4.3.2.8 limits ICMP errors): a RST is
 // no larger than the segment it answers and goes to the same source, as a closed port's
-// RST from any host does. The policy stage calls `Pipeline.reject`; the event may say
-// `reject` only when `Rejection.replySent`.
+// RST from any host does. The policy and filter stages call `Pipeline.reject`; the event
+// may say `reject` only when `Rejection.replySent`.
 // Tests/SharedTests/RejectTests.swift checks every field of both replies.
 import CXPF
 
 public enum Reject {
     /// (type, code): destination unreachable, communication administratively prohibited.
-    public static let adminProhibitedV4: (UInt8, UInt8) = (3, 13)
-    public static let adminProhibitedV6: (UInt8, UInt8) = (1, 1)
+    public static let adminProhibitedV4: (type: UInt8, code: UInt8) = (3, 13)
+    public static let adminProhibitedV6: (type: UInt8, code: UInt8) = (1, 1)
     // Computed (not `static let`) so they fold to immediates in inlined code, as ParseConst's.
     /// TTL / hop limit of a RST (Linux's default ip_default_ttl and hop_limit).
     @inlinable public static var resetTTL: UInt8 { 64 }
@@ -120,6 +121,58 @@ public enum Reject {
     }
 }
 
+/// The reply a reject sends: a TCP RST to a TCP segment when `resetTCP`, else (and for
+/// every other protocol) ICMP / ICMPv6 destination unreachable with these (type, code).
+public struct RejectReply {
+    public var resetTCP: Bool
+    public var icmpV4: (type: UInt8, code: UInt8)
+    public var icmpV6: (type: UInt8, code: UInt8)
+
+    @inlinable
+    public init(resetTCP: Bool, icmpV4: (type: UInt8, code: UInt8), icmpV6: (type: UInt8, code: UInt8)) {
+        self.resetTCP = resetTCP
+        self.icmpV4 = icmpV4
+        self.icmpV6 = icmpV6
+    }
+
+    /// A `reject` security policy's: RST for TCP, administratively prohibited for the rest.
+    @inlinable public static var policy: RejectReply {
+        RejectReply(resetTCP: true, icmpV4: Reject.adminProhibitedV4, icmpV6: Reject.adminProhibitedV6)
+    }
+
+    /// ICMP destination unreachable type (RFC 792) and ICMPv6 destination unreachable (RFC 4443 §3.1).
+    @usableFromInline static let unreachableV4: UInt8 = 3
+    @usableFromInline static let unreachableV6: UInt8 = 1
+
+    /// A firewall filter term's `reject REASON` (enum xpf_reject_reason; Junos's reasons).
+    /// ICMPv4 codes are RFC 792 / RFC 1812 §5.2.7.1's; ICMPv6 has fewer (RFC 4443 §3.1:
+    /// 0 no route, 1 administratively prohibited, 2 beyond scope, 3 address unreachable,
+    /// 4 port unreachable): a reason without its own IPv6 code takes the nearest — no route
+    /// for the network ones, address unreachable for the host ones, administratively
+    /// prohibited otherwise. `tcp-reset` answers TCP with a RST and anything else with
+    /// administratively prohibited.
+    @inlinable
+    public static func filter(reason: UInt8) -> RejectReply {
+        let v4: UInt8, v6: UInt8
+        switch UInt32(reason) {
+        case XPF_REJECT_NETWORK_UNREACHABLE.rawValue, XPF_REJECT_NO_ROUTE.rawValue: (v4, v6) = (0, 0)
+        case XPF_REJECT_HOST_UNREACHABLE.rawValue, XPF_REJECT_ADDRESS_UNREACHABLE.rawValue: (v4, v6) = (1, 3)
+        case XPF_REJECT_PROTOCOL_UNREACHABLE.rawValue: (v4, v6) = (2, 1)
+        case XPF_REJECT_PORT_UNREACHABLE.rawValue: (v4, v6) = (3, 4)
+        case XPF_REJECT_FRAGMENTATION_NEEDED.rawValue: (v4, v6) = (4, 1)
+        case XPF_REJECT_SOURCE_ROUTE_FAILED.rawValue: (v4, v6) = (5, 1)
+        case XPF_REJECT_NETWORK_UNKNOWN.rawValue: (v4, v6) = (6, 0)
+        case XPF_REJECT_HOST_UNKNOWN.rawValue: (v4, v6) = (7, 3)
+        case XPF_REJECT_NETWORK_PROHIBITED.rawValue: (v4, v6) = (9, 1)
+        case XPF_REJECT_HOST_PROHIBITED.rawValue: (v4, v6) = (10, 1)
+        case XPF_REJECT_BEYOND_SCOPE.rawValue: (v4, v6) = (13, 2)
+        default: (v4, v6) = (Reject.adminProhibitedV4.1, Reject.adminProhibitedV6.1)  // administratively-prohibited, tcp-reset
+        }
+        return RejectReply(resetTCP: UInt32(reason) == XPF_REJECT_TCP_RESET.rawValue,
+                           icmpV4: (unreachableV4, v4), icmpV6: (unreachableV6, v6))
+    }
+}
+
 /// What `Pipeline.reject` did: the action for the frame, and whether a reply (RST or
 /// ICMP) really went out — the event may say `reject` only then.
 public struct Rejection {
@@ -128,25 +181,25 @@ public struct Rejection {
 }
 
 extension Pipeline {
-    /// A packet a `reject` policy refuses: rewrites the frame into the reply (a TCP RST,
-    /// or an ICMP administratively prohibited) and returns `.transmit` out of the ingress
+    /// A packet a `reject` policy or filter term refuses: rewrites the frame into `reply`
+    /// (a TCP RST, or an ICMP unreachable) and returns `.transmit` out of the ingress
     /// interface; or, when no reply may be sent (see Reject.swift's header) or the ICMP
     /// rate limit is exhausted (counted `icmp_errors_limited`), `.drop(dropReason)` with
     /// the frame untouched. The original packet is dropped either way: when the reply
     /// goes out, the drop is counted under `dropReason` here (the caller counts drops only
     /// for `.drop`), as `timeExceeded` does. ICMP replies count `icmp_errors_sent`.
     @inline(never)  // cold path
-    public mutating func reject(_ p: inout Packet, dropReason: xpf_drop_reason,
+    public mutating func reject(_ p: inout Packet, dropReason: xpf_drop_reason, reply: RejectReply = .policy,
                                 counters: inout WorkerCounters) -> Rejection {
         let length: UInt32?
-        if p.parsed.proto == ParseConst.protoTCP {
+        if p.parsed.proto == ParseConst.protoTCP && reply.resetTCP {
             if Int(p.ingress) < interfaceCount && Reject.resetAllowed(frame: UnsafeRawPointer(p.frame), parsed: p.parsed) {
                 length = UInt32(Reject.buildTCPReset(frame: p.frame, parsed: p.parsed, ingressMAC: interfaceMAC(slot: p.ingress)))
             } else {
                 length = nil
             }
         } else {
-            let (type, code) = p.parsed.family == 4 ? Reject.adminProhibitedV4 : Reject.adminProhibitedV6
+            let (type, code) = p.parsed.family == 4 ? reply.icmpV4 : reply.icmpV6
             length = icmpError(frame: p.frame, parsed: p.parsed, ingress: p.ingress, type: type, code: code, counters: &counters)
         }
         guard let length else { return Rejection(action: .drop(dropReason), replySent: false) }

@@ -123,6 +123,16 @@ extension Packet {
         t.pointee.decided = UInt8(XPF_TRACE_POLICY.rawValue)
     }
 
+    /// A firewall filter ran (FilterStage.swift): its stage, and the decision when it ended
+    /// the packet (a discard, or a reject answered or not).
+    @inlinable @inline(__always)
+    func traceFilter(output: Bool, dropped: Bool) {
+        guard let t = trace else { return }
+        let s = output ? XPF_TRACE_FILTER_OUT : XPF_TRACE_FILTER_IN
+        t.pointee.stages |= PacketTrace.bit(s)
+        if dropped { t.pointee.decided = UInt8(s.rawValue) }
+    }
+
     /// A session decided under an older policy epoch was decided again (PolicyStage.recheckSession).
     @inlinable @inline(__always)
     func traceRecheck(kept: Bool) {
@@ -218,9 +228,14 @@ extension Pipeline {
         let reason = action.kind == .drop ? action.reason : UInt8.max
         func dropped(_ r: xpf_drop_reason) -> Bool { reason == UInt8(r.rawValue) }
         // A recorder named the deciding stage already: a refusing policy, a closing re-check.
-        let recorded = t.pointee.decided == PacketTrace.undecided ? nil : xpf_trace_stage(UInt32(t.pointee.decided))
+        // A filter's decision is kept apart: the stages before an output filter ran as usual.
+        let stage = t.pointee.decided == PacketTrace.undecided ? nil : xpf_trace_stage(UInt32(t.pointee.decided))
+        let filterDecided = stage == XPF_TRACE_FILTER_IN || stage == XPF_TRACE_FILTER_OUT ? stage : nil
+        let recorded = filterDecided == nil ? stage : nil
         ran(XPF_TRACE_PARSE)
-        if !lookedUp {
+        if filterDecided == XPF_TRACE_FILTER_IN {
+            // The input filter ended it before the session lookup (its stage bit is set).
+        } else if !lookedUp {
             decided(XPF_TRACE_PARSE)
         } else {
             ran(XPF_TRACE_SESSION)
@@ -281,6 +296,11 @@ extension Pipeline {
                 }
             }
         }
+        // The output filter ends a packet after the stages above ran: it decided, not the rewrite.
+        if filterDecided == XPF_TRACE_FILTER_OUT {
+            t.pointee.stages &= ~PacketTrace.bit(XPF_TRACE_REWRITE)
+            t.pointee.decided = UInt8(XPF_TRACE_FILTER_OUT.rawValue)
+        }
         let stages = t.pointee.stages
         if stages & PacketTrace.bit(XPF_TRACE_ZONES) != 0 {
             let v = configView
@@ -292,10 +312,12 @@ extension Pipeline {
             && (t.pointee.decided != UInt8(XPF_TRACE_ROUTE.rawValue) || dropped(XPF_DROP_TOO_BIG)) {
             t.pointee.egress = p.egress
         }
-        // A frame sent when the parse stage (time exceeded) or the policy stage (reject)
-        // decided is the packet's drop answered with a reply out of the ingress interface.
+        // A frame sent when the parse stage (time exceeded), the policy stage or a filter
+        // (reject) decided is the packet's drop answered with a reply out of the ingress interface.
         let replyFor: xpf_drop_reason? = t.pointee.decided == UInt8(XPF_TRACE_PARSE.rawValue) ? XPF_DROP_TTL
-            : t.pointee.decided == UInt8(XPF_TRACE_POLICY.rawValue) ? XPF_DROP_POLICY_REJECT : nil
+            : t.pointee.decided == UInt8(XPF_TRACE_POLICY.rawValue) ? XPF_DROP_POLICY_REJECT
+            : t.pointee.decided == UInt8(XPF_TRACE_FILTER_IN.rawValue) || t.pointee.decided == UInt8(XPF_TRACE_FILTER_OUT.rawValue)
+            ? XPF_DROP_FILTER_REJECT : nil
         switch action.kind {
         case .transmit where replyFor != nil:
             t.pointee.action = UInt8(XPF_TRACE_REPLY.rawValue)

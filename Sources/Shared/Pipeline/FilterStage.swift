@@ -1,0 +1,306 @@
+// Firewall filter stages (issue 10; ): the input filter of the interface
+// a packet arrived on and the output filter of the interface it leaves by, `firewall family
+// inet|inet6 filter F` attached as `interfaces IF unit 0 family inet|inet6 filter
+// input|output F` (the packet's family picks the filter).
+//
+// Every path, every packet (R-4.5 by construction): the input filter runs on every packet
+// the worker handles — first packets and session hits alike — right after the parse stage,
+// before the session lookup; the output filter on every packet that is to be sent, after
+// the session is installed or found and accounted, before the rewrite (Process.swift).
+// Nothing a filter decides is kept in a session, so a field outside the session key (DSCP,
+// TCP flags, fragment bits, ICMP type, length) is read from each packet, and a commit that
+// adds, changes or removes a filter applies from the next packet of every flow.
+//
+// Terms are tried in order and the first whose every condition holds decides; a packet no
+// term matches is discarded (Junos's implicit discard, `filter_discard`). A condition on
+// ports, TCP flags or ICMP type/code holds only for a packet that carries that header: a
+// TCP/UDP (ICMP, TCP) packet that is not a non-first fragment. Address conditions hold when
+// the longest entry containing the address is not an `except` entry. The matched term
+// counts the packet (per term, and under its `count` name), rewrites DSCP (`then dscp`),
+// then its terminal action: accept (on to the next stage), discard (`filter_discard`), or
+// reject (Reject.swift: the reason's ICMP unreachable, or a RST for `tcp-reset`, out of the
+// ingress interface; `filter_reject` when the reply went out, else a plain discard). `log` /
+// `syslog` emit a FILTER_LOG event naming the action the wire saw: reject only when the
+// reply went out (R-5.2's rule for policies, applied here too).
+//
+// Host-bound traffic never reaches a worker (the XDP program passes it to the kernel), so
+// lo0's filter and the input filter on traffic to the box are not applied here.
+import CXPF
+
+/// The filter indices (FILTERS, or XPF_CFG_NONE) of every interface slot, copied from the
+/// running snapshot when the pipeline adopts it, so the no-filter path of a packet is one
+/// load of a flag. Owned by one pipeline; rewritten between batches only.
+public struct FilterAttachments {
+    /// Per slot: inet input, inet output, inet6 input, inet6 output.
+    @usableFromInline static let perSlot = 4
+    @usableFromInline let table: UnsafeMutablePointer<UInt32>
+    /// Some interface has a filter.
+    @usableFromInline var any = false
+
+    public init() {
+        // Lives as long as the pipeline that holds it (one per worker).
+        table = .allocate(capacity: Int(XPF_MAX_IFACES) * Self.perSlot)
+        table.initialize(repeating: XPF_CFG_NONE, count: Int(XPF_MAX_IFACES) * Self.perSlot)
+    }
+
+    /// Reads the attachments of `view`'s interfaces (at most XPF_MAX_IFACES slots).
+    mutating func load(_ view: ConfigSnapshotView) {
+        any = false
+        let interfaces = view.interfaces
+        for slot in 0..<Int(XPF_MAX_IFACES) {
+            let row = table + slot * Self.perSlot
+            guard slot < interfaces.count else {
+                row.update(repeating: XPF_CFG_NONE, count: Self.perSlot)
+                continue
+            }
+            let r = interfaces[slot]
+            (row[0], row[1], row[2], row[3]) = (r.filter_in4, r.filter_out4, r.filter_in6, r.filter_out6)
+            for k in 0..<Self.perSlot where row[k] != XPF_CFG_NONE { any = true }
+        }
+    }
+
+    /// The filter of `slot` for `family` (4 or 6), input or output; XPF_CFG_NONE: none.
+    @inlinable
+    func filter(slot: UInt8, family: UInt8, output: Bool) -> UInt32 {
+        // Safe: slot & (XPF_MAX_IFACES - 1) stays inside the table (XPF_MAX_IFACES is a power of two).
+        table[(Int(slot) & (Int(XPF_MAX_IFACES) - 1)) * Self.perSlot + (family == 4 ? 0 : 2) + (output ? 1 : 0)]
+    }
+}
+
+/// What the packet offers the conditions of a term, read once per filter.
+@frozen
+public struct FilterFields {
+    public var family: UInt8
+    public var proto: UInt8
+    /// Addresses as two big-endian words each (IPv4 in the high word's top 32 bits).
+    public var srcHi: UInt64, srcLo: UInt64, dstHi: UInt64, dstLo: UInt64
+    /// Host order; valid when `hasPorts`.
+    public var sport: UInt16, dport: UInt16
+    public var hasPorts: Bool
+    public var dscp: UInt8
+    /// The TCP flags byte; valid when `isTCP`.
+    public var tcpFlags: UInt8
+    public var isTCP: Bool
+    /// ICMP / ICMPv6 type and code; valid when `isICMP`.
+    public var icmpType: UInt8, icmpCode: UInt8
+    public var isICMP: Bool
+    public var isFragment: Bool
+    public var isFirstFragment: Bool
+
+    @inlinable
+    init(_ p: Packet) {
+        let parsed = p.parsed
+        family = parsed.family
+        proto = parsed.proto
+        // Safe: the parse stage filled the key's tuple: src[16], dst[16] (IPv4 in the first 4).
+        (srcHi, srcLo, dstHi, dstLo) = withUnsafeBytes(of: p.key.tuple) { t in
+            (UInt64(bigEndian: t.loadUnaligned(as: UInt64.self)), UInt64(bigEndian: t.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+             UInt64(bigEndian: t.loadUnaligned(fromByteOffset: 16, as: UInt64.self)),
+             UInt64(bigEndian: t.loadUnaligned(fromByteOffset: 24, as: UInt64.self)))
+        }
+        // A non-first fragment carries no L4 header: no ports, flags or ICMP type to match.
+        let l4 = !parsed.isNonFirstFragment
+        hasPorts = l4 && (proto == ParseConst.protoTCP || proto == ParseConst.protoUDP)
+        isTCP = l4 && proto == ParseConst.protoTCP
+        isICMP = l4 && (family == 4 ? proto == ParseConst.protoICMP : proto == ParseConst.protoICMPv6)
+        sport = parsed.srcPort
+        dport = parsed.dstPort
+        dscp = parsed.dscp
+        tcpFlags = parsed.tcpFlags
+        icmpType = parsed.icmpType
+        icmpCode = parsed.icmpCode
+        isFragment = parsed.isFragment
+        isFirstFragment = parsed.isFragment && !parsed.isNonFirstFragment
+    }
+}
+
+extension ConfigSnapshotView {
+    /// Whether `term` holds for `f` (every present condition; see the file header).
+    @inlinable
+    func filterTermMatches(_ t: xpf_cfg_term, _ f: FilterFields) -> Bool {
+        let m = t.match
+        @inline(__always) func has(_ bit: xpf_term_match) -> Bool { m & bit.rawValue != 0 }
+        if has(XPF_TM_PROTO) && !setContains(t.protocols, f.proto) { return false }
+        if has(XPF_TM_SRC_ADDR) && !prefixListMatches(t.src_addr, f.family, f.srcHi, f.srcLo) { return false }
+        if has(XPF_TM_DST_ADDR) && !prefixListMatches(t.dst_addr, f.family, f.dstHi, f.dstLo) { return false }
+        if has(XPF_TM_ADDR) && !prefixListMatches(t.addr, f.family, f.srcHi, f.srcLo)
+            && !prefixListMatches(t.addr, f.family, f.dstHi, f.dstLo) { return false }
+        if m & (XPF_TM_SRC_PORT.rawValue | XPF_TM_DST_PORT.rawValue | XPF_TM_PORT.rawValue) != 0 {
+            guard f.hasPorts else { return false }
+            if has(XPF_TM_SRC_PORT) && !portListMatches(t.src_port, f.sport) { return false }
+            if has(XPF_TM_DST_PORT) && !portListMatches(t.dst_port, f.dport) { return false }
+            if has(XPF_TM_PORT) && !portListMatches(t.port, f.sport) && !portListMatches(t.port, f.dport) {
+                return false
+            }
+        }
+        if has(XPF_TM_DSCP) && t.dscp >> UInt64(f.dscp & 63) & 1 == 0 { return false }
+        if has(XPF_TM_ICMP_TYPE) && !(f.isICMP && setContains(t.icmp_types, f.icmpType)) { return false }
+        if has(XPF_TM_ICMP_CODE) && !(f.isICMP && setContains(t.icmp_codes, f.icmpCode)) { return false }
+        if has(XPF_TM_TCP_FLAGS) && !(f.isTCP && setContains(t.tcp_flags, f.tcpFlags)) { return false }
+        if has(XPF_TM_IS_FRAGMENT) && !f.isFragment { return false }
+        if has(XPF_TM_FIRST_FRAGMENT) && !f.isFirstFragment { return false }
+        return true
+    }
+
+    /// Whether the longest entry of `list` (PREFIXES) of `family` containing the address
+    /// exists and is not an `except` entry (Junos's rule for filter address conditions).
+    @inlinable
+    func prefixListMatches(_ list: xpf_cfg_range, _ family: UInt8, _ hi: UInt64, _ lo: UInt64) -> Bool {
+        var best = -1
+        var bestExcept = false
+        for r in prefixes(list) where r.family == family && Int(r.length) > best {
+            let length = UInt64(r.length)
+            // Safe: validate() bounds every prefix length by its family (≤ 32 / ≤ 128).
+            let (pHi, pLo) = withUnsafeBytes(of: r.addr) {
+                (UInt64(bigEndian: $0.loadUnaligned(as: UInt64.self)), UInt64(bigEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+            }
+            let contains: Bool
+            if length <= 64 {
+                let mask: UInt64 = length == 0 ? 0 : ~0 &<< (64 &- length)  // length 0: every address
+                contains = (hi ^ pHi) & mask == 0
+            } else {
+                contains = hi == pHi && (lo ^ pLo) & (~0 &<< (128 &- length)) == 0
+            }
+            if contains {
+                best = Int(r.length)
+                bestExcept = r.flags & UInt8(XPF_CFG_PREFIX_EXCEPT.rawValue) != 0
+            }
+        }
+        return best >= 0 && !bestExcept
+    }
+
+    /// Whether `port` lies in one of the ranges of `list` (PORT_RANGES).
+    @inlinable
+    func portListMatches(_ list: xpf_cfg_range, _ port: UInt16) -> Bool {
+        for r in portRanges(list) where r.low <= port && port <= r.high { return true }
+        return false
+    }
+}
+
+extension Pipeline {
+    /// The input filter of the packet's ingress interface, if it has one.
+    @inlinable @inline(__always)  // one load and branch per packet while no interface has a filter
+    mutating func inputFilterStage(_ p: inout Packet, counters: inout WorkerCounters) -> PacketAction? {
+        guard _slowPath(filters.any) else { return nil }
+        let f = filters.filter(slot: p.ingress, family: p.parsed.family, output: false)
+        if f == XPF_CFG_NONE { return nil }
+        return runFilter(Int(f), &p, output: false, counters: &counters)
+    }
+
+    /// The output filter of the packet's egress interface, if it has one.
+    @inlinable @inline(__always)
+    mutating func outputFilterStage(_ p: inout Packet, counters: inout WorkerCounters) -> PacketAction? {
+        guard _slowPath(filters.any) else { return nil }
+        let f = filters.filter(slot: p.egress, family: p.parsed.family, output: true)
+        if f == XPF_CFG_NONE { return nil }
+        return runFilter(Int(f), &p, output: true, counters: &counters)
+    }
+
+    /// Runs filter `filter` (FILTERS) on the packet: its ingress interface's input filter,
+    /// or (`output`) its egress interface's output filter. Nil: accepted (the packet goes
+    /// on, its DSCP perhaps rewritten); else its action.
+    @inline(never)  // out of the unfiltered paths' way
+    @usableFromInline
+    mutating func runFilter(_ filter: Int, _ p: inout Packet, output: Bool, counters: inout WorkerCounters) -> PacketAction? {
+        let v = configView
+        let fields = FilterFields(p)
+        let terms = v.filter(filter).terms
+        let termRows = FilterCounters.rows(filterHitBanks, .term, bank: config.pointee.policy_bank)
+        let bytes = UInt64(p.parsed.l3Length)
+        var i = Int(terms.first)
+        let end = i + Int(terms.count)
+        while i < end {
+            // Safe: validate() proved the filter's term range lies inside TERMS and every
+            // index a term holds lies inside its section.
+            let t = v.term(i)
+            if v.filterTermMatches(t, fields) {
+                FilterCounters.count(termRows, i, bytes: bytes)
+                if t.counter != XPF_CFG_NONE {
+                    FilterCounters.count(FilterCounters.rows(filterHitBanks, .counter, bank: config.pointee.policy_bank),
+                                         Int(t.counter), bytes: bytes)
+                }
+                return applyTerm(t, term: i, filter: filter, &p, output: output, counters: &counters)
+            }
+            i += 1
+        }
+        p.traceFilter(output: output, dropped: true)
+        return .drop(XPF_DROP_FILTER_DISCARD)  // no term matched: implicit discard
+    }
+
+    /// The actions of matched term `t` (TERMS index `term` of filter `filter`).
+    @usableFromInline
+    mutating func applyTerm(_ t: xpf_cfg_term, term: Int, filter: Int, _ p: inout Packet, output: Bool,
+                            counters: inout WorkerCounters) -> PacketAction? {
+        let egress = output ? p.egress : UInt8.max  // an input filter's event names no egress
+        let action: PacketAction?
+        var wire = t.terminal  // what the wire saw (a reject without a reply is a discard)
+        switch UInt32(t.terminal) {
+        case XPF_TERM_ACCEPT.rawValue:
+            if t.action & UInt8(XPF_TA_DSCP.rawValue) != 0 { rewriteDSCP(&p, t.dscp_rewrite) }
+            action = nil
+        case XPF_TERM_REJECT.rawValue:
+            let flow = PacketFlow(p, egress: egress)  // before the reply overwrites the frame
+            let r = reject(&p, dropReason: XPF_DROP_FILTER_REJECT, reply: .filter(reason: t.reject_reason), counters: &counters)
+            if !r.replySent { wire = UInt8(XPF_TERM_DISCARD.rawValue) }
+            p.traceFilter(output: output, dropped: true)
+            logFilter(t, term: term, filter: filter, flow: flow, wire: wire, p, counters: &counters)
+            return r.replySent ? r.action : .drop(XPF_DROP_FILTER_DISCARD)
+        default:
+            action = .drop(XPF_DROP_FILTER_DISCARD)
+        }
+        p.traceFilter(output: output, dropped: action != nil)
+        logFilter(t, term: term, filter: filter, flow: PacketFlow(p, egress: egress), wire: wire, p, counters: &counters)
+        return action
+    }
+
+    /// The FILTER_LOG event of a `log` / `syslog` term, naming the action the wire saw.
+    @inlinable @inline(__always)
+    mutating func logFilter(_ t: xpf_cfg_term, term: Int, filter: Int, flow: PacketFlow, wire: UInt8, _ p: Packet,
+                            counters: inout WorkerCounters) {
+        guard t.action & UInt8(XPF_TA_LOG.rawValue | XPF_TA_SYSLOG.rawValue) != 0 else { return }
+        let (now, gen, q, length) = (nowRealtimeNs, generation, events.queue, UInt16(clamping: p.parsed.l3Length))
+        events.emit(XPF_EV_FILTER_LOG, ingress: p.ingress, nowMs: nowMs, length: verdictEventLength, counters: &counters) {
+            VerdictEvent.write($0, flow: flow, realtimeNs: now, generation: gen, queue: q, object: UInt32(filter),
+                               item: UInt32(term), action: wire, ipLength: length)
+        }
+    }
+
+    /// Offset of the IPv4 header checksum.
+    @usableFromInline static var ipv4ChecksumOffset: Int { 10 }
+
+    /// `then dscp N`: the upper six bits of the IPv4 TOS (header checksum updated, RFC 1624)
+    /// or of the IPv6 traffic class; the ECN bits stay.
+    @usableFromInline
+    func rewriteDSCP(_ p: inout Packet, _ dscp: UInt8) {
+        let l3 = p.l3
+        // Safe: the parse stage proved the IP header (20 / 40 bytes) inside the frame.
+        if p.parsed.family == 4 {
+            let old = UInt16(bigEndian: l3.loadUnaligned(as: UInt16.self))  // version/IHL, TOS
+            let new = old & 0xFF03 | UInt16(dscp & 63) << 2
+            l3.storeBytes(of: new.bigEndian, as: UInt16.self)
+            let sum = UInt16(bigEndian: l3.loadUnaligned(fromByteOffset: Self.ipv4ChecksumOffset, as: UInt16.self))
+            l3.storeBytes(of: checksumUpdate16(sum, old: old, new: new).bigEndian, toByteOffset: Self.ipv4ChecksumOffset,
+                          as: UInt16.self)
+        } else {
+            // Version (4 bits), traffic class (8), flow label (20): DSCP is bits 22...27.
+            let old = UInt32(bigEndian: l3.loadUnaligned(as: UInt32.self))
+            let new = old & 0xF03F_FFFF | UInt32(dscp & 63) << 22
+            l3.storeBytes(of: new.bigEndian, as: UInt32.self)
+        }
+        p.parsed.dscp = dscp & 63
+    }
+}
+
+extension PacketFlow {
+    /// The flow of the packet in hand as a filter event reports it: no policy or zones.
+    @inlinable
+    init(_ p: Packet, egress: UInt8) {
+        self.init()
+        family = p.key.family
+        proto = p.key.proto
+        icmpType = p.parsed.icmpType
+        ingress = p.ingress
+        self.egress = egress
+        tuple = p.key.tuple
+    }
+}
