@@ -263,6 +263,27 @@ class Lab:
         assert len(found) == count, "%d %s line(s) with %r expected, found %r" % (count, msgid, fields, found)
         return found
 
+    def syslog_lines(self, name):
+        """Lines of xpfd's syslog file `name` ($STATE/name), after `show log statistics`
+        drained every worker's event ring into it (any format: no parsing)."""
+        self.xpfctl("show", "log", "statistics")
+        try:
+            return Path(self.state, name).read_text().splitlines()
+        except FileNotFoundError:
+            return []
+
+    def wait_syslog_lines(self, name, count, match, timeout=WAIT_S):
+        """Waits until `count` lines of file `name` satisfy match(line), then checks no
+        more did; returns them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [line for line in self.syslog_lines(name) if match(line)]
+            if len(found) >= count or time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_S)
+        assert len(found) == count, "%d matching line(s) in %s expected, found %r" % (count, name, found)
+        return found
+
     # Sessions ------------------------------------------------------------
 
     def sessions(self, *filters):
