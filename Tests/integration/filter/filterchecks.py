@@ -6,7 +6,7 @@ destination unreachable a `reject` answers with, for any Junos reason's code.
 """
 import random
 
-from scapy.layers.inet import ICMP, IP, IPerror, TCP, TCPerror, UDP, UDPerror
+from scapy.layers.inet import ICMP, IP, IPerror, TCP, UDP
 from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6EchoRequest, IPerror6, IPv6, IPv6ExtHdrFragment
 from scapy.layers.l2 import Ether
 
@@ -22,6 +22,7 @@ ICMP_ECHO_REQUEST = {4: 8, 6: 128}
 FRAGMENT_UNIT = 8               # fragment offsets count 8-byte units
 IPV4_MF = 0x1                   # scapy's IPv4 flags field: MF is bit 0 (DF is 0x2)
 PROBE = b"filter-probe"
+MIN_QUOTE = 28                  # an ICMPv4 error quotes at least the IPv4 header and 8 bytes
 
 
 def tos(dscp, ecn=0):
@@ -105,18 +106,19 @@ def discarded(lab, wire, packet, reason="filter_discard"):
 
 
 def about(p, sent):
-    """A frame about `sent`: an ICMP / ICMPv6 error quoting it, or a TCP / UDP packet of
-    its ports either way."""
+    """A frame answering `sent` itself: an ICMP / ICMPv6 error whose quote is `sent` as
+    the client sent it (so not a server kernel's error about another packet of the flow,
+    which quotes a forwarded packet: one hop less), or a TCP / UDP packet of its ports
+    either way."""
+    quoted = p.getlayer(IPerror) or p.getlayer(IPerror6)
+    if quoted is not None:
+        quote, original = bytes(quoted), bytes(l3(sent))
+        length = min(len(quote), len(original))
+        return length >= MIN_QUOTE and quote[:length] == original[:length]
     for layer in (TCP, UDP):
         if layer in sent and layer in p and {p[layer].sport, p[layer].dport} == {sent[layer].sport, sent[layer].dport}:
             return True
-    quoted = p.getlayer(IPerror) or p.getlayer(IPerror6)
-    if quoted is None or (quoted.src, quoted.dst) != (l3(sent).src, l3(sent).dst):
-        return False
-    for layer, error in ((TCP, TCPerror), (UDP, UDPerror)):
-        if layer in sent:
-            return error in p and (p[error].sport, p[error].dport) == (sent[layer].sport, sent[layer].dport)
-    return True
+    return False
 
 
 def check_unreachable(reply, family, wire, code, original, router=None):
