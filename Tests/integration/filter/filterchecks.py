@@ -7,7 +7,7 @@ destination unreachable a `reject` answers with, for any Junos reason's code.
 import random
 
 from scapy.layers.inet import ICMP, IP, IPerror, TCP, UDP
-from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6EchoRequest, IPerror6, IPv6, IPv6ExtHdrFragment
+from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6EchoRequest, ICMPv6TimeExceeded, IPerror6, IPv6, IPv6ExtHdrFragment
 from scapy.layers.l2 import Ether
 
 import checks
@@ -18,6 +18,7 @@ DSCP_SHIFT = 2                  # DSCP: the six high bits of the TOS / traffic-c
 ECN_MASK = 0x03
 DSCP_EF, DSCP_AF11, DSCP_AF21 = 46, 10, 18
 PROTO_ICMP = 1
+ICMP_TIME_EXCEEDED = 11
 ICMP_ECHO_REQUEST = {4: 8, 6: 128}
 FRAGMENT_UNIT = 8               # fragment offsets count 8-byte units
 IPV4_MF = 0x1                   # scapy's IPv4 flags field: MF is bit 0 (DF is 0x2)
@@ -162,3 +163,9 @@ def is_unreachable(p, family, original):
     else:
         kind = ICMPv6DestUnreach in p
     return kind and about(p, original)
+
+
+def is_time_exceeded(p, family):
+    if family == 4:
+        return ICMP in p and p[ICMP].type == ICMP_TIME_EXCEEDED
+    return ICMPv6TimeExceeded in p

@@ -239,3 +239,19 @@ def test_is_fragment(lab, wire, family):
 def test_first_matching_term_wins(lab, wire, family):
     got = passes_udp(wire, family, P_FIRST_WINS)
     assert got[UDP].dport == P_FIRST_WINS
+
+
+@FAMILIES
+def test_input_filter_runs_before_the_hop_limit(lab, wire, family):
+    """A packet with TTL / hop limit 1 meets the input filter first: a discard term drops
+    it silently (no time exceeded); one the filter accepts is dropped by the hop-limit
+    check, which answers with a time exceeded."""
+    packet = fc.udp(family, fresh_port(), P_SINGLE)
+    labkit.l3(packet).setfieldval("ttl" if family == 4 else "hlim", 1)
+    fc.discarded(lab, wire, packet)
+    accepted = fc.udp(family, fresh_port(), P_UNLISTED)
+    labkit.l3(accepted).setfieldval("ttl" if family == 4 else "hlim", 1)
+    before = lab.drops()
+    wire.client.send(accepted)
+    wire.client.expect("the time exceeded", lambda p: fc.about(p, accepted) and fc.is_time_exceeded(p, family))
+    lab.wait_drops(before, {"ttl": 1})

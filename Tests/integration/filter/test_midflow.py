@@ -97,8 +97,9 @@ def test_dscp_0_then_46_on_a_tcp_stream(lab, streams, family):
     assert one_session(lab, stream.sport) == session, "the stream changed sessions"
 
 
-def test_urgent_segment_of_a_tcp_stream(lab, streams):
-    stream = streams(4, P_URGENT)
+@FAMILIES
+def test_urgent_segment_of_a_tcp_stream(lab, streams, family):
+    stream = streams(family, P_URGENT)
     before = lab.drops()
     stream.client.send(b"!", socket.MSG_OOB)             # URG set on the segment
     lab.wait_drops_at_least(before, {"filter_discard": 1})
