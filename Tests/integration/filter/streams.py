@@ -1,11 +1,15 @@
 """An established kernel TCP connection client -> server through the firewall, as the
-policy suite's re-evaluation tests make it, with every socket bounded by labkit.WAIT_S
-(an accepted socket does not inherit its listener's timeout)."""
+policy suite's re-evaluation tests make it, with both ends' reads bounded (an accepted
+socket does not inherit its listener's timeout)."""
 import socket
 import struct
 
 import labkit
 from labkit import CLIENT, SERVER, fresh_port
+
+# A segment dropped for a while is delivered by the kernel's next retransmission, which
+# exponential backoff may put seconds away (200 ms RTO doubling): a bound, not a timing.
+RETRANSMIT_WAIT_S = 20.0
 
 
 class Stream:
@@ -32,7 +36,3 @@ class Stream:
             s.close()
         self.listener.close()
 
-
-# A segment dropped for a while is delivered by the kernel's next retransmission, which
-# exponential backoff may put seconds away (200 ms RTO doubling): a bound, not a timing.
-RETRANSMIT_WAIT_S = 20.0

@@ -13,7 +13,6 @@ import pytest
 
 import configs
 import filterchecks as fc
-import labkit
 from labkit import CLIENT, SERVER, fresh_port
 
 P_DISCARD, P_REJECT, P_ACCEPT, P_QUIET, P_FRAGMENT = 7501, 7502, 7503, 7504, 7505
@@ -112,3 +111,24 @@ def test_term_without_log_makes_no_line(lab, wire, family):
     fc.discarded(lab, wire, fc.udp(family, logged, P_DISCARD))
     fw_lines(lab, family, logged, 1)
     assert not [line for line in lab.syslog_lines(configs.FIREWALL_LOG) if " %d %d " % (sport, P_QUIET) in line]
+
+
+STRUCTURED_FILE = "rtflow"         # the policy suite's BASE: `file rtflow { any any; structured-data; }`
+FILTER_LOG_PRI = 174               # local5.info, as Junos sends PFE_FW_SYSLOG_IP
+STRUCTURED = re.compile(r"^<(\d+)>1 (\S+) (\S+) (\S+) (\S+) (\S+) (\S+) (.*)$")
+
+
+@FAMILIES
+def test_discard_line_in_the_structured_data_file(lab, wire, family):
+    """The same event in RFC 5424 form: PRI local5.info, APP-NAME fpc0, PROCID and SD
+    nil, MSGID PFE_FW_SYSLOG_IP, the text as MSG."""
+    sport = fresh_port()
+    fc.discarded(lab, wire, fc.udp(family, sport, P_DISCARD))
+    needle = " %s %s %d " % (CLIENT[family], SERVER[family], sport)
+    (line,) = lab.wait_syslog_lines(STRUCTURED_FILE, 1, lambda line: needle in line)
+    m = STRUCTURED.match(line)
+    assert m, line
+    pri, _, host, app, procid, msgid, sd, text = m.groups()
+    assert (int(pri), host, app, procid, msgid, sd) == \
+        (FILTER_LOG_PRI, configs.HOST_NAME, "fpc0", "-", "PFE_FW_SYSLOG_IP", "-"), line
+    assert text == expected_text(family, "D", sport, P_DISCARD), line

@@ -9,7 +9,6 @@ import pytest
 
 import configs
 import filterchecks as fc
-import labkit
 from labkit import CLIENT, SERVER, fresh_port
 
 P_DISCARD, P_REJECT, P_ACCEPT, P_MARKED = 7301, 7302, 7303, 7304

@@ -14,7 +14,7 @@ import checks
 import configs
 import filterchecks as fc
 import labkit
-from labkit import CLIENT, SERVER, fresh_port
+from labkit import fresh_port
 
 # (term, `reject` argument, ICMP code on the wire, destination port)
 REASONS = {
