@@ -32,6 +32,8 @@ P_DSCP_NAME, P_DSCP_NUMBER = 7060, 7061
 P_TCP_FLAGS, P_TCP_INITIAL, P_TCP_ESTABLISHED = 7070, 7071, 7072
 P_FIRST_FRAGMENT, P_FRAGMENTED = 7080, 7081
 P_FIRST_WINS = 7090
+P_TCP_FLAGS_OR, P_PORT_EITHER, P_PORT_OTHER = 7073, 7074, 7075
+P_DEST_LIST, P_EITHER_LIST = 7008, 7009
 ICMP_CODE = 7                                      # an echo request with this code is discarded
 OTHER_ICMP_TYPE = {4: ("timestamp", 13), 6: ("139", 139)}   # (as written, on the wire)
 
@@ -55,6 +57,9 @@ def match_filter(family):
         t("dst-except", udp_to(P_DEST, configs.addresses(
             "destination-address", SERVER_NET[family], host(SERVER[family], family) + " except")), ["discard"]),
         t("src-list", udp_to(P_SOURCE_LIST, "source-prefix-list { strangers; }"), ["discard"]),
+        t("dst-list-except", udp_to(P_DEST_LIST, "destination-prefix-list { server-nets; server-hosts except; }"),
+          ["discard"]),
+        t("either-list", udp_to(P_EITHER_LIST, "prefix-list { strangers; }"), ["discard"]),
         t("either", udp_to(P_EITHER, configs.addresses(
             "address", host(EITHER_SOURCE[family], family), host(EITHER_DEST[family], family))), ["discard"]),
         t("proto", ["%s tcp" % proto, "destination-port %d" % P_PROTOCOL], ["discard"]),
@@ -66,6 +71,9 @@ def match_filter(family):
         t("dscp-name", udp_to(P_DSCP_NAME, "%s ef" % dscp), ["discard"]),
         t("dscp-number", udp_to(P_DSCP_NUMBER, "%s %d" % (dscp, fc.DSCP_AF11)), ["discard"]),
         t("tcp-flags", ["%s tcp" % proto, "destination-port %d" % P_TCP_FLAGS, 'tcp-flags "syn & !ack"'], ["discard"]),
+        t("tcp-flags-or", ["%s tcp" % proto, "destination-port %d" % P_TCP_FLAGS_OR, 'tcp-flags "(fin | rst) & !syn"'],
+          ["discard"]),
+        t("port-either", ["%s udp" % proto, "port %d" % P_PORT_EITHER], ["discard"]),
         t("tcp-initial", ["%s tcp" % proto, "destination-port %d" % P_TCP_INITIAL, "tcp-initial"], ["discard"]),
         t("tcp-established", ["%s tcp" % proto, "destination-port %d" % P_TCP_ESTABLISHED, "tcp-established"],
           ["discard"]),
@@ -81,6 +89,8 @@ def match_filter(family):
 
 CONFIG = configs.config(
     configs.prefix_list("strangers", host(STRANGER[4], 4), host(STRANGER[6], 6)),
+    configs.prefix_list("server-nets", SERVER_NET[4], SERVER_NET[6]),
+    configs.prefix_list("server-hosts", host(SERVER[4], 4), host(SERVER[6], 6)),
     match_filter(4), match_filter(6),
     configs.attach("fw0", 4, input="match4"), configs.attach("fw0", 6, input="match6"))
 
@@ -116,6 +126,19 @@ def test_destination_address_with_except(lab, wire, family):
 def test_source_prefix_list(lab, wire, family):
     discarded_udp(lab, wire, family, P_SOURCE_LIST, src=STRANGER[family])
     passes_udp(wire, family, P_SOURCE_LIST)
+
+
+@FAMILIES
+def test_destination_prefix_list_with_except(lab, wire, family):
+    discarded_udp(lab, wire, family, P_DEST_LIST, dst=NOT_SERVER[family])
+    passes_udp(wire, family, P_DEST_LIST)                # the server: the `except` list
+
+
+@FAMILIES
+def test_prefix_list_matches_source_or_destination(lab, wire, family):
+    discarded_udp(lab, wire, family, P_EITHER_LIST, src=STRANGER[family])
+    discarded_udp(lab, wire, family, P_EITHER_LIST, dst=STRANGER[family])
+    passes_udp(wire, family, P_EITHER_LIST)
 
 
 @FAMILIES
@@ -195,6 +218,20 @@ def syn_passes(wire, family, dport):
 def test_tcp_flags_expression(lab, wire, family):
     fc.discarded(lab, wire, fc.tcp(family, fresh_port(), P_TCP_FLAGS, flags="S"))
     not_filtered_tcp(lab, wire, family, P_TCP_FLAGS, "SA")        # ack set: "syn & !ack" fails
+
+
+@FAMILIES
+def test_tcp_flags_expression_with_or_and_parentheses(lab, wire, family):
+    fc.discarded(lab, wire, fc.tcp(family, fresh_port(), P_TCP_FLAGS_OR, flags="FA", ack=1))
+    fc.discarded(lab, wire, fc.tcp(family, fresh_port(), P_TCP_FLAGS_OR, flags="R"))
+    not_filtered_tcp(lab, wire, family, P_TCP_FLAGS_OR, "A")     # neither fin nor rst
+
+
+@FAMILIES
+def test_port_matches_source_or_destination(lab, wire, family):
+    discarded_udp(lab, wire, family, P_PORT_EITHER)
+    discarded_udp(lab, wire, family, P_PORT_OTHER, sport=P_PORT_EITHER)
+    passes_udp(wire, family, P_PORT_OTHER)
 
 
 @FAMILIES
