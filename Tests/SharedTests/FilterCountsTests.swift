@@ -347,6 +347,74 @@ final class FilterCountsTests: XCTestCase {
                        + long + " 2                    1", "a long name keeps a space before the columns")
     }
 
+    /// Packets through the worker's real pipeline (FilterStage counting in the running bank)
+    /// appear in `show firewall`, and keep counting across a commit that renumbers the
+    /// filter's rows, once the worker switched and xpfd harvested the old bank.
+    func testPacketsThroughThePipelineAppearInShowFirewall() throws {
+        typealias F = Frames
+        let r = try fx.region("pkts", queues: 1, interfaces: 2, sessionCapacity: 1024)
+        try ForwardTests.setUpInterfaces(r)
+        let rest = "term udp { from { protocol udp; } then { count hits; accept; } } "
+            + "term tcp { from { protocol tcp; } then { count hits; accept; } } term rest { then { count dropped; discard; } }"
+        let icmp = "term icmp { from { protocol icmp; } then { count dropped; discard; } } "
+        func model(_ terms: String) throws -> ConfigModel {
+            let text = FilterStageTests.text(filters: "family inet { filter edge { \(terms) } }", attach: FilterStageTests.input("edge"))
+            return try ConfigModel.load(text: text, file: "t").1
+        }
+        let m1 = try model(rest)
+        let g1 = try r.publishConfig(ConfigSnapshotImage(m1))
+        try r.publishFIB { f in
+            ForwardTests.fillFIB(f, gatewayKnown: true)
+            ForwardTests.fillLANAddresses(f)
+        }
+        var configFollower: SnapshotFollower?, fibFollower: SnapshotFollower?
+        var (pipeline, _) = ForwardTests.makePipeline(r, &configFollower, &fibFollower)
+        pipeline.nowMs = 5_000
+        pipeline.nowS = 100
+        var workerCounters = WorkerCounters()
+        setWorker(r, 0, XPF_WORKER_RUNNING, seen: g1)
+        var c = PolicyHitCounts(region: r, model: m1)
+        func send(_ frame: [UInt8]) -> PacketAction {
+            var buf = frame + [UInt8](repeating: 0, count: ForwardTests.frameHeadroom)
+            return buf.withUnsafeMutableBytes {
+                pipeline.process(frame: $0.baseAddress!, length: frame.count, ingress: 0, counters: &workerCounters)
+            }
+        }
+        let client = FilterStageTests.client4, server = FilterStageTests.server4
+        let u = F.frame4(src: client, dst: server, proto: 17, l4: F.udp(40000, 9999, payload: [1, 2, 3]))
+        let t = F.frame4(src: client, dst: server, proto: 6, l4: F.tcp(40001, 80, flags: TCPFlag.syn))
+        let p = F.frame4(src: client, dst: server, proto: 1, l4: F.icmpEcho(type: ICMPEcho.requestV4, id: 7, seq: 1))
+        let ipOffset = FilterStageTests.ipOffset
+        let ub = UInt64(u.count - ipOffset), tb = UInt64(t.count - ipOffset), pb = UInt64(p.count - ipOffset)
+        for _ in 0..<4 { XCTAssertEqual(send(u).kind, .transmit) }
+        XCTAssertEqual(send(t).kind, .transmit)
+        for _ in 0..<2 { XCTAssertEqual(send(p).kind, .drop) }
+        XCTAssertEqual(c.filters.counts(), [
+            FirewallFilterCounts(family: .inet, name: "edge",
+                                 counters: [.init("hits", traffic(5, 4 * ub + tb)), .init("dropped", traffic(2, 2 * pb))],
+                                 terms: [.init("udp", traffic(4, 4 * ub)), .init("tcp", traffic(1, tb)), .init("rest", traffic(2, 2 * pb))]),
+        ])
+        XCTAssertEqual(try FirewallListing.text(FirewallListing.select(c.filters.counts(), filter: "edge", counter: "hits")),
+                       "Filter: edge\nCounters:\nName                                                Bytes              Packets\n"
+                       + "hits" + String(repeating: " ", count: 50) + "\(4 * ub + tb)                    5")
+
+        // A term first: every row moves; the worker switches, xpfd harvests the old bank.
+        let m2 = try model(icmp + rest)
+        let g2 = try c.publish(ConfigSnapshotImage(m2), model: m2, samePolicies: m2.decidesSessions(as: m1))
+        let slot = try XCTUnwrap(configFollower?.poll())
+        pipeline.adopt(config: r.configSlot(slot), generation: try XCTUnwrap(configFollower).generation)
+        setWorker(r, 0, XPF_WORKER_RUNNING, seen: g2)
+        XCTAssertTrue(c.harvestIfReady())
+        XCTAssertEqual(send(u).kind, .transmit, "a session hit: the filter counts it too")
+        XCTAssertEqual(send(p).kind, .drop)
+        XCTAssertEqual(c.filters.counts(), [
+            FirewallFilterCounts(family: .inet, name: "edge",
+                                 counters: [.init("dropped", traffic(3, 3 * pb)), .init("hits", traffic(6, 5 * ub + tb))],
+                                 terms: [.init("icmp", traffic(1, pb)), .init("udp", traffic(5, 5 * ub)), .init("tcp", traffic(1, tb)),
+                                         .init("rest", traffic(2, 2 * pb))]),
+        ])
+    }
+
     func testControlReplyRoundTrip() throws {
         let filters = [
             FirewallFilterCounts(family: .inet, name: "edge", counters: [.init("allowed", traffic(10, 840))],
