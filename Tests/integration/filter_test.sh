@@ -3,9 +3,10 @@
 # suite in Tests/integration/filter/ — every match condition of an input filter (a packet
 # that meets it and one that does not), implicit discard, discard / reject (each Junos
 # reason's ICMP code, tcp-reset) seen at the client, DSCP rewrite seen at the server with a
-# valid checksum, filter log lines, output filters, a filter added or removed by commit in
-# the middle of an established flow, DSCP / TCP flags / fragments / ICMP changing mid-flow,
-# and one family's filter leaving the other family alone. It reuses the policy suite's
+# valid checksum, counters exact after N packets (show / clear firewall), filter log lines
+# (legacy and structured files), output filters, a filter added or removed by commit in the
+# middle of an established flow, DSCP / TCP flags / fragments / ICMP changing mid-flow, and
+# one family's filter leaving the other family alone. It reuses the policy suite's
 # labkit (Tests/integration/policy). Its session fixture owns the lab (tools/xpf-lab
 # up/start, down in its finalizer); this wrapper passes it lib.sh's unique prefix and tears
 # the same lab down again should pytest be killed.
