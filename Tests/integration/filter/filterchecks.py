@@ -18,7 +18,10 @@ DSCP_SHIFT = 2                  # DSCP: the six high bits of the TOS / traffic-c
 ECN_MASK = 0x03
 DSCP_EF, DSCP_AF11, DSCP_AF21 = 46, 10, 18
 PROTO_ICMP = 1
+# ICMP types (RFC 792) and ICMPv6 types (RFC 4443) the tests build or expect.
+DEST_UNREACHABLE = {4: 3, 6: 1}
 ICMP_TIME_EXCEEDED = 11
+PORT_UNREACHABLE = {4: 3, 6: 4}   # the codes
 ICMP_ECHO_REQUEST = {4: 8, 6: 128}
 FRAGMENT_UNIT = 8               # fragment offsets count 8-byte units
 IPV4_MF = 0x1                   # scapy's IPv4 flags field: MF is bit 0 (DF is 0x2)
@@ -140,7 +143,7 @@ def check_unreachable(reply, family, wire, code, original, router=None):
             reply[IP].show(dump=True)
         assert labkit.internet_checksum_ok(bytes(h)[:checks.IPV4_HEADER]), "IPv4 header checksum"
         icmp = reply[ICMP]
-        assert (icmp.type, icmp.code) == (3, code), (icmp.type, icmp.code)
+        assert (icmp.type, icmp.code) == (DEST_UNREACHABLE[4], code), (icmp.type, icmp.code)
         body = bytes(icmp)
         assert body[4:checks.ICMP_HEADER] == b"\0\0\0\0", "unused field %r" % body[4:checks.ICMP_HEADER]
         assert body[checks.ICMP_HEADER:] == quoted, "quoted %r, sent %r" % (body[checks.ICMP_HEADER:], quoted)
@@ -149,7 +152,7 @@ def check_unreachable(reply, family, wire, code, original, router=None):
         icmp = reply[ICMPv6DestUnreach]
         assert (h.nh, h.hlim, h.plen) == (checks.PROTO_ICMPV6, checks.ICMP_TTL, checks.ICMP_HEADER + len(sent)), \
             reply[IPv6].show(dump=True)
-        assert (icmp.type, icmp.code) == (1, code), (icmp.type, icmp.code)
+        assert (icmp.type, icmp.code) == (DEST_UNREACHABLE[6], code), (icmp.type, icmp.code)
         body = bytes(icmp)
         assert body[4:checks.ICMP_HEADER] == b"\0\0\0\0", "unused field %r" % body[4:checks.ICMP_HEADER]
         assert body[checks.ICMP_HEADER:] == sent, "quoted %r, sent %r" % (body[checks.ICMP_HEADER:], sent)
@@ -159,7 +162,7 @@ def check_unreachable(reply, family, wire, code, original, router=None):
 def is_unreachable(p, family, original):
     """An ICMP destination unreachable (ICMPv6 type 1) quoting `original`."""
     if family == 4:
-        kind = ICMP in p and p[ICMP].type == 3
+        kind = ICMP in p and p[ICMP].type == DEST_UNREACHABLE[4]
     else:
         kind = ICMPv6DestUnreach in p
     return kind and about(p, original)

@@ -17,7 +17,8 @@ from labkit import CLIENT, SERVER, fresh_port
 
 P_DISCARD, P_REJECT, P_ACCEPT, P_QUIET, P_FRAGMENT = 7501, 7502, 7503, 7504, 7505
 INTERFACE = "fw0.0"
-PROTOCOL_NAME = {17: "udp", 6: "tcp"}
+PROTO_UDP = 17
+PROTOCOL_NAME = {PROTO_UDP: "udp"}      # as the line names the protocol
 LINE = re.compile(r"^[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d (\S+) fpc0 PFE_FW_SYSLOG_IP: (FW: .*)$")
 
 
@@ -48,7 +49,7 @@ def _config(lab):
     lab.use(CONFIG)
 
 
-def expected_text(family, action, sport, dport, interface=INTERFACE, proto=17):
+def expected_text(family, action, sport, dport, interface=INTERFACE, proto=PROTO_UDP):
     return "FW: %s %s %s %s %s %d %d (1 packets)" % (
         interface, action, PROTOCOL_NAME[proto], CLIENT[family], SERVER[family], sport, dport)
 

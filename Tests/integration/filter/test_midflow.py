@@ -129,9 +129,10 @@ def error_about(family, datagram, kind):
     datagram the server sent the client)."""
     outer = labkit.ip(family, CLIENT[family], SERVER[family])
     if family == 4:
-        icmp = ICMP(type=3, code=3) if kind == "unreachable" else ICMP(type=11, code=0)
+        icmp = ICMP(type=fc.DEST_UNREACHABLE[4], code=fc.PORT_UNREACHABLE[4]) if kind == "unreachable" \
+            else ICMP(type=fc.ICMP_TIME_EXCEEDED, code=0)
     else:
-        icmp = ICMPv6DestUnreach(code=4) if kind == "unreachable" else ICMPv6TimeExceeded(code=0)
+        icmp = ICMPv6DestUnreach(code=fc.PORT_UNREACHABLE[6]) if kind == "unreachable" else ICMPv6TimeExceeded(code=0)
     return outer / icmp / bytes(datagram)
 
 
