@@ -4,7 +4,9 @@ ICMP type and code, fragments), a packet forwarded to the server, a packet disca
 a filter (counted `filter_discard`, nothing leaked, nothing answered), and the ICMP
 destination unreachable a `reject` answers with, for any Junos reason's code.
 """
+import contextlib
 import random
+import socket
 
 from scapy.layers.inet import ICMP, IP, IPerror, TCP, UDP
 from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6EchoRequest, ICMPv6TimeExceeded, IPerror6, IPv6, IPv6ExtHdrFragment
@@ -16,7 +18,7 @@ from labkit import CLIENT, SERVER, l3
 
 DSCP_SHIFT = 2                  # DSCP: the six high bits of the TOS / traffic-class byte
 ECN_MASK = 0x03
-DSCP_EF, DSCP_AF11, DSCP_AF21 = 46, 10, 18
+DSCP_EF, DSCP_AF11, DSCP_AF21, DSCP_AF41 = 46, 10, 18, 34
 PROTO_ICMP = 1
 # ICMP types (RFC 792) and ICMPv6 types (RFC 4443) the tests build or expect.
 DEST_UNREACHABLE = {4: 3, 6: 1}
@@ -172,3 +174,35 @@ def is_time_exceeded(p, family):
     if family == 4:
         return ICMP in p and p[ICMP].type == ICMP_TIME_EXCEEDED
     return ICMPv6TimeExceeded in p
+
+
+def error_about(family, datagram, kind):
+    """An ICMP / ICMPv6 error ("unreachable": port unreachable; else time exceeded) from
+    the client to the server quoting `datagram` (an IP packet the server sent the client)."""
+    outer = ip(family, CLIENT[family], SERVER[family])
+    if family == 4:
+        icmp = ICMP(type=DEST_UNREACHABLE[4], code=PORT_UNREACHABLE[4]) if kind == "unreachable" \
+            else ICMP(type=ICMP_TIME_EXCEEDED, code=0)
+    else:
+        icmp = ICMPv6DestUnreach(code=PORT_UNREACHABLE[6]) if kind == "unreachable" else ICMPv6TimeExceeded(code=0)
+    return outer / icmp / bytes(datagram)
+
+
+@contextlib.contextmanager
+def flow_with_reply(lab, wire, family, dport):
+    """A UDP flow client -> server:dport and one datagram of the server's back to the
+    client, seen there; yields that reply's IP packet. A socket holds the client's port
+    meanwhile: its kernel must not answer the reply with an ICMP error of its own."""
+    sport = labkit.fresh_port()
+    with labkit.netns(lab.ns_c):
+        sink = socket.socket(labkit.FAMILY[family], socket.SOCK_DGRAM)
+    try:
+        sink.bind((CLIENT[family], sport))
+        passes(wire, udp(family, sport, dport), "the flow's first datagram")
+        reply = ip(family, SERVER[family], CLIENT[family]) / UDP(sport=dport, dport=sport) / b"reply"
+        wire.server.send(reply)
+        wire.client.expect("the server's reply at the client",
+                           lambda p: labkit.is_udp(p, SERVER[family], CLIENT[family], dport, sport))
+        yield l3(reply)
+    finally:
+        sink.close()

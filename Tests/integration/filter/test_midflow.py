@@ -5,21 +5,20 @@ term rest { then accept; }`: a UDP flow and a kernel TCP connection whose first 
 carry DSCP 0 are delivered, their later DSCP 46 packets are not, and packets with DSCP 0
 after those go through on the same session again. The same for a TCP segment with URG, a
 trailing fragment of a flow's datagram, an echo request with another code and an ICMP
-error about the flow.
+error about the flow; and a reject term answers a session hit.
 """
 import socket
 
 import pytest
-from scapy.layers.inet import ICMP, UDP
-from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6TimeExceeded
 
 import configs
 import filterchecks as fc
 import labkit
-from labkit import CLIENT, SERVER, fresh_port
+from labkit import fresh_port
 from streams import Stream
 
-P_UDP, P_TCP, P_URGENT, P_FRAGMENTS, P_ICMP_ERROR = 7701, 7702, 7703, 7704, 7705
+P_UDP, P_TCP, P_URGENT, P_FRAGMENTS, P_ICMP_ERROR, P_REJECT = 7701, 7702, 7703, 7704, 7705, 7706
+ADMIN_PROHIBITED = {4: 13, 6: 1}
 ECHO_CODE = 5
 # setsockopt for the TOS / traffic-class byte of a kernel socket's packets.
 TOS_OPTION = {4: (socket.IPPROTO_IP, socket.IP_TOS), 6: (socket.IPPROTO_IPV6, socket.IPV6_TCLASS)}
@@ -34,6 +33,7 @@ def midflow_filter(family):
     return configs.firewall_filter(
         family, "midflow%d" % family,
         t("dscp-ef", ["%s ef" % dscp], ["discard"]),
+        t("dscp-af41", ["%s af41" % dscp], ["reject"]),
         t("urgent", ["%s tcp" % proto, "tcp-flags urgent"], ["discard"]),
         t("trailing", ["is-fragment"], ["discard"]),
         t("echo-code", ["%s %s" % (proto, icmp), "icmp-type echo-request", "icmp-code %d" % ECHO_CODE], ["discard"]),
@@ -124,35 +124,27 @@ def test_echo_request_with_another_code_on_an_echo_flow(lab, wire, family):
     fc.passes(wire, fc.echo(family, ident), "code 0 again")
 
 
-def error_about(family, datagram, kind):
-    """An ICMP / ICMPv6 error from the client to the server quoting `datagram` (a
-    datagram the server sent the client)."""
-    outer = labkit.ip(family, CLIENT[family], SERVER[family])
-    if family == 4:
-        icmp = ICMP(type=fc.DEST_UNREACHABLE[4], code=fc.PORT_UNREACHABLE[4]) if kind == "unreachable" \
-            else ICMP(type=fc.ICMP_TIME_EXCEEDED, code=0)
-    else:
-        icmp = ICMPv6DestUnreach(code=fc.PORT_UNREACHABLE[6]) if kind == "unreachable" else ICMPv6TimeExceeded(code=0)
-    return outer / icmp / bytes(datagram)
-
-
 @FAMILIES
 def test_icmp_error_about_a_udp_flow(lab, wire, family):
     """The client answers the server's datagram of an established flow with an ICMP
     error: a time exceeded is related traffic of the session and forwarded; a port
     unreachable meets the `unreachable` term and is discarded."""
+    with fc.flow_with_reply(lab, wire, family, P_ICMP_ERROR) as reply:
+        fc.passes(wire, fc.error_about(family, reply, "time-exceeded"), "a time exceeded about the reply")
+        fc.discarded(lab, wire, fc.error_about(family, reply, "unreachable"))
+
+
+@FAMILIES
+def test_reject_on_a_session_hit(lab, wire, family):
+    """A reject term on an established flow's later packet: the ICMP goes back to the
+    client, the packet goes nowhere, and the flow goes on."""
     sport = fresh_port()
-    # A socket on the client's port: its kernel must not answer the reply with an error of its own.
-    with labkit.netns(lab.ns_c):
-        sink = socket.socket(labkit.FAMILY[family], socket.SOCK_DGRAM)
-    try:
-        sink.bind((CLIENT[family], sport))
-        fc.passes(wire, fc.udp(family, sport, P_ICMP_ERROR), "the flow's first datagram")
-        reply = labkit.ip(family, SERVER[family], CLIENT[family]) / UDP(sport=P_ICMP_ERROR, dport=sport) / b"reply"
-        wire.server.send(reply)
-        wire.client.expect("the server's reply at the client",
-                           lambda p: labkit.is_udp(p, SERVER[family], CLIENT[family], P_ICMP_ERROR, sport))
-        fc.passes(wire, error_about(family, labkit.l3(reply), "time-exceeded"), "a time exceeded about the reply")
-        fc.discarded(lab, wire, error_about(family, labkit.l3(reply), "unreachable"))
-    finally:
-        sink.close()
+    fc.passes(wire, fc.udp(family, sport, P_REJECT, payload=b"first"), "the flow's first datagram")
+    marked = fc.udp(family, sport, P_REJECT, dscp=fc.DSCP_AF41, payload=b"marked")
+    before = lab.drops()
+    wire.client.send(marked)
+    reply = wire.client.expect("the reject's ICMP", lambda p: fc.is_unreachable(p, family, marked))
+    lab.wait_drops(before, {"filter_reject": 1})
+    fc.check_unreachable(reply, family, wire, ADMIN_PROHIBITED[family], marked)
+    assert not [p for p in wire.server.drain() if fc.is_frame_of(p, marked)], "rejected, yet forwarded"
+    fc.passes(wire, fc.udp(family, sport, P_REJECT, payload=b"after"), "DSCP 0 again")

@@ -3,7 +3,9 @@ runs on every packet leaving through the server-side interface, first packets an
 hits alike. A discard term drops the packet (the server never sees it, `filter_discard`)
 and its log line names fw1.0 and D; what the filter accepts is forwarded; an output
 reject sends the ICMP unreachable back to the client out of the interface the packet came
-in on; a DSCP 46 packet in the middle of a forwarded flow is discarded on its session hit.
+in on; a DSCP 46 packet in the middle of a forwarded flow is discarded on its session hit,
+and an ICMP error related to a session (forwarded by the session, not a policy) meets the
+output filter too.
 """
 import pytest
 
@@ -11,13 +13,15 @@ import configs
 import filterchecks as fc
 from labkit import CLIENT, SERVER, fresh_port
 
-P_DISCARD, P_REJECT, P_ACCEPT, P_MARKED = 7301, 7302, 7303, 7304
+P_DISCARD, P_REJECT, P_ACCEPT, P_MARKED, P_RELATED = 7301, 7302, 7303, 7304, 7305
 ADMIN_PROHIBITED = {4: 13, 6: 1}
 
 
 def output_filter(family):
     proto = "protocol" if family == 4 else "next-header"
     dscp = "dscp" if family == 4 else "traffic-class"
+    icmp = "icmp" if family == 4 else "icmp6"
+    unreachable = "unreachable" if family == 4 else "destination-unreachable"
 
     def udp_to(port, *more):
         return ["%s udp" % proto, "destination-port %d" % port, *more]
@@ -27,6 +31,7 @@ def output_filter(family):
         t("out-discard", udp_to(P_DISCARD), ["discard", "syslog"]),
         t("out-reject", udp_to(P_REJECT), ["reject"]),
         t("out-marked", udp_to(P_MARKED, "%s ef" % dscp), ["discard"]),
+        t("out-unreachable", ["%s %s" % (proto, icmp), "icmp-type %s" % unreachable], ["discard"]),
         t("rest"))
 
 
@@ -75,3 +80,10 @@ def test_output_filter_on_session_hits(lab, wire, family):
     fc.passes(wire, fc.udp(family, sport, P_MARKED), "the flow's first datagram (DSCP 0)")
     fc.discarded(lab, wire, fc.udp(family, sport, P_MARKED, dscp=fc.DSCP_EF))
     fc.passes(wire, fc.udp(family, sport, P_MARKED), "DSCP 0 again")
+
+
+@FAMILIES
+def test_output_filter_on_related_icmp_errors(lab, wire, family):
+    with fc.flow_with_reply(lab, wire, family, P_RELATED) as reply:
+        fc.passes(wire, fc.error_about(family, reply, "time-exceeded"), "a time exceeded about the reply")
+        fc.discarded(lab, wire, fc.error_about(family, reply, "unreachable"))
