@@ -369,8 +369,10 @@ final class Daemon {
 
     /// Hands the firewall filter counts to /metrics: lifetime counts (`clear firewall` does
     /// not reset a Prometheus counter), as of this call — every commit and once a second in
-    /// the loop, so a scrape sees counts at most a second old.
+    /// the loop, so a scrape sees counts at most a second old. Nothing while no listener is
+    /// configured.
     func publishFirewallMetrics() {
+        guard runningModel.services.prometheusListen != nil else { return }
         metrics?.recordFirewall(hitCounts.filters.lifetimeCounts())
     }
 

@@ -115,6 +115,8 @@ public struct FilterCounts {
         /// By COUNTERS index.
         var counters: [FilterCountIdentity]
 
+        subscript(_ t: FilterCounters.Table) -> [FilterCountIdentity] { t == .term ? terms : counters }
+
         /// The layout of `region`'s running snapshot (xpfd published it: it is valid).
         init(_ region: ShmRegion) {
             let view = region.configView(slot: region.current(.config).slot)
@@ -142,6 +144,19 @@ public struct FilterCounts {
         static let inet6Family: UInt8 = 6
     }
 
+    /// One value per row of the term table and of the counter table.
+    struct PerRow<Value> {
+        var term: [Value]
+        var counter: [Value]
+
+        subscript(_ t: FilterCounters.Table) -> [Value] {
+            get { t == .term ? term : counter }
+            set { if t == .term { term = newValue } else { counter = newValue } }
+        }
+    }
+
+    static let tables: [FilterCounters.Table] = [.term, .counter]
+
     let region: ShmRegion
     var current: Layout
     /// The previous epoch's layout while some live worker may still count in its bank.
@@ -150,38 +165,65 @@ public struct FilterCounts {
     var totals: [FilterCountIdentity: FilterTraffic] = [:]
     /// Each identity's lifetime count at the last `clear firewall` that covered it.
     var clearedAt: [FilterCountIdentity: FilterTraffic] = [:]
+    /// Per row of the running layout: its identity's total (what `totals` holds for it), so
+    /// a read adds banks to arrays instead of hashing names. xpfd reads once a second for
+    /// /metrics: with 8192 terms and 8192 counters on 4 queues, a debug build took 1.5 ms
+    /// for the row sums and 5.5 ms for the whole listing (178 ms when every read summed
+    /// into dictionaries by identity).
+    var base: PerRow<FilterTraffic>
+    /// Per row of the unharvested layout: the running row with the same identity, if any.
+    var carried = PerRow<Int?>(term: [], counter: [])
 
     /// Counts from now on, starting with `region`'s running configuration.
     public init(region: ShmRegion) {
         self.region = region
         current = Layout(region)
+        base = PerRow(term: [], counter: [])
+        rebase()
+    }
+
+    /// `base` from `totals` for the running layout.
+    mutating func rebase() {
+        for t in Self.tables { base[t] = current[t].map { totals[$0] ?? FilterTraffic() } }
     }
 
     /// PolicyHitCounts published a flip: the running layout's bank waits for its harvest,
     /// the new snapshot's layout counts from now on.
     mutating func flipped() {
-        unharvested = current
+        let old = current
+        unharvested = old
         current = Layout(region)
+        for t in Self.tables {
+            var row: [FilterCountIdentity: Int] = [:]
+            for (i, identity) in current[t].enumerated() { row[identity] = i }
+            carried[t] = old[t].map { row[$0] }
+        }
+        rebase()
     }
 
     /// Adds the previous epoch's bank to the totals and zeroes its rows. Only when no live
     /// worker counts there any more (PolicyHitCounts.harvestIfReady checks that first).
     mutating func harvest() {
         guard let old = unharvested else { return }
-        for (identity, n) in bankSums(old) { totals[identity] = (totals[identity] ?? FilterTraffic()) &+ n }
-        for q in 0..<region.queues {
-            let hits = region.filterHits(q)
-            // Relaxed: no worker writes this bank now; the release store of the next flip's
-            // config_current publishes the zeroes to the workers that will count here.
-            let terms = FilterCounters.rows(hits, .term, bank: old.bank)
-            for row in old.terms.indices { FilterCounters.zero(terms, row) }
-            let counters = FilterCounters.rows(hits, .counter, bank: old.bank)
-            for row in old.counters.indices { FilterCounters.zero(counters, row) }
+        for t in Self.tables {
+            var sums = old[t].map { _ in FilterTraffic() }
+            for q in 0..<region.queues { add(bank: old.bank, t, q, into: &sums) }
+            for (identity, n) in zip(old[t], sums) where !n.isZero {
+                totals[identity] = (totals[identity] ?? FilterTraffic()) &+ n
+            }
+            for q in 0..<region.queues {
+                // Relaxed: no worker writes this bank now; the release store of the next
+                // flip's config_current publishes the zeroes to the workers that will count here.
+                let rows = FilterCounters.rows(region.filterHits(q), t, bank: old.bank)
+                for row in old[t].indices { FilterCounters.zero(rows, row) }
+            }
         }
         unharvested = nil
+        carried = PerRow(term: [], counter: [])
         let live = Set(current.terms + current.counters)
         totals = totals.filter { live.contains($0.key) }
         clearedAt = clearedAt.filter { live.contains($0.key) }
+        rebase()
     }
 
     /// `clear firewall all` (`filter` nil) or `clear firewall filter F` (every family's
@@ -191,8 +233,8 @@ public struct FilterCounts {
         if let filter, chosen.isEmpty { throw FirewallListing.unknownFilter(filter) }
         let lifetime = self.lifetime()
         for f in chosen {
-            for row in f.terms { clearedAt[current.terms[row]] = lifetime[current.terms[row]] ?? FilterTraffic() }
-            for row in f.counters { clearedAt[current.counters[row]] = lifetime[current.counters[row]] ?? FilterTraffic() }
+            for row in f.terms { clearedAt[current.terms[row]] = lifetime.term[row] }
+            for row in f.counters { clearedAt[current.counters[row]] = lifetime.counter[row] }
         }
     }
 
@@ -205,44 +247,42 @@ public struct FilterCounts {
 
     func listing(sinceClear: Bool) -> [FirewallFilterCounts] {
         let lifetime = self.lifetime()
-        func row(_ identity: FilterCountIdentity) -> FirewallFilterCounts.Row {
-            var n = lifetime[identity] ?? FilterTraffic()
-            if sinceClear { n = n &- (clearedAt[identity] ?? FilterTraffic()) }
+        func row(_ t: FilterCounters.Table, _ i: Int) -> FirewallFilterCounts.Row {
+            let identity = current[t][i]
+            var n = lifetime[t][i]
+            if sinceClear, let start = clearedAt[identity] { n = n &- start }
             return .init(identity.name, n)
         }
         return current.filters.map { f in
-            FirewallFilterCounts(family: f.family, name: f.name, counters: f.counters.map { row(current.counters[$0]) },
-                                 terms: f.terms.map { row(current.terms[$0]) })
+            FirewallFilterCounts(family: f.family, name: f.name, counters: f.counters.map { row(.counter, $0) },
+                                 terms: f.terms.map { row(.term, $0) })
         }
     }
 
-    /// Every running identity's count since it appeared: harvested, plus the unharvested
-    /// bank under the old layout, plus the running bank (zero counts left out).
-    func lifetime() -> [FilterCountIdentity: FilterTraffic] {
-        var out = totals
-        for e in [unharvested, current].compactMap({ $0 }) {
-            for (identity, n) in bankSums(e) { out[identity] = (out[identity] ?? FilterTraffic()) &+ n }
-        }
-        return out
-    }
-
-    /// A layout's bank summed over the workers, by identity (zero sums left out).
-    func bankSums(_ l: Layout) -> [FilterCountIdentity: FilterTraffic] {
-        var out: [FilterCountIdentity: FilterTraffic] = [:]
-        func add(_ rows: UnsafeMutablePointer<xpf_filter_count>, _ identities: [FilterCountIdentity]) {
-            for (row, identity) in identities.enumerated() {
-                let n = FilterCounters.read(rows, row)  // single writer: that worker
-                if n.packets != 0 || n.bytes != 0 {
-                    out[identity] = (out[identity] ?? FilterTraffic()) &+ FilterTraffic(packets: n.packets, bytes: n.bytes)
+    /// Every running row's count since its identity appeared: harvested (`base`), plus the
+    /// unharvested bank's row of the same identity, plus the running bank.
+    func lifetime() -> PerRow<FilterTraffic> {
+        var out = base
+        for t in Self.tables {
+            for q in 0..<region.queues {
+                add(bank: current.bank, t, q, into: &out[t])
+                if let old = unharvested {
+                    var sums = old[t].map { _ in FilterTraffic() }
+                    add(bank: old.bank, t, q, into: &sums)
+                    for (i, n) in sums.enumerated() { if let to = carried[t][i] { out[t][to] = out[t][to] &+ n } }
                 }
             }
         }
-        for q in 0..<region.queues {
-            let hits = region.filterHits(q)
-            add(FilterCounters.rows(hits, .term, bank: l.bank), l.terms)
-            add(FilterCounters.rows(hits, .counter, bank: l.bank), l.counters)
-        }
         return out
+    }
+
+    /// Adds worker `q`'s rows of table `t` in `bank` to `sums` (one per row).
+    func add(bank: UInt32, _ t: FilterCounters.Table, _ q: Int, into sums: inout [FilterTraffic]) {
+        let rows = FilterCounters.rows(region.filterHits(q), t, bank: bank)
+        for i in sums.indices {
+            let n = FilterCounters.read(rows, i)  // single writer: that worker
+            sums[i] = sums[i] &+ FilterTraffic(packets: n.packets, bytes: n.bytes)
+        }
     }
 }
 
