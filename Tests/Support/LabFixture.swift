@@ -49,7 +49,31 @@ public enum LabFixture {
     /// 10.10.2.1, fd00:1::1, fd00:2::1: sources of ICMP errors), 10.10.3.0/24 and fd00:3::/64
     /// via a gateway whose neighbour is unknown (frames park), a blackhole 10.10.4.0/24 and
     /// a local route to 10.10.1.1/32.
-    public static func makeRegion(path: String, queues: Int, capacity: Int, edgeCases: Bool = false) throws -> ShmRegion {
+    /// `configText` plus input filter `bench-in` on fw0 and output filter `bench-out` on fw1,
+    /// each of `terms` terms: `terms - 1` that the fixture's flows (UDP from 10.10.1.0/24)
+    /// never match — TCP or UDP alternately, a source prefix in 172.16.0.0/12, a destination
+    /// port — then `then accept`. A linear scan tries every term; a classifier need not.
+    public static func filterConfigText(terms: Int) -> String {
+        func filter(_ name: String) -> String {
+            var t = ""
+            for k in 0..<terms - 1 {
+                t += "term t\(k) { from { source-address 172.\(16 + k / 256).\(k % 256).0/24; "
+                    + "protocol \(k % 2 == 0 ? "udp" : "tcp"); destination-port \(1000 + k); } then discard; } "
+            }
+            return "filter \(name) { \(t)term rest { then accept; } }"
+        }
+        return configText + """
+
+            interfaces {
+                fw0 { unit 0 { family inet { filter { input bench-in; } } } }
+                fw1 { unit 0 { family inet { filter { output bench-out; } } } }
+            }
+            firewall { family inet { \(filter("bench-in")) \(filter("bench-out")) } }
+            """
+    }
+
+    public static func makeRegion(path: String, queues: Int, capacity: Int, edgeCases: Bool = false,
+                                  config: String = configText) throws -> ShmRegion {
         let g = ShmGeometry(queues: queues, interfaces: 2, umemFrames: 64, sessionCapacity: capacity)
         let r = try ShmRegion.create(path: path, geometry: g, supervisorPid: getpid())
         for (slot, mac) in [fw0MAC, fw1MAC].enumerated() {
@@ -61,7 +85,7 @@ public enum LabFixture {
             ifc.mtu = 1500
             r.setIface(slot, ifc)
         }
-        try r.publishConfig(ConfigSnapshotImage(ConfigModel.load(text: configText, file: "fixture").1))
+        try r.publishConfig(ConfigSnapshotImage(ConfigModel.load(text: config, file: "fixture").1))
         try r.publishFIB { f in
             var routes: [xpf_route] = []
             func route(_ family: UInt8, _ len: UInt8, _ dst: [UInt8], slot: UInt8, flags: UInt32 = 0, gateway: [UInt8] = []) {

@@ -90,9 +90,9 @@ final class Scenario {
     let name: String
     var portBase = 1024
 
-    init(name: String, kind: FrameKind, flows: Int, capacity: Int) throws {
+    init(name: String, kind: FrameKind, flows: Int, capacity: Int, config: String = LabFixture.configText) throws {
         self.name = name
-        region = try LabFixture.makeRegion(path: tmpRegionPath(name), queues: 1, capacity: capacity)
+        region = try LabFixture.makeRegion(path: tmpRegionPath(name), queues: 1, capacity: capacity, config: config)
         pipeline = LabFixture.makePipeline(region, queue: 0)
         frames = Frames(kind: kind, count: flows, portBase: portBase)
         actions = .allocate(capacity: 64)
@@ -165,12 +165,20 @@ func countedPasses(_ frames: Frames, packets: Int, _ pass: () -> Void) -> Int {
     return done
 }
 
+/// The callgrind scenario of a session hit through filters of N terms: this prefix, then N.
+let filterScenario = "session_hit_filters_"
+/// The term counts of the filter curve (issue 10: 10 / 100 / 1 000 terms).
+let filterCurve = [10, 100, 1000]
+
 func callgrindChild(_ scenario: String, _ packets: Int) -> Never {
     if let e = EventScenario(rawValue: scenario) { eventCallgrindChild(e, packets) }
     if scenario == "c_floor" { cFloorCallgrindChild(packets) }
     do {
         let kind: FrameKind = scenario == "session_hit_v6" ? .udp6 : scenario == "malformed_drop" ? .malformed : .udp4
-        let s = try Scenario(name: "cg", kind: kind, flows: flows, capacity: 65536)
+        // session_hit_filters_N: the session hit through an input and an output filter of N terms.
+        let filterTerms = scenario.hasPrefix(filterScenario) ? Int(scenario.dropFirst(filterScenario.count)) : nil
+        let config = filterTerms.map { LabFixture.filterConfigText(terms: $0) } ?? LabFixture.configText
+        let s = try Scenario(name: "cg", kind: kind, flows: flows, capacity: 65536, config: config)
         if scenario.hasPrefix("session_hit") { s.pass() }  // install the sessions, unmeasured
         let done = countedPasses(s.frames, packets: packets, s.pass)
         unlink(s.region.path)  // exit() skips deinit: remove the region file here
@@ -359,7 +367,27 @@ do {
     checks.append(("callgrind counts the C floor", floorIpp != nil && floorIpp! > 10))
     if !smoke {
         results["pipeline.first_packet_instructions"] = instructionsPerPacket(scenario: "first_packet", packets: flows)
+        // Firewall filters (issue 10): a session hit through an input and an output filter
+        // of N terms each, the packet matching the last; against the session hit without.
+        for n in filterCurve {
+            let f = instructionsPerPacket(scenario: filterScenario + "\(n)", packets: n >= 1000 ? flows : cgPackets)
+            results["pipeline.session_hit_filters_\(n)_instructions"] = f
+            if n == filterCurve[0] { results["pipeline.ratio_filters_10_over_session_hit"] = f.flatMap { x in ipp.map { x / $0 } } }
+        }
     }
+    // Functional: the filtered session hit forwards every frame and counts every packet in
+    // the last term of both filters.
+    let filtered = try Scenario(name: "filters", kind: .udp4, flows: 1000, capacity: 65536,
+                                config: LabFixture.filterConfigText(terms: filterCurve[0]))
+    filtered.pass()
+    filtered.pass()
+    let lastTerms = [filterCurve[0] - 1, 2 * filterCurve[0] - 1].map {
+        FilterCounters.read(FilterCounters.rows(filtered.region.filterHits(0), .term,
+                                                bank: filtered.region.configSnapshot.pointee.policy_bank), $0).packets
+    }
+    checks.append(("filters of \(filterCurve[0]) terms accept every frame, counted in the last terms",
+                   filtered.counters.s.sessions_created == 1000 && filtered.counters.s.session_hits == 1000
+                       && lastTerms == [2000, 2000]))
 
     // Session table.
     let s1 = try sessionRates(capacity: smoke ? 65_536 : 1_000_000)

@@ -88,7 +88,7 @@ public struct FilterFields {
     public var isFirstFragment: Bool
 
     @inlinable
-    init(_ p: Packet) {
+    init(_ p: borrowing Packet) {
         let parsed = p.parsed
         family = parsed.family
         proto = parsed.proto
@@ -114,31 +114,80 @@ public struct FilterFields {
     }
 }
 
-extension ConfigSnapshotView {
-    /// Whether `term` holds for `f` (every present condition; see the file header).
+/// The sections a filter reads, resolved once per filter run (each `section()` is a load
+/// from the head). Valid while the view is; every index a term holds was proved inside
+/// its section by validate(), so the loads below need no bounds checks of their own.
+@frozen
+public struct FilterTables {
+    @usableFromInline let terms: UnsafeRawPointer
+    @usableFromInline let prefixes: UnsafeRawPointer
+    @usableFromInline let ports: UnsafeRawPointer
+    @usableFromInline let sets: UnsafeRawPointer
+
     @inlinable
-    func filterTermMatches(_ t: xpf_cfg_term, _ f: FilterFields) -> Bool {
-        let m = t.match
+    init(_ v: ConfigSnapshotView) {
+        func at(_ id: xpf_cfg_section_id) -> UnsafeRawPointer { v.base + Int(v.section(id).offset) }
+        terms = at(XPF_CFG_SEC_TERMS)
+        prefixes = at(XPF_CFG_SEC_PREFIXES)
+        ports = at(XPF_CFG_SEC_PORT_RANGES)
+        sets = at(XPF_CFG_SEC_SETS)
+    }
+
+    /// Term record `i` (TERMS index). Its fields are read through the pointer, one load
+    /// each: a term is 112 bytes, and a term that does not match reads two or three of them.
+    @inlinable func term(_ i: Int) -> UnsafePointer<xpf_cfg_term> {
+        // Safe: the slot holds TERMS records at this section's offset (validate()); the memory
+        // is only ever read as xpf_cfg_term here.
+        (terms + i &* MemoryLayout<xpf_cfg_term>.stride).assumingMemoryBound(to: xpf_cfg_term.self)
+    }
+
+    /// Whether `value` is in set `set` (a SETS index).
+    @inlinable
+    func setContains(_ set: UInt32, _ value: UInt8) -> Bool {
+        let word = sets.load(fromByteOffset: Int(set) &* MemoryLayout<xpf_cfg_set>.stride &+ Int(value >> 6) &* 8, as: UInt64.self)
+        return word >> UInt64(value & 63) & 1 != 0
+    }
+
+    /// Whether term record `t` holds for `f` (every present condition; see the file header).
+    /// The cheap conditions that most often fail come first: protocol, ports, then addresses.
+    @inlinable @inline(__always)  // one function with the term loop
+    func termMatches(_ t: UnsafePointer<xpf_cfg_term>, _ f: FilterFields) -> Bool {
+        let m = t.pointee.match
         @inline(__always) func has(_ bit: xpf_term_match) -> Bool { m & bit.rawValue != 0 }
-        if has(XPF_TM_PROTO) && !setContains(t.protocols, f.proto) { return false }
-        if has(XPF_TM_SRC_ADDR) && !prefixListMatches(t.src_addr, f.family, f.srcHi, f.srcLo) { return false }
-        if has(XPF_TM_DST_ADDR) && !prefixListMatches(t.dst_addr, f.family, f.dstHi, f.dstLo) { return false }
-        if has(XPF_TM_ADDR) && !prefixListMatches(t.addr, f.family, f.srcHi, f.srcLo)
-            && !prefixListMatches(t.addr, f.family, f.dstHi, f.dstLo) { return false }
+        if has(XPF_TM_PROTO) && !setContains(t.pointee.protocols, f.proto) { return false }
         if m & (XPF_TM_SRC_PORT.rawValue | XPF_TM_DST_PORT.rawValue | XPF_TM_PORT.rawValue) != 0 {
             guard f.hasPorts else { return false }
-            if has(XPF_TM_SRC_PORT) && !portListMatches(t.src_port, f.sport) { return false }
-            if has(XPF_TM_DST_PORT) && !portListMatches(t.dst_port, f.dport) { return false }
-            if has(XPF_TM_PORT) && !portListMatches(t.port, f.sport) && !portListMatches(t.port, f.dport) {
+            if has(XPF_TM_DST_PORT) && !portListMatches(t.pointee.dst_port, f.dport) { return false }
+            if has(XPF_TM_SRC_PORT) && !portListMatches(t.pointee.src_port, f.sport) { return false }
+            if has(XPF_TM_PORT) {
+                let list = t.pointee.port
+                if !portListMatches(list, f.sport) && !portListMatches(list, f.dport) { return false }
+            }
+        }
+        if has(XPF_TM_DSCP) && t.pointee.dscp >> UInt64(f.dscp & 63) & 1 == 0 { return false }
+        if has(XPF_TM_ICMP_TYPE) && !(f.isICMP && setContains(t.pointee.icmp_types, f.icmpType)) {
+            return false
+        }
+        if has(XPF_TM_ICMP_CODE) && !(f.isICMP && setContains(t.pointee.icmp_codes, f.icmpCode)) {
+            return false
+        }
+        if has(XPF_TM_TCP_FLAGS) && !(f.isTCP && setContains(t.pointee.tcp_flags, f.tcpFlags)) {
+            return false
+        }
+        if has(XPF_TM_IS_FRAGMENT) && !f.isFragment { return false }
+        if has(XPF_TM_FIRST_FRAGMENT) && !f.isFirstFragment { return false }
+        if has(XPF_TM_SRC_ADDR) && !prefixListMatches(t.pointee.src_addr, f.family, f.srcHi, f.srcLo) {
+            return false
+        }
+        if has(XPF_TM_DST_ADDR) && !prefixListMatches(t.pointee.dst_addr, f.family, f.dstHi, f.dstLo) {
+            return false
+        }
+        if has(XPF_TM_ADDR) {
+            let list = t.pointee.addr
+            if !prefixListMatches(list, f.family, f.srcHi, f.srcLo) && !prefixListMatches(list, f.family, f.dstHi, f.dstLo) {
                 return false
             }
         }
-        if has(XPF_TM_DSCP) && t.dscp >> UInt64(f.dscp & 63) & 1 == 0 { return false }
-        if has(XPF_TM_ICMP_TYPE) && !(f.isICMP && setContains(t.icmp_types, f.icmpType)) { return false }
-        if has(XPF_TM_ICMP_CODE) && !(f.isICMP && setContains(t.icmp_codes, f.icmpCode)) { return false }
-        if has(XPF_TM_TCP_FLAGS) && !(f.isTCP && setContains(t.tcp_flags, f.tcpFlags)) { return false }
-        if has(XPF_TM_IS_FRAGMENT) && !f.isFragment { return false }
-        if has(XPF_TM_FIRST_FRAGMENT) && !f.isFirstFragment { return false }
         return true
     }
 
@@ -148,22 +197,25 @@ extension ConfigSnapshotView {
     func prefixListMatches(_ list: xpf_cfg_range, _ family: UInt8, _ hi: UInt64, _ lo: UInt64) -> Bool {
         var best = -1
         var bestExcept = false
-        for r in prefixes(list) where r.family == family && Int(r.length) > best {
-            let length = UInt64(r.length)
-            // Safe: validate() bounds every prefix length by its family (≤ 32 / ≤ 128).
-            let (pHi, pLo) = withUnsafeBytes(of: r.addr) {
-                (UInt64(bigEndian: $0.loadUnaligned(as: UInt64.self)), UInt64(bigEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
-            }
+        var at = prefixes + Int(list.first) &* MemoryLayout<xpf_cfg_prefix>.stride
+        for _ in 0..<Int(list.count) {
+            defer { at += MemoryLayout<xpf_cfg_prefix>.stride }
+            let length = Int(at.load(fromByteOffset: 1, as: UInt8.self))
+            guard at.load(as: UInt8.self) == family, length > best else { continue }
+            // Safe: validate() bounds every prefix length by its family (≤ 32 / ≤ 128), and
+            // the address sits 8-byte aligned at offset 8 of the record.
+            let pHi = UInt64(bigEndian: at.load(fromByteOffset: 8, as: UInt64.self))
             let contains: Bool
             if length <= 64 {
-                let mask: UInt64 = length == 0 ? 0 : ~0 &<< (64 &- length)  // length 0: every address
+                let mask: UInt64 = length == 0 ? 0 : ~0 &<< UInt64(64 &- length)  // length 0: every address
                 contains = (hi ^ pHi) & mask == 0
             } else {
-                contains = hi == pHi && (lo ^ pLo) & (~0 &<< (128 &- length)) == 0
+                let pLo = UInt64(bigEndian: at.load(fromByteOffset: 16, as: UInt64.self))
+                contains = hi == pHi && (lo ^ pLo) & (~0 &<< UInt64(128 &- length)) == 0
             }
             if contains {
-                best = Int(r.length)
-                bestExcept = r.flags & UInt8(XPF_CFG_PREFIX_EXCEPT.rawValue) != 0
+                best = length
+                bestExcept = at.load(fromByteOffset: 2, as: UInt8.self) & UInt8(XPF_CFG_PREFIX_EXCEPT.rawValue) != 0
             }
         }
         return best >= 0 && !bestExcept
@@ -172,7 +224,12 @@ extension ConfigSnapshotView {
     /// Whether `port` lies in one of the ranges of `list` (PORT_RANGES).
     @inlinable
     func portListMatches(_ list: xpf_cfg_range, _ port: UInt16) -> Bool {
-        for r in portRanges(list) where r.low <= port && port <= r.high { return true }
+        var at = ports + Int(list.first) &* MemoryLayout<xpf_cfg_port_range>.stride
+        for _ in 0..<Int(list.count) {
+            let r = at.load(as: xpf_cfg_port_range.self)
+            if r.low <= port && port <= r.high { return true }
+            at += MemoryLayout<xpf_cfg_port_range>.stride
+        }
         return false
     }
 }
@@ -203,23 +260,23 @@ extension Pipeline {
     @usableFromInline
     mutating func runFilter(_ filter: Int, _ p: inout Packet, output: Bool, counters: inout WorkerCounters) -> PacketAction? {
         let v = configView
+        let tables = FilterTables(v)
         let fields = FilterFields(p)
         let terms = v.filter(filter).terms
-        let termRows = FilterCounters.rows(filterHitBanks, .term, bank: config.pointee.policy_bank)
-        let bytes = UInt64(p.parsed.l3Length)
         var i = Int(terms.first)
         let end = i + Int(terms.count)
         while i < end {
             // Safe: validate() proved the filter's term range lies inside TERMS and every
             // index a term holds lies inside its section.
-            let t = v.term(i)
-            if v.filterTermMatches(t, fields) {
-                FilterCounters.count(termRows, i, bytes: bytes)
-                if t.counter != XPF_CFG_NONE {
-                    FilterCounters.count(FilterCounters.rows(filterHitBanks, .counter, bank: config.pointee.policy_bank),
-                                         Int(t.counter), bytes: bytes)
+            let t = tables.term(i)
+            if tables.termMatches(t, fields) {
+                let bank = config.pointee.policy_bank, bytes = UInt64(p.parsed.l3Length)
+                FilterCounters.count(FilterCounters.rows(filterHitBanks, .term, bank: bank), i, bytes: bytes)
+                let counter = t.pointee.counter
+                if counter != XPF_CFG_NONE {
+                    FilterCounters.count(FilterCounters.rows(filterHitBanks, .counter, bank: bank), Int(counter), bytes: bytes)
                 }
-                return applyTerm(t, term: i, filter: filter, &p, output: output, counters: &counters)
+                return applyTerm(t.pointee, term: i, filter: filter, &p, output: output, counters: &counters)
             }
             i += 1
         }
