@@ -8,14 +8,21 @@
 // buffer; the bytes after a frame's end plus the room an ICMP error may grow into
 // (`ICMPError.build`: 48 bytes) are poisoned, so reads past the frame fault under ASan.
 //
+// The configuration is the fixture's plus firewall filters (`filterConfig`) whose terms the
+// seed frames reach: every condition kind, discard, reject with a reason and tcp-reset,
+// count, log, a DSCP rewrite, on input (both families) and output.
+//
 // Invariants per action: a drop names a defined reason; a forwarded frame leaves on a
 // dataplane interface with the egress MAC and a valid neighbour's MAC, its TTL/hop limit
-// one lower, a valid IPv4 header checksum when the received one was valid, and its L4
-// bytes untouched (so a valid L4 checksum stays valid); an ICMP error goes back out of
-// the ingress interface to the sender's MAC, from that interface's address, with valid
-// IP and ICMP checksums; a parked frame names a dataplane interface and, when its next
-// hop never resolves, becomes such an ICMP error or is freed. Every input starts from an
-// empty session table and a fixed clock, so a failure replays.
+// one lower, a valid IPv4 header checksum when the received one was valid, its DSCP either
+// kept or the one the filter's rewrite term sets (ECN kept), and its L4 bytes untouched
+// (so a valid L4 checksum stays valid); an ICMP error goes back out of the ingress
+// interface to the sender's MAC, from that interface's address, with valid IP and ICMP
+// checksums; a TCP reset goes back out of the ingress interface to the sender's MAC, from
+// the address the segment was sent to, with RST set and valid IP and TCP checksums; a
+// parked frame names a dataplane interface and, when its next hop never resolves, becomes
+// such an ICMP error or is freed. Every input starts from an empty session table and a
+// fixed clock, so a failure replays.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,6 +42,44 @@ final class PipelineTarget {
     static let clockSteps: [UInt32] = [0, 1, 5, 20, 31, 61, 1801, 86_400]
     static let startMs: UInt32 = 1_000_000
     static let interfaceCount = 2
+    /// The DSCP the `mark` term rewrites to (af41).
+    static let rewrittenDSCP: UInt8 = 34
+    /// Filters over the seed frames' fields (SeedFrames: UDP/TCP from port 40000 to 5001,
+    /// ICMP echo, fragments, IPv6 from fd00:1::2).
+    static let filterConfig = LabFixture.configText + """
+
+        interfaces {
+            fw0 { unit 0 { family inet { filter { input in4; } } family inet6 { filter { input in6; } } } }
+            fw1 { unit 0 { family inet { filter { output out4; } } } }
+        }
+        firewall {
+            family inet {
+                filter in4 {
+                    term ef { from { dscp ef; } then { count ef; discard; } }
+                    term sf { from { tcp-flags "syn & fin"; } then discard; }
+                    term rst { from { protocol tcp; destination-port 5002; } then reject tcp-reset; }
+                    term rej { from { protocol udp; destination-port 5003; } then { reject port-unreachable; log; } }
+                    term ex { from { source-address { 10.10.1.0/24; 10.10.1.2/32 except; } destination-port 5004; } then discard; }
+                    term mark { from { protocol udp; destination-port 5000-5999; } then { dscp af41; accept; } }
+                    term pings { from { icmp-type echo-request; } then { count pings; syslog; accept; } }
+                    term first { from { first-fragment; } then accept; }
+                    term frags { from { is-fragment; } then discard; }
+                    term rest { then accept; }
+                }
+                filter out4 {
+                    term o { from { protocol udp; source-port 40001; } then reject host-unreachable; }
+                    term rest { then accept; }
+                }
+            }
+            family inet6 {
+                filter in6 {
+                    term tc { from { traffic-class ef; } then discard; }
+                    term r { from { next-header udp; destination-port 5003; } then reject; }
+                    term rest { then accept; }
+                }
+            }
+        }
+        """
 
     let region: ShmRegion
     var pipeline: Pipeline
@@ -47,7 +92,8 @@ final class PipelineTarget {
     private init() {
         let path = "/dev/shm/xpf-fuzz-\(getpid())"
         // Safe to force: the fixture's configuration and FIB are fixed and valid.
-        region = try! LabFixture.makeRegion(path: path, queues: 1, capacity: Self.sessionCapacity, edgeCases: true)
+        region = try! LabFixture.makeRegion(path: path, queues: 1, capacity: Self.sessionCapacity, edgeCases: true,
+                                            config: Self.filterConfig)
         unlink(path)  // the mapping stays; nothing is left in /dev/shm when the fuzzer exits
         pipeline = LabFixture.makePipeline(region, queue: 0)
         umem = .allocate(byteCount: Self.maxFrames * Self.frameSize, alignment: 4096)
@@ -153,7 +199,11 @@ final class PipelineTarget {
             }
             return nil
         case .transmit where a.length != 0:
-            guard a.egress == ingress else { return "ICMP error sent out of \(a.egress), not the ingress \(ingress)" }
+            guard a.egress == ingress else { return "reply sent out of \(a.egress), not the ingress \(ingress)" }
+            var p = ParsedPacket()
+            if parseFrame(frame, length: Int(a.length), into: &p) == .ok && p.proto == SeedFrames.protoTCP {
+                return checkReset(frame: frame, length: Int(a.length), original: original, ingress: ingress)
+            }
             return checkICMPError(frame: frame, length: Int(a.length), original: original, ingress: ingress)
         case .transmit:
             return checkForwarded(frame: frame, original: original, egress: a.egress)
@@ -190,12 +240,50 @@ final class PipelineTarget {
             let validOut = internetChecksum(frame + p.l3Offset, count: ihl) == 0
             if validIn && !validOut { return "IPv4 header checksum broken by forwarding" }
         }
-        // Forwarding rewrites the MACs, the TTL/hop limit and the IPv4 header checksum:
-        // every other byte is the packet's own business.
+        // Forwarding rewrites the MACs, the TTL/hop limit and the IPv4 header checksum, and
+        // the `mark` term the IPv4 DSCP: every other byte is the packet's own business.
         let ttlOffset = p.l3Offset + (p.family == 4 ? 8 : 7)
-        guard Array(out[12..<ttlOffset]) == Array(original[12..<ttlOffset]) else { return "bytes before the TTL changed" }
+        var expected = Array(original[12..<ttlOffset])
+        if p.family == 4 {
+            let tos = p.l3Offset + 1 - 12, ecnMask: UInt8 = 0x03
+            let marked = Self.rewrittenDSCP << 2 | expected[tos] & ecnMask
+            if out[p.l3Offset + 1] == marked { expected[tos] = marked }
+        }
+        guard Array(out[12..<ttlOffset]) == expected else { return "bytes before the TTL changed" }
         let headerEnd = p.l3Offset + (p.family == 4 ? 12 : 8)
         guard Array(out[headerEnd...]) == Array(original[headerEnd...]) else { return "bytes past the IP TTL changed" }
+        return nil
+    }
+
+    /// A filter's `reject tcp-reset`: a RST from the address the segment went to, back to its sender.
+    private func checkReset(frame: UnsafeMutableRawPointer, length: Int, original: [UInt8], ingress: UInt8) -> String? {
+        guard length <= original.count, length <= Self.frameSize else { return "TCP reset of \(length) bytes" }
+        var p = ParsedPacket(), q = ParsedPacket()
+        guard parseFrame(frame, length: length, into: &p) == .ok else { return "TCP reset does not parse" }
+        guard original.withUnsafeBytes({ parseFrame($0.baseAddress!, length: $0.count, into: &q) }) == .ok,
+              q.proto == SeedFrames.protoTCP, q.tcpFlags & TCPFlag.rst == 0 else { return "a RST answers no TCP segment" }
+        let out = UnsafeRawBufferPointer(start: frame, count: length)
+        if let failure = ParseTarget.check(p, frame: out) { return "TCP reset: \(failure)" }
+        guard Array(out[0..<6]) == Array(original[6..<12]) else { return "TCP reset not addressed to the sender's MAC" }
+        let ingressMAC = ingress == 0 ? LabFixture.fw0MAC : LabFixture.fw1MAC
+        guard Array(out[6..<12]) == ingressMAC else { return "TCP reset not from the ingress MAC" }
+        guard p.tcpFlags & TCPFlag.rst != 0 else { return "reply to TCP is neither a RST nor an ICMP error" }
+        guard p.srcPort == q.dstPort, p.dstPort == q.srcPort else { return "TCP reset ports not swapped" }
+        let l3 = frame + p.l3Offset, l4Length = p.l3Offset + p.l3Length - p.l4Offset
+        let addressLength = p.family == 4 ? 4 : 16, srcOffset = p.family == 4 ? 12 : 8
+        let sentFrom = Array(out[(p.l3Offset + srcOffset)..<(p.l3Offset + srcOffset + addressLength)])
+        let wentTo = Array(original[(q.l3Offset + srcOffset + addressLength)..<(q.l3Offset + srcOffset + 2 * addressLength)])
+        guard sentFrom == wentTo else { return "TCP reset not from the address the segment went to" }
+        if p.family == 4 {
+            guard internetChecksum(l3, count: 20) == 0 else { return "TCP reset's IP checksum invalid" }
+            guard l4ChecksumV4(ipHeader: l3, proto: SeedFrames.protoTCP, l4: frame + p.l4Offset, l4Length: l4Length) == 0 else {
+                return "TCP reset's checksum invalid"
+            }
+        } else {
+            guard l4ChecksumV6(ipHeader: l3, proto: SeedFrames.protoTCP, l4: frame + p.l4Offset, l4Length: l4Length) == 0 else {
+                return "TCP reset's checksum invalid"
+            }
+        }
         return nil
     }
 
