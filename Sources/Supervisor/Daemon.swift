@@ -338,7 +338,9 @@ final class Daemon {
 
         let gen = try region.publishConfig(ConfigSnapshotImage(runningModel, capacity: Int(region.header.pointee.config_slot_size)))
         events = EventDrain(region: region)
-        eventNames = EventNames(hostName: hostName(runningModel), interfaces: infos.map(\.name))
+        // Events name the logical interface, as Junos does (`ge-0/0/0.0`): unit 0 is the only
+        // unit the dataplane has.
+        eventNames = EventNames(hostName: hostName(runningModel), interfaces: infos.map { $0.name + ".0" })
         eventNames.adopt(generation: gen, model: runningModel)
         hitCounts = PolicyHitCounts(region: region, model: runningModel)
         traces = PacketTraces(region: region)

@@ -309,7 +309,10 @@ final class EventTests: XCTestCase {
         let termIndex = try ConfigSnapshotImage(model).withView { v in
             v.filter(filter).terms.first + UInt32(model.filters[filter].terms.firstIndex { $0.name == "rest" }!)
         }
-        guard let (fl, _) = verdict(XPF_EV_FILTER_LOG, names, flow: tcpFlow(ingress: 3), object: UInt32(filter), item: termIndex,
+        // dmz-out is an output filter: its event carries the egress (dmz0), and the line names it.
+        var out = tcpFlow(ingress: 1)
+        out.egress = 3
+        guard let (fl, _) = verdict(XPF_EV_FILTER_LOG, names, flow: out, object: UInt32(filter), item: termIndex,
                                     action: UInt8(XPF_TERM_DISCARD.rawValue), ipLength: 60)
         else { return XCTFail("no filter record") }
         XCTAssertEqual(fl.kind, .filterLog)
@@ -317,6 +320,12 @@ final class EventTests: XCTestCase {
         XCTAssertEqual(fl.packetLength, 60)
         XCTAssertEqual(fl.interfaceName, "dmz0")
         XCTAssertEqual(fl.protocolID, 6)
+        // An input filter's event carries no egress: the line names the ingress.
+        var input = tcpFlow(ingress: 3)
+        input.egress = .max
+        let inputLine = verdict(XPF_EV_FILTER_LOG, names, flow: input, object: UInt32(filter), item: termIndex,
+                                action: UInt8(XPF_TERM_DISCARD.rawValue), ipLength: 60)?.0
+        XCTAssertEqual(inputLine?.interfaceName, "dmz0")
 
         // NAT exception: destination rule smtp-in, pool smtp, exhausted.
         let rule = try ConfigSnapshotImage(model).withView { v in
@@ -338,7 +347,7 @@ final class EventTests: XCTestCase {
                             action: UInt8(XPF_TERM_ACCEPT.rawValue))?.0
         XCTAssertEqual(stale?.filterName, JunosAbsent.notApplicable)
         XCTAssertEqual(stale?.termName, JunosAbsent.notApplicable)
-        XCTAssertEqual(counters.s.events_emitted, 5)
+        XCTAssertEqual(counters.s.events_emitted, 6)
         XCTAssertEqual(counters.s.events_dropped, 0)
     }
 

@@ -342,6 +342,16 @@ final class FilterStageTests: XCTestCase {
         assertForwarded(send(udp()).0)
     }
 
+    /// An output filter's log line names the interface the filter is attached to (the egress).
+    func testOutputFilterLogNamesTheEgress() throws {
+        try start(filters: "family inet { filter out { term t { then { log; discard; } } } }", attach: Self.output("out"))
+        assertDrop(send(udp()).0, XPF_DROP_FILTER_DISCARD)
+        let e = events()
+        XCTAssertEqual(e.map(\.kind), [.filterLog])
+        XCTAssertEqual(e.map(\.interfaceName), ["wan"])
+        XCTAssertEqual(e.map(\.action), ["discard"])
+    }
+
     /// `then dscp N`: the forwarded packet carries the new code point, its ECN bits and a
     /// valid header checksum.
     func testDSCPRewrite() throws {

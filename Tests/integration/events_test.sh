@@ -136,7 +136,7 @@ if udp_c and udp_x and tcp_c and tcp_x:
     check((f["source-address"], f["destination-address"], f["destination-port"]) == ("10.10.1.2", "10.10.2.2", "5001"), "CREATE addresses and ports")
     check((f["nat-source-address"], f["nat-source-port"], f["nat-destination-address"], f["nat-destination-port"]) ==
           ("10.10.1.2", "40001", "10.10.2.2", "5001"), "NAT fields equal the originals (nothing translated)")
-    check(f["packet-incoming-interface"] == "fw0", "packet-incoming-interface fw0")
+    check(f["packet-incoming-interface"] == "fw0.0", "packet-incoming-interface fw0.0")
     check((f["source-zone-name"], f["destination-zone-name"]) == ("trust", "untrust"),
           "zones of the ingress and egress interfaces (%s, %s)" % (f["source-zone-name"], f["destination-zone-name"]))
     check(f["protocol-id"] == "17" and f["service-name"] == "None", "protocol-id 17, service-name None")

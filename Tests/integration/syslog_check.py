@@ -116,7 +116,7 @@ def check_traffic(events, label):
         f, g = dict(c[0]["params"]), dict(x[0]["params"])
         for p, what in ((f, "CREATE"), (g, "CLOSE")):
             want = {"source-address": src, "destination-address": dst, "protocol-id": proto,
-                    "packet-incoming-interface": "fw0", "source-zone-name": "trust",
+                    "packet-incoming-interface": "fw0.0", "source-zone-name": "trust",
                     "destination-zone-name": "untrust", "nat-source-address": src, "nat-destination-address": dst}
             if sport:
                 want.update({"source-port": sport, "destination-port": dport, "nat-source-port": sport,

@@ -199,6 +199,9 @@ public struct EventNames {
             if item < Self.screenAttacks.count { (r.screenClass, r.attackName) = Self.screenAttacks[item] }
             r.action = v.action == UInt8(XPF_SCREEN_ALARM_ONLY.rawValue) ? "alarm-without-drop" : "drop"
         case .filterLog:
+            // The interface the filter is attached to: an output filter's event carries the
+            // egress (an input filter's has none), and its line names that one.
+            if v.flow.if_out != UInt8.max { r.interfaceName = interfaceName(v.flow.if_out) }
             r.packetLength = UInt32(v.ip_length)
             if Int(v.action) < Self.filterActions.count { r.action = Self.filterActions[Int(v.action)] }
             guard let filters = model?.filters, object < filters.count else { break }

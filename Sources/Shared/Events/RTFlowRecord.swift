@@ -119,7 +119,8 @@ public struct RTFlowRecord: Sendable {
     public var username: String
     public var roles: String
     /// `packet-incoming-interface` (CREATE/CLOSE/DENY), `interface-name` (screen), the
-    /// interface of the filter log line: a Junos name such as `ge-0/0/1.0`.
+    /// interface of the filter log line (the one the filter is attached to: the egress for an
+    /// output filter): a Junos name such as `ge-0/0/1.0`.
     public var interfaceName: String
     public var application: String
     public var nestedApplication: String

@@ -82,7 +82,7 @@ def check_flow_fields(e, family, sport, dport, proto, policy):
     assert f["protocol-id"] == PROTO[proto], e
     assert f["policy-name"] == policy, e
     assert (f["source-zone-name"], f["destination-zone-name"]) == ("trust", "untrust"), e
-    assert f["packet-incoming-interface"] == "fw0", e
+    assert f["packet-incoming-interface"] == "fw0.0", e
     assert (e.app, e.host) == ("RT_FLOW", configs.HOST_NAME), e.line
 
 
