@@ -134,6 +134,18 @@ final class FilterStageTests: XCTestCase {
         F.frame4(src: Self.client4, dst: Self.server4, proto: 1, l4: F.icmpEcho(type: type, id: 7, seq: 1))
     }
 
+    /// The record index of the UDP session client:sport -> server:dport, if any.
+    func sessionIndex(_ sport: UInt16, _ dport: UInt16) -> Int? {
+        var k = FlowKey()
+        k.family = 4
+        k.proto = 17
+        withUnsafeMutableBytes(of: &k.tuple.src) { $0.copyBytes(from: F.be32(Self.client4)) }
+        withUnsafeMutableBytes(of: &k.tuple.dst) { $0.copyBytes(from: F.be32(Self.server4)) }
+        k.tuple.sport = sport.bigEndian
+        k.tuple.dport = dport.bigEndian
+        return region.sessionTable.lookup(&k)?.index
+    }
+
     // MARK: checks
 
     func assertDrop(_ a: PacketAction, _ reason: xpf_drop_reason, file: StaticString = #filePath, line: UInt = #line) {
@@ -176,9 +188,10 @@ final class FilterStageTests: XCTestCase {
         assertForwarded(send(udp()).0)
         XCTAssertEqual(counters.s.session_hits, 1)
         assertDrop(send(udp(dscp: Self.dscpEF)).0, XPF_DROP_FILTER_DISCARD)
-        XCTAssertEqual(counters.s.session_hits, 1, "the filter ends the packet before the session lookup")
+        XCTAssertEqual(counters.s.session_hits, 2, "its session was found; the filter ended it on the fast path")
         assertForwarded(send(udp()).0)
-        XCTAssertEqual(counters.s.session_hits, 2)
+        let rec = region.sessions + (try XCTUnwrap(sessionIndex(40000, 9999)))
+        XCTAssertEqual(xpf_sess_packets(rec, 0), 3, "the discarded packet is not the session's")
         XCTAssertEqual(termCount("no-ef", "ef").packets, 1)
         XCTAssertEqual(termCount("no-ef", "rest").packets, 3)
     }
@@ -386,6 +399,51 @@ final class FilterStageTests: XCTestCase {
         XCTAssertEqual(e[0].destinationPort, 9999)
         XCTAssertEqual(e[0].interfaceName, "lan")
         XCTAssertEqual(e[0].packetLength, UInt32(udp().count - Self.ipOffset))
+    }
+
+    /// A key-only filter's decision is memoized per session and direction: later packets
+    /// count in the same term without evaluating; a commit that changes the filter, and a
+    /// new session in a reused record, are decided afresh.
+    func testMemoizedDecisionsFollowTheFilterAndTheSession() throws {
+        let pass = "family inet { filter f { term web { from { protocol udp; destination-port 9999; } then accept; } term rest { then discard; } } }"
+        let stop = "family inet { filter f { term web { from { protocol udp; destination-port 9999; } then discard; } term rest { then accept; } } }"
+        try start(filters: pass, attach: Self.input("f"))
+        for _ in 0..<4 { assertForwarded(send(udp()).0) }
+        XCTAssertEqual(termCount("f", "web").packets, 4, "first packet evaluated, hits from the memo, every one counted")
+        try commit(filters: stop, attach: Self.input("f"))
+        assertDrop(send(udp()).0, XPF_DROP_FILTER_DISCARD)
+        XCTAssertEqual(termCount("f", "web").packets, 1, "the new epoch's bank, the new decision")
+        try commit(filters: pass, attach: Self.input("f"))
+        let before = termCount("f", "web").packets  // the bank flipped back: xpfd would have harvested it
+        assertForwarded(send(udp()).0)
+        XCTAssertEqual(termCount("f", "web").packets, before + 1)
+    }
+
+    /// A memoized decision belongs to one session instance: when the record is reused by
+    /// another flow, that flow's session hits are decided on their own.
+    func testMemoDoesNotOutliveTheSession() throws {
+        try start(filters: "family inet { filter f { term a { from { destination-port 9999; } then accept; } term b { then accept; } } }",
+                  attach: Self.input("f"))
+        assertForwarded(send(udp(40000, 9999)).0)
+        assertForwarded(send(udp(40000, 9999)).0)  // a hit: memoized as term a
+        let index = try XCTUnwrap(sessionIndex(40000, 9999))
+        pipeline.partition.removeAll()
+        assertForwarded(send(udp(40001, 9998)).0)  // a new flow in the same record
+        XCTAssertEqual(sessionIndex(40001, 9998), index, "the record is reused")
+        assertForwarded(send(udp(40001, 9998)).0)  // its hit
+        XCTAssertEqual(termCount("f", "a").packets, 2)
+        XCTAssertEqual(termCount("f", "b").packets, 2, "the reused record's flow matched b, hit included")
+    }
+
+    /// A filter with a per-packet condition is never memoized: the memo would
+    /// freeze the first packet's DSCP.
+    func testPerPacketFilterIsEvaluatedOnEveryHit() throws {
+        try start(filters: "family inet { filter f { term ef { from { dscp ef; } then discard; } term rest { then accept; } } }",
+                  attach: Self.input("f") + " " + Self.output("f"))
+        assertForwarded(send(udp()).0)
+        assertForwarded(send(udp()).0)
+        assertDrop(send(udp(dscp: Self.dscpEF)).0, XPF_DROP_FILTER_DISCARD)
+        assertForwarded(send(udp()).0)
     }
 
     /// A commit that changes only a filter starts a new policy epoch: term and counter

@@ -616,8 +616,9 @@ final class ForwardTests: XCTestCase {
         let fits = F.frame4(src: Self.client4, dst: Self.server4, proto: 17, l4: F.udp(1, 2, payload: [UInt8](repeating: 0, count: 1500 - 28)))
         assertTransmit(run(fits).0, egress: 1)
         XCTAssertEqual(counters.s.sessions_created, 1, "only the forwarded packet made a session")
-        XCTAssertEqual(counters.s.session_misses, 5, "every parsed packet with hops left is looked up (the session stage "
-                       + "comes before the route): blackhole, two not-dataplane, too big, and the one that fits")
+        XCTAssertEqual(counters.s.session_misses, 7, "every parsed packet is looked up (the session lookup comes before "
+                       + "the hop limit and the route): the two TTL drops, blackhole, two not-dataplane, too big, and the "
+                       + "one that fits")
         // No IPv6 default route: an unrouted v6 destination.
         let v6 = F.frame6(src: Self.client6, dst: [0x20, 0x01, 0x0D, 0xB8] + [UInt8](repeating: 0, count: 11) + [1], nextHeader: 17, l4: udp)
         assertDrop(run(v6).0, XPF_DROP_NO_ROUTE)

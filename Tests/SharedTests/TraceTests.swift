@@ -226,7 +226,7 @@ final class TraceTests: XCTestCase {
         XCTAssertEqual(a[0].kind, .transmit, "time exceeded goes back")
         let r = try XCTUnwrap(records().first)
         assertFlow(r, proto: 17, sport: 40005, dport: 9999)
-        XCTAssertEqual(r.stages, stages([XPF_TRACE_PARSE]))
+        XCTAssertEqual(r.stages, stages([XPF_TRACE_PARSE, XPF_TRACE_SESSION]), "the hop limit is checked after the lookup")
         XCTAssertEqual(r.decided, UInt8(XPF_TRACE_PARSE.rawValue))
         XCTAssertEqual(r.action, UInt8(XPF_TRACE_REPLY.rawValue))
         XCTAssertEqual(r.reason, UInt8(XPF_DROP_TTL.rawValue))

@@ -473,7 +473,7 @@ struct xpf_flow_tuple {
  * X(NAME, value, "name", "meaning"). A record's `stages` has bit `value` set for each stage
  * that ran; `decided` names the one that decided the packet's fate. */
 #define XPF_TRACE_STAGES(X) \
-	X(PARSE, 0, "parse", "Ethernet, IP and L4 headers, TTL / hop limit") \
+	X(PARSE, 0, "parse", "Ethernet, IP and L4 headers; TTL / hop limit (after the lookup and the input filter)") \
 	X(SESSION, 1, "session", "session lookup: a hit takes the fast path, a miss the first path") \
 	X(ICMP_ERROR, 2, "icmp-error", "an ICMP error forwarded only for the session of the packet it quotes") \
 	X(RECHECK, 3, "recheck", "a session decided under an older policy epoch, decided again") \
@@ -483,7 +483,7 @@ struct xpf_flow_tuple {
 	X(POLICY, 7, "policy", "security policy lookup") \
 	X(INSTALL, 8, "install", "session installed, both directions") \
 	X(REWRITE, 9, "rewrite", "next hop, MACs, TTL / hop limit: sent or parked") \
-	X(FILTER_IN, 10, "filter-input", "the ingress interface's input filter (every packet, before the session lookup)") \
+	X(FILTER_IN, 10, "filter-input", "the ingress interface's input filter (every packet, right after the session lookup)") \
 	X(FILTER_OUT, 11, "filter-output", "the egress interface's output filter (every packet that is to be sent)")
 
 enum xpf_trace_stage {

@@ -36,6 +36,9 @@ public struct FilterAttachments {
     @usableFromInline let table: UnsafeMutablePointer<UInt32>
     /// Some interface has a filter.
     @usableFromInline var any = false
+    /// Set in an entry whose filter has a term reading a per-packet field: its
+    /// decision is never memoized. FILTERS indices stay far below it.
+    @usableFromInline static let perPacket: UInt32 = 1 << 31
 
     public init() {
         // Lives as long as the pipeline that holds it (one per worker).
@@ -55,15 +58,84 @@ public struct FilterAttachments {
             }
             let r = interfaces[slot]
             (row[0], row[1], row[2], row[3]) = (r.filter_in4, r.filter_out4, r.filter_in6, r.filter_out6)
-            for k in 0..<Self.perSlot where row[k] != XPF_CFG_NONE { any = true }
+            for k in 0..<Self.perSlot where row[k] != XPF_CFG_NONE {
+                any = true
+                if view.filter(Int(row[k])).flags & UInt8(XPF_CFG_FILTER_PER_PACKET.rawValue) != 0 { row[k] |= Self.perPacket }
+            }
         }
     }
 
-    /// The filter of `slot` for `family` (4 or 6), input or output; XPF_CFG_NONE: none.
+    /// The filter of `slot` for `family` (4 or 6), input or output, with `perPacket` set
+    /// when its decision must not be memoized; XPF_CFG_NONE: none.
     @inlinable
     func filter(slot: UInt8, family: UInt8, output: Bool) -> UInt32 {
         // Safe: slot & (XPF_MAX_IFACES - 1) stays inside the table (XPF_MAX_IFACES is a power of two).
         table[(Int(slot) & (Int(XPF_MAX_IFACES) - 1)) * Self.perSlot + (family == 4 ? 0 : 2) + (output ? 1 : 0)]
+    }
+}
+
+/// A worker's private memo of filter decisions on session hits. A filter none of whose
+/// terms reads a per-packet field (`FilterAttachments.perPacket` clear) decides from the
+/// packet's addresses, protocol and ports alone, which are its session's key in its
+/// direction: so the decision for (session record, direction, filter) holds for every
+/// packet of that session instance, under one set of filters. An entry records the term
+/// that matched (or the implicit discard), stamped with what it depends on — the record
+/// and its seq_state (the session instance: a removed or reused record has another), the
+/// direction, the filter, and the worker's policy epoch (every commit that changes a
+/// filter or its attachment starts a new one, ConfigModel.decidesSessions). A packet whose
+/// stamps all match takes the entry's term (counted, its actions applied, as if matched);
+/// any other evaluates the filter and overwrites the slot. Direct-mapped, `slots` entries,
+/// per worker (no other process reads it): a collision only costs an evaluation (at 10 000
+/// flows filtered both ways, 20 000 entries, ~7 % of them share a slot).
+/// First packets and ICMP errors forwarded for a session always evaluate.
+public struct FilterMemo {
+    @usableFromInline static let slotBits: UInt32 = 18
+    @usableFromInline static let slots = 1 << slotBits
+    /// `term` of an entry whose packets no term matched (implicit discard).
+    @usableFromInline static let implicitDiscard = UInt16.max
+    /// Set in `term` (beside the TERMS index, below XPF_MAX_FILTER_TERMS) when the term is a
+    /// plain accept — no counter, no log, no rewrite: a hit then only counts the term.
+    @usableFromInline static let plainAccept: UInt16 = 0x4000
+    @usableFromInline static let termMask: UInt16 = 0x3FFF
+
+    @usableFromInline
+    struct Entry {
+        /// (record index << 2 | direction << 1 | output) + 1; 0: empty.
+        @usableFromInline var tag: UInt32 = 0
+        @usableFromInline var state: UInt32 = 0
+        @usableFromInline var epoch: UInt32 = 0
+        @usableFromInline var filter: UInt16 = 0
+        /// TERMS index (with plainAccept), or implicitDiscard.
+        @usableFromInline var term: UInt16 = 0
+
+        @usableFromInline
+        init(tag: UInt32 = 0, state: UInt32 = 0, epoch: UInt32 = 0, filter: UInt16 = 0, term: UInt16 = 0) {
+            self.tag = tag
+            self.state = state
+            self.epoch = epoch
+            self.filter = filter
+            self.term = term
+        }
+    }
+
+    @usableFromInline let entries: UnsafeMutablePointer<Entry>
+
+    public init() {
+        // Lives as long as the pipeline that holds it (one per worker): 4 MiB.
+        entries = .allocate(capacity: Self.slots)
+        entries.initialize(repeating: Entry(), count: Self.slots)
+    }
+
+    @inlinable
+    static func tag(session: Int, direction: UInt32, output: Bool) -> UInt32 {
+        (UInt32(truncatingIfNeeded: session) << 2 | direction << 1 | (output ? 1 : 0)) &+ 1
+    }
+
+    /// The slot of `tag` (Fibonacci hashing onto the table's `slotBits` bits).
+    @inlinable
+    func slot(_ tag: UInt32) -> UnsafeMutablePointer<Entry> {
+        // Safe: the product's top slotBits bits index the 2^slotBits entries.
+        entries + Int((tag &* 0x9E37_79B1) >> (32 - Self.slotBits))
     }
 }
 
@@ -235,56 +307,138 @@ public struct FilterTables {
 }
 
 extension Pipeline {
-    /// The input filter of the packet's ingress interface, if it has one.
+    /// The input filter of the packet's ingress interface, if it has one. `hit`: the
+    /// packet belongs to the session `p.session` (its decision may be memoized).
     @inlinable @inline(__always)  // one load and branch per packet while no interface has a filter
-    mutating func inputFilterStage(_ p: inout Packet, counters: inout WorkerCounters) -> PacketAction? {
+    mutating func inputFilterStage(_ p: inout Packet, hit: Bool, counters: inout WorkerCounters) -> PacketAction? {
         guard _slowPath(filters.any) else { return nil }
         let f = filters.filter(slot: p.ingress, family: p.parsed.family, output: false)
-        if f == XPF_CFG_NONE { return nil }
-        return runFilter(Int(f), &p, output: false, counters: &counters)
+        if f == XPF_CFG_NONE || (hit && memoizedPlainAccept(f, p, output: false)) { return nil }
+        return runFilter(f, &p, output: false, hit: hit, counters: &counters)
     }
 
-    /// The output filter of the packet's egress interface, if it has one.
+    /// The output filter of the packet's egress interface, if it has one (`hit` as above).
     @inlinable @inline(__always)
-    mutating func outputFilterStage(_ p: inout Packet, counters: inout WorkerCounters) -> PacketAction? {
+    mutating func outputFilterStage(_ p: inout Packet, hit: Bool, counters: inout WorkerCounters) -> PacketAction? {
         guard _slowPath(filters.any) else { return nil }
         let f = filters.filter(slot: p.egress, family: p.parsed.family, output: true)
-        if f == XPF_CFG_NONE { return nil }
-        return runFilter(Int(f), &p, output: true, counters: &counters)
+        if f == XPF_CFG_NONE || (hit && memoizedPlainAccept(f, p, output: true)) { return nil }
+        return runFilter(f, &p, output: true, hit: hit, counters: &counters)
     }
 
-    /// Runs filter `filter` (FILTERS) on the packet: its ingress interface's input filter,
-    /// or (`output`) its egress interface's output filter. Nil: accepted (the packet goes
-    /// on, its DSCP perhaps rewritten); else its action.
-    @inline(never)  // out of the unfiltered paths' way
+    /// A session hit whose filter decision is memoized as a plain accept (the common case
+    /// on an established flow): counts the term and lets the packet on, inline. False:
+    /// anything else, which `runFilter` handles (it reads the memo again).
+    @inlinable @inline(__always)
+    func memoizedPlainAccept(_ entry: UInt32, _ p: Packet, output: Bool) -> Bool {
+        guard entry & FilterAttachments.perPacket == 0 else { return false }
+        let session = p.session
+        let tag = FilterMemo.tag(session: session, direction: p.direction, output: output)
+        let e = filterMemo.slot(tag)
+        let term = e.pointee.term
+        guard term != FilterMemo.implicitDiscard, term & FilterMemo.plainAccept != 0, e.pointee.tag == tag,
+              e.pointee.epoch == policyEpoch, e.pointee.filter == UInt16(truncatingIfNeeded: entry) else { return false }
+        // The session instance now (a record removed and reused since has another word).
+        guard e.pointee.state == xpf_sess_load_state(partition.table.records + session) else { return false }
+        FilterCounters.count(FilterCounters.rows(filterHitBanks, .term, bank: config.pointee.policy_bank),
+                             Int(term & FilterMemo.termMask), bytes: UInt64(p.parsed.l3Length))
+        p.traceFilter(output: output, dropped: false)
+        return true
+    }
+
+    /// Runs filter entry `entry` (FILTERS index, with FilterAttachments.perPacket) on the
+    /// packet: its ingress interface's input filter, or (`output`) its egress interface's
+    /// output filter — from the memo on a session hit when the filter allows it, else by
+    /// evaluating its terms. Nil: accepted (the packet goes on, its DSCP perhaps rewritten);
+    /// else its action.
+    @inline(never)  // out of the unfiltered paths' way; small: the memo's hit is the common case
     @usableFromInline
-    mutating func runFilter(_ filter: Int, _ p: inout Packet, output: Bool, counters: inout WorkerCounters) -> PacketAction? {
+    mutating func runFilter(_ entry: UInt32, _ p: inout Packet, output: Bool, hit: Bool,
+                            counters: inout WorkerCounters) -> PacketAction? {
+        let filter = Int(entry & ~FilterAttachments.perPacket)
+        guard hit && entry & FilterAttachments.perPacket == 0 else {
+            return evaluateFilter(filter, &p, output: output, memo: nil, counters: &counters)
+        }
+        let tag = FilterMemo.tag(session: p.session, direction: p.direction, output: output)
+        let e = filterMemo.slot(tag)
+        // The session instance now (a record removed and reused since has another word).
+        let state = xpf_sess_load_state(partition.table.records + p.session)
+        guard e.pointee.tag == tag && e.pointee.state == state && e.pointee.epoch == policyEpoch
+            && e.pointee.filter == UInt16(truncatingIfNeeded: filter) else {
+            let fill = FilterMemo.Entry(tag: tag, state: state, epoch: policyEpoch, filter: UInt16(truncatingIfNeeded: filter))
+            return evaluateFilter(filter, &p, output: output, memo: (e, fill), counters: &counters)
+        }
+        let term = e.pointee.term
+        return applyMatch(term == FilterMemo.implicitDiscard ? nil : Int(term & FilterMemo.termMask), filter: filter, &p,
+                          output: output, counters: &counters)
+    }
+
+    /// Evaluates filter `filter`'s terms for the packet and applies the first match; with
+    /// `memo`, first records the decision in that slot (the entry's stamps given).
+    @inline(never)  // the memo's miss, first packets and per-packet filters
+    @usableFromInline
+    mutating func evaluateFilter(_ filter: Int, _ p: inout Packet, output: Bool,
+                                 memo: (slot: UnsafeMutablePointer<FilterMemo.Entry>, entry: FilterMemo.Entry)?,
+                                 counters: inout WorkerCounters) -> PacketAction? {
         let v = configView
         let tables = FilterTables(v)
         let fields = FilterFields(p)
         let terms = v.filter(filter).terms
         var i = Int(terms.first)
         let end = i + Int(terms.count)
+        var match: Int? = nil
         while i < end {
             // Safe: validate() proved the filter's term range lies inside TERMS and every
             // index a term holds lies inside its section.
-            let t = tables.term(i)
-            if tables.termMatches(t, fields) {
-                let bank = config.pointee.policy_bank, bytes = UInt64(p.parsed.l3Length)
-                FilterCounters.count(FilterCounters.rows(filterHitBanks, .term, bank: bank), i, bytes: bytes)
-                let counter = t.pointee.counter
-                if counter != XPF_CFG_NONE {
-                    FilterCounters.count(FilterCounters.rows(filterHitBanks, .counter, bank: bank), Int(counter), bytes: bytes)
-                }
-                return applyTerm(t.pointee, term: i, filter: filter, &p, output: output, counters: &counters)
+            if tables.termMatches(tables.term(i), fields) {
+                match = i
+                break
             }
             i += 1
         }
-        p.traceFilter(output: output, dropped: true)
-        return .drop(XPF_DROP_FILTER_DISCARD)  // no term matched: implicit discard
+        if let (slot, entry) = memo {
+            slot.pointee = entry
+            slot.pointee.term = FilterMemo.implicitDiscard
+            if let i = match {
+                let t = tables.term(i)
+                let plain = t.pointee.terminal == UInt8(XPF_TERM_ACCEPT.rawValue) && t.pointee.action == 0
+                    && t.pointee.counter == XPF_CFG_NONE
+                slot.pointee.term = UInt16(truncatingIfNeeded: i) | (plain ? FilterMemo.plainAccept : 0)
+            }
+        }
+        return applyMatch(match, filter: filter, &p, output: output, counters: &counters)
+    }
+
+    /// Counts the matched term `term` (TERMS index; nil: no term matched, the implicit
+    /// discard) and applies its actions.
+    @inlinable @inline(__always)
+    mutating func applyMatch(_ term: Int?, filter: Int, _ p: inout Packet, output: Bool,
+                             counters: inout WorkerCounters) -> PacketAction? {
+        guard let i = term else {
+            p.traceFilter(output: output, dropped: true)
+            return .drop(XPF_DROP_FILTER_DISCARD)
+        }
+        // Safe: `i` is a TERMS index (validate() proved every filter's range inside TERMS; a
+        // memoized one was found so under the same policy epoch's configuration).
+        let v = configView
+        let t = (v.base + (Int(v.section(XPF_CFG_SEC_TERMS).offset) &+ i &* MemoryLayout<xpf_cfg_term>.stride))
+            .assumingMemoryBound(to: xpf_cfg_term.self)
+        let bank = config.pointee.policy_bank, bytes = UInt64(p.parsed.l3Length)
+        FilterCounters.count(FilterCounters.rows(filterHitBanks, .term, bank: bank), i, bytes: bytes)
+        let counter = t.pointee.counter
+        if counter != XPF_CFG_NONE {
+            FilterCounters.count(FilterCounters.rows(filterHitBanks, .counter, bank: bank), Int(counter), bytes: bytes)
+        }
+        // A plain accept (the common term on a session hit) needs nothing more.
+        if t.pointee.terminal == UInt8(XPF_TERM_ACCEPT.rawValue) && t.pointee.action == 0 {
+            p.traceFilter(output: output, dropped: false)
+            return nil
+        }
+        return applyTerm(t.pointee, term: i, filter: filter, &p, output: output, counters: &counters)
     }
 
     /// The actions of matched term `t` (TERMS index `term` of filter `filter`).
+    @inline(never)  // discard, reject, log, DSCP rewrite: off the plain accept's path
     @usableFromInline
     mutating func applyTerm(_ t: xpf_cfg_term, term: Int, filter: Int, _ p: inout Packet, output: Bool,
                             counters: inout WorkerCounters) -> PacketAction? {

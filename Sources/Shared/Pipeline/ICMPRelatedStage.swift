@@ -65,7 +65,7 @@ extension Pipeline {
             p.session = s.index
             if let done = recheckSession(&p, counters: &counters) { return done }
         }
-        if let done = outputFilterStage(&p, counters: &counters) { return done }
+        if let done = outputFilterStage(&p, hit: false, counters: &counters) { return done }  // an error is not its session's packet
         return rewriteStage(&p)
     }
 

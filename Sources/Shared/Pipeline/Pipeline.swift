@@ -116,6 +116,8 @@ public struct Pipeline {
     @usableFromInline let filterHitBanks: UnsafeMutablePointer<xpf_filter_hits>
     /// The running snapshot's filter attachments per interface slot (FilterStage.swift).
     @usableFromInline var filters = FilterAttachments()
+    /// This worker's memo of filter decisions on session hits (FilterStage.swift).
+    @usableFromInline let filterMemo = FilterMemo()
     /// The packet trace this worker follows (Trace.swift); off unless xpfd armed one.
     public var trace: PacketTracer
 

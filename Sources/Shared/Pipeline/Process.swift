@@ -2,8 +2,9 @@
 // and looked up in the session table; a packet of a known session takes the fast path,
 // the first packet of a flow the first path, which decides and installs the session.
 //
-//   parse ─ input filter ─ hop limit ─ [screen] ─ session lookup ─┬─ hit:  fast path
-//                                                                  └─ miss: first path
+//   parse ─ session lookup ─┬─ hit:  fast path
+//                            └─ miss: first path
+//   each path starts with the input filter and the hop limit, then [screen]:
 //   fast path:  route (cached next hop) ─ session checks (the session's sides: ingress
 //               and egress in its zones; policy epoch → re-check) ─ [session NAT]
 //               ─ account ─ output filter ─ [mirror] ─ rewrite ─ send
@@ -37,8 +38,6 @@ extension Pipeline {
     @inlinable @inline(__always)  // one function with the batch loop (a call per packet measured 31 instructions)
     mutating func process(_ p: inout Packet, counters: inout WorkerCounters, guess: Int) -> PacketAction {
         if let done = parseStage(&p, counters: &counters) { return done }
-        if let done = inputFilterStage(&p, counters: &counters) { return done }
-        if let done = hopLimitCheck(&p, counters: &counters) { return done }
         if lookupSession(&p, guess: guess) {
             counters.s.session_hits &+= 1
             return fastPath(&p, counters: &counters)
@@ -50,10 +49,12 @@ extension Pipeline {
     /// A packet of an existing session.
     @inlinable @inline(__always)  // the fast path is one function (a call per stage measured ~35 instructions/packet)
     mutating func fastPath(_ p: inout Packet, counters: inout WorkerCounters) -> PacketAction {
+        if let done = inputFilterStage(&p, hit: true, counters: &counters) { return done }
+        if let done = hopLimitCheck(&p, counters: &counters) { return done }
         if let done = routeStage(&p) { return done }
         if let done = sessionChecks(&p, counters: &counters) { return done }
         accountSession(&p)
-        if let done = outputFilterStage(&p, counters: &counters) { return done }
+        if let done = outputFilterStage(&p, hit: true, counters: &counters) { return done }
         return rewriteStage(&p)
     }
 
@@ -62,6 +63,8 @@ extension Pipeline {
     @inline(never)  // out of the fast path's way (inlined, it cost session hits ~8 instructions); its stages inline here
     @usableFromInline
     mutating func firstPath(_ p: inout Packet, counters: inout WorkerCounters) -> PacketAction {
+        if let done = inputFilterStage(&p, hit: false, counters: &counters) { return done }
+        if let done = hopLimitCheck(&p, counters: &counters) { return done }
         if let done = icmpErrorStage(&p, counters: &counters) { return done }  // related to a session, or dropped
         if let done = routeStage(&p) { return done }
         if let done = tcpFirstPacketCheck(&p) { return done }
@@ -69,7 +72,7 @@ extension Pipeline {
         if let done = policyStage(&p, counters: &counters) { return done }
         if let done = installSession(&p, counters: &counters) { return done }
         accountSession(&p)
-        if let done = outputFilterStage(&p, counters: &counters) { return done }
+        if let done = outputFilterStage(&p, hit: false, counters: &counters) { return done }
         return rewriteStage(&p)
     }
 }

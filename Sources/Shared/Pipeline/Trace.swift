@@ -233,18 +233,23 @@ extension Pipeline {
         let filterDecided = stage == XPF_TRACE_FILTER_IN || stage == XPF_TRACE_FILTER_OUT ? stage : nil
         let recorded = filterDecided == nil ? stage : nil
         ran(XPF_TRACE_PARSE)
-        if filterDecided == XPF_TRACE_FILTER_IN {
-            // The input filter ended it before the session lookup (its stage bit is set).
-        } else if !lookedUp {
+        if !lookedUp {
             decided(XPF_TRACE_PARSE)
         } else {
             ran(XPF_TRACE_SESSION)
             if hit {
-                // The fast path: route → the session's sides → [re-check] → rewrite. A
-                // closing re-check (recorded) ran after the route.
                 t.pointee.hit = 1
                 t.pointee.session = UInt32(truncatingIfNeeded: p.session)
                 t.pointee.direction = UInt8(truncatingIfNeeded: p.direction)
+            }
+            // Each path starts with the input filter (its bit is set when it ran) and the hop limit.
+            if filterDecided == XPF_TRACE_FILTER_IN {
+                // it ended the packet
+            } else if p.parsed.ttl <= 1 {
+                decided(XPF_TRACE_PARSE)  // no hop left: answered with a time exceeded, or dropped as `ttl`
+            } else if hit {
+                // The fast path: route → the session's sides → [re-check] → rewrite. A
+                // closing re-check (recorded) ran after the route.
                 if recorded != nil { ran(XPF_TRACE_ROUTE) }
                 if recorded == nil {
                     if PacketTrace.isRouteDrop(reason) {
