@@ -3,13 +3,18 @@
 // inet|inet6 filter F` attached as `interfaces IF unit 0 family inet|inet6 filter
 // input|output F` (the packet's family picks the filter).
 //
-// Every path, every packet (R-4.5 by construction): the input filter runs on every packet
-// the worker handles — first packets and session hits alike — right after the parse stage,
-// before the session lookup; the output filter on every packet that is to be sent, after
-// the session is installed or found and accounted, before the rewrite (Process.swift).
-// Nothing a filter decides is kept in a session, so a field outside the session key (DSCP,
-// TCP flags, fragment bits, ICMP type, length) is read from each packet, and a commit that
-// adds, changes or removes a filter applies from the next packet of every flow.
+// Every path, every packet: the input filter runs on every packet the worker
+// handles — first packets and session hits alike — first on either path, right after the
+// session lookup and before the hop limit; the output filter on every packet that is to be
+// sent, after the session is installed or found and accounted, before the rewrite
+// (Process.swift). Nothing a filter decides is stored in the session. A filter whose terms
+// read a field outside the session key (DSCP, TCP flags, fragment bits, ICMP type/code) is
+// evaluated on every packet. One whose terms read only addresses, protocol and ports
+// decides the same for every packet of a session direction, so on a session hit the
+// worker may take its decision from its private memo (`FilterMemo`), stamped with the
+// session instance, the filter and the policy epoch — which every commit that adds,
+// changes or removes a filter advances: from the next packet of every flow, the new filters
+// decide.
 //
 // Terms are tried in order and the first whose every condition holds decides; a packet no
 // term matches is discarded (Junos's implicit discard, `filter_discard`). A condition on
@@ -87,7 +92,7 @@ public struct FilterAttachments {
 /// any other evaluates the filter and overwrites the slot. Direct-mapped, `slots` entries,
 /// per worker (no other process reads it): a collision only costs an evaluation (at 10 000
 /// flows filtered both ways, 20 000 entries, ~7 % of them share a slot).
-/// First packets and ICMP errors forwarded for a session always evaluate.
+/// First packets, non-first fragments and ICMP errors forwarded for a session always evaluate.
 public struct FilterMemo {
     @usableFromInline static let slotBits: UInt32 = 18
     @usableFromInline static let slots = 1 << slotBits
@@ -331,7 +336,7 @@ extension Pipeline {
     /// anything else, which `runFilter` handles (it reads the memo again).
     @inlinable @inline(__always)
     func memoizedPlainAccept(_ entry: UInt32, _ p: Packet, output: Bool) -> Bool {
-        guard entry & FilterAttachments.perPacket == 0 else { return false }
+        guard entry & FilterAttachments.perPacket == 0, !p.parsed.isNonFirstFragment else { return false }
         let session = p.session
         let tag = FilterMemo.tag(session: session, direction: p.direction, output: output)
         let e = filterMemo.slot(tag)
@@ -356,7 +361,9 @@ extension Pipeline {
     mutating func runFilter(_ entry: UInt32, _ p: inout Packet, output: Bool, hit: Bool,
                             counters: inout WorkerCounters) -> PacketAction? {
         let filter = Int(entry & ~FilterAttachments.perPacket)
-        guard hit && entry & FilterAttachments.perPacket == 0 else {
+        // A non-first fragment carries no ports: its key (ports 0) may also be that of a
+        // datagram with ports 0, which the filter sees differently — never memoized.
+        guard hit && entry & FilterAttachments.perPacket == 0 && !p.parsed.isNonFirstFragment else {
             return evaluateFilter(filter, &p, output: output, memo: nil, counters: &counters)
         }
         let tag = FilterMemo.tag(session: p.session, direction: p.direction, output: output)
