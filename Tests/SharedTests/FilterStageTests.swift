@@ -240,7 +240,9 @@ final class FilterStageTests: XCTestCase {
                  miss: tcp(40004, 80, flags: TCPFlag.syn | TCPFlag.ack)),
             Case(from: "tcp-initial;", hit: tcp(40005, 80, flags: TCPFlag.syn), miss: tcp(40006, 80, flags: TCPFlag.ack)),
             Case(from: "tcp-established;", hit: tcp(40007, 80, flags: TCPFlag.ack), miss: tcp(40008, 80, flags: TCPFlag.syn)),
-            Case(from: "is-fragment;", hit: ICMPErrorTests.fragment4(offset: 100, more: false, ttl: 64), miss: udp()),
+            // Junos: is-fragment = `fragment-offset 0 except` (trailing fragments only).
+            Case(from: "is-fragment;", hit: ICMPErrorTests.fragment4(offset: 100, more: false, ttl: 64),
+                 miss: ICMPErrorTests.fragment4(offset: 0, more: true, ttl: 64)),
             Case(from: "first-fragment;", hit: ICMPErrorTests.fragment4(offset: 0, more: true, ttl: 64),
                  miss: ICMPErrorTests.fragment4(offset: 100, more: true, ttl: 64)),
         ]

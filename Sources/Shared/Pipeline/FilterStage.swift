@@ -161,7 +161,9 @@ public struct FilterFields {
     /// ICMP / ICMPv6 type and code; valid when `isICMP`.
     public var icmpType: UInt8, icmpCode: UInt8
     public var isICMP: Bool
-    public var isFragment: Bool
+    /// `is-fragment`: a trailing fragment (offset not 0), as Junos defines it (an alias of
+    /// `fragment-offset 0 except`); `first-fragment`: offset 0 with more to come.
+    public var isTrailingFragment: Bool
     public var isFirstFragment: Bool
 
     @inlinable
@@ -186,7 +188,7 @@ public struct FilterFields {
         tcpFlags = parsed.tcpFlags
         icmpType = parsed.icmpType
         icmpCode = parsed.icmpCode
-        isFragment = parsed.isFragment
+        isTrailingFragment = parsed.isNonFirstFragment
         isFirstFragment = parsed.isFragment && !parsed.isNonFirstFragment
     }
 }
@@ -251,7 +253,7 @@ public struct FilterTables {
         if has(XPF_TM_TCP_FLAGS) && !(f.isTCP && setContains(t.pointee.tcp_flags, f.tcpFlags)) {
             return false
         }
-        if has(XPF_TM_IS_FRAGMENT) && !f.isFragment { return false }
+        if has(XPF_TM_IS_FRAGMENT) && !f.isTrailingFragment { return false }
         if has(XPF_TM_FIRST_FRAGMENT) && !f.isFirstFragment { return false }
         if has(XPF_TM_SRC_ADDR) && !prefixListMatches(t.pointee.src_addr, f.family, f.srcHi, f.srcLo) {
             return false
