@@ -2,6 +2,7 @@
 #   ok/notok/info   results in TAP-like lines; `finish` prints "N passed, N failed"
 #   lab_begin       picks a unique prefix, brings the lab up and starts xpfd; every exit
 #                   path tears it down (trap), also on failure or interrupt
+#   pytest_suite    runs a pytest + scapy suite whose fixture owns the lab
 # Needs: REPO set by the caller; root; built binaries ($XPF_BIN or the release bin path).
 PASS=0
 FAIL=0
@@ -81,4 +82,32 @@ lab_begin() {
     LAB_UP=1
     "$LAB" up --prefix "$PREFIX" "$@" | sed 's/^/# /'
     "$LAB" start --prefix "$PREFIX" "$@" | sed 's/^/# /'
+}
+
+# pytest_suite DIR: runs the pytest + scapy suite in DIR, whose session fixture owns the
+# lab (it gets lib.sh's unique prefix; lab_cleanup tears the same lab down again should
+# pytest be killed), then one ok/not ok line per test case from its JUnit report (skips
+# are listed, not counted).
+pytest_suite() {
+    local junit="$TMP/junit.xml" rc=0
+    LAB_UP=1  # lab_cleanup (the EXIT trap) runs `xpf-lab down` for this prefix: idempotent
+    XPF_BIN="$BIN" XPF_LAB_PREFIX="$PREFIX" PYTHONDONTWRITEBYTECODE=1 \
+        "$PY" -m pytest -p no:cacheprovider -v -rs --junitxml "$junit" "$1" || rc=$?
+    if [[ -s "$junit" ]]; then
+        py_checks - "$junit" <<'PY'
+import sys
+import xml.etree.ElementTree as ET
+for case in ET.parse(sys.argv[1]).iter("testcase"):
+    name = "%s::%s" % (case.get("classname", "").split(".")[-1], case.get("name"))
+    if case.find("skipped") is not None:
+        print("# skipped - %s: %s" % (name, case.find("skipped").get("message", "")))
+    elif case.find("failure") is not None or case.find("error") is not None:
+        print("not ok - " + name)
+    else:
+        print("ok - " + name)
+PY
+    else
+        notok "pytest" "no report (exit $rc)"
+    fi
+    if ((rc != 0 && FAIL == 0)); then notok "pytest" "exited $rc with no failed test case"; fi
 }

@@ -13,28 +13,4 @@ set -Eeuo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 source "$REPO/Tests/integration/lib.sh"
 
-# lab_cleanup (lib.sh's EXIT trap) runs `xpf-lab down` for this prefix: idempotent.
-LAB_UP=1
-JUNIT="$TMP/junit.xml"
-rc=0
-XPF_BIN="$BIN" XPF_LAB_PREFIX="$PREFIX" PYTHONDONTWRITEBYTECODE=1 \
-    "$PY" -m pytest -p no:cacheprovider -v -rs --junitxml "$JUNIT" "$REPO/Tests/integration/policy" || rc=$?
-
-# One ok/not ok line per test case from the JUnit report; skips are reported, not counted.
-if [[ -s "$JUNIT" ]]; then
-    py_checks - "$JUNIT" <<'PY'
-import sys
-import xml.etree.ElementTree as ET
-for case in ET.parse(sys.argv[1]).iter("testcase"):
-    name = "%s::%s" % (case.get("classname", "").split(".")[-1], case.get("name"))
-    if case.find("skipped") is not None:
-        print("# skipped - %s: %s" % (name, case.find("skipped").get("message", "")))
-    elif case.find("failure") is not None or case.find("error") is not None:
-        print("not ok - " + name)
-    else:
-        print("ok - " + name)
-PY
-else
-    notok "pytest" "no report (exit $rc)"
-fi
-if ((rc != 0 && FAIL == 0)); then notok "pytest" "exited $rc with no failed test case"; fi
+pytest_suite "$REPO/Tests/integration/policy"
