@@ -84,9 +84,15 @@ final class Daemon {
         return text
     }
 
-    /// Parses and compiles the whole configuration (every reference checked).
+    /// Parses and compiles the whole configuration (every reference checked), and refuses
+    /// one that asks for what the dataplane does not enforce yet (`unenforcedFeatures`).
     func compileConfig(text: String, file: String) throws -> (JunosTree, ConfigModel) {
-        try ConfigModel.load(text: text, file: file)
+        let (tree, model) = try ConfigModel.load(text: text, file: file)
+        let unenforced = model.unenforcedFeatures
+        guard unenforced.isEmpty else {
+            throw XPFError("\(file): not enforced by this version of xpf, so not run: " + unenforced.joined(separator: "; "))
+        }
+        return (tree, model)
     }
 
     /// Fields of a configuration that are fixed for the life of the region.

@@ -468,6 +468,29 @@ final class ConfigModelTests: XCTestCase {
         XCTAssertNil(try load("good/zones.conf").dataplane.fastPath)
     }
 
+    /// What the dataplane does not enforce yet is named, so xpfd refuses the configuration
+    /// instead of running it half applied: lo0's filter, and an attached filter that polices.
+    func testUnenforcedFeaturesAreNamed() throws {
+        let edge = try load("good/srx-edge.conf")
+        XCTAssertEqual(edge.unenforcedFeatures, [
+            "interface lo0: inet input filter 'protect-host' is not applied: xpf does not filter traffic to the box yet "
+                + "(host-inbound-traffic and junos-host policies guard it)",
+        ])
+        let policed = try ConfigModel.load(text: """
+            system dataplane interfaces fw0;
+            firewall { policer slow { if-exceeding { bandwidth-limit 1m; burst-size-limit 15k; } then discard; }
+                family inet filter f { term t { then { policer slow; accept; } } } }
+            interfaces fw0 unit 0 family inet filter input f;
+            """, file: "policed").1
+        XCTAssertEqual(policed.unenforcedFeatures, [
+            "interface fw0: inet input filter 'f' term 't' names a policer, and xpf does not police yet: that traffic "
+                + "would pass unpoliced",
+        ])
+        // Defined but not attached: nothing runs, nothing to refuse.
+        XCTAssertEqual(try load("good/filters.conf").unenforcedFeatures, [])
+        XCTAssertEqual(try load("good/zones.conf").unenforcedFeatures, [])
+    }
+
     // MARK: - The big one and the set form
 
     func testRealisticEdgeFirewall() throws {

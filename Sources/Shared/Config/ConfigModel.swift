@@ -118,6 +118,32 @@ public struct ConfigModel: Sendable, Equatable {
             && filters == other.filters && attachments(self) == attachments(other)
     }
 
+    /// What this configuration asks for that xpf's dataplane does not enforce yet, one
+    /// sentence each; xpfd refuses to run such a configuration (fail closed: a filter the
+    /// operator believes in must not be silently half applied). Empty: everything applies.
+    /// - a filter attached to a non-dataplane interface (`lo0`): traffic to the box is
+    ///   checked by host-inbound-traffic and junos-host policies, not by filters, yet;
+    /// - an attached filter with a term that names a policer: the worker does not police yet.
+    public var unenforcedFeatures: [String] {
+        var out: [String] = []
+        for interface in interfaces {
+            let attached = [("inet input", interface.inetInputFilter), ("inet output", interface.inetOutputFilter),
+                            ("inet6 input", interface.inet6InputFilter), ("inet6 output", interface.inet6OutputFilter)]
+            for (kind, index) in attached {
+                guard let index else { continue }
+                let filter = filters[index]
+                if !interface.isDataplane {
+                    out.append("interface \(interface.name): \(kind) filter '\(filter.name)' is not applied: xpf does not "
+                        + "filter traffic to the box yet (host-inbound-traffic and junos-host policies guard it)")
+                } else if let term = filter.terms.first(where: { $0.action.policer != nil || $0.action.threeColorPolicer != nil }) {
+                    out.append("interface \(interface.name): \(kind) filter '\(filter.name)' term '\(term.name)' names a "
+                        + "policer, and xpf does not police yet: that traffic would pass unpoliced")
+                }
+            }
+        }
+        return out
+    }
+
     /// The zone an interface belongs to, if any.
     public func zoneIndex(ofInterface interface: Int) -> Int? {
         zones.firstIndex { $0.interfaces.contains(interface) }
