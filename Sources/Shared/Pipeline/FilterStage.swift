@@ -105,7 +105,8 @@ public struct FilterMemo {
 
     @usableFromInline
     struct Entry {
-        /// (record index << 2 | direction << 1 | output) + 1; 0: empty.
+        /// (record index << 2 | direction << 1 | output) + 1; 0: empty. Unique per record:
+        /// indices stay below 2^25 (session-table-size is at most 20 M).
         @usableFromInline var tag: UInt32 = 0
         @usableFromInline var state: UInt32 = 0
         @usableFromInline var epoch: UInt32 = 0
