@@ -167,6 +167,8 @@ func countedPasses(_ frames: Frames, packets: Int, _ pass: () -> Void) -> Int {
 
 /// The callgrind scenario of a session hit through filters of N terms: this prefix, then N.
 let filterScenario = "session_hit_filters_"
+/// The same for first packets (every packet a new flow, both filters evaluated).
+let firstPacketFilterScenario = "first_packet_filters_"
 /// The term counts of the filter curve (issue 10: 10 / 100 / 1 000 terms).
 let filterCurve = [10, 100, 1000]
 
@@ -175,12 +177,16 @@ func callgrindChild(_ scenario: String, _ packets: Int) -> Never {
     if scenario == "c_floor" { cFloorCallgrindChild(packets) }
     do {
         let kind: FrameKind = scenario == "session_hit_v6" ? .udp6 : scenario == "malformed_drop" ? .malformed : .udp4
-        // session_hit_filters_N: the session hit through an input and an output filter of N terms.
-        let filterTerms = scenario.hasPrefix(filterScenario) ? Int(scenario.dropFirst(filterScenario.count)) : nil
+        // session_hit_filters_N / first_packet_filters_N: through an input and an output
+        // filter of N terms.
+        let filterTerms = scenario.hasPrefix(filterScenario) ? Int(scenario.dropFirst(filterScenario.count))
+            : scenario.hasPrefix(firstPacketFilterScenario) ? Int(scenario.dropFirst(firstPacketFilterScenario.count)) : nil
         let config = filterTerms.map { LabFixture.filterConfigText(terms: $0) } ?? LabFixture.configText
         let s = try Scenario(name: "cg", kind: kind, flows: flows, capacity: 65536, config: config)
-        if scenario.hasPrefix("session_hit") { s.pass() }  // install the sessions, unmeasured
-        if filterTerms != nil { s.pass() }  // the first hits fill the worker's filter memo, unmeasured
+        if scenario.hasPrefix("session_hit") {
+            s.pass()  // install the sessions, unmeasured
+            if filterTerms != nil { s.pass() }  // the first hits fill the worker's filter memo, unmeasured
+        }
         let done = countedPasses(s.frames, packets: packets, s.pass)
         unlink(s.region.path)  // exit() skips deinit: remove the region file here
         exit(done == packets ? 0 : 3)
@@ -375,6 +381,8 @@ do {
             results["pipeline.session_hit_filters_\(n)_instructions"] = f
             if n == filterCurve[0] { results["pipeline.ratio_filters_10_over_session_hit"] = f.flatMap { x in ipp.map { x / $0 } } }
         }
+        results["pipeline.first_packet_filters_10_instructions"] =
+            instructionsPerPacket(scenario: firstPacketFilterScenario + "\(filterCurve[0])", packets: flows)
     }
     // Functional: the filtered session hit forwards every frame and counts every packet in
     // the last term of both filters.
