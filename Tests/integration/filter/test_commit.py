@@ -12,7 +12,7 @@ import configs
 import filterchecks as fc
 import labkit
 from labkit import fresh_port
-from streams import Stream
+from streams import stream as tcp_stream
 
 PORT = 7801
 PORT_CHANGED = 7802
@@ -50,7 +50,7 @@ FAMILIES = pytest.mark.parametrize("family", [4, 6], ids=["ipv4", "ipv6"])
 @FAMILIES
 def test_filter_added_then_removed_mid_stream(lab, family):
     lab.use(WITHOUT)
-    stream = Stream(lab, family, PORT)
+    stream = tcp_stream(lab, family, PORT)
     try:
         (session,) = lab.sessions("source-port", str(stream.sport))
         before = lab.drops()

@@ -15,7 +15,7 @@ import configs
 import filterchecks as fc
 import labkit
 from labkit import fresh_port
-from streams import Stream
+from streams import stream as tcp_stream
 
 P_UDP, P_TCP, P_URGENT, P_FRAGMENTS, P_ICMP_ERROR, P_REJECT = 7701, 7702, 7703, 7704, 7705, 7706
 ADMIN_PROHIBITED = {4: 13, 6: 1}
@@ -57,7 +57,7 @@ def streams(lab):
     made = []
 
     def make(family, dport):
-        made.append(Stream(lab, family, dport))
+        made.append(tcp_stream(lab, family, dport))
         return made[-1]
     yield make
     for s in made:

@@ -16,6 +16,7 @@ import re
 import select
 import shutil
 import socket
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -468,3 +469,33 @@ def recv_exactly(sock, n):
 def nothing_pending(sock):
     """True if no byte (and no FIN) waits on a connected socket."""
     return not select.select([sock], [], [], 0)[0]
+
+
+class Stream:
+    """An established kernel TCP connection client -> server through the firewall, its
+    first bytes exchanged both ways. `timeout`: the bound on every read of both ends (an
+    accepted socket does not inherit its listener's), None for the socket default."""
+
+    def __init__(self, lab, family, dport, timeout=None):
+        self.sport = fresh_port()
+        self.listener = tcp_listener(lab.ns_s, family, dport)
+        self.client = tcp_connect(lab.ns_c, family, CLIENT[family], self.sport, SERVER[family], dport)
+        self.server, _ = self.listener.accept()
+        if timeout is not None:
+            self.server.settimeout(timeout)
+            self.client.settimeout(timeout)
+        self.exchange(b"before")
+
+    def exchange(self, data):
+        self.client.sendall(data)
+        assert recv_exactly(self.server, len(data)) == data
+        self.server.sendall(data)
+        assert recv_exactly(self.client, len(data)) == data
+
+    def close(self):
+        """Aborts the connection (RST, SO_LINGER 0): a stopped stream's kernel must not go
+        on retransmitting into later tests' drop counters."""
+        for s in (self.client, self.server):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+        self.listener.close()

@@ -9,14 +9,10 @@ dropped on its session (policy_change, exactly once: the session is closed then)
 kernel's retransmission of it, now without a session and not a SYN, is dropped as
 `tcp_not_syn` — the sign that the session really is gone.
 """
-import socket
-import struct
-
 import pytest
 
 import configs
 import labkit
-from labkit import CLIENT, SERVER, fresh_port
 
 PORT_REMOVED, PORT_KEPT, PORT_RECHECKED, PORT_IDLE = 7901, 7902, 7903, 7904
 STREAM = configs.applications(configs.application("stream", "tcp", "%d-%d" % (PORT_REMOVED, PORT_IDLE)))
@@ -47,37 +43,12 @@ UNRELATED = ALLOW + configs.UNRELATED_SYSLOG
 FAMILIES = pytest.mark.parametrize("family", [4, 6], ids=["ipv4", "ipv6"])
 
 
-class Stream:
-    """An established kernel TCP connection client -> server through the firewall."""
-
-    def __init__(self, lab, family, dport):
-        self.sport = fresh_port()
-        self.listener = labkit.tcp_listener(lab.ns_s, family, dport)
-        self.client = labkit.tcp_connect(lab.ns_c, family, CLIENT[family], self.sport, SERVER[family], dport)
-        self.server, _ = self.listener.accept()
-        self.exchange(b"before")
-
-    def exchange(self, data):
-        self.client.sendall(data)
-        assert labkit.recv_exactly(self.server, len(data)) == data
-        self.server.sendall(data)
-        assert labkit.recv_exactly(self.client, len(data)) == data
-
-    def close(self):
-        """Aborts the connection (RST, SO_LINGER 0): a stopped stream's kernel must not go
-        on retransmitting into later tests' drop counters."""
-        for s in (self.client, self.server):
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            s.close()
-        self.listener.close()
-
-
 @pytest.fixture
 def stream_factory(lab):
     made = []
 
     def make(family, dport):
-        made.append(Stream(lab, family, dport))
+        made.append(labkit.Stream(lab, family, dport))
         return made[-1]
     yield make
     for s in made:
