@@ -22,6 +22,10 @@ uint64_t xpf_abi_layout_hash(void)
 	H(sizeof(struct xpf_flow_tuple)); H(sizeof(struct xpf_session)); H(offsetof(struct xpf_session, packets));
 	H(offsetof(struct xpf_session, fwd)); H(offsetof(struct xpf_session, rev));
 	H(offsetof(struct xpf_session, policy)); H(sizeof(struct xpf_policy_hits)); H(offsetof(struct xpf_shm_header, off_policy_hits)); H(sizeof(struct xpf_filter_hits)); H(offsetof(struct xpf_shm_header, off_filter_hits));
+	H(offsetof(struct xpf_shm_header, off_policers)); H(sizeof(struct xpf_policer_buckets)); H(XPF_POLICER_ROWS);
+	H(offsetof(struct xpf_filter_hits, policer)); H(sizeof(struct xpf_cfg_policer_instance));
+	H(offsetof(struct xpf_cfg_term, policer_instance)); H(offsetof(struct xpf_cfg_tc_policer, c_cost));
+	H(XPF_POLICER_TICK_SHIFT); H(XPF_POLICER_COST_SHIFT);
 	H(offsetof(struct xpf_config_snapshot, policy_epoch)); H(offsetof(struct xpf_config_snapshot, policy_bank));
 	H(offsetof(struct xpf_shm_header, event_format_version)); H(offsetof(struct xpf_worker_stats, events_dropped));
 	H(offsetof(struct xpf_worker_block, event_ring)); H(XPF_EVENT_RING_SIZE); H(XPF_EVENT_FORMAT_VERSION);

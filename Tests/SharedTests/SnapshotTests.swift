@@ -492,9 +492,9 @@ final class SnapshotTests: XCTestCase {
 
     /// The Swift view of every record agrees with the C _Static_asserts (xpf_config_abi.h).
     func testLayoutMatchesTheCHeader() {
-        XCTAssertEqual(XPF_ABI_VERSION, 17)
-        XCTAssertEqual(XPF_CFG_SEC_COUNT.rawValue, 29)
-        XCTAssertEqual(MemoryLayout<xpf_config_snapshot>.size, 96 + 16 * 29)
+        XCTAssertEqual(XPF_ABI_VERSION, 18)
+        XCTAssertEqual(XPF_CFG_SEC_COUNT.rawValue, 30)
+        XCTAssertEqual(MemoryLayout<xpf_config_snapshot>.size, 96 + 16 * 30)
         XCTAssertEqual(MemoryLayout<xpf_config_snapshot>.offset(of: \xpf_config_snapshot.sections), 96)
         XCTAssertEqual(Int(XPF_CFG_SECTION_TABLE_OFFSET), 96)
         XCTAssertEqual(MemoryLayout<xpf_config_snapshot>.offset(of: \xpf_config_snapshot.neigh_hold_ms), 48)
@@ -515,8 +515,10 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<xpf_cfg_term>.offset(of: \xpf_cfg_term.terminal), 80)
         XCTAssertEqual(MemoryLayout<xpf_cfg_filter>.size, 16)
         XCTAssertEqual(MemoryLayout<xpf_cfg_counter>.size, 8)
-        XCTAssertEqual(MemoryLayout<xpf_cfg_policer>.size, 32)
-        XCTAssertEqual(MemoryLayout<xpf_cfg_tc_policer>.size, 48)
+        XCTAssertEqual(MemoryLayout<xpf_cfg_policer>.size, 48)
+        XCTAssertEqual(MemoryLayout<xpf_cfg_tc_policer>.size, 80)
+        XCTAssertEqual(MemoryLayout<xpf_cfg_policer_instance>.size, 16)
+        XCTAssertEqual(MemoryLayout<xpf_cfg_term>.offset(of: \xpf_cfg_term.policer_instance), 108)
         XCTAssertEqual(MemoryLayout<xpf_cfg_screen>.size, 64)
         XCTAssertEqual(MemoryLayout<xpf_cfg_snat_pool>.size, 24)
         XCTAssertEqual(MemoryLayout<xpf_cfg_dnat_pool>.size, 16)
@@ -529,10 +531,10 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<xpf_cfg_policy_node>.offset(of: \xpf_cfg_policy_node.le), 12)
         // Every record's size is its stride (arrays of records have no gaps), and the
         // validator's table is the same.
-        let strides = [MemoryLayout<UInt8>.stride, 4, 24, 4, 32, 40, 56, 24, 16, 24, 56, 8, 16, 112, 8, 32, 48, 64, 24, 16,
-                       32, 32, 32, 56, 32, 32, 8, 24, 8]
+        let strides = [MemoryLayout<UInt8>.stride, 4, 24, 4, 32, 40, 56, 24, 16, 24, 56, 8, 16, 112, 8, 48, 80, 64, 24, 16,
+                       32, 32, 32, 56, 32, 32, 8, 24, 8, 16]
         XCTAssertEqual(ConfigSnapshotView.recordSizes, strides)
-        XCTAssertEqual(ConfigSnapshotView.sectionNames.count, 29)
+        XCTAssertEqual(ConfigSnapshotView.sectionNames.count, 30)
         XCTAssertEqual(MemoryLayout<xpf_cfg_term>.stride, MemoryLayout<xpf_cfg_term>.size)
         XCTAssertEqual(MemoryLayout<xpf_cfg_tc_policer>.stride, MemoryLayout<xpf_cfg_tc_policer>.size)
         XCTAssertEqual(ShmGeometry.configSlotSize, 8 << 20)

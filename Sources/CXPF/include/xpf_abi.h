@@ -25,7 +25,7 @@
 #include "xpf_event_abi.h"
 
 #define XPF_SHM_MAGIC 0x31304d4853465058ULL /* "XPFSHM01" little-endian */
-#define XPF_ABI_VERSION 17u
+#define XPF_ABI_VERSION 18u
 
 #define XPF_CACHELINE 64
 #define XPF_CONFIG_SLOTS 4
@@ -90,7 +90,8 @@ struct xpf_shm_header {
 	uint32_t event_format_version; /* XPF_EVENT_FORMAT_VERSION of the event rings */
 	uint64_t off_policy_hits;   /* n_queues struct xpf_policy_hits */
 	uint64_t off_filter_hits;   /* n_queues struct xpf_filter_hits */
-	uint8_t pad0[16];           /* config_current starts a cache line (offset 192) */
+	uint64_t off_policers;      /* struct xpf_policer_buckets (one for all workers) */
+	uint8_t pad0[8];            /* config_current starts a cache line (offset 192) */
 
 	/* Published words (each on its own cache line).
 	 * config_current = generation << 8 | slot. Writer: xpfd, store-release after the
@@ -250,7 +251,8 @@ enum xpf_worker_state {
 	X(ICMP_UNMATCHED, 16, "icmp_unmatched", "an ICMP error quoting a packet of no session") \
 	X(SESSION_ZONE, 17, "session_zone", "a packet of a session came from, or would leave to, a zone other than the session's") \
 	X(FILTER_DISCARD, 18, "filter_discard", "a firewall filter discards the packet: a discard term, or no term matched (implicit discard)") \
-	X(FILTER_REJECT, 19, "filter_reject", "a firewall filter term rejects the packet (an ICMP unreachable or TCP RST answered when allowed)")
+	X(FILTER_REJECT, 19, "filter_reject", "a firewall filter term rejects the packet (an ICMP unreachable or TCP RST answered when allowed)") \
+	X(POLICER_DISCARD, 20, "policer_discard", "a firewall filter term's policer discards the packet (out of profile, or red with loss-priority high then discard)")
 
 enum xpf_drop_reason {
 #define XPF_DROP_ENUM(name, value, text, meaning) XPF_DROP_##name = value,
@@ -381,6 +383,15 @@ struct xpf_policy_hits {
 #define XPF_MAX_FILTER_TERMS 8192u
 #define XPF_MAX_FILTER_COUNTERS 8192u
 
+/* Policer instances a configuration may hold (SnapshotWriter refuses more): rows of
+ * xpf_filter_hits.policer and buckets of xpf_policer_buckets. */
+#define XPF_MAX_POLICER_INSTANCES 4096u
+
+/* What a policer instance counts (xpf_filter_hits.policer rows instance × ROWS + row):
+ * the packets a two-color policer found out of profile, or a three-color one marked red;
+ * and the ones a three-color policer marked yellow. */
+enum xpf_policer_row { XPF_POLICER_ROW_OUT = 0, XPF_POLICER_ROW_YELLOW = 1, XPF_POLICER_ROWS = 2 };
+
 /* Packets and bytes (of the IP datagram, as Junos counts) one term or counter saw. */
 struct xpf_filter_count {
 	uint64_t packets;
@@ -390,21 +401,51 @@ _Static_assert(sizeof(struct xpf_filter_count) == 16, "filter counter record");
 
 /* Firewall filter counters of one worker (issue 10, R-6.1): term[bank][t] counts the packets
  * term t (TERMS index) matched, counter[bank][c] those of the terms with `then count` naming
- * counter c (COUNTERS index). Indices change meaning with the configuration, so they are
+ * counter c (COUNTERS index), policer[bank][i × XPF_POLICER_ROWS + row] what policer
+ * instance i (POLICER_INSTANCES index) found out of profile or marked (enum
+ * xpf_policer_row). Indices change meaning with the configuration, so they are
  * banked exactly as xpf_policy_hits: `bank` is the snapshot's policy_bank, and a commit
  * that changes filters starts a new policy epoch (ConfigModel.decidesSessions), which
  * flips it. Writer: that worker only (relaxed load + store). Readers (xpfd): relaxed loads,
  * summed over workers. Zeroing: xpfd, as for xpf_policy_hits (a bank nobody counts in any
- * more, before the flip back to it). 512 KiB of address space per worker; pages no
+ * more, before the flip back to it). 768 KiB of address space per worker; pages no
  * configuration reaches stay untouched. */
 struct xpf_filter_hits {
 	struct xpf_filter_count term[2][XPF_MAX_FILTER_TERMS];
 	struct xpf_filter_count counter[2][XPF_MAX_FILTER_COUNTERS];
+	struct xpf_filter_count policer[2][XPF_MAX_POLICER_INSTANCES * XPF_POLICER_ROWS];
 };
 /* Swift does not import arrays this large: FilterCounters.swift computes the offsets. */
 _Static_assert(offsetof(struct xpf_filter_hits, term) == 0, "filter counters: terms first");
 _Static_assert(offsetof(struct xpf_filter_hits, counter) == 2 * XPF_MAX_FILTER_TERMS * sizeof(struct xpf_filter_count),
 	       "filter counters: then the named counters");
+_Static_assert(offsetof(struct xpf_filter_hits, policer) == 2 * (XPF_MAX_FILTER_TERMS + XPF_MAX_FILTER_COUNTERS) * sizeof(struct xpf_filter_count),
+	       "filter counters: then the policer instances'");
+
+/* One policer instance's buckets, shared by every worker (R-6.3: the rate holds for the
+ * sum of the queues). w[0]: a two-color policer's, or a three-color one's committed bucket,
+ * as its theoretical arrival time (GCRA: the bucket is full at and after that tick, in
+ * XPF_POLICER_TICK_SHIFT ticks of CLOCK_MONOTONIC; 0: full). w[1]: single-rate
+ * three-color: the excess bucket's tokens, in ticks at the committed rate (RFC 2697: it
+ * fills only while the committed one is full); two-rate: the peak bucket's arrival time.
+ * Writers: every worker, a two-color policer's w[0] by 8-byte compare-and-swap, a
+ * three-color one's pair by 16-byte compare-and-swap (the pair changes together), which is
+ * also how a worker reads the pair whole; no lock, no wait (a failed swap re-reads and
+ * decides again). xpfd zeroes bank b (every bucket full) only when no live worker polices
+ * in it, exactly as it zeroes xpf_filter_hits bank b. 16-byte aligned (the region's parts
+ * start on pages). */
+struct xpf_policer_bucket {
+	uint64_t w[2];
+};
+_Static_assert(sizeof(struct xpf_policer_bucket) == 16, "policer bucket pair");
+
+/* The buckets of every policer instance, banked with the policy ids (an instance index
+ * means something under one configuration only): bank[b][i] serves instance i under a
+ * snapshot whose policy_bank is b. A commit that changes filters or policers starts a new
+ * policy epoch, so its policers start with full buckets. */
+struct xpf_policer_buckets {
+	struct xpf_policer_bucket bank[2][XPF_MAX_POLICER_INSTANCES];
+};
 
 /* `clear security flow session FILTERS`: which conditions of xpf_clear_filter hold (every
  * one set must; none set = every session). */

@@ -69,7 +69,8 @@ enum xpf_cfg_section_id {
 	XPF_CFG_SEC_POLICY_ROOTS = 26,  /* struct xpf_cfg_policy_root [from * n_zones + to], then the global list's */
 	XPF_CFG_SEC_POLICY_NODES = 27,  /* struct xpf_cfg_policy_node */
 	XPF_CFG_SEC_POLICY_LEAVES = 28, /* struct xpf_cfg_range: INDICES → POLICIES ids, ascending */
-	XPF_CFG_SEC_COUNT = 29
+	XPF_CFG_SEC_POLICER_INSTANCES = 29, /* struct xpf_cfg_policer_instance */
+	XPF_CFG_SEC_COUNT = 30
 };
 
 /* One section: `count` records of `record_size` bytes at `offset` (from the snapshot
@@ -366,6 +367,7 @@ enum xpf_term_match {
 	XPF_TM_TCP_FLAGS = 1 << 10,    /* tcp_flags truth table (tcp-flags, tcp-initial, tcp-established) */
 	XPF_TM_IS_FRAGMENT = 1 << 11,
 	XPF_TM_FIRST_FRAGMENT = 1 << 12,
+	XPF_TM_LOSS_PRIORITY = 1 << 13, /* loss_priorities: the packet's loss priority (set by an earlier filter or policer) */
 	/* R-4.5: the term reads a per-packet field that is not in the session key (DSCP,
 	 * TCP flags, fragment bits, ICMP type/code): evaluate it on every packet, never
 	 * freeze its result into a session. */
@@ -376,6 +378,8 @@ enum xpf_term_action_flags {
 	XPF_TA_LOG = 1,
 	XPF_TA_SYSLOG = 2,
 	XPF_TA_DSCP = 4,               /* rewrite DSCP to dscp_rewrite */
+	XPF_TA_POLICE = 8,             /* policer or tc_policer, with policer_instance */
+	XPF_TA_LOSS_PRIORITY = 16,     /* set the packet's loss priority to loss_priority */
 };
 
 /* A filter term: match conditions and actions. First matching term wins; no match
@@ -399,20 +403,22 @@ struct xpf_cfg_term {
 	uint8_t reject_reason;    /* enum xpf_reject_reason (XPF_TERM_REJECT) */
 	uint8_t action;           /* enum xpf_term_action_flags */
 	uint8_t dscp_rewrite;     /* XPF_TA_DSCP: the code point */
-	uint8_t loss_priority;    /* enum xpf_loss_priority */
-	uint8_t reserved[3];
+	uint8_t loss_priority;    /* XPF_TA_LOSS_PRIORITY: enum xpf_loss_priority to set */
+	uint8_t loss_priorities;  /* XPF_TM_LOSS_PRIORITY: bit n = enum xpf_loss_priority n matches */
+	uint8_t reserved[2];
 	uint32_t counter;         /* COUNTERS (`count C`), or NONE */
 	uint32_t policer;         /* POLICERS, or NONE */
-	uint32_t tc_policer;      /* TC_POLICERS, or NONE */
+	uint32_t tc_policer;      /* TC_POLICERS, or NONE (never both: the compiler refuses it) */
 	uint32_t forwarding_class; /* string, or NONE */
 	uint32_t filter;          /* FILTERS: the filter this term belongs to */
-	uint32_t reserved2;
+	uint32_t policer_instance; /* POLICER_INSTANCES: the buckets and counters of policer / tc_policer, or NONE */
 };
 _Static_assert(sizeof(struct xpf_cfg_term) == 112, "term record size");
 _Static_assert(offsetof(struct xpf_cfg_term, terminal) == 80, "term action offset");
 
 enum xpf_cfg_filter_flags {
 	XPF_CFG_FILTER_PER_PACKET = 1, /* some term has XPF_TM_PER_PACKET */
+	XPF_CFG_FILTER_INTERFACE_SPECIFIC = 2, /* one copy of an interface-specific filter: this record serves one attachment */
 };
 
 struct xpf_cfg_filter {
@@ -432,38 +438,73 @@ struct xpf_cfg_counter {
 };
 _Static_assert(sizeof(struct xpf_cfg_counter) == 8, "counter record size");
 
-enum xpf_cfg_policer_flags { XPF_CFG_POLICER_DISCARD = 1 };
+/* Policer time: buckets count in ticks of 2^-XPF_POLICER_TICK_SHIFT ns of CLOCK_MONOTONIC
+ * (a tick is 1/64 ns: 2^64 ticks last 9 years), and a byte's cost at a rate is a fixed-point
+ * number of ticks with XPF_POLICER_COST_SHIFT fraction bits: cost = round(8e9 × 2^(TICK +
+ * COST) / bits per second), so a packet of n bytes takes (n × cost) >> COST ticks — below
+ * 2^64 for any IP length at the slowest rate (8 kbit/s: 1e6 ns a byte, cost ≈ 1.6e10) and
+ * still 0.4 % fine at 1 Tbit/s (cost 131). Depths (burst × cost >> COST) are clamped to XPF_POLICER_MAX_TICKS. */
+#define XPF_POLICER_TICK_SHIFT 6u
+#define XPF_POLICER_COST_SHIFT 8u
+#define XPF_POLICER_MAX_TICKS (1ull << 62)
+
+enum xpf_cfg_policer_flags {
+	XPF_CFG_POLICER_DISCARD = 1,          /* out-of-profile packets are discarded */
+	XPF_CFG_POLICER_FILTER_SPECIFIC = 2,  /* one instance per filter, not per term */
+};
 
 /* Single-rate two-color token bucket. */
 struct xpf_cfg_policer {
 	uint64_t rate;            /* bytes per second (bandwidth-limit / 8) */
 	uint64_t burst;           /* bytes (burst-size-limit) */
+	uint64_t cost;            /* ticks per byte at `rate`, fixed point (XPF_POLICER_COST_SHIFT) */
+	uint64_t depth;           /* ticks: burst × cost >> XPF_POLICER_COST_SHIFT (≤ XPF_POLICER_MAX_TICKS) */
 	uint32_t name;            /* string */
-	uint8_t flags;            /* enum xpf_cfg_policer_flags: out-of-profile packets are discarded */
-	uint8_t loss_priority;    /* enum xpf_loss_priority for out-of-profile packets */
+	uint8_t flags;            /* enum xpf_cfg_policer_flags */
+	uint8_t loss_priority;    /* enum xpf_loss_priority for out-of-profile packets, or NONE */
 	uint16_t reserved;
 	uint32_t forwarding_class; /* string for out-of-profile packets, or NONE */
 	uint32_t reserved2;
 };
-_Static_assert(sizeof(struct xpf_cfg_policer) == 32, "policer record size");
+_Static_assert(sizeof(struct xpf_cfg_policer) == 48, "policer record size");
 
 enum xpf_cfg_tc_policer_flags {
 	XPF_CFG_TCP_TWO_RATE = 1,      /* RFC 2698 (cir, cbs, pir, pbs); else RFC 2697 (cir, cbs, ebs) */
 	XPF_CFG_TCP_COLOR_AWARE = 2,
 	XPF_CFG_TCP_DISCARD_RED = 4,   /* loss-priority high then discard */
+	XPF_CFG_TCP_FILTER_SPECIFIC = 8, /* one instance per filter, not per term */
 };
 
-/* Three-color marker. */
+/* Three-color marker. Costs and depths as struct xpf_cfg_policer's. */
 struct xpf_cfg_tc_policer {
 	uint64_t cir;             /* committed information rate, bytes/s */
 	uint64_t cbs;             /* committed burst size, bytes */
 	uint64_t ebs;             /* single-rate: excess burst size; two-rate: 0 */
 	uint64_t pir;             /* two-rate: peak information rate, bytes/s; single-rate: 0 */
 	uint64_t pbs;             /* two-rate: peak burst size; single-rate: 0 */
+	uint64_t c_cost;          /* ticks per byte at cir */
+	uint64_t p_cost;          /* two-rate: ticks per byte at pir; single-rate: c_cost */
+	uint64_t c_depth;         /* ticks: cbs at cir */
+	uint64_t x_depth;         /* ticks: single-rate ebs at cir; two-rate pbs at pir */
 	uint32_t name;            /* string */
 	uint32_t flags;           /* enum xpf_cfg_tc_policer_flags */
 };
-_Static_assert(sizeof(struct xpf_cfg_tc_policer) == 48, "three-color policer record size");
+_Static_assert(sizeof(struct xpf_cfg_tc_policer) == 80, "three-color policer record size");
+
+enum xpf_cfg_policer_instance_flags { XPF_CFG_PI_THREE_COLOR = 1 };
+
+/* One policer instance: the buckets (xpf_policer_bucket) and counters (xpf_filter_hits
+ * .policer) every worker shares for it. Junos makes one per term that names the policer
+ * (named "policer-term"), one per filter for a filter-specific policer (named "policer"),
+ * and an interface-specific filter's copies each have their own. The record index is the
+ * instance's. */
+struct xpf_cfg_policer_instance {
+	uint32_t name;            /* string */
+	uint32_t filter;          /* FILTERS */
+	uint32_t policer;         /* POLICERS, or TC_POLICERS with XPF_CFG_PI_THREE_COLOR */
+	uint32_t flags;           /* enum xpf_cfg_policer_instance_flags */
+};
+_Static_assert(sizeof(struct xpf_cfg_policer_instance) == 16, "policer instance record size");
 
 /* ---------------------------------------------------------------- screens */
 

@@ -27,6 +27,19 @@ static inline uint64_t xpf_fetch_add_relaxed_u64(uint64_t *p, uint64_t v) { retu
 static inline bool xpf_cas_u64(uint64_t *p, uint64_t expected, uint64_t desired) {
 	return __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
+/* 16-byte compare-and-swap of a 16-byte aligned pair (cmpxchg16b; every x86-64 CPU that
+ * runs AF_XDP has it): *p == {e0, e1} is replaced by {d0, d1}. On failure {e0, e1} receive
+ * what *p held — one atomic read of the pair, so a caller may also read with a swap of a
+ * guess for itself. Lock-free across processes (no libatomic lock table). */
+__attribute__((target("cx16")))
+static inline bool xpf_cas_pair_u64(uint64_t *p, uint64_t *e0, uint64_t *e1, uint64_t d0, uint64_t d1) {
+	unsigned __int128 expected = (unsigned __int128)*e1 << 64 | *e0;
+	unsigned __int128 desired = (unsigned __int128)d1 << 64 | d0;
+	unsigned __int128 seen = __sync_val_compare_and_swap((unsigned __int128 *)p, expected, desired);
+	*e0 = (uint64_t)seen;
+	*e1 = (uint64_t)(seen >> 64);
+	return seen == expected;
+}
 static inline uint32_t xpf_load_acquire_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline uint32_t xpf_load_relaxed_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 static inline void xpf_store_release_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }

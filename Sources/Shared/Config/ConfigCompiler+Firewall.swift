@@ -40,7 +40,8 @@ extension ConfigCompiler {
             model.policers.append(ConfigModel.Policer(
                 name: stanza.name, bandwidthLimit: try bandwidth.scaled(in: Self.bandwidthRange, unit: "bits per second"),
                 burstSizeLimit: try burst.scaled(in: Self.burstRange, unit: "bytes"), discard: discard,
-                lossPriority: lossPriority, forwardingClass: forwardingClass))
+                lossPriority: lossPriority, forwardingClass: forwardingClass,
+                filterSpecific: stanza.flag("filter-specific") != nil))
         }
     }
 
@@ -86,7 +87,7 @@ extension ConfigCompiler {
             threeColorPolicerIndex[stanza.name] = model.threeColorPolicers.count
             model.threeColorPolicers.append(ConfigModel.ThreeColorPolicer(
                 name: stanza.name, rates: rates, colorAware: mode.flag("color-aware") != nil,
-                discardHighLossPriority: discard))
+                discardHighLossPriority: discard, filterSpecific: stanza.flag("filter-specific") != nil))
         }
     }
 
@@ -113,7 +114,8 @@ extension ConfigCompiler {
                         action: try filterAction(term.scope("then"), term: term.name)))
                 }
                 filterIndex[family]![stanza.name] = model.filters.count
-                model.filters.append(ConfigModel.Filter(name: stanza.name, family: family, terms: terms))
+                model.filters.append(ConfigModel.Filter(name: stanza.name, family: family, terms: terms,
+                                                        interfaceSpecific: stanza.flag("interface-specific") != nil))
             }
         }
     }
@@ -192,6 +194,8 @@ extension ConfigCompiler {
         }
         match.isFragment = from.flag("is-fragment") != nil
         match.firstFragment = from.flag("first-fragment") != nil
+        let lossPriorities = from.values("loss-priority")
+        if !lossPriorities.isEmpty { match.lossPriorities = lossPriorities.compactMap { ConfigModel.LossPriority(rawValue: $0.text) } }
         return match
     }
 

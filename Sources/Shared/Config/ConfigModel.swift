@@ -102,9 +102,9 @@ public struct ConfigModel: Sendable, Equatable {
     /// same interfaces (their indices are what zones and sessions refer to), zones,
     /// applications and policies (address books and application sets are resolved into
     /// the policies, the default policy is part of them), and the same firewall filters
-    /// attached to the same interfaces (prefix lists are resolved into the terms): filter
-    /// term and counter indices are banked with the policy ids
-    /// (xpf_filter_hits). A commit that changes none of these keeps the policy epoch: no
+    /// attached to the same interfaces (prefix lists are resolved into the terms) and the
+    /// same policers: filter term, counter and policer instance indices are banked with
+    /// the policy ids (xpf_filter_hits, xpf_policer_buckets). A commit that changes none of these keeps the policy epoch: no
     /// session is re-checked and the counters' bank stays.
     public func decidesSessions(as other: ConfigModel) -> Bool {
         var mine = policies, theirs = other.policies
@@ -116,14 +116,14 @@ public struct ConfigModel: Sendable, Equatable {
         return interfaces.map(\.name) == other.interfaces.map(\.name) && zones == other.zones
             && applications == other.applications && mine == theirs
             && filters == other.filters && attachments(self) == attachments(other)
+            && policers == other.policers && threeColorPolicers == other.threeColorPolicers
     }
 
     /// What this configuration asks for that xpf's dataplane does not enforce yet, one
     /// sentence each; xpfd refuses to run such a configuration (fail closed: a filter the
     /// operator believes in must not be silently half applied). Empty: everything applies.
     /// - a filter attached to a non-dataplane interface (`lo0`): traffic to the box is
-    ///   checked by host-inbound-traffic and junos-host policies, not by filters, yet;
-    /// - an attached filter with a term that names a policer: the worker does not police yet.
+    ///   checked by host-inbound-traffic and junos-host policies, not by filters, yet.
     public var unenforcedFeatures: [String] {
         var out: [String] = []
         for interface in interfaces {
@@ -135,9 +135,6 @@ public struct ConfigModel: Sendable, Equatable {
                 if !interface.isDataplane {
                     out.append("interface \(interface.name): \(kind) filter '\(filter.name)' is not applied: xpf does not "
                         + "filter traffic to the box yet (host-inbound-traffic and junos-host policies guard it)")
-                } else if let term = filter.terms.first(where: { $0.action.policer != nil || $0.action.threeColorPolicer != nil }) {
-                    out.append("interface \(interface.name): \(kind) filter '\(filter.name)' term '\(term.name)' names a "
-                        + "policer, and xpf does not police yet: that traffic would pass unpoliced")
                 }
             }
         }
@@ -592,13 +589,18 @@ extension ConfigModel {
         public var tcpFlags: TCPFlagsMatch?
         public var isFragment: Bool
         public var firstFragment: Bool
+        /// `loss-priority`: the packet's loss priority as an earlier filter term or policer
+        /// left it (low when nothing set it).
+        public var lossPriorities: [LossPriority]?
 
         public init(sourceAddresses: [PrefixMatch]? = nil, destinationAddresses: [PrefixMatch]? = nil,
                     addresses: [PrefixMatch]? = nil, protocols: [UInt8]? = nil, sourcePorts: [ClosedRange<UInt16>]? = nil,
                     destinationPorts: [ClosedRange<UInt16>]? = nil, ports: [ClosedRange<UInt16>]? = nil,
                     dscp: [UInt8]? = nil, icmpTypes: [UInt8]? = nil, icmpCodes: [UInt8]? = nil,
-                    tcpFlags: TCPFlagsMatch? = nil, isFragment: Bool = false, firstFragment: Bool = false)
+                    tcpFlags: TCPFlagsMatch? = nil, isFragment: Bool = false, firstFragment: Bool = false,
+                    lossPriorities: [LossPriority]? = nil)
         {
+            self.lossPriorities = lossPriorities
             self.sourceAddresses = sourceAddresses
             self.destinationAddresses = destinationAddresses
             self.addresses = addresses
@@ -615,10 +617,11 @@ extension ConfigModel {
         }
 
         /// True when the term looks at a per-packet field that is not part of the session
-        /// key (DSCP, TCP flags, fragment bits, ICMP type/code): says such a term must
-        /// be evaluated on every packet, never cached in a session decision.
+        /// key (DSCP, TCP flags, fragment bits, ICMP type/code, loss priority): says
+        /// such a term must be evaluated on every packet, never cached in a session decision.
         public var usesPerPacketFields: Bool {
             dscp != nil || tcpFlags != nil || isFragment || firstFragment || icmpTypes != nil || icmpCodes != nil
+                || lossPriorities != nil
         }
     }
 
@@ -703,10 +706,16 @@ extension ConfigModel {
         public var family: Family
         public var terms: [FilterTerm]
 
-        public init(name: String, family: Family, terms: [FilterTerm]) {
+        /// `interface-specific`: every attachment (interface unit and direction) gets its own
+        /// copy, with its own counters and policer instances, named `F-IFL-i` / `F-IFL-o`
+        /// as on Junos; without it, every attachment shares them.
+        public var interfaceSpecific: Bool
+
+        public init(name: String, family: Family, terms: [FilterTerm], interfaceSpecific: Bool = false) {
             self.name = name
             self.family = family
             self.terms = terms
+            self.interfaceSpecific = interfaceSpecific
         }
     }
 
@@ -721,10 +730,14 @@ extension ConfigModel {
         public var discard: Bool
         public var lossPriority: LossPriority?
         public var forwardingClass: String?
+        /// `filter-specific`: the terms of one filter that name it share one instance;
+        /// without it (Junos's default) each term has its own.
+        public var filterSpecific: Bool
 
         public init(name: String, bandwidthLimit: UInt64, burstSizeLimit: UInt64, discard: Bool,
-                    lossPriority: LossPriority? = nil, forwardingClass: String? = nil)
+                    lossPriority: LossPriority? = nil, forwardingClass: String? = nil, filterSpecific: Bool = false)
         {
+            self.filterSpecific = filterSpecific
             self.name = name
             self.bandwidthLimit = bandwidthLimit
             self.burstSizeLimit = burstSizeLimit
@@ -749,8 +762,13 @@ extension ConfigModel {
         public var colorAware: Bool
         /// `action { loss-priority high then discard; }`: drop red packets instead of marking them.
         public var discardHighLossPriority: Bool
+        /// `filter-specific`, as Policer's.
+        public var filterSpecific: Bool
 
-        public init(name: String, rates: Rates, colorAware: Bool = false, discardHighLossPriority: Bool = false) {
+        public init(name: String, rates: Rates, colorAware: Bool = false, discardHighLossPriority: Bool = false,
+                    filterSpecific: Bool = false)
+        {
+            self.filterSpecific = filterSpecific
             self.name = name
             self.rates = rates
             self.colorAware = colorAware

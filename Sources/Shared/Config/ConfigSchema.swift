@@ -321,10 +321,12 @@ private enum XPFGrammar {
     static let firewall: JunosSchema = .container("firewall", [
         .named("family", name: families, [
             .named("filter", [
+                .flag("interface-specific"),
                 .named("term", [filterFrom, filterThen]),
             ]),
         ]),
         .named("policer", [
+            .flag("filter-specific"),
             .container("if-exceeding", [
                 .leaf("bandwidth-limit", .string),
                 .leaf("burst-size-limit", .string),
@@ -336,6 +338,7 @@ private enum XPFGrammar {
             ]).oneLiner,
         ]),
         .named("three-color-policer", [
+            .flag("filter-specific"),
             .container("single-rate", [
                 .leaf("committed-information-rate", .string),
                 .leaf("committed-burst-size", .string),
@@ -384,6 +387,7 @@ private enum XPFGrammar {
         .flag("tcp-established"),
         .flag("is-fragment"),
         .flag("first-fragment"),
+        .list("loss-priority", lossPriorities),
     ])
 
     static let filterThen: JunosSchema = .container("then", [

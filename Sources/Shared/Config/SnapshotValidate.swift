@@ -43,6 +43,7 @@ extension ConfigSnapshotView {
         set(XPF_CFG_SEC_POLICY_ROOTS, xpf_cfg_policy_root.self)
         set(XPF_CFG_SEC_POLICY_NODES, xpf_cfg_policy_node.self)
         set(XPF_CFG_SEC_POLICY_LEAVES, xpf_cfg_range.self)
+        set(XPF_CFG_SEC_POLICER_INSTANCES, xpf_cfg_policer_instance.self)
         return sizes
     }()
 
@@ -52,7 +53,7 @@ extension ConfigSnapshotView {
         "applications", "application-terms", "policies", "zone-pairs", "filters", "terms", "counters", "policers",
         "three-color-policers", "screens", "source-pools", "destination-pools", "source-rule-sets",
         "destination-rule-sets", "static-rule-sets", "nat-rules", "mirrors", "mirror-outputs",
-        "policy-roots", "policy-nodes", "policy-leaves",
+        "policy-roots", "policy-nodes", "policy-leaves", "policer-instances",
     ]
 
     /// Throws a `ConfigSnapshotError` naming the first problem; see the file comment for
@@ -215,6 +216,9 @@ private struct SnapshotValidator {
         guard count(XPF_CFG_SEC_TERMS) <= XPF_MAX_FILTER_TERMS, count(XPF_CFG_SEC_COUNTERS) <= XPF_MAX_FILTER_COUNTERS else {
             throw fail("\(count(XPF_CFG_SEC_TERMS)) filter terms and \(count(XPF_CFG_SEC_COUNTERS)) counters: at most \(XPF_MAX_FILTER_TERMS) of each")
         }
+        guard count(XPF_CFG_SEC_POLICER_INSTANCES) <= XPF_MAX_POLICER_INSTANCES else {
+            throw fail("\(count(XPF_CFG_SEC_POLICER_INSTANCES)) policer instances: at most \(XPF_MAX_POLICER_INSTANCES)")
+        }
         for (i, f) in view.filters.enumerated() {
             try string(f.name, "filter \(i)")
             try family(f.family, "filter \(i)")
@@ -243,6 +247,26 @@ private struct SnapshotValidator {
             try index(t.tc_policer, XPF_CFG_SEC_TC_POLICERS, what + " three-color policer", optional: true)
             try string(t.forwarding_class, what + " forwarding class", optional: true)
             try index(t.filter, XPF_CFG_SEC_FILTERS, what + " filter")
+            // A policing term names one policer and the instance of that policer's kind the
+            // stage meters and counts in.
+            if t.action & UInt8(XPF_TA_POLICE.rawValue) != 0 {
+                let threeColor = t.tc_policer != XPF_CFG_NONE
+                guard threeColor != (t.policer != XPF_CFG_NONE) else {
+                    throw fail(what + ": polices with \(threeColor ? "two policers" : "no policer")")
+                }
+                try index(t.policer_instance, XPF_CFG_SEC_POLICER_INSTANCES, what + " policer instance")
+                let instance = view.policerInstances[Int(t.policer_instance)]
+                guard (instance.flags & XPF_CFG_PI_THREE_COLOR.rawValue != 0) == threeColor else {
+                    throw fail(what + ": policer instance \(t.policer_instance) is of the other kind")
+                }
+            }
+        }
+        for (i, r) in view.policerInstances.enumerated() {
+            let what = "policer instance \(i)"
+            try string(r.name, what)
+            try index(r.filter, XPF_CFG_SEC_FILTERS, what + " filter")
+            let threeColor = r.flags & XPF_CFG_PI_THREE_COLOR.rawValue != 0
+            try index(r.policer, threeColor ? XPF_CFG_SEC_TC_POLICERS : XPF_CFG_SEC_POLICERS, what + " policer")
         }
         for (i, c) in view.counters.enumerated() {
             try string(c.name, "counter \(i)")

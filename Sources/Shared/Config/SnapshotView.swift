@@ -186,6 +186,7 @@ public struct ConfigSnapshotView {
     @inlinable public func policer(_ i: Int) -> xpf_cfg_policer { record(XPF_CFG_SEC_POLICERS, i) }
     @inlinable public var threeColorPolicers: Records<xpf_cfg_tc_policer> { records(XPF_CFG_SEC_TC_POLICERS) }
     @inlinable public func threeColorPolicer(_ i: Int) -> xpf_cfg_tc_policer { record(XPF_CFG_SEC_TC_POLICERS, i) }
+    @inlinable public var policerInstances: Records<xpf_cfg_policer_instance> { records(XPF_CFG_SEC_POLICER_INSTANCES) }
 
     // MARK: Screens
 

@@ -172,6 +172,7 @@ struct SnapshotEncoder {
     var counterIndex: [CounterKey: UInt32] = [:]
     var policers: [xpf_cfg_policer] = []
     var tcPolicers: [xpf_cfg_tc_policer] = []
+    var policerInstances: [xpf_cfg_policer_instance] = []
     var screens: [xpf_cfg_screen] = []
     var snatPools: [xpf_cfg_snat_pool] = []
     var dnatPools: [xpf_cfg_dnat_pool] = []
@@ -440,33 +441,112 @@ struct SnapshotEncoder {
         return r
     }
 
+    /// One FILTERS record: model filter `filter`, or one attachment's copy of it when the
+    /// filter is interface-specific (`copy`: the interface unit's name and direction).
+    struct FilterRecordPlan {
+        var filter: Int
+        var copy: (interface: Int, output: Bool)?
+    }
+
+    /// The FILTERS records: every filter once, but an interface-specific one once per
+    /// attachment instead (named `F-IFL-i` / `-o`, with its own counters and policer
+    /// instances, as on Junos; one attached nowhere has no record). Then the interfaces'
+    /// attachments are pointed at their records.
     mutating func encodeFilters() throws {
-        // Term and counter indices are rows of every worker's counters (xpf_filter_hits).
-        let termCount = model.filters.reduce(0) { $0 + $1.terms.count }
+        var plans: [FilterRecordPlan] = []
+        var shared: [Int: Int] = [:]  // model filter → its record (not interface-specific)
+        for (f, filter) in model.filters.enumerated() where !filter.interfaceSpecific {
+            shared[f] = plans.count
+            plans.append(FilterRecordPlan(filter: f))
+        }
+        // (interface, family, output) → the copy's record
+        var copies: [Int: Int] = [:]
+        func attachmentKey(_ i: Int, _ family: M.Family, _ output: Bool) -> Int { i * 4 + (family == .inet ? 0 : 2) + (output ? 1 : 0) }
+        for (i, interface) in model.interfaces.enumerated() {
+            for family in [M.Family.inet, .inet6] {
+                for (output, attached) in [(false, interface.inputFilter(family)), (true, interface.outputFilter(family))] {
+                    guard let f = attached, model.filters[f].interfaceSpecific else { continue }
+                    copies[attachmentKey(i, family, output)] = plans.count
+                    plans.append(FilterRecordPlan(filter: f, copy: (i, output)))
+                }
+            }
+        }
+        // Term, counter and policer instance indices are rows of every worker's counters
+        // (xpf_filter_hits).
+        let termCount = plans.reduce(0) { $0 + model.filters[$1.filter].terms.count }
         guard termCount <= Int(XPF_MAX_FILTER_TERMS) else {
             throw ConfigSnapshotError("\(termCount) firewall filter terms; xpf holds at most \(XPF_MAX_FILTER_TERMS)")
         }
-        let counterCount = Set(model.filters.indices.flatMap { f in
-            model.filters[f].terms.compactMap { $0.action.count.map { CounterKey(filter: f, name: $0) } }
-        }).count
-        guard counterCount <= Int(XPF_MAX_FILTER_COUNTERS) else {
-            throw ConfigSnapshotError("\(counterCount) firewall filter counters; xpf holds at most \(XPF_MAX_FILTER_COUNTERS)")
-        }
-        for (f, filter) in model.filters.enumerated() {
+        for (record, plan) in plans.enumerated() {
+            let filter = model.filters[plan.filter]
+            let suffix = plan.copy.map { "-\(model.interfaces[$0.interface].name).0-\($0.output ? "o" : "i")" } ?? ""
             var r = xpf_cfg_filter()
-            r.name = string(filter.name)
+            r.name = string(filter.name + suffix)
             r.family = Self.family(filter.family)
+            if plan.copy != nil { r.flags |= UInt8(XPF_CFG_FILTER_INTERFACE_SPECIFIC.rawValue) }
             r.terms = xpf_cfg_range(first: UInt32(terms.count), count: UInt32(filter.terms.count))
+            var filterSpecific: [PolicerKey: UInt32] = [:]
             for term in filter.terms {
-                let t = termRecord(term, filter: f)
+                var t = termRecord(term, filter: record, counterSuffix: suffix)
+                t.policer_instance = policerInstance(term, record: record, suffix: suffix, shared: &filterSpecific)
                 if t.match & XPF_TM_PER_PACKET.rawValue != 0 { r.flags |= UInt8(XPF_CFG_FILTER_PER_PACKET.rawValue) }
                 terms.append(t)
             }
             filters.append(r)
         }
+        guard counters.count <= Int(XPF_MAX_FILTER_COUNTERS) else {
+            throw ConfigSnapshotError("\(counters.count) firewall filter counters; xpf holds at most \(XPF_MAX_FILTER_COUNTERS)")
+        }
+        guard policerInstances.count <= Int(XPF_MAX_POLICER_INSTANCES) else {
+            throw ConfigSnapshotError("\(policerInstances.count) policer instances (one per term naming a policer, one per "
+                + "filter for a filter-specific one); xpf holds at most \(XPF_MAX_POLICER_INSTANCES)")
+        }
+        for (i, interface) in model.interfaces.enumerated() {
+            func record(_ family: M.Family, _ output: Bool) -> UInt32 {
+                guard let f = output ? interface.outputFilter(family) : interface.inputFilter(family) else { return Self.none }
+                return UInt32(shared[f] ?? copies[attachmentKey(i, family, output)]!)
+            }
+            ifaces[i].filter_in4 = record(.inet, false)
+            ifaces[i].filter_out4 = record(.inet, true)
+            ifaces[i].filter_in6 = record(.inet6, false)
+            ifaces[i].filter_out6 = record(.inet6, true)
+        }
     }
 
-    mutating func termRecord(_ term: M.FilterTerm, filter: Int) -> xpf_cfg_term {
+    /// A policer a term names: two-color (POLICERS) or three-color (TC_POLICERS) index.
+    struct PolicerKey: Hashable {
+        var threeColor: Bool
+        var index: Int
+    }
+
+    /// The POLICER_INSTANCES index of the policer `term` names in FILTERS record `record`
+    /// (NONE: it names none): the record's shared instance for a filter-specific policer,
+    /// else the term's own — named `P` or `P-T` (plus an interface-specific copy's suffix).
+    mutating func policerInstance(_ term: M.FilterTerm, record: Int, suffix: String, shared: inout [PolicerKey: UInt32])
+        -> UInt32
+    {
+        let key: PolicerKey
+        let name: String, filterSpecific: Bool
+        if let p = term.action.policer {
+            key = PolicerKey(threeColor: false, index: p)
+            (name, filterSpecific) = (model.policers[p].name, model.policers[p].filterSpecific)
+        } else if let p = term.action.threeColorPolicer {
+            key = PolicerKey(threeColor: true, index: p)
+            (name, filterSpecific) = (model.threeColorPolicers[p].name, model.threeColorPolicers[p].filterSpecific)
+        } else {
+            return Self.none
+        }
+        if filterSpecific, let instance = shared[key] { return instance }
+        let instance = UInt32(policerInstances.count)
+        policerInstances.append(xpf_cfg_policer_instance(
+            name: string((filterSpecific ? name : name + "-" + term.name) + suffix), filter: UInt32(record),
+            policer: UInt32(key.index), flags: key.threeColor ? XPF_CFG_PI_THREE_COLOR.rawValue : 0))
+        if filterSpecific { shared[key] = instance }
+        return instance
+    }
+
+    /// Term `term` of FILTERS record `filter`; its `count` names the counter `name + counterSuffix`.
+    mutating func termRecord(_ term: M.FilterTerm, filter: Int, counterSuffix: String) -> xpf_cfg_term {
         var t = xpf_cfg_term()
         let m = term.match
         t.name = string(term.name)
@@ -486,6 +566,7 @@ struct SnapshotEncoder {
         flag(m.tcpFlags != nil, XPF_TM_TCP_FLAGS)
         flag(m.isFragment, XPF_TM_IS_FRAGMENT)
         flag(m.firstFragment, XPF_TM_FIRST_FRAGMENT)
+        flag(m.lossPriorities != nil, XPF_TM_LOSS_PRIORITY)
         flag(m.usesPerPacketFields, XPF_TM_PER_PACKET)
         t.match = match
         t.src_addr = prefixMatches(m.sourceAddresses)
@@ -499,6 +580,7 @@ struct SnapshotEncoder {
         t.icmp_codes = set(m.icmpCodes)
         t.tcp_flags = m.tcpFlags.map { flags in sets.shared(Self.setRecord { flags.matches($0) }) } ?? Self.none
         for code in m.dscp ?? [] { t.dscp |= 1 << UInt64(code & 63) }
+        for lp in m.lossPriorities ?? [] { t.loss_priorities |= 1 << Self.lossPriority(lp) }
 
         let a = term.action
         switch a.terminal {
@@ -512,6 +594,8 @@ struct SnapshotEncoder {
         if a.log { action |= XPF_TA_LOG.rawValue }
         if a.syslog { action |= XPF_TA_SYSLOG.rawValue }
         if let dscp = a.dscp { action |= XPF_TA_DSCP.rawValue; t.dscp_rewrite = dscp }
+        if a.policer != nil || a.threeColorPolicer != nil { action |= XPF_TA_POLICE.rawValue }
+        if a.lossPriority != nil { action |= XPF_TA_LOSS_PRIORITY.rawValue }
         t.action = UInt8(action)
         t.loss_priority = Self.lossPriority(a.lossPriority)
         t.counter = Self.none
@@ -522,7 +606,7 @@ struct SnapshotEncoder {
             } else {
                 t.counter = UInt32(counters.count)
                 counterIndex[key] = t.counter
-                counters.append(xpf_cfg_counter(name: string(name), filter: UInt32(filter)))
+                counters.append(xpf_cfg_counter(name: string(name + counterSuffix), filter: UInt32(filter)))
             }
         }
         t.policer = Self.u32(a.policer)
@@ -537,7 +621,10 @@ struct SnapshotEncoder {
             r.name = string(p.name)
             r.rate = p.bandwidthLimit / 8
             r.burst = p.burstSizeLimit
+            r.cost = Policing.cost(bytesPerSecond: r.rate)
+            r.depth = Policing.depth(bytes: r.burst, cost: r.cost)
             r.flags = p.discard ? UInt8(XPF_CFG_POLICER_DISCARD.rawValue) : 0
+            if p.filterSpecific { r.flags |= UInt8(XPF_CFG_POLICER_FILTER_SPECIFIC.rawValue) }
             r.loss_priority = Self.lossPriority(p.lossPriority)
             r.forwarding_class = string(p.forwardingClass)
             policers.append(r)
@@ -558,8 +645,18 @@ struct SnapshotEncoder {
                 r.pir = pir / 8
                 r.pbs = pbs
             }
+            r.c_cost = Policing.cost(bytesPerSecond: r.cir)
+            r.c_depth = Policing.depth(bytes: r.cbs, cost: r.c_cost)
+            if flags & XPF_CFG_TCP_TWO_RATE.rawValue != 0 {
+                r.p_cost = Policing.cost(bytesPerSecond: r.pir)
+                r.x_depth = Policing.depth(bytes: r.pbs, cost: r.p_cost)
+            } else {
+                r.p_cost = r.c_cost
+                r.x_depth = Policing.depth(bytes: r.ebs, cost: r.c_cost)
+            }
             if p.colorAware { flags |= XPF_CFG_TCP_COLOR_AWARE.rawValue }
             if p.discardHighLossPriority { flags |= XPF_CFG_TCP_DISCARD_RED.rawValue }
+            if p.filterSpecific { flags |= XPF_CFG_TCP_FILTER_SPECIFIC.rawValue }
             r.flags = flags
             tcPolicers.append(r)
         }
@@ -724,6 +821,7 @@ struct SnapshotEncoder {
         put(XPF_CFG_SEC_COUNTERS, data(counters))
         put(XPF_CFG_SEC_POLICERS, data(policers))
         put(XPF_CFG_SEC_TC_POLICERS, data(tcPolicers))
+        put(XPF_CFG_SEC_POLICER_INSTANCES, data(policerInstances))
         put(XPF_CFG_SEC_SCREENS, data(screens))
         put(XPF_CFG_SEC_SNAT_POOLS, data(snatPools))
         put(XPF_CFG_SEC_DNAT_POOLS, data(dnatPools))

@@ -1,6 +1,6 @@
 // Firewall filter counters (struct xpf_filter_hits in xpf_abi.h): packets and bytes per
-// term (TERMS index) and per named counter (`then count C`, COUNTERS index), per worker and
-// bank. The worker counts in the filter stage (FilterStage.swift), in locals of nothing:
+// term (TERMS index), per named counter (`then count C`, COUNTERS index) and per policer
+// instance (POLICER_INSTANCES index: out of profile or red, yellow), per worker and bank. The worker counts in the filter stage (FilterStage.swift), in locals of nothing:
 // one relaxed load + store per word, as the policy counters. The bank is the running
 // snapshot's policy_bank (a commit that changes filters starts a new policy epoch, so term
 // and counter indices never change meaning within a bank); xpfd sums, harvests and zeroes
@@ -8,8 +8,9 @@
 import CXPF
 
 public enum FilterCounters {
-    /// Which half of struct xpf_filter_hits: per term, or per named counter.
-    public enum Table { case term, counter }
+    /// Which part of struct xpf_filter_hits: per term, per named counter, or per policer
+    /// instance (XPF_POLICER_ROWS rows each, enum xpf_policer_row).
+    public enum Table { case term, counter, policer }
 
     /// Row 0 of table `table` in bank `b` (0 or 1) of `hits`: XPF_MAX_FILTER_TERMS (or
     /// _COUNTERS) records indexed by TERMS (or COUNTERS) index.
@@ -18,11 +19,15 @@ public enum FilterCounters {
         -> UnsafeMutablePointer<xpf_filter_count>
     {
         // Safe: the terms' [2][XPF_MAX_FILTER_TERMS] records start the struct, the counters'
-        // [2][XPF_MAX_FILTER_COUNTERS] follow (static assertions in xpf_abi.h); b & 1 picks a bank.
+        // [2][XPF_MAX_FILTER_COUNTERS] follow, then the policers' [2][instances × rows]
+        // (static assertions in xpf_abi.h); b & 1 picks a bank.
         let first = UnsafeMutableRawPointer(hits).assumingMemoryBound(to: xpf_filter_count.self)
         switch table {
         case .term: return first + Int(b & 1) * Int(XPF_MAX_FILTER_TERMS)
         case .counter: return first + 2 * Int(XPF_MAX_FILTER_TERMS) + Int(b & 1) * Int(XPF_MAX_FILTER_COUNTERS)
+        case .policer:
+            return first + 2 * Int(XPF_MAX_FILTER_TERMS + XPF_MAX_FILTER_COUNTERS)
+                + Int(b & 1) * Int(XPF_MAX_POLICER_INSTANCES) * Int(XPF_POLICER_ROWS.rawValue)
         }
     }
 

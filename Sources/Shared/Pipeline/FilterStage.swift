@@ -166,9 +166,12 @@ public struct FilterFields {
     /// `fragment-offset 0 except`); `first-fragment`: offset 0 with more to come.
     public var isTrailingFragment: Bool
     public var isFirstFragment: Bool
+    /// The packet's loss priority (enum xpf_loss_priority) as the filter finds it.
+    public var lossPriority: UInt8
 
     @inlinable
     init(_ p: borrowing Packet) {
+        lossPriority = p.lossPriority
         let parsed = p.parsed
         family = parsed.family
         proto = parsed.proto
@@ -256,6 +259,7 @@ public struct FilterTables {
         }
         if has(XPF_TM_IS_FRAGMENT) && !f.isTrailingFragment { return false }
         if has(XPF_TM_FIRST_FRAGMENT) && !f.isFirstFragment { return false }
+        if has(XPF_TM_LOSS_PRIORITY) && t.pointee.loss_priorities >> f.lossPriority & 1 == 0 { return false }
         if has(XPF_TM_SRC_ADDR) && !prefixListMatches(t.pointee.src_addr, f.family, f.srcHi, f.srcLo) {
             return false
         }
@@ -320,6 +324,9 @@ extension Pipeline {
     @inlinable @inline(__always)  // one load and branch per packet while no interface has a filter
     mutating func inputFilterStage(_ p: inout Packet, hit: Bool, counters: inout WorkerCounters) -> PacketAction? {
         guard _slowPath(filters.any) else { return nil }
+        // Every packet starts low; the loss priority is read by filters only, and every path
+        // runs this stage before the output filter.
+        p.lossPriority = UInt8(XPF_LP_LOW.rawValue)
         let f = filters.filter(slot: p.ingress, family: p.parsed.family, output: false)
         if f == XPF_CFG_NONE || (hit && memoizedPlainAccept(f, p, output: false)) { return nil }
         return runFilter(f, &p, output: false, hit: hit, counters: &counters)
@@ -439,12 +446,34 @@ extension Pipeline {
         if counter != XPF_CFG_NONE {
             FilterCounters.count(FilterCounters.rows(filterHitBanks, .counter, bank: bank), Int(counter), bytes: bytes)
         }
+        var actions = t.pointee.action
+        if _slowPath(actions & UInt8(XPF_TA_LOSS_PRIORITY.rawValue | XPF_TA_POLICE.rawValue) != 0) {
+            // The term's loss priority first: a color-aware policer of the same term takes it
+            // as the packet's color so far.
+            if actions & UInt8(XPF_TA_LOSS_PRIORITY.rawValue) != 0 { p.lossPriority = t.pointee.loss_priority }
+            if actions & UInt8(XPF_TA_POLICE.rawValue) != 0 && police(t, &p) {
+                return policerDiscard(t, term: i, filter: filter, &p, output: output, counters: &counters)
+            }
+            actions &= ~UInt8(XPF_TA_LOSS_PRIORITY.rawValue | XPF_TA_POLICE.rawValue)
+        }
         // A plain accept (the common term on a session hit) needs nothing more.
-        if t.pointee.terminal == UInt8(XPF_TERM_ACCEPT.rawValue) && t.pointee.action == 0 {
+        if t.pointee.terminal == UInt8(XPF_TERM_ACCEPT.rawValue) && actions == 0 {
             p.traceFilter(output: output, dropped: false)
             return nil
         }
         return applyTerm(t.pointee, term: i, filter: filter, &p, output: output, counters: &counters)
+    }
+
+    /// A packet the policer of matched term `t` discards (`policer_discard`); a `log` /
+    /// `syslog` term says discard, which is what the wire saw.
+    @inline(never)  // off the conforming packet's path
+    @usableFromInline
+    mutating func policerDiscard(_ t: UnsafePointer<xpf_cfg_term>, term: Int, filter: Int, _ p: inout Packet, output: Bool,
+                                 counters: inout WorkerCounters) -> PacketAction {
+        p.traceFilter(output: output, dropped: true)
+        logFilter(t.pointee, term: term, filter: filter, flow: PacketFlow(p, egress: output ? p.egress : UInt8.max),
+                  wire: UInt8(XPF_TERM_DISCARD.rawValue), p, counters: &counters)
+        return .drop(XPF_DROP_POLICER_DISCARD)
     }
 
     /// The actions of matched term `t` (TERMS index `term` of filter `filter`).

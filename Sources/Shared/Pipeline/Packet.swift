@@ -43,6 +43,11 @@ public struct Packet {
     /// the default policy) and its flags (enum xpf_cfg_policy_flags; 0 for the default).
     public var policy: UInt16 = 0
     public var policyFlags: UInt8 = 0
+    /// The packet's loss priority (enum xpf_loss_priority): low when the input filter
+    /// stage starts it, then as filter terms (`then loss-priority`) and policers mark it;
+    /// read by filter terms (`from loss-priority`) and color-aware policers. Meaningful
+    /// only while some interface has a filter.
+    public var lossPriority = UInt8(XPF_LP_LOW.rawValue)
     /// Set by the rewrite stage when the next hop is not resolved yet.
     public var park = ParkRequest()
     /// The trace record of this packet (Trace.swift): set by the traced batch driver for a

@@ -79,6 +79,7 @@ public struct Pipeline {
     public var nowMs: UInt32 = 0        // CLOCK_MONOTONIC ms (wrapping), set once per loop
     public var nowS: UInt32 = 0         // CLOCK_MONOTONIC s, set once per loop
     public var nowRealtimeNs: UInt64 = 0 // CLOCK_REALTIME ns (event timestamps), set once per loop
+    public var nowNs: UInt64 = 0        // CLOCK_MONOTONIC ns (policers), set once per loop
     /// This worker's security events (Events/EventEmitter.swift) and recent exceptions
     /// (Events/ExceptionLog.swift).
     public var events: EventEmitter
@@ -114,6 +115,8 @@ public struct Pipeline {
     /// This worker's firewall filter counters (struct xpf_filter_hits, both banks; the
     /// running snapshot's policy_bank picks one: FilterCounters.swift).
     @usableFromInline let filterHitBanks: UnsafeMutablePointer<xpf_filter_hits>
+    /// Every worker's policer buckets (struct xpf_policer_buckets, both banks; Policer.swift).
+    @usableFromInline let policerBuckets: UnsafeMutablePointer<xpf_policer_buckets>
     /// The running snapshot's filter attachments per interface slot (FilterStage.swift).
     @usableFromInline var filters = FilterAttachments()
     /// This worker's memo of filter decisions on session hits (FilterStage.swift).
@@ -124,7 +127,8 @@ public struct Pipeline {
     public init(partition: SessionPartition, config: UnsafeMutablePointer<xpf_config_snapshot>, generation: UInt64,
                 fib: FIBView, interfaces: UnsafeMutablePointer<EgressInterface>, interfaceCount: Int, events: EventEmitter,
                 exceptions: ExceptionLog, policyHits: UnsafeMutablePointer<xpf_policy_hits>,
-                filterHits: UnsafeMutablePointer<xpf_filter_hits>, trace: PacketTracer = PacketTracer()) {
+                filterHits: UnsafeMutablePointer<xpf_filter_hits>, policers: UnsafeMutablePointer<xpf_policer_buckets>,
+                trace: PacketTracer = PacketTracer()) {
         self.partition = partition
         self.trace = trace
         self.events = events
@@ -138,6 +142,7 @@ public struct Pipeline {
         self.policyHits = PolicyCounters.bank(policyHits, config.pointee.policy_bank)
         policyEpoch = config.pointee.policy_epoch
         filterHitBanks = filterHits
+        policerBuckets = policers
         filters.load(configView)
     }
 

@@ -40,7 +40,7 @@ extension Pipeline {
             config: region.configSlot(cfgSlot), generation: config.generation,
             fib: FIBView(region.fibSlot(fibSlot)), interfaces: egress, interfaceCount: nIfaces,
             events: events, exceptions: ExceptionLog(block: block), policyHits: region.policyHits(queue),
-            filterHits: region.filterHits(queue),
+            filterHits: region.filterHits(queue), policers: region.policerBuckets,
             trace: PacketTracer(block: block))
         return (p, config, fib)
     }

@@ -42,7 +42,7 @@ public struct ShmGeometry: Equatable, Sendable {
 
     /// Offsets of each part, page aligned, in the order of xpf_abi.h.
     public struct Offsets: Equatable, Sendable {
-        public var config = 0, fib = 0, workers = 0, policyHits = 0, filterHits = 0, sessions = 0, index = 0, umem = 0, total = 0
+        public var config = 0, fib = 0, workers = 0, policyHits = 0, filterHits = 0, policers = 0, sessions = 0, index = 0, umem = 0, total = 0
     }
 
     public var offsets: Offsets {
@@ -53,6 +53,7 @@ public struct ShmGeometry: Equatable, Sendable {
         o.workers = at; at += Self.roundUp(queues * MemoryLayout<xpf_worker_block>.stride, Self.pageSize)
         o.policyHits = at; at += Self.roundUp(queues * MemoryLayout<xpf_policy_hits>.stride, Self.pageSize)
         o.filterHits = at; at += Self.roundUp(queues * MemoryLayout<xpf_filter_hits>.stride, Self.pageSize)
+        o.policers = at; at += Self.roundUp(MemoryLayout<xpf_policer_buckets>.stride, Self.pageSize)
         o.sessions = at; at += Self.roundUp(sessionCapacity * MemoryLayout<xpf_session>.stride, Self.pageSize)
         o.index = at; at += Self.roundUp(indexBuckets * MemoryLayout<xpf_index_bucket>.stride, Self.pageSize)
         o.umem = at; at += queues * Self.roundUp(umemFrames * frameSize, Self.pageSize)
@@ -116,6 +117,7 @@ public final class ShmRegion {
         h.pointee.off_workers = UInt64(off.workers)
         h.pointee.off_policy_hits = UInt64(off.policyHits)
         h.pointee.off_filter_hits = UInt64(off.filterHits)
+        h.pointee.off_policers = UInt64(off.policers)
         h.pointee.off_sessions = UInt64(off.sessions)
         h.pointee.off_index = UInt64(off.index)
         h.pointee.off_umem = UInt64(off.umem)
@@ -205,7 +207,7 @@ public final class ShmRegion {
         let o = g.offsets
         guard o.total == size, UInt64(o.config) == h.off_config, UInt64(o.fib) == h.off_fib,
               UInt64(o.workers) == h.off_workers, UInt64(o.policyHits) == h.off_policy_hits,
-              UInt64(o.filterHits) == h.off_filter_hits,
+              UInt64(o.filterHits) == h.off_filter_hits, UInt64(o.policers) == h.off_policers,
               UInt64(o.sessions) == h.off_sessions,
               UInt64(o.index) == h.off_index, UInt64(o.umem) == h.off_umem,
               UInt64(g.indexBuckets) == h.index_buckets, UInt32(g.fibSlotSize) == h.fib_slot_size else {
@@ -236,6 +238,13 @@ public final class ShmRegion {
         precondition(q >= 0 && q < queues)
         return (base + Int(header.pointee.off_filter_hits) + q * MemoryLayout<xpf_filter_hits>.stride)
             .assumingMemoryBound(to: xpf_filter_hits.self)
+    }
+
+    /// The policer instances' buckets (struct xpf_policer_buckets: both banks), which every
+    /// worker shares.
+    public var policerBuckets: UnsafeMutablePointer<xpf_policer_buckets> {
+        // Safe: the part lies inside the mapping (offsets checked against the geometry at map time).
+        (base + Int(header.pointee.off_policers)).assumingMemoryBound(to: xpf_policer_buckets.self)
     }
 
     public func iface(_ slot: Int) -> xpf_iface {

@@ -52,6 +52,7 @@ public struct WorkerControl {
         xpf_store_relaxed_u64(xpf_wb_heartbeat(block), now)  // read by xpfd's watchdog
         let nowMs = UInt32(truncatingIfNeeded: now / 1_000_000)
         pipeline.nowMs = nowMs
+        pipeline.nowNs = now
         pipeline.nowS = UInt32(truncatingIfNeeded: now / 1_000_000_000)
         pipeline.nowRealtimeNs = realtimeNs  // event timestamps: one clock read per pass
         adoptConfiguration(pipeline: &pipeline, nowMs: nowMs)
