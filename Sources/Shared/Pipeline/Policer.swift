@@ -40,7 +40,7 @@ public enum Policing {
     }
 
     /// Ticks in a second: 1e9 ns × 2^XPF_POLICER_TICK_SHIFT.
-    static let ticksPerSecond: UInt64 = 1_000_000_000 << UInt64(XPF_POLICER_TICK_SHIFT)
+    public static let ticksPerSecond: UInt64 = 1_000_000_000 << UInt64(XPF_POLICER_TICK_SHIFT)
 
     /// Ticks one byte takes at `bytesPerSecond` (> 0), fixed point with
     /// XPF_POLICER_COST_SHIFT fraction bits, rounded, at least 1.
@@ -61,13 +61,13 @@ public enum Policing {
 
     /// Ticks `bytes` take at `cost` (no overflow: see XPF_POLICER_COST_SHIFT).
     @inlinable
-    static func ticks(_ bytes: Int, _ cost: UInt64) -> UInt64 {
+    public static func ticks(_ bytes: Int, _ cost: UInt64) -> UInt64 {
         UInt64(truncatingIfNeeded: bytes) &* cost &>> UInt64(XPF_POLICER_COST_SHIFT)
     }
 
     /// The loss priority (enum xpf_loss_priority) a color stands for.
     @inlinable
-    static func lossPriority(_ c: Color) -> UInt8 {
+    public static func lossPriority(_ c: Color) -> UInt8 {
         switch c {
         case .green: return UInt8(XPF_LP_LOW.rawValue)
         case .yellow: return UInt8(XPF_LP_MEDIUM_HIGH.rawValue)
@@ -77,7 +77,7 @@ public enum Policing {
 
     /// The color a loss priority stands for (color-aware policers).
     @inlinable
-    static func color(lossPriority lp: UInt8) -> Color {
+    public static func color(lossPriority lp: UInt8) -> Color {
         if lp >= UInt8(XPF_LP_HIGH.rawValue) { return .red }
         return lp >= UInt8(XPF_LP_MEDIUM_LOW.rawValue) ? .yellow : .green
     }
@@ -86,7 +86,7 @@ public enum Policing {
     /// (ticks); takes them if so. Lock-free: a failed swap means another worker's packet
     /// went first, and the loop decides again on the TAT that one left.
     @inlinable
-    static func conforms(_ word: UnsafeMutablePointer<UInt64>, now: UInt64, cost: UInt64, depth: UInt64) -> Bool {
+    public static func conforms(_ word: UnsafeMutablePointer<UInt64>, now: UInt64, cost: UInt64, depth: UInt64) -> Bool {
         var tat = xpf_load_relaxed_u64(word)
         while true {
             let next = max(tat, now) &+ cost
@@ -100,7 +100,7 @@ public enum Policing {
     /// `pre` the packet's color so far (green unless color-aware). The pair `w` changes by
     /// one 16-byte swap, which also re-reads it whole when it fails.
     @inlinable
-    static func color(_ w: UnsafeMutablePointer<UInt64>, now: UInt64, bytes: Int, _ p: UnsafePointer<xpf_cfg_tc_policer>,
+    public static func color(_ w: UnsafeMutablePointer<UInt64>, now: UInt64, bytes: Int, _ p: UnsafePointer<xpf_cfg_tc_policer>,
                       pre: Color) -> Color {
         // Plain loads may tear between the two words; the swap then fails and returns the pair.
         var (w0, w1) = (xpf_load_relaxed_u64(w), xpf_load_relaxed_u64(w + 1))
