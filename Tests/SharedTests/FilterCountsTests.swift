@@ -3,10 +3,11 @@ import CXPF
 @testable import Shared
 
 /// Firewall filter counters that survive commits (Sources/Shared/Status/FilterCounts.swift,
-/// driven by PolicyHitCounts; issue 10 §4): xpfd's counts per term and per named counter
-/// over a real region whose worker blocks and struct xpf_filter_hits rows are written here
-/// as workers write them (state, seen generation with release; FilterCounters.count, the
-/// worker's own call, in the running snapshot's bank), and the text of `show firewall`.
+/// driven by PolicyHitCounts; issue 10 §4, §5): xpfd's counts per term, per named counter and
+/// per policer instance over a real region whose worker blocks and struct xpf_filter_hits
+/// rows are written here as workers write them (state, seen generation with release;
+/// FilterCounters.count, the worker's own call, in the running snapshot's bank) or by the
+/// worker's real pipeline, and the text of `show firewall`.
 final class FilterCountsTests: XCTestCase {
     let fx = ShmTestFixture()
 
@@ -50,6 +51,54 @@ final class FilterCountsTests: XCTestCase {
 
     static func model(extra: [String] = [], spare: Bool = true) throws -> ConfigModel {
         try ConfigModel.load(text: config(extra: extra, spare: spare), file: "t").1
+    }
+
+    /// Policers: filter `edge` (inet, fw0 input) has `extra` terms first (each policing with
+    /// `p`: its own instance p-NAME), then udp (`p`: instance p-udp, out of profile), tcp
+    /// (three-color `tc`: instance tc-tcp, red and yellow), icmp and rest (filter-specific
+    /// `shared`: one instance "shared" for both). Filter `isp` is interface-specific, on fw0's
+    /// output and fw1's input: two copies, each with its own instance of `p`.
+    static func policerConfig(extra: [String] = []) -> String {
+        """
+        system dataplane interfaces [ fw0 fw1 ];
+        interfaces fw0 unit 0 family inet filter input edge;
+        interfaces fw0 unit 0 family inet filter output isp;
+        interfaces fw1 unit 0 family inet filter input isp;
+        firewall { \(policerFirewall(extra: extra)) }
+        """
+    }
+
+    /// The `firewall` stanza of `policerConfig`. `p` passes 1500 bytes at once (the bucket
+    /// of a policer nobody used), then 1000 bytes a second; `tc` marks the first 1000-byte
+    /// packet of a burst green, the second yellow, the third red.
+    static func policerFirewall(extra: [String] = []) -> String {
+        let extraTerms = extra.map { "term \($0) { from { protocol udp; source-port 7; } then { policer p; accept; } }" }
+            .joined(separator: "\n")
+        return """
+        policer p { if-exceeding { bandwidth-limit 8k; burst-size-limit 1500; } then discard; }
+        policer shared { filter-specific; if-exceeding { bandwidth-limit 8k; burst-size-limit 1500; } then discard; }
+        three-color-policer tc {
+            single-rate { committed-information-rate 8k; committed-burst-size 1500; excess-burst-size 1500; }
+        }
+        family inet {
+            filter edge {
+                \(extraTerms)
+                term udp { from { protocol udp; } then { policer p; accept; } }
+                term tcp { from { protocol tcp; } then { three-color-policer { single-rate tc; } accept; } }
+                term icmp { from { protocol icmp; } then { policer shared; accept; } }
+                term rest { then { policer shared; accept; } }
+            }
+            filter isp { interface-specific; term t { then { policer p; accept; } } }
+        }
+        """
+    }
+
+    static func policerModel(extra: [String] = []) throws -> ConfigModel {
+        try ConfigModel.load(text: policerConfig(extra: extra), file: "t").1
+    }
+
+    static func policer(_ name: String, _ color: PolicerColor, filter: String = "edge") -> FilterCountIdentity {
+        FilterCountIdentity(.policer(color), family: .inet, filter: filter, name: name)
     }
 
     static func term(_ name: String, family: ConfigModel.Family = .inet, filter: String = "edge") -> FilterCountIdentity {
@@ -97,18 +146,85 @@ final class FilterCountsTests: XCTestCase {
         for _ in 0..<n { FilterCounters.count(rows, at, bytes: bytes) }
     }
 
+    /// Bucket `instance` of `bank` of the shared policer buckets, as two words.
+    private func bucket(_ r: ShmRegion, bank: UInt32, _ instance: Int) -> UnsafeMutablePointer<UInt64> {
+        UnsafeMutableRawPointer(FilterCounts.policerBank(r, bank) + instance).assumingMemoryBound(to: UInt64.self)
+    }
+
     private func raw(_ r: ShmRegion, _ q: Int, _ table: FilterCounters.Table, bank: UInt32, _ row: Int) -> FilterTraffic {
         let n = FilterCounters.read(FilterCounters.rows(r.filterHits(q), table, bank: bank), row)
         return FilterTraffic(packets: n.packets, bytes: n.bytes)
     }
 
+    /// The xpf_filter_hits.policer record of `identity` in the running snapshot, as the
+    /// worker finds it: its instance's POLICER_INSTANCES index × XPF_POLICER_ROWS + the row
+    /// of its color.
+    private func policerRecord(_ r: ShmRegion, _ identity: FilterCountIdentity) -> Int {
+        let view = r.configView(slot: r.current(.config).slot)
+        guard case .policer(let color) = identity.kind else { XCTFail("\(identity) is not a policer's"); return -1 }
+        for (i, p) in view.records(XPF_CFG_SEC_POLICER_INSTANCES, as: xpf_cfg_policer_instance.self).enumerated()
+            where view.string(at: p.name) == identity.name && view.string(at: view.filters[Int(p.filter)].name) == identity.filter
+        {
+            let row = color == .yellow ? XPF_POLICER_ROW_YELLOW : XPF_POLICER_ROW_OUT
+            return i * Int(XPF_POLICER_ROWS.rawValue) + Int(row.rawValue)
+        }
+        XCTFail("\(identity) is not in the running snapshot")
+        return -1
+    }
+
     /// What `show firewall` would print for `identity` now.
     private func shown(_ c: PolicyHitCounts, _ identity: FilterCountIdentity) -> FilterTraffic? {
         let f = c.filters.counts().first { $0.name == identity.filter && $0.family == identity.family }
-        return (identity.kind == .term ? f?.terms : f?.counters)?.first { $0.name == identity.name }?.traffic
+        switch identity.kind {
+        case .term: return f?.terms.first { $0.name == identity.name }?.traffic
+        case .counter: return f?.counters.first { $0.name == identity.name }?.traffic
+        case .policer(let color): return f?.policers.first { $0.name == identity.name && $0.color == color }?.traffic
+        }
     }
 
     private func traffic(_ packets: UInt64, _ bytes: UInt64) -> FilterTraffic { FilterTraffic(packets: packets, bytes: bytes) }
+
+    /// A worker's real pipeline (queue 0) over a region with ForwardTests' interfaces and
+    /// routes: it adopts each published generation as a worker does, and polices at `nowNs`.
+    private struct Worker {
+        var pipeline: Pipeline
+        var configFollower: SnapshotFollower?
+        var fibFollower: SnapshotFollower?
+        var counters = WorkerCounters()
+
+        /// A region running generation 1 of `model`, its worker RUNNING it.
+        init(_ r: ShmRegion, _ model: ConfigModel) throws {
+            try ForwardTests.setUpInterfaces(r)
+            let g = try r.publishConfig(ConfigSnapshotImage(model))
+            try r.publishFIB { f in
+                ForwardTests.fillFIB(f, gatewayKnown: true)
+                ForwardTests.fillLANAddresses(f)
+            }
+            (pipeline, _) = ForwardTests.makePipeline(r, &configFollower, &fibFollower)
+            pipeline.nowMs = 5_000
+            pipeline.nowS = 100
+            pipeline.nowNs = 5_000_000_000
+            let w = r.worker(0)
+            xpf_store_release_u64(xpf_wb_config_seen(w), g)
+            xpf_store_release_u32(xpf_wb_state(w), UInt32(XPF_WORKER_RUNNING.rawValue))
+        }
+
+        /// `frame` through the pipeline, from fw0.
+        mutating func send(_ frame: [UInt8]) -> PacketAction {
+            var buf = frame + [UInt8](repeating: 0, count: ForwardTests.frameHeadroom)
+            return buf.withUnsafeMutableBytes {
+                pipeline.process(frame: $0.baseAddress!, length: frame.count, ingress: 0, counters: &counters)
+            }
+        }
+
+        /// Adopts the generation xpfd published last and says so (seen generation, release).
+        mutating func adopt(_ r: ShmRegion) throws {
+            let slot = try XCTUnwrap(configFollower?.poll())
+            let g = try XCTUnwrap(configFollower).generation
+            pipeline.adopt(config: r.configSlot(slot), generation: g)
+            xpf_store_release_u64(xpf_wb_config_seen(r.worker(0)), g)
+        }
+    }
 
     /// A region running generation 1 of `model` with `queues` RUNNING workers on it.
     private func running(_ tag: String, _ model: ConfigModel, queues: Int) throws -> (ShmRegion, PolicyHitCounts) {
@@ -362,24 +478,9 @@ final class FilterCountsTests: XCTestCase {
             return try ConfigModel.load(text: text, file: "t").1
         }
         let m1 = try model(rest)
-        let g1 = try r.publishConfig(ConfigSnapshotImage(m1))
-        try r.publishFIB { f in
-            ForwardTests.fillFIB(f, gatewayKnown: true)
-            ForwardTests.fillLANAddresses(f)
-        }
-        var configFollower: SnapshotFollower?, fibFollower: SnapshotFollower?
-        var (pipeline, _) = ForwardTests.makePipeline(r, &configFollower, &fibFollower)
-        pipeline.nowMs = 5_000
-        pipeline.nowS = 100
-        var workerCounters = WorkerCounters()
-        setWorker(r, 0, XPF_WORKER_RUNNING, seen: g1)
+        var worker = try Worker(r, m1)
         var c = PolicyHitCounts(region: r, model: m1)
-        func send(_ frame: [UInt8]) -> PacketAction {
-            var buf = frame + [UInt8](repeating: 0, count: ForwardTests.frameHeadroom)
-            return buf.withUnsafeMutableBytes {
-                pipeline.process(frame: $0.baseAddress!, length: frame.count, ingress: 0, counters: &workerCounters)
-            }
-        }
+        func send(_ frame: [UInt8]) -> PacketAction { worker.send(frame) }
         let client = FilterStageTests.client4, server = FilterStageTests.server4
         let u = F.frame4(src: client, dst: server, proto: 17, l4: F.udp(40000, 9999, payload: [1, 2, 3]))
         let t = F.frame4(src: client, dst: server, proto: 6, l4: F.tcp(40001, 80, flags: TCPFlag.syn))
@@ -400,10 +501,8 @@ final class FilterCountsTests: XCTestCase {
 
         // A term first: every row moves; the worker switches, xpfd harvests the old bank.
         let m2 = try model(icmp + rest)
-        let g2 = try c.publish(ConfigSnapshotImage(m2), model: m2, samePolicies: m2.decidesSessions(as: m1))
-        let slot = try XCTUnwrap(configFollower?.poll())
-        pipeline.adopt(config: r.configSlot(slot), generation: try XCTUnwrap(configFollower).generation)
-        setWorker(r, 0, XPF_WORKER_RUNNING, seen: g2)
+        _ = try c.publish(ConfigSnapshotImage(m2), model: m2, samePolicies: m2.decidesSessions(as: m1))
+        try worker.adopt(r)
         XCTAssertTrue(c.harvestIfReady())
         XCTAssertEqual(send(u).kind, .transmit, "a session hit: the filter counts it too")
         XCTAssertEqual(send(p).kind, .drop)
@@ -415,20 +514,208 @@ final class FilterCountsTests: XCTestCase {
         ])
     }
 
+    /// Every policer instance of the snapshot is listed under its filter with the colors it
+    /// counts — a two-color one out of profile, a three-color one red and yellow — at the
+    /// record the worker counts it in; a filter-specific policer is one instance for the
+    /// filter, and an interface-specific filter's copies each have their own.
+    func testTheLayoutNamesEveryPolicerInstanceOfTheSnapshot() throws {
+        let (r, c) = try running("players", try Self.policerModel(), queues: 1)
+        let l = c.filters.current
+        let isp0 = "isp-fw0.0-o", isp1 = "isp-fw1.0-i"
+        XCTAssertEqual(l.filters.map(\.name), ["edge", isp0, isp1])
+        XCTAssertEqual(l.policers, [Self.policer("p-udp", .outOfProfile), Self.policer("tc-tcp", .red),
+                                    Self.policer("tc-tcp", .yellow), Self.policer("shared", .outOfProfile),
+                                    Self.policer("p-t-fw0.0-o", .outOfProfile, filter: isp0),
+                                    Self.policer("p-t-fw1.0-i", .outOfProfile, filter: isp1)])
+        XCTAssertEqual(l.instances, 5, "icmp and rest share the filter-specific instance")
+        XCTAssertEqual(l.filters.map(\.policers), [[0, 1, 2, 3], [4], [5]])
+        for (i, p) in l.policers.enumerated() {
+            XCTAssertEqual(l.policerRecords[i], policerRecord(r, p), "\(p) is listed at the record the worker counts in")
+        }
+        let view = r.configView(slot: r.current(.config).slot)
+        let policing = view.records(XPF_CFG_SEC_TERMS, as: xpf_cfg_term.self).map(\.policer_instance)
+        XCTAssertEqual(policing, [0, 1, 2, 2, 3, 4], "the terms' instances, as FilterStage reads them")
+        XCTAssertEqual(c.filters.counts().map { $0.policers.map(\.traffic) },
+                       [Array(repeating: traffic(0, 0), count: 4), [traffic(0, 0)], [traffic(0, 0)]])
+    }
+
+    /// The harvest of a bank fills its policer buckets (every word 0) along with zeroing its
+    /// rows, so the configuration the next flip brings to that bank starts every instance
+    /// full: it never inherits the state an instance of the same index had under the old one.
+    /// Not while a lagging worker may still police there, and never the running bank's.
+    func testTheHarvestFillsTheOldBanksPolicerBuckets() throws {
+        let m1 = try Self.policerModel()
+        var (r, c) = try running("buckets", m1, queues: 2)
+        let bank1 = r.configSnapshot.pointee.policy_bank
+        let instances1 = c.filters.current.instances
+        // A theoretical arrival time an hour ahead: nothing fits before then.
+        let farFuture: UInt64 = (5_000_000_000 + 3_600_000_000_000) << UInt64(XPF_POLICER_TICK_SHIFT)
+        for i in 0..<instances1 {
+            let w = bucket(r, bank: bank1, i)
+            w[0] = farFuture
+            w[1] = farFuture
+        }
+        let udp = Self.policer("p-udp", .outOfProfile), yellow = Self.policer("tc-tcp", .yellow)
+        let isp = Self.policer("p-t-fw1.0-i", .outOfProfile, filter: "isp-fw1.0-i")
+        let udpRecord1 = policerRecord(r, udp)
+        let rows1 = FilterCounters.rows(r.filterHits(1), .policer, bank: bank1)
+        FilterCounters.count(rows1, udpRecord1, bytes: 1000)
+        FilterCounters.count(rows1, policerRecord(r, yellow), bytes: 900)
+        FilterCounters.count(rows1, policerRecord(r, isp), bytes: 64)
+
+        let m2 = try Self.policerModel(extra: ["x"])
+        let g2 = try commit(&c, m2, running: m1)
+        let bank2 = r.configSnapshot.pointee.policy_bank
+        XCTAssertNotEqual(bank2, bank1)
+        XCTAssertEqual(policerRecord(r, udp), udpRecord1 + Int(XPF_POLICER_ROWS.rawValue), "p-x took instance 0")
+        bucket(r, bank: bank2, 0)[0] = farFuture  // a worker of generation 2 policing with p-x
+        setWorker(r, 0, XPF_WORKER_RUNNING, seen: g2)
+        XCTAssertFalse(c.harvestIfReady(), "queue 1 may still police in bank \(bank1)")
+        for i in 0..<instances1 {
+            XCTAssertEqual(bucket(r, bank: bank1, i)[0], farFuture, "instance \(i): left alone while a worker may police there")
+        }
+        XCTAssertEqual(shown(c, udp), traffic(1, 1000), "read under the old layout meanwhile")
+
+        setWorker(r, 1, XPF_WORKER_RUNNING, seen: g2)
+        XCTAssertTrue(c.harvestIfReady())
+        for i in 0..<instances1 {
+            XCTAssertEqual([bucket(r, bank: bank1, i)[0], bucket(r, bank: bank1, i)[1]], [0, 0], "instance \(i) full again")
+        }
+        for record in 0..<instances1 * Int(XPF_POLICER_ROWS.rawValue) {
+            XCTAssertEqual(raw(r, 1, .policer, bank: bank1, record), traffic(0, 0), "record \(record) zeroed")
+        }
+        XCTAssertEqual(bucket(r, bank: bank2, 0)[0], farFuture, "the running bank's buckets are the workers'")
+        XCTAssertEqual(shown(c, udp), traffic(1, 1000), "carried by identity")
+        XCTAssertEqual(shown(c, yellow), traffic(1, 900))
+        XCTAssertEqual(shown(c, isp), traffic(1, 64), "the last instance's record (a copy's, past every listed row's index)")
+        XCTAssertEqual(shown(c, Self.policer("tc-tcp", .red)), traffic(0, 0))
+        XCTAssertEqual(shown(c, Self.policer("p-x", .outOfProfile)), traffic(0, 0))
+    }
+
+    /// Packets the worker's real pipeline polices appear in `show firewall` under
+    /// "Policers:": what a two-color policer found out of profile (and discarded), what a
+    /// three-color one marked red and yellow. The counts follow the instances across
+    /// commits that renumber them; the bank a commit flips back to has full buckets (the
+    /// harvest filled them), so its instances police from scratch; `clear firewall filter`
+    /// clears the policer rows, /metrics' lifetime counts keep them.
+    func testPolicedPacketsThroughThePipelineAppearInShowFirewall() throws {
+        typealias F = Frames
+        let r = try fx.region("policed", queues: 1, interfaces: 2, sessionCapacity: 1024)
+        func model(extra: [String] = []) throws -> ConfigModel {
+            let text = FilterStageTests.text(filters: Self.policerFirewall(extra: extra), attach: FilterStageTests.input("edge"))
+            return try ConfigModel.load(text: text, file: "t").1
+        }
+        let m1 = try model()
+        var worker = try Worker(r, m1)
+        var c = PolicyHitCounts(region: r, model: m1)
+        let client = FilterStageTests.client4, server = FilterStageTests.server4
+        // 1000-byte datagrams: the first fits p's 1500-byte bucket, the second does not.
+        let datagram = 1000, ipHeader = 20, udpHeader = 8, tcpHeader = 20
+        let u = F.frame4(src: client, dst: server, proto: 17,
+                         l4: F.udp(40000, 9999, payload: [UInt8](repeating: 0, count: datagram - ipHeader - udpHeader)))
+        func syn(_ port: UInt16) -> [UInt8] {
+            F.frame4(src: client, dst: server, proto: 6,
+                     l4: F.tcp(port, 80, flags: TCPFlag.syn) + [UInt8](repeating: 0, count: datagram - ipHeader - tcpHeader))
+        }
+        let ping = F.frame4(src: client, dst: server, proto: 1, l4: F.icmpEcho(type: ICMPEcho.requestV4, id: 7, seq: 1))
+        let kB = UInt64(datagram)
+        XCTAssertEqual(ping.count - FilterStageTests.ipOffset, 36, "the ping's datagram, as the icmp term counts it")
+        XCTAssertEqual(worker.send(u).kind, .transmit)
+        XCTAssertEqual(worker.send(u).kind, .drop, "out of profile, then discard")
+        for port: UInt16 in 41000..<41003 { XCTAssertEqual(worker.send(syn(port)).kind, .transmit, "green, yellow, red: none discarded") }
+        XCTAssertEqual(worker.send(ping).kind, .transmit)
+        XCTAssertEqual(c.filters.counts().first?.policers, [
+            .init("p-udp", .outOfProfile, traffic(1, kB)), .init("tc-tcp", .red, traffic(1, kB)),
+            .init("tc-tcp", .yellow, traffic(1, kB)), .init("shared", .outOfProfile, traffic(0, 0)),
+        ])
+        XCTAssertEqual(FirewallListing.text(try FirewallListing.select(c.filters.counts(), filter: "edge"))
+            .split(separator: "\n", omittingEmptySubsequences: false), [
+                "Filter: edge",
+                "Policers:",
+                "Name                                                Bytes              Packets",
+                "p-udp                                                1000                    1",
+                "tc-tcp (red)                                         1000                    1",
+                "tc-tcp (yellow)                                      1000                    1",
+                "shared                                                  0                    0",
+                "Terms:",
+                "Name                                                Bytes              Packets",
+                "udp                                                  2000                    2",
+                "tcp                                                  3000                    3",
+                "icmp                                                   36                    1",
+                "rest                                                    0                    0",
+            ])
+
+        // A term first renumbers every instance; the new bank has never been policed in.
+        let m2 = try model(extra: ["x"])
+        try commit(&c, m2, running: m1)
+        try worker.adopt(r)
+        XCTAssertTrue(c.harvestIfReady())
+        XCTAssertEqual(worker.send(u).kind, .transmit, "a new epoch's instance starts full")
+        XCTAssertEqual(worker.send(u).kind, .drop)
+        XCTAssertEqual(c.filters.counts().first?.policers.map(\.name), ["p-x", "p-udp", "tc-tcp", "tc-tcp", "shared"])
+        XCTAssertEqual(shown(c, Self.policer("p-udp", .outOfProfile)), traffic(2, 2 * kB), "carried across the commit")
+        XCTAssertEqual(shown(c, Self.policer("tc-tcp", .yellow)), traffic(1, kB))
+
+        // Back to the first bank, whose p-udp (instance 0 there too) was left a packet from
+        // empty at this very time: the harvest filled it, so the first packet fits again.
+        try commit(&c, m1, running: m2)
+        try worker.adopt(r)
+        XCTAssertTrue(c.harvestIfReady())
+        XCTAssertEqual(worker.send(u).kind, .transmit, "the reused bank's bucket was filled by the harvest")
+        XCTAssertEqual(worker.send(u).kind, .drop)
+        XCTAssertEqual(shown(c, Self.policer("p-udp", .outOfProfile)), traffic(3, 3 * kB))
+        XCTAssertNil(shown(c, Self.policer("p-x", .outOfProfile)), "gone with its term")
+
+        try c.filters.clear(filter: "edge")
+        XCTAssertEqual(c.filters.counts().first?.policers.map(\.traffic), Array(repeating: traffic(0, 0), count: 4))
+        XCTAssertEqual(worker.send(u).kind, .drop)
+        XCTAssertEqual(shown(c, Self.policer("p-udp", .outOfProfile)), traffic(1, kB))
+        XCTAssertEqual(c.filters.lifetimeCounts().first?.policers, [
+            .init("p-udp", .outOfProfile, traffic(4, 4 * kB)), .init("tc-tcp", .red, traffic(1, kB)),
+            .init("tc-tcp", .yellow, traffic(1, kB)), .init("shared", .outOfProfile, traffic(0, 0)),
+        ], "the lifetime counts (/metrics) ignore the clear")
+    }
+
     func testControlReplyRoundTrip() throws {
         let filters = [
             FirewallFilterCounts(family: .inet, name: "edge", counters: [.init("allowed", traffic(10, 840))],
+                                 policers: [.init("p-web", .outOfProfile, traffic(3, 4500)), .init("tc", .red, traffic(1, 2)),
+                                            .init("tc", .yellow, traffic(0, 0))],
                                  terms: [.init("web", traffic(10, 840)), .init("rest", traffic(0, 0))]),
             FirewallFilterCounts(family: .inet6, name: "empty", counters: [], terms: []),
             FirewallFilterCounts(family: .inet6, name: "edge", counters: [], terms: [.init("all", traffic(UInt64.max, 1))]),
         ]
         let reply = filters.flatMap(\.lines).joined(separator: "\n")
-        XCTAssertEqual(reply, "filter\tinet\tedge\ncounter\tallowed\t10\t840\nterm\tweb\t10\t840\nterm\trest\t0\t0\n"
+        XCTAssertEqual(reply, "filter\tinet\tedge\ncounter\tallowed\t10\t840\npolicer\tp-web\tout-of-profile\t3\t4500\n"
+            + "policer\ttc\tred\t1\t2\npolicer\ttc\tyellow\t0\t0\nterm\tweb\t10\t840\nterm\trest\t0\t0\n"
             + "filter\tinet6\tempty\nfilter\tinet6\tedge\nterm\tall\t18446744073709551615\t1")
         XCTAssertEqual(FirewallFilterCounts.parse(reply: reply), filters)
         XCTAssertEqual(FirewallFilterCounts.parse(reply: ""), [])
         XCTAssertNil(FirewallFilterCounts.parse(reply: "error: something"))
         XCTAssertNil(FirewallFilterCounts.parse(reply: "term\tweb\t1\t2"), "a row before any filter")
         XCTAssertNil(FirewallFilterCounts.parse(reply: "filter\tinet4\tf"))
+        XCTAssertNil(FirewallFilterCounts.parse(reply: "filter\tinet\tf\npolicer\tp\tgreen\t1\t2"), "green is not counted")
+        XCTAssertNil(FirewallFilterCounts.parse(reply: "filter\tinet\tf\npolicer\tp\t1\t2"), "a policer row without its color")
+
+        // The text: policers after the counters (Junos), a three-color instance's colors
+        // named; `counter C` shows that counter alone.
+        XCTAssertEqual(FirewallListing.text([filters[0]]).split(separator: "\n", omittingEmptySubsequences: false), [
+            "Filter: edge",
+            "Counters:",
+            "Name                                                Bytes              Packets",
+            "allowed                                               840                   10",
+            "Policers:",
+            "Name                                                Bytes              Packets",
+            "p-web                                                4500                    3",
+            "tc (red)                                                2                    1",
+            "tc (yellow)                                             0                    0",
+            "Terms:",
+            "Name                                                Bytes              Packets",
+            "web                                                   840                   10",
+            "rest                                                    0                    0",
+        ])
+        XCTAssertEqual(try FirewallListing.select(filters, filter: "edge", counter: "allowed"), [
+            FirewallFilterCounts(family: .inet, name: "edge", counters: [.init("allowed", traffic(10, 840))], terms: []),
+        ])
     }
 }

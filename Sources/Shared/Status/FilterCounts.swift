@@ -1,21 +1,30 @@
 // Firewall filter counters that survive commits (`show firewall`, `clear firewall`, /metrics;
-// issue 10 §4).
+// issue 10 §4, §5).
 //
-// Workers count per term and per named counter (`then count C`) in struct xpf_filter_hits
-// (Pipeline/FilterCounters.swift): rows indexed by TERMS and COUNTERS index, banked with the
-// policy ids. An index means something only under one configuration, and a commit that
-// changes filters or their attachments starts a new policy epoch, which flips the bank. So
+// Workers count per term, per named counter (`then count C`) and per policer instance (what
+// it found out of profile or marked red, and what it marked yellow) in struct
+// xpf_filter_hits (Pipeline/FilterCounters.swift): rows indexed by TERMS, COUNTERS and
+// POLICER_INSTANCES index, banked with the policy ids. An index means something only under
+// one configuration, and a commit that changes filters, policers or their attachments starts
+// a new policy epoch, which flips the bank. So
 // the filter rows follow exactly the policy hit counters' protocol (PolicyHitCounts.swift):
 // PolicyHitCounts drives this type — `flipped()` right after it published a flip,
 // `harvest()` once every live worker acknowledged that generation (its acquire load of
 // config_generation_seen makes the workers' last counts in the old bank visible), before
-// the next flip may reuse the bank. xpfd keeps the lasting counts per identity:
+// the next flip may reuse the bank. The harvest also fills that bank's policer buckets
+// (struct xpf_policer_buckets, banked the same way) again: the next configuration that
+// polices in the bank starts every instance with a full bucket, never with the state an
+// instance of the same index had under the old one. xpfd keeps the lasting counts per
+// identity:
 //
-//   a term    (family, filter name, term name)
-//   a counter (family, filter name, counter name)
+//   a term     (family, filter name, term name)
+//   a counter  (family, filter name, counter name)
+//   a policer  (family, filter name, instance name, color: out of profile for a two-color
+//              instance; red and yellow for a three-color one)
 //
-// so a filter's counts go on across commits that renumber its rows, and a filter, term or
-// counter removed is gone for good (written again later, it starts from zero, as on Junos).
+// so a filter's counts go on across commits that renumber its rows, and a filter, term,
+// counter or policer instance removed is gone for good (written again later, it starts from
+// zero, as on Junos).
 //
 // `clear firewall` cannot zero a bank a worker writes: it remembers each identity's lifetime
 // count at that moment (`clearedAt`), and `show firewall` prints the lifetime count minus
@@ -25,17 +34,20 @@ import CXPF
 
 /// What a firewall count belongs to, across commits.
 public struct FilterCountIdentity: Hashable, Sendable {
-    public enum Kind: String, Sendable {
+    public enum Kind: Hashable, Sendable {
         /// A term's own count: every packet the term matched.
         case term
         /// A named counter (`then count C`), shared by the filter's terms that name it.
         case counter
+        /// A policer instance's count of one color.
+        case policer(PolicerColor)
     }
 
     public var kind: Kind
     public var family: ConfigModel.Family
     public var filter: String
-    /// The term's or the counter's name.
+    /// The term's or the counter's name, or the policer instance's ("P-T": policer P of
+    /// term T; "P": a filter-specific policer).
     public var name: String
 
     public init(_ kind: Kind, family: ConfigModel.Family, filter: String, name: String) {
@@ -44,6 +56,22 @@ public struct FilterCountIdentity: Hashable, Sendable {
         self.filter = filter
         self.name = name
     }
+}
+
+/// What a policer instance counts (enum xpf_policer_row): the packets a two-color policer
+/// found out of profile (row OUT), or a three-color one marked red (row OUT) or yellow (row
+/// YELLOW). Green packets are not counted (Junos neither). The raw value is the name
+/// `show firewall --json`, the control reply and /metrics give it.
+public enum PolicerColor: String, Sendable {
+    case outOfProfile = "out-of-profile"
+    case red
+    case yellow
+
+    /// The row of the instance's counts (xpf_filter_hits.policer) this color is counted in.
+    var row: xpf_policer_row { self == .yellow ? XPF_POLICER_ROW_YELLOW : XPF_POLICER_ROW_OUT }
+
+    /// The colors an instance counts: two-color out of profile; three-color red, yellow.
+    static func counted(threeColor: Bool) -> [PolicerColor] { threeColor ? [.red, .yellow] : [.outOfProfile] }
 }
 
 /// Packets and bytes (of the IP datagram, as Junos counts).
@@ -80,17 +108,35 @@ public struct FirewallFilterCounts: Equatable, Sendable {
         }
     }
 
+    /// A policer instance's count of one color.
+    public struct PolicerRow: Equatable, Sendable {
+        /// The instance's name ("P-T", or "P" for a filter-specific policer).
+        public var name: String
+        public var color: PolicerColor
+        public var traffic: FilterTraffic
+
+        public init(_ name: String, _ color: PolicerColor, _ traffic: FilterTraffic) {
+            self.name = name
+            self.color = color
+            self.traffic = traffic
+        }
+    }
+
     public var family: ConfigModel.Family
     public var name: String
     /// Named counters, in the order the filter's terms first name them.
     public var counters: [Row]
+    /// The filter's policer instances in the order its terms first name them, each with its
+    /// colors (out of profile; or red, then yellow).
+    public var policers: [PolicerRow]
     /// Every term, in order.
     public var terms: [Row]
 
-    public init(family: ConfigModel.Family, name: String, counters: [Row], terms: [Row]) {
+    public init(family: ConfigModel.Family, name: String, counters: [Row], policers: [PolicerRow] = [], terms: [Row]) {
         self.family = family
         self.name = name
         self.counters = counters
+        self.policers = policers
         self.terms = terms
     }
 }
@@ -106,6 +152,8 @@ public struct FilterCounts {
             var terms: Range<Int>
             /// COUNTERS indices of the filter's named counters, in index order.
             var counters: [Int]
+            /// Indices of `policers` of the filter's instances, in instance order.
+            var policers: [Int] = []
         }
 
         var bank: UInt32
@@ -114,8 +162,32 @@ public struct FilterCounts {
         var terms: [FilterCountIdentity]
         /// By COUNTERS index.
         var counters: [FilterCountIdentity]
+        /// Every policer instance's counted colors, in POLICER_INSTANCES order (a three-color
+        /// instance's red, then its yellow).
+        var policers: [FilterCountIdentity]
+        /// The xpf_filter_hits.policer record of each of `policers`: instance index ×
+        /// XPF_POLICER_ROWS + its color's row.
+        var policerRecords: [Int]
+        /// POLICER_INSTANCES records: the buckets of the bank this configuration polices in.
+        var instances: Int
 
-        subscript(_ t: FilterCounters.Table) -> [FilterCountIdentity] { t == .term ? terms : counters }
+        subscript(_ t: FilterCounters.Table) -> [FilterCountIdentity] {
+            switch t {
+            case .term: return terms
+            case .counter: return counters
+            case .policer: return policers
+            }
+        }
+
+        /// The record of table `t` (xpf_filter_hits) entry `i` of `self[t]` is counted in:
+        /// the TERMS or COUNTERS index itself, a policer color's record.
+        func record(_ t: FilterCounters.Table, _ i: Int) -> Int { t == .policer ? policerRecords[i] : i }
+
+        /// How many records of table `t` this configuration's workers may count in (a
+        /// two-color instance's unlisted YELLOW record included).
+        func records(_ t: FilterCounters.Table) -> Int {
+            t == .policer ? instances * Int(XPF_POLICER_ROWS.rawValue) : self[t].count
+        }
 
         /// The layout of `region`'s running snapshot (xpfd published it: it is valid).
         init(_ region: ShmRegion) {
@@ -135,27 +207,53 @@ public struct FilterCounts {
                 let f = filters[Int(t.filter)]
                 return FilterCountIdentity(.term, family: f.family, filter: f.name, name: name(t.name))
             }
+            var policers: [FilterCountIdentity] = [], policerRecords: [Int] = []
+            let instances = view.records(XPF_CFG_SEC_POLICER_INSTANCES, as: xpf_cfg_policer_instance.self)
+            for (i, p) in instances.enumerated() {
+                let f = filters[Int(p.filter)]
+                for color in PolicerColor.counted(threeColor: p.flags & XPF_CFG_PI_THREE_COLOR.rawValue != 0) {
+                    filters[Int(p.filter)].policers.append(policers.count)
+                    policers.append(FilterCountIdentity(.policer(color), family: f.family, filter: f.name, name: name(p.name)))
+                    policerRecords.append(i * Int(XPF_POLICER_ROWS.rawValue) + Int(color.row.rawValue))
+                }
+            }
             bank = view.head.pointee.policy_bank
             self.filters = filters
             self.counters = counters
+            self.policers = policers
+            self.policerRecords = policerRecords
+            self.instances = instances.count
         }
 
         /// xpf_cfg_filter.family of an inet6 filter.
         static let inet6Family: UInt8 = 6
     }
 
-    /// One value per row of the term table and of the counter table.
+    /// One value per listed row of the term, the counter and the policer table.
     struct PerRow<Value> {
-        var term: [Value]
-        var counter: [Value]
+        var term: [Value] = []
+        var counter: [Value] = []
+        var policer: [Value] = []
 
         subscript(_ t: FilterCounters.Table) -> [Value] {
-            get { t == .term ? term : counter }
-            set { if t == .term { term = newValue } else { counter = newValue } }
+            get {
+                switch t {
+                case .term: return term
+                case .counter: return counter
+                case .policer: return policer
+                }
+            }
+            set {
+                switch t {
+                case .term: term = newValue
+                case .counter: counter = newValue
+                case .policer: policer = newValue
+                }
+            }
         }
     }
 
-    static let tables: [FilterCounters.Table] = [.term, .counter]
+    static let tables: [FilterCounters.Table] = [.term, .counter, .policer]
 
     let region: ShmRegion
     var current: Layout
@@ -172,13 +270,13 @@ public struct FilterCounts {
     /// into dictionaries by identity).
     var base: PerRow<FilterTraffic>
     /// Per row of the unharvested layout: the running row with the same identity, if any.
-    var carried = PerRow<Int?>(term: [], counter: [])
+    var carried = PerRow<Int?>()
 
     /// Counts from now on, starting with `region`'s running configuration.
     public init(region: ShmRegion) {
         self.region = region
         current = Layout(region)
-        base = PerRow(term: [], counter: [])
+        base = PerRow()
         rebase()
     }
 
@@ -201,13 +299,14 @@ public struct FilterCounts {
         rebase()
     }
 
-    /// Adds the previous epoch's bank to the totals and zeroes its rows. Only when no live
-    /// worker counts there any more (PolicyHitCounts.harvestIfReady checks that first).
+    /// Adds the previous epoch's bank to the totals, zeroes its rows and fills its policer
+    /// buckets. Only when no live worker counts or polices there any more
+    /// (PolicyHitCounts.harvestIfReady checks that first).
     mutating func harvest() {
         guard let old = unharvested else { return }
         for t in Self.tables {
             var sums = old[t].map { _ in FilterTraffic() }
-            for q in 0..<region.queues { add(bank: old.bank, t, q, into: &sums) }
+            for q in 0..<region.queues { add(old, t, q, into: &sums) }
             for (identity, n) in zip(old[t], sums) where !n.isZero {
                 totals[identity] = (totals[identity] ?? FilterTraffic()) &+ n
             }
@@ -215,12 +314,24 @@ public struct FilterCounts {
                 // Relaxed: no worker writes this bank now; the release store of the next
                 // flip's config_current publishes the zeroes to the workers that will count here.
                 let rows = FilterCounters.rows(region.filterHits(q), t, bank: old.bank)
-                for row in old[t].indices { FilterCounters.zero(rows, row) }
+                for record in 0..<old.records(t) { FilterCounters.zero(rows, record) }
             }
         }
+        // The old configuration's buckets full again (0: see xpf_policer_bucket), so the
+        // next configuration's instances that police in this bank start full. Relaxed, as
+        // the rows above: no worker polices in this bank now, and the next flip's release
+        // store of config_current publishes the zeroes before any worker's first swap here.
+        let buckets = Self.policerBank(region, old.bank)
+        for i in 0..<old.instances {
+            // Safe: i < POLICER_INSTANCES ≤ XPF_MAX_POLICER_INSTANCES (SnapshotWriter), the
+            // bank's size; a bucket is two 64-bit words.
+            let words = UnsafeMutableRawPointer(buckets + i).assumingMemoryBound(to: UInt64.self)
+            xpf_store_relaxed_u64(words, 0)
+            xpf_store_relaxed_u64(words + 1, 0)
+        }
         unharvested = nil
-        carried = PerRow(term: [], counter: [])
-        let live = Set(current.terms + current.counters)
+        carried = PerRow()
+        let live = Set(current.terms + current.counters + current.policers)
         totals = totals.filter { live.contains($0.key) }
         clearedAt = clearedAt.filter { live.contains($0.key) }
         rebase()
@@ -235,6 +346,7 @@ public struct FilterCounts {
         for f in chosen {
             for row in f.terms { clearedAt[current.terms[row]] = lifetime.term[row] }
             for row in f.counters { clearedAt[current.counters[row]] = lifetime.counter[row] }
+            for row in f.policers { clearedAt[current.policers[row]] = lifetime.policer[row] }
         }
     }
 
@@ -247,15 +359,20 @@ public struct FilterCounts {
 
     func listing(sinceClear: Bool) -> [FirewallFilterCounts] {
         let lifetime = self.lifetime()
-        func row(_ t: FilterCounters.Table, _ i: Int) -> FirewallFilterCounts.Row {
-            let identity = current[t][i]
-            var n = lifetime[t][i]
-            if sinceClear, let start = clearedAt[identity] { n = n &- start }
-            return .init(identity.name, n)
+        func traffic(_ t: FilterCounters.Table, _ i: Int) -> FilterTraffic {
+            let n = lifetime[t][i]
+            guard sinceClear, let start = clearedAt[current[t][i]] else { return n }
+            return n &- start
+        }
+        func row(_ t: FilterCounters.Table, _ i: Int) -> FirewallFilterCounts.Row { .init(current[t][i].name, traffic(t, i)) }
+        func policer(_ i: Int) -> FirewallFilterCounts.PolicerRow {
+            let identity = current.policers[i]
+            guard case .policer(let color) = identity.kind else { preconditionFailure("\(identity) in the policer table") }
+            return .init(identity.name, color, traffic(.policer, i))
         }
         return current.filters.map { f in
             FirewallFilterCounts(family: f.family, name: f.name, counters: f.counters.map { row(.counter, $0) },
-                                 terms: f.terms.map { row(.term, $0) })
+                                 policers: f.policers.map(policer), terms: f.terms.map { row(.term, $0) })
         }
     }
 
@@ -265,10 +382,10 @@ public struct FilterCounts {
         var out = base
         for t in Self.tables {
             for q in 0..<region.queues {
-                add(bank: current.bank, t, q, into: &out[t])
+                add(current, t, q, into: &out[t])
                 if let old = unharvested {
                     var sums = old[t].map { _ in FilterTraffic() }
-                    add(bank: old.bank, t, q, into: &sums)
+                    add(old, t, q, into: &sums)
                     for (i, n) in sums.enumerated() { if let to = carried[t][i] { out[t][to] = out[t][to] &+ n } }
                 }
             }
@@ -276,35 +393,48 @@ public struct FilterCounts {
         return out
     }
 
-    /// Adds worker `q`'s rows of table `t` in `bank` to `sums` (one per row).
-    func add(bank: UInt32, _ t: FilterCounters.Table, _ q: Int, into sums: inout [FilterTraffic]) {
-        let rows = FilterCounters.rows(region.filterHits(q), t, bank: bank)
+    /// Adds worker `q`'s records of table `t` in `layout`'s bank to `sums` (one per entry of
+    /// `layout[t]`).
+    func add(_ layout: Layout, _ t: FilterCounters.Table, _ q: Int, into sums: inout [FilterTraffic]) {
+        let rows = FilterCounters.rows(region.filterHits(q), t, bank: layout.bank)
         for i in sums.indices {
-            let n = FilterCounters.read(rows, i)  // single writer: that worker
+            let n = FilterCounters.read(rows, layout.record(t, i))  // single writer: that worker
             sums[i] = sums[i] &+ FilterTraffic(packets: n.packets, bytes: n.bytes)
         }
+    }
+
+    /// Bank `bank` of `region`'s policer buckets: XPF_MAX_POLICER_INSTANCES of them.
+    static func policerBank(_ region: ShmRegion, _ bank: UInt32) -> UnsafeMutablePointer<xpf_policer_bucket> {
+        // Safe: struct xpf_policer_buckets is two banks of XPF_MAX_POLICER_INSTANCES buckets
+        // (Swift does not import an array that large); bank & 1 picks one.
+        UnsafeMutableRawPointer(region.policerBuckets).assumingMemoryBound(to: xpf_policer_bucket.self)
+            + Int(bank & 1) * Int(XPF_MAX_POLICER_INSTANCES)
     }
 }
 
 // MARK: - Control reply and text
 
 extension FirewallFilterCounts {
-    // The control reply (xpfd → xpfctl): one line per filter, then one per named counter and
-    // per term of that filter, tab-separated (Junos names hold no tabs or newlines):
+    // The control reply (xpfd → xpfctl): one line per filter, then one per named counter, per
+    // policer instance's color and per term of that filter, tab-separated (Junos names hold
+    // no tabs or newlines):
     //   filter  FAMILY  NAME
     //   counter NAME    PACKETS  BYTES
+    //   policer NAME    COLOR    PACKETS  BYTES     (COLOR: a PolicerColor raw value)
     //   term    NAME    PACKETS  BYTES
-    static let filterKind = "filter", counterKind = "counter", termKind = "term"
+    static let filterKind = "filter", counterKind = "counter", policerKind = "policer", termKind = "term"
     static let separator: Character = "\t"
 
     /// This filter as lines of the control reply.
     public var lines: [String] {
         let s = String(Self.separator)
-        func row(_ kind: String, _ r: Row) -> String {
-            [kind, r.name, String(r.traffic.packets), String(r.traffic.bytes)].joined(separator: s)
+        func row(_ kind: String, _ name: String, _ color: PolicerColor?, _ n: FilterTraffic) -> String {
+            ([kind, name] + (color.map { [$0.rawValue] } ?? []) + [String(n.packets), String(n.bytes)]).joined(separator: s)
         }
         return [[Self.filterKind, family.rawValue, name].joined(separator: s)]
-            + counters.map { row(Self.counterKind, $0) } + terms.map { row(Self.termKind, $0) }
+            + counters.map { row(Self.counterKind, $0.name, nil, $0.traffic) }
+            + policers.map { row(Self.policerKind, $0.name, $0.color, $0.traffic) }
+            + terms.map { row(Self.termKind, $0.name, nil, $0.traffic) }
     }
 
     /// The filters of a control reply (`lines` of each, joined by newlines), or nil when a
@@ -321,6 +451,10 @@ extension FirewallFilterCounts {
                 guard f.count == 4, let packets = UInt64(f[2]), let bytes = UInt64(f[3]), !out.isEmpty else { return nil }
                 let r = Row(f[1], FilterTraffic(packets: packets, bytes: bytes))
                 if f[0] == counterKind { out[out.count - 1].counters.append(r) } else { out[out.count - 1].terms.append(r) }
+            case policerKind:
+                guard f.count == 5, let color = PolicerColor(rawValue: f[2]), let packets = UInt64(f[3]),
+                      let bytes = UInt64(f[4]), !out.isEmpty else { return nil }
+                out[out.count - 1].policers.append(PolicerRow(f[1], color, FilterTraffic(packets: packets, bytes: bytes)))
             default: return nil
             }
         }
@@ -336,8 +470,8 @@ public enum FirewallListing {
     }
 
     /// The filters `show firewall [filter F] [counter C]` prints: every one, every family's
-    /// filter F, or its counter C only (no terms then). Throws for an unknown filter or
-    /// counter.
+    /// filter F, or its counter C only (no policers or terms then). Throws for an unknown
+    /// filter or counter.
     public static func select(_ filters: [FirewallFilterCounts], filter: String? = nil, counter: String? = nil) throws
         -> [FirewallFilterCounts]
     {
@@ -347,6 +481,7 @@ public enum FirewallListing {
         guard let counter else { return chosen }
         for i in chosen.indices {
             chosen[i].counters = chosen[i].counters.filter { $0.name == counter }
+            chosen[i].policers = []
             chosen[i].terms = []
         }
         chosen = chosen.filter { !$0.counters.isEmpty }
@@ -356,15 +491,19 @@ public enum FirewallListing {
 
     /// Junos' columns: names left, bytes right-aligned to column 57, packets to column 78.
     /// A block per filter, blank lines between; "Counters:" when the filter has named
-    /// counters, "Terms:" (xpf) when terms are listed. A name that both families use for a
-    /// filter says which one: "Filter: F (inet6)".
+    /// counters, "Policers:" when it has policer instances (as Junos, after the counters: a
+    /// two-color instance's out-of-profile count under its name, "P-T"; a three-color one's
+    /// red and yellow counts as "P-T (red)" and "P-T (yellow)"), "Terms:" (xpf) when terms
+    /// are listed. A name that both families use for a filter says which one: "Filter: F
+    /// (inet6)".
     public static func text(_ filters: [FirewallFilterCounts]) -> String {
         var names: [String: Int] = [:]
         for f in filters { names[f.name, default: 0] += 1 }
         var blocks: [String] = []
         for f in filters {
             var lines = ["Filter: \(f.name)" + (names[f.name]! > 1 ? " (\(f.family))" : "")]
-            for (title, rows) in [("Counters:", f.counters), ("Terms:", f.terms)] where !rows.isEmpty {
+            let policers = f.policers.map { FirewallFilterCounts.Row(policerName($0), $0.traffic) }
+            for (title, rows) in [("Counters:", f.counters), ("Policers:", policers), ("Terms:", f.terms)] where !rows.isEmpty {
                 lines.append(title)
                 lines.append(line("Name", "Bytes", "Packets"))
                 for r in rows { lines.append(line(r.name, String(r.traffic.bytes), String(r.traffic.packets))) }
@@ -372,6 +511,11 @@ public enum FirewallListing {
             blocks.append(lines.joined(separator: "\n"))
         }
         return blocks.joined(separator: "\n\n")
+    }
+
+    /// A policer row's name in the text: the instance's, and a three-color one's color.
+    static func policerName(_ p: FirewallFilterCounts.PolicerRow) -> String {
+        p.color == .outOfProfile ? p.name : "\(p.name) (\(p.color.rawValue))"
     }
 
     /// Where the Bytes column ends, and the width of the Packets column after it (Junos).
