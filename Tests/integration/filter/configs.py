@@ -77,3 +77,50 @@ def prefix_list(name, *prefixes):
 def addresses(keyword, *entries):
     """`source-address { A; B except; }` as one statement of a `from` block."""
     return "%s { %s }" % (keyword, " ".join(e + ";" for e in entries))
+
+
+# Policers (issue 10 §5) ----------------------------------------------------------------
+
+
+def policer(name, bandwidth, burst, then="discard", filter_specific=False):
+    """`firewall policer NAME { [filter-specific;] if-exceeding { bandwidth-limit B;
+    burst-size-limit S; } then THEN; }` (THEN: discard, or e.g. "loss-priority high")."""
+    flag = "        filter-specific;\n" if filter_specific else ""
+    return ("firewall {\n    policer %s {\n%s        if-exceeding {\n            bandwidth-limit %s;\n"
+            "            burst-size-limit %s;\n        }\n        then %s;\n    }\n}\n") % (
+        name, flag, bandwidth, burst, then)
+
+
+def three_color_policer(name, color, cir, cbs, ebs=None, pir=None, pbs=None, discard_red=False,
+                        filter_specific=False):
+    """`firewall three-color-policer NAME`: single-rate (RFC 2697: `ebs`) or two-rate
+    (RFC 2698: `pir`, `pbs`), `color` "color-blind" or "color-aware"; `discard_red`: the
+    `action { loss-priority high then discard; }` that drops red packets."""
+    assert (ebs is None) != (pir is None and pbs is None), "single-rate takes ebs, two-rate pir and pbs"
+    if ebs is not None:
+        mode, rates = "single-rate", ["committed-information-rate %s" % cir, "committed-burst-size %s" % cbs,
+                                      "excess-burst-size %s" % ebs]
+    else:
+        mode, rates = "two-rate", ["committed-information-rate %s" % cir, "committed-burst-size %s" % cbs,
+                                   "peak-information-rate %s" % pir, "peak-burst-size %s" % pbs]
+    body = "        filter-specific;\n" if filter_specific else ""
+    body += "        %s {\n%s        }\n" % (mode, "".join("            %s;\n" % s for s in [color, *rates]))
+    if discard_red:
+        body += "        action {\n            loss-priority high then discard;\n        }\n"
+    return "firewall {\n    three-color-policer %s {\n%s    }\n}\n" % (name, body)
+
+
+def interface_specific_filter(family, name, *terms):
+    """firewall_filter with `interface-specific;`: one copy per attachment (F-IFL-i / -o),
+    each with its own counters and policer instances."""
+    return "firewall {\n    family %s {\n        filter %s {\n            interface-specific;\n%s        }\n    }\n}\n" % (
+        FAMILY[family], name, "".join(terms))
+
+
+def color_terms(port):
+    """Three terms counting the UDP datagrams to `port` by loss priority: `red-PORT`
+    (high), `yellow-PORT` (medium-high) and `green-PORT` (the rest), each accepted."""
+    match = ["protocol udp", "destination-port %d" % port]
+    return [term("red-%d" % port, match + ["loss-priority high"], ["count red-%d" % port, "accept"]),
+            term("yellow-%d" % port, match + ["loss-priority medium-high"], ["count yellow-%d" % port, "accept"]),
+            term("green-%d" % port, match, ["count green-%d" % port, "accept"])]
