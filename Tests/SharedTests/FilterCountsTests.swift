@@ -717,5 +717,13 @@ final class FilterCountsTests: XCTestCase {
         XCTAssertEqual(try FirewallListing.select(filters, filter: "edge", counter: "allowed"), [
             FirewallFilterCounts(family: .inet, name: "edge", counters: [.init("allowed", traffic(10, 840))], terms: []),
         ])
+
+        // --json: a color per policer row, none on counters and terms.
+        XCTAssertEqual(FirewallListing.json(Array(filters[0...1])), #"{"filters":[{"name":"edge","family":"inet","#
+            + #""counters":[{"name":"allowed","bytes":840,"packets":10}],"#
+            + #""policers":[{"name":"p-web","color":"out-of-profile","bytes":4500,"packets":3},"#
+            + #"{"name":"tc","color":"red","bytes":2,"packets":1},{"name":"tc","color":"yellow","bytes":0,"packets":0}],"#
+            + #""terms":[{"name":"web","bytes":840,"packets":10},{"name":"rest","bytes":0,"packets":0}]},"#
+            + #"{"name":"empty","family":"inet6","counters":[],"policers":[],"terms":[]}]}"#)
     }
 }

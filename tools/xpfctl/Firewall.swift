@@ -1,21 +1,30 @@
-// xpfctl: firewall filter counters (issue 10 §4) — `show firewall [filter F] [counter C]`,
-// `clear firewall [all | filter F]`. xpfd keeps the counts (FilterCounts.swift).
+// xpfctl: firewall filter counters and policer counts (issue 10 §4, §5) — `show firewall
+// [filter F] [counter C]`, `clear firewall [all | filter F]`. xpfd keeps the counts
+// (FilterCounts.swift), FirewallListing writes them.
 import ArgumentParser
 import Shared
 
 struct FirewallShow: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "firewall",
-        abstract: "Firewall filter counters: each filter's named counters and (an xpf extension) each term's count.",
+        abstract: "Firewall filter counters: each filter's named counters, its policers' counts and (an xpf extension) each term's count.",
         discussion: """
             `xpfctl show firewall [filter F [counter C]] [--json]`. Every filter of the running configuration (or every \
             family's filter F), as Junos prints it: "Filter: F", then "Counters:" with a Name, Bytes, Packets line per \
-            named counter (`then count C`: one per filter and name, shared by the terms that name it), then — not in \
-            Junos — "Terms:" with the same columns for every term (the packets the term matched, whatever its actions). \
-            Bytes are those of the IP datagram. `counter C` prints that counter only. A filter name that both families \
-            use says which one: "Filter: F (inet6)". Counts are summed over the workers, since the last `clear \
-            firewall`; they follow a filter across commits while its family, name and the term's or counter's name \
-            stay (a removed one is gone). An unknown filter or counter is an error (exit 1).
+            named counter (`then count C`: one per filter and name, shared by the terms that name it), then \
+            "Policers:" with a line per policer instance — "P-T" for policer P of term T, "P" for a filter-specific \
+            policer (one instance for the filter) — counting the packets a two-color policer found out of profile, \
+            and two lines for a three-color policer, "P-T (red)" and "P-T (yellow)", counting what it marked red and \
+            yellow (green is not counted); then — not in Junos — "Terms:" with the same columns for every term (the \
+            packets the term matched, whatever its actions). An interface-specific filter is listed once per \
+            attachment, "F-IFL-i" / "F-IFL-o" (e.g. edge-fw0.0-i), with its own counters and policer instances. Bytes \
+            are those of the IP datagram. `counter C` prints that counter only. A filter name that both families use \
+            says which one: "Filter: F (inet6)". Counts are summed over the workers, since the last `clear firewall`; \
+            they follow a filter across commits while its family, name and the term's, counter's or policer \
+            instance's name stay (a removed one is gone). --json: {"filters": [{"name", "family", "counters": \
+            [{"name", "bytes", "packets"}], "policers": [{"name", "color": "out-of-profile" | "red" | "yellow", \
+            "bytes", "packets"}], "terms": [{"name", "bytes", "packets"}]}]}. An unknown filter or counter is an \
+            error (exit 1).
             """)
     @OptionGroup var common: Common
     @Flag(name: .long, help: "JSON output.")
@@ -44,34 +53,15 @@ struct FirewallShow: ParsableCommand {
             print(chosen.isEmpty ? "no firewall filters in the running configuration" : FirewallListing.text(chosen))
             return
         }
-        var j = JSONWriter()
-        j.beginObject()
-        j.beginArray("filters")
-        for f in chosen {
-            j.beginObject()
-            j.field("name", f.name); j.field("family", f.family.rawValue)
-            for (key, rows) in [("counters", f.counters), ("terms", f.terms)] {
-                j.beginArray(key)
-                for r in rows {
-                    j.beginObject()
-                    j.field("name", r.name); j.field("bytes", r.traffic.bytes); j.field("packets", r.traffic.packets)
-                    j.endObject()
-                }
-                j.endArray()
-            }
-            j.endObject()
-        }
-        j.endArray()
-        j.endObject()
-        print(j.text)
+        print(FirewallListing.json(chosen))
     }
 }
 
 struct ClearFirewall: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "firewall",
-        abstract: "Start firewall filter counters (and the terms' counts) from zero.",
-        discussion: "`xpfctl clear firewall [all]` clears every filter's, `xpfctl clear firewall filter F` every family's filter F (an unknown filter is an error). xpfd keeps the counts; `show firewall` shows what was counted since. /metrics is not reset (Prometheus counters only grow).")
+        abstract: "Start firewall filter counters (and the policers' and terms' counts) from zero.",
+        discussion: "`xpfctl clear firewall [all]` clears every filter's named counters, policer counts and term counts, `xpfctl clear firewall filter F` those of every family's filter F (an unknown filter is an error; an interface-specific filter's copies go by their names, F-IFL-i / F-IFL-o). The policers' buckets are left as they are: only the counts start again. xpfd keeps the counts; `show firewall` shows what was counted since. /metrics is not reset (Prometheus counters only grow).")
     @OptionGroup var common: Common
     @Argument(help: "all (the default), or filter F.")
     var words: [String] = []

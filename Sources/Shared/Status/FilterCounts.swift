@@ -462,8 +462,8 @@ extension FirewallFilterCounts {
     }
 }
 
-/// `show firewall [filter F] [counter C]` as Junos prints it, with the terms' own counts
-/// added (an xpf extension).
+/// `show firewall [filter F] [counter C] [--json]` as Junos prints it, with the terms' own
+/// counts added (an xpf extension).
 public enum FirewallListing {
     static func unknownFilter(_ name: String) -> XPFError {
         XPFError("no firewall filter \(name) in the running configuration")
@@ -511,6 +511,37 @@ public enum FirewallListing {
             blocks.append(lines.joined(separator: "\n"))
         }
         return blocks.joined(separator: "\n\n")
+    }
+
+    /// `show firewall --json`: {"filters": [{"name", "family", "counters": [{"name", "bytes",
+    /// "packets"}], "policers": [{"name", "color" (a PolicerColor raw value), "bytes",
+    /// "packets"}], "terms": [{"name", "bytes", "packets"}]}]}, in the order of `filters`.
+    public static func json(_ filters: [FirewallFilterCounts]) -> String {
+        var j = JSONWriter()
+        func rows(_ key: String, _ rows: [(name: String, color: PolicerColor?, traffic: FilterTraffic)]) {
+            j.beginArray(key)
+            for r in rows {
+                j.beginObject()
+                j.field("name", r.name)
+                if let color = r.color { j.field("color", color.rawValue) }
+                j.field("bytes", r.traffic.bytes); j.field("packets", r.traffic.packets)
+                j.endObject()
+            }
+            j.endArray()
+        }
+        j.beginObject()
+        j.beginArray("filters")
+        for f in filters {
+            j.beginObject()
+            j.field("name", f.name); j.field("family", f.family.rawValue)
+            rows("counters", f.counters.map { ($0.name, nil, $0.traffic) })
+            rows("policers", f.policers.map { ($0.name, $0.color, $0.traffic) })
+            rows("terms", f.terms.map { ($0.name, nil, $0.traffic) })
+            j.endObject()
+        }
+        j.endArray()
+        j.endObject()
+        return j.text
     }
 
     /// A policer row's name in the text: the instance's, and a three-color one's color.
