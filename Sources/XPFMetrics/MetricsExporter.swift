@@ -6,7 +6,10 @@
 // Names: `xpf_<subject>_<what>[_<unit>]`, counters end in `_total`. Labels: `queue` (worker
 // queue), `interface` (dataplane interface name), `reason` (drop reason, as xpf-top names
 // it), `result` (what the XDP program did), `state` (worker state), `family` / `filter` /
-// `counter` / `term` (a firewall filter's counter or term: `inet` or `inet6`, the names).
+// `counter` / `term` (a firewall filter's counter or term: `inet` or `inet6`, the names),
+// `policer` / `color` (a filter's policer instance, "P-T" or a filter-specific "P", and what
+// it counted: `out-of-profile` for a two-color policer, `red` or `yellow` for a three-color
+// one).
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,9 +25,9 @@ public struct SupervisorMetrics: Sendable, Equatable {
     /// Wall time of the last successful commit, from the request to the recorded commit
     /// (compile, encode, publish, every worker switched); nil before the first.
     public var lastCommitSeconds: Double?
-    /// The running firewall filters' counts since each counter or term appeared (xpfd keeps
-    /// them across commits; `clear firewall` does not reset them). A filter, counter or term
-    /// no longer listed loses its series.
+    /// The running firewall filters' counts since each counter, policer instance or term
+    /// appeared (xpfd keeps them across commits; `clear firewall` does not reset them). A
+    /// filter, counter, policer instance or term no longer listed loses its series.
     public var firewall: [FirewallFilterCounts]
 
     public init(commits: UInt64 = 0, lastCommitSeconds: Double? = nil, firewall: [FirewallFilterCounts] = []) {
@@ -159,6 +162,11 @@ private struct State {
                 exported.insert(restartingCounter(.firewallCounterPackets, labels, c.traffic.packets))
                 exported.insert(restartingCounter(.firewallCounterBytes, labels, c.traffic.bytes))
             }
+            for p in f.policers {
+                let labels = filter + [("policer", p.name), ("color", p.color.rawValue)]
+                exported.insert(restartingCounter(.firewallPolicerPackets, labels, p.traffic.packets))
+                exported.insert(restartingCounter(.firewallPolicerBytes, labels, p.traffic.bytes))
+            }
             for t in f.terms {
                 let labels = filter + [("term", t.name)]
                 exported.insert(restartingCounter(.firewallTermPackets, labels, t.traffic.packets))
@@ -269,6 +277,8 @@ struct Metric {
     static let txRingUsed = Metric(name: "xpf_worker_tx_ring_used_descriptors", help: "TX descriptors not yet completed at the worker's last loop pass.")
     static let firewallCounterPackets = Metric(name: "xpf_firewall_counter_packets_total", help: "Packets a firewall filter counter (then count) counted, every worker, since it appeared (not reset by clear firewall).")
     static let firewallCounterBytes = Metric(name: "xpf_firewall_counter_bytes_total", help: "Bytes (IP datagrams) a firewall filter counter (then count) counted, every worker, since it appeared (not reset by clear firewall).")
+    static let firewallPolicerPackets = Metric(name: "xpf_firewall_policer_packets_total", help: "Packets a firewall filter's policer instance found out of profile (two-color) or marked red or yellow (three-color; color label), every worker, since it appeared (not reset by clear firewall).")
+    static let firewallPolicerBytes = Metric(name: "xpf_firewall_policer_bytes_total", help: "Bytes (IP datagrams) a firewall filter's policer instance found out of profile (two-color) or marked red or yellow (three-color; color label), every worker, since it appeared (not reset by clear firewall).")
     static let firewallTermPackets = Metric(name: "xpf_firewall_term_packets_total", help: "Packets a firewall filter term matched, every worker, since it appeared (not reset by clear firewall).")
     static let firewallTermBytes = Metric(name: "xpf_firewall_term_bytes_total", help: "Bytes (IP datagrams) a firewall filter term matched, every worker, since it appeared (not reset by clear firewall).")
     static let fillRingUsed = Metric(name: "xpf_worker_fill_ring_used_descriptors", help: "Fill-ring frames the kernel may write into, at the worker's last loop pass.")
