@@ -309,7 +309,7 @@ final class ConfigModelTests: XCTestCase {
         XCTAssertEqual(m.policers, [
             M.Policer(name: "p-plain", bandwidthLimit: 64_000, burstSizeLimit: 1_500, discard: true),
             M.Policer(name: "p-gig", bandwidthLimit: 2_000_000_000, burstSizeLimit: 1_000_000, discard: false,
-                      lossPriority: .high, forwardingClass: "best-effort"),
+                      lossPriority: .high, forwardingClass: "best-effort", filterSpecific: true),
         ])
         XCTAssertEqual(m.threeColorPolicers, [
             M.ThreeColorPolicer(name: "srtcm", rates: .singleRate(committedInformationRate: 5_000_000,
@@ -317,8 +317,16 @@ final class ConfigModelTests: XCTestCase {
             M.ThreeColorPolicer(name: "trtcm", rates: .twoRate(committedInformationRate: 10_000_000,
                                                               committedBurstSize: 64_000, peakInformationRate: 20_000_000,
                                                               peakBurstSize: 128_000),
-                                discardHighLossPriority: true),
+                                discardHighLossPriority: true, filterSpecific: true),
         ])
+        let policeIn = try XCTUnwrap(m.filterIndex("police-in", family: .inet).map { m.filters[$0] })
+        XCTAssertTrue(policeIn.interfaceSpecific)
+        XCTAssertEqual(policeIn.terms.map(\.action.policer), [1, nil])
+        XCTAssertEqual(policeIn.terms.map(\.action.threeColorPolicer), [nil, 1])
+        let byColor = try XCTUnwrap(m.filterIndex("by-color", family: .inet).map { m.filters[$0] })
+        XCTAssertFalse(byColor.interfaceSpecific)
+        XCTAssertEqual(byColor.terms[0].match.lossPriorities, [.high, .mediumHigh])
+        XCTAssertTrue(byColor.terms[0].match.usesPerPacketFields)  // the loss priority is no session key
     }
 
     // MARK: - Screens
