@@ -267,7 +267,9 @@ public struct FilterCounts {
     /// a read adds banks to arrays instead of hashing names. xpfd reads once a second for
     /// /metrics: with 8192 terms and 8192 counters on 4 queues, a debug build took 1.5 ms
     /// for the row sums and 5.5 ms for the whole listing (178 ms when every read summed
-    /// into dictionaries by identity).
+    /// into dictionaries by identity); 4096 terms, 4096 counters and 4096 three-color
+    /// policer instances (8192 policer rows): 3.6 ms and 8.4 ms (1.6 ms and 5.0 ms without
+    /// the instances).
     var base: PerRow<FilterTraffic>
     /// Per row of the unharvested layout: the running row with the same identity, if any.
     var carried = PerRow<Int?>()
