@@ -12,7 +12,7 @@ tx queue the sender's kernel picked, and with no XPS configured on c0 the kernel
 connected socket's tx queue from the socket's random flow hash (sk_txhash). So the
 generator sends every stream over FLOWS connected UDP sockets, each from its own source
 port, round robin: each worker gets a binomial share of the flows (both queues carry
-traffic unless all FLOWS hashes land on one queue, 2^-15), and the accuracy test proves
+traffic unless all FLOWS hashes land on one queue, 2^-31), and the accuracy test proves
 the split from `show security flow statistics --json` (each worker's rx_packets and its
 policer_discard drops).
 
@@ -25,7 +25,8 @@ T seconds, and exactly that when it never runs idle-full, which an offer of 2·R
 finer than B/R guarantees: so the measured rate is (delivered − B) / T, T the span from
 the first datagram sent to the last. Every run is accounted before it is judged: each
 datagram is either at the server or counted as a drop (policer_discard), so nothing was
-lost elsewhere.
+lost elsewhere. What the policers found is also read back from `show firewall --json`:
+each instance's out-of-profile (two-color) or red and yellow (three-color) counts.
 
 The tests of semantics (color-aware, filter- and interface-specific) use no clock: a
 policer of the lowest rate (SLOW_RATE: one datagram's worth of refill takes 1.4 s) and a
@@ -53,7 +54,7 @@ DATAGRAM = 1400                  # bytes of every IP datagram sent (what policer
 IPV4_UDP_HEADERS = 28            # 20 bytes of IPv4 header, 8 of UDP
 PAYLOAD = bytes(DATAGRAM - IPV4_UDP_HEADERS)
 BITS_PER_BYTE = 8
-FLOWS = 16                       # source ports per stream, spread over the queues
+FLOWS = 32                       # source ports per stream, spread over the queues
 TICK_S = 0.002                   # pacing step of the generator
 SINK_BUFFER = 32 << 20           # the server socket's receive buffer: a whole run undrained
 SO_RCVBUFFORCE = 33              # Linux socket(7) (root: past net.core.rmem_max); Python lacks the name
@@ -220,7 +221,7 @@ class TwoQueueLab(labkit.Lab):
 
 
 def _prefix():
-    """At most 8 characters (tools/xpf-lab), unlike the suite's lab's, and unused."""
+    """At most 8 characters (tools/xpf-lab), not the suite lab's (f… / g…), and unused."""
     prefix = "q%d" % (os.getpid() % 10_000_000)
     while os.path.exists("/run/netns/%s-fw" % prefix):
         prefix = "q%d" % random.randrange(10_000_000)
@@ -352,17 +353,24 @@ def account(lab, before, streams_, reasons=(OUT_OF_PROFILE,)):
 
 
 def firewall(lab):
-    """`show firewall --json`: {filter: {"counters"|"terms": {name: (bytes, packets)}}}."""
+    """`show firewall --json`: {filter: {"counters"|"terms": {name: (bytes, packets)},
+    "policers": {(instance, color): (bytes, packets)}}}."""
     out = {}
     for f in json.loads(lab.xpfctl("show", "firewall", "--json").stdout)["filters"]:
         out[f["name"]] = {key: {r["name"]: (r["bytes"], r["packets"]) for r in f[key]} for key in ("counters", "terms")}
+        out[f["name"]]["policers"] = {(r["name"], r["color"]): (r["bytes"], r["packets"]) for r in f["policers"]}
     return out
+
+
+def found(datagrams_):
+    """A policer row of `datagrams_` datagrams: (bytes, packets)."""
+    return (datagrams_ * DATAGRAM, datagrams_)
 
 
 def wait_counted(lab, filter_, section, names, packets, slack=0):
     """Waits until the rows `names` of `section` of `filter_` sum to `packets` (up to
     `slack` more: xpfd harvests the workers' rows as they are); returns the filter's
-    listing."""
+    listing. A policer row's name is (instance, color)."""
     last = {}
 
     def probe():
@@ -425,16 +433,18 @@ def test_two_color_rate_within_5_percent_across_two_workers(lab2, streams):
     report("two-color accuracy", configured=ACCURACY_RATE, offered=offered, delivered=measured,
            error=measured / ACCURACY_RATE - 1, span=span, sent=stream.sent, received=delivered,
            per_worker_rx_and_discards=workers)
-    assert len(workers) == QUEUES, workers
-    for q, (rx, discarded) in enumerate(workers):
-        assert rx >= MIN_WORKER_SHARE * stream.sent and discarded > 0, \
-            "worker %d received %d of %d datagrams and discarded %d: the flows did not spread" % (
-                q, rx, stream.sent, discarded)
     assert offered >= (OVERLOAD - ACCURACY) * ACCURACY_RATE, "offered only %.0f bit/s" % offered
-    listing = wait_counted(lab2, "police-in", "terms", ["policed"], stream.sent)
-    assert listing["terms"]["policed"] == (stream.sent * DATAGRAM, stream.sent), listing
     assert within(measured, ACCURACY_RATE, ACCURACY), \
         "delivered %.0f bit/s, configured %d (offered %.0f)" % (measured, ACCURACY_RATE, offered)
+    assert len(workers) == QUEUES, workers
+    for q, (rx, dropped) in enumerate(workers):
+        assert rx >= MIN_WORKER_SHARE * stream.sent, "worker %d received %d of %d datagrams: the flows did not spread" % (
+            q, rx, stream.sent)
+        assert dropped > 0, "worker %d found nothing out of profile" % q
+    discarded = stream.sent - delivered
+    listing = wait_counted(lab2, "police-in", "policers", [("accuracy-policed", "out-of-profile")], discarded)
+    assert listing["terms"]["policed"] == found(stream.sent), listing
+    assert listing["policers"] == {("accuracy-policed", "out-of-profile"): found(discarded)}, listing
 
 
 def test_unpoliced_control_run_exceeds_the_rate(lab2, streams):
@@ -446,6 +456,7 @@ def test_unpoliced_control_run_exceeds_the_rate(lab2, streams):
     measured = rate_of(delivered, ACCURACY_BURST, span)
     report("unpoliced control", configured=ACCURACY_RATE, delivered=measured, sent=stream.sent, received=delivered)
     assert delivered == stream.sent and not within(measured, ACCURACY_RATE, ACCURACY), measured
+    assert firewall(lab2)["police-in"]["policers"] == {}, "a policer row without a policer"
 
 
 def test_out_of_profile_marked_loss_priority_high(lab2, streams):
@@ -464,6 +475,8 @@ def test_out_of_profile_marked_loss_priority_high(lab2, streams):
     report("loss-priority high", configured=MARK_RATE, unmarked_rate=measured, green=green, red=red,
            sent=stream.sent)
     assert yellow == 0 and red > 0, (green, yellow, red)
+    listing = wait_counted(lab2, "mark-in", "policers", [("mark-high-policed", "out-of-profile")], red)
+    assert listing["policers"] == {("mark-high-policed", "out-of-profile"): found(red)}, listing
     assert within(measured, MARK_RATE, ACCURACY), "unmarked %.0f bit/s, configured %d" % (measured, MARK_RATE)
 
 
@@ -482,7 +495,14 @@ def three_color_run(lab2):
         listing = wait_counted(lab2, "colors", "counters", list(listing_names(made)), counted)
         out = {p: (*colors(listing, p), s.sent, s.received) for p, s in made.items()}
         report("three-color", span=span, **{"port_%d_green_yellow_red_sent_delivered" % p: v for p, v in out.items()})
-        return out, span
+        # What each instance ("NAME-TERM": the terms are named after their policers) found.
+        want = {}
+        for name, port in (("srtcm", P_SRTCM), ("trtcm", P_TRTCM), ("trtcm-discard", P_TRTCM_DISCARD)):
+            green, yellow, red, sent, delivered = out[port]
+            want[("%s-%s" % (name, name), "yellow")] = found(yellow)
+            want[("%s-%s" % (name, name), "red")] = found(red + sent - delivered)   # passed on, or discarded
+        policers = wait_counted(lab2, "three-color-in", "policers", list(want), sum(n for _, n in want.values()))
+        return out, span, policers["policers"], want
     finally:
         for s in made.values():
             s.close()
@@ -500,7 +520,7 @@ def datagrams(bits_per_second, span, depth):
 def test_single_rate_three_color(three_color_run):
     """RFC 2697 at 2 × CIR: green ≈ CIR (plus CBS); yellow only what E held (EBS: under
     overload C is never full, so nothing overflows into E); red the rest."""
-    runs, span = three_color_run
+    runs, span, _, _ = three_color_run
     green, yellow, red, sent, delivered = runs[P_SRTCM]
     assert delivered == sent, "no red discard: everything is delivered"
     want_green = datagrams(CIR, span, CBS)
@@ -512,7 +532,7 @@ def test_single_rate_three_color(three_color_run):
 
 def test_two_rate_three_color(three_color_run):
     """RFC 2698 at 2 × PIR: green ≈ CIR, yellow ≈ PIR − CIR, red ≈ the rest (≈ PIR)."""
-    runs, span = three_color_run
+    runs, span, _, _ = three_color_run
     green, yellow, red, sent, delivered = runs[P_TRTCM]
     assert delivered == sent, "no red discard: everything is delivered"
     want = {"green": datagrams(CIR, span, CBS), "yellow": datagrams(PIR - CIR, span, PBS - CBS),
@@ -524,12 +544,19 @@ def test_two_rate_three_color(three_color_run):
 def test_two_rate_red_discarded(three_color_run):
     """`action { loss-priority high then discard; }`: the red ones never leave, so the
     server receives ≈ PIR, and the output filter counts no red."""
-    runs, span = three_color_run
+    runs, span, _, _ = three_color_run
     green, yellow, red, sent, delivered = runs[P_TRTCM_DISCARD]
     assert red == 0 and green + yellow == delivered, (green, yellow, red, delivered)
     want = datagrams(PIR, span, PBS)
     assert within(delivered, want, PLAUSIBLE), "delivered %d, expected about %.0f of %d" % (delivered, want, sent)
     assert within(green, datagrams(CIR, span, CBS), PLAUSIBLE), (green, yellow)
+
+
+def test_three_color_counts_in_show_firewall(three_color_run):
+    """`show firewall`: each three-color instance's red and yellow counts are what the
+    output filter saw of its colors (red discarded: what the server did not receive)."""
+    _, _, policers, want = three_color_run
+    assert policers == want, "policer rows %r, expected %r" % (policers, want)
 
 
 def test_color_aware_never_raises_a_packets_color(lab2, streams):
@@ -553,6 +580,21 @@ def test_color_aware_never_raises_a_packets_color(lab2, streams):
         conforming <= blind[0] + blind[1] <= conforming + REFILL_SLACK, blind
     assert made[P_AWARE_RED].received == 0, "color-aware: a packet marked high is red"
     assert conforming <= made[P_BLIND_RED].received <= conforming + REFILL_SLACK, made[P_BLIND_RED].received
+    premark = wait_counted(lab2, "premark", "policers", [("aware-aware", "red"), ("blind-blind", "red")],
+                           aware[2] + blind[2])
+    assert premark["policers"] == {
+        ("aware-aware", "yellow"): found(aware[1]), ("aware-aware", "red"): found(aware[2]),
+        ("blind-blind", "yellow"): found(blind[1]), ("blind-blind", "red"): found(blind[2])}, premark
+    blind_red = BURST_SENT - made[P_BLIND_RED].received
+    out = wait_counted(lab2, "colors", "policers", [("aware-red-aware-red", "red"), ("blind-red-blind-red", "red")],
+                       BURST_SENT + blind_red)
+    rows = out["policers"]
+    # The blind one's yellow: what was delivered less the green (C's depth, give or take a refill).
+    yellow = rows.pop(("blind-red-blind-red", "yellow"), (0, 0))[1]
+    assert made[P_BLIND_RED].received - DEPTH_DATAGRAMS - REFILL_SLACK <= yellow <= \
+        made[P_BLIND_RED].received - DEPTH_DATAGRAMS, out
+    assert rows == {("aware-red-aware-red", "yellow"): found(0), ("aware-red-aware-red", "red"): found(BURST_SENT),
+                    ("blind-red-blind-red", "red"): found(blind_red)}, out
 
 
 def test_filter_specific_terms_share_one_instance(lab2, streams):
@@ -570,6 +612,13 @@ def test_filter_specific_terms_share_one_instance(lab2, streams):
     assert DEPTH_DATAGRAMS <= shared <= DEPTH_DATAGRAMS + REFILL_SLACK and got[P_SHARED_A] and got[P_SHARED_B], got
     for p in (P_OWN_A, P_OWN_B):
         assert DEPTH_DATAGRAMS <= got[p] <= DEPTH_DATAGRAMS + REFILL_SLACK, got
+    # Instances: "shared" once for the filter, "own-TERM" per term.
+    sent = 2 * DEPTH_DATAGRAMS
+    want = {("shared", "out-of-profile"): found(2 * sent - shared),
+            ("own-own-a", "out-of-profile"): found(sent - got[P_OWN_A]),
+            ("own-own-b", "out-of-profile"): found(sent - got[P_OWN_B])}
+    listing = wait_counted(lab2, "specific", "policers", list(want), sum(n for _, n in want.values()))
+    assert listing["policers"] == want, listing
 
 
 def test_interface_specific_copies(lab2, streams):
@@ -596,6 +645,12 @@ def test_interface_specific_copies(lab2, streams):
     output = wait_counted(lab2, "twice-fw1.0-o", "counters", ["seen-fw1.0-o"], delivered)
     assert output["counters"] == {"seen-fw1.0-o": (delivered * DATAGRAM, delivered)}, output
     assert output["terms"]["filtered"] == (0, 0) and listing["terms"]["filtered"][1] == filtered.sent, listings
+    # Each copy's own instance, named with the copy's suffix: the input's found what it
+    # dropped, the output's (which saw only what the input passed) nothing.
+    inputs = wait_counted(lab2, "twice-fw0.0-i", "policers", [("per-attachment-policed-fw0.0-i", "out-of-profile")],
+                          policed.sent - delivered)
+    assert inputs["policers"] == {("per-attachment-policed-fw0.0-i", "out-of-profile"): found(policed.sent - delivered)}
+    assert firewall(lab2)["twice-fw1.0-o"]["policers"] == {("per-attachment-policed-fw1.0-o", "out-of-profile"): (0, 0)}
 
 
 def test_plain_filter_attached_twice_shares_its_instance(lab2, streams):
@@ -616,6 +671,8 @@ def test_plain_filter_attached_twice_shares_its_instance(lab2, streams):
     assert "twice" in listings and not [f for f in listings if f.startswith("twice-")], sorted(listings)
     half = DEPTH_DATAGRAMS // 2
     assert half <= delivered <= half + REFILL_SLACK, delivered
+    one = wait_counted(lab2, "twice", "policers", [("per-attachment-policed", "out-of-profile")], policed.sent - delivered)
+    assert list(one["policers"]) == [("per-attachment-policed", "out-of-profile")], one
 
 
 def test_commit_changes_the_rate_of_established_flows(lab2, streams):
@@ -624,7 +681,7 @@ def test_commit_changes_the_rate_of_established_flows(lab2, streams):
     starts full: counted as its depth)."""
     lab2.use_fresh(rate_config(RATE_BEFORE))
     stream = streams(P_RATE)
-    measured = {}
+    measured, discarded = {}, 0
     for phase, rate in (("before", RATE_BEFORE), ("after", RATE_AFTER)):
         if phase == "after":
             lab2.commit(rate_config(rate))     # sessions stay: the same flows go on
@@ -633,7 +690,11 @@ def test_commit_changes_the_rate_of_established_flows(lab2, streams):
         span = offer([(stream, OVERLOAD * RATE_AFTER)], RATE_PHASE_S)
         account(lab2, before, [stream])
         measured[phase] = rate_of(stream.received, RATE_BURST, span)
+        discarded += stream.sent - stream.received
     report("commit changes the rate", configured=(RATE_BEFORE, RATE_AFTER), delivered=measured)
+    # The instance keeps its name, so its row in `show firewall` counts on across the commit.
+    listing = wait_counted(lab2, "rate-in", "policers", [("changing-policed", "out-of-profile")], discarded)
+    assert listing["policers"] == {("changing-policed", "out-of-profile"): found(discarded)}, listing
     for phase, rate in (("before", RATE_BEFORE), ("after", RATE_AFTER)):
         assert within(measured[phase], rate, PLAUSIBLE), "%s the commit: %.0f bit/s, configured %d (%r)" % (
             phase, measured[phase], rate, measured)
