@@ -33,7 +33,11 @@ final class PolicerTests: XCTestCase {
         // fastest (1 Tbit/s) keeps a cost above 100 (better than 1 % resolution).
         let slow = Policing.cost(bytesPerSecond: 1_000)
         XCTAssertEqual(Policing.ticks(65_535, slow), Self.ticks(ns: 65_535 * 1_000_000))
-        XCTAssertGreaterThan(Policing.cost(bytesPerSecond: 125_000_000_000), 100)
+        let fastest = Policing.cost(bytesPerSecond: 125_000_000_000)
+        XCTAssertGreaterThan(fastest, 100)
+        // The fraction bits count: 1 500 bytes at 1 Tbit/s take 12 ns = 768 ticks, not 0.
+        XCTAssertEqual(Policing.ticks(1500, fastest), (1500 * fastest) >> UInt64(XPF_POLICER_COST_SHIFT))
+        XCTAssertEqual(Double(Policing.ticks(1500, fastest)), 768, accuracy: 768 * 0.01)
         XCTAssertEqual(Policing.depth(bytes: 15_000, cost: 16_384_000), Self.ticks(ns: 15_000_000))
         XCTAssertEqual(Policing.depth(bytes: 100_000_000_000, cost: slow), XPF_POLICER_MAX_TICKS)  // clamped
     }

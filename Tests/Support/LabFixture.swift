@@ -72,6 +72,20 @@ public enum LabFixture {
             """
     }
 
+    /// `configText` plus input filter `bench-police` on fw0: one term that counts every
+    /// packet and (`policed`) meters it through a policer that never runs out in a
+    /// measurement (100 Gbit/s, 1 GB of burst) — so the two differ by the policer alone.
+    public static func policerConfigText(policed: Bool) -> String {
+        configText + """
+
+            interfaces { fw0 { unit 0 { family inet { filter { input bench-police; } } } } }
+            firewall {
+                policer fast { if-exceeding { bandwidth-limit 100g; burst-size-limit 1g; } then discard; }
+                family inet { filter bench-police { term all { then { count all; \(policed ? "policer fast; " : "")accept; } } } }
+            }
+            """
+    }
+
     public static func makeRegion(path: String, queues: Int, capacity: Int, edgeCases: Bool = false,
                                   config: String = configText) throws -> ShmRegion {
         let g = ShmGeometry(queues: queues, interfaces: 2, umemFrames: 64, sessionCapacity: capacity)

@@ -29,7 +29,9 @@ session-hit forwarding (IPv4, IPv6), first packets and malformed drops; the C fl
 same IPv4 frames through plain C: parse, 5-tuple lookup, MAC rewrite, TTL) and xpf / C floor
 for ns and instructions per packet (CFloorBench.swift); instructions per packet of a
 session hit through an input and an output firewall filter of 10, 100 and 1 000 terms (and
-its ratio to the unfiltered hit) and of a first packet through filters of 10; session-table
+its ratio to the unfiltered hit) and of a first packet through filters of 10; what a
+policer adds to a conforming packet's filter term (a counting term with and without one);
+session-table
 insert/lookup rates at 1 M and 10 M entries; 1 vs 2 worker processes on one table.
 --quick shortens every run; --smoke runs a few thousand packets per scenario as a
 functional check and prints 'N passed, N failed'.
@@ -173,6 +175,9 @@ let filterScenario = "session_hit_filters_"
 let firstPacketFilterScenario = "first_packet_filters_"
 /// The term counts of the filter curve (issue 10: 10 / 100 / 1 000 terms).
 let filterCurve = [10, 100, 1000]
+/// A session hit through an input filter term that counts, and one that counts and polices
+/// (a conforming packet): the difference is the policer's cost.
+let countedScenario = "session_hit_counted", policedScenario = "session_hit_policed"
 
 func callgrindChild(_ scenario: String, _ packets: Int) -> Never {
     if let e = EventScenario(rawValue: scenario) { eventCallgrindChild(e, packets) }
@@ -183,11 +188,15 @@ func callgrindChild(_ scenario: String, _ packets: Int) -> Never {
         // filter of N terms.
         let filterTerms = scenario.hasPrefix(filterScenario) ? Int(scenario.dropFirst(filterScenario.count))
             : scenario.hasPrefix(firstPacketFilterScenario) ? Int(scenario.dropFirst(firstPacketFilterScenario.count)) : nil
-        let config = filterTerms.map { LabFixture.filterConfigText(terms: $0) } ?? LabFixture.configText
+        // session_hit_counted / session_hit_policed: through an input filter whose one term
+        // counts (and polices) every packet.
+        let policed: Bool? = scenario == policedScenario ? true : scenario == countedScenario ? false : nil
+        let config = filterTerms.map { LabFixture.filterConfigText(terms: $0) }
+            ?? policed.map { LabFixture.policerConfigText(policed: $0) } ?? LabFixture.configText
         let s = try Scenario(name: "cg", kind: kind, flows: flows, capacity: 65536, config: config)
         if scenario.hasPrefix("session_hit") {
             s.pass()  // install the sessions, unmeasured
-            if filterTerms != nil { s.pass() }  // the first hits fill the worker's filter memo, unmeasured
+            if filterTerms != nil || policed != nil { s.pass() }  // the first hits fill the worker's filter memo, unmeasured
         }
         let done = countedPasses(s.frames, packets: packets, s.pass)
         unlink(s.region.path)  // exit() skips deinit: remove the region file here
@@ -385,6 +394,12 @@ do {
         }
         results["pipeline.first_packet_filters_10_instructions"] =
             instructionsPerPacket(scenario: firstPacketFilterScenario + "\(filterCurve[0])", packets: flows)
+        // Policers (issue 10 §5): what metering a conforming packet adds to its term.
+        let counted = instructionsPerPacket(scenario: countedScenario, packets: cgPackets)
+        let policed = instructionsPerPacket(scenario: policedScenario, packets: cgPackets)
+        results["pipeline.session_hit_counted_instructions"] = counted
+        results["pipeline.session_hit_policed_instructions"] = policed
+        results["pipeline.policer_conforming_instructions"] = policed.flatMap { p in counted.map { p - $0 } }
     }
     // Functional: the filtered session hit forwards every frame and counts every packet in
     // the last term of both filters.

@@ -446,34 +446,53 @@ extension Pipeline {
         if counter != XPF_CFG_NONE {
             FilterCounters.count(FilterCounters.rows(filterHitBanks, .counter, bank: bank), Int(counter), bytes: bytes)
         }
-        var actions = t.pointee.action
-        if _slowPath(actions & UInt8(XPF_TA_LOSS_PRIORITY.rawValue | XPF_TA_POLICE.rawValue) != 0) {
-            // The term's loss priority first: a color-aware policer of the same term takes it
-            // as the packet's color so far.
-            if actions & UInt8(XPF_TA_LOSS_PRIORITY.rawValue) != 0 { p.lossPriority = t.pointee.loss_priority }
-            if actions & UInt8(XPF_TA_POLICE.rawValue) != 0 && police(t, &p) {
-                return policerDiscard(t, term: i, filter: filter, &p, output: output, counters: &counters)
-            }
-            actions &= ~UInt8(XPF_TA_LOSS_PRIORITY.rawValue | XPF_TA_POLICE.rawValue)
-        }
+        let actions = t.pointee.action
+        let accept = t.pointee.terminal == UInt8(XPF_TERM_ACCEPT.rawValue)
         // A plain accept (the common term on a session hit) needs nothing more.
-        if t.pointee.terminal == UInt8(XPF_TERM_ACCEPT.rawValue) && actions == 0 {
+        if accept && actions == 0 {
             p.traceFilter(output: output, dropped: false)
             return nil
+        }
+        // A policed accept with a two-color policer and nothing else: a conforming packet
+        // goes on here (Policer.swift), anything else is policed out of line.
+        if actions == UInt8(XPF_TA_POLICE.rawValue) && accept {
+            let policer = t.pointee.policer
+            if policer != XPF_CFG_NONE && conformsTwoColor(t, policer, p) {
+                p.traceFilter(output: output, dropped: false)
+                return nil
+            }
+            return policeAndApply(t, term: i, filter: filter, &p, output: output, outOfProfile: policer != XPF_CFG_NONE,
+                                  counters: &counters)
+        }
+        if actions & UInt8(XPF_TA_LOSS_PRIORITY.rawValue | XPF_TA_POLICE.rawValue) != 0 {
+            return policeAndApply(t, term: i, filter: filter, &p, output: output, outOfProfile: false, counters: &counters)
         }
         return applyTerm(t.pointee, term: i, filter: filter, &p, output: output, counters: &counters)
     }
 
-    /// A packet the policer of matched term `t` discards (`policer_discard`); a `log` /
-    /// `syslog` term says discard, which is what the wire saw.
+    /// Matched term `t` sets the loss priority (first: a color-aware policer of the same
+    /// term takes it as the packet's color so far) and polices (`outOfProfile`: its
+    /// two-color policer already found the packet out of profile), then its other actions.
+    /// A packet the policer discards counts `policer_discard`; a `log` / `syslog` term says
+    /// discard, which is what the wire saw.
     @inline(never)  // off the conforming packet's path
     @usableFromInline
-    mutating func policerDiscard(_ t: UnsafePointer<xpf_cfg_term>, term: Int, filter: Int, _ p: inout Packet, output: Bool,
-                                 counters: inout WorkerCounters) -> PacketAction {
-        p.traceFilter(output: output, dropped: true)
-        logFilter(t.pointee, term: term, filter: filter, flow: PacketFlow(p, egress: output ? p.egress : UInt8.max),
-                  wire: UInt8(XPF_TERM_DISCARD.rawValue), p, counters: &counters)
-        return .drop(XPF_DROP_POLICER_DISCARD)
+    mutating func policeAndApply(_ t: UnsafePointer<xpf_cfg_term>, term: Int, filter: Int, _ p: inout Packet, output: Bool,
+                                 outOfProfile: Bool, counters: inout WorkerCounters) -> PacketAction? {
+        let actions = t.pointee.action
+        if actions & UInt8(XPF_TA_LOSS_PRIORITY.rawValue) != 0 { p.lossPriority = t.pointee.loss_priority }
+        if actions & UInt8(XPF_TA_POLICE.rawValue) != 0 && police(t, &p, outOfProfile: outOfProfile) {
+            p.traceFilter(output: output, dropped: true)
+            logFilter(t.pointee, term: term, filter: filter, flow: PacketFlow(p, egress: output ? p.egress : UInt8.max),
+                      wire: UInt8(XPF_TERM_DISCARD.rawValue), p, counters: &counters)
+            return .drop(XPF_DROP_POLICER_DISCARD)
+        }
+        if t.pointee.terminal == UInt8(XPF_TERM_ACCEPT.rawValue)
+            && actions & ~UInt8(XPF_TA_LOSS_PRIORITY.rawValue | XPF_TA_POLICE.rawValue) == 0 {
+            p.traceFilter(output: output, dropped: false)
+            return nil
+        }
+        return applyTerm(t.pointee, term: term, filter: filter, &p, output: output, counters: &counters)
     }
 
     /// The actions of matched term `t` (TERMS index `term` of filter `filter`).

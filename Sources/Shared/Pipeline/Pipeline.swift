@@ -117,6 +117,8 @@ public struct Pipeline {
     @usableFromInline let filterHitBanks: UnsafeMutablePointer<xpf_filter_hits>
     /// Every worker's policer buckets (struct xpf_policer_buckets, both banks; Policer.swift).
     @usableFromInline let policerBuckets: UnsafeMutablePointer<xpf_policer_buckets>
+    /// The running snapshot's policers, its bank's buckets and counter rows (Policer.swift).
+    @usableFromInline var policing: PolicingTables
     /// The running snapshot's filter attachments per interface slot (FilterStage.swift).
     @usableFromInline var filters = FilterAttachments()
     /// This worker's memo of filter decisions on session hits (FilterStage.swift).
@@ -143,6 +145,8 @@ public struct Pipeline {
         policyEpoch = config.pointee.policy_epoch
         filterHitBanks = filterHits
         policerBuckets = policers
+        policing = PolicingTables(ConfigSnapshotView(UnsafePointer(config), capacity: Int(config.pointee.size)),
+                                  buckets: policers, hits: filterHits)
         filters.load(configView)
     }
 
@@ -154,6 +158,7 @@ public struct Pipeline {
         policyEpoch = config.pointee.policy_epoch
         policyHits = PolicyCounters.bank(policyHitBanks, config.pointee.policy_bank)
         filters.load(configView)
+        policing = PolicingTables(configView, buckets: policerBuckets, hits: filterHitBanks)
     }
 
     /// A view of the running snapshot (its sections, for the first path's stages).

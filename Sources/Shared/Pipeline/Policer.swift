@@ -62,7 +62,7 @@ public enum Policing {
     /// Ticks `bytes` take at `cost` (no overflow: see XPF_POLICER_COST_SHIFT).
     @inlinable
     public static func ticks(_ bytes: Int, _ cost: UInt64) -> UInt64 {
-        UInt64(truncatingIfNeeded: bytes) &* cost &>> UInt64(XPF_POLICER_COST_SHIFT)
+        (UInt64(truncatingIfNeeded: bytes) &* cost) &>> UInt64(XPF_POLICER_COST_SHIFT)  // &>> binds tighter than &*
     }
 
     /// The loss priority (enum xpf_loss_priority) a color stands for.
@@ -144,62 +144,102 @@ public enum Policing {
     }
 }
 
+/// What the policing of a running snapshot reads, resolved when the pipeline adopts it
+/// (section bases and the bank's buckets and counter rows), so a conforming packet pays
+/// no lookups. Owned by one pipeline; rewritten between batches only.
+public struct PolicingTables {
+    @usableFromInline var policers: UnsafeRawPointer
+    @usableFromInline var threeColorPolicers: UnsafeRawPointer
+    /// The running bank's buckets (XPF_MAX_POLICER_INSTANCES) and counter rows
+    /// (XPF_MAX_POLICER_INSTANCES × XPF_POLICER_ROWS).
+    @usableFromInline var buckets: UnsafeMutablePointer<xpf_policer_bucket>
+    @usableFromInline var rows: UnsafeMutablePointer<xpf_filter_count>
+
+    init(_ v: ConfigSnapshotView, buckets all: UnsafeMutablePointer<xpf_policer_buckets>,
+         hits: UnsafeMutablePointer<xpf_filter_hits>) {
+        policers = v.base + Int(v.section(XPF_CFG_SEC_POLICERS).offset)
+        threeColorPolicers = v.base + Int(v.section(XPF_CFG_SEC_TC_POLICERS).offset)
+        let bank = v.head.pointee.policy_bank
+        // Safe: two banks of XPF_MAX_POLICER_INSTANCES buckets (xpf_abi.h); bank & 1 picks one.
+        buckets = UnsafeMutableRawPointer(all).assumingMemoryBound(to: xpf_policer_bucket.self)
+            + Int(bank & 1) * Int(XPF_MAX_POLICER_INSTANCES)
+        rows = FilterCounters.rows(hits, .policer, bank: bank)
+    }
+
+    /// POLICERS record `i` (validate() proved every term's index inside the section).
+    @inlinable func policer(_ i: UInt32) -> UnsafePointer<xpf_cfg_policer> {
+        (policers + Int(i) &* MemoryLayout<xpf_cfg_policer>.stride).assumingMemoryBound(to: xpf_cfg_policer.self)
+    }
+
+    /// TC_POLICERS record `i` (likewise).
+    @inlinable func threeColorPolicer(_ i: UInt32) -> UnsafePointer<xpf_cfg_tc_policer> {
+        (threeColorPolicers + Int(i) &* MemoryLayout<xpf_cfg_tc_policer>.stride).assumingMemoryBound(to: xpf_cfg_tc_policer.self)
+    }
+
+    /// The words of instance `i`'s buckets (SnapshotWriter keeps instances below
+    /// XPF_MAX_POLICER_INSTANCES, and validate() every term's inside POLICER_INSTANCES).
+    @inlinable func words(_ i: Int) -> UnsafeMutablePointer<UInt64> {
+        UnsafeMutableRawPointer(buckets + i).assumingMemoryBound(to: UInt64.self)
+    }
+
+    /// Counts one packet of `bytes` in instance `i`'s row `row`.
+    @inlinable func count(_ i: Int, _ row: xpf_policer_row, bytes: Int) {
+        FilterCounters.count(rows, i &* Int(XPF_POLICER_ROWS.rawValue) &+ Int(row.rawValue), bytes: UInt64(bytes))
+    }
+}
+
 extension Pipeline {
+    /// Whether the packet fits term `t`'s two-color policer (`policer`, its POLICERS index);
+    /// takes its bytes if so. The conforming packet's whole cost: the record, the bucket
+    /// word, one swap.
+    @inlinable @inline(__always)
+    func conformsTwoColor(_ t: UnsafePointer<xpf_cfg_term>, _ policer: UInt32, _ p: borrowing Packet) -> Bool {
+        let r = policing.policer(policer)
+        return Policing.conforms(policing.words(Int(t.pointee.policer_instance)), now: nowNs &<< UInt64(XPF_POLICER_TICK_SHIFT),
+                                 cost: Policing.ticks(p.parsed.l3Length, r.pointee.cost), depth: r.pointee.depth)
+    }
+
     /// The policer of matched term `t` (XPF_TA_POLICE) on the packet: meters it against its
-    /// instance, counts what it finds, and sets the loss priority it marks. True: the
-    /// packet is to be discarded (out of profile with `then discard`, or red with
-    /// `loss-priority high then discard`).
-    @inlinable
-    mutating func police(_ t: UnsafePointer<xpf_cfg_term>, _ p: inout Packet) -> Bool {
-        let instance = Int(t.pointee.policer_instance)
-        let v = configView
-        let bank = config.pointee.policy_bank
-        let now = nowNs &<< UInt64(XPF_POLICER_TICK_SHIFT)
-        let bytes = p.parsed.l3Length
-        // Safe: validate() proved policer_instance inside POLICER_INSTANCES, which
-        // SnapshotWriter keeps below XPF_MAX_POLICER_INSTANCES, the buckets' bank size.
-        let bucket = policerBank(bank) + instance
-        let words = UnsafeMutableRawPointer(bucket).assumingMemoryBound(to: UInt64.self)
-        let rows = FilterCounters.rows(filterHitBanks, .policer, bank: bank)
-        let row = instance &* Int(XPF_POLICER_ROWS.rawValue)
+    /// instance (`outOfProfile`: a two-color one already found it out of profile), counts
+    /// what it finds and sets the loss priority it marks. True: the packet is to be
+    /// discarded (out of profile with `then discard`, or red with `loss-priority high then
+    /// discard`).
+    @usableFromInline
+    mutating func police(_ t: UnsafePointer<xpf_cfg_term>, _ p: inout Packet, outOfProfile: Bool) -> Bool {
         let policer = t.pointee.policer
-        if policer != XPF_CFG_NONE {
-            // Safe: validate() proved `policer` inside POLICERS.
-            let at: Int = Int(v.section(XPF_CFG_SEC_POLICERS).offset) &+ Int(policer) &* MemoryLayout<xpf_cfg_policer>.stride
-            let r = (v.base + at).assumingMemoryBound(to: xpf_cfg_policer.self)
-            if Policing.conforms(words, now: now, cost: Policing.ticks(bytes, r.pointee.cost), depth: r.pointee.depth) {
-                return false
-            }
-            FilterCounters.count(rows, row &+ Int(XPF_POLICER_ROW_OUT.rawValue), bytes: UInt64(bytes))
-            if r.pointee.flags & UInt8(XPF_CFG_POLICER_DISCARD.rawValue) != 0 { return true }
-            if r.pointee.loss_priority != UInt8(XPF_LP_NONE.rawValue) { p.lossPriority = r.pointee.loss_priority }
-            return false
-        }
-        // Safe: validate() proved `tc_policer` inside TC_POLICERS (a term with XPF_TA_POLICE
-        // names one of the two).
-        let at: Int = Int(v.section(XPF_CFG_SEC_TC_POLICERS).offset) &+ Int(t.pointee.tc_policer) &* MemoryLayout<xpf_cfg_tc_policer>.stride
-        let r = (v.base + at).assumingMemoryBound(to: xpf_cfg_tc_policer.self)
+        guard policer != XPF_CFG_NONE else { return policeThreeColor(t, &p) }
+        if !outOfProfile && conformsTwoColor(t, policer, p) { return false }
+        return self.outOfProfile(policing.policer(policer), instance: Int(t.pointee.policer_instance), &p)
+    }
+
+    /// A packet a two-color policer found out of profile: counted; discarded, or marked.
+    @usableFromInline
+    mutating func outOfProfile(_ r: UnsafePointer<xpf_cfg_policer>, instance: Int, _ p: inout Packet) -> Bool {
+        policing.count(instance, XPF_POLICER_ROW_OUT, bytes: p.parsed.l3Length)
+        if r.pointee.flags & UInt8(XPF_CFG_POLICER_DISCARD.rawValue) != 0 { return true }
+        if r.pointee.loss_priority != UInt8(XPF_LP_NONE.rawValue) { p.lossPriority = r.pointee.loss_priority }
+        return false
+    }
+
+    /// A three-color policer (the term's tc_policer) on the packet.
+    @usableFromInline
+    mutating func policeThreeColor(_ t: UnsafePointer<xpf_cfg_term>, _ p: inout Packet) -> Bool {
+        let r = policing.threeColorPolicer(t.pointee.tc_policer)
+        let instance = Int(t.pointee.policer_instance)
+        let bytes = p.parsed.l3Length
         let aware = r.pointee.flags & XPF_CFG_TCP_COLOR_AWARE.rawValue != 0
-        let color = Policing.color(words, now: now, bytes: bytes, UnsafePointer(r),
+        let color = Policing.color(policing.words(instance), now: nowNs &<< UInt64(XPF_POLICER_TICK_SHIFT), bytes: bytes, r,
                                    pre: aware ? Policing.color(lossPriority: p.lossPriority) : .green)
         switch color {
         case .green: break
-        case .yellow: FilterCounters.count(rows, row &+ Int(XPF_POLICER_ROW_YELLOW.rawValue), bytes: UInt64(bytes))
+        case .yellow: policing.count(instance, XPF_POLICER_ROW_YELLOW, bytes: bytes)
         case .red:
-            FilterCounters.count(rows, row &+ Int(XPF_POLICER_ROW_OUT.rawValue), bytes: UInt64(bytes))
+            policing.count(instance, XPF_POLICER_ROW_OUT, bytes: bytes)
             if r.pointee.flags & XPF_CFG_TCP_DISCARD_RED.rawValue != 0 { return true }
         }
         let marked = Policing.lossPriority(color)
         // Color-aware: never lower what the packet had (a medium-low packet stays so).
         p.lossPriority = aware ? max(p.lossPriority, marked) : marked
         return false
-    }
-
-    /// Bank `bank` of the shared policer buckets (XPF_MAX_POLICER_INSTANCES of them).
-    @inlinable
-    func policerBank(_ bank: UInt32) -> UnsafeMutablePointer<xpf_policer_bucket> {
-        // Safe: two banks of XPF_MAX_POLICER_INSTANCES buckets (xpf_abi.h); bank & 1 picks one.
-        UnsafeMutableRawPointer(policerBuckets).assumingMemoryBound(to: xpf_policer_bucket.self)
-            + Int(bank & 1) &* Int(XPF_MAX_POLICER_INSTANCES)
     }
 }
