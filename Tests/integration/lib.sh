@@ -60,6 +60,8 @@ lab_cleanup() {
             tail -n 30 "$STATE/xpfd.log" | sed 's/^/# /'
         fi
         "$LAB" down --prefix "$PREFIX" 2>&1 | sed 's/^/# /'
+        # A pytest suite's second lab (PREFIX + "q", e.g. test_policer's two-queue lab).
+        if [[ -e "/run/netns/${PREFIX}q-fw" ]]; then "$LAB" down --prefix "${PREFIX}q" 2>&1 | sed 's/^/# /'; fi
     fi
     rm -rf "$TMP"
     if ((rc != 0 && FAIL == 0)); then notok "suite" "aborted by an unexpected error (exit $rc)"; fi
@@ -86,7 +88,7 @@ lab_begin() {
 
 # pytest_suite DIR: runs the pytest + scapy suite in DIR, whose session fixture owns the
 # lab (it gets lib.sh's unique prefix; lab_cleanup tears the same lab down again should
-# pytest be killed), then one ok/not ok line per test case from its JUnit report (skips
+# pytest be killed, and a second lab named that prefix + "q" if a module brought one up), then one ok/not ok line per test case from its JUnit report (skips
 # are listed, not counted).
 pytest_suite() {
     local junit="$TMP/junit.xml" rc=0

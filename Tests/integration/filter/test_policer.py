@@ -221,7 +221,12 @@ class TwoQueueLab(labkit.Lab):
 
 
 def _prefix():
-    """At most 8 characters (tools/xpf-lab), not the suite lab's (f… / g…), and unused."""
+    """At most 8 characters (tools/xpf-lab), not the suite lab's (f… / g…), and unused. Under
+    the wrapper: its prefix and "q", which lib.sh's pytest_suite tears down too should
+    pytest be killed."""
+    outer = os.environ.get("XPF_LAB_PREFIX", "")
+    if outer and len(outer) < 8:
+        return outer + "q"
     prefix = "q%d" % (os.getpid() % 10_000_000)
     while os.path.exists("/run/netns/%s-fw" % prefix):
         prefix = "q%d" % random.randrange(10_000_000)
