@@ -255,4 +255,17 @@ final class PolicerStageTests: FilterTestCase {
             (b + Int(v.section(XPF_CFG_SEC_POLICER_INSTANCES).offset)).storeBytes(of: UInt32(7), toByteOffset: 8, as: UInt32.self)
         }.contains("policer instance 0 policer"))
     }
+
+    /// Junos's instance names can collide: a filter-specific `p-udp` and policer `p` of term
+    /// `udp`. Their counts would merge, so the snapshot refuses the pair, naming it.
+    func testCollidingInstanceNamesAreRefused() throws {
+        let (_, model) = try ConfigModel.load(text: Self.text(filters: """
+            policer p { \(Self.slow) then discard; }
+            policer p-udp { filter-specific; \(Self.slow) then discard; }
+            family inet { filter f { term udp { then { policer p; accept; } } term b { then { policer p-udp; accept; } } } }
+            """, attach: Self.input("f")), file: "clash")
+        XCTAssertThrowsError(try ConfigSnapshotImage(model)) { error in
+            XCTAssertEqual("\(error)", "firewall filter f: two policer instances are named 'p-udp'; rename a policer or a term")
+        }
+    }
 }

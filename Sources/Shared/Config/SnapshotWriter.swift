@@ -486,6 +486,7 @@ struct SnapshotEncoder {
             if plan.copy != nil { r.flags |= UInt8(XPF_CFG_FILTER_INTERFACE_SPECIFIC.rawValue) }
             r.terms = xpf_cfg_range(first: UInt32(terms.count), count: UInt32(filter.terms.count))
             var filterSpecific: [PolicerKey: UInt32] = [:]
+            let firstInstance = policerInstances.count
             for term in filter.terms {
                 var t = termRecord(term, filter: record, counterSuffix: suffix)
                 t.policer_instance = policerInstance(term, record: record, suffix: suffix, shared: &filterSpecific)
@@ -493,6 +494,14 @@ struct SnapshotEncoder {
                 terms.append(t)
             }
             filters.append(r)
+            // Junos's names can collide (filter-specific `p-udp` and policer `p` of term
+            // `udp`); their counts would merge in show firewall and /metrics.
+            var names = Set<UInt32>()  // string offsets: one per distinct string
+            for instance in policerInstances[firstInstance...] where !names.insert(instance.name).inserted {
+                let name = stringOffsets.first { $0.value == instance.name }?.key ?? "?"
+                throw ConfigSnapshotError("firewall filter \(filter.name + suffix): two policer instances are named "
+                    + "'\(name)'; rename a policer or a term")
+            }
         }
         guard counters.count <= Int(XPF_MAX_FILTER_COUNTERS) else {
             throw ConfigSnapshotError("\(counters.count) firewall filter counters; xpf holds at most \(XPF_MAX_FILTER_COUNTERS)")
