@@ -10,7 +10,9 @@
 //
 // The configuration is the fixture's plus firewall filters (`filterConfig`) whose terms the
 // seed frames reach: every condition kind, discard, reject with a reason and tcp-reset,
-// count, log, a DSCP rewrite, on input (both families) and output.
+// count, log, a DSCP rewrite, a two-color policer marking loss priority and a color-aware
+// three-color one discarding red, on input (both families) and output. The policers'
+// buckets are refilled at the start of every input, with the clock.
 //
 // Invariants per action: a drop names a defined reason; a forwarded frame leaves on a
 // dataplane interface with the egress MAC and a valid neighbour's MAC, its TTL/hop limit
@@ -41,6 +43,7 @@ final class PipelineTarget {
     static let sessionCapacity = 64           // small: the table fills within one input
     static let clockSteps: [UInt32] = [0, 1, 5, 20, 31, 61, 1801, 86_400]
     static let startMs: UInt32 = 1_000_000
+    static let nsPerMs: UInt64 = 1_000_000
     static let interfaceCount = 2
     /// The DSCP the `mark` term rewrites to (af41).
     static let rewrittenDSCP: UInt8 = 34
@@ -53,6 +56,9 @@ final class PipelineTarget {
             fw1 { unit 0 { family inet { filter { output out4; } } } }
         }
         firewall {
+            policer tiny { if-exceeding { bandwidth-limit 8k; burst-size-limit 1500; } then loss-priority high; }
+            three-color-policer tcm { single-rate { color-aware; committed-information-rate 8k; committed-burst-size 1500;
+                excess-burst-size 3000; } action { loss-priority high then discard; } }
             family inet {
                 filter in4 {
                     term ef { from { dscp ef; } then { count ef; discard; } }
@@ -60,6 +66,7 @@ final class PipelineTarget {
                     term rst { from { protocol tcp; destination-port 5002; } then reject tcp-reset; }
                     term rej { from { protocol udp; destination-port 5003; } then { reject port-unreachable; log; } }
                     term ex { from { source-address { 10.10.1.0/24; 10.10.1.2/32 except; } destination-port 5004; } then discard; }
+                    term police { from { protocol udp; destination-port 5005; } then { policer tiny; accept; } }
                     term mark { from { protocol udp; destination-port 5000-5999; } then { dscp af41; accept; } }
                     term pings { from { icmp-type echo-request; } then { count pings; syslog; accept; } }
                     term first { from { first-fragment; } then accept; }
@@ -68,6 +75,8 @@ final class PipelineTarget {
                 }
                 filter out4 {
                     term o { from { protocol udp; source-port 40001; } then reject host-unreachable; }
+                    term hi { from { loss-priority high; } then { count high; accept; } }
+                    term tcm { from { protocol tcp; } then { loss-priority medium-low; three-color-policer { single-rate tcm; } accept; } }
                     term rest { then accept; }
                 }
             }
@@ -147,7 +156,11 @@ final class PipelineTarget {
         let recs = Self.records(data)
         pipeline.nowMs = Self.startMs
         pipeline.nowS = Self.startMs / 1000
+        pipeline.nowNs = UInt64(Self.startMs) * Self.nsPerMs
         pipeline.icmpLimit = ICMPRateLimit()
+        // Full buckets (zero), so a failure replays.
+        UnsafeMutableRawPointer(region.policerBuckets).initializeMemory(as: UInt8.self, repeating: 0,
+                                                                         count: MemoryLayout<xpf_policer_buckets>.size)
         defer {
             _ = pipeline.clearSessions(counters: &counters)
             xpf_fuzz_unpoison(umem, Self.maxFrames * Self.frameSize)
@@ -166,6 +179,7 @@ final class PipelineTarget {
         let step = Self.clockSteps[recs[range.lowerBound].step]
         pipeline.nowMs &+= step &* 1000
         pipeline.nowS &+= step
+        pipeline.nowNs &+= UInt64(step) * 1000 * Self.nsPerMs
         let ingress = recs[range.lowerBound].ingress
         for (j, k) in range.enumerated() {
             let slot = umem + k * Self.frameSize
