@@ -51,14 +51,14 @@ final class ConfigModelTests: XCTestCase {
                         inet6Addresses: [ifAddr("fd00::1/64")]),
             M.Interface(name: "ge1", description: "uplink to the ISP", isDataplane: true,
                         inetAddresses: [ifAddr("198.51.100.2/30")], inet6Addresses: [ifAddr("2001:db8:ffff::2/64")],
-                        inetInputFilter: 0, inetOutputFilter: 1, inet6InputFilter: 3),
+                        inetInputFilters: [0], inetOutputFilters: [1], inet6InputFilters: [3]),
             M.Interface(name: "ge2", isDataplane: true),
-            M.Interface(name: "lo0", isDataplane: false, inetAddresses: [ifAddr("192.0.2.1/32")], inetInputFilter: 2),
+            M.Interface(name: "lo0", isDataplane: false, inetAddresses: [ifAddr("192.0.2.1/32")], inetInputFilters: [2]),
         ])
         let ge1 = m.interfaces[1]
         XCTAssertEqual(ge1.addresses(.inet6).first?.network, p("2001:db8:ffff::/64"))
-        XCTAssertEqual(ge1.inputFilter(.inet), 0)
-        XCTAssertEqual(ge1.outputFilter(.inet6), nil)
+        XCTAssertEqual(ge1.inputFilters(.inet), [0])
+        XCTAssertEqual(ge1.outputFilters(.inet6), [])
         XCTAssertEqual(m.interfaceIndex("lo0"), 3)
     }
 
@@ -510,10 +510,10 @@ final class ConfigModelTests: XCTestCase {
         XCTAssertEqual(m.interfaces.map(\.isDataplane), [true, true, true, true, false])
         XCTAssertEqual(m.interfaces[0].description, "ISP A")
         XCTAssertEqual(m.interfaces[0].inetAddresses, [ifAddr("203.0.113.2/29")])
-        XCTAssertEqual(m.interfaces[0].inetInputFilter.map { m.filters[$0].name }, "wan-in")
-        XCTAssertEqual(m.interfaces[0].inet6InputFilter.map { m.filters[$0].name }, "wan6-in")
-        XCTAssertEqual(m.interfaces[3].inetOutputFilter.map { m.filters[$0].name }, "dmz-out")
-        XCTAssertEqual(m.interfaces[4].inetInputFilter.map { m.filters[$0].name }, "protect-host")
+        XCTAssertEqual(m.interfaces[0].inetInputFilters.map { m.filters[$0].name }, ["wan-in"])
+        XCTAssertEqual(m.interfaces[0].inet6InputFilters.map { m.filters[$0].name }, ["wan6-in"])
+        XCTAssertEqual(m.interfaces[3].inetOutputFilters.map { m.filters[$0].name }, ["dmz-out"])
+        XCTAssertEqual(m.interfaces[4].inetInputFilters.map { m.filters[$0].name }, ["protect-host"])
 
         XCTAssertEqual(m.zones.map(\.name), ["staff", "guests", "dmz", "internet"])
         // `lan0.0` is Junos's unit-0 spelling of lan0.
@@ -578,7 +578,7 @@ final class ConfigModelTests: XCTestCase {
                                                          protocols: [6]),
                          action: M.FilterAction(terminal: .discard)),
         ])])
-        XCTAssertEqual(m.interfaces[1].inetInputFilter, 0)
+        XCTAssertEqual(m.interfaces[1].inetInputFilters, [0])
         XCTAssertEqual(m.nat.sourceRuleSets.first?.rules.first?.action, .interface)
     }
 

@@ -22,9 +22,9 @@ enum SnapshotModelReader {
                                         neighborHoldMs: dp.neighborHoldMs, timeouts: dp.timeouts, busyPoll: dp.busyPoll)
         let interfaces = m.interfaces.map {
             M.Interface(name: $0.name, isDataplane: $0.isDataplane, inetAddresses: $0.inetAddresses,
-                        inet6Addresses: $0.inet6Addresses, inetInputFilter: $0.inetInputFilter,
-                        inetOutputFilter: $0.inetOutputFilter, inet6InputFilter: $0.inet6InputFilter,
-                        inet6OutputFilter: $0.inet6OutputFilter)
+                        inet6Addresses: $0.inet6Addresses, inetInputFilters: $0.inetInputFilters,
+                        inetOutputFilters: $0.inetOutputFilters, inet6InputFilters: $0.inet6InputFilters,
+                        inet6OutputFilters: $0.inet6OutputFilters)
         }
         let zones = m.zones.map {
             M.Zone(name: $0.name, interfaces: $0.interfaces, hostInbound: $0.hostInbound,
@@ -163,13 +163,19 @@ enum SnapshotModelReader {
         let synMode: M.SynFloodProtectionMode? = has(h.flags, XPF_CFG_F_SYN_COOKIE.rawValue) ? .synCookie
             : has(h.flags, XPF_CFG_F_SYN_PROXY.rawValue) ? .synProxy : nil
 
+        /// An attachment's filters: none, one, or an input-list / output-list record's members.
+        func attached(_ f: UInt32) -> [Int] {
+            guard let f = optional(f) else { return [] }
+            let r = v.filter(f)
+            return has(r.flags, XPF_CFG_FILTER_LIST.rawValue) ? v.indices(r.members).map { Int($0) } : [f]
+        }
         let interfaces = v.interfaces.map { r in
             M.Interface(
                 name: str(r.name), isDataplane: has(r.flags, XPF_CFG_IF_DATAPLANE.rawValue),
                 inetAddresses: v.prefixes(r.addrs4).map { M.InterfaceAddress(address: address($0.family, $0.addr), prefixLength: Int($0.length)) },
                 inet6Addresses: v.prefixes(r.addrs6).map { M.InterfaceAddress(address: address($0.family, $0.addr), prefixLength: Int($0.length)) },
-                inetInputFilter: optional(r.filter_in4), inetOutputFilter: optional(r.filter_out4),
-                inet6InputFilter: optional(r.filter_in6), inet6OutputFilter: optional(r.filter_out6))
+                inetInputFilters: attached(r.filter_in4), inetOutputFilters: attached(r.filter_out4),
+                inet6InputFilters: attached(r.filter_in6), inet6OutputFilters: attached(r.filter_out6))
         }
         let zones = v.zones.enumerated().map { z, r in
             var own: [Int: M.HostInbound] = [:]
@@ -223,7 +229,7 @@ enum SnapshotModelReader {
         let policies = M.Policies(zonePairs: pairs, global: v.globalPolicies.map(policy),
                                   defaultPolicy: v.defaultPolicy == XPF_POLICY_PERMIT.rawValue ? .permitAll : .denyAll)
 
-        let filters = v.filters.map { f in
+        let filters = v.filters.filter { !has($0.flags, XPF_CFG_FILTER_LIST.rawValue) }.map { f in
             M.Filter(name: str(f.name), family: family(f.family), terms: v.terms(of: f).map { t in
                 func present(_ bit: xpf_term_match) -> Bool { t.match & bit.rawValue != 0 }
                 func addresses(_ bit: xpf_term_match, _ r: xpf_cfg_range) -> [M.PrefixMatch]? {
@@ -243,11 +249,13 @@ enum SnapshotModelReader {
                     dscp: present(XPF_TM_DSCP) ? (0..<64).filter { t.dscp >> UInt64($0) & 1 != 0 }.map { UInt8($0) } : nil,
                     icmpTypes: set(XPF_TM_ICMP_TYPE, t.icmp_types), icmpCodes: set(XPF_TM_ICMP_CODE, t.icmp_codes),
                     tcpFlags: present(XPF_TM_TCP_FLAGS) ? canonicalFlags { v.setContains(t.tcp_flags, $0) } : nil,
-                    isFragment: present(XPF_TM_IS_FRAGMENT), firstFragment: present(XPF_TM_FIRST_FRAGMENT))
+                    isFragment: present(XPF_TM_IS_FRAGMENT), firstFragment: present(XPF_TM_FIRST_FRAGMENT),
+                    packetLengths: ports(XPF_TM_PACKET_LENGTH, t.packet_length))
                 let terminal: M.FilterTerminal
                 switch UInt32(t.terminal) {
                 case XPF_TERM_ACCEPT.rawValue: terminal = .accept
                 case XPF_TERM_DISCARD.rawValue: terminal = .discard
+                case XPF_TERM_NEXT.rawValue: terminal = .nextTerm
                 default: terminal = .reject(M.RejectReason.allCases[Int(t.reject_reason)])
                 }
                 let action = M.FilterAction(

@@ -144,8 +144,10 @@ final class SnapshotTests: XCTestCase {
         for (f, filter) in m.filters.enumerated() {
             let fr = v.filter(f)
             let terms = v.terms(of: fr)
+            // A `next term` chain is never memoized either.
             XCTAssertEqual(fr.flags & UInt8(XPF_CFG_FILTER_PER_PACKET.rawValue) != 0,
-                           filter.terms.contains { $0.match.usesPerPacketFields }, "\(name): filter \(filter.name) per-packet")
+                           filter.terms.contains { $0.match.usesPerPacketFields || $0.action.terminal == .nextTerm },
+                           "\(name): filter \(filter.name) per-packet")
             for (t, term) in filter.terms.enumerated() {
                 let r = terms[t]
                 XCTAssertEqual(r.filter, UInt32(f), name)
@@ -511,9 +513,11 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<xpf_cfg_application>.size, 16)
         XCTAssertEqual(MemoryLayout<xpf_cfg_app_term>.size, 24)
         XCTAssertEqual(MemoryLayout<xpf_cfg_policy>.size, 56)
-        XCTAssertEqual(MemoryLayout<xpf_cfg_term>.size, 112)
+        XCTAssertEqual(MemoryLayout<xpf_cfg_term>.size, 120)
+        XCTAssertEqual(MemoryLayout<xpf_cfg_term>.offset(of: \xpf_cfg_term.packet_length), 112)
         XCTAssertEqual(MemoryLayout<xpf_cfg_term>.offset(of: \xpf_cfg_term.terminal), 80)
-        XCTAssertEqual(MemoryLayout<xpf_cfg_filter>.size, 16)
+        XCTAssertEqual(MemoryLayout<xpf_cfg_filter>.size, 24)
+        XCTAssertEqual(MemoryLayout<xpf_cfg_filter>.offset(of: \xpf_cfg_filter.members), 16)
         XCTAssertEqual(MemoryLayout<xpf_cfg_counter>.size, 8)
         XCTAssertEqual(MemoryLayout<xpf_cfg_policer>.size, 48)
         XCTAssertEqual(MemoryLayout<xpf_cfg_tc_policer>.size, 80)
@@ -531,7 +535,7 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<xpf_cfg_policy_node>.offset(of: \xpf_cfg_policy_node.le), 12)
         // Every record's size is its stride (arrays of records have no gaps), and the
         // validator's table is the same.
-        let strides = [MemoryLayout<UInt8>.stride, 4, 24, 4, 32, 40, 56, 24, 16, 24, 56, 8, 16, 112, 8, 48, 80, 64, 24, 16,
+        let strides = [MemoryLayout<UInt8>.stride, 4, 24, 4, 32, 40, 56, 24, 16, 24, 56, 8, 24, 120, 8, 48, 80, 64, 24, 16,
                        32, 32, 32, 56, 32, 32, 8, 24, 8, 16]
         XCTAssertEqual(ConfigSnapshotView.recordSizes, strides)
         XCTAssertEqual(ConfigSnapshotView.sectionNames.count, 30)
@@ -655,6 +659,45 @@ final class SnapshotTests: XCTestCase {
             // The empty inet6 filter has no terms (a worker discards everything through it).
             XCTAssertEqual(v.filter(2).terms.count, 0)
             XCTAssertEqual(v.filter(2).family, 6)
+        }
+    }
+
+    /// `next term` (a terminal value of its own, the filter per-packet), packet-length (a
+    /// per-packet PORT_RANGES condition) and filter lists (one LIST record per distinct list,
+    /// its members in order, per-packet when a member is; a one-filter attachment none).
+    func testFilterListsNextTermAndPacketLengthEncodings() throws {
+        try ConfigSnapshotImage(try ConfigCorpusTests.load("good/filter-lists.conf").1).withView { v in
+            try v.validate()
+            let perPacket = UInt8(XPF_CFG_FILTER_PER_PACKET.rawValue), list = UInt8(XPF_CFG_FILTER_LIST.rawValue)
+            XCTAssertEqual(v.filters.map { v.string(at: $0.name)! },
+                           ["mark", "small-only", "mark6", "big6", "mark+small-only", "mark6+big6", "small-only+mark"])
+            let mark = v.filter(0)
+            XCTAssertEqual(mark.flags, perPacket, "next term: never memoized")
+            XCTAssertEqual(v.terms(of: mark).map { UInt32($0.terminal) }, [XPF_TERM_NEXT.rawValue, XPF_TERM_NEXT.rawValue])
+            XCTAssertEqual(v.terms(of: mark).map { $0.match & XPF_TM_PER_PACKET.rawValue }, [0, 0])
+            let small = v.terms(of: v.filter(1))[0]
+            XCTAssertEqual(v.filter(1).flags, perPacket)
+            XCTAssertEqual(small.match, XPF_TM_PACKET_LENGTH.rawValue | XPF_TM_PER_PACKET.rawValue)
+            XCTAssertEqual(v.portRanges(small.packet_length).map { $0.low...$0.high }, [20...576, 1500...1500])
+            for (record, members) in [(4, [0, 1]), (5, [2, 3]), (6, [1, 0])] {
+                let r = v.filter(record)
+                XCTAssertEqual(r.flags, list | perPacket, "list \(record)")
+                XCTAssertEqual(r.terms.count, 0)
+                XCTAssertEqual(v.indices(r.members).map { Int($0) }, members)
+                XCTAssertEqual(r.family, v.filter(members[0]).family)
+            }
+            let fw0 = v.interface(slot: 0), fw1 = v.interface(slot: 1)
+            XCTAssertEqual([fw0.filter_in4, fw0.filter_out4, fw0.filter_in6, fw0.filter_out6], [4, XPF_CFG_NONE, 5, XPF_CFG_NONE])
+            XCTAssertEqual([fw1.filter_in4, fw1.filter_out4, fw1.filter_in6, fw1.filter_out6], [1, 6, XPF_CFG_NONE, XPF_CFG_NONE])
+        }
+        // A list of key-only filters stays memoizable.
+        let text = """
+            system dataplane interfaces fw0;
+            interfaces fw0 unit 0 family inet filter input-list [ a b ];
+            firewall family inet { filter a term t { from protocol udp; then accept; } filter b term t then accept; }
+            """
+        try ConfigSnapshotImage(try ConfigModel.load(text: text, file: "key-only-list").1).withView { v in
+            XCTAssertEqual(v.filter(2).flags, UInt8(XPF_CFG_FILTER_LIST.rawValue))
         }
     }
 }

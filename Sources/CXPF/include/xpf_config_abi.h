@@ -135,8 +135,10 @@ enum xpf_screen_check {
 	XPF_SCREEN_CHECK_COUNT
 };
 
-/* Filter term terminal actions. */
-enum xpf_term_terminal { XPF_TERM_ACCEPT = 0, XPF_TERM_DISCARD = 1, XPF_TERM_REJECT = 2 };
+/* Filter term terminal actions (R-6.1). XPF_TERM_NEXT (`then next term`) is none: the
+ * term's other actions apply and evaluation goes on with the next term (the next filter's
+ * first term at the end of a list member); a filter with such a term is per-packet. */
+enum xpf_term_terminal { XPF_TERM_ACCEPT = 0, XPF_TERM_DISCARD = 1, XPF_TERM_REJECT = 2, XPF_TERM_NEXT = 3 };
 
 /* `reject REASON`; same order as ConfigModel.RejectReason.allCases. */
 enum xpf_reject_reason {
@@ -222,7 +224,7 @@ struct xpf_cfg_iface {
 	uint32_t flags;           /* enum xpf_cfg_iface_flags */
 	uint32_t zone;            /* ZONES, or NONE: not in a zone */
 	uint32_t mirror;          /* MIRRORS instance mirroring packets received here, or NONE */
-	uint32_t filter_in4;      /* FILTERS (family inet filter input), or NONE */
+	uint32_t filter_in4;      /* FILTERS (family inet filter input, or a record of input-list), or NONE */
 	uint32_t filter_out4;
 	uint32_t filter_in6;
 	uint32_t filter_out6;
@@ -368,9 +370,10 @@ enum xpf_term_match {
 	XPF_TM_IS_FRAGMENT = 1 << 11,
 	XPF_TM_FIRST_FRAGMENT = 1 << 12,
 	XPF_TM_LOSS_PRIORITY = 1 << 13, /* loss_priorities: the packet's loss priority (set by an earlier filter or policer) */
+	XPF_TM_PACKET_LENGTH = 1 << 14, /* packet_length: the IP datagram's length (IPv4 total length, IPv6 payload + 40) */
 	/* R-4.5: the term reads a per-packet field that is not in the session key (DSCP,
-	 * TCP flags, fragment bits, ICMP type/code): evaluate it on every packet, never
-	 * freeze its result into a session. */
+	 * TCP flags, fragment bits, ICMP type/code, loss priority, packet length): evaluate
+	 * it on every packet, never freeze its result into a session. */
 	XPF_TM_PER_PACKET = 1 << 15,
 };
 
@@ -382,8 +385,8 @@ enum xpf_term_action_flags {
 	XPF_TA_LOSS_PRIORITY = 16,     /* set the packet's loss priority to loss_priority */
 };
 
-/* A filter term: match conditions and actions. First matching term wins; no match
- * discards (R-6.1). Address conditions hold when the longest entry containing the
+/* A filter term: match conditions and actions. First matching term wins (a `next term`
+ * one applies its actions and lets the search go on); no match discards (R-6.1). Address conditions hold when the longest entry containing the
  * address exists and is not an `except` entry (XPF_CFG_PREFIX_EXCEPT). */
 struct xpf_cfg_term {
 	uint64_t dscp;            /* XPF_TM_DSCP: bit n = code point n */
@@ -412,23 +415,32 @@ struct xpf_cfg_term {
 	uint32_t forwarding_class; /* string, or NONE */
 	uint32_t filter;          /* FILTERS: the filter this term belongs to */
 	uint32_t policer_instance; /* POLICER_INSTANCES: the buckets and counters of policer / tc_policer, or NONE */
+	struct xpf_cfg_range packet_length; /* PORT_RANGES: XPF_TM_PACKET_LENGTH's lengths (bytes, inclusive ranges) */
 };
-_Static_assert(sizeof(struct xpf_cfg_term) == 112, "term record size");
+_Static_assert(sizeof(struct xpf_cfg_term) == 120, "term record size");
 _Static_assert(offsetof(struct xpf_cfg_term, terminal) == 80, "term action offset");
 
 enum xpf_cfg_filter_flags {
 	XPF_CFG_FILTER_PER_PACKET = 1, /* some term has XPF_TM_PER_PACKET */
 	XPF_CFG_FILTER_INTERFACE_SPECIFIC = 2, /* one copy of an interface-specific filter: this record serves one attachment */
+	XPF_CFG_FILTER_LIST = 4,       /* an `input-list` / `output-list`: no terms of its own, `members` evaluated as one filter */
 };
 
+/* A filter, or (XPF_CFG_FILTER_LIST) an interface's filter list: its members' terms in
+ * order, as one filter — a member no term of which matches passes the packet to the next
+ * member, and only the last one's end is the implicit discard. A list's terms keep their
+ * own filter (xpf_cfg_term.filter): counters, logs and policer instances stay its. A list
+ * is PER_PACKET when a member is. It is named after its members ("a+b"), for traces only:
+ * show firewall lists filters, never lists. */
 struct xpf_cfg_filter {
 	uint32_t name;            /* string */
 	uint8_t family;           /* 4 or 6 */
 	uint8_t flags;            /* enum xpf_cfg_filter_flags */
 	uint16_t reserved;
-	struct xpf_cfg_range terms; /* TERMS, in order */
+	struct xpf_cfg_range terms; /* TERMS, in order (a list: empty) */
+	struct xpf_cfg_range members; /* XPF_CFG_FILTER_LIST: INDICES → FILTERS (none a list), in order; else empty */
 };
-_Static_assert(sizeof(struct xpf_cfg_filter) == 16, "filter record size");
+_Static_assert(sizeof(struct xpf_cfg_filter) == 24, "filter record size");
 
 /* A filter counter (`then count NAME`): one per (filter, name); terms of a filter that
  * name the same counter share it. The record index is the counter's index. */

@@ -196,13 +196,18 @@ extension ConfigCompiler {
         match.firstFragment = from.flag("first-fragment") != nil
         let lossPriorities = from.values("loss-priority")
         if !lossPriorities.isEmpty { match.lossPriorities = lossPriorities.compactMap { ConfigModel.LossPriority(rawValue: $0.text) } }
+        let lengths = from.values("packet-length")
+        if !lengths.isEmpty { match.packetLengths = try lengths.map { try $0.packetLengthRange() } }
         return match
     }
 
     private func filterAction(_ then: Scope, term: String) throws -> ConfigModel.FilterAction {
         var action = ConfigModel.FilterAction()
-        if let (first, second) = then.conflict(among: ["accept", "discard", "reject"]) {
-            throw ConfigError("term '\(term)' has both \(first.keyword) and \(second.keyword)", at: second.location)
+        if let (first, second) = then.conflict(among: ["accept", "discard", "reject", "next"]) {
+            // `next term` is no terminal action: Junos refuses it beside one.
+            let name = { (k: String) in k == "next" ? "next term" : k }
+            throw ConfigError("term '\(term)' has both \(name(first.keyword)) and \(name(second.keyword))",
+                              at: second.location)
         }
         let reject = then.scope("reject")
         if let (_, second) = reject.conflict(among: Set(ConfigModel.RejectReason.allCases.map(\.rawValue))) {
@@ -210,6 +215,8 @@ extension ConfigCompiler {
         }
         if then.flag("discard") != nil {
             action.terminal = .discard
+        } else if then.value("next") != nil {
+            action.terminal = .nextTerm
         } else if let node = reject.node {
             // Junos's default reason is administratively-prohibited.
             let reason = node.children.first { !$0.isInactive }.flatMap { ConfigModel.RejectReason(rawValue: $0.keyword) }
@@ -309,6 +316,25 @@ extension ConfigCompiler {
             screenIndex[stanza.name] = model.screens.count
             model.screens.append(s)
         }
+    }
+}
+
+extension ConfigValue {
+    /// A `packet-length` value: `N` or `A-B`, bytes 0..65535 (an IP datagram's length).
+    func packetLengthRange() throws -> ClosedRange<UInt16> {
+        func length(_ word: Substring) throws -> UInt16 {
+            guard !word.isEmpty, word.unicodeScalars.allSatisfy({ $0 >= "0" && $0 <= "9" }) else {
+                throw error("invalid packet-length \(shown): expected a number or a range A-B")
+            }
+            guard let n = Int(word), n <= Int(UInt16.max) else {
+                throw error("packet-length \(word) is out of range 0..\(UInt16.max)")
+            }
+            return UInt16(n)
+        }
+        let parts = text.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        let low = try length(parts[0]), high = parts.count == 2 ? try length(parts[1]) : low
+        guard low <= high else { throw error("invalid packet-length range \(shown): \(low) is above \(high)") }
+        return low...high
     }
 }
 

@@ -136,19 +136,33 @@ struct ConfigCompiler {
                         if family == .inet { interface.inetAddresses.append(a) } else { interface.inet6Addresses.append(a) }
                     }
                     let filter = familyScope.scope("filter")
-                    let input = try filter.value("input").map { try resolveFilter($0, family: family) }
-                    let output = try filter.value("output").map { try resolveFilter($0, family: family) }
+                    let input = try attachedFilters(filter, "input", family: family)
+                    let output = try attachedFilters(filter, "output", family: family)
                     if family == .inet {
-                        interface.inetInputFilter = input
-                        interface.inetOutputFilter = output
+                        interface.inetInputFilters = input
+                        interface.inetOutputFilters = output
                     } else {
-                        interface.inet6InputFilter = input
-                        interface.inet6OutputFilter = output
+                        interface.inet6InputFilters = input
+                        interface.inet6OutputFilters = output
                     }
                 }
             }
             model.interfaces[index] = interface
         }
+    }
+
+    /// `filter { input F; }` or `filter { input-list [ F… ]; }` (`direction` "input" or
+    /// "output"): the filters in evaluation order (the parser keeps a list's values once
+    /// each); Junos refuses both forms on one unit family.
+    func attachedFilters(_ filter: Scope, _ direction: String, family: Family) throws -> [Int] {
+        let list = filter.values(direction + "-list")
+        if let single = filter.value(direction) {
+            if let first = list.first {
+                throw first.error("'\(direction)' and '\(direction)-list' are both set; use one of them")
+            }
+            return [try resolveFilter(single, family: family)]
+        }
+        return try list.map { try resolveFilter($0, family: family) }
     }
 
     func resolveFilter(_ value: ConfigValue, family: Family) throws -> Int {

@@ -110,8 +110,8 @@ public struct ConfigModel: Sendable, Equatable {
         var mine = policies, theirs = other.policies
         (mine.toHost, mine.fromHost) = ([], [])  // the box's own traffic has no sessions
         (theirs.toHost, theirs.fromHost) = ([], [])
-        func attachments(_ m: ConfigModel) -> [[Int?]] {
-            m.interfaces.map { [$0.inetInputFilter, $0.inetOutputFilter, $0.inet6InputFilter, $0.inet6OutputFilter] }
+        func attachments(_ m: ConfigModel) -> [[[Int]]] {
+            m.interfaces.map { [$0.inetInputFilters, $0.inetOutputFilters, $0.inet6InputFilters, $0.inet6OutputFilters] }
         }
         return interfaces.map(\.name) == other.interfaces.map(\.name) && zones == other.zones
             && applications == other.applications && mine == theirs
@@ -127,14 +127,12 @@ public struct ConfigModel: Sendable, Equatable {
     public var unenforcedFeatures: [String] {
         var out: [String] = []
         for interface in interfaces {
-            let attached = [("inet input", interface.inetInputFilter), ("inet output", interface.inetOutputFilter),
-                            ("inet6 input", interface.inet6InputFilter), ("inet6 output", interface.inet6OutputFilter)]
-            for (kind, index) in attached {
-                guard let index else { continue }
-                let filter = filters[index]
-                if !interface.isDataplane {
-                    out.append("interface \(interface.name): \(kind) filter '\(filter.name)' is not applied: xpf does not "
-                        + "filter traffic to the box yet (host-inbound-traffic and junos-host policies guard it)")
+            let attached = [("inet input", interface.inetInputFilters), ("inet output", interface.inetOutputFilters),
+                            ("inet6 input", interface.inet6InputFilters), ("inet6 output", interface.inet6OutputFilters)]
+            for (kind, indices) in attached where !interface.isDataplane {
+                for index in indices {
+                    out.append("interface \(interface.name): \(kind) filter '\(filters[index].name)' is not applied: xpf "
+                        + "does not filter traffic to the box yet (host-inbound-traffic and junos-host policies guard it)")
                 }
             }
         }
@@ -191,33 +189,34 @@ extension ConfigModel {
         /// `unit 0 family inet address …`, in the order written (host bits kept).
         public var inetAddresses: [InterfaceAddress]
         public var inet6Addresses: [InterfaceAddress]
-        /// `unit 0 family inet filter input|output`: indices into `filters`.
-        public var inetInputFilter: Int?
-        public var inetOutputFilter: Int?
-        public var inet6InputFilter: Int?
-        public var inet6OutputFilter: Int?
+        /// `unit 0 family inet filter input|output F` (one filter) or `input-list|output-list
+        /// [ F… ]` (the filters evaluated in order as one): indices into `filters`; empty: none.
+        public var inetInputFilters: [Int]
+        public var inetOutputFilters: [Int]
+        public var inet6InputFilters: [Int]
+        public var inet6OutputFilters: [Int]
 
         public init(name: String, description: String? = nil, isDataplane: Bool, inetAddresses: [InterfaceAddress] = [],
-                    inet6Addresses: [InterfaceAddress] = [], inetInputFilter: Int? = nil, inetOutputFilter: Int? = nil,
-                    inet6InputFilter: Int? = nil, inet6OutputFilter: Int? = nil)
+                    inet6Addresses: [InterfaceAddress] = [], inetInputFilters: [Int] = [], inetOutputFilters: [Int] = [],
+                    inet6InputFilters: [Int] = [], inet6OutputFilters: [Int] = [])
         {
             self.name = name
             self.description = description
             self.isDataplane = isDataplane
             self.inetAddresses = inetAddresses
             self.inet6Addresses = inet6Addresses
-            self.inetInputFilter = inetInputFilter
-            self.inetOutputFilter = inetOutputFilter
-            self.inet6InputFilter = inet6InputFilter
-            self.inet6OutputFilter = inet6OutputFilter
+            self.inetInputFilters = inetInputFilters
+            self.inetOutputFilters = inetOutputFilters
+            self.inet6InputFilters = inet6InputFilters
+            self.inet6OutputFilters = inet6OutputFilters
         }
 
         public func addresses(_ family: Family) -> [InterfaceAddress] {
             family == .inet ? inetAddresses : inet6Addresses
         }
 
-        public func inputFilter(_ family: Family) -> Int? { family == .inet ? inetInputFilter : inet6InputFilter }
-        public func outputFilter(_ family: Family) -> Int? { family == .inet ? inetOutputFilter : inet6OutputFilter }
+        public func inputFilters(_ family: Family) -> [Int] { family == .inet ? inetInputFilters : inet6InputFilters }
+        public func outputFilters(_ family: Family) -> [Int] { family == .inet ? inetOutputFilters : inet6OutputFilters }
     }
 
     /// What `host-inbound-traffic` lets through to the box itself, resolved:
@@ -592,15 +591,19 @@ extension ConfigModel {
         /// `loss-priority`: the packet's loss priority as an earlier filter term or policer
         /// left it (low when nothing set it).
         public var lossPriorities: [LossPriority]?
+        /// `packet-length`: the IP datagram's length (IPv4 total length, IPv6 payload length
+        /// + 40), values and ranges.
+        public var packetLengths: [ClosedRange<UInt16>]?
 
         public init(sourceAddresses: [PrefixMatch]? = nil, destinationAddresses: [PrefixMatch]? = nil,
                     addresses: [PrefixMatch]? = nil, protocols: [UInt8]? = nil, sourcePorts: [ClosedRange<UInt16>]? = nil,
                     destinationPorts: [ClosedRange<UInt16>]? = nil, ports: [ClosedRange<UInt16>]? = nil,
                     dscp: [UInt8]? = nil, icmpTypes: [UInt8]? = nil, icmpCodes: [UInt8]? = nil,
                     tcpFlags: TCPFlagsMatch? = nil, isFragment: Bool = false, firstFragment: Bool = false,
-                    lossPriorities: [LossPriority]? = nil)
+                    lossPriorities: [LossPriority]? = nil, packetLengths: [ClosedRange<UInt16>]? = nil)
         {
             self.lossPriorities = lossPriorities
+            self.packetLengths = packetLengths
             self.sourceAddresses = sourceAddresses
             self.destinationAddresses = destinationAddresses
             self.addresses = addresses
@@ -617,11 +620,12 @@ extension ConfigModel {
         }
 
         /// True when the term looks at a per-packet field that is not part of the session
-        /// key (DSCP, TCP flags, fragment bits, ICMP type/code, loss priority): says
-        /// such a term must be evaluated on every packet, never cached in a session decision.
+        /// key (DSCP, TCP flags, fragment bits, ICMP type/code, loss priority, packet length):
+        /// says such a term must be evaluated on every packet, never cached in a
+        /// session decision.
         public var usesPerPacketFields: Bool {
             dscp != nil || tcpFlags != nil || isFragment || firstFragment || icmpTypes != nil || icmpCodes != nil
-                || lossPriorities != nil
+                || lossPriorities != nil || packetLengths != nil
         }
     }
 
@@ -648,6 +652,10 @@ extension ConfigModel {
         case discard
         /// `reject` without a reason is administratively-prohibited (Junos's default).
         case reject(RejectReason)
+        /// `next term`: no terminal action — the term's other actions apply and the search
+        /// goes on with the next term (past the last one: the implicit discard, or in a
+        /// filter list the next filter).
+        case nextTerm
     }
 
     public enum LossPriority: String, Sendable, CaseIterable {
@@ -658,7 +666,7 @@ extension ConfigModel {
     }
 
     public struct FilterAction: Sendable, Equatable {
-        /// A term without `accept`, `discard` or `reject` accepts (Junos semantics).
+        /// A term without `accept`, `discard`, `reject` or `next term` accepts (Junos semantics).
         public var terminal: FilterTerminal
         public var count: String?
         public var log: Bool

@@ -87,6 +87,8 @@ private enum XPFGrammar {
                     .container("filter", [
                         .leaf("input", .string),
                         .leaf("output", .string),
+                        .list("input-list", .string),
+                        .list("output-list", .string),
                     ]),
                 ]),
             ]),
@@ -388,6 +390,7 @@ private enum XPFGrammar {
         .flag("is-fragment"),
         .flag("first-fragment"),
         .list("loss-priority", lossPriorities),
+        .list("packet-length", .string),
     ])
 
     static let filterThen: JunosSchema = .container("then", [
@@ -406,7 +409,9 @@ private enum XPFGrammar {
         .leaf("forwarding-class", .string),
         .leaf("dscp", .string),
         .leaf("loss-priority", lossPriorities),
-    ]).choice("accept", "discard", "reject")
+        // `next term`: Junos's other `next` (`next filter`) is not in the language.
+        .leaf("next", .choice(["term"])),
+    ]).choice("accept", "discard", "reject", "next")
 
     // MARK: policy-options, applications, forwarding-options
 

@@ -219,10 +219,32 @@ private struct SnapshotValidator {
         guard count(XPF_CFG_SEC_POLICER_INSTANCES) <= XPF_MAX_POLICER_INSTANCES else {
             throw fail("\(count(XPF_CFG_SEC_POLICER_INSTANCES)) policer instances: at most \(XPF_MAX_POLICER_INSTANCES)")
         }
+        let perPacket = UInt8(XPF_CFG_FILTER_PER_PACKET.rawValue), list = UInt8(XPF_CFG_FILTER_LIST.rawValue)
         for (i, f) in view.filters.enumerated() {
             try string(f.name, "filter \(i)")
             try family(f.family, "filter \(i)")
             try range(f.terms, XPF_CFG_SEC_TERMS, "filter \(i) terms")
+            try indexList(f.members, XPF_CFG_SEC_FILTERS, "filter \(i) members")
+            // and the memo: a filter whose decision the session-hit memo may replay
+            // has no `next term` term (a chain of several), and a list none of whose members
+            // is per-packet itself.
+            for t in view.terms(of: f) where t.terminal == UInt8(XPF_TERM_NEXT.rawValue) && f.flags & perPacket == 0 {
+                throw fail("filter \(i): a next term term in a filter not marked per-packet")
+            }
+            guard f.flags & list != 0 else {
+                guard f.members.count == 0 else { throw fail("filter \(i): members but not a list") }
+                continue
+            }
+            guard f.terms.count == 0 else { throw fail("filter \(i): a list with terms of its own") }
+            for m in view.indices(f.members) {
+                let member = view.filter(Int(m))
+                guard member.flags & list == 0, member.family == f.family else {
+                    throw fail("filter \(i): member \(m) is a list or of another family")
+                }
+                guard member.flags & perPacket == 0 || f.flags & perPacket != 0 else {
+                    throw fail("filter \(i): member \(m) is per-packet, the list is not")
+                }
+            }
         }
         // An interface's inet filters are of family inet, its inet6 filters of inet6.
         for (i, r) in view.records(XPF_CFG_SEC_IFACES, as: xpf_cfg_iface.self).enumerated() {
@@ -235,11 +257,11 @@ private struct SnapshotValidator {
             let what = "term \(i)"
             try string(t.name, what)
             for r in [t.src_addr, t.dst_addr, t.addr] { try range(r, XPF_CFG_SEC_PREFIXES, what + " addresses") }
-            for r in [t.src_port, t.dst_port, t.port] { try range(r, XPF_CFG_SEC_PORT_RANGES, what + " ports") }
+            for r in [t.src_port, t.dst_port, t.port, t.packet_length] { try range(r, XPF_CFG_SEC_PORT_RANGES, what + " ports") }
             for s in [t.protocols, t.icmp_types, t.icmp_codes, t.tcp_flags] {
                 try index(s, XPF_CFG_SEC_SETS, what + " set", optional: true)
             }
-            try enumValue(UInt32(t.terminal), below: 3, what + " terminal action")
+            try enumValue(UInt32(t.terminal), below: XPF_TERM_NEXT.rawValue + 1, what + " terminal action")
             try enumValue(UInt32(t.reject_reason), below: XPF_REJECT_REASON_COUNT.rawValue, what + " reject reason")
             try enumValue(UInt32(t.loss_priority), below: XPF_LP_HIGH.rawValue + 1, what + " loss priority")
             try index(t.counter, XPF_CFG_SEC_COUNTERS, what + " counter", optional: true)

@@ -332,10 +332,8 @@ struct SnapshotEncoder {
             r.name = string(interface.name)
             r.flags = interface.isDataplane ? XPF_CFG_IF_DATAPLANE.rawValue : 0
             r.mirror = Self.none
-            r.filter_in4 = Self.u32(interface.inetInputFilter)
-            r.filter_out4 = Self.u32(interface.inetOutputFilter)
-            r.filter_in6 = Self.u32(interface.inet6InputFilter)
-            r.filter_out6 = Self.u32(interface.inet6OutputFilter)
+            // The attachments: encodeFilters (which runs later) points them at their records.
+            (r.filter_in4, r.filter_out4, r.filter_in6, r.filter_out6) = (Self.none, Self.none, Self.none, Self.none)
             r.zone = Self.none
             if let z = model.zoneIndex(ofInterface: i) {
                 let zone = model.zones[z]
@@ -448,10 +446,20 @@ struct SnapshotEncoder {
         var copy: (interface: Int, output: Bool)?
     }
 
+    /// An interface-specific filter's attachment: (interface, family, output, model filter).
+    struct FilterCopyKey: Hashable {
+        var interface: Int
+        var family: M.Family
+        var output: Bool
+        var filter: Int
+    }
+
     /// The FILTERS records: every filter once, but an interface-specific one once per
     /// attachment instead (named `F-IFL-i` / `-o`, with its own counters and policer
-    /// instances, as on Junos; one attached nowhere has no record). Then the interfaces'
-    /// attachments are pointed at their records.
+    /// instances, as on Junos; one attached nowhere has no record); then one record per
+    /// distinct `input-list` / `output-list` of two or more filters (XPF_CFG_FILTER_LIST,
+    /// its members the records above). Then the interfaces' attachments are pointed at
+    /// their records.
     mutating func encodeFilters() throws {
         var plans: [FilterRecordPlan] = []
         var shared: [Int: Int] = [:]  // model filter → its record (not interface-specific)
@@ -459,15 +467,17 @@ struct SnapshotEncoder {
             shared[f] = plans.count
             plans.append(FilterRecordPlan(filter: f))
         }
-        // (interface, family, output) → the copy's record
-        var copies: [Int: Int] = [:]
-        func attachmentKey(_ i: Int, _ family: M.Family, _ output: Bool) -> Int { i * 4 + (family == .inet ? 0 : 2) + (output ? 1 : 0) }
+        var copies: [FilterCopyKey: Int] = [:]  // → the copy's record
+        func attached(_ interface: M.Interface, _ output: Bool, _ family: M.Family) -> [Int] {
+            output ? interface.outputFilters(family) : interface.inputFilters(family)
+        }
         for (i, interface) in model.interfaces.enumerated() {
             for family in [M.Family.inet, .inet6] {
-                for (output, attached) in [(false, interface.inputFilter(family)), (true, interface.outputFilter(family))] {
-                    guard let f = attached, model.filters[f].interfaceSpecific else { continue }
-                    copies[attachmentKey(i, family, output)] = plans.count
-                    plans.append(FilterRecordPlan(filter: f, copy: (i, output)))
+                for output in [false, true] {
+                    for f in attached(interface, output, family) where model.filters[f].interfaceSpecific {
+                        copies[FilterCopyKey(interface: i, family: family, output: output, filter: f)] = plans.count
+                        plans.append(FilterRecordPlan(filter: f, copy: (i, output)))
+                    }
                 }
             }
         }
@@ -477,10 +487,12 @@ struct SnapshotEncoder {
         guard termCount <= Int(XPF_MAX_FILTER_TERMS) else {
             throw ConfigSnapshotError("\(termCount) firewall filter terms; xpf holds at most \(XPF_MAX_FILTER_TERMS)")
         }
+        var recordNames: [String] = []
         for (record, plan) in plans.enumerated() {
             let filter = model.filters[plan.filter]
             let suffix = plan.copy.map { "-\(model.interfaces[$0.interface].name).0-\($0.output ? "o" : "i")" } ?? ""
             var r = xpf_cfg_filter()
+            recordNames.append(filter.name + suffix)
             r.name = string(filter.name + suffix)
             r.family = Self.family(filter.family)
             if plan.copy != nil { r.flags |= UInt8(XPF_CFG_FILTER_INTERFACE_SPECIFIC.rawValue) }
@@ -490,7 +502,11 @@ struct SnapshotEncoder {
             for term in filter.terms {
                 var t = termRecord(term, filter: record, counterSuffix: suffix)
                 t.policer_instance = policerInstance(term, record: record, suffix: suffix, shared: &filterSpecific)
-                if t.match & XPF_TM_PER_PACKET.rawValue != 0 { r.flags |= UInt8(XPF_CFG_FILTER_PER_PACKET.rawValue) }
+                // A `next term` chain applies several terms, which the session-hit memo (one
+                // term per entry) cannot replay: such a filter is evaluated on every packet.
+                if t.match & XPF_TM_PER_PACKET.rawValue != 0 || t.terminal == UInt8(XPF_TERM_NEXT.rawValue) {
+                    r.flags |= UInt8(XPF_CFG_FILTER_PER_PACKET.rawValue)
+                }
                 terms.append(t)
             }
             filters.append(r)
@@ -510,10 +526,25 @@ struct SnapshotEncoder {
             throw ConfigSnapshotError("\(policerInstances.count) policer instances (one per term naming a policer, one per "
                 + "filter for a filter-specific one); xpf holds at most \(XPF_MAX_POLICER_INSTANCES)")
         }
+        var lists: [[Int]: Int] = [:]  // members' records → the list's record
         for (i, interface) in model.interfaces.enumerated() {
             func record(_ family: M.Family, _ output: Bool) -> UInt32 {
-                guard let f = output ? interface.outputFilter(family) : interface.inputFilter(family) else { return Self.none }
-                return UInt32(shared[f] ?? copies[attachmentKey(i, family, output)]!)
+                let members = attached(interface, output, family).map {
+                    shared[$0] ?? copies[FilterCopyKey(interface: i, family: family, output: output, filter: $0)]!
+                }
+                guard let first = members.first else { return Self.none }
+                if members.count == 1 { return UInt32(first) }
+                if let list = lists[members] { return UInt32(list) }
+                lists[members] = filters.count
+                var r = xpf_cfg_filter()
+                r.name = string(members.map { recordNames[$0] }.joined(separator: "+"))
+                r.family = Self.family(family)
+                r.flags = UInt8(XPF_CFG_FILTER_LIST.rawValue)
+                    | members.reduce(0) { $0 | filters[$1].flags & UInt8(XPF_CFG_FILTER_PER_PACKET.rawValue) }
+                r.terms = xpf_cfg_range(first: 0, count: 0)
+                r.members = indexList(members)
+                filters.append(r)
+                return UInt32(filters.count - 1)
             }
             ifaces[i].filter_in4 = record(.inet, false)
             ifaces[i].filter_out4 = record(.inet, true)
@@ -576,6 +607,7 @@ struct SnapshotEncoder {
         flag(m.isFragment, XPF_TM_IS_FRAGMENT)
         flag(m.firstFragment, XPF_TM_FIRST_FRAGMENT)
         flag(m.lossPriorities != nil, XPF_TM_LOSS_PRIORITY)
+        flag(m.packetLengths != nil, XPF_TM_PACKET_LENGTH)
         flag(m.usesPerPacketFields, XPF_TM_PER_PACKET)
         t.match = match
         t.src_addr = prefixMatches(m.sourceAddresses)
@@ -584,6 +616,7 @@ struct SnapshotEncoder {
         t.src_port = ports(m.sourcePorts)
         t.dst_port = ports(m.destinationPorts)
         t.port = ports(m.ports)
+        t.packet_length = ports(m.packetLengths)
         t.protocols = set(m.protocols)
         t.icmp_types = set(m.icmpTypes)
         t.icmp_codes = set(m.icmpCodes)
@@ -598,6 +631,7 @@ struct SnapshotEncoder {
         case .reject(let reason):
             t.terminal = UInt8(XPF_TERM_REJECT.rawValue)
             t.reject_reason = UInt8(M.RejectReason.allCases.firstIndex(of: reason)!)
+        case .nextTerm: t.terminal = UInt8(XPF_TERM_NEXT.rawValue)
         }
         var action: UInt32 = 0
         if a.log { action |= XPF_TA_LOG.rawValue }

@@ -125,11 +125,18 @@ public struct FilterMemo {
     }
 
     @usableFromInline let entries: UnsafeMutablePointer<Entry>
+    /// Not memo state, but evaluation scratch of the same owner and lifetime: the TERMS
+    /// indices of the `log` / `syslog` terms a `next term` chain passed, whose events wait
+    /// for the chain's outcome (evaluateFilter). XPF_MAX_FILTER_TERMS entries: a chain
+    /// passes each term at most once.
+    @usableFromInline let chainLogs: UnsafeMutablePointer<UInt16>
 
     public init() {
-        // Lives as long as the pipeline that holds it (one per worker): 4 MiB.
+        // Lives as long as the pipeline that holds it (one per worker): 4 MiB + 16 KiB.
         entries = .allocate(capacity: Self.slots)
         entries.initialize(repeating: Entry(), count: Self.slots)
+        chainLogs = .allocate(capacity: Int(XPF_MAX_FILTER_TERMS))
+        chainLogs.initialize(repeating: 0, count: Int(XPF_MAX_FILTER_TERMS))
     }
 
     @inlinable
@@ -168,11 +175,16 @@ public struct FilterFields {
     public var isFirstFragment: Bool
     /// The packet's loss priority (enum xpf_loss_priority) as the filter finds it.
     public var lossPriority: UInt8
+    /// `packet-length`: the IP datagram's length (IPv4 total length, IPv6 payload + 40).
+    /// Clamping to 16 bits changes nothing: an IPv6 datagram longer than 65 535 bytes fits
+    /// in no UMEM frame, so the parse stage never passes one.
+    public var length: UInt16
 
     @inlinable
     init(_ p: borrowing Packet) {
         lossPriority = p.lossPriority
         let parsed = p.parsed
+        length = UInt16(clamping: parsed.l3Length)
         family = parsed.family
         proto = parsed.proto
         // Safe: the parse stage filled the key's tuple: src[16], dst[16] (IPv4 in the first 4).
@@ -260,6 +272,7 @@ public struct FilterTables {
         if has(XPF_TM_IS_FRAGMENT) && !f.isTrailingFragment { return false }
         if has(XPF_TM_FIRST_FRAGMENT) && !f.isFirstFragment { return false }
         if has(XPF_TM_LOSS_PRIORITY) && t.pointee.loss_priorities >> f.lossPriority & 1 == 0 { return false }
+        if has(XPF_TM_PACKET_LENGTH) && !portListMatches(t.pointee.packet_length, f.length) { return false }
         if has(XPF_TM_SRC_ADDR) && !prefixListMatches(t.pointee.src_addr, f.family, f.srcHi, f.srcLo) {
             return false
         }
@@ -386,12 +399,15 @@ extension Pipeline {
             return evaluateFilter(filter, &p, output: output, memo: (e, fill), counters: &counters)
         }
         let term = e.pointee.term
-        return applyMatch(term == FilterMemo.implicitDiscard ? nil : Int(term & FilterMemo.termMask), filter: filter, &p,
-                          output: output, counters: &counters)
+        return applyMatch(term == FilterMemo.implicitDiscard ? nil : Int(term & FilterMemo.termMask), &p, output: output,
+                          counters: &counters)
     }
 
-    /// Evaluates filter `filter`'s terms for the packet and applies the first match; with
-    /// `memo`, first records the decision in that slot (the entry's stamps given).
+    /// Evaluates filter `filter`'s terms for the packet — a list's members' terms, in order,
+    /// as one filter — and applies the first match; a `next term` term on the way applies
+    /// its other actions and lets the search go on (`passNextTerm`). With `memo`, first
+    /// records the decision in that slot (the entry's stamps given; a filter with `next
+    /// term` terms is per-packet, so a memoized search never passes one).
     @inline(never)  // the memo's miss, first packets and per-packet filters
     @usableFromInline
     mutating func evaluateFilter(_ filter: Int, _ p: inout Packet, output: Bool,
@@ -400,18 +416,33 @@ extension Pipeline {
         let v = configView
         let tables = FilterTables(v)
         let fields = FilterFields(p)
-        let terms = v.filter(filter).terms
-        var i = Int(terms.first)
-        let end = i + Int(terms.count)
+        let record = v.filter(filter)
+        // A list's members, else the filter itself: one run of terms each.
+        let list = record.flags & UInt8(XPF_CFG_FILTER_LIST.rawValue) != 0
+        let runs = list ? Int(record.members.count) : 1
+        var run = 0
         var match: Int? = nil
-        while i < end {
-            // Safe: validate() proved the filter's term range lies inside TERMS and every
-            // index a term holds lies inside its section.
-            if tables.termMatches(tables.term(i), fields) {
-                match = i
-                break
+        var chainLogs = 0  // `next term` terms passed that log: filterMemo.chainLogs[0..<chainLogs]
+        search: while run < runs {
+            let terms = list ? v.filter(Int(v.indices(record.members)[run])).terms : record.terms
+            run += 1
+            var i = Int(terms.first)
+            let end = i + Int(terms.count)
+            while i < end {
+                // Safe: validate() proved every filter's term range (a list's members' too)
+                // inside TERMS and every index a term holds inside its section.
+                let t = tables.term(i)
+                if tables.termMatches(t, fields) {
+                    guard t.pointee.terminal == UInt8(XPF_TERM_NEXT.rawValue) else {
+                        match = i
+                        break search
+                    }
+                    if let dropped = passNextTerm(t, term: i, &p, output: output, chainLogs: &chainLogs, counters: &counters) {
+                        return dropped
+                    }
+                }
+                i += 1
             }
-            i += 1
         }
         if let (slot, entry) = memo {
             slot.pointee = entry
@@ -423,14 +454,63 @@ extension Pipeline {
                 slot.pointee.term = UInt16(truncatingIfNeeded: i) | (plain ? FilterMemo.plainAccept : 0)
             }
         }
-        return applyMatch(match, filter: filter, &p, output: output, counters: &counters)
+        guard chainLogs > 0 else { return applyMatch(match, &p, output: output, counters: &counters) }
+        // The chain's logs say what the wire saw, known once the deciding term has acted
+        // (a reject rewrites the frame into its reply: the flow is read before).
+        let before = p
+        let action = applyMatch(match, &p, output: output, counters: &counters)
+        let wire = action == nil ? XPF_TERM_ACCEPT : action!.kind == .drop ? XPF_TERM_DISCARD : XPF_TERM_REJECT
+        logChain(chainLogs, before, output: output, wire: UInt8(wire.rawValue), counters: &counters)
+        return action
+    }
+
+    /// A matched `next term` term `t` (TERMS index `term`): counted, then its loss priority,
+    /// policer and DSCP rewrite applied as a deciding term's would be; its `log` / `syslog`
+    /// waits in `filterMemo.chainLogs` for the action the wire sees. Non-nil: its policer
+    /// discarded the packet (the chain's logs and its own then say discard).
+    @inline(never)  // `next term` chains only
+    @usableFromInline
+    mutating func passNextTerm(_ t: UnsafePointer<xpf_cfg_term>, term: Int, _ p: inout Packet, output: Bool,
+                               chainLogs: inout Int, counters: inout WorkerCounters) -> PacketAction? {
+        let bank = config.pointee.policy_bank, bytes = UInt64(p.parsed.l3Length)
+        FilterCounters.count(FilterCounters.rows(filterHitBanks, .term, bank: bank), term, bytes: bytes)
+        if t.pointee.counter != XPF_CFG_NONE {
+            FilterCounters.count(FilterCounters.rows(filterHitBanks, .counter, bank: bank), Int(t.pointee.counter), bytes: bytes)
+        }
+        let actions = t.pointee.action
+        // Safe: a chain passes each term at most once (the search only moves forward), so
+        // it holds at most XPF_MAX_FILTER_TERMS terms, chainLogs' capacity.
+        if actions & UInt8(XPF_TA_LOG.rawValue | XPF_TA_SYSLOG.rawValue) != 0 {
+            filterMemo.chainLogs[chainLogs] = UInt16(truncatingIfNeeded: term)
+            chainLogs += 1
+        }
+        if actions & UInt8(XPF_TA_LOSS_PRIORITY.rawValue) != 0 { p.lossPriority = t.pointee.loss_priority }
+        if actions & UInt8(XPF_TA_POLICE.rawValue) != 0 && police(t, &p, outOfProfile: false) {
+            p.traceFilter(output: output, dropped: true)
+            logChain(chainLogs, p, output: output, wire: UInt8(XPF_TERM_DISCARD.rawValue), counters: &counters)
+            return .drop(XPF_DROP_POLICER_DISCARD)
+        }
+        if actions & UInt8(XPF_TA_DSCP.rawValue) != 0 { rewriteDSCP(&p, t.pointee.dscp_rewrite) }
+        return nil
+    }
+
+    /// The FILTER_LOG events of the first `count` `next term` terms in `filterMemo.chainLogs`,
+    /// for packet `p` as the chain found it, naming the action the wire saw.
+    @inline(never)
+    @usableFromInline
+    mutating func logChain(_ count: Int, _ p: Packet, output: Bool, wire: UInt8, counters: inout WorkerCounters) {
+        let flow = PacketFlow(p, egress: output ? p.egress : UInt8.max)
+        let tables = FilterTables(configView)
+        for k in 0..<count {
+            let term = Int(filterMemo.chainLogs[k])
+            logFilter(tables.term(term).pointee, term: term, flow: flow, wire: wire, p, counters: &counters)
+        }
     }
 
     /// Counts the matched term `term` (TERMS index; nil: no term matched, the implicit
     /// discard) and applies its actions.
     @inlinable @inline(__always)
-    mutating func applyMatch(_ term: Int?, filter: Int, _ p: inout Packet, output: Bool,
-                             counters: inout WorkerCounters) -> PacketAction? {
+    mutating func applyMatch(_ term: Int?, _ p: inout Packet, output: Bool, counters: inout WorkerCounters) -> PacketAction? {
         guard let i = term else {
             p.traceFilter(output: output, dropped: true)
             return .drop(XPF_DROP_FILTER_DISCARD)
@@ -461,13 +541,12 @@ extension Pipeline {
                 p.traceFilter(output: output, dropped: false)
                 return nil
             }
-            return policeAndApply(t, term: i, filter: filter, &p, output: output, outOfProfile: policer != XPF_CFG_NONE,
-                                  counters: &counters)
+            return policeAndApply(t, term: i, &p, output: output, outOfProfile: policer != XPF_CFG_NONE, counters: &counters)
         }
         if actions & UInt8(XPF_TA_LOSS_PRIORITY.rawValue | XPF_TA_POLICE.rawValue) != 0 {
-            return policeAndApply(t, term: i, filter: filter, &p, output: output, outOfProfile: false, counters: &counters)
+            return policeAndApply(t, term: i, &p, output: output, outOfProfile: false, counters: &counters)
         }
-        return applyTerm(t.pointee, term: i, filter: filter, &p, output: output, counters: &counters)
+        return applyTerm(t.pointee, term: i, &p, output: output, counters: &counters)
     }
 
     /// Matched term `t` sets the loss priority (first: a color-aware policer of the same
@@ -477,13 +556,13 @@ extension Pipeline {
     /// discard, which is what the wire saw.
     @inline(never)  // off the conforming packet's path
     @usableFromInline
-    mutating func policeAndApply(_ t: UnsafePointer<xpf_cfg_term>, term: Int, filter: Int, _ p: inout Packet, output: Bool,
+    mutating func policeAndApply(_ t: UnsafePointer<xpf_cfg_term>, term: Int, _ p: inout Packet, output: Bool,
                                  outOfProfile: Bool, counters: inout WorkerCounters) -> PacketAction? {
         let actions = t.pointee.action
         if actions & UInt8(XPF_TA_LOSS_PRIORITY.rawValue) != 0 { p.lossPriority = t.pointee.loss_priority }
         if actions & UInt8(XPF_TA_POLICE.rawValue) != 0 && police(t, &p, outOfProfile: outOfProfile) {
             p.traceFilter(output: output, dropped: true)
-            logFilter(t.pointee, term: term, filter: filter, flow: PacketFlow(p, egress: output ? p.egress : UInt8.max),
+            logFilter(t.pointee, term: term, flow: PacketFlow(p, egress: output ? p.egress : UInt8.max),
                       wire: UInt8(XPF_TERM_DISCARD.rawValue), p, counters: &counters)
             return .drop(XPF_DROP_POLICER_DISCARD)
         }
@@ -492,13 +571,13 @@ extension Pipeline {
             p.traceFilter(output: output, dropped: false)
             return nil
         }
-        return applyTerm(t.pointee, term: term, filter: filter, &p, output: output, counters: &counters)
+        return applyTerm(t.pointee, term: term, &p, output: output, counters: &counters)
     }
 
-    /// The actions of matched term `t` (TERMS index `term` of filter `filter`).
+    /// The actions of matched term `t` (TERMS index `term`).
     @inline(never)  // discard, reject, log, DSCP rewrite: off the plain accept's path
     @usableFromInline
-    mutating func applyTerm(_ t: xpf_cfg_term, term: Int, filter: Int, _ p: inout Packet, output: Bool,
+    mutating func applyTerm(_ t: xpf_cfg_term, term: Int, _ p: inout Packet, output: Bool,
                             counters: inout WorkerCounters) -> PacketAction? {
         let egress = output ? p.egress : UInt8.max  // an input filter's event names no egress
         let action: PacketAction?
@@ -512,24 +591,25 @@ extension Pipeline {
             let r = reject(&p, dropReason: XPF_DROP_FILTER_REJECT, reply: .filter(reason: t.reject_reason), counters: &counters)
             if !r.replySent { wire = UInt8(XPF_TERM_DISCARD.rawValue) }
             p.traceFilter(output: output, dropped: true)
-            logFilter(t, term: term, filter: filter, flow: flow, wire: wire, p, counters: &counters)
+            logFilter(t, term: term, flow: flow, wire: wire, p, counters: &counters)
             return r.replySent ? r.action : .drop(XPF_DROP_FILTER_DISCARD)
         default:
             action = .drop(XPF_DROP_FILTER_DISCARD)
         }
         p.traceFilter(output: output, dropped: action != nil)
-        logFilter(t, term: term, filter: filter, flow: PacketFlow(p, egress: egress), wire: wire, p, counters: &counters)
+        logFilter(t, term: term, flow: PacketFlow(p, egress: egress), wire: wire, p, counters: &counters)
         return action
     }
 
-    /// The FILTER_LOG event of a `log` / `syslog` term, naming the action the wire saw.
+    /// The FILTER_LOG event of a `log` / `syslog` term, naming the action the wire saw and
+    /// the term's own filter (a list member's, not the list's).
     @inlinable @inline(__always)
-    mutating func logFilter(_ t: xpf_cfg_term, term: Int, filter: Int, flow: PacketFlow, wire: UInt8, _ p: Packet,
+    mutating func logFilter(_ t: xpf_cfg_term, term: Int, flow: PacketFlow, wire: UInt8, _ p: Packet,
                             counters: inout WorkerCounters) {
         guard t.action & UInt8(XPF_TA_LOG.rawValue | XPF_TA_SYSLOG.rawValue) != 0 else { return }
         let (now, gen, q, length) = (nowRealtimeNs, generation, events.queue, UInt16(clamping: p.parsed.l3Length))
         events.emit(XPF_EV_FILTER_LOG, ingress: p.ingress, nowMs: nowMs, length: verdictEventLength, counters: &counters) {
-            VerdictEvent.write($0, flow: flow, realtimeNs: now, generation: gen, queue: q, object: UInt32(filter),
+            VerdictEvent.write($0, flow: flow, realtimeNs: now, generation: gen, queue: q, object: t.filter,
                                item: UInt32(term), action: wire, ipLength: length)
         }
     }

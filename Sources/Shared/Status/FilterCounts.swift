@@ -218,7 +218,10 @@ public struct FilterCounts {
                 }
             }
             bank = view.head.pointee.policy_bank
-            self.filters = filters
+            // An input-list / output-list record has no terms, counters or instances of its
+            // own (its members' count in theirs): show firewall lists filters, not lists.
+            let list = UInt8(XPF_CFG_FILTER_LIST.rawValue)
+            self.filters = zip(view.filters, filters).filter { $0.0.flags & list == 0 }.map(\.1)
             self.counters = counters
             self.policers = policers
             self.policerRecords = policerRecords
