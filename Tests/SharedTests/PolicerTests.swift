@@ -9,6 +9,7 @@ import CXPF
 import Foundation
 import Shared
 import XCTest
+import XPFTestSupport
 
 final class PolicerTests: XCTestCase {
     /// Bytes per second whose cost is exact: 1 000 and 500 ns a byte.
@@ -116,9 +117,9 @@ final class PolicerTests: XCTestCase {
     }
 
     /// Random arrivals (mostly 0–3 µs apart, far above the rates, with pauses: so every
-    /// color occurs) and sizes.
+    /// color occurs) and sizes, seeded (a failure names a reproducible run).
     struct Arrivals: Sequence, IteratorProtocol {
-        var rng: SplitMix
+        var rng: PolicyCorpus.RNG
         var left: Int
         mutating func next() -> (gapNs: UInt64, bytes: Int, pre: Policing.Color)? {
             guard left > 0 else { return nil }
@@ -131,18 +132,6 @@ final class PolicerTests: XCTestCase {
         }
     }
 
-    /// SplitMix64: seeded, so a failure names a reproducible run.
-    struct SplitMix {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     // MARK: against the references
 
     func testTwoColorIsATokenBucket() {
@@ -152,7 +141,7 @@ final class PolicerTests: XCTestCase {
         var reference = Bucket(rate: Self.cir, depthBytes: depthBytes)
         var now = Self.startNs
         var conforming = 0, n = 0
-        for a in Arrivals(rng: .init(state: 0x2C0), left: 20_000) {
+        for a in Arrivals(rng: .init(seed: 0x2C0), left: 20_000) {
             now += a.gapNs
             _ = reference.fill(Int64(a.gapNs))
             let expected = reference.has(a.bytes)
@@ -195,7 +184,7 @@ final class PolicerTests: XCTestCase {
         var n = 0
         withUnsafeMutableBytes(of: &pair) { raw in
             let w = raw.baseAddress!.assumingMemoryBound(to: UInt64.self)
-            for a in Arrivals(rng: .init(state: seed), left: 20_000) {
+            for a in Arrivals(rng: .init(seed: seed), left: 20_000) {
                 now += a.gapNs
                 let pre = aware ? a.pre : .green
                 let expected = reference(a.bytes, Int64(a.gapNs), pre)
