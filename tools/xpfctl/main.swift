@@ -346,7 +346,7 @@ struct XPFCtl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xpfctl",
         abstract: "Operate a running xpf dataplane.",
-        subcommands: [Commit.self, Rollback.self, Show.self, Clear.self, Monitor.self, Trace.self, Debug.self])
+        subcommands: [Commit.self, Rollback.self, Show.self, Clear.self, Monitor.self, Trace.self, Feasibility.self, Debug.self])
 }
 
 XPFCtl.main()
