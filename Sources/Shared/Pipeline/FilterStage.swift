@@ -1,23 +1,28 @@
 // Firewall filter stages (issue 10; ): the input filter of the interface
 // a packet arrived on and the output filter of the interface it leaves by, `firewall family
 // inet|inet6 filter F` attached as `interfaces IF unit 0 family inet|inet6 filter
-// input|output F` (the packet's family picks the filter).
+// input|output F` — or a list, `input-list|output-list [ F… ]`, one FILTERS record whose
+// members are evaluated in order as one filter (the packet's family picks the filter).
 //
 // Every path, every packet: the input filter runs on every packet the worker
 // handles — first packets and session hits alike — first on either path, right after the
 // session lookup and before the hop limit; the output filter on every packet that is to be
 // sent, after the session is installed or found and accounted, before the rewrite
 // (Process.swift). Nothing a filter decides is stored in the session. A filter whose terms
-// read a field outside the session key (DSCP, TCP flags, fragment bits, ICMP type/code) is
-// evaluated on every packet. One whose terms read only addresses, protocol and ports
+// read a field outside the session key (DSCP, TCP flags, fragment bits, ICMP type/code,
+// loss priority, packet length) is evaluated on every packet, and so is one with a `next
+// term` term (the memo holds one deciding term, a chain applies several). One whose terms
+// read only addresses, protocol and ports
 // decides the same for every packet of a session direction, so on a session hit the
 // worker may take its decision from its private memo (`FilterMemo`), stamped with the
 // session instance, the filter and the policy epoch — which every commit that adds,
 // changes or removes a filter advances: from the next packet of every flow, the new filters
 // decide.
 //
-// Terms are tried in order and the first whose every condition holds decides; a packet no
-// term matches is discarded (Junos's implicit discard, `filter_discard`). A condition on
+// Terms are tried in order and the first whose every condition holds decides — unless it
+// says `next term`: then its other actions apply and the search goes on; a list's member
+// that decides nothing hands the packet to the next member. A packet no term decides is
+// discarded (Junos's implicit discard, `filter_discard`). A condition on
 // ports, TCP flags or ICMP type/code holds only for a packet that carries that header: a
 // TCP/UDP (ICMP, TCP) packet that is not a non-first fragment. Address conditions hold when
 // the longest entry containing the address is not an `except` entry. The matched term
@@ -229,7 +234,7 @@ public struct FilterTables {
     }
 
     /// Term record `i` (TERMS index). Its fields are read through the pointer, one load
-    /// each: a term is 112 bytes, and a term that does not match reads two or three of them.
+    /// each: a term is 120 bytes, and a term that does not match reads two or three of them.
     @inlinable func term(_ i: Int) -> UnsafePointer<xpf_cfg_term> {
         // Safe: the slot holds TERMS records at this section's offset (validate()); the memory
         // is only ever read as xpf_cfg_term here.
