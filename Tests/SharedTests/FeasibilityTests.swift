@@ -171,6 +171,11 @@ final class FeasibilityTests: XCTestCase {
         XCTAssertEqual(try check("rss-hash", f).verdict, .warn)
         XCTAssertEqual(try check("rss-hash", f).value, "not supported")
         XCTAssertEqual(try check("rss-indirection", f).verdict, .warn)
+        // veth has no RSS by design: the sender's tx queue picks the rx queue.
+        f.driver = "veth"
+        XCTAssertEqual(try check("rss-hash", f).verdict, .ok)
+        XCTAssertTrue(try check("rss-indirection", f).reason.contains("veth has no RSS"))
+        f.driver = "ice"
         // One queue: nothing to spread, so not supported is fine.
         f.channels = .value(Channels(current: 1, maximum: 1, kind: "combined"))
         f.sysfsRxQueues = 1

@@ -308,6 +308,9 @@ public enum FeasibilityRules {
             return FeasibilityCheck("rss-hash", .ok, known.isEmpty ? "not supported" : known.map { "\($0.0) \(hashLetters($0.1))" }.joined(separator: ", "),
                                     "one queue, nothing to spread")
         }
+        if known.isEmpty, f.driver == "veth" {
+            return FeasibilityCheck("rss-hash", .ok, "not supported", vethSpreading)
+        }
         guard !known.isEmpty else {
             let why = firstError.map { "ETHTOOL_GRXFH: \(errnoText($0))" } ?? "not read"
             return FeasibilityCheck("rss-hash", .warn, "not supported", "\(why): which fields spread flows over queues is unknown")
@@ -327,6 +330,10 @@ public enum FeasibilityRules {
         return FeasibilityCheck("rss-hash", .ok, value, "addresses and ports: flows spread over the queues")
     }
 
+    /// veth has no RSS: a frame arrives on the rx queue of the peer's tx queue it was sent
+    /// on, which the sender's CPU picks (XPS): spreading is the senders' business.
+    static let vethSpreading = "veth has no RSS: a frame lands on the rx queue matching the tx queue the peer sent it on (the sending CPU picks it)"
+
     static func multiQueue(_ f: InterfaceFacts) -> Bool {
         if case .value(let ch) = f.channels, ch.current > 1 { return true }
         return f.sysfsRxQueues > 1
@@ -335,6 +342,8 @@ public enum FeasibilityRules {
     static func indirectionCheck(_ f: InterfaceFacts) -> FeasibilityCheck {
         let table: [UInt32]
         switch f.indirection {
+        case .failed where f.driver == "veth" && multiQueue(f):
+            return FeasibilityCheck("rss-indirection", .ok, "not supported", vethSpreading)
         case .failed(let e):
             let why = e != 0 ? "ETHTOOL_GRSSH: \(errnoText(e))" : "not read"
             return FeasibilityCheck("rss-indirection", multiQueue(f) ? .warn : .ok, "not supported",
