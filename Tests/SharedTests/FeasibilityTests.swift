@@ -103,6 +103,20 @@ final class FeasibilityTests: XCTestCase {
         XCTAssertEqual(try check("zero-copy", f).value, "not tried")
     }
 
+    func testWithheldTrialsSayWhy() throws {
+        var f = Self.nic()
+        f.nativeTrial = nil
+        f.zeroCopyTrial = nil
+        f.trialsWithheld = "--no-trials"
+        for name in ["native-xdp", "zero-copy"] {
+            let c = try check(name, f)
+            XCTAssertEqual(c.verdict, .warn)
+            XCTAssertEqual(c.value, "not tried")
+            XCTAssertEqual(c.reason, "--no-trials")
+            XCTAssertEqual(c.fix, "xpfctl feasibility eth1")
+        }
+    }
+
     func testXpfsOwnNativeProgramAnswersNativeXDP() throws {
         var f = Self.nic()
         f.attached = AttachedXDP(programId: 12, mode: "native", ownedByXpf: true)

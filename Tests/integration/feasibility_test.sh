@@ -87,6 +87,18 @@ check(vb["attached_xdp"] == {"program_id": vb_id, "mode": "generic", "xpf": Fals
       and vb["zero_copy"] is None, "json vb: attached program reported, trials null")
 PY
 
+# Unasked (no names, no configuration, no xpfd): every interface, but no trial on one that
+# carries a default route (the uplink); the others are tried.
+ip -n "$NS" addr add 10.99.0.1/24 dev va
+ip -n "$NS" route add default via 10.99.0.2
+text=$(ip netns exec "$NS" "$XPFCTL" feasibility 2>&1 || true)
+if [[ "$(grep '^interface ' <<<"$text" | cut -d' ' -f2 | tr -d , | tr '\n' ' ')" == "va vb xd0 " ]] \
+    && block va | grep -Eq '^  warn +native-xdp +not tried — it carries a default route' \
+    && block xd0 | grep -Eq "^  no +native-xdp +no"; then
+    ok "unasked: every interface but lo, the default route's va spared, xd0 tried"
+else notok "default interfaces" "$text"; fi
+ip -n "$NS" route del default
+
 # --no-trials only reads; a jumbo MTU does not fit a 2048-byte frame: blocking, exit 1.
 ip -n "$NS" link set va mtu 9000
 rc=0

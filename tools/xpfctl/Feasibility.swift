@@ -24,7 +24,8 @@ struct Feasibility: ParsableCommand {
             moment on an interface in use; --no-trials only reads.
 
             Interfaces: those named; else `system dataplane interfaces` of --config FILE; else those of the xpfd \
-            running with --state-dir; else every interface but loopback.
+            running with --state-dir; else every interface but loopback, and then no trial runs on one that \
+            carries a default route (name it to try it).
 
             Exit status 1 when a finding keeps xpf from running (marked blocking), 0 otherwise.
             """)
@@ -61,12 +62,18 @@ struct Feasibility: ParsableCommand {
             queues = dp.queues
             nativeRequired = dp.xdpMode == .native
         }
-        if names.isEmpty { names = FeasibilityProbe.allInterfaces() }
+        // Every interface, unasked: spare the uplinks (a trial attach may reset a NIC's rings).
+        var spared: Set<String> = []
+        if names.isEmpty {
+            names = FeasibilityProbe.allInterfaces()
+            spared = FeasibilityProbe.defaultRouteInterfaces()
+        }
 
         let kernel = FeasibilityRules.kernelChecks(FeasibilityProbe.kernel())
         var reports: [(facts: InterfaceFacts, checks: [FeasibilityCheck])] = []
         for name in names {
-            let facts = FeasibilityProbe.interface(name, trials: !noTrials, ownedByXpf: running.contains(name), xpfQueues: queues)
+            let withhold = noTrials ? "--no-trials" : spared.contains(name) ? "it carries a default route (the uplink?): trials only on interfaces named or configured" : nil
+            let facts = FeasibilityProbe.interface(name, withhold: withhold, ownedByXpf: running.contains(name), xpfQueues: queues)
             reports.append((facts, FeasibilityRules.interfaceChecks(facts, frame: frame, nativeRequired: nativeRequired)))
         }
         let blocking = (kernel + reports.flatMap(\.checks)).filter(\.blocking).count

@@ -112,6 +112,9 @@ public struct InterfaceFacts: Sendable {
     public var nativeRefusal: String?
     /// The trial program could not be detached (errno): left attached, the operator must act.
     public var nativeDetachFailure: Int32?
+    /// Why no trial was run on an interface without an XDP program ("--no-trials", "carries
+    /// the default route"); nil when trials ran or a program is attached.
+    public var trialsWithheld: String?
     /// Trial AF_XDP bind with XDP_ZEROCOPY on queue 0: 0 or errno; nil when not tried.
     public var zeroCopyTrial: Int32?
     /// Trial bind in copy mode (only when zero-copy failed): 0 or errno.

@@ -55,9 +55,26 @@ public enum FeasibilityProbe {
         return out.sorted()
     }
 
-    /// What `name` offers. `trials`: attach and bind for real (otherwise only read); never
-    /// when an XDP program is attached. `ownedByXpf`: the running xpfd's interface.
-    public static func interface(_ name: String, trials: Bool, ownedByXpf: Bool, xpfQueues: Int?) -> InterfaceFacts {
+    /// Interfaces that carry a default route (IPv4 or IPv6): likely the box's management
+    /// uplink, which a trial attach must not reset unasked.
+    public static func defaultRouteInterfaces() -> Set<String> {
+        var out: Set<String> = []
+        // /proc/net/route: Iface Destination(hex) …; destination 00000000 with mask 00000000.
+        for line in (readWholeFile("/proc/net/route") ?? "").split(separator: "\n").dropFirst() {
+            let f = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            if f.count > 7, f[1] == "00000000", f[7] == "00000000" { out.insert(String(f[0])) }
+        }
+        // /proc/net/ipv6_route: destination, prefix length, …, device last.
+        for line in (readWholeFile("/proc/net/ipv6_route") ?? "").split(separator: "\n") {
+            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            if f.count == 10, f[0] == Substring(String(repeating: "0", count: 32)), f[1] == "00", f[9] != "lo" { out.insert(String(f[9])) }
+        }
+        return out
+    }
+
+    /// What `name` offers. Trials (attach and bind for real) run unless `withhold` says why
+    /// not, and never when an XDP program is attached. `ownedByXpf`: the running xpfd's interface.
+    public static func interface(_ name: String, withhold: String?, ownedByXpf: Bool, xpfQueues: Int?) -> InterfaceFacts {
         var f = InterfaceFacts(name: name, ifindex: if_nametoindex(name))
         guard f.ifindex != 0 else { return f }
         let base = "/sys/class/net/\(name)"
@@ -76,7 +93,8 @@ public enum FeasibilityProbe {
         if xpf_xdp_query(Int32(f.ifindex), &progId, &mode) == 0, progId != 0 {
             f.attached = AttachedXDP(programId: progId, mode: attachModeName(mode), ownedByXpf: ownedByXpf)
         }
-        if trials, f.attached == nil {
+        if f.attached == nil, let withhold { f.trialsWithheld = withhold }
+        if withhold == nil, f.attached == nil {
             var detach: Int32 = 0
             var reason = [CChar](repeating: 0, count: extackLength)
             let r = xpf_feas_native_xdp_trial(Int32(f.ifindex), &detach, &reason, reason.count)

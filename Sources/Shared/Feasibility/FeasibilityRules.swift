@@ -195,7 +195,11 @@ public enum FeasibilityRules {
             if let a = f.attached, a.mode == "native" {
                 return FeasibilityCheck("native-xdp", .ok, "yes", "a program is attached in native mode")
             }
-            return FeasibilityCheck("native-xdp", .warn, "not tried", "a program is attached (\(f.attached?.mode ?? "?") mode); a trial would replace it")
+            guard let a = f.attached else {
+                return FeasibilityCheck("native-xdp", .warn, "not tried", f.trialsWithheld ?? "no trial was run",
+                                        fix: "xpfctl feasibility \(f.name)")
+            }
+            return FeasibilityCheck("native-xdp", .warn, "not tried", "a program is attached (\(a.mode) mode); a trial would replace it")
         }
         if let e = f.nativeDetachFailure {
             return FeasibilityCheck("native-xdp", .no, "trial program left attached",
@@ -222,7 +226,11 @@ public enum FeasibilityRules {
 
     static func afXdpChecks(_ f: InterfaceFacts) -> [FeasibilityCheck] {
         guard let zc = f.zeroCopyTrial else {
-            let why = f.attached?.ownedByXpf == true ? "xpf's workers hold the queues" : "an XDP program is attached"
+            guard let a = f.attached else {
+                return [FeasibilityCheck("zero-copy", .warn, "not tried", f.trialsWithheld ?? "no trial was run",
+                                         fix: "xpfctl feasibility \(f.name)")]
+            }
+            let why = a.ownedByXpf ? "xpf's workers hold the queues" : "an XDP program is attached"
             return [FeasibilityCheck("zero-copy", .warn, "not tried", "\(why); a trial bind could disturb it")]
         }
         if zc == 0 {
