@@ -27,6 +27,12 @@ struct Feasibility: ParsableCommand {
             running with --state-dir; else every interface but loopback, and then no trial runs on one that \
             carries a default route (name it to try it).
 
+            --json (version 1): {version, feasible, blocking, frame {size, max_frame, max_mtu}, kernel [checks], \
+            interfaces [{name, exists, ifindex, driver, attached_xdp {program_id, mode, xpf} | null, native_xdp, \
+            zero_copy, af_xdp_copy (true / false / null = not tried), channels {current, maximum, kind} | null, \
+            sysfs_rx_queues, rss_hash {tcp4, udp4, tcp6, udp6: ethtool letters | null}, rss_indirection [queue] | null, \
+            irqs [{irq, name, cpus}], numa_node, mtu, checks}]}; a check is {name, verdict, value, reason, fix, blocking}.
+
             Exit status 1 when a finding keeps xpf from running (marked blocking), 0 otherwise.
             """)
     @OptionGroup var common: Common

@@ -8,8 +8,8 @@ import Glibc
 import CXPF
 
 public enum FeasibilityProbe {
-    /// The machine's CPU capacity for the ioctl-style CPU list calls.
-    static let maxCPUs = 4096
+    /// Room for the allowed-CPU list (xpf_allowed_cpus; CPU_SETSIZE is 1024).
+    static let maxCPUs = 1024
     /// RSS indirection tables are at most a few thousand entries (mlx5: 2048 per context).
     static let maxIndirection = 65536
     /// The kernel's extack messages are at most 80 bytes (NETLINK_MAX_FMTMSG_LEN); room to spare.
@@ -26,6 +26,7 @@ public enum FeasibilityProbe {
         var buf: UnsafeMutablePointer<CChar>?
         let n = xpf_feas_read_gzip("/proc/config.gz", &buf)
         if n >= 0, let buf {
+            // Safe: xpf_feas_read_gzip returned a malloc'd buffer of n bytes; freed right after.
             config = FeasibilityRules.parseKernelConfig(String(decoding: UnsafeRawBufferPointer(start: buf, count: n), as: UTF8.self))
             source = "/proc/config.gz"
             free(buf)
