@@ -110,6 +110,13 @@ else notok "jumbo MTU" "rc $rc: $text"; fi
 json=$(ip netns exec "$NS" "$XPFCTL" feasibility --no-trials --json va || true)
 if "$PY" -c 'import json,sys; i=json.loads(sys.argv[1])["interfaces"][0]; sys.exit(0 if i["native_xdp"] is None and i["zero_copy"] is None else 1)' "$json"
 then ok "--no-trials: native_xdp and zero_copy null"; else notok "--no-trials" "$json"; fi
+# A region that does not open (another build's xpfd) is said on stderr, not ignored.
+mkdir -p "$TMP/stale"
+head -c 8192 /dev/zero >"$TMP/stale/region"
+ln -s "$TMP/stale/region" "$TMP/stale/shm"
+err=$(ip netns exec "$NS" "$XPFCTL" feasibility --no-trials --state-dir "$TMP/stale" va 2>&1 >/dev/null || true)
+if grep -q "warning: xpfd's region $TMP/stale/shm is unreadable (.*bad magic" <<<"$err"; then ok "an unreadable region is reported on stderr"
+else notok "unreadable region" "$err"; fi
 if "$XPFCTL" feasibility --help | grep -q 'trial XDP_PASS program'; then ok "--help describes the trials"; else notok "--help" "no trial text"; fi
 
 # While xpfd runs: its interfaces, its program, nothing tried on them, traffic unharmed.

@@ -55,11 +55,14 @@ struct Feasibility: ParsableCommand {
         var nativeRequired = false
         var frame = FrameGeometry(frameSize: ShmGeometry(queues: 1, interfaces: 1, umemFrames: 1, sessionCapacity: 1).frameSize)
         var running: Set<String> = []
-        if let region = try? DataplaneStatus.openRegion(stateDir: common.stateDir) {
-            running = Set((0..<region.interfaceCount).map { stringFromCArray(region.iface($0).name) })
-            queues = region.queues
-            frame = FrameGeometry(frameSize: Int(region.header.pointee.frame_size))
-            if names.isEmpty && config == nil { names = (0..<region.interfaceCount).map { stringFromCArray(region.iface($0).name) } }
+        // A region that exists but does not open (an xpfd of another build: ABI or layout
+        // mismatch) is said, not skipped in silence: its interfaces would look foreign.
+        if access("\(common.stateDir)/shm", F_OK) == 0 {
+            do {
+                try readRegion(&names, &queues, &frame, &running)
+            } catch {
+                fputs("xpfctl: warning: xpfd's region \(common.stateDir)/shm is unreadable (\(error)); its interfaces are not recognised as xpf's\n", stderr)
+            }
         }
         if let path = config {
             guard let text = readWholeFile(path) else { throw XPFError("cannot read \(path): \(String(cString: strerror(xpf_errno())))") }
@@ -96,6 +99,16 @@ struct Feasibility: ParsableCommand {
             print(blocking == 0 ? "feasible: yes" : "feasible: no (\(blocking) blocking)")
         }
         if blocking > 0 { throw ExitCode(1) }
+    }
+
+    /// The running xpfd's interfaces (its region), queues and frame size.
+    func readRegion(_ names: inout [String], _ queues: inout Int?, _ frame: inout FrameGeometry, _ running: inout Set<String>) throws {
+        let region = try DataplaneStatus.openRegion(stateDir: common.stateDir)
+        let ifaces = (0..<region.interfaceCount).map { stringFromCArray(region.iface($0).name) }
+        running = Set(ifaces)
+        queues = region.queues
+        frame = FrameGeometry(frameSize: Int(region.header.pointee.frame_size))
+        if names.isEmpty && config == nil { names = ifaces }
     }
 
     static func printLine(_ c: FeasibilityCheck) {
