@@ -404,7 +404,7 @@ public enum FeasibilityRules {
         if pinned, f.interrupts.count > 1, firstCPUs.count == 1, f.allowedCPUs.count > 1 {
             return FeasibilityCheck("irq-affinity", .warn, shown,
                                     "all \(f.interrupts.count) interrupts on CPU \(firstCPUs.first!): that core handles every queue's interrupts",  // Safe: count == 1
-                                    fix: "spread them: echo C > /proc/irq/N/smp_affinity_list, queue q's interrupt on worker q's core (`xpfctl show dataplane`)")
+                                    fix: "spread them over the node's CPUs, one queue's interrupt per core: echo C > /proc/irq/N/smp_affinity_list (irqbalance --banirq=N, or stop irqbalance)")
         }
         return FeasibilityCheck("irq-affinity", .ok, shown, pinned ? "each interrupt on one CPU" : "interrupts may run on several CPUs each (irqbalance picks)")
     }
