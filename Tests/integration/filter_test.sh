@@ -8,7 +8,8 @@
 # middle of an established flow, DSCP / TCP flags / fragments / ICMP changing mid-flow, and
 # one family's filter leaving the other family alone; policers (test_policer: two-color
 # accuracy across two workers in a two-queue lab of its own, three-color colors, color-aware,
-# filter-specific and interface-specific instances, a rate change by commit). It reuses the policy suite's
+# filter-specific and interface-specific instances, a rate change by commit); input-list with
+# next term and packet-length (test_lists). It reuses the policy suite's
 # labkit (Tests/integration/policy). Its session fixture owns the lab (tools/xpf-lab
 # up/start, down in its finalizer); this wrapper passes it lib.sh's unique prefix and tears
 # the same lab down again should pytest be killed.
