@@ -235,7 +235,7 @@ private struct SnapshotValidator {
                 guard f.members.count == 0 else { throw fail("filter \(i): members but not a list") }
                 continue
             }
-            guard f.terms.count == 0 else { throw fail("filter \(i): a list with terms of its own") }
+            guard f.terms.count == 0, f.members.count > 0 else { throw fail("filter \(i): a list with terms of its own or no member") }
             for m in view.indices(f.members) {
                 let member = view.filter(Int(m))
                 guard member.flags & list == 0, member.family == f.family else {

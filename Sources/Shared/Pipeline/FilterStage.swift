@@ -426,28 +426,31 @@ extension Pipeline {
         let list = record.flags & UInt8(XPF_CFG_FILTER_LIST.rawValue) != 0
         let runs = list ? Int(record.members.count) : 1
         var run = 0
+        var terms = list ? v.filter(Int(v.indices(record.members)[0])).terms : record.terms
+        var i = Int(terms.first), end = i + Int(terms.count)
         var match: Int? = nil
         var chainLogs = 0  // `next term` terms passed that log: filterMemo.chainLogs[0..<chainLogs]
-        search: while run < runs {
-            let terms = list ? v.filter(Int(v.indices(record.members)[run])).terms : record.terms
-            run += 1
-            var i = Int(terms.first)
-            let end = i + Int(terms.count)
-            while i < end {
-                // Safe: validate() proved every filter's term range (a list's members' too)
-                // inside TERMS and every index a term holds inside its section.
+        while true {
+            // Safe: validate() proved every filter's term range (a list's members' too)
+            // inside TERMS and every index a term holds inside its section. The scan stays
+            // this tight loop; chains and members are handled between scans.
+            while i < end && !tables.termMatches(tables.term(i), fields) { i += 1 }
+            if i < end {
                 let t = tables.term(i)
-                if tables.termMatches(t, fields) {
-                    guard t.pointee.terminal == UInt8(XPF_TERM_NEXT.rawValue) else {
-                        match = i
-                        break search
-                    }
-                    if let dropped = passNextTerm(t, term: i, &p, output: output, chainLogs: &chainLogs, counters: &counters) {
-                        return dropped
-                    }
+                guard t.pointee.terminal == UInt8(XPF_TERM_NEXT.rawValue) else {
+                    match = i
+                    break
+                }
+                if let dropped = passNextTerm(t, term: i, &p, output: output, chainLogs: &chainLogs, counters: &counters) {
+                    return dropped
                 }
                 i += 1
+                continue
             }
+            run += 1
+            guard run < runs else { break }
+            terms = v.filter(Int(v.indices(record.members)[run])).terms
+            (i, end) = (Int(terms.first), Int(terms.first) + Int(terms.count))
         }
         if let (slot, entry) = memo {
             slot.pointee = entry
