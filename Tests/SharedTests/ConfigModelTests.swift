@@ -304,6 +304,33 @@ final class ConfigModelTests: XCTestCase {
 
     // MARK: - Policers
 
+    /// `next term` is a terminal of its own, `packet-length` values and ranges, and
+    /// `input-list` / `output-list` the attachment's filters in order (`input` one).
+    func testNextTermPacketLengthAndFilterLists() throws {
+        let m = try load("good/filter-lists.conf")
+        XCTAssertEqual(m.filters.map(\.name), ["mark", "small-only", "mark6", "big6"])
+        XCTAssertEqual(m.filters[0].terms.map(\.action.terminal), [.nextTerm, .nextTerm])
+        XCTAssertEqual(m.filters[0].terms[0].action,
+                       M.FilterAction(terminal: .nextTerm, count: "seen", lossPriority: .mediumHigh))
+        XCTAssertEqual(m.filters[1].terms[0].match, M.FilterMatch(packetLengths: [20...576, 1500...1500]))
+        XCTAssertTrue(m.filters[1].terms[0].match.usesPerPacketFields, "packet length is not in the session key")
+        XCTAssertEqual(m.filters[3].terms[0].match.packetLengths, [1281...65535])
+        let fw0 = m.interfaces[0], fw1 = m.interfaces[1]
+        XCTAssertEqual(fw0.inputFilters(.inet), [0, 1])
+        XCTAssertEqual(fw0.inputFilters(.inet6), [2, 3])
+        XCTAssertEqual(fw0.outputFilters(.inet), [])
+        XCTAssertEqual(fw1.inputFilters(.inet), [1])
+        XCTAssertEqual(fw1.outputFilters(.inet), [1, 0])
+        // The order of a list decides: reordering it is a filter change (a new policy epoch).
+        let text = try String(contentsOf: ConfigCorpusTests.corpus.appendingPathComponent("good/filter-lists.conf"),
+                              encoding: .utf8)
+        let reordered = try M.load(text: text.replacingOccurrences(of: "output-list [ small-only mark ]",
+                                                                   with: "output-list [ mark small-only ]"),
+                                   file: "reordered").1
+        XCTAssertEqual(reordered.interfaces[1].outputFilters(.inet), [0, 1])
+        XCTAssertFalse(m.decidesSessions(as: reordered))
+    }
+
     func testPolicers() throws {
         let m = try load("good/policers.conf")
         XCTAssertEqual(m.policers, [

@@ -91,6 +91,23 @@ final class FilterChainTests: FilterTestCase {
         XCTAssertEqual(e[2].destinationPort, 80)
     }
 
+    /// A `next term` term's policer meters; out of profile with `discard`, it ends the
+    /// chain (`policer_discard`), and the chain's log says discard; in profile the chain goes on.
+    func testNextTermPolicerDiscardEndsTheChain() throws {
+        try start(filters: """
+            policer slow { if-exceeding { bandwidth-limit 8k; burst-size-limit 1500; } then discard; }
+            family inet { filter f {
+                term p { then { policer slow; log; next term; } }
+                term t { then { count passed; accept; } } } }
+            """, attach: Self.input("f"))
+        let big = udp(payload: 1000)  // 1 028 bytes: the burst holds one
+        assertForwarded(send(big).0)
+        assertDrop(send(big).0, XPF_DROP_POLICER_DISCARD)
+        XCTAssertEqual(termCount("f", "p").packets, 2)
+        XCTAssertEqual(termCount("f", "t").packets, 1, "the discarded packet went no further")
+        XCTAssertEqual(events().map(\.action), ["accept", "discard"])
+    }
+
     // MARK: - packet-length
 
     /// `packet-length` is the IP datagram's length — IPv4 total length, IPv6 payload length
