@@ -690,6 +690,28 @@ final class SnapshotTests: XCTestCase {
             XCTAssertEqual([fw0.filter_in4, fw0.filter_out4, fw0.filter_in6, fw0.filter_out6], [4, XPF_CFG_NONE, 5, XPF_CFG_NONE])
             XCTAssertEqual([fw1.filter_in4, fw1.filter_out4, fw1.filter_in6, fw1.filter_out6], [1, 6, XPF_CFG_NONE, XPF_CFG_NONE])
         }
+        // What the memo and the list walk rely on, refused when a snapshot breaks it.
+        let image = try ConfigSnapshotImage(try ConfigCorpusTests.load("good/filter-lists.conf").1)
+        let perPacket = ~UInt8(XPF_CFG_FILTER_PER_PACKET.rawValue)
+        assertRefused(image, "filter 0: a next term term in a filter not marked per-packet") {
+            $0.record(XPF_CFG_SEC_FILTERS, 0, as: xpf_cfg_filter.self).pointee.flags &= perPacket
+        }
+        assertRefused(image, "filter 4: member 0 is per-packet, the list is not") {
+            $0.record(XPF_CFG_SEC_FILTERS, 4, as: xpf_cfg_filter.self).pointee.flags &= perPacket
+        }
+        assertRefused(image, "filter 4: member 6 is a list or of another family") {
+            let list = $0.record(XPF_CFG_SEC_FILTERS, 4, as: xpf_cfg_filter.self).pointee
+            $0.record(XPF_CFG_SEC_INDICES, Int(list.members.first), as: UInt32.self).pointee = 6
+        }
+        assertRefused(image, "filter 4: a list with terms of its own or no member") {
+            $0.record(XPF_CFG_SEC_FILTERS, 4, as: xpf_cfg_filter.self).pointee.members.count = 0
+        }
+        assertRefused(image, "filter 1: members but not a list") {
+            $0.record(XPF_CFG_SEC_FILTERS, 1, as: xpf_cfg_filter.self).pointee.members = xpf_cfg_range(first: 0, count: 1)
+        }
+        assertRefused(image, "term 2 terminal action") {
+            $0.record(XPF_CFG_SEC_TERMS, 2, as: xpf_cfg_term.self).pointee.terminal = UInt8(XPF_TERM_NEXT.rawValue + 1)
+        }
         // A list of key-only filters stays memoizable.
         let text = """
             system dataplane interfaces fw0;
