@@ -236,8 +236,13 @@ private struct SnapshotValidator {
                 continue
             }
             guard f.terms.count == 0, f.members.count > 0 else { throw fail("filter \(i): a list with terms of its own or no member") }
+            // A walk passes at most this many terms: what bounds a next-term chain's logs
+            // (FilterMemo.chainLogs holds XPF_MAX_FILTER_TERMS).
+            var walked = 0
             for m in view.indices(f.members) {
                 let member = view.filter(Int(m))
+                walked += Int(member.terms.count)
+                guard walked <= XPF_MAX_FILTER_TERMS else { throw fail("filter \(i): its members hold over \(XPF_MAX_FILTER_TERMS) terms") }
                 guard member.flags & list == 0, member.family == f.family else {
                     throw fail("filter \(i): member \(m) is a list or of another family")
                 }

@@ -486,8 +486,9 @@ extension Pipeline {
             FilterCounters.count(FilterCounters.rows(filterHitBanks, .counter, bank: bank), Int(t.pointee.counter), bytes: bytes)
         }
         let actions = t.pointee.action
-        // Safe: a chain passes each term at most once (the search only moves forward), so
-        // it holds at most XPF_MAX_FILTER_TERMS terms, chainLogs' capacity.
+        // Safe: a walk only moves forward, through one filter's terms (at most TERMS' count,
+        // which validate() bounds by XPF_MAX_FILTER_TERMS) or a list's members' (whose sum
+        // validate() bounds likewise), so a chain holds at most chainLogs' capacity.
         if actions & UInt8(XPF_TA_LOG.rawValue | XPF_TA_SYSLOG.rawValue) != 0 {
             filterMemo.chainLogs[chainLogs] = UInt16(truncatingIfNeeded: term)
             chainLogs += 1
