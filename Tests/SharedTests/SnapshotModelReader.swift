@@ -20,12 +20,7 @@ enum SnapshotModelReader {
         let dp = m.dataplane
         let dataplane = DataplaneConfig(interfaces: dp.interfaces, batchSize: dp.batchSize,
                                         neighborHoldMs: dp.neighborHoldMs, timeouts: dp.timeouts, busyPoll: dp.busyPoll)
-        let interfaces = m.interfaces.map {
-            M.Interface(name: $0.name, isDataplane: $0.isDataplane, inetAddresses: $0.inetAddresses,
-                        inet6Addresses: $0.inet6Addresses, inetInputFilters: $0.inetInputFilters,
-                        inetOutputFilters: $0.inetOutputFilters, inet6InputFilters: $0.inet6InputFilters,
-                        inet6OutputFilters: $0.inet6OutputFilters)
-        }
+
         let zones = m.zones.map {
             M.Zone(name: $0.name, interfaces: $0.interfaces, hostInbound: $0.hostInbound,
                    interfaceHostInbound: $0.interfaceHostInbound, screen: $0.screen)
@@ -49,7 +44,20 @@ enum SnapshotModelReader {
         }
         let policies = M.Policies(zonePairs: pairs, global: m.policies.global.map(policy),
                                   defaultPolicy: m.policies.defaultPolicy)
-        let filters = m.filters.map { f in
+        // The snapshot holds a filter once, but an interface-specific one once per attachment
+        // (none when it is attached nowhere), after the others, in attachment order: the
+        // reader gives them back in that order, so the projection orders them alike.
+        var order = m.filters.indices.filter { !m.filters[$0].interfaceSpecific }
+        for interface in m.interfaces {
+            for family in [M.Family.inet, .inet6] {
+                for f in interface.inputFilters(family) + interface.outputFilters(family)
+                where m.filters[f].interfaceSpecific && !order.contains(f) {
+                    order.append(f)
+                }
+            }
+        }
+        let position = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
+        let filters = order.map { m.filters[$0] }.map { f in
             M.Filter(name: f.name, family: f.family, terms: f.terms.map { t in
                 var match = t.match
                 match.protocols = match.protocols.map(sortedSet)
@@ -57,8 +65,16 @@ enum SnapshotModelReader {
                 match.icmpTypes = match.icmpTypes.map(sortedSet)
                 match.icmpCodes = match.icmpCodes.map(sortedSet)
                 match.tcpFlags = match.tcpFlags.map { flags in canonicalFlags { flags.matches($0) } }
+                match.lossPriorities = match.lossPriorities.map { lps in M.LossPriority.allCases.filter { lps.contains($0) } }
                 return M.FilterTerm(name: t.name, match: match, action: t.action)
-            })
+            }, interfaceSpecific: f.interfaceSpecific)
+        }
+        func renumbered(_ attached: [Int]) -> [Int] { attached.map { position[$0]! } }
+        let interfaces = m.interfaces.map {
+            M.Interface(name: $0.name, isDataplane: $0.isDataplane, inetAddresses: $0.inetAddresses,
+                        inet6Addresses: $0.inet6Addresses, inetInputFilters: renumbered($0.inetInputFilters),
+                        inetOutputFilters: renumbered($0.inetOutputFilters), inet6InputFilters: renumbered($0.inet6InputFilters),
+                        inet6OutputFilters: renumbered($0.inet6OutputFilters))
         }
         let policers = m.policers.map { p -> M.Policer in
             var p = p
@@ -137,6 +153,31 @@ enum SnapshotModelReader {
     }
 
     static func lossPriority(_ v: UInt8) -> M.LossPriority? { v == 0 ? nil : M.LossPriority.allCases[Int(v) - 1] }
+    /// enum xpf_loss_priority's value of `lp`.
+    static func lossPriorityValue(_ lp: M.LossPriority) -> UInt8 { UInt8(M.LossPriority.allCases.firstIndex(of: lp)! + 1) }
+
+    /// One FILTERS record that holds a filter (lists are skipped): the filter's name as
+    /// written — an interface-specific copy's suffix ("-IFL-i" / "-IFL-o", IFL one of the
+    /// snapshot's interfaces, unit 0) taken off — and that suffix.
+    struct FilterRecord {
+        var record: Int
+        var name: String
+        var suffix: String
+        var interfaceSpecific: Bool
+    }
+
+    static func filterRecords(_ v: ConfigSnapshotView) -> [FilterRecord] {
+        let suffixes = v.interfaces.flatMap { i in ["i", "o"].map { "-\(v.string(at: i.name) ?? "").0-\($0)" } }
+        return v.filters.enumerated().compactMap { record, f in
+            guard f.flags & UInt8(XPF_CFG_FILTER_LIST.rawValue) == 0 else { return nil }
+            let name = v.string(at: f.name) ?? ""
+            guard f.flags & UInt8(XPF_CFG_FILTER_INTERFACE_SPECIFIC.rawValue) != 0,
+                  let suffix = suffixes.first(where: { name.hasSuffix($0) }) else {
+                return FilterRecord(record: record, name: name, suffix: "", interfaceSpecific: false)
+            }
+            return FilterRecord(record: record, name: String(name.dropLast(suffix.count)), suffix: suffix, interfaceSpecific: true)
+        }
+    }
 
     static func policyAction(_ v: UInt8) -> M.PolicyAction {
         switch UInt32(v) {
@@ -163,11 +204,26 @@ enum SnapshotModelReader {
         let synMode: M.SynFloodProtectionMode? = has(h.flags, XPF_CFG_F_SYN_COOKIE.rawValue) ? .synCookie
             : has(h.flags, XPF_CFG_F_SYN_PROXY.rawValue) ? .synProxy : nil
 
+        // FILTERS records → model filters: an interface-specific filter's copies are one.
+        let records = filterRecords(v)
+        var modelIndex: [Int: Int] = [:]       // record → model filter
+        var firstRecords: [Int] = []           // model filter → its first record
+        var specific: [String: Int] = [:]      // "family/name" of an interface-specific filter → model filter
+        for r in records {
+            let key = "\(v.filter(r.record).family)/\(r.name)"
+            if r.interfaceSpecific, let f = specific[key] {
+                modelIndex[r.record] = f
+                continue
+            }
+            modelIndex[r.record] = firstRecords.count
+            if r.interfaceSpecific { specific[key] = firstRecords.count }
+            firstRecords.append(r.record)
+        }
         /// An attachment's filters: none, one, or an input-list / output-list record's members.
         func attached(_ f: UInt32) -> [Int] {
             guard let f = optional(f) else { return [] }
             let r = v.filter(f)
-            return has(r.flags, XPF_CFG_FILTER_LIST.rawValue) ? v.indices(r.members).map { Int($0) } : [f]
+            return (has(r.flags, XPF_CFG_FILTER_LIST.rawValue) ? v.indices(r.members).map { Int($0) } : [f]).map { modelIndex[$0]! }
         }
         let interfaces = v.interfaces.map { r in
             M.Interface(
@@ -229,8 +285,12 @@ enum SnapshotModelReader {
         let policies = M.Policies(zonePairs: pairs, global: v.globalPolicies.map(policy),
                                   defaultPolicy: v.defaultPolicy == XPF_POLICY_PERMIT.rawValue ? .permitAll : .denyAll)
 
-        let filters = v.filters.filter { !has($0.flags, XPF_CFG_FILTER_LIST.rawValue) }.map { f in
-            M.Filter(name: str(f.name), family: family(f.family), terms: v.terms(of: f).map { t in
+        let filters = firstRecords.map { record in
+            let f = v.filter(record)
+            let copy = records.first { $0.record == record }!
+            /// A counter's name as written (a copy's counters carry the copy's suffix).
+            func counterName(_ c: Int) -> String { String(str(v.counter(c).name).dropLast(copy.suffix.count)) }
+            return M.Filter(name: copy.name, family: family(f.family), terms: v.terms(of: f).map { t in
                 func present(_ bit: xpf_term_match) -> Bool { t.match & bit.rawValue != 0 }
                 func addresses(_ bit: xpf_term_match, _ r: xpf_cfg_range) -> [M.PrefixMatch]? {
                     present(bit) ? v.prefixes(r).map { M.PrefixMatch(prefix($0), except: $0.isExcept) } : nil
@@ -250,6 +310,8 @@ enum SnapshotModelReader {
                     icmpTypes: set(XPF_TM_ICMP_TYPE, t.icmp_types), icmpCodes: set(XPF_TM_ICMP_CODE, t.icmp_codes),
                     tcpFlags: present(XPF_TM_TCP_FLAGS) ? canonicalFlags { v.setContains(t.tcp_flags, $0) } : nil,
                     isFragment: present(XPF_TM_IS_FRAGMENT), firstFragment: present(XPF_TM_FIRST_FRAGMENT),
+                    lossPriorities: present(XPF_TM_LOSS_PRIORITY)
+                        ? M.LossPriority.allCases.filter { t.loss_priorities >> Self.lossPriorityValue($0) & 1 != 0 } : nil,
                     packetLengths: ports(XPF_TM_PACKET_LENGTH, t.packet_length))
                 let terminal: M.FilterTerminal
                 switch UInt32(t.terminal) {
@@ -259,19 +321,20 @@ enum SnapshotModelReader {
                 default: terminal = .reject(M.RejectReason.allCases[Int(t.reject_reason)])
                 }
                 let action = M.FilterAction(
-                    terminal: terminal, count: optional(t.counter).map { str(v.counter($0).name) },
+                    terminal: terminal, count: optional(t.counter).map(counterName),
                     log: has(t.action, XPF_TA_LOG.rawValue), syslog: has(t.action, XPF_TA_SYSLOG.rawValue),
                     policer: optional(t.policer), threeColorPolicer: optional(t.tc_policer),
                     forwardingClass: v.string(at: t.forwarding_class),
                     dscp: has(t.action, XPF_TA_DSCP.rawValue) ? t.dscp_rewrite : nil,
                     lossPriority: lossPriority(t.loss_priority))
                 return M.FilterTerm(name: str(t.name), match: match, action: action)
-            })
+            }, interfaceSpecific: copy.interfaceSpecific)
         }
         let policers = v.policers.map { p in
             M.Policer(name: str(p.name), bandwidthLimit: p.rate * 8, burstSizeLimit: p.burst,
                       discard: has(p.flags, XPF_CFG_POLICER_DISCARD.rawValue), lossPriority: lossPriority(p.loss_priority),
-                      forwardingClass: v.string(at: p.forwarding_class))
+                      forwardingClass: v.string(at: p.forwarding_class),
+                      filterSpecific: has(p.flags, XPF_CFG_POLICER_FILTER_SPECIFIC.rawValue))
         }
         let threeColor = v.threeColorPolicers.map { p in
             M.ThreeColorPolicer(
@@ -281,7 +344,8 @@ enum SnapshotModelReader {
                                peakInformationRate: p.pir * 8, peakBurstSize: p.pbs)
                     : .singleRate(committedInformationRate: p.cir * 8, committedBurstSize: p.cbs, excessBurstSize: p.ebs),
                 colorAware: has(p.flags, XPF_CFG_TCP_COLOR_AWARE.rawValue),
-                discardHighLossPriority: has(p.flags, XPF_CFG_TCP_DISCARD_RED.rawValue))
+                discardHighLossPriority: has(p.flags, XPF_CFG_TCP_DISCARD_RED.rawValue),
+                filterSpecific: has(p.flags, XPF_CFG_TCP_FILTER_SPECIFIC.rawValue))
         }
         let screens = v.screens.map { s in
             M.Screen(name: str(s.name),

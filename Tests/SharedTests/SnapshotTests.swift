@@ -141,8 +141,12 @@ final class SnapshotTests: XCTestCase {
 
         // Filters: per-packet flags, truth tables, counters.
         var counters: [String] = []
-        for (f, filter) in m.filters.enumerated() {
-            let fr = v.filter(f)
+        for copy in SnapshotModelReader.filterRecords(v) {
+            let fr = v.filter(copy.record)
+            let f = copy.record
+            let filter = try XCTUnwrap(m.filterIndex(copy.name, family: fr.family == 6 ? .inet6 : .inet).map { m.filters[$0] },
+                                       "\(name): record \(f) names a filter of the model")
+            XCTAssertEqual(copy.interfaceSpecific, filter.interfaceSpecific, "\(name): \(copy.name) interface-specific")
             let terms = v.terms(of: fr)
             // A `next term` chain is never memoized either.
             XCTAssertEqual(fr.flags & UInt8(XPF_CFG_FILTER_PER_PACKET.rawValue) != 0,
@@ -163,7 +167,7 @@ final class SnapshotTests: XCTestCase {
                 }
                 if let c = term.action.count {
                     let counter = v.counter(Int(r.counter))
-                    XCTAssertEqual(v.string(at: counter.name), c, name)
+                    XCTAssertEqual(v.string(at: counter.name), c + copy.suffix, name)
                     XCTAssertEqual(counter.filter, UInt32(f), name)
                     counters.append("\(f)/\(c)")
                 } else {
