@@ -234,6 +234,24 @@ final class FilterStageTests: FilterTestCase {
         XCTAssertEqual(e[0].packetLength, UInt32(udp().count - Self.ipOffset))
     }
 
+    /// A log line names the record that logged: an interface-specific filter's copy (its
+    /// Junos name, `F-IFL-i` / `-o`) and its term — though the snapshot's records and terms
+    /// are numbered differently from the model's filters (the copies come after the plain
+    /// filter written after them). `plain`'s term goes on (next term) into the list's next
+    /// member.
+    func testLogOfAnInterfaceSpecificCopyNamesTheCopy() throws {
+        try start(filters: """
+            family inet { filter both { interface-specific; term seen { then { log; accept; } } }
+                          filter plain { term first { from { protocol tcp; } then accept; } term udp { then { log; next term; } } } }
+            """, attach: "fw0 { unit 0 { family inet { filter { input-list [ plain both ]; } } } } " + Self.output("both"))
+        assertForwarded(send(udp()).0)
+        let e = events()
+        // The chain term's line comes once the chain has decided (what the wire saw).
+        XCTAssertEqual(e.map(\.filterName), ["both-fw0.0-i", "plain", "both-fw1.0-o"])
+        XCTAssertEqual(e.map(\.termName), ["seen", "udp", "seen"])
+        XCTAssertEqual(e.map(\.action), ["accept", "accept", "accept"])
+    }
+
     /// A key-only filter's decision is memoized per session and direction: later packets
     /// count in the same term without evaluating; a commit that changes the filter, and a
     /// new session in a reused record, are decided afresh.

@@ -460,7 +460,12 @@ struct SnapshotEncoder {
     /// distinct `input-list` / `output-list` of two or more filters (XPF_CFG_FILTER_LIST,
     /// its members the records above). Then the interfaces' attachments are pointed at
     /// their records.
-    mutating func encodeFilters() throws {
+    /// The FILTERS records `model` encodes its filters to, in record order — every filter
+    /// once, then an interface-specific one once per attachment (interfaces in order, inet
+    /// before inet6, input before output) — with the record of each plain filter and of each
+    /// copy. Lists come after these (encodeFilters). Event names follow the same plan
+    /// (`FilterRecordNames`).
+    static func filterPlans(_ model: M) -> (plans: [FilterRecordPlan], shared: [Int: Int], copies: [FilterCopyKey: Int]) {
         var plans: [FilterRecordPlan] = []
         var shared: [Int: Int] = [:]  // model filter → its record (not interface-specific)
         for (f, filter) in model.filters.enumerated() where !filter.interfaceSpecific {
@@ -468,9 +473,6 @@ struct SnapshotEncoder {
             plans.append(FilterRecordPlan(filter: f))
         }
         var copies: [FilterCopyKey: Int] = [:]  // → the copy's record
-        func attached(_ interface: M.Interface, _ output: Bool, _ family: M.Family) -> [Int] {
-            output ? interface.outputFilters(family) : interface.inputFilters(family)
-        }
         for (i, interface) in model.interfaces.enumerated() {
             for family in [M.Family.inet, .inet6] {
                 for output in [false, true] {
@@ -481,6 +483,23 @@ struct SnapshotEncoder {
                 }
             }
         }
+        return (plans, shared, copies)
+    }
+
+    static func attached(_ interface: M.Interface, _ output: Bool, _ family: M.Family) -> [Int] {
+        output ? interface.outputFilters(family) : interface.inputFilters(family)
+    }
+
+    /// An interface-specific copy's suffix on its name and its counters' (Junos's naming).
+    static func copySuffix(_ model: M, _ plan: FilterRecordPlan) -> String {
+        plan.copy.map { "-\(model.interfaces[$0.interface].name).0-\($0.output ? "o" : "i")" } ?? ""
+    }
+
+    mutating func encodeFilters() throws {
+        let (plans, shared, copies) = Self.filterPlans(model)
+        func attached(_ interface: M.Interface, _ output: Bool, _ family: M.Family) -> [Int] {
+            Self.attached(interface, output, family)
+        }
         // Term, counter and policer instance indices are rows of every worker's counters
         // (xpf_filter_hits).
         let termCount = plans.reduce(0) { $0 + model.filters[$1.filter].terms.count }
@@ -490,7 +509,7 @@ struct SnapshotEncoder {
         var recordNames: [String] = []
         for (record, plan) in plans.enumerated() {
             let filter = model.filters[plan.filter]
-            let suffix = plan.copy.map { "-\(model.interfaces[$0.interface].name).0-\($0.output ? "o" : "i")" } ?? ""
+            let suffix = Self.copySuffix(model, plan)
             var r = xpf_cfg_filter()
             recordNames.append(filter.name + suffix)
             r.name = string(filter.name + suffix)
@@ -909,5 +928,26 @@ struct SnapshotEncoder {
             if bytes.isEmpty { continue }
             bytes.withUnsafeBytes { (base + Int(s.offset)).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         }
+    }
+}
+
+/// What the FILTERS and TERMS records of a model's snapshot are called: a filter record's
+/// name (an interface-specific copy's with its `-IFL-i` / `-o` suffix) and each term's, by
+/// index — what a FILTER_LOG event's indices name (EventDrain), from the encoder's own plan.
+public struct FilterRecordNames: Sendable {
+    /// By FILTERS index (the filters themselves; lists, after them, are never named by an event).
+    public let filters: [String]
+    /// By TERMS index.
+    public let terms: [String]
+
+    public init(_ model: ConfigModel) {
+        var filters: [String] = [], terms: [String] = []
+        for plan in SnapshotEncoder.filterPlans(model).plans {
+            let filter = model.filters[plan.filter]
+            filters.append(filter.name + SnapshotEncoder.copySuffix(model, plan))
+            terms += filter.terms.map(\.name)
+        }
+        self.filters = filters
+        self.terms = terms
     }
 }

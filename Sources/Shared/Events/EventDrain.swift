@@ -54,10 +54,14 @@ final class GenerationNames {
     let zoneOfInterface: [String?]
     let policies: [String]
     let natRules: [String]
+    /// What the snapshot's FILTERS and TERMS indices name (interface-specific copies
+    /// included, which the model has once).
+    let filterRecords: FilterRecordNames
 
     init(generation: UInt32, model: ConfigModel) {
         self.generation = generation
         self.model = model
+        filterRecords = FilterRecordNames(model)
         zones = model.zones.map(\.name)
         zoneOfInterface = model.interfaces.indices.map { i in model.zoneIndex(ofInterface: i).map { model.zones[$0].name } }
         policies = model.policies.all.map(\.name)  // POLICIES index = policy id = `all` order
@@ -204,11 +208,9 @@ public struct EventNames {
             if v.flow.if_out != UInt8.max { r.interfaceName = interfaceName(v.flow.if_out) }
             r.packetLength = UInt32(v.ip_length)
             if Int(v.action) < Self.filterActions.count { r.action = Self.filterActions[Int(v.action)] }
-            guard let filters = model?.filters, object < filters.count else { break }
-            r.filterName = filters[object].name
-            // TERMS holds every filter's terms in filter order (SnapshotWriter.encodeFilters).
-            let first = filters[..<object].reduce(0) { $0 + $1.terms.count }
-            if item >= first && item - first < filters[object].terms.count { r.termName = filters[object].terms[item - first].name }
+            guard let records = names?.filterRecords, object < records.filters.count else { break }
+            r.filterName = records.filters[object]
+            if item < records.terms.count { r.termName = records.terms[item] }
         case .natException:
             if Int(v.action) < Self.natFailures.count, v.action > 0 { r.detail = Self.natFailures[Int(v.action)] }
             guard let nat = model?.nat else { break }
