@@ -46,6 +46,12 @@ public struct FilterAttachments {
     @usableFromInline let table: UnsafeMutablePointer<UInt32>
     /// Some interface has a filter.
     @usableFromInline var any = false
+    /// The running bank's term and named-counter rows of this worker's xpf_filter_hits, and
+    /// the running snapshot's TERMS: resolved by `load`, which runs before any packet, so
+    /// counting a term costs no bank or section lookup.
+    @usableFromInline var termRows: UnsafeMutablePointer<xpf_filter_count>?
+    @usableFromInline var counterRows: UnsafeMutablePointer<xpf_filter_count>?
+    @usableFromInline var terms: UnsafeRawPointer?
     /// Set in an entry whose filter has a term reading a per-packet field: its
     /// decision is never memoized. FILTERS indices stay far below it.
     @usableFromInline static let perPacket: UInt32 = 1 << 31
@@ -57,7 +63,11 @@ public struct FilterAttachments {
     }
 
     /// Reads the attachments of `view`'s interfaces (at most XPF_MAX_IFACES slots).
-    mutating func load(_ view: ConfigSnapshotView) {
+    mutating func load(_ view: ConfigSnapshotView, hits: UnsafeMutablePointer<xpf_filter_hits>) {
+        let bank = view.head.pointee.policy_bank
+        termRows = FilterCounters.rows(hits, .term, bank: bank)
+        counterRows = FilterCounters.rows(hits, .counter, bank: bank)
+        terms = view.base + Int(view.section(XPF_CFG_SEC_TERMS).offset)
         any = false
         let interfaces = view.interfaces
         for slot in 0..<Int(XPF_MAX_IFACES) {
@@ -373,7 +383,7 @@ extension Pipeline {
               e.pointee.epoch == policyEpoch, e.pointee.filter == UInt16(truncatingIfNeeded: entry) else { return false }
         // The session instance now (a record removed and reused since has another word).
         guard e.pointee.state == xpf_sess_load_state(partition.table.records + session) else { return false }
-        FilterCounters.count(FilterCounters.rows(filterHitBanks, .term, bank: config.pointee.policy_bank),
+        FilterCounters.count(filters.termRows.unsafelyUnwrapped,
                              Int(term & FilterMemo.termMask), bytes: UInt64(p.parsed.l3Length))
         p.traceFilter(output: output, dropped: false)
         return true
@@ -480,10 +490,10 @@ extension Pipeline {
     @usableFromInline
     mutating func passNextTerm(_ t: UnsafePointer<xpf_cfg_term>, term: Int, _ p: inout Packet, output: Bool,
                                chainLogs: inout Int, counters: inout WorkerCounters) -> PacketAction? {
-        let bank = config.pointee.policy_bank, bytes = UInt64(p.parsed.l3Length)
-        FilterCounters.count(FilterCounters.rows(filterHitBanks, .term, bank: bank), term, bytes: bytes)
+        let bytes = UInt64(p.parsed.l3Length)
+        FilterCounters.count(filters.termRows.unsafelyUnwrapped, term, bytes: bytes)
         if t.pointee.counter != XPF_CFG_NONE {
-            FilterCounters.count(FilterCounters.rows(filterHitBanks, .counter, bank: bank), Int(t.pointee.counter), bytes: bytes)
+            FilterCounters.count(filters.counterRows.unsafelyUnwrapped, Int(t.pointee.counter), bytes: bytes)
         }
         let actions = t.pointee.action
         // Safe: a walk only moves forward, through one filter's terms (at most TERMS' count,
@@ -526,14 +536,12 @@ extension Pipeline {
         }
         // Safe: `i` is a TERMS index (validate() proved every filter's range inside TERMS; a
         // memoized one was found so under the same policy epoch's configuration).
-        let v = configView
-        let t = (v.base + (Int(v.section(XPF_CFG_SEC_TERMS).offset) &+ i &* MemoryLayout<xpf_cfg_term>.stride))
-            .assumingMemoryBound(to: xpf_cfg_term.self)
-        let bank = config.pointee.policy_bank, bytes = UInt64(p.parsed.l3Length)
-        FilterCounters.count(FilterCounters.rows(filterHitBanks, .term, bank: bank), i, bytes: bytes)
+        let t = (filters.terms.unsafelyUnwrapped + i &* MemoryLayout<xpf_cfg_term>.stride).assumingMemoryBound(to: xpf_cfg_term.self)
+        let bytes = UInt64(p.parsed.l3Length)
+        FilterCounters.count(filters.termRows.unsafelyUnwrapped, i, bytes: bytes)
         let counter = t.pointee.counter
         if counter != XPF_CFG_NONE {
-            FilterCounters.count(FilterCounters.rows(filterHitBanks, .counter, bank: bank), Int(counter), bytes: bytes)
+            FilterCounters.count(filters.counterRows.unsafelyUnwrapped, Int(counter), bytes: bytes)
         }
         let actions = t.pointee.action
         let accept = t.pointee.terminal == UInt8(XPF_TERM_ACCEPT.rawValue)

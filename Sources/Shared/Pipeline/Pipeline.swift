@@ -147,7 +147,7 @@ public struct Pipeline {
         policerBuckets = policers
         policing = PolicingTables(ConfigSnapshotView(UnsafePointer(config), capacity: Int(config.pointee.size)),
                                   buckets: policers, hits: filterHits)
-        filters.load(configView)
+        filters.load(configView, hits: filterHitBanks)
     }
 
     /// Runs the configuration snapshot `config` (generation `generation`) from the next
@@ -157,7 +157,7 @@ public struct Pipeline {
         self.generation = generation
         policyEpoch = config.pointee.policy_epoch
         policyHits = PolicyCounters.bank(policyHitBanks, config.pointee.policy_bank)
-        filters.load(configView)
+        filters.load(configView, hits: filterHitBanks)
         policing = PolicingTables(configView, buckets: policerBuckets, hits: filterHitBanks)
     }
 
