@@ -10,33 +10,14 @@ import CXPF
 import Shared
 import XCTest
 
-final class EventRateCapTests: XCTestCase {
-    typealias F = Frames
-    let fx = ShmTestFixture()
-    var region: ShmRegion!
-    var pipeline: Pipeline!
-    var configFollower: SnapshotFollower?
-    var counters = WorkerCounters()
-    var drain: EventDrain!
-    static let client4 = F.v4(10, 10, 1, 10)
-    static let server4 = F.v4(10, 10, 2, 2)
+final class EventRateCapTests: ConfiguredPipelineTestCase {
+    override class var regionName: String { "cap" }
+    override class var configFile: String { "rate-cap-tests" }
     static let udpTimeoutS = 60
-    static let startMs: UInt32 = 5_000
-
-    override func setUpWithError() throws {
-        continueAfterFailure = false
-    }
-
-    override func tearDown() {
-        pipeline = nil
-        region = nil
-        fx.removeAll()
-        super.tearDown()
-    }
 
     /// fw0 (slot 0) in zone trust, fw1 (slot 1) in zone untrust; `rateCap` nil: no statement.
-    static func config(rateCap: Int?) throws -> ConfigSnapshotImage {
-        let text = """
+    static func text(rateCap: Int?) -> String {
+        """
         system { dataplane { interfaces [ fw0 fw1 ]; batch-size 64; neighbor-hold-time 1000; } }
         security {
             log { \(rateCap.map { "rate-cap \($0);" } ?? "") }
@@ -44,30 +25,24 @@ final class EventRateCapTests: XCTestCase {
         }
         \(ForwardTests.securityText)
         """
-        return try ConfigSnapshotImage(ConfigModel.load(text: text, file: "rate-cap-tests").1)
+    }
+
+    static func config(rateCap: Int?) throws -> ConfigSnapshotImage {
+        try ConfigSnapshotImage(ConfigModel.load(text: text(rateCap: rateCap), file: configFile).1)
     }
 
     func start(rateCap: Int?) throws {
-        region = try fx.region("cap", queues: 1, interfaces: 2, sessionCapacity: 1024)
-        try ForwardTests.setUpInterfaces(region)
-        try region.publishConfig(Self.config(rateCap: rateCap))
-        try region.publishFIB { ForwardTests.fillFIB($0, gatewayKnown: true) }
-        var ff: SnapshotFollower?
-        (pipeline, _) = ForwardTests.makePipeline(region, &configFollower, &ff)
-        pipeline.nowMs = Self.startMs
-        pipeline.nowS = 100
+        try start(config: Self.text(rateCap: rateCap))
         pipeline.nowRealtimeNs = 1_796_000_000_123_000_000
-        counters = WorkerCounters()
-        drain = EventDrain(region: region)
     }
 
     /// A commit as xpf-worker adopts it between batches (Sources/Worker/main.swift).
     func commit(rateCap: Int?) throws {
         try region.publishConfig(Self.config(rateCap: rateCap))
-        guard let s = configFollower!.peek() else { return XCTFail("no new generation") }
+        guard let s = configFollower.peek() else { return XCTFail("no new generation") }
         try region.configView(slot: s).validate()
-        configFollower!.acknowledge()
-        pipeline.adopt(config: region.configSlot(s), generation: configFollower!.generation)
+        configFollower.acknowledge()
+        pipeline.adopt(config: region.configSlot(s), generation: configFollower.generation)
         pipeline.events.configure(region.configView(slot: s), nowMs: pipeline.nowMs)
     }
 

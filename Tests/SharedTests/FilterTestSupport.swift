@@ -1,7 +1,8 @@
 // The harness of the suites that drive firewall filters through a worker's real pipeline
-// (FilterStageTests, PolicerStageTests): a region running a compiled configuration, frames
-// through Pipeline.process, then the action, the frame sent, the drop reasons, the
-// counters in shared memory (xpf_filter_hits) and the FILTER_LOG events xpfd would drain.
+// (FilterStageTests, PolicerStageTests, FilterChainTests), over ConfiguredPipelineTestCase
+// (PipelineTestSupport.swift): a region running a compiled configuration, frames through
+// Pipeline.process, then the action, the frame sent, the drop reasons, the counters in
+// shared memory (xpf_filter_hits) and the FILTER_LOG events xpfd would drain.
 //
 // Lab as PolicyStageTests: fw0 (slot 0, "lan") in trust, fw1 (slot 1, "wan") in untrust,
 // a permit-all policy; the client 10.10.1.10 behind fw0, the server 10.10.2.2 behind fw1.
@@ -10,20 +11,9 @@ import Shared
 import XCTest
 
 /// No tests of its own: the suites above subclass it.
-class FilterTestCase: XCTestCase {
-    typealias F = Frames
-    let fx = ShmTestFixture()
-    var region: ShmRegion!
-    var pipeline: Pipeline!
-    var configFollower: SnapshotFollower!
-    var fibFollower: SnapshotFollower!
-    var counters = WorkerCounters()
-    var running: ConfigModel!
-    var drain: EventDrain!
-    var names = EventNames(hostName: "fw-test", interfaces: ["lan", "wan"])
-
-    static let client4 = ForwardTests.client4, server4 = ForwardTests.server4
-    static let client6 = ForwardTests.client6, server6 = ForwardTests.server6
+class FilterTestCase: ConfiguredPipelineTestCase {
+    override class var regionName: String { "flt" }
+    override class var configFile: String { "filter-tests" }
     static let ipOffset = 14
     static let dscpEF: UInt8 = 46
 
@@ -49,56 +39,13 @@ class FilterTestCase: XCTestCase {
 
     static func output(_ filter: String) -> String { "fw1 { unit 0 { family inet { filter { output \(filter); } } } }" }
 
-    override func setUpWithError() throws {
-        continueAfterFailure = false
-    }
-
-    override func tearDown() {
-        pipeline = nil
-        region = nil
-        fx.removeAll()
-        super.tearDown()
-    }
-
     func start(filters: String = "", attach: String = "") throws {
-        region = try fx.region("flt", queues: 1, interfaces: 2, sessionCapacity: 1024)
-        try ForwardTests.setUpInterfaces(region)
-        running = try ConfigModel.load(text: Self.text(filters: filters, attach: attach), file: "filter-tests").1
-        let gen = try region.publishConfig(ConfigSnapshotImage(running))
-        names.adopt(generation: gen, model: running)
-        try region.publishFIB { f in
-            ForwardTests.fillFIB(f, gatewayKnown: true)
-            ForwardTests.fillLANAddresses(f)  // the source of the ICMP a reject sends
-        }
-        (pipeline, _) = ForwardTests.makePipeline(region, &configFollower, &fibFollower)
-        pipeline.nowMs = 5_000
-        pipeline.nowS = 100
-        counters = WorkerCounters()
-        drain = EventDrain(region: region)
+        try start(config: Self.text(filters: filters, attach: attach))
     }
 
     /// Publishes a new configuration as xpfd's commit does and switches the pipeline to it.
     func commit(filters: String, attach: String) throws {
-        let model = try ConfigModel.load(text: Self.text(filters: filters, attach: attach), file: "filter-tests").1
-        let gen = try region.publishConfig(ConfigSnapshotImage(model), samePolicies: model.decidesSessions(as: running))
-        names.adopt(generation: gen, model: model)
-        running = model
-        let slot = try XCTUnwrap(configFollower.poll())
-        pipeline.adopt(config: region.configSlot(slot), generation: configFollower.generation)
-    }
-
-    func send(_ frame: [UInt8], ingress: UInt8 = 0) -> (PacketAction, [UInt8]) {
-        var buf = frame + [UInt8](repeating: 0, count: ForwardTests.frameHeadroom)
-        let a = buf.withUnsafeMutableBytes {
-            pipeline.process(frame: $0.baseAddress!, length: frame.count, ingress: ingress, counters: &counters)
-        }
-        return (a, Array(buf[0..<(a.length == 0 ? frame.count : Int(a.length))]))
-    }
-
-    func events() -> [RTFlowRecord] {
-        var out: [RTFlowRecord] = []
-        drain.drain(budget: UInt32(XPF_EVENT_RING_SIZE)) { e in if let r = names.record(e) { out.append(r) } }
-        return out
+        try commit(config: Self.text(filters: filters, attach: attach))
     }
 
     // MARK: frames
@@ -148,20 +95,6 @@ class FilterTestCase: XCTestCase {
     }
 
     // MARK: checks
-
-    func assertDrop(_ a: PacketAction, _ reason: xpf_drop_reason, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(a.kind, .drop, "expected a drop (\(reason))", file: file, line: line)
-        XCTAssertEqual(a.reason, UInt8(reason.rawValue), file: file, line: line)
-    }
-
-    func assertForwarded(_ a: PacketAction, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(a.kind, .transmit, "expected a forward, got \(a.kind) reason \(a.reason)", file: file, line: line)
-        XCTAssertEqual(a.egress, 1, file: file, line: line)
-    }
-
-    func dropCount(_ reason: xpf_drop_reason) -> UInt64 {
-        withUnsafeBytes(of: counters.s.drops) { $0.load(fromByteOffset: Int(reason.rawValue) * 8, as: UInt64.self) }
-    }
 
     /// Packets and bytes of term `term` of filter `filter` (by name) in the running bank.
     func termCount(_ filter: String, _ term: String) -> (packets: UInt64, bytes: UInt64) {

@@ -9,20 +9,9 @@ import CXPF
 import Shared
 import XCTest
 
-final class PolicyStageTests: XCTestCase {
-    typealias F = Frames
-    let fx = ShmTestFixture()
-    var region: ShmRegion!
-    var pipeline: Pipeline!
-    var configFollower: SnapshotFollower!
-    var fibFollower: SnapshotFollower!
-    var counters = WorkerCounters()
-    var running: ConfigModel!
-    var drain: EventDrain!
-    var names = EventNames(hostName: "fw-test", interfaces: ["lan", "wan"])
-
-    static let client4 = ForwardTests.client4, server4 = ForwardTests.server4
-    static let client6 = ForwardTests.client6, server6 = ForwardTests.server6
+final class PolicyStageTests: ConfiguredPipelineTestCase {
+    override class var regionName: String { "pol" }
+    override class var configFile: String { "policy-tests" }
     static let trustUntrust = "security-zone trust { interfaces { fw0.0; } } security-zone untrust { interfaces { fw1.0; } }"
 
     /// The configuration: the dataplane, the zones (`zones`) and `policies`.
@@ -48,59 +37,15 @@ final class PolicyStageTests: XCTestCase {
         """
     }
 
-    override func setUpWithError() throws {
-        continueAfterFailure = false
-    }
-
-    override func tearDown() {
-        pipeline = nil
-        region = nil
-        fx.removeAll()
-        super.tearDown()
-    }
-
     /// A region of `queues` partitions running `policies`; the pipeline of queue 0.
     func start(_ policies: String, zones: String = trustUntrust, queues: Int = 1) throws {
-        region = try fx.region("pol", queues: queues, interfaces: 2, sessionCapacity: 1024)
-        try ForwardTests.setUpInterfaces(region)
-        running = try ConfigModel.load(text: Self.text(policies: policies, zones: zones), file: "policy-tests").1
-        let gen = try region.publishConfig(ConfigSnapshotImage(running))
-        names.adopt(generation: gen, model: running)
-        try region.publishFIB { f in
-            ForwardTests.fillFIB(f, gatewayKnown: true)
-            ForwardTests.fillLANAddresses(f)  // the source of the ICMP a reject sends
-        }
-        (pipeline, _) = ForwardTests.makePipeline(region, &configFollower, &fibFollower)
-        pipeline.nowMs = 5_000
-        pipeline.nowS = 100
-        counters = WorkerCounters()
-        drain = EventDrain(region: region)
+        try start(config: Self.text(policies: policies, zones: zones), queues: queues)
     }
 
     /// Publishes a new configuration as xpfd's commit does (the policy epoch stays when
     /// nothing a session depends on changed) and switches queue 0's pipeline to it.
     func commit(_ policies: String, zones: String = trustUntrust, udpTimeout: Int = 60) throws {
-        let model = try ConfigModel.load(text: Self.text(policies: policies, zones: zones, udpTimeout: udpTimeout),
-                                         file: "policy-tests").1
-        let gen = try region.publishConfig(ConfigSnapshotImage(model), samePolicies: model.decidesSessions(as: running))
-        names.adopt(generation: gen, model: model)
-        running = model
-        let slot = try XCTUnwrap(configFollower.poll())
-        pipeline.adopt(config: region.configSlot(slot), generation: configFollower.generation)
-    }
-
-    func send(_ frame: [UInt8], ingress: UInt8 = 0) -> (PacketAction, [UInt8]) {
-        var buf = frame + [UInt8](repeating: 0, count: ForwardTests.frameHeadroom)
-        let a = buf.withUnsafeMutableBytes {
-            pipeline.process(frame: $0.baseAddress!, length: frame.count, ingress: ingress, counters: &counters)
-        }
-        return (a, Array(buf[0..<(a.length == 0 ? frame.count : Int(a.length))]))
-    }
-
-    func events() -> [RTFlowRecord] {
-        var out: [RTFlowRecord] = []
-        drain.drain(budget: UInt32(XPF_EVENT_RING_SIZE)) { e in if let r = names.record(e) { out.append(r) } }
-        return out
+        try commit(config: Self.text(policies: policies, zones: zones, udpTimeout: udpTimeout))
     }
 
     /// Hit counter `id` of queue `q`'s bank `bank` (default: the running snapshot's).
@@ -135,12 +80,6 @@ final class PolicyStageTests: XCTestCase {
         k.tuple.sport = sport.bigEndian
         k.tuple.dport = dport.bigEndian
         return region.sessionTable.lookup(&k).map { region.sessions + $0.index }
-    }
-
-    func assertDrop(_ a: PacketAction, _ reason: xpf_drop_reason, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(a.kind, .drop, "expected a drop (\(dropReasonName(Int(reason.rawValue))))", file: file, line: line)
-        XCTAssertEqual(a.reason, UInt8(reason.rawValue),
-                       "expected \(dropReasonName(Int(reason.rawValue))), got \(dropReasonName(Int(a.reason)))", file: file, line: line)
     }
 
     static let webPolicies = """

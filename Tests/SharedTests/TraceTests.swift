@@ -9,15 +9,9 @@ import CXPF
 import Shared
 import XCTest
 
-final class TraceTests: XCTestCase {
-    typealias F = Frames
-    let fx = ShmTestFixture()
-    var region: ShmRegion!
-    var pipeline: Pipeline!
-    var configFollower: SnapshotFollower!
-    var fibFollower: SnapshotFollower!
-    var counters = WorkerCounters()
-    var running: ConfigModel!
+final class TraceTests: ConfiguredPipelineTestCase {
+    override class var regionName: String { "trace" }
+    override class var configFile: String { "trace-tests" }
     var collector: TraceCollector!
     var traceID: UInt32 = 0
     /// The frames of one batch: a UMEM of `frameSlots` frames (allocated per test in setUp;
@@ -25,7 +19,6 @@ final class TraceTests: XCTestCase {
     var umem: UnsafeMutableRawPointer!
     static let frameSlots = 16, frameSize = 2048
 
-    static let client4 = ForwardTests.client4, server4 = ForwardTests.server4
     static let trustUntrust = PolicyStageTests.trustUntrust
     static let policies = PolicyStageTests.webPolicies
     static let allow9999 = """
@@ -35,31 +28,18 @@ final class TraceTests: XCTestCase {
         """
 
     override func setUpWithError() throws {
-        continueAfterFailure = false
+        try super.setUpWithError()
         umem = UnsafeMutableRawPointer.allocate(byteCount: Self.frameSlots * Self.frameSize, alignment: 64)
     }
 
     override func tearDown() {
         umem?.deallocate()
         umem = nil
-        pipeline = nil
-        region = nil
-        fx.removeAll()
         super.tearDown()
     }
 
     func start(_ policies: String = policies, zones: String = trustUntrust) throws {
-        region = try fx.region("trace", queues: 1, interfaces: 2, sessionCapacity: 1024)
-        try ForwardTests.setUpInterfaces(region)
-        running = try ConfigModel.load(text: PolicyStageTests.text(policies: policies, zones: zones), file: "trace-tests").1
-        try region.publishConfig(ConfigSnapshotImage(running))
-        try region.publishFIB { f in
-            ForwardTests.fillFIB(f, gatewayKnown: true)
-            ForwardTests.fillLANAddresses(f)  // the source of the ICMP errors the dataplane sends
-        }
-        (pipeline, _) = ForwardTests.makePipeline(region, &configFollower, &fibFollower)
-        pipeline.nowMs = 5_000
-        pipeline.nowS = 100
+        try start(config: PolicyStageTests.text(policies: policies, zones: zones))
         pipeline.nowRealtimeNs = 1_700_000_000_123_456_789
         collector = TraceCollector(region: region)
     }
