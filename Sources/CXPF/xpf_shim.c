@@ -24,7 +24,7 @@ uint64_t xpf_abi_layout_hash(void)
 	H(offsetof(struct xpf_session, policy)); H(sizeof(struct xpf_policy_hits)); H(offsetof(struct xpf_shm_header, off_policy_hits)); H(sizeof(struct xpf_filter_hits)); H(offsetof(struct xpf_shm_header, off_filter_hits));
 	H(offsetof(struct xpf_shm_header, off_policers)); H(sizeof(struct xpf_policer_buckets)); H(XPF_POLICER_ROWS);
 	H(offsetof(struct xpf_filter_hits, policer)); H(sizeof(struct xpf_cfg_policer_instance));
-	H(offsetof(struct xpf_cfg_term, policer_instance)); H(offsetof(struct xpf_cfg_term, packet_length)); H(offsetof(struct xpf_cfg_filter, members)); H(offsetof(struct xpf_cfg_tc_policer, c_cost));
+	H(offsetof(struct xpf_cfg_term, policer_instance)); H(offsetof(struct xpf_cfg_term, forwarding_classes)); H(offsetof(struct xpf_cfg_term, packet_length)); H(offsetof(struct xpf_cfg_filter, members)); H(offsetof(struct xpf_cfg_tc_policer, c_cost));
 	H(XPF_POLICER_TICK_SHIFT); H(XPF_POLICER_COST_SHIFT);
 	H(offsetof(struct xpf_config_snapshot, policy_epoch)); H(offsetof(struct xpf_config_snapshot, policy_bank));
 	H(offsetof(struct xpf_shm_header, event_format_version)); H(offsetof(struct xpf_worker_stats, events_dropped));

@@ -90,6 +90,29 @@ final class PolicerStageTests: FilterTestCase {
         XCTAssertEqual(policerCount(0, XPF_POLICER_ROW_OUT).packets, 2)
     }
 
+    /// Forwarding classes: a term's `then forwarding-class` and a policer's out-of-profile
+    /// one mark the packet; an output filter's `from forwarding-class` sees the mark, and
+    /// an unmarked packet is best-effort (Junos's default class).
+    func testForwardingClassesMarkedByTermsAndPolicersAreMatched() throws {
+        try startPolicing(filters: """
+            policer p { \(Self.slow) then forwarding-class assured-forwarding; }
+            family inet { filter in { term ef { from { destination-port 1000; } then { forwarding-class expedited-forwarding; accept; } }
+                                      term af { from { destination-port 2000; } then { policer p; accept; } }
+                                      term rest { then accept; } }
+                          filter out { term ef { from { forwarding-class expedited-forwarding; } then { count ef; accept; } }
+                                       term af { from { forwarding-class assured-forwarding; } then { count af; accept; } }
+                                       term be { from { forwarding-class best-effort; } then { count be; accept; } } } }
+            """, attach: Self.input("in") + " " + Self.output("out"))
+        assertForwarded(send(big(40000, 1000)).0)  // marked expedited-forwarding
+        assertForwarded(send(big(40000, 2000)).0)  // in profile: best-effort
+        assertForwarded(send(big(40000, 2000)).0)  // out of profile: assured-forwarding
+        assertForwarded(send(big(40000, 3000)).0)  // unmarked: best-effort
+        XCTAssertEqual(termCount("out", "ef").packets, 1)
+        XCTAssertEqual(termCount("out", "af").packets, 1)
+        XCTAssertEqual(termCount("out", "be").packets, 2)
+        XCTAssertEqual(policerCount(0, XPF_POLICER_ROW_OUT).packets, 1)
+    }
+
     // MARK: - instances
 
     /// Junos makes one instance per term; `filter-specific` one per filter.

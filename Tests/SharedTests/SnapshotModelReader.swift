@@ -204,6 +204,10 @@ enum SnapshotModelReader {
         let synMode: M.SynFloodProtectionMode? = has(h.flags, XPF_CFG_F_SYN_COOKIE.rawValue) ? .synCookie
             : has(h.flags, XPF_CFG_F_SYN_PROXY.rawValue) ? .synProxy : nil
 
+        /// A forwarding class as the snapshot keeps it: a string, NONE for best-effort.
+        func forwardingClass(_ offset: UInt32) -> String {
+            offset == XPF_CFG_NONE ? M.FilterMatch.defaultForwardingClass : str(offset)
+        }
         // FILTERS records → model filters: an interface-specific filter's copies are one.
         let records = filterRecords(v)
         var modelIndex: [Int: Int] = [:]       // record → model filter
@@ -312,7 +316,8 @@ enum SnapshotModelReader {
                     isFragment: present(XPF_TM_IS_FRAGMENT), firstFragment: present(XPF_TM_FIRST_FRAGMENT),
                     lossPriorities: present(XPF_TM_LOSS_PRIORITY)
                         ? M.LossPriority.allCases.filter { t.loss_priorities >> Self.lossPriorityValue($0) & 1 != 0 } : nil,
-                    packetLengths: ports(XPF_TM_PACKET_LENGTH, t.packet_length))
+                    packetLengths: ports(XPF_TM_PACKET_LENGTH, t.packet_length),
+                    forwardingClasses: present(XPF_TM_FORWARDING_CLASS) ? v.indices(t.forwarding_classes).map(forwardingClass) : nil)
                 let terminal: M.FilterTerminal
                 switch UInt32(t.terminal) {
                 case XPF_TERM_ACCEPT.rawValue: terminal = .accept
@@ -324,7 +329,7 @@ enum SnapshotModelReader {
                     terminal: terminal, count: optional(t.counter).map(counterName),
                     log: has(t.action, XPF_TA_LOG.rawValue), syslog: has(t.action, XPF_TA_SYSLOG.rawValue),
                     policer: optional(t.policer), threeColorPolicer: optional(t.tc_policer),
-                    forwardingClass: v.string(at: t.forwarding_class),
+                    forwardingClass: has(t.action, XPF_TA_FORWARDING_CLASS.rawValue) ? forwardingClass(t.forwarding_class) : nil,
                     dscp: has(t.action, XPF_TA_DSCP.rawValue) ? t.dscp_rewrite : nil,
                     lossPriority: lossPriority(t.loss_priority))
                 return M.FilterTerm(name: str(t.name), match: match, action: action)
@@ -333,7 +338,7 @@ enum SnapshotModelReader {
         let policers = v.policers.map { p in
             M.Policer(name: str(p.name), bandwidthLimit: p.rate * 8, burstSizeLimit: p.burst,
                       discard: has(p.flags, XPF_CFG_POLICER_DISCARD.rawValue), lossPriority: lossPriority(p.loss_priority),
-                      forwardingClass: v.string(at: p.forwarding_class),
+                      forwardingClass: has(p.flags, XPF_CFG_POLICER_FORWARDING_CLASS.rawValue) ? forwardingClass(p.forwarding_class) : nil,
                       filterSpecific: has(p.flags, XPF_CFG_POLICER_FILTER_SPECIFIC.rawValue))
         }
         let threeColor = v.threeColorPolicers.map { p in

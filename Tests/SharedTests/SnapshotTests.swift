@@ -517,7 +517,8 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<xpf_cfg_application>.size, 16)
         XCTAssertEqual(MemoryLayout<xpf_cfg_app_term>.size, 24)
         XCTAssertEqual(MemoryLayout<xpf_cfg_policy>.size, 56)
-        XCTAssertEqual(MemoryLayout<xpf_cfg_term>.size, 120)
+        XCTAssertEqual(MemoryLayout<xpf_cfg_term>.size, 128)
+        XCTAssertEqual(MemoryLayout<xpf_cfg_term>.offset(of: \xpf_cfg_term.forwarding_classes), 120)
         XCTAssertEqual(MemoryLayout<xpf_cfg_term>.offset(of: \xpf_cfg_term.packet_length), 112)
         XCTAssertEqual(MemoryLayout<xpf_cfg_term>.offset(of: \xpf_cfg_term.terminal), 80)
         XCTAssertEqual(MemoryLayout<xpf_cfg_filter>.size, 24)
@@ -539,7 +540,7 @@ final class SnapshotTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<xpf_cfg_policy_node>.offset(of: \xpf_cfg_policy_node.le), 12)
         // Every record's size is its stride (arrays of records have no gaps), and the
         // validator's table is the same.
-        let strides = [MemoryLayout<UInt8>.stride, 4, 24, 4, 32, 40, 56, 24, 16, 24, 56, 8, 24, 120, 8, 48, 80, 64, 24, 16,
+        let strides = [MemoryLayout<UInt8>.stride, 4, 24, 4, 32, 40, 56, 24, 16, 24, 56, 8, 24, 128, 8, 48, 80, 64, 24, 16,
                        32, 32, 32, 56, 32, 32, 8, 24, 8, 16]
         XCTAssertEqual(ConfigSnapshotView.recordSizes, strides)
         XCTAssertEqual(ConfigSnapshotView.sectionNames.count, 30)

@@ -371,6 +371,7 @@ enum xpf_term_match {
 	XPF_TM_FIRST_FRAGMENT = 1 << 12,
 	XPF_TM_LOSS_PRIORITY = 1 << 13, /* loss_priorities: the packet's loss priority (set by an earlier filter or policer) */
 	XPF_TM_PACKET_LENGTH = 1 << 14, /* packet_length: the IP datagram's length (IPv4 total length, IPv6 payload + 40) */
+	XPF_TM_FORWARDING_CLASS = 1 << 16, /* forwarding_classes: the packet's forwarding class (set by an earlier filter or policer) */
 	/* R-4.5: the term reads a per-packet field that is not in the session key (DSCP,
 	 * TCP flags, fragment bits, ICMP type/code, loss priority, packet length): evaluate
 	 * it on every packet, never freeze its result into a session. */
@@ -383,6 +384,7 @@ enum xpf_term_action_flags {
 	XPF_TA_DSCP = 4,               /* rewrite DSCP to dscp_rewrite */
 	XPF_TA_POLICE = 8,             /* policer or tc_policer, with policer_instance */
 	XPF_TA_LOSS_PRIORITY = 16,     /* set the packet's loss priority to loss_priority */
+	XPF_TA_FORWARDING_CLASS = 32,  /* set the packet's forwarding class to forwarding_class */
 };
 
 /* A filter term: match conditions and actions. First matching term wins (a `next term`
@@ -412,12 +414,15 @@ struct xpf_cfg_term {
 	uint32_t counter;         /* COUNTERS (`count C`), or NONE */
 	uint32_t policer;         /* POLICERS, or NONE */
 	uint32_t tc_policer;      /* TC_POLICERS, or NONE (never both: the compiler refuses it) */
-	uint32_t forwarding_class; /* string, or NONE */
+	uint32_t forwarding_class; /* XPF_TA_FORWARDING_CLASS: the string to set (NONE: best-effort) */
 	uint32_t filter;          /* FILTERS: the filter this term belongs to */
 	uint32_t policer_instance; /* POLICER_INSTANCES: the buckets and counters of policer / tc_policer, or NONE */
 	struct xpf_cfg_range packet_length; /* PORT_RANGES: XPF_TM_PACKET_LENGTH's lengths (bytes, inclusive ranges) */
+	/* INDICES: XPF_TM_FORWARDING_CLASS's classes as string offsets; NONE stands for
+	 * best-effort, the class of a packet nothing classified (Junos's default). */
+	struct xpf_cfg_range forwarding_classes;
 };
-_Static_assert(sizeof(struct xpf_cfg_term) == 120, "term record size");
+_Static_assert(sizeof(struct xpf_cfg_term) == 128, "term record size");
 _Static_assert(offsetof(struct xpf_cfg_term, terminal) == 80, "term action offset");
 
 enum xpf_cfg_filter_flags {
@@ -463,6 +468,7 @@ _Static_assert(sizeof(struct xpf_cfg_counter) == 8, "counter record size");
 enum xpf_cfg_policer_flags {
 	XPF_CFG_POLICER_DISCARD = 1,          /* out-of-profile packets are discarded */
 	XPF_CFG_POLICER_FILTER_SPECIFIC = 2,  /* one instance per filter, not per term */
+	XPF_CFG_POLICER_FORWARDING_CLASS = 4, /* out-of-profile packets get forwarding_class */
 };
 
 /* Single-rate two-color token bucket. */
@@ -475,7 +481,7 @@ struct xpf_cfg_policer {
 	uint8_t flags;            /* enum xpf_cfg_policer_flags */
 	uint8_t loss_priority;    /* enum xpf_loss_priority for out-of-profile packets, or NONE */
 	uint16_t reserved;
-	uint32_t forwarding_class; /* string for out-of-profile packets, or NONE */
+	uint32_t forwarding_class; /* XPF_CFG_POLICER_FORWARDING_CLASS: string for out-of-profile packets (NONE: best-effort) */
 	uint32_t reserved2;
 };
 _Static_assert(sizeof(struct xpf_cfg_policer) == 48, "policer record size");

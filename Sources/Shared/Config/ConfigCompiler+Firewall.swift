@@ -196,6 +196,8 @@ extension ConfigCompiler {
         match.firstFragment = from.flag("first-fragment") != nil
         let lossPriorities = from.values("loss-priority")
         if !lossPriorities.isEmpty { match.lossPriorities = lossPriorities.compactMap { ConfigModel.LossPriority(rawValue: $0.text) } }
+        let classes = from.values("forwarding-class")
+        if !classes.isEmpty { match.forwardingClasses = classes.map(\.text) }
         let lengths = from.values("packet-length")
         if !lengths.isEmpty { match.packetLengths = try lengths.map { try $0.packetLengthRange() } }
         return match

@@ -594,14 +594,19 @@ extension ConfigModel {
         /// `packet-length`: the IP datagram's length (IPv4 total length, IPv6 payload length
         /// + 40), values and ranges.
         public var packetLengths: [ClosedRange<UInt16>]?
+        /// `forwarding-class`: the packet's forwarding class as an earlier filter term or
+        /// policer set it (`best-effort` when nothing did, Junos's default).
+        public var forwardingClasses: [String]?
 
         public init(sourceAddresses: [PrefixMatch]? = nil, destinationAddresses: [PrefixMatch]? = nil,
                     addresses: [PrefixMatch]? = nil, protocols: [UInt8]? = nil, sourcePorts: [ClosedRange<UInt16>]? = nil,
                     destinationPorts: [ClosedRange<UInt16>]? = nil, ports: [ClosedRange<UInt16>]? = nil,
                     dscp: [UInt8]? = nil, icmpTypes: [UInt8]? = nil, icmpCodes: [UInt8]? = nil,
                     tcpFlags: TCPFlagsMatch? = nil, isFragment: Bool = false, firstFragment: Bool = false,
-                    lossPriorities: [LossPriority]? = nil, packetLengths: [ClosedRange<UInt16>]? = nil)
+                    lossPriorities: [LossPriority]? = nil, packetLengths: [ClosedRange<UInt16>]? = nil,
+                    forwardingClasses: [String]? = nil)
         {
+            self.forwardingClasses = forwardingClasses
             self.lossPriorities = lossPriorities
             self.packetLengths = packetLengths
             self.sourceAddresses = sourceAddresses
@@ -620,13 +625,15 @@ extension ConfigModel {
         }
 
         /// True when the term looks at a per-packet field that is not part of the session
-        /// key (DSCP, TCP flags, fragment bits, ICMP type/code, loss priority, packet length):
-        /// says such a term must be evaluated on every packet, never cached in a
-        /// session decision.
+        /// key (DSCP, TCP flags, fragment bits, ICMP type/code, loss priority, packet length,
+        /// forwarding class): says such a term must be evaluated on every packet, never
+        /// cached in a session decision.
         public var usesPerPacketFields: Bool {
             dscp != nil || tcpFlags != nil || isFragment || firstFragment || icmpTypes != nil || icmpCodes != nil
-                || lossPriorities != nil || packetLengths != nil
+                || lossPriorities != nil || packetLengths != nil || forwardingClasses != nil
         }
+        /// The forwarding class of a packet nothing classified (Junos's default classifier).
+        public static let defaultForwardingClass = "best-effort"
     }
 
     public enum RejectReason: String, Sendable, CaseIterable {

@@ -391,6 +391,7 @@ private enum XPFGrammar {
         .flag("first-fragment"),
         .list("loss-priority", lossPriorities),
         .list("packet-length", .string),
+        .list("forwarding-class", .string),
     ])
 
     static let filterThen: JunosSchema = .container("then", [

@@ -273,6 +273,9 @@ private struct SnapshotValidator {
             try index(t.policer, XPF_CFG_SEC_POLICERS, what + " policer", optional: true)
             try index(t.tc_policer, XPF_CFG_SEC_TC_POLICERS, what + " three-color policer", optional: true)
             try string(t.forwarding_class, what + " forwarding class", optional: true)
+            // from forwarding-class: strings, or NONE for best-effort.
+            try range(t.forwarding_classes, XPF_CFG_SEC_INDICES, what + " forwarding classes")
+            for c in view.indices(t.forwarding_classes) { try string(c, what + " forwarding class", optional: true) }
             try index(t.filter, XPF_CFG_SEC_FILTERS, what + " filter")
             // A policing term names one policer and the instance of that policer's kind the
             // stage meters and counts in.

@@ -204,6 +204,12 @@ struct SnapshotEncoder {
 
     mutating func string(_ s: String?) -> UInt32 { s.map { string($0) } ?? Self.none }
 
+    /// A forwarding class as the dataplane compares it: its string, but NONE for
+    /// best-effort, the class of a packet nothing classified.
+    mutating func forwardingClass(_ name: String) -> UInt32 {
+        name == M.FilterMatch.defaultForwardingClass ? Self.none : string(name)
+    }
+
     static func family(_ f: M.Family) -> UInt8 { f == .inet ? 4 : 6 }
 
     /// An address into a 16-byte field: network byte order, IPv4 in the first 4 bytes.
@@ -626,6 +632,7 @@ struct SnapshotEncoder {
         flag(m.isFragment, XPF_TM_IS_FRAGMENT)
         flag(m.firstFragment, XPF_TM_FIRST_FRAGMENT)
         flag(m.lossPriorities != nil, XPF_TM_LOSS_PRIORITY)
+        flag(m.forwardingClasses != nil, XPF_TM_FORWARDING_CLASS)
         flag(m.packetLengths != nil, XPF_TM_PACKET_LENGTH)
         flag(m.usesPerPacketFields, XPF_TM_PER_PACKET)
         t.match = match
@@ -642,6 +649,9 @@ struct SnapshotEncoder {
         t.tcp_flags = m.tcpFlags.map { flags in sets.shared(Self.setRecord { flags.matches($0) }) } ?? Self.none
         for code in m.dscp ?? [] { t.dscp |= 1 << UInt64(code & 63) }
         for lp in m.lossPriorities ?? [] { t.loss_priorities |= 1 << Self.lossPriority(lp) }
+        // Classes as string offsets (the strings are stored once, so equal names have equal
+        // offsets); best-effort, a packet's class until something sets one, as NONE.
+        t.forwarding_classes = indices.list((m.forwardingClasses ?? []).map { forwardingClass($0) })
 
         let a = term.action
         switch a.terminal {
@@ -658,6 +668,7 @@ struct SnapshotEncoder {
         if let dscp = a.dscp { action |= XPF_TA_DSCP.rawValue; t.dscp_rewrite = dscp }
         if a.policer != nil || a.threeColorPolicer != nil { action |= XPF_TA_POLICE.rawValue }
         if a.lossPriority != nil { action |= XPF_TA_LOSS_PRIORITY.rawValue }
+        if a.forwardingClass != nil { action |= XPF_TA_FORWARDING_CLASS.rawValue }
         t.action = UInt8(action)
         t.loss_priority = Self.lossPriority(a.lossPriority)
         t.counter = Self.none
@@ -673,7 +684,7 @@ struct SnapshotEncoder {
         }
         t.policer = Self.u32(a.policer)
         t.tc_policer = Self.u32(a.threeColorPolicer)
-        t.forwarding_class = string(a.forwardingClass)
+        t.forwarding_class = a.forwardingClass.map { forwardingClass($0) } ?? Self.none
         return t
     }
 
@@ -688,7 +699,8 @@ struct SnapshotEncoder {
             r.flags = p.discard ? UInt8(XPF_CFG_POLICER_DISCARD.rawValue) : 0
             if p.filterSpecific { r.flags |= UInt8(XPF_CFG_POLICER_FILTER_SPECIFIC.rawValue) }
             r.loss_priority = Self.lossPriority(p.lossPriority)
-            r.forwarding_class = string(p.forwardingClass)
+            r.forwarding_class = p.forwardingClass.map { forwardingClass($0) } ?? Self.none
+            if p.forwardingClass != nil { r.flags |= UInt8(XPF_CFG_POLICER_FORWARDING_CLASS.rawValue) }
             policers.append(r)
         }
         for p in model.threeColorPolicers {

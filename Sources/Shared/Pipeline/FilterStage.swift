@@ -190,6 +190,8 @@ public struct FilterFields {
     public var isFirstFragment: Bool
     /// The packet's loss priority (enum xpf_loss_priority) as the filter finds it.
     public var lossPriority: UInt8
+    /// The packet's forwarding class (a string offset; NONE: best-effort) as the filter finds it.
+    public var forwardingClass: UInt32
     /// `packet-length`: the IP datagram's length (IPv4 total length, IPv6 payload + 40).
     /// Clamping to 16 bits changes nothing: an IPv6 datagram longer than 65 535 bytes fits
     /// in no UMEM frame, so the parse stage never passes one.
@@ -198,6 +200,7 @@ public struct FilterFields {
     @inlinable
     init(_ p: borrowing Packet) {
         lossPriority = p.lossPriority
+        forwardingClass = p.forwardingClass
         let parsed = p.parsed
         length = UInt16(clamping: parsed.l3Length)
         family = parsed.family
@@ -233,6 +236,7 @@ public struct FilterTables {
     @usableFromInline let prefixes: UnsafeRawPointer
     @usableFromInline let ports: UnsafeRawPointer
     @usableFromInline let sets: UnsafeRawPointer
+    @usableFromInline let indices: UnsafeRawPointer
 
     @inlinable
     init(_ v: ConfigSnapshotView) {
@@ -241,6 +245,7 @@ public struct FilterTables {
         prefixes = at(XPF_CFG_SEC_PREFIXES)
         ports = at(XPF_CFG_SEC_PORT_RANGES)
         sets = at(XPF_CFG_SEC_SETS)
+        indices = at(XPF_CFG_SEC_INDICES)
     }
 
     /// Term record `i` (TERMS index). Its fields are read through the pointer, one load
@@ -287,6 +292,7 @@ public struct FilterTables {
         if has(XPF_TM_IS_FRAGMENT) && !f.isTrailingFragment { return false }
         if has(XPF_TM_FIRST_FRAGMENT) && !f.isFirstFragment { return false }
         if has(XPF_TM_LOSS_PRIORITY) && t.pointee.loss_priorities >> f.lossPriority & 1 == 0 { return false }
+        if has(XPF_TM_FORWARDING_CLASS) && !indexListContains(t.pointee.forwarding_classes, f.forwardingClass) { return false }
         if has(XPF_TM_PACKET_LENGTH) && !portListMatches(t.pointee.packet_length, f.length) { return false }
         if has(XPF_TM_SRC_ADDR) && !prefixListMatches(t.pointee.src_addr, f.family, f.srcHi, f.srcLo) {
             return false
@@ -333,6 +339,18 @@ public struct FilterTables {
         return best >= 0 && !bestExcept
     }
 
+    /// Whether `value` is one of the INDICES entries of `list` (validate() proved the range
+    /// inside INDICES).
+    @inlinable
+    func indexListContains(_ list: xpf_cfg_range, _ value: UInt32) -> Bool {
+        var at = indices + Int(list.first) &* MemoryLayout<UInt32>.stride
+        for _ in 0..<Int(list.count) {
+            if at.load(as: UInt32.self) == value { return true }
+            at += MemoryLayout<UInt32>.stride
+        }
+        return false
+    }
+
     /// Whether `port` lies in one of the ranges of `list` (PORT_RANGES).
     @inlinable
     func portListMatches(_ list: xpf_cfg_range, _ port: UInt16) -> Bool {
@@ -355,6 +373,7 @@ extension Pipeline {
         // Every packet starts low; the loss priority is read by filters only, and every path
         // runs this stage before the output filter.
         p.lossPriority = UInt8(XPF_LP_LOW.rawValue)
+        p.forwardingClass = XPF_CFG_NONE  // best-effort
         let f = filters.filter(slot: p.ingress, family: p.parsed.family, output: false)
         if f == XPF_CFG_NONE || (hit && memoizedPlainAccept(f, p, output: false)) { return nil }
         return runFilter(f, &p, output: false, hit: hit, counters: &counters)
@@ -503,7 +522,7 @@ extension Pipeline {
             filterMemo.chainLogs[chainLogs] = UInt16(truncatingIfNeeded: term)
             chainLogs += 1
         }
-        if actions & UInt8(XPF_TA_LOSS_PRIORITY.rawValue) != 0 { p.lossPriority = t.pointee.loss_priority }
+        mark(t, &p)
         if actions & UInt8(XPF_TA_POLICE.rawValue) != 0 && police(t, &p, outOfProfile: false) {
             p.traceFilter(output: output, dropped: true)
             logChain(chainLogs, p, output: output, wire: UInt8(XPF_TERM_DISCARD.rawValue), counters: &counters)
@@ -560,14 +579,26 @@ extension Pipeline {
             }
             return policeAndApply(t, term: i, &p, output: output, outOfProfile: policer != XPF_CFG_NONE, counters: &counters)
         }
-        if actions & UInt8(XPF_TA_LOSS_PRIORITY.rawValue | XPF_TA_POLICE.rawValue) != 0 {
+        if actions & Self.markOrPolice != 0 {
             return policeAndApply(t, term: i, &p, output: output, outOfProfile: false, counters: &counters)
         }
         return applyTerm(t.pointee, term: i, &p, output: output, counters: &counters)
     }
 
-    /// Matched term `t` sets the loss priority (first: a color-aware policer of the same
-    /// term takes it as the packet's color so far) and polices (`outOfProfile`: its
+    /// The term actions that mark the packet or police it: handled by `policeAndApply`.
+    @usableFromInline static let markOrPolice =
+        UInt8(XPF_TA_LOSS_PRIORITY.rawValue | XPF_TA_FORWARDING_CLASS.rawValue | XPF_TA_POLICE.rawValue)
+
+    /// `then loss-priority` / `then forwarding-class`: term `t` marks the packet.
+    @inlinable
+    func mark(_ t: UnsafePointer<xpf_cfg_term>, _ p: inout Packet) {
+        let actions = t.pointee.action
+        if actions & UInt8(XPF_TA_LOSS_PRIORITY.rawValue) != 0 { p.lossPriority = t.pointee.loss_priority }
+        if actions & UInt8(XPF_TA_FORWARDING_CLASS.rawValue) != 0 { p.forwardingClass = t.pointee.forwarding_class }
+    }
+
+    /// Matched term `t` sets the loss priority and forwarding class (first: a color-aware
+    /// policer of the same term takes the loss priority as the packet's color so far) and polices (`outOfProfile`: its
     /// two-color policer already found the packet out of profile), then its other actions.
     /// A packet the policer discards counts `policer_discard`; a `log` / `syslog` term says
     /// discard, which is what the wire saw.
@@ -576,7 +607,7 @@ extension Pipeline {
     mutating func policeAndApply(_ t: UnsafePointer<xpf_cfg_term>, term: Int, _ p: inout Packet, output: Bool,
                                  outOfProfile: Bool, counters: inout WorkerCounters) -> PacketAction? {
         let actions = t.pointee.action
-        if actions & UInt8(XPF_TA_LOSS_PRIORITY.rawValue) != 0 { p.lossPriority = t.pointee.loss_priority }
+        mark(t, &p)
         if actions & UInt8(XPF_TA_POLICE.rawValue) != 0 && police(t, &p, outOfProfile: outOfProfile) {
             p.traceFilter(output: output, dropped: true)
             logFilter(t.pointee, term: term, flow: PacketFlow(p, egress: output ? p.egress : UInt8.max),
@@ -584,7 +615,7 @@ extension Pipeline {
             return .drop(XPF_DROP_POLICER_DISCARD)
         }
         if t.pointee.terminal == UInt8(XPF_TERM_ACCEPT.rawValue)
-            && actions & ~UInt8(XPF_TA_LOSS_PRIORITY.rawValue | XPF_TA_POLICE.rawValue) == 0 {
+            && actions & ~Self.markOrPolice == 0 {
             p.traceFilter(output: output, dropped: false)
             return nil
         }

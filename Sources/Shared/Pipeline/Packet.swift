@@ -48,6 +48,10 @@ public struct Packet {
     /// read by filter terms (`from loss-priority`) and color-aware policers. Meaningful
     /// only while some interface has a filter.
     public var lossPriority = UInt8(XPF_LP_LOW.rawValue)
+    /// The packet's forwarding class, a string of the running snapshot (NONE: best-effort),
+    /// kept alike: set by `then forwarding-class` and policers, read by `from
+    /// forwarding-class`.
+    public var forwardingClass = XPF_CFG_NONE
     /// Set by the rewrite stage when the next hop is not resolved yet.
     public var park = ParkRequest()
     /// The trace record of this packet (Trace.swift): set by the traced batch driver for a

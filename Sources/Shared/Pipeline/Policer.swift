@@ -212,12 +212,14 @@ extension Pipeline {
         return self.outOfProfile(policing.policer(policer), instance: Int(t.pointee.policer_instance), &p)
     }
 
-    /// A packet a two-color policer found out of profile: counted; discarded, or marked.
+    /// A packet a two-color policer found out of profile: counted; discarded, or marked
+    /// (loss priority, forwarding class).
     @usableFromInline
     mutating func outOfProfile(_ r: UnsafePointer<xpf_cfg_policer>, instance: Int, _ p: inout Packet) -> Bool {
         policing.count(instance, XPF_POLICER_ROW_OUT, bytes: p.parsed.l3Length)
         if r.pointee.flags & UInt8(XPF_CFG_POLICER_DISCARD.rawValue) != 0 { return true }
         if r.pointee.loss_priority != UInt8(XPF_LP_NONE.rawValue) { p.lossPriority = r.pointee.loss_priority }
+        if r.pointee.flags & UInt8(XPF_CFG_POLICER_FORWARDING_CLASS.rawValue) != 0 { p.forwardingClass = r.pointee.forwarding_class }
         return false
     }
 
