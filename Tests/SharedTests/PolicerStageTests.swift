@@ -258,12 +258,7 @@ final class PolicerStageTests: FilterTestCase {
             family inet { filter f { term a { then { policer p; accept; } } term b { then { three-color-policer { single-rate t; } accept; } } } }
             """, attach: Self.input("f")), file: "hostile")
         func corrupted(_ change: (ConfigSnapshotView, UnsafeMutableRawPointer) -> Void) throws -> String {
-            let image = try ConfigSnapshotImage(model)
-            image.withView { change($0, image.bytes) }
-            do {
-                try image.withView { try $0.validate() }
-                return "accepted"
-            } catch { return "\(error)" }
+            try SnapshotModelReader.validation(of: model, corruptedBy: change)
         }
         func term(_ v: ConfigSnapshotView, _ b: UnsafeMutableRawPointer, _ i: Int) -> UnsafeMutablePointer<xpf_cfg_term> {
             (b + Int(v.section(XPF_CFG_SEC_TERMS).offset) + i * MemoryLayout<xpf_cfg_term>.stride).assumingMemoryBound(to: xpf_cfg_term.self)

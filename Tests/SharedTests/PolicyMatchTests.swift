@@ -265,12 +265,7 @@ final class PolicyMatchTests: XCTestCase {
     func testValidateRefusesACorruptClassifier() throws {
         let model = PolicyCorpus.model(PolicyCorpus.Shape(zones: 2, pairPolicies: 200, onePair: true), seed: 7)
         func corrupted(_ change: (ConfigSnapshotView, UnsafeMutableRawPointer) -> Void) throws -> String {
-            let image = try ConfigSnapshotImage(model)
-            image.withView { change($0, image.bytes) }
-            do {
-                try image.withView { try $0.validate() }
-                return "accepted"
-            } catch { return "\(error)" }
+            try SnapshotModelReader.validation(of: model, corruptedBy: change)
         }
         func record(_ v: ConfigSnapshotView, _ b: UnsafeMutableRawPointer, _ id: xpf_cfg_section_id, _ i: Int, _ size: Int) -> UnsafeMutableRawPointer {
             b + Int(v.section(id).offset) + i * size

@@ -166,6 +166,19 @@ enum SnapshotModelReader {
         var interfaceSpecific: Bool
     }
 
+    /// What validate() says of `model`'s snapshot once `change` has corrupted its bytes:
+    /// "accepted", or the error.
+    static func validation(of model: M, corruptedBy change: (ConfigSnapshotView, UnsafeMutableRawPointer) -> Void) throws
+        -> String
+    {
+        let image = try ConfigSnapshotImage(model)
+        image.withView { change($0, image.bytes) }
+        do {
+            try image.withView { try $0.validate() }
+            return "accepted"
+        } catch { return "\(error)" }
+    }
+
     static func filterRecords(_ v: ConfigSnapshotView) -> [FilterRecord] {
         let suffixes = v.interfaces.flatMap { i in ["i", "o"].map { "-\(v.string(at: i.name) ?? "").0-\($0)" } }
         return v.filters.enumerated().compactMap { record, f in
