@@ -215,19 +215,18 @@ final class PolicerTests: XCTestCase {
     /// conform in all (a lost swap would let more through, a torn one fewer).
     func testThreadsShareOneTwoColorBucket() {
         let cost = Policing.cost(bytesPerSecond: Self.cir)
-        let depth = Policing.depth(bytes: 50_000_000, cost: cost)
+        let depth = Policing.depth(bytes: 500_000_000, cost: cost)
         let word = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
         word.initialize(to: 0)
         defer { word.deallocate() }
         let now = Self.ticks(ns: Self.startNs), packet = Policing.ticks(1_000, cost)
-        let threads = 4, attempts = 25_000
         let total = LockedCount()
-        DispatchQueue.concurrentPerform(iterations: threads) { _ in
+        Self.together(threads: 4) {
             var mine = 0
-            for _ in 0..<attempts where Policing.conforms(word, now: now, cost: packet, depth: depth) { mine += 1 }
+            for _ in 0..<250_000 where Policing.conforms(word, now: now, cost: packet, depth: depth) { mine += 1 }
             total.add(mine)
         }
-        XCTAssertEqual(total.value, 50_000)  // 50 MB of burst, 1 000 bytes a packet
+        XCTAssertEqual(total.value, 500_000)  // 500 MB of burst, 1 000 bytes a packet
     }
 
     /// The same for a three-color pair (16-byte swaps): at a frozen clock exactly CBS /
@@ -241,7 +240,7 @@ final class PolicerTests: XCTestCase {
         let now = Self.ticks(ns: Self.startNs)
         let green = LockedCount(), yellow = LockedCount(), red = LockedCount()
         withUnsafePointer(to: &p) { record in
-            DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            Self.together(threads: 4) {
                 var counts = [0, 0, 0]
                 for _ in 0..<20_000 { counts[Int(Policing.color(w, now: now, bytes: 1_000, record, pre: .green).rawValue)] += 1 }
                 green.add(counts[0])
@@ -252,6 +251,26 @@ final class PolicerTests: XCTestCase {
         XCTAssertEqual(green.value, 2_000)
         XCTAssertEqual(yellow.value, 4_000)
         XCTAssertEqual(red.value, 74_000)
+    }
+
+    /// Runs `body` on `threads` threads of their own that start it at one moment (a
+    /// barrier), so their swaps on one bucket interleave; returns when all are done.
+    static func together(threads: Int, _ body: @escaping @Sendable () -> Void) {
+        let barrier = UnsafeMutablePointer<pthread_barrier_t>.allocate(capacity: 1)
+        pthread_barrier_init(barrier, nil, UInt32(threads))
+        let done = DispatchGroup()
+        nonisolated(unsafe) let start = barrier  // Safe: pthread barriers are made for threads to share
+        for _ in 0..<threads {
+            done.enter()
+            Thread {
+                pthread_barrier_wait(start)
+                body()
+                done.leave()
+            }.start()
+        }
+        done.wait()
+        pthread_barrier_destroy(barrier)
+        barrier.deallocate()
     }
 
     final class LockedCount: @unchecked Sendable {
