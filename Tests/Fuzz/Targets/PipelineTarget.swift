@@ -11,8 +11,11 @@
 // The configuration is the fixture's plus firewall filters (`filterConfig`) whose terms the
 // seed frames reach: every condition kind, discard, reject with a reason and tcp-reset,
 // count, log, a DSCP rewrite, a two-color policer marking loss priority and a color-aware
-// three-color one discarding red, on input (both families) and output. The policers'
-// buckets are refilled at the start of every input, with the clock.
+// three-color one discarding red, on input (both families) and output; for replies a
+// key-only input-list (memoized on session hits, k1 falling through to k2, which sets a
+// forwarding class) and an output filter with packet-length, next term and from
+// forwarding-class. The policers' buckets are refilled at the start of every input, with
+// the clock.
 //
 // Invariants per action: a drop names a defined reason; a forwarded frame leaves on a
 // dataplane interface with the egress MAC and a valid neighbour's MAC, its TTL/hop limit
@@ -52,8 +55,8 @@ final class PipelineTarget {
     static let filterConfig = LabFixture.configText + """
 
         interfaces {
-            fw0 { unit 0 { family inet { filter { input in4; } } family inet6 { filter { input in6; } } } }
-            fw1 { unit 0 { family inet { filter { output out4; } } } }
+            fw0 { unit 0 { family inet { filter { input in4; output back4; } } family inet6 { filter { input in6; } } } }
+            fw1 { unit 0 { family inet { filter { input-list [ k1 k2 ]; output out4; } } } }
         }
         firewall {
             policer tiny { if-exceeding { bandwidth-limit 8k; burst-size-limit 1500; } then loss-priority high; }
@@ -71,6 +74,18 @@ final class PipelineTarget {
                     term pings { from { icmp-type echo-request; } then { count pings; syslog; accept; } }
                     term first { from { first-fragment; } then accept; }
                     term frags { from { is-fragment; } then discard; }
+                    term rest { then accept; }
+                }
+                filter k1 {
+                    term rst-back { from { protocol tcp; source-port 5002; } then { count rst-back; accept; } }
+                }
+                filter k2 {
+                    term classed { from { protocol [ udp tcp icmp ]; } then { forwarding-class assured-forwarding; accept; } }
+                    term rest { then accept; }
+                }
+                filter back4 {
+                    term small { from { packet-length 0-100; } then { count small; next term; } }
+                    term be { from { forwarding-class best-effort; } then { count unclassed; accept; } }
                     term rest { then accept; }
                 }
                 filter out4 {
