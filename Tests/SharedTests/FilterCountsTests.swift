@@ -148,7 +148,7 @@ final class FilterCountsTests: XCTestCase {
 
     /// Bucket `instance` of `bank` of the shared policer buckets, as two words.
     private func bucket(_ r: ShmRegion, bank: UInt32, _ instance: Int) -> UnsafeMutablePointer<UInt64> {
-        UnsafeMutableRawPointer(FilterCounts.policerBank(r, bank) + instance).assumingMemoryBound(to: UInt64.self)
+        UnsafeMutableRawPointer(Policing.bank(r.policerBuckets, bank) + instance).assumingMemoryBound(to: UInt64.self)
     }
 
     private func raw(_ r: ShmRegion, _ q: Int, _ table: FilterCounters.Table, bank: UInt32, _ row: Int) -> FilterTraffic {

@@ -65,6 +65,15 @@ public enum Policing {
         (UInt64(truncatingIfNeeded: bytes) &* cost) &>> UInt64(XPF_POLICER_COST_SHIFT)  // &>> binds tighter than &*
     }
 
+    /// Bank `bank` of `all`: XPF_MAX_POLICER_INSTANCES buckets (the workers' and xpfd's view).
+    public static func bank(_ all: UnsafeMutablePointer<xpf_policer_buckets>, _ bank: UInt32)
+        -> UnsafeMutablePointer<xpf_policer_bucket>
+    {
+        // Safe: struct xpf_policer_buckets is two banks of XPF_MAX_POLICER_INSTANCES buckets
+        // (Swift does not import an array that large); bank & 1 picks one.
+        UnsafeMutableRawPointer(all).assumingMemoryBound(to: xpf_policer_bucket.self) + Int(bank & 1) * Int(XPF_MAX_POLICER_INSTANCES)
+    }
+
     /// The loss priority (enum xpf_loss_priority) a color stands for.
     @inlinable
     public static func lossPriority(_ c: Color) -> UInt8 {
@@ -160,9 +169,7 @@ public struct PolicingTables {
         policers = v.base + Int(v.section(XPF_CFG_SEC_POLICERS).offset)
         threeColorPolicers = v.base + Int(v.section(XPF_CFG_SEC_TC_POLICERS).offset)
         let bank = v.head.pointee.policy_bank
-        // Safe: two banks of XPF_MAX_POLICER_INSTANCES buckets (xpf_abi.h); bank & 1 picks one.
-        buckets = UnsafeMutableRawPointer(all).assumingMemoryBound(to: xpf_policer_bucket.self)
-            + Int(bank & 1) * Int(XPF_MAX_POLICER_INSTANCES)
+        buckets = Policing.bank(all, bank)
         rows = FilterCounters.rows(hits, .policer, bank: bank)
     }
 

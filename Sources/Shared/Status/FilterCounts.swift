@@ -326,7 +326,7 @@ public struct FilterCounts {
         // next configuration's instances that police in this bank start full. Relaxed, as
         // the rows above: no worker polices in this bank now, and the next flip's release
         // store of config_current publishes the zeroes before any worker's first swap here.
-        let buckets = Self.policerBank(region, old.bank)
+        let buckets = Policing.bank(region.policerBuckets, old.bank)
         for i in 0..<old.instances {
             // Safe: i < POLICER_INSTANCES ≤ XPF_MAX_POLICER_INSTANCES (SnapshotWriter), the
             // bank's size; a bucket is two 64-bit words.
@@ -406,14 +406,6 @@ public struct FilterCounts {
             let n = FilterCounters.read(rows, layout.record(t, i))  // single writer: that worker
             sums[i] = sums[i] &+ FilterTraffic(packets: n.packets, bytes: n.bytes)
         }
-    }
-
-    /// Bank `bank` of `region`'s policer buckets: XPF_MAX_POLICER_INSTANCES of them.
-    static func policerBank(_ region: ShmRegion, _ bank: UInt32) -> UnsafeMutablePointer<xpf_policer_bucket> {
-        // Safe: struct xpf_policer_buckets is two banks of XPF_MAX_POLICER_INSTANCES buckets
-        // (Swift does not import an array that large); bank & 1 picks one.
-        UnsafeMutableRawPointer(region.policerBuckets).assumingMemoryBound(to: xpf_policer_bucket.self)
-            + Int(bank & 1) * Int(XPF_MAX_POLICER_INSTANCES)
     }
 }
 
