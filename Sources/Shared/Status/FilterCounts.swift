@@ -86,7 +86,7 @@ public struct FilterTraffic: Equatable, Sendable {
 
     var isZero: Bool { packets == 0 && bytes == 0 }
 
-    static func &+ (a: FilterTraffic, b: FilterTraffic) -> FilterTraffic {
+    public static func &+ (a: FilterTraffic, b: FilterTraffic) -> FilterTraffic {
         FilterTraffic(packets: a.packets &+ b.packets, bytes: a.bytes &+ b.bytes)
     }
 
@@ -190,8 +190,10 @@ public struct FilterCounts {
         }
 
         /// The layout of `region`'s running snapshot (xpfd published it: it is valid).
-        init(_ region: ShmRegion) {
-            let view = region.configView(slot: region.current(.config).slot)
+        init(_ region: ShmRegion) { self.init(region.configView(slot: region.current(.config).slot)) }
+
+        /// The layout of a validated snapshot.
+        init(_ view: ConfigSnapshotView) {
             func name(_ offset: UInt32) -> String { view.string(at: offset) ?? "#\(offset)" }
             var filters = view.filters.map { f in
                 Filter(family: f.family == Self.inet6Family ? .inet6 : .inet, name: name(f.name),
@@ -277,6 +279,27 @@ public struct FilterCounts {
     /// Per row of the unharvested layout: the running row with the same identity, if any.
     var carried = PerRow<Int?>()
 
+    /// Counts made outside the workers, by identity, lifetime (`clear` leaves them): the XDP
+    /// program's, of the filters applied to host-bound traffic (xpfd's HostFilterMap). Read
+    /// with every listing; rows of the running layout with the same identity add them.
+    public var hostBound: (() -> [FilterCountIdentity: FilterTraffic])?
+    /// Where each identity of the running layout is (its table and row), for `hostBound`.
+    var rowOf: [FilterCountIdentity: (table: FilterCounters.Table, row: Int)] = [:]
+
+    /// The identities of a validated snapshot's filter rows: per TERMS index, per COUNTERS
+    /// index, and per POLICER_INSTANCES index its counted colors' (out of profile; or red,
+    /// then yellow) — what a count made elsewhere (the XDP program's) is folded into.
+    public static func identities(_ view: ConfigSnapshotView)
+        -> (terms: [FilterCountIdentity], counters: [FilterCountIdentity], policers: [[FilterCountIdentity]])
+    {
+        let layout = Layout(view)
+        var policers: [[FilterCountIdentity]] = Array(repeating: [], count: layout.instances)
+        for (i, identity) in layout.policers.enumerated() {
+            policers[layout.policerRecords[i] / Int(XPF_POLICER_ROWS.rawValue)].append(identity)
+        }
+        return (layout.terms, layout.counters, policers)
+    }
+
     /// Counts from now on, starting with `region`'s running configuration.
     public init(region: ShmRegion) {
         self.region = region
@@ -287,7 +310,11 @@ public struct FilterCounts {
 
     /// `base` from `totals` for the running layout.
     mutating func rebase() {
-        for t in Self.tables { base[t] = current[t].map { totals[$0] ?? FilterTraffic() } }
+        rowOf = [:]
+        for t in Self.tables {
+            base[t] = current[t].map { totals[$0] ?? FilterTraffic() }
+            for (i, identity) in current[t].enumerated() { rowOf[identity] = (t, i) }
+        }
     }
 
     /// PolicyHitCounts published a flip: the running layout's bank waits for its harvest,
@@ -382,9 +409,13 @@ public struct FilterCounts {
     }
 
     /// Every running row's count since its identity appeared: harvested (`base`), plus the
-    /// unharvested bank's row of the same identity, plus the running bank.
+    /// unharvested bank's row of the same identity, plus the running bank, plus the XDP
+    /// program's count of the same identity (`hostBound`).
     func lifetime() -> PerRow<FilterTraffic> {
         var out = base
+        for (identity, n) in hostBound?() ?? [:] {
+            if let (t, row) = rowOf[identity] { out[t][row] = out[t][row] &+ n }
+        }
         for t in Self.tables {
             for q in 0..<region.queues {
                 add(current, t, q, into: &out[t])
