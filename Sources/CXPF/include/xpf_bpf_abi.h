@@ -10,8 +10,9 @@
 #define XPF_BPF_ABI_H
 
 #include <linux/types.h>
+#include <linux/bpf.h> /* struct bpf_spin_lock */
 
-#define XPF_BPF_ABI_VERSION 5
+#define XPF_BPF_ABI_VERSION 6
 
 /* Maximum number of dataplane interfaces and of queues per interface. */
 #define XPF_MAX_IFACES 16
@@ -61,7 +62,10 @@ enum xpf_xdp_counter {
 	XPF_XDP_DROP_HOST_INBOUND = 9, /* to a local address, refused by host-inbound-traffic */
 	XPF_XDP_DROP_HOST_POLICY = 10, /* admitted by host-inbound-traffic, refused by a junos-host policy */
 	XPF_XDP_DROP_HOST_OUTBOUND = 11, /* the box's own packet (TC egress), refused by a from junos-host policy */
-	XPF_XDP_CTR_MAX = 12
+	XPF_XDP_DROP_HOST_FILTER = 12, /* host-bound, discarded by a firewall filter (a term's discard, a reject that sent nothing, the implicit discard) */
+	XPF_XDP_DROP_HOST_POLICER = 13, /* host-bound, discarded by a filter term's policer */
+	XPF_XDP_TX_HOST_REJECT = 14, /* host-bound, refused by a filter's reject: the TCP RST / ICMP unreachable went back out (XDP_TX) */
+	XPF_XDP_CTR_MAX = 15
 };
 
 /* Host-inbound traffic (R-5.4): what each dataplane interface admits to the box's own
@@ -241,6 +245,239 @@ struct xpf_junos_host {
 	struct xpf_junos_host_prefix prefixes[XPF_JUNOS_HOST_MAX_PREFIXES];
 	struct xpf_junos_host_term terms[XPF_JUNOS_HOST_MAX_TERMS];
 	struct xpf_junos_host_policy policies[XPF_JUNOS_HOST_MAX_POLICIES];
+};
+
+/* ---- Firewall filters on host-bound traffic (issue 10; R-6.1–R-6.3) -------------------
+ *
+ * Every packet to one of the box's addresses (local_addrs) meets, in this order: the input
+ * filter (or input-list) of its ingress interface for its family, then host-inbound-traffic
+ * and the junos-host policies above, then lo0's input filter (or input-list) — the filter of
+ * the box itself, as on Junos. Evaluated on every packet (nothing is cached: a commit takes
+ * effect on the next packet of every flow, established ones included). Transit packets
+ * never run this (the workers apply the filters to them).
+ *
+ * host_filters (BPF_MAP_TYPE_ARRAY, max_entries XPF_HOST_INBOUND_BANKS): key = the bank of
+ *   host_inbound_bank, value struct xpf_host_filters: pools of terms, prefixes, ranges, sets
+ *   and forwarding classes, and per (interface slot, family) the chain of pool terms to
+ *   run. Same writer, banks and ordering as host_inbound: xpfd writes the bank the program
+ *   does not read (with host_filter_policers' entries of that bank), then switches
+ *   host_inbound_bank. Computed by HostFilterTable.swift (Sources/Shared/Config) from the
+ *   snapshot xpfd publishes in the same commit: the terms are that snapshot's (the same
+ *   records the workers match transit against), re-based into these pools.
+ *
+ * A chain's positions [0, lo0_start) are the ingress interface's filter, [lo0_start, n)
+ * lo0's; an empty segment means no filter. A list's members' terms follow each other in
+ * one segment (a list is one filter: only its end is the implicit discard). Within a
+ * segment the first term whose conditions all hold decides, as in the workers
+ * (FilterStage.swift, termMatches): a term with terminal XPF_HF_NEXT counts, marks,
+ * polices and rewrites DSCP and the search goes on after it; ACCEPT ends the segment (the
+ * packet goes on to the next check); DISCARD and REJECT end the packet; no deciding term
+ * in a segment is the implicit discard. Conditions (all present ones must hold; bits of
+ * xpf_hf_term.match, the same values as enum xpf_term_match):
+ *   SRC_ADDR / DST_ADDR: the longest prefix of the list (same family) containing the
+ *     address exists and is not `except`; ADDR: that holds for the source or the
+ *     destination. PROTO: protocol (after IPv6 extension headers) in the set. SRC_PORT /
+ *     DST_PORT / PORT (either): TCP/UDP only, a port in one of the ranges (a non-first
+ *     fragment has no ports: no match). DSCP: bit dscp of the mask. ICMP_TYPE / ICMP_CODE:
+ *     ICMP for inet, ICMPv6 for inet6, first fragment or whole, value in the set.
+ *     TCP_FLAGS: TCP, not a later fragment, the flags byte in the set. IS_FRAGMENT: a
+ *     non-first fragment; FIRST_FRAGMENT: offset 0 with more fragments. LOSS_PRIORITY:
+ *     bit (packet's loss priority) of loss_priorities. FORWARDING_CLASS: the packet's class
+ *     among classes (XPF_HF_CLASS_BEST_EFFORT stands for best-effort). PACKET_LENGTH: the IP
+ *     datagram's length (IPv4 total length, IPv6 payload length + 40) in a range.
+ * A packet starts with loss priority XPF_HF_LP_LOW and class best-effort; terms' `then
+ * loss-priority` / `forwarding-class` and policers change them for later terms (lo0's
+ * filter sees what the interface's filter set).
+ * Actions of a deciding term, in order: count (its term row and its counter's), mark,
+ * police (out of profile with discard: dropped, counted XPF_XDP_DROP_HOST_POLICER), then
+ * ACCEPT (DSCP rewrite: the IPv4 checksum updated), DISCARD (XPF_XDP_DROP_HOST_FILTER) or
+ * REJECT: a TCP RST for tcp-reset on TCP, else ICMP / ICMPv6 destination unreachable with
+ * the reason's code (Reject.swift's RejectReply.filter), sent back out of the ingress
+ * interface with XDP_TX (XPF_XDP_TX_HOST_REJECT); no reply to an ICMP error, a RST, a
+ * non-first fragment or a packet whose headers the reply cannot be built from: dropped
+ * as a discard (XPF_XDP_DROP_HOST_FILTER). LOG / SYSLOG: a struct xpf_host_filter_log
+ * record on host_filter_log naming the action the wire saw.
+ *
+ * host_filter_hits (BPF_MAP_TYPE_PERCPU_ARRAY, max_entries XPF_HOST_INBOUND_BANKS *
+ *   XPF_HF_ROWS), value struct xpf_hf_count: key bank * XPF_HF_ROWS + row; rows: pool term i
+ *   at XPF_HF_ROW_TERM(i), pool counter c at XPF_HF_ROW_COUNTER(c), pool policer p's out
+ *   of profile (two-color) or red packets at XPF_HF_ROW_POLICER(p, 0), its yellow ones at
+ *   XPF_HF_ROW_POLICER(p, 1). Writer: the program (per-CPU: plain adds). Reader: xpfd,
+ *   which folds a bank's rows into its lasting counts (by filter, term, counter and
+ *   instance name) and zeroes them before it writes that bank's tables again.
+ *
+ * host_filter_policers (BPF_MAP_TYPE_ARRAY, max_entries XPF_HOST_INBOUND_BANKS *
+ *   XPF_HF_MAX_POLICERS): key bank * XPF_HF_MAX_POLICERS + pool policer, value struct
+ *   xpf_hf_policer: parameters (xpfd writes them with the bank, state zero = full) and
+ *   the bucket state, updated under the value's spin lock. The arithmetic is the workers'
+ *   (Policer.swift: GCRA for two-color, RFC 2697 / 2698 for three-color, ticks of
+ *   2^-XPF_POLICER_TICK_SHIFT ns of CLOCK_MONOTONIC) but the buckets are the program's own:
+ *   host-bound packets through an interface filter's policer do not share its bucket with
+ *   the transit packets the workers police.
+ *
+ * host_filter_log (BPF_MAP_TYPE_RINGBUF, XPF_HF_LOG_BYTES): struct xpf_host_filter_log per
+ *   logged term; xpfd drains it with the workers' event rings into FILTER_LOG events. A
+ *   full ring drops the record (counted by the kernel's ring, not retried). */
+#define XPF_HF_MAX_TERMS 256
+#define XPF_HF_MAX_CHAIN 256	/* terms of one (interface, family): its filter's and lo0's */
+#define XPF_HF_MAX_PREFIXES 512
+#define XPF_HF_MAX_RANGES 512
+#define XPF_HF_MAX_SETS 256
+#define XPF_HF_MAX_CLASSES 128
+#define XPF_HF_MAX_COUNTERS 256
+#define XPF_HF_MAX_POLICERS 64
+#define XPF_HF_MAX_PENDING_LOGS 8 /* `next term` terms that log, waiting for the wire's action */
+#define XPF_HF_NONE 0xffffu	/* a 16-bit pool reference to nothing */
+#define XPF_HF_CLASS_BEST_EFFORT 0xffffffffu /* forwarding class of an unclassified packet */
+#define XPF_HF_LOG_BYTES (256 * 1024)
+
+#define XPF_HF_POLICER_ROWS 2
+#define XPF_HF_ROWS (XPF_HF_MAX_TERMS + XPF_HF_MAX_COUNTERS + XPF_HF_MAX_POLICERS * XPF_HF_POLICER_ROWS)
+#define XPF_HF_ROW_TERM(i) (i)
+#define XPF_HF_ROW_COUNTER(c) (XPF_HF_MAX_TERMS + (c))
+#define XPF_HF_ROW_POLICER(p, row) (XPF_HF_MAX_TERMS + XPF_HF_MAX_COUNTERS + (p) * XPF_HF_POLICER_ROWS + (row))
+
+/* xpf_hf_term.match: the values of enum xpf_term_match (asserted in xpf_sys.c). */
+#define XPF_HF_M_SRC_ADDR (1u << 0)
+#define XPF_HF_M_DST_ADDR (1u << 1)
+#define XPF_HF_M_ADDR (1u << 2)
+#define XPF_HF_M_PROTO (1u << 3)
+#define XPF_HF_M_SRC_PORT (1u << 4)
+#define XPF_HF_M_DST_PORT (1u << 5)
+#define XPF_HF_M_PORT (1u << 6)
+#define XPF_HF_M_DSCP (1u << 7)
+#define XPF_HF_M_ICMP_TYPE (1u << 8)
+#define XPF_HF_M_ICMP_CODE (1u << 9)
+#define XPF_HF_M_TCP_FLAGS (1u << 10)
+#define XPF_HF_M_IS_FRAGMENT (1u << 11)
+#define XPF_HF_M_FIRST_FRAGMENT (1u << 12)
+#define XPF_HF_M_LOSS_PRIORITY (1u << 13)
+#define XPF_HF_M_PACKET_LENGTH (1u << 14)
+#define XPF_HF_M_FORWARDING_CLASS (1u << 16)
+
+/* xpf_hf_term.terminal: enum xpf_term_terminal's values. */
+#define XPF_HF_ACCEPT 0
+#define XPF_HF_DISCARD 1
+#define XPF_HF_REJECT 2
+#define XPF_HF_NEXT 3
+/* xpf_hf_term.action: enum xpf_term_action_flags' values. */
+#define XPF_HF_A_LOG 1
+#define XPF_HF_A_SYSLOG 2
+#define XPF_HF_A_DSCP 4
+#define XPF_HF_A_POLICE 8
+#define XPF_HF_A_LOSS_PRIORITY 16
+#define XPF_HF_A_FORWARDING_CLASS 32
+/* Loss priorities: enum xpf_loss_priority's values. */
+#define XPF_HF_LP_LOW 1
+#define XPF_HF_LP_HIGH 4
+/* xpf_hf_term.reject_reason: enum xpf_reject_reason; tcp-reset is XPF_HF_REJECT_TCP_RESET. */
+#define XPF_HF_REJECT_TCP_RESET 14
+
+/* (first, count) into one of the pools. */
+struct xpf_hf_ref {
+	__u16 first;
+	__u16 count;
+};
+
+struct xpf_hf_term {
+	__u64 dscp;		  /* DSCP: bit n = code point n */
+	__u32 match;		  /* XPF_HF_M_* */
+	__u32 filter;		  /* the snapshot's FILTERS index of the term's own filter (logs) */
+	__u32 snapshot_term;	  /* the snapshot's TERMS index (logs) */
+	__u32 forwarding_class;	  /* XPF_HF_A_FORWARDING_CLASS: the class to set (XPF_HF_CLASS_BEST_EFFORT) */
+	struct xpf_hf_ref src_addr, dst_addr, addr;		   /* prefixes */
+	struct xpf_hf_ref src_port, dst_port, port, packet_length; /* ranges */
+	struct xpf_hf_ref classes;				   /* classes (FORWARDING_CLASS) */
+	__u16 protocols, icmp_types, icmp_codes, tcp_flags;	   /* sets, or XPF_HF_NONE */
+	__u16 counter;		  /* pool counter (its row), or XPF_HF_NONE */
+	__u16 policer;		  /* pool policer, or XPF_HF_NONE */
+	__u8 terminal;		  /* XPF_HF_ACCEPT … XPF_HF_NEXT */
+	__u8 reject_reason;
+	__u8 action;		  /* XPF_HF_A_* */
+	__u8 dscp_rewrite;
+	__u8 loss_priority;	  /* XPF_HF_A_LOSS_PRIORITY: the priority to set */
+	__u8 loss_priorities;	  /* LOSS_PRIORITY: bit n = priority n matches */
+	__u8 pad[2];
+};
+
+/* Addresses as four words in network order (IPv4 in word 0, the rest zero). */
+struct xpf_hf_prefix {
+	__u32 net[4];
+	__u32 mask[4];
+	__u8 family;	/* 4 or 6 */
+	__u8 length;	/* bits */
+	__u8 except;	/* an `except` entry */
+	__u8 pad;
+};
+
+struct xpf_hf_range {
+	__u16 low; /* host order, inclusive */
+	__u16 high;
+};
+
+struct xpf_hf_set {
+	__u64 bits[4]; /* bit v % 64 of word v / 64: value v */
+};
+
+struct xpf_hf_chain {
+	__u16 n;	 /* terms[0..n) */
+	__u16 lo0_start; /* first position of lo0's filter (n: none) */
+	__u16 terms[XPF_HF_MAX_CHAIN]; /* pool term indices */
+};
+
+struct xpf_host_filters {
+	__u32 generation;  /* the configuration generation these tables belong to (logs name it) */
+	__u32 n_terms;
+	struct xpf_hf_chain chains[XPF_MAX_IFACES][2]; /* [slot][0: inet, 1: inet6] */
+	struct xpf_hf_term terms[XPF_HF_MAX_TERMS];
+	struct xpf_hf_prefix prefixes[XPF_HF_MAX_PREFIXES];
+	struct xpf_hf_range ranges[XPF_HF_MAX_RANGES];
+	struct xpf_hf_set sets[XPF_HF_MAX_SETS];
+	__u32 classes[XPF_HF_MAX_CLASSES];
+};
+
+struct xpf_hf_count {
+	__u64 packets;
+	__u64 bytes; /* of the IP datagram */
+};
+
+/* xpf_hf_policer.flags */
+#define XPF_HF_P_THREE_COLOR 1u	  /* RFC 2697 / 2698; else two-color GCRA */
+#define XPF_HF_P_TWO_RATE 2u	  /* three-color: RFC 2698 */
+#define XPF_HF_P_COLOR_AWARE 4u	  /* three-color: the packet's loss priority is its color so far */
+#define XPF_HF_P_DISCARD 8u	  /* two-color: out of profile discarded; three-color: red discarded */
+#define XPF_HF_P_LOSS_PRIORITY 16u /* two-color: out of profile gets loss_priority */
+#define XPF_HF_P_FORWARDING_CLASS 32u /* two-color: out of profile gets forwarding_class */
+
+/* One policer instance for host-bound packets. Costs and depths as struct xpf_cfg_policer's
+ * and xpf_cfg_tc_policer's (xpf_config_abi.h): c_* the committed (two-color: the only)
+ * bucket, x_* the excess (single-rate) or peak (two-rate) one. State under `lock`: tat the
+ * committed bucket's theoretical arrival time (0: full), aux the excess tokens (single-rate)
+ * or the peak bucket's arrival time (two-rate), as xpf_policer_bucket's w[0], w[1]. */
+struct xpf_hf_policer {
+	struct bpf_spin_lock lock;
+	__u32 flags;		  /* XPF_HF_P_* */
+	__u64 c_cost, c_depth, x_cost, x_depth;
+	__u64 tat, aux;
+	__u32 forwarding_class;	  /* XPF_HF_P_FORWARDING_CLASS */
+	__u8 loss_priority;	  /* XPF_HF_P_LOSS_PRIORITY */
+	__u8 pad[3];
+};
+
+/* A `log` / `syslog` term's record (host_filter_log). */
+struct xpf_host_filter_log {
+	__u32 generation;    /* xpf_host_filters.generation */
+	__u32 filter;	     /* xpf_hf_term.filter */
+	__u32 snapshot_term; /* xpf_hf_term.snapshot_term */
+	__u8 family;	     /* 4 or 6 */
+	__u8 protocol;
+	__u8 icmp_type;	     /* ICMP / ICMPv6 with a header, else 0 */
+	__u8 action;	     /* XPF_HF_ACCEPT, DISCARD or REJECT: what the wire saw */
+	__u8 slot;	     /* ingress interface slot */
+	__u8 pad;
+	__u16 ip_length;     /* the IP datagram's length */
+	__u16 sport, dport;  /* host order; 0 without ports */
+	__u32 src[4], dst[4]; /* network order words, IPv4 in word 0 */
 };
 
 #endif
