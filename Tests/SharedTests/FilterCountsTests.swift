@@ -412,6 +412,27 @@ final class FilterCountsTests: XCTestCase {
         XCTAssertEqual(shown(c, Self.term("only", filter: "spare")), traffic(1, 100))
     }
 
+    /// Counts the XDP program made (host-bound traffic through the same filters) join the
+    /// workers' on the row of the same identity; identities the running layout does not
+    /// have are ignored; `clear firewall` covers them; the lifetime count keeps them.
+    func testHostBoundCountsJoinTheRowsOfTheirIdentity() throws {
+        let m = try Self.model()
+        var (r, c) = try running("hostbound", m, queues: 1)
+        var program: [FilterCountIdentity: FilterTraffic] = [
+            Self.term("ssh"): traffic(3, 300), Self.counter("allowed"): traffic(3, 300),
+            Self.term("gone", filter: "old"): traffic(7, 700),
+        ]
+        c.filters.hostBound = { program }
+        count(r, 0, Self.term("ssh"), 2)
+        XCTAssertEqual(shown(c, Self.term("ssh")), traffic(5, 500), "workers' 2 plus the program's 3")
+        XCTAssertEqual(shown(c, Self.counter("allowed")), traffic(3, 300), "the program's alone (the workers counted the term only)")
+        XCTAssertEqual(shown(c, Self.term("web")), traffic(0, 0))
+        try c.filters.clear(filter: "edge")
+        program[Self.term("ssh")] = traffic(4, 400)
+        XCTAssertEqual(shown(c, Self.term("ssh")), traffic(1, 100), "only what came after the clear")
+        XCTAssertEqual(c.filters.lifetimeCounts().first?.terms.first { $0.name == "ssh" }?.traffic, traffic(6, 600))
+    }
+
     func testShowFirewallText() throws {
         let m = try Self.model()
         let (r, c) = try running("text", m, queues: 1)

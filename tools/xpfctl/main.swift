@@ -217,6 +217,11 @@ struct FlowStatisticsShow: ParsableCommand {
         let hostInboundDenied = xdp?[Int(XPF_XDP_DROP_HOST_INBOUND.rawValue)]
         let hostPolicyDenied = xdp?[Int(XPF_XDP_DROP_HOST_POLICY.rawValue)]
         let hostOutboundDenied = xdp?[Int(XPF_XDP_DROP_HOST_OUTBOUND.rawValue)]
+        // Host-bound packets the firewall filters (the interface's input filter, lo0's)
+        // discarded, their policers discarded, or rejected with a reply.
+        let hostFilterDiscarded = xdp?[Int(XPF_XDP_DROP_HOST_FILTER.rawValue)]
+        let hostPolicerDiscarded = xdp?[Int(XPF_XDP_DROP_HOST_POLICER.rawValue)]
+        let hostRejected = xdp?[Int(XPF_XDP_TX_HOST_REJECT.rawValue)]
         if json {
             var j = JSONWriter()
             j.beginObject()
@@ -238,6 +243,9 @@ struct FlowStatisticsShow: ParsableCommand {
             if let hostInboundDenied { j.field("host_inbound_denied", hostInboundDenied) }
             if let hostPolicyDenied { j.field("host_policy_denied", hostPolicyDenied) }
             if let hostOutboundDenied { j.field("host_outbound_denied", hostOutboundDenied) }
+            if let hostFilterDiscarded { j.field("host_filter_discarded", hostFilterDiscarded) }
+            if let hostPolicerDiscarded { j.field("host_policer_discarded", hostPolicerDiscarded) }
+            if let hostRejected { j.field("host_filter_rejected", hostRejected) }
             j.endObject()
             print(j.text)
             return
@@ -261,6 +269,10 @@ struct FlowStatisticsShow: ParsableCommand {
         }
         if let hostOutboundDenied {
             print("The box's own packets refused by from junos-host policies (TC egress): \(hostOutboundDenied)")
+        }
+        if let hostFilterDiscarded, let hostPolicerDiscarded, let hostRejected {
+            print("Host-bound packets discarded by firewall filters (XDP): \(hostFilterDiscarded), by their policers: "
+                + "\(hostPolicerDiscarded), rejected with a reply: \(hostRejected)")
         }
     }
 }

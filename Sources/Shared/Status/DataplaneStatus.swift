@@ -43,7 +43,8 @@ public struct DataplaneStatus: Sendable {
 
     public static let xdpCounterNames = ["rx_total", "redirect", "pass_not_ip", "pass_local", "pass_control",
                                          "drop_no_worker", "err_parse", "pass_not_dataplane", "redirect_failed",
-                                         "drop_host_inbound", "drop_host_policy", "drop_host_outbound"]
+                                         "drop_host_inbound", "drop_host_policy", "drop_host_outbound",
+                                         "drop_host_filter", "drop_host_policer", "tx_host_reject"]
 
     public static func workerStateName(_ s: UInt32) -> String {
         switch s {
