@@ -1,5 +1,7 @@
 #include "xpf_shim.h"
 #include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -36,6 +38,8 @@ uint64_t xpf_abi_layout_hash(void)
 	H(offsetof(struct xpf_event_flow, from_zone)); H(offsetof(struct xpf_event_flow, elapsed_s));
 	H(offsetof(struct xpf_exception, flow)); H(offsetof(struct xpf_exception, first_ns));
 	H(offsetof(struct xpf_worker_stats, events_rate_limited)); H(offsetof(struct xpf_config_snapshot, event_rate_cap));
+	H(offsetof(struct xpf_worker_stats, loop_busy_ns)); H(offsetof(struct xpf_worker_stats, if_batches));
+	H(offsetof(struct xpf_worker_stats, xsk_rx_ring_full)); H(offsetof(struct xpf_worker_stats, xsk_tx_ring_empty));
 	H(sizeof(struct xpf_event_verdict)); H(offsetof(struct xpf_event_verdict, object)); H(offsetof(struct xpf_event_verdict, ip_length));
 	H(sizeof(struct xpf_index_bucket)); H(XPF_MAX_IFACES); H(XPF_MAX_QUEUES); H(XPF_DROP_MAX);
 	/* the configuration snapshot's sections (xpf_config_abi.h) */
@@ -84,6 +88,21 @@ int xpf_xsk_create(struct xsk_socket **xsk, const char *ifname, uint32_t queue,
 	if (fill == NULL)
 		return xsk_socket__create(xsk, ifname, queue, umem, rx, tx, &cfg);
 	return xsk_socket__create_shared(xsk, ifname, queue, umem, rx, tx, fill, comp, &cfg);
+}
+
+int xpf_xsk_statistics(int fd, uint64_t out[XPF_XSK_STATS])
+{
+	struct xdp_statistics st;
+	socklen_t len = sizeof(st);
+
+	memset(&st, 0, sizeof(st));
+	if (getsockopt(fd, SOL_XDP, XDP_STATISTICS, &st, &len) != 0)
+		return -errno;
+	out[XPF_XSK_RX_RING_FULL] = st.rx_ring_full;
+	out[XPF_XSK_FILL_RING_EMPTY] = st.rx_fill_ring_empty_descs;
+	out[XPF_XSK_RX_DROPPED] = st.rx_dropped;
+	out[XPF_XSK_TX_RING_EMPTY] = st.tx_ring_empty_descs;
+	return 0;
 }
 
 static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list ap)

@@ -235,6 +235,27 @@ func ask(_ r: xpf_neigh_request) { requests.push(r) }
 xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_RUNNING.rawValue))
 logLine("xpf-worker", "queue \(opts.queue) running on core \(opts.core), node \(opts.node), \(nIfaces) interfaces, generation \(pipeline.generation); started in \((monotonicNanos() - startNs) / 1_000_000) ms\(bindRetries > 0 ? ", \(bindRetries) bind retries while the old socket was released" : "")")
 
+// The kernel's XDP_STATISTICS per socket (RX ring full, fill ring empty, …), published
+// every publishIntervalNs on top of what earlier incarnations of this worker published
+// (a new socket counts from zero).
+typealias SocketCounts = (ringFull: UInt64, fillEmpty: UInt64, dropped: UInt64, txEmpty: UInt64)
+let socketBase: [SocketCounts] = (0..<ports.count).map { pi in
+    (WorkerCounters.get(counters.s.xsk_rx_ring_full, pi), WorkerCounters.get(counters.s.xsk_fill_ring_empty, pi),
+     WorkerCounters.get(counters.s.xsk_rx_dropped, pi), WorkerCounters.get(counters.s.xsk_tx_ring_empty, pi))
+}
+var lastSocketStatsNs: UInt64 = 0
+var socketStats = [UInt64](repeating: 0, count: Int(XPF_XSK_STATS.rawValue))
+func readSocketStatistics() {
+    for pi in 0..<ports.count {
+        guard socketStats.withUnsafeMutableBufferPointer({ xpf_xsk_statistics(ports[pi].fd, $0.baseAddress) }) == 0 else { continue }
+        let b = socketBase[pi]
+        WorkerCounters.set(&counters.s.xsk_rx_ring_full, pi, b.ringFull &+ socketStats[Int(XPF_XSK_RX_RING_FULL.rawValue)])
+        WorkerCounters.set(&counters.s.xsk_fill_ring_empty, pi, b.fillEmpty &+ socketStats[Int(XPF_XSK_FILL_RING_EMPTY.rawValue)])
+        WorkerCounters.set(&counters.s.xsk_rx_dropped, pi, b.dropped &+ socketStats[Int(XPF_XSK_RX_DROPPED.rawValue)])
+        WorkerCounters.set(&counters.s.xsk_tx_ring_empty, pi, b.txEmpty &+ socketStats[Int(XPF_XSK_TX_RING_EMPTY.rawValue)])
+    }
+}
+
 let rxDescs = UnsafeMutablePointer<xdp_desc>.allocate(capacity: batchMax)
 let actions = UnsafeMutablePointer<PacketAction>.allocate(capacity: batchMax)
 let parkRequests = UnsafeMutablePointer<ParkRequest>.allocate(capacity: batchMax)  // set where actions say .park
@@ -257,6 +278,7 @@ while stopRequested == 0 {
         if n == 0 { continue }
         work &+= n
         WorkerCounters.add(&counters.s.if_rx_packets, pi, UInt64(n))
+        WorkerCounters.add(&counters.s.if_batches, pi, 1)
         // Copy the descriptors out of the ring (it may wrap), then run the batch.
         for k in 0..<Int(n) { rxDescs[k] = xsk_ring_cons__rx_desc(ports[pi].rx, idx &+ UInt32(k))!.pointee }
         xsk_ring_cons__release(ports[pi].rx, n)
@@ -291,6 +313,10 @@ while stopRequested == 0 {
             recvfrom(ports[pi].fd, nil, 0, Int32(MSG_DONTWAIT), nil, nil)
         }
     }
+    if now &- lastSocketStatsNs > WorkerControl.publishIntervalNs {
+        lastSocketStatsNs = now
+        readSocketStatistics()
+    }
     control.endPass(now: now, work: work, pipeline: &pipeline, counters: &counters)
     if work == 0 && control.clearing == nil {
         var outstanding = false
@@ -299,6 +325,7 @@ while stopRequested == 0 {
         // wait for TX completion or neighbours, 100 ms otherwise (heartbeat cadence).
         let timeout: Int32 = outstanding ? 1 : (parked.count > 0 ? 5 : 100)
         counters.s.polls &+= 1
+        control.sleeping()
         _ = poll(pollFds, nfds_t(ports.count), timeout)
     }
 }

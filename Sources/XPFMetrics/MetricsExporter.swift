@@ -192,6 +192,10 @@ private struct State {
         counter(.batches, [q], st.batches)
         counter(.batchPackets, [q], st.batch_packets)
         counter(.polls, [q], st.polls)
+        counter(.loops, [q], st.loops)
+        counter(.loopTime, [q, ("state", "busy")], st.loop_busy_ns)
+        counter(.loopTime, [q, ("state", "idle")], st.loop_idle_ns)
+        counter(.loopTime, [q, ("state", "spin")], st.loop_spin_ns)
         counter(.sessionsCreated, [q], st.sessions_created)
         counter(.sessionsClosed, [q], st.sessions_closed)
         counter(.sessionHits, [q], st.session_hits)
@@ -215,6 +219,11 @@ private struct State {
             gauge(.rxRingUsed, labels, Double(DataplaneStatus.perInterface(st.rx_ring_used, i.slot)))
             gauge(.txRingUsed, labels, Double(DataplaneStatus.perInterface(st.tx_ring_used, i.slot)))
             gauge(.fillRingUsed, labels, Double(DataplaneStatus.perInterface(st.fill_ring_used, i.slot)))
+            counter(.interfaceBatches, labels, DataplaneStatus.perInterface(st.if_batches, i.slot))
+            counter(.socketRxRingFull, labels, DataplaneStatus.perInterface(st.xsk_rx_ring_full, i.slot))
+            counter(.socketFillRingEmpty, labels, DataplaneStatus.perInterface(st.xsk_fill_ring_empty, i.slot))
+            counter(.socketRxDropped, labels, DataplaneStatus.perInterface(st.xsk_rx_dropped, i.slot))
+            counter(.socketTxRingEmpty, labels, DataplaneStatus.perInterface(st.xsk_tx_ring_empty, i.slot))
         }
     }
 
@@ -257,6 +266,19 @@ struct Metric {
     static let batches = Metric(name: "xpf_worker_batches_total", help: "Non-empty RX batches.")
     static let batchPackets = Metric(name: "xpf_worker_batch_packets_total", help: "Packets in RX batches (batch fill = this / batches).")
     static let polls = Metric(name: "xpf_worker_polls_total", help: "Times the worker slept in poll().")
+    static let loops = Metric(name: "xpf_worker_loops_total", help: "Loop passes of the worker.")
+    static let loopTime = Metric(name: "xpf_worker_loop_nanoseconds_total",
+                                 help: "Loop time by what the pass was: busy (it took packets), idle (it slept in poll()), spin (neither).")
+    static let interfaceBatches = Metric(name: "xpf_worker_interface_batches_total",
+                                         help: "Non-empty RX batches (vectors) the worker took, by interface.")
+    static let socketRxRingFull = Metric(name: "xpf_worker_socket_rx_ring_full_total",
+                                         help: "Packets the kernel dropped because the worker's RX ring was full (XDP_STATISTICS).")
+    static let socketFillRingEmpty = Metric(name: "xpf_worker_socket_fill_ring_empty_total",
+                                            help: "Packets the kernel dropped because the fill ring had no frame (XDP_STATISTICS).")
+    static let socketRxDropped = Metric(name: "xpf_worker_socket_rx_dropped_total",
+                                        help: "Packets the kernel dropped on the worker's socket for other reasons (XDP_STATISTICS).")
+    static let socketTxRingEmpty = Metric(name: "xpf_worker_socket_tx_ring_empty_total",
+                                          help: "TX attempts that found the worker's TX ring empty (XDP_STATISTICS).")
     static let sessionsCreated = Metric(name: "xpf_worker_sessions_created_total", help: "Sessions the worker created.")
     static let sessionsClosed = Metric(name: "xpf_worker_sessions_closed_total", help: "Sessions the worker closed.")
     static let sessionHits = Metric(name: "xpf_worker_session_hits_total", help: "Packets that matched a session.")

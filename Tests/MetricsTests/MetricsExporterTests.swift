@@ -74,6 +74,12 @@ final class MetricsExporterTests: XCTestCase {
         withUnsafeMutableBytes(of: &s.rx_ring_used) { $0.storeBytes(of: UInt32(123), toByteOffset: 4, as: UInt32.self) }
         withUnsafeMutableBytes(of: &s.tx_ring_used) { $0.storeBytes(of: UInt32(124), toByteOffset: 0, as: UInt32.self) }
         withUnsafeMutableBytes(of: &s.fill_ring_used) { $0.storeBytes(of: UInt32(125), toByteOffset: 4, as: UInt32.self) }
+        s.loops = 127; s.loop_busy_ns = 128; s.loop_idle_ns = 129; s.loop_spin_ns = 130
+        withUnsafeMutableBytes(of: &s.if_batches) { $0.storeBytes(of: UInt64(131), toByteOffset: 8, as: UInt64.self) }
+        withUnsafeMutableBytes(of: &s.xsk_rx_ring_full) { $0.storeBytes(of: UInt64(132), toByteOffset: 8, as: UInt64.self) }
+        withUnsafeMutableBytes(of: &s.xsk_fill_ring_empty) { $0.storeBytes(of: UInt64(133), toByteOffset: 0, as: UInt64.self) }
+        withUnsafeMutableBytes(of: &s.xsk_rx_dropped) { $0.storeBytes(of: UInt64(134), toByteOffset: 8, as: UInt64.self) }
+        withUnsafeMutableBytes(of: &s.xsk_tx_ring_empty) { $0.storeBytes(of: UInt64(135), toByteOffset: 0, as: UInt64.self) }
         return s
     }
 
@@ -101,6 +107,15 @@ final class MetricsExporterTests: XCTestCase {
             "xpf_worker_rx_ring_used_descriptors{\(q1),interface=\"fw-out0\"}": 123,
             "xpf_worker_tx_ring_used_descriptors{\(q1),interface=\"fw-in0\"}": 124,
             "xpf_worker_fill_ring_used_descriptors{\(q1),interface=\"fw-out0\"}": 125,
+            "xpf_worker_loops_total{\(q1)}": 127,
+            "xpf_worker_loop_nanoseconds_total{\(q1),state=\"busy\"}": 128,
+            "xpf_worker_loop_nanoseconds_total{\(q1),state=\"idle\"}": 129,
+            "xpf_worker_loop_nanoseconds_total{\(q1),state=\"spin\"}": 130,
+            "xpf_worker_interface_batches_total{\(q1),interface=\"fw-out0\"}": 131,
+            "xpf_worker_socket_rx_ring_full_total{\(q1),interface=\"fw-out0\"}": 132,
+            "xpf_worker_socket_fill_ring_empty_total{\(q1),interface=\"fw-in0\"}": 133,
+            "xpf_worker_socket_rx_dropped_total{\(q1),interface=\"fw-out0\"}": 134,
+            "xpf_worker_socket_tx_ring_empty_total{\(q1),interface=\"fw-in0\"}": 135,
             "xpf_worker_rx_packets_total{queue=\"0\"}": 0,
             "xpf_sessions_active": 99, "xpf_session_capacity": 1024,
             "xpf_worker_state{\(q1),state=\"empty\"}": 1, "xpf_worker_state{\(q1),state=\"running\"}": 0,

@@ -125,6 +125,32 @@ final class WorkerLoopTests: XCTestCase {
         XCTAssertEqual(xpf_load_relaxed_u64(xpf_wb_heartbeat(region.worker(0))), now, "the heartbeat")
     }
 
+    /// Saturation accounting (issue 11 §1): with one clock read per pass, the time from a
+    /// pass's read to the next pass's goes to what the earlier pass was — busy (work),
+    /// idle (it slept in poll()), spin (neither) — and every pass is counted.
+    func testTheTimeBetweenPassesGoesToWhatTheEarlierPassWas() throws {
+        pass(work: 3)  // the first pass: nothing before it to account
+        XCTAssertEqual(counters.s.loops, 1)
+        XCTAssertEqual(counters.s.loop_busy_ns + counters.s.loop_idle_ns + counters.s.loop_spin_ns, 0)
+        now += 700
+        pass()  // 700 ns of the busy pass; this one spins (no work, no sleep)
+        now += 50
+        _ = control.beginPass(now: now, realtimeNs: 1, pipeline: &pipeline, counters: &counters)
+        control.endPass(now: now, work: 0, pipeline: &pipeline, counters: &counters)
+        control.sleeping()  // as the worker does before poll()
+        XCTAssertEqual(control.pass, .idle)
+        now += 100_000_000  // the 100 ms poll timeout
+        pass(work: 1)
+        now += 20
+        pass()
+        XCTAssertEqual(counters.s.loop_busy_ns, 720, "700 + 20")
+        XCTAssertEqual(counters.s.loop_spin_ns, 50)
+        XCTAssertEqual(counters.s.loop_idle_ns, 100_000_000)
+        XCTAssertEqual(counters.s.loops, 5)
+        XCTAssertEqual(WorkerStatsIO.read(region.worker(0)).loop_busy_ns, 700,
+                       "published with the counters by the last pass with work (before its own 20 ns were known)")
+    }
+
     // MARK: ParkQueue
 
     /// UMEM of four 2 KiB frames; frame k at k * 2048.

@@ -58,12 +58,13 @@ func renderText(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
     let dt = Double(b.takenAtNs - a.takenAtNs) / 1e9
     let rs = zip(a.workers, b.workers).map { rates($0.stats, $1.stats, dt) }
     var o = "xpf-top — xpfd pid \(b.supervisorPid) \(b.supervisorAlive ? b.state : "NOT RUNNING"), generation \(b.generation), fib \(b.fibVersion), \(b.workers.count) workers, sessions \(sessionsActive(b))/\(b.sessionCapacity)\n"
-    o += " Q  CORE NODE     PID STATE     HB(ms)  GEN    RX pps    TX pps    RX bps    TX bps  DROPS/s   DROPS  FILL  RXQ%  TXQ%  SESS+/s  SESS-/s  RESTARTS\n"
+    o += " Q  CORE NODE     PID STATE     HB(ms)  GEN BUSY%    RX pps    TX pps    RX bps    TX bps  DROPS/s   DROPS  FILL  RXQ%  TXQ%  SESS+/s  SESS-/s  RESTARTS\n"
     var tot = Rates()
-    for (w, r) in zip(b.workers, rs) {
+    for ((wa, w), r) in zip(zip(a.workers, b.workers), rs) {
         let fill = w.stats.batches > 0 ? Double(w.stats.batch_packets) / Double(w.stats.batches) : 0
         o += pad("\(w.queue)", 2) + pad("\(w.core)", 6) + pad("\(w.numaNode)", 5) + pad("\(w.pid)", 8) + " " + pad(w.state, 8, left: true)
         o += pad(w.heartbeatAgeMs < 0 ? "-" : "\(w.heartbeatAgeMs)", 8) + pad("\(w.generation)", 5)
+        o += pad(busyPercent(wa.stats, w.stats), 6)
         o += pad(human(r.rxPps), 10) + pad(human(r.txPps), 10) + pad(human(r.rxBps), 10) + pad(human(r.txBps), 10)
         o += pad(human(r.drops), 9) + pad("\(w.stats.totalDrops)", 8) + pad(String(format1(fill)), 6)
         o += pad("\(ringPercent(w.stats.rx_ring_used, b.rxRingSize, b.interfaces.count))", 6)
@@ -72,7 +73,7 @@ func renderText(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
         tot.rxPps += r.rxPps; tot.txPps += r.txPps; tot.rxBps += r.rxBps; tot.txBps += r.txBps
         tot.drops += r.drops; tot.created += r.created; tot.closed += r.closed
     }
-    o += "TOTAL" + String(repeating: " ", count: 38) + pad(human(tot.rxPps), 10) + pad(human(tot.txPps), 10) + pad(human(tot.rxBps), 10) + pad(human(tot.txBps), 10) + pad(human(tot.drops), 9)
+    o += "TOTAL" + String(repeating: " ", count: 44) + pad(human(tot.rxPps), 10) + pad(human(tot.txPps), 10) + pad(human(tot.rxBps), 10) + pad(human(tot.txBps), 10) + pad(human(tot.drops), 9)
     o += pad("\(b.workers.reduce(UInt64(0)) { $0 &+ $1.stats.totalDrops })", 8) + String(repeating: " ", count: 18) + pad(human(tot.created), 9) + pad(human(tot.closed), 9) + "\n"
     var reasons: [String] = []
     for r in dropReasons {
@@ -95,6 +96,11 @@ func renderText(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
     }
     if let h = imbalanceHint(rs) { o += h + "\n" }
     return o
+}
+
+/// A worker's busy share over the interval, in percent ("-": no loop time passed).
+func busyPercent(_ a: xpf_worker_stats, _ b: xpf_worker_stats) -> String {
+    DataplaneStatus.busyShare(a, b).map { String(Int(($0 * 100).rounded())) } ?? "-"
 }
 
 /// Highest occupancy (percent) of one ring kind over a worker's interfaces.
@@ -152,6 +158,10 @@ func renderJSON(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
         j.field("batches", w.stats.batches)
         j.field("batch_fill", w.stats.batches > 0 ? Double(w.stats.batch_packets) / Double(w.stats.batches) : 0)
         j.field("polls", w.stats.polls)
+        j.field("loops", w.stats.loops)
+        j.field("loop_busy_ns", w.stats.loop_busy_ns); j.field("loop_idle_ns", w.stats.loop_idle_ns)
+        j.field("loop_spin_ns", w.stats.loop_spin_ns)
+        if let busy = DataplaneStatus.busyShare(wa.stats, w.stats) { j.field("busy_share", busy) }
         j.field("sessions_created", w.stats.sessions_created); j.field("sessions_closed", w.stats.sessions_closed)
         j.field("session_hits", w.stats.session_hits); j.field("session_misses", w.stats.session_misses)
         j.field("neigh_parked", w.stats.neigh_parked); j.field("neigh_sent", w.stats.neigh_sent)
@@ -168,6 +178,13 @@ func renderJSON(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
             j.field("fill_used", DataplaneStatus.perInterface(w.stats.fill_ring_used, i.slot))
             j.field("rx_packets", DataplaneStatus.perInterface(w.stats.if_rx_packets, i.slot))
             j.field("tx_packets", DataplaneStatus.perInterface(w.stats.if_tx_packets, i.slot))
+            let batches = DataplaneStatus.perInterface(w.stats.if_batches, i.slot)
+            j.field("batches", batches)
+            j.field("vector_size", batches > 0 ? Double(DataplaneStatus.perInterface(w.stats.if_rx_packets, i.slot)) / Double(batches) : 0)
+            j.field("xsk_rx_ring_full", DataplaneStatus.perInterface(w.stats.xsk_rx_ring_full, i.slot))
+            j.field("xsk_fill_ring_empty", DataplaneStatus.perInterface(w.stats.xsk_fill_ring_empty, i.slot))
+            j.field("xsk_rx_dropped", DataplaneStatus.perInterface(w.stats.xsk_rx_dropped, i.slot))
+            j.field("xsk_tx_ring_empty", DataplaneStatus.perInterface(w.stats.xsk_tx_ring_empty, i.slot))
             j.endObject()
         }
         j.endArray()

@@ -25,7 +25,7 @@
 #include "xpf_event_abi.h"
 
 #define XPF_SHM_MAGIC 0x31304d4853465058ULL /* "XPFSHM01" little-endian */
-#define XPF_ABI_VERSION 18u
+#define XPF_ABI_VERSION 19u
 
 #define XPF_CACHELINE 64
 #define XPF_CONFIG_SLOTS 4
@@ -301,7 +301,13 @@ struct xpf_worker_stats {
 	uint64_t events_emitted;     /* security events emitted: written to the event ring or dropped */
 	uint64_t events_dropped;     /* of those, refused because the event ring was full */
 	uint64_t events_rate_limited; /* suppressed by the rate cap before the ring (not in events_emitted) */
-	uint64_t reserved[2];
+	/* Saturation accounting (issue 11 §1). The worker reads CLOCK_MONOTONIC once per loop
+	 * pass; the time from one pass's read to the next is given to what the earlier pass
+	 * was: busy (it took packets from an RX ring), idle (it found none and slept in
+	 * poll(): the sleep is in it) or spin (it found none and did not sleep, e.g. while a
+	 * clear is being swept). busy / (busy + idle + spin) is the worker's busy share. */
+	uint64_t loop_busy_ns, loop_idle_ns, loop_spin_ns;
+	uint64_t loops;              /* loop passes */
 	/* Per dataplane interface slot (updated per batch, not per packet). */
 	uint64_t if_rx_packets[XPF_MAX_IFACES];
 	uint64_t if_tx_packets[XPF_MAX_IFACES];
@@ -311,6 +317,20 @@ struct xpf_worker_stats {
 	uint32_t rx_ring_used[XPF_MAX_IFACES];
 	uint32_t tx_ring_used[XPF_MAX_IFACES];
 	uint32_t fill_ring_used[XPF_MAX_IFACES];
+	/* Non-empty RX batches (vectors) per interface slot: with if_rx_packets, the average
+	 * vector size per interface (VPP's `show runtime` vectors/call). */
+	uint64_t if_batches[XPF_MAX_IFACES];
+	/* The kernel's XDP_STATISTICS of the worker's socket on each interface slot, read every
+	 * WorkerControl.publishIntervalNs and added to what earlier incarnations of the worker
+	 * published (a socket's counts start at zero): packets the kernel dropped because the
+	 * RX ring was full (the worker falls behind), because the fill ring had no frame (UMEM
+	 * starvation), dropped for any reason (rx_dropped includes neither of those two), and
+	 * TX attempts that found the TX ring empty. */
+	uint64_t xsk_rx_ring_full[XPF_MAX_IFACES];
+	uint64_t xsk_fill_ring_empty[XPF_MAX_IFACES];
+	uint64_t xsk_rx_dropped[XPF_MAX_IFACES];
+	uint64_t xsk_tx_ring_empty[XPF_MAX_IFACES];
+	uint64_t reserved[6];        /* zero; keeps the worker block's rings on cache lines */
 };
 
 /* A single-producer/single-consumer ring in shared memory. Indices run free (uint32,

@@ -206,6 +206,11 @@ int xpf_xsk_create(struct xsk_socket **xsk, const char *ifname, uint32_t queue,
                    struct xsk_ring_prod *fill, struct xsk_ring_cons *comp,
                    uint32_t rx_size, uint32_t tx_size);
 
+/* The kernel's XDP_STATISTICS of an AF_XDP socket (linux/if_xdp.h), the counts the worker
+ * publishes per interface (xpf_worker_stats.xsk_*): out[XPF_XSK_*]. 0 or -errno. */
+enum xpf_xsk_stat { XPF_XSK_RX_RING_FULL, XPF_XSK_FILL_RING_EMPTY, XPF_XSK_RX_DROPPED, XPF_XSK_TX_RING_EMPTY, XPF_XSK_STATS };
+int xpf_xsk_statistics(int fd, uint64_t out[XPF_XSK_STATS]);
+
 /* Silence libbpf/libxdp's stderr chatter below warnings. */
 void xpf_quiet_libbpf(void);
 

@@ -49,6 +49,21 @@ public struct WorkerCounters {
         }
     }
 
+    /// Sets element `i` of a per-interface counter array (64-bit elements).
+    @inlinable
+    public static func set<T>(_ array: inout T, _ i: Int, _ v: UInt64) {
+        withUnsafeMutableBytes(of: &array) { raw in
+            let p = raw.baseAddress!.assumingMemoryBound(to: UInt64.self)
+            p[i & (raw.count / 8 - 1)] = v  // Safe: masked into the array's own length
+        }
+    }
+
+    /// Element `i` of a per-interface counter array (64-bit elements).
+    @inlinable
+    public static func get<T>(_ array: T, _ i: Int) -> UInt64 {
+        withUnsafeBytes(of: array) { $0.load(fromByteOffset: (i & ($0.count / 8 - 1)) * 8, as: UInt64.self) }
+    }
+
     /// Sets element `i` of a per-interface gauge array.
     @inlinable
     public static func set<T>(_ array: inout T, _ i: Int, _ v: UInt32) {

@@ -97,6 +97,14 @@ public struct DataplaneStatus: Sendable {
     }
 
     /// Element `i` of a per-interface counter (u64) or gauge (u32) array of the stats.
+    /// The worker's busy share between two readings of its counters (issue 11 §1): the
+    /// loop time its busy passes took over all loop time; nil when no loop time passed.
+    public static func busyShare(_ a: xpf_worker_stats, _ b: xpf_worker_stats) -> Double? {
+        let busy = b.loop_busy_ns &- a.loop_busy_ns
+        let all = busy &+ (b.loop_idle_ns &- a.loop_idle_ns) &+ (b.loop_spin_ns &- a.loop_spin_ns)
+        return all == 0 ? nil : Double(busy) / Double(all)
+    }
+
     public static func perInterface<T>(_ array: T, _ i: Int) -> UInt64 {
         withUnsafeBytes(of: array) { raw in
             raw.count == Int(XPF_MAX_IFACES) * 8 ? raw.load(fromByteOffset: i * 8, as: UInt64.self)

@@ -7,6 +7,10 @@
 //   control.beginPass → per socket: peek RX, Pipeline.processBatch, stage / drop / park
 //   → parked frames → TX flush and kicks → fill rings → control.endPass → poll() if idle
 //
+// beginPass also does the saturation accounting (issue 11 §1): the time from one pass's
+// clock read to the next belongs to the earlier pass — busy when it took packets (endPass
+// with work), idle when it slept in poll() (`sleeping()`), spin otherwise.
+//
 // and everything but the AF_XDP rings lives here and in ParkQueue, so tests and the
 // benchmark drive the same code over a region (Tests/SharedTests/WorkerLoopTests.swift).
 import CXPF
@@ -24,6 +28,19 @@ public struct WorkerControl {
     public private(set) var clearing: (target: UInt64, removed: Int)? = nil
     var lastPublishNs: UInt64 = 0
     var lastAgeNs: UInt64 = 0
+
+    /// What a loop pass was, for the saturation accounting (xpf_worker_stats.loop_*_ns).
+    public enum Pass {
+        /// It took packets from an RX ring.
+        case busy
+        /// It found none and slept in poll().
+        case idle
+        /// It found none and did not sleep.
+        case spin
+    }
+    /// The clock read of the pass in progress (0: none yet) and what that pass is so far.
+    var passStartNs: UInt64 = 0
+    public private(set) var pass = Pass.spin
 
     /// Records of the partition ageing examines per millisecond. Ageing is paced by the
     /// clock, not by passes: a worker making many small passes (a new flow per pass at a
@@ -49,6 +66,7 @@ public struct WorkerControl {
     /// (parked frames may now resolve).
     public mutating func beginPass(now: UInt64, realtimeNs: UInt64, pipeline: inout Pipeline,
                                    counters: inout WorkerCounters) -> Bool {
+        account(now: now, counters: &counters)
         xpf_store_relaxed_u64(xpf_wb_heartbeat(block), now)  // read by xpfd's watchdog
         let nowMs = UInt32(truncatingIfNeeded: now / 1_000_000)
         pipeline.nowMs = nowMs
@@ -70,6 +88,7 @@ public struct WorkerControl {
     /// the counters, published when the pass did work or removed sessions, or every
     /// `publishIntervalNs` when idle.
     public mutating func endPass(now: UInt64, work: UInt32, pipeline: inout Pipeline, counters: inout WorkerCounters) {
+        if work > 0 { pass = .busy }
         var closed = 0
         let elapsedMs = (now &- lastAgeNs) / Self.nsPerMs
         if elapsedMs > 0 {
@@ -83,6 +102,25 @@ public struct WorkerControl {
             lastPublishNs = now
         }
     }
+
+    /// Saturation accounting, with the pass's one clock read: the time since the previous
+    /// pass began goes to what that pass was (busy, idle or spin), and a new pass begins.
+    mutating func account(now: UInt64, counters: inout WorkerCounters) {
+        if passStartNs != 0 {
+            let elapsed = now &- passStartNs
+            switch pass {
+            case .busy: counters.s.loop_busy_ns &+= elapsed
+            case .idle: counters.s.loop_idle_ns &+= elapsed
+            case .spin: counters.s.loop_spin_ns &+= elapsed
+            }
+        }
+        passStartNs = now
+        pass = .spin
+        counters.s.loops &+= 1
+    }
+
+    /// The worker is about to sleep in poll(): this pass (which found no packet) is idle.
+    public mutating func sleeping() { pass = .idle }
 
     /// A newly published configuration: validated before it is adopted. One that does
     /// not validate is refused once (logged), and the worker keeps the generation it runs.
