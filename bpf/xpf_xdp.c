@@ -116,6 +116,54 @@ struct {
 	__type(value, struct xpf_junos_host);
 } junos_host_out SEC(".maps");
 
+/* Firewall filters on host-bound traffic (xpf_bpf_abi.h, "Firewall filters on host-bound
+ * traffic"): the tables per bank, beside host_inbound and switched by the same bank word. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XPF_HOST_INBOUND_BANKS);
+	__type(key, __u32);
+	__type(value, struct xpf_host_filters);
+} host_filters SEC(".maps");
+
+/* Per-CPU packet and byte counts of the filters' terms, counters and policers, per bank. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XPF_HOST_INBOUND_BANKS * XPF_HF_ROWS);
+	__type(key, __u32);
+	__type(value, struct xpf_hf_count);
+} host_filter_hits SEC(".maps");
+
+/* The program's own policer buckets for host-bound packets, per bank (parameters from xpfd). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XPF_HOST_INBOUND_BANKS * XPF_HF_MAX_POLICERS);
+	__type(key, __u32);
+	__type(value, struct xpf_hf_policer);
+} host_filter_policers SEC(".maps");
+
+/* `log` / `syslog` records, drained by xpfd. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, XPF_HF_LOG_BYTES);
+} host_filter_log SEC(".maps");
+
+/* Scratch for a reject's reply (per CPU: XDP runs to completion on one CPU, so no two
+ * packets share it). The reply is built here and stored into the frame in one copy, which
+ * keeps variable lengths (IPv4 options, the ICMPv6 quote) out of direct packet access.
+ * Layout: the reply from offset 0, the original TCP header at HF_REPLY_ORIG. */
+#define HF_REPLY_BYTES 512
+#define HF_REPLY_ORIG 448
+struct hf_reply_buf {
+	__u8 b[HF_REPLY_BYTES];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hf_reply_buf);
+} hf_reply_scratch SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XPF_XDP_CTR_MAX);
@@ -139,6 +187,10 @@ struct vlan_tag {
 #define IPV6_FRAG_OFFSET_MASK 0xfff8 /* fragment header's offset, in place */
 #define TCP_FLAGS_OFFSET 13	     /* byte of TCP flags in the TCP header */
 #define TCP_FLAG_ACK 0x10
+#define TCP_FLAG_SYN 0x02
+#define IPV4_MULTICAST_MASK 0xf0000000 /* 224.0.0.0/4 */
+#define IPV4_MULTICAST_NET 0xe0000000
+#define IPV4_LIMITED_BROADCAST 0xffffffff
 #define L4_PORTS_BYTES 4	     /* source and destination port */
 #define L4_DST_PORT_OFFSET 2	     /* TCP/UDP destination port, network order */
 #define ICMP_ECHO_REPLY 0
@@ -158,6 +210,10 @@ struct vlan_tag {
 #define IPV6_EXT_DSTOPTS 60
 #define IPV6_FRAGMENT_HEADER_BYTES 8
 #define IPV6_FRAG_OFFSET_BYTE 2 /* offset and M flag, network order, in the fragment header */
+#define IPV6_FRAG_MORE 0x01	/* M flag, in the fragment header's byte IPV6_FRAG_OFFSET_BYTE + 1 */
+#define IPV4_MORE_FRAGMENTS 0x2000 /* frag_off's MF flag */
+#define IPV4_DSCP_SHIFT 2	    /* DSCP: the TOS / traffic class without its 2 ECN bits */
+#define IPV6_MAX_LENGTH 0xffff	    /* a datagram length as filters see it (u16; jumbograms clamp) */
 
 /* Per-CPU counter, so a plain increment is race-free. */
 static __always_inline void count(__u32 idx)
@@ -187,6 +243,11 @@ struct host_packet {
 	void *l4;	     /* start of the L4 header (unchecked against data_end) */
 	__u32 l4_len;	     /* bytes from l4 to the end of the IP packet as its header declares */
 	__u32 src[4], dst[4]; /* addresses as raw words in network order; IPv4 in word 0, rest 0 */
+	/* For the filters only; last, in stack slots of their own (in the slots of the fields
+	 * above they cost the verifier several times the states). */
+	__u16 length;	     /* the IP datagram's length as its header declares */
+	__u16 l4_off;	     /* l4 - the IP header's start (a reject's reply) */
+	__u8 first_fragment; /* offset 0 with more fragments to come */
 };
 
 /* Whether `n` bytes of the L4 header are there: in the frame and inside the IP packet (an
@@ -464,40 +525,1134 @@ static __always_inline int table_key(__u32 slot, __u32 *key)
 	return TABLES_FOUND;
 }
 
-/* Host-bound packet on interface `slot`: XDP_PASS (counted PASS_LOCAL) when its
- * interface's host-inbound-traffic admits it and, when admitted by a service or protocol
- * entry, its zone's junos-host policies permit it; else XDP_DROP (DROP_HOST_INBOUND or
- * DROP_HOST_POLICY). A slot without tables (none written yet) admits nothing: fail closed. */
-static __always_inline int host_inbound_verdict(__u32 slot, const struct host_packet *p, void *data_end)
+/* host-inbound-traffic and junos-host policies for a host-bound packet on interface
+ * `slot`, with the tables of `bank` (the bank word as host_bound_verdict read it;
+ * XPF_HOST_INBOUND_BANKS: none written yet). -1 when its interface's host-inbound-traffic
+ * admits it and, when admitted by a service or protocol entry, its zone's junos-host
+ * policies permit it; else the counter of the drop (DROP_HOST_INBOUND or
+ * DROP_HOST_POLICY), for the caller to count. A slot without tables (none written yet)
+ * admits nothing: fail closed. */
+static __noinline int host_inbound_check(__u32 bank, __u32 slot, const struct host_packet *p, void *data_end)
 {
 	__u32 key;
 	struct xpf_host_inbound *t;
 	struct xpf_junos_host *jh;
 	int admitted;
 
-	if (table_key(slot, &key) != TABLES_FOUND)
+	if (bank >= XPF_HOST_INBOUND_BANKS || slot >= XPF_MAX_IFACES)
 		goto deny;
+	key = bank * XPF_MAX_IFACES + slot;
 	t = bpf_map_lookup_elem(&host_inbound, &key);
 	if (!t)
 		goto deny;
 	admitted = host_inbound_admits(t, p, data_end);
 	if (admitted == HOST_ADMIT_REPLY)
-		return pass(XPF_XDP_PASS_LOCAL);
+		return -1;
 	if (admitted != HOST_ADMIT_ENTRY)
 		goto deny;
 	jh = bpf_map_lookup_elem(&junos_host, &key);
 	if (jh && junos_host_permits(jh, p, data_end))
-		return pass(XPF_XDP_PASS_LOCAL);
-	count(XPF_XDP_DROP_HOST_POLICY);
-	return XDP_DROP;
+		return -1;
+	return XPF_XDP_DROP_HOST_POLICY;
 deny:
-	count(XPF_XDP_DROP_HOST_INBOUND);
-	return XDP_DROP;
+	return XPF_XDP_DROP_HOST_INBOUND;
+}
+
+/* ---- firewall filters on host-bound traffic ------------------------------------------ */
+
+/* Values of xpf_config_abi.h, which cannot be included here (it pulls in libc headers
+ * the BPF target has none of): enum xpf_loss_priority's middle priorities, the policer
+ * tick and cost shifts, and the enum xpf_reject_reason values RejectReply.filter maps. */
+#define HF_LP_MEDIUM_LOW 2
+#define HF_LP_MEDIUM_HIGH 3
+#define HF_POLICER_TICK_SHIFT 6
+#define HF_POLICER_COST_SHIFT 8
+#define HF_REJECT_ADDRESS_UNREACHABLE 1
+#define HF_REJECT_BEYOND_SCOPE 2
+#define HF_REJECT_FRAGMENTATION_NEEDED 3
+#define HF_REJECT_HOST_PROHIBITED 4
+#define HF_REJECT_HOST_UNKNOWN 5
+#define HF_REJECT_HOST_UNREACHABLE 6
+#define HF_REJECT_NETWORK_PROHIBITED 7
+#define HF_REJECT_NETWORK_UNKNOWN 8
+#define HF_REJECT_NETWORK_UNREACHABLE 9
+#define HF_REJECT_NO_ROUTE 10
+#define HF_REJECT_PORT_UNREACHABLE 11
+#define HF_REJECT_PROTOCOL_UNREACHABLE 12
+#define HF_REJECT_SOURCE_ROUTE_FAILED 13
+
+#define HF_FAMILY_INET 0 /* xpf_hf_chain's family index */
+#define HF_FAMILY_INET6 1
+#define HF_SET_WORD_SHIFT 6 /* xpf_hf_set: value v in bits[v >> 6], bit v & 63 */
+#define HF_SET_BIT_MASK 63
+#define HF_DSCP_MASK 63
+#define HF_LP_BITS 8 /* xpf_hf_term.loss_priorities is a byte */
+#define HF_NO_REWRITE (-1)
+#define HF_IPV6_HEADER_BYTES 40
+#define IPV4_HEADER_BYTES 20
+#define IPV4_IHL_MASK 0x0f
+
+/* A segment's outcome (hf_state.verdict). */
+#define HF_SEG_NONE 0	 /* no term decided: the implicit discard */
+#define HF_SEG_ACCEPT 1
+#define HF_SEG_DISCARD 2
+#define HF_SEG_REJECT 3
+#define HF_SEG_POLICED 4 /* a term's policer discarded the packet */
+
+/* What the packet offers a term's conditions (FilterStage.swift's FilterFields), read once
+ * per packet; `dscp` follows the frame (a rewrite changes it for lo0's segment). */
+struct hf_fields {
+	__u32 src[4], dst[4]; /* network-order words, IPv4 in word 0 */
+	__u16 sport, dport;   /* host order; valid with has_ports */
+	__u16 length;	      /* the IP datagram's length */
+	__u8 family;	      /* 4 or 6 */
+	__u8 protocol;
+	__u8 has_ports, is_tcp, is_icmp; /* the header is there and the packet is not a later fragment */
+	__u8 tcp_flags, icmp_type, icmp_code;
+	__u8 later_fragment, first_fragment;
+	__u8 dscp;
+};
+
+/* What hf_term_match reads: the bank, the pool term, the packet's fields and its marks
+ * as the segment's filter found them. */
+struct hf_match {
+	struct hf_fields f;
+	__u32 bank;
+	__u32 term;
+	__u32 match_fc;
+	__u8 match_lp;
+	__u8 match_dscp;
+	__u8 pad[2];
+};
+
+/* The evaluation of one packet's chain: hf_chain_step's context, scalars only (hf_step is
+ * a global function: to it this is plain memory). The marks carry from the interface's
+ * segment to lo0's. */
+struct hf_state {
+	struct hf_match m;	/* first: hf_term_match's argument */
+	__u32 slot, family_index;
+	__u32 pos;		/* the segment's first chain position */
+	__u32 fc;		/* forwarding class now */
+	__u8 lp;		/* loss priority now */
+	__u8 verdict;		/* HF_SEG_* */
+	__s16 dscp_rewrite;	/* the DSCP a matched term set, not yet in the frame; HF_NO_REWRITE */
+	__u16 decided;		/* the deciding pool term, XPF_HF_NONE: none */
+	__u8 wire;		/* XPF_HF_ACCEPT, DISCARD or REJECT: what hf_log_step records */
+	__u8 n_logs;
+	__u16 logs[XPF_HF_MAX_PENDING_LOGS]; /* `next term` terms that log, in order */
+	__u32 l3off, l4off, l4_len; /* where the IP packet starts in the frame, its L4 header (from
+				     * the IP header) and L4 length: a reject's reply reads them */
+};
+
+/* The packet's hf_state, per CPU (XDP runs to completion on one CPU): on the stack it
+ * took the call chain past the verifier's 512-byte limit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hf_state);
+} hf_state_scratch SEC(".maps");
+
+/* Whether set `set` (a pool index; XPF_HF_NONE or out of range: an empty set) holds `v`. */
+static __always_inline int hf_set_has(const struct xpf_host_filters *t, __u32 set, __u8 v)
+{
+	if (set >= XPF_HF_MAX_SETS)
+		return 0;
+	return (t->sets[set].bits[v >> HF_SET_WORD_SHIFT] >> (v & HF_SET_BIT_MASK)) & 1;
+}
+
+/* The list walks run as bpf_loop callbacks, as the junos-host passes do: each callback is
+ * verified once, not once per iteration on every path into it. A pool index at or past
+ * its pool's end stops the walk: the rest of the list matches nothing. */
+struct hf_range_ctx {
+	const struct xpf_host_filters *t;
+	__u32 first;
+	__u16 value;
+	int found;
+};
+
+/* Stops at the first range containing the value (FilterTables.portListMatches). */
+static long hf_range_step(__u64 i, void *arg)
+{
+	struct hf_range_ctx *c = arg;
+	__u64 idx = (__u64)c->first + i;
+	const struct xpf_hf_range *r;
+
+	if (idx >= XPF_HF_MAX_RANGES)
+		return 1;
+	barrier_var(idx);
+	r = &c->t->ranges[idx];
+	if (r->low <= c->value && c->value <= r->high) {
+		c->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static __always_inline int hf_range_has(const struct xpf_host_filters *t, struct xpf_hf_ref list, __u16 v)
+{
+	struct hf_range_ctx c = {.t = t, .first = list.first, .value = v};
+
+	bpf_loop(list.count < XPF_HF_MAX_RANGES ? list.count : XPF_HF_MAX_RANGES, hf_range_step, &c, 0);
+	return c.found;
+}
+
+struct hf_class_ctx {
+	const struct xpf_host_filters *t;
+	__u32 first, value;
+	int found;
+};
+
+/* Stops at the class equal to the value (FilterTables.indexListContains). */
+static long hf_class_step(__u64 i, void *arg)
+{
+	struct hf_class_ctx *c = arg;
+	__u64 idx = (__u64)c->first + i;
+
+	if (idx >= XPF_HF_MAX_CLASSES)
+		return 1;
+	barrier_var(idx);
+	if (c->t->classes[idx] == c->value) {
+		c->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static __always_inline int hf_class_has(const struct xpf_host_filters *t, struct xpf_hf_ref list, __u32 v)
+{
+	struct hf_class_ctx c = {.t = t, .first = list.first, .value = v};
+
+	bpf_loop(list.count < XPF_HF_MAX_CLASSES ? list.count : XPF_HF_MAX_CLASSES, hf_class_step, &c, 0);
+	return c.found;
+}
+
+struct hf_prefix_ctx {
+	const struct xpf_host_filters *t;
+	__u32 addr[4];
+	__u32 first;
+	__u8 family;
+	__u8 except; /* the best entry's */
+	int best;    /* the longest containing entry's length so far; -1: none */
+};
+
+/* Keeps the longest entry of the family containing the address (the first of equals), as
+ * FilterTables.prefixListMatches does. */
+static long hf_prefix_step(__u64 i, void *arg)
+{
+	struct hf_prefix_ctx *c = arg;
+	__u64 idx = (__u64)c->first + i;
+	const struct xpf_hf_prefix *e;
+	const __u32 *a = c->addr;
+
+	if (idx >= XPF_HF_MAX_PREFIXES)
+		return 1;
+	barrier_var(idx);
+	e = &c->t->prefixes[idx];
+	if (e->family != c->family || (int)e->length <= c->best)
+		return 0;
+	if (((a[0] ^ e->net[0]) & e->mask[0]) == 0 && ((a[1] ^ e->net[1]) & e->mask[1]) == 0 &&
+	    ((a[2] ^ e->net[2]) & e->mask[2]) == 0 && ((a[3] ^ e->net[3]) & e->mask[3]) == 0) {
+		c->best = e->length;
+		c->except = e->except;
+	}
+	return 0;
+}
+
+/* Whether the longest entry of `list` containing `addr` exists and is not `except`. */
+static __always_inline int hf_prefix_has(const struct xpf_host_filters *t, struct xpf_hf_ref list, __u8 family,
+					 const __u32 *addr)
+{
+	struct hf_prefix_ctx c = {.t = t, .first = list.first, .family = family, .best = -1};
+
+	__builtin_memcpy(c.addr, addr, sizeof(c.addr));
+	bpf_loop(list.count < XPF_HF_MAX_PREFIXES ? list.count : XPF_HF_MAX_PREFIXES, hf_prefix_step, &c, 0);
+	return c.best >= 0 && !c.except;
+}
+
+/* Whether every condition of pool term `in->term` holds (FilterTables.termMatches, same
+ * order). A global function: the verifier checks it once, on its own, and its calls as a
+ * black box — inlined into hf_chain_step, its ten list walks were explored again for every
+ * state the chain walk reached, past the 1 M instruction budget. So it looks the bank's
+ * table up itself (a pointer it is handed would be plain memory to it). */
+__noinline int hf_term_match(const struct hf_match *in)
+{
+	const struct xpf_host_filters *t;
+	const struct xpf_hf_term *e;
+	const struct hf_fields *f;
+	__u32 m, bank, ti;
+
+	if (!in)
+		return 0;
+	bank = in->bank;
+	ti = in->term;
+	f = &in->f;
+	t = bpf_map_lookup_elem(&host_filters, &bank);
+	if (!t || ti >= XPF_HF_MAX_TERMS)
+		return 0;
+	e = &t->terms[ti];
+	m = e->match;
+
+	if ((m & XPF_HF_M_PROTO) && !hf_set_has(t, e->protocols, f->protocol))
+		return 0;
+	if (m & (XPF_HF_M_SRC_PORT | XPF_HF_M_DST_PORT | XPF_HF_M_PORT)) {
+		if (!f->has_ports)
+			return 0;
+		if ((m & XPF_HF_M_DST_PORT) && !hf_range_has(t, e->dst_port, f->dport))
+			return 0;
+		if ((m & XPF_HF_M_SRC_PORT) && !hf_range_has(t, e->src_port, f->sport))
+			return 0;
+		if ((m & XPF_HF_M_PORT) && !hf_range_has(t, e->port, f->sport) && !hf_range_has(t, e->port, f->dport))
+			return 0;
+	}
+	if ((m & XPF_HF_M_DSCP) && !((e->dscp >> (in->match_dscp & HF_DSCP_MASK)) & 1))
+		return 0;
+	if ((m & XPF_HF_M_ICMP_TYPE) && !(f->is_icmp && hf_set_has(t, e->icmp_types, f->icmp_type)))
+		return 0;
+	if ((m & XPF_HF_M_ICMP_CODE) && !(f->is_icmp && hf_set_has(t, e->icmp_codes, f->icmp_code)))
+		return 0;
+	if ((m & XPF_HF_M_TCP_FLAGS) && !(f->is_tcp && hf_set_has(t, e->tcp_flags, f->tcp_flags)))
+		return 0;
+	if ((m & XPF_HF_M_IS_FRAGMENT) && !f->later_fragment)
+		return 0;
+	if ((m & XPF_HF_M_FIRST_FRAGMENT) && !f->first_fragment)
+		return 0;
+	if ((m & XPF_HF_M_LOSS_PRIORITY) &&
+	    !(in->match_lp < HF_LP_BITS && ((e->loss_priorities >> in->match_lp) & 1)))
+		return 0;
+	if ((m & XPF_HF_M_FORWARDING_CLASS) && !hf_class_has(t, e->classes, in->match_fc))
+		return 0;
+	if ((m & XPF_HF_M_PACKET_LENGTH) && !hf_range_has(t, e->packet_length, f->length))
+		return 0;
+	if ((m & XPF_HF_M_SRC_ADDR) && !hf_prefix_has(t, e->src_addr, f->family, f->src))
+		return 0;
+	if ((m & XPF_HF_M_DST_ADDR) && !hf_prefix_has(t, e->dst_addr, f->family, f->dst))
+		return 0;
+	if ((m & XPF_HF_M_ADDR) && !hf_prefix_has(t, e->addr, f->family, f->src) &&
+	    !hf_prefix_has(t, e->addr, f->family, f->dst))
+		return 0;
+	return 1;
+}
+
+/* Counts the packet (its IP datagram's bytes) in row `row` of the bank's hits. */
+static __always_inline void hf_count(const struct hf_state *s, __u32 row)
+{
+	__u32 key = s->m.bank * XPF_HF_ROWS + row;
+	struct xpf_hf_count *c = bpf_map_lookup_elem(&host_filter_hits, &key);
+
+	if (c) {
+		c->packets += 1;
+		c->bytes += s->m.f.length;
+	}
+}
+
+/* `then loss-priority` / `then forwarding-class` (FilterStage.swift's mark). */
+static __always_inline void hf_mark(struct hf_state *s, const struct xpf_hf_term *e)
+{
+	if (e->action & XPF_HF_A_LOSS_PRIORITY)
+		s->lp = e->loss_priority;
+	if (e->action & XPF_HF_A_FORWARDING_CLASS)
+		s->fc = e->forwarding_class;
+}
+
+/* Colors of three-color policing (Policing.Color). */
+#define HF_GREEN 0
+#define HF_YELLOW 1
+#define HF_RED 2
+#define HF_POLICER_ROW_OUT 0	/* two-color out of profile, three-color red */
+#define HF_POLICER_ROW_YELLOW 1
+
+static __always_inline __u64 hf_max(__u64 a, __u64 b)
+{
+	return a > b ? a : b;
+}
+
+/* Term `e`'s policer on the packet (Policer.swift's police / outOfProfile /
+ * policeThreeColor, with the bucket under the instance's spin lock instead of a
+ * compare-and-swap). Returns nonzero when the packet is to be discarded. A policer index
+ * outside the pool, or a bank without the instance, discards: a term that polices never
+ * lets more through than its policer would. */
+static __always_inline int hf_police(struct hf_state *s, const struct xpf_hf_term *e)
+{
+	__u32 p = e->policer, key;
+	struct xpf_hf_policer *pol;
+	__u64 now, bytes = s->m.f.length, c_cost, x_cost, c_depth, x_depth, w0, w1, next, p_next;
+	__u8 pre = HF_GREEN, color, marked;
+	int aware, conform;
+
+	if (p >= XPF_HF_MAX_POLICERS)
+		return 1;
+	key = s->m.bank * XPF_HF_MAX_POLICERS + p;
+	pol = bpf_map_lookup_elem(&host_filter_policers, &key);
+	if (!pol)
+		return 1;
+	now = bpf_ktime_get_ns() << HF_POLICER_TICK_SHIFT;
+	c_cost = (bytes * pol->c_cost) >> HF_POLICER_COST_SHIFT;
+	c_depth = pol->c_depth;
+	x_depth = pol->x_depth;
+	if (!(pol->flags & XPF_HF_P_THREE_COLOR)) {
+		/* GCRA: the packet fits when max(TAT, now) + cost - now <= depth. */
+		bpf_spin_lock(&pol->lock);
+		next = hf_max(pol->tat, now) + c_cost;
+		conform = next - now <= c_depth;
+		if (conform)
+			pol->tat = next;
+		bpf_spin_unlock(&pol->lock);
+		if (conform)
+			return 0;
+		hf_count(s, XPF_HF_ROW_POLICER(p, HF_POLICER_ROW_OUT));
+		if (pol->flags & XPF_HF_P_DISCARD)
+			return 1;
+		if (pol->flags & XPF_HF_P_LOSS_PRIORITY)
+			s->lp = pol->loss_priority;
+		if (pol->flags & XPF_HF_P_FORWARDING_CLASS)
+			s->fc = pol->forwarding_class;
+		return 0;
+	}
+	aware = (pol->flags & XPF_HF_P_COLOR_AWARE) != 0;
+	if (aware)
+		pre = s->lp >= XPF_HF_LP_HIGH ? HF_RED : s->lp >= HF_LP_MEDIUM_LOW ? HF_YELLOW : HF_GREEN;
+	x_cost = (bytes * pol->x_cost) >> HF_POLICER_COST_SHIFT;
+	bpf_spin_lock(&pol->lock);
+	w0 = pol->tat;
+	w1 = pol->aux;
+	if (pol->flags & XPF_HF_P_TWO_RATE) {
+		/* RFC 2698: w0 the committed bucket's TAT, w1 the peak one's. */
+		p_next = hf_max(w1, now) + x_cost;
+		next = hf_max(w0, now) + c_cost;
+		if (pre == HF_RED || p_next - now > x_depth) {
+			color = HF_RED;
+		} else if (pre == HF_YELLOW || next - now > c_depth) {
+			color = HF_YELLOW;
+			w1 = p_next;
+		} else {
+			color = HF_GREEN;
+			w0 = next;
+			w1 = p_next;
+		}
+	} else {
+		/* RFC 2697: w1 the excess tokens, filled by the time C has been full. */
+		if (w0 < now) {
+			w1 = w1 + (now - w0);
+			if (w1 > x_depth)
+				w1 = x_depth;
+			w0 = now;
+		}
+		if (pre == HF_GREEN && w0 + c_cost - now <= c_depth) {
+			color = HF_GREEN;
+			w0 += c_cost;
+		} else if (pre != HF_RED && w1 >= c_cost) {
+			color = HF_YELLOW;
+			w1 -= c_cost;
+		} else {
+			color = HF_RED;
+		}
+	}
+	pol->tat = w0;
+	pol->aux = w1;
+	bpf_spin_unlock(&pol->lock);
+	if (color == HF_YELLOW) {
+		hf_count(s, XPF_HF_ROW_POLICER(p, HF_POLICER_ROW_YELLOW));
+	} else if (color == HF_RED) {
+		hf_count(s, XPF_HF_ROW_POLICER(p, HF_POLICER_ROW_OUT));
+		if (pol->flags & XPF_HF_P_DISCARD)
+			return 1;
+	}
+	marked = color == HF_GREEN ? XPF_HF_LP_LOW : color == HF_YELLOW ? HF_LP_MEDIUM_HIGH : XPF_HF_LP_HIGH;
+	/* Color-aware: never lower what the packet had. */
+	s->lp = aware && s->lp > marked ? s->lp : marked;
+	return 0;
+}
+
+/* One chain position `pos` of the segment being run (FilterStage.swift's evaluateFilter
+ * scan with passNextTerm and the counting of applyMatch); 1 ends the walk. A global
+ * function, like hf_term_match and for the same reason: checked once on its own, while
+ * inlined in the callback its paths were explored again for every state of the walk (the
+ * marks, the queued logs, the verdict). It looks the bank's table up itself. A matched `next
+ * term` term counts, queues its log, marks, polices and sets the DSCP to write, and the
+ * walk goes on; any other matched term decides (counted, marked, policed) and stops it.
+ * The frame itself is changed after the walk (hf_segment). A pool term index out of range
+ * matches nothing. */
+__noinline int hf_step(struct hf_state *s, __u64 pos)
+{
+	const struct xpf_host_filters *t;
+	const struct xpf_hf_term *e;
+	__u32 slot, fam, ti, bank;
+
+	if (!s)
+		return 1;
+	slot = s->slot;
+	fam = s->family_index;
+	bank = s->m.bank;
+	if (pos >= XPF_HF_MAX_CHAIN || slot >= XPF_MAX_IFACES || fam > HF_FAMILY_INET6)
+		return 1;
+	t = bpf_map_lookup_elem(&host_filters, &bank);
+	if (!t)
+		return 1;
+	/* Keeps clang from checking a copy of the index other than the one it uses. */
+	barrier_var(pos);
+	ti = t->chains[slot][fam].terms[pos];
+	if (ti >= XPF_HF_MAX_TERMS)
+		return 0;
+	e = &t->terms[ti];
+	s->m.term = ti;
+	if (!hf_term_match(&s->m))
+		return 0;
+	hf_count(s, XPF_HF_ROW_TERM(ti));
+	if (e->counter < XPF_HF_MAX_COUNTERS)
+		hf_count(s, XPF_HF_ROW_COUNTER(e->counter));
+	if (e->terminal == XPF_HF_NEXT) {
+		/* Its log waits for the action the wire sees; more than the queue holds are lost. */
+		if ((e->action & (XPF_HF_A_LOG | XPF_HF_A_SYSLOG)) && s->n_logs < XPF_HF_MAX_PENDING_LOGS)
+			s->logs[s->n_logs++] = ti;
+		hf_mark(s, e);
+		if ((e->action & XPF_HF_A_POLICE) && hf_police(s, e)) {
+			s->verdict = HF_SEG_POLICED;
+			return 1;
+		}
+		if (e->action & XPF_HF_A_DSCP)
+			s->dscp_rewrite = e->dscp_rewrite & HF_DSCP_MASK;
+		return 0;
+	}
+	s->decided = ti;
+	hf_mark(s, e);
+	if ((e->action & XPF_HF_A_POLICE) && hf_police(s, e)) {
+		s->verdict = HF_SEG_POLICED;
+		return 1;
+	}
+	if (e->terminal == XPF_HF_ACCEPT) {
+		s->verdict = HF_SEG_ACCEPT;
+		if (e->action & XPF_HF_A_DSCP)
+			s->dscp_rewrite = e->dscp_rewrite & HF_DSCP_MASK;
+	} else {
+		s->verdict = e->terminal == XPF_HF_REJECT ? HF_SEG_REJECT : HF_SEG_DISCARD;
+	}
+	return 1;
+}
+
+/* bpf_loop's context for the walks over an hf_state, which lives in hf_state_scratch (a
+ * callback's context must be on the stack; the state is too large for it). */
+struct hf_loop_ctx {
+	struct hf_state *s;
+};
+
+/* The chain walk's bpf_loop callback: position s->pos + i (hf_step). */
+static long hf_chain_step(__u64 i, void *arg)
+{
+	struct hf_state *s = ((struct hf_loop_ctx *)arg)->s;
+
+	return hf_step(s, (__u64)s->pos + i) ? 1 : 0; /* a callback returns 0 or 1 */
+}
+
+/* The record of logging term `ti` for the packet, naming `wire`. A full ring drops it. */
+static __always_inline void hf_log(const struct hf_state *s, __u32 ti, __u8 wire)
+{
+	const struct hf_fields *f = &s->m.f;
+	struct xpf_host_filter_log *r;
+	const struct xpf_host_filters *t;
+	const struct xpf_hf_term *e;
+	__u32 bank = s->m.bank;
+
+	t = bpf_map_lookup_elem(&host_filters, &bank);
+	if (!t || ti >= XPF_HF_MAX_TERMS)
+		return;
+	e = &t->terms[ti];
+	if (!(e->action & (XPF_HF_A_LOG | XPF_HF_A_SYSLOG)))
+		return;
+	r = bpf_ringbuf_reserve(&host_filter_log, sizeof(*r), 0);
+	if (!r)
+		return;
+	r->generation = t->generation;
+	r->filter = e->filter;
+	r->snapshot_term = e->snapshot_term;
+	r->family = f->family;
+	r->protocol = f->protocol;
+	r->icmp_type = f->is_icmp ? f->icmp_type : 0;
+	r->action = wire;
+	r->slot = s->slot;
+	r->pad = 0;
+	r->ip_length = f->length;
+	r->sport = f->has_ports ? f->sport : 0;
+	r->dport = f->has_ports ? f->dport : 0;
+	__builtin_memcpy(r->src, f->src, sizeof(r->src));
+	__builtin_memcpy(r->dst, f->dst, sizeof(r->dst));
+	bpf_ringbuf_submit(r, 0);
+}
+
+/* The queued `next term` logs, in order (a bpf_loop callback over s->logs). */
+static long hf_log_step(__u64 i, void *arg)
+{
+	struct hf_state *s = ((struct hf_loop_ctx *)arg)->s;
+
+	if (i >= XPF_HF_MAX_PENDING_LOGS)
+		return 1;
+	hf_log(s, s->logs[i], s->wire);
+	return 0;
+}
+
+/* The segment's logs naming `wire`: the deciding term's, then the queued ones (the order
+ * of evaluateFilter: applyMatch's log, then logChain). */
+static __always_inline void hf_logs(struct hf_state *s, __u8 wire)
+{
+	struct hf_loop_ctx c = {.s = s};
+
+	if (s->decided != XPF_HF_NONE)
+		hf_log(s, s->decided, wire);
+
+	s->wire = wire;
+	bpf_loop(s->n_logs < XPF_HF_MAX_PENDING_LOGS ? s->n_logs : XPF_HF_MAX_PENDING_LOGS, hf_log_step, &c, 0);
+}
+
+/* One's complement sum folded to the 16-bit checksum, in memory order (the internet
+ * checksum is byte-order independent: sums of words as loaded store back right). */
+static __always_inline __u16 hf_csum_fold(__u64 sum)
+{
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+#define VLAN_L3_OFFSET (sizeof(struct ethhdr) + sizeof(struct vlan_tag)) /* the furthest l3 starts */
+#define IPV4_CHECKSUM_OFFSET 10
+#define IPV6_DSCP_SHIFT 22	     /* in the first word: version 4 bits, traffic class 8, flow 20 */
+#define IPV6_DSCP_CLEAR 0xf03fffff
+#define IPV4_DSCP_CLEAR 0xff03	     /* version/IHL and TOS as one word: all but the DSCP */
+
+/* `then dscp N` into the frame, once its segment accepted the packet (or before a reject
+ * quotes it): IPv4's TOS with the header checksum updated (RFC 1624 eqn 3), IPv6's traffic
+ * class; the ECN bits stay. Later terms of the same filter still match the DSCP the filter
+ * found (FilterFields is read once per filter); lo0's filter sees the new one. */
+static __always_inline void hf_rewrite_dscp(struct xdp_md *ctx, struct hf_state *s, __u32 l3off)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u8 dscp, *l3;
+	__u32 sum;
+	__u16 old, new;
+
+	if (s->dscp_rewrite == HF_NO_REWRITE)
+		return;
+	dscp = s->dscp_rewrite & HF_DSCP_MASK;
+	s->dscp_rewrite = HF_NO_REWRITE;
+	if (l3off > VLAN_L3_OFFSET)
+		return;
+	l3 = data + l3off;
+	if (s->m.f.family == 4) {
+		if ((void *)(l3 + IPV4_HEADER_BYTES) > data_end)
+			return;
+		old = ((__u16)l3[0] << 8) | l3[1];
+		new = (old & IPV4_DSCP_CLEAR) | ((__u16)dscp << IPV4_DSCP_SHIFT);
+		l3[1] = new & 0xff;
+		sum = (__u16)~(((__u16)l3[IPV4_CHECKSUM_OFFSET] << 8) | l3[IPV4_CHECKSUM_OFFSET + 1]);
+		sum += (__u16)~old;
+		sum += new;
+		sum = (sum & 0xffff) + (sum >> 16);
+		sum = (sum & 0xffff) + (sum >> 16);
+		sum = (__u16)~sum;
+		l3[IPV4_CHECKSUM_OFFSET] = sum >> 8;
+		l3[IPV4_CHECKSUM_OFFSET + 1] = sum & 0xff;
+	} else {
+		__u32 w;
+
+		if ((void *)(l3 + sizeof(__u32)) > data_end)
+			return;
+		w = ((__u32)l3[0] << 24) | ((__u32)l3[1] << 16);
+		w = (w & IPV6_DSCP_CLEAR) | ((__u32)dscp << IPV6_DSCP_SHIFT);
+		l3[0] = w >> 24;
+		l3[1] = (w >> 16) & 0xff;
+	}
+	s->m.f.dscp = dscp;
+}
+
+/* ---- reject: the reply, built in hf_reply_scratch and sent with XDP_TX ---- */
+
+#define ETH_GROUP_BIT 0x01	/* I/G bit of the destination MAC: multicast or broadcast */
+#define ICMP_ECHO_REQUEST 8
+#define ICMP_INFO_FIRST 13	/* timestamp … address mask reply: informational, answerable */
+#define ICMP_INFO_LAST 18
+#define ICMPV6_INFORMATIONAL 128 /* ICMPv6 types below are errors */
+#define ICMPV6_REDIRECT 137
+#define IPV4_NET_ZERO 0
+#define IPV4_LOOPBACK_NET 127
+#define IPV4_CLASS_D_NIBBLE 0xe
+#define IPV6_MULTICAST_BYTE 0xff
+#define ICMPV4_UNREACH 3	/* RejectReply.unreachableV4 */
+#define ICMPV6_UNREACH 1	/* RejectReply.unreachableV6 */
+#define ICMPV4_ADMIN_PROHIBITED 13
+#define ICMPV6_ADMIN_PROHIBITED 1
+#define ICMP_HEADER_BYTES 8
+#define ICMPV4_QUOTE_PAYLOAD 8	/* bytes of the datagram's payload quoted after its header */
+#define ICMPV4_TOS 0xc0		/* internetwork control, as ICMPError.build */
+#define REPLY_TTL 64		/* TTL / hop limit of every reply (Linux's default) */
+#define IPV4_DONT_FRAGMENT 0x40 /* in the flags byte */
+#define TCP_HEADER_BYTES 20
+#define TCP_DATA_OFFSET_NO_OPTIONS 0x50
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_RST 0x04
+#define TCP_SEQ_OFFSET 4
+#define TCP_ACK_OFFSET 8
+#define TCP_DATA_OFFSET_BYTE 12
+#define TCP_CHECKSUM_OFFSET 16
+/* ICMPv6 errors quote the offending packet; ICMPError.build quotes up to the minimum MTU,
+ * the program at most this many bytes (all the headers anyone reads, and a bounded copy and
+ * checksum for the verifier; RFC 4443 §2.4(c) asks only "as much as possible"). */
+#define ICMPV6_QUOTE_MAX 256
+#define ICMPV6_REPLY_HEADERS (HF_IPV6_HEADER_BYTES + ICMP_HEADER_BYTES)
+#define ICMPV4_QUOTE_MAX (60 + ICMPV4_QUOTE_PAYLOAD) /* the longest IPv4 header and 8 bytes */
+#define ICMPV4_REPLY_HEADERS (IPV4_HEADER_BYTES + ICMP_HEADER_BYTES)
+#define CSUM_ALIGN 3 /* bpf_csum_diff sums whole 32-bit words: lengths round up over zeroes */
+
+/* ICMPError.allowed: no error about a later fragment, a link-level multicast/broadcast, an
+ * ICMP error (or ICMPv6 redirect), a packet to a multicast/broadcast address or from an
+ * address that names no single host. */
+static __always_inline int hf_reply_allowed(struct xdp_md *ctx, const struct hf_fields *f)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u8 *mac = data;
+	__u32 src, dst;
+	const __u8 *s6 = (const __u8 *)f->src, *d6 = (const __u8 *)f->dst;
+
+	if (f->later_fragment || (void *)(mac + 1) > data_end || (mac[0] & ETH_GROUP_BIT))
+		return 0;
+	if (f->family == 4) {
+		if (f->protocol == IPPROTO_ICMP &&
+		    !(f->is_icmp && (f->icmp_type == ICMP_ECHO_REPLY || f->icmp_type == ICMP_ECHO_REQUEST ||
+				     in_range(f->icmp_type, ICMP_INFO_FIRST, ICMP_INFO_LAST))))
+			return 0;
+		src = bpf_ntohl(f->src[0]);
+		dst = bpf_ntohl(f->dst[0]);
+		if ((dst >> 28) == IPV4_CLASS_D_NIBBLE || dst == IPV4_LIMITED_BROADCAST)
+			return 0;
+		if ((src >> 24) == IPV4_NET_ZERO || (src >> 24) == IPV4_LOOPBACK_NET || (src >> 28) >= IPV4_CLASS_D_NIBBLE)
+			return 0;
+		return 1;
+	}
+	if (f->protocol == IPPROTO_ICMPV6 &&
+	    !(f->is_icmp && f->icmp_type >= ICMPV6_INFORMATIONAL && f->icmp_type != ICMPV6_REDIRECT))
+		return 0;
+	if (d6[0] == IPV6_MULTICAST_BYTE || s6[0] == IPV6_MULTICAST_BYTE)
+		return 0;
+	if (f->src[0] == 0 && f->src[1] == 0 && f->src[2] == 0 && (f->src[3] == 0 || f->src[3] == bpf_htonl(1)))
+		return 0;
+	return 1;
+}
+
+/* Resizes the frame to `l3off + len` bytes, stores the reply from the scratch over its IP
+ * packet and swaps the MAC addresses (the reply goes back to the sender from the address
+ * it was sent to; a VLAN tag stays). Nonzero when the frame cannot take it. */
+static __always_inline int hf_reply_send(struct xdp_md *ctx, __u8 *b, __u64 l3off, __u64 len)
+{
+	void *data, *data_end;
+	struct ethhdr *eth;
+	__u8 mac[ETH_ALEN];
+	int delta = (int)(l3off + len) - (int)bpf_xdp_get_buff_len(ctx);
+
+	barrier_var(len);
+	if (len == 0 || len > HF_REPLY_ORIG || l3off > VLAN_L3_OFFSET)
+		return -1;
+	if (delta && bpf_xdp_adjust_tail(ctx, delta))
+		return -1;
+	if (bpf_xdp_store_bytes(ctx, l3off, b, len))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return -1;
+	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, mac, ETH_ALEN);
+	return 0;
+}
+
+/* The sum of the words of b[off, off + len) (len rounded up to whole words, over zeroes
+ * the caller wrote). Lengths passed to helpers are 64-bit in this part of the file: with
+ * 32-bit ones clang checks a zero-extended copy and passes the unextended register. */
+static __always_inline __u64 hf_sum(__u8 *b, __u64 off, __u64 len)
+{
+	__s64 r;
+
+	len = (len + CSUM_ALIGN) & ~CSUM_ALIGN;
+	barrier_var(len);
+	if (off > HF_REPLY_BYTES || len > HF_REPLY_BYTES - off || len == 0)
+		return 0;
+	r = bpf_csum_diff(NULL, 0, (__be32 *)(b + off), len, 0);
+	return r < 0 ? 0 : (__u32)r;
+}
+
+/* Reject.buildTCPReset into the scratch, then sent: to a segment with ACK <SEQ=SEG.ACK>
+ * <CTL=RST>, else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK> (RFC 9293 §3.10.7.1); the
+ * segment's IP options or extension headers and TCP options go. Nonzero: not sent. */
+static __always_inline int hf_reply_rst(struct xdp_md *ctx, struct hf_state *s, __u8 *b)
+{
+	const struct hf_fields *f = &s->m.f;
+	__u32 l3off = s->l3off, l4off = s->l4off, l4_len = s->l4_len;
+	__u8 *o = b + HF_REPLY_ORIG, *tcp, flags, hdr;
+	__u32 seq, ack, seg_len;
+	__u64 doff, ip_len;
+	__u64 sum;
+
+	if (f->is_tcp == 0 || (f->tcp_flags & TCP_FLAG_RST) || l4_len < TCP_HEADER_BYTES || l4off > 0xffff)
+		return -1;
+	if (bpf_xdp_load_bytes(ctx, l3off + l4off, o, TCP_HEADER_BYTES))
+		return -1;
+	doff = (__u32)(o[TCP_DATA_OFFSET_BYTE] >> 4) * 4;
+	if (doff < TCP_HEADER_BYTES || doff > l4_len)
+		return -1;
+	flags = o[TCP_FLAGS_OFFSET];
+	seq = ((__u32)o[TCP_SEQ_OFFSET] << 24) | ((__u32)o[TCP_SEQ_OFFSET + 1] << 16) |
+	      ((__u32)o[TCP_SEQ_OFFSET + 2] << 8) | o[TCP_SEQ_OFFSET + 3];
+	ack = ((__u32)o[TCP_ACK_OFFSET] << 24) | ((__u32)o[TCP_ACK_OFFSET + 1] << 16) |
+	      ((__u32)o[TCP_ACK_OFFSET + 2] << 8) | o[TCP_ACK_OFFSET + 3];
+	/* SEG.LEN: the data, plus one for SYN and one for FIN (RFC 9293 §3.4). */
+	seg_len = l4_len - doff + ((flags & TCP_FLAG_SYN) ? 1 : 0) + ((flags & TCP_FLAG_FIN) ? 1 : 0);
+	hdr = f->family == 4 ? IPV4_HEADER_BYTES : HF_IPV6_HEADER_BYTES;
+	ip_len = hdr + TCP_HEADER_BYTES;
+	__builtin_memset(b, 0, HF_IPV6_HEADER_BYTES + TCP_HEADER_BYTES);
+	if (f->family == 4) {
+		b[0] = 0x45; /* version 4, IHL 5 */
+		b[2] = ip_len >> 8;
+		b[3] = ip_len & 0xff;
+		b[6] = IPV4_DONT_FRAGMENT;
+		b[8] = REPLY_TTL;
+		b[9] = IPPROTO_TCP;
+		__builtin_memcpy(b + 12, &f->dst[0], sizeof(__u32));
+		__builtin_memcpy(b + 16, &f->src[0], sizeof(__u32));
+		sum = hf_sum(b, 0, IPV4_HEADER_BYTES);
+		*(__u16 *)(b + IPV4_CHECKSUM_OFFSET) = hf_csum_fold(sum);
+		sum = hf_sum(b, 12, 2 * sizeof(__u32));
+		tcp = b + IPV4_HEADER_BYTES;
+	} else {
+		b[0] = 0x60; /* version 6 */
+		b[5] = TCP_HEADER_BYTES;
+		b[6] = IPPROTO_TCP;
+		b[7] = REPLY_TTL;
+		__builtin_memcpy(b + 8, f->dst, 4 * sizeof(__u32));
+		__builtin_memcpy(b + 24, f->src, 4 * sizeof(__u32));
+		sum = hf_sum(b, 8, 8 * sizeof(__u32));
+		tcp = b + HF_IPV6_HEADER_BYTES;
+	}
+	/* Ports swapped; no options, no data, window 0, urgent pointer 0. */
+	tcp[0] = o[2];
+	tcp[1] = o[3];
+	tcp[2] = o[0];
+	tcp[3] = o[1];
+	if (flags & TCP_FLAG_ACK) {
+		__builtin_memcpy(tcp + TCP_SEQ_OFFSET, o + TCP_ACK_OFFSET, sizeof(__u32));
+		tcp[TCP_FLAGS_OFFSET] = TCP_FLAG_RST;
+	} else {
+		ack = seq + seg_len;
+		tcp[TCP_ACK_OFFSET] = ack >> 24;
+		tcp[TCP_ACK_OFFSET + 1] = (ack >> 16) & 0xff;
+		tcp[TCP_ACK_OFFSET + 2] = (ack >> 8) & 0xff;
+		tcp[TCP_ACK_OFFSET + 3] = ack & 0xff;
+		tcp[TCP_FLAGS_OFFSET] = TCP_FLAG_RST | TCP_FLAG_ACK;
+	}
+	tcp[TCP_DATA_OFFSET_BYTE] = TCP_DATA_OFFSET_NO_OPTIONS;
+	/* Pseudo-header: the addresses summed above, the protocol and the TCP length. */
+	sum += bpf_htons(IPPROTO_TCP) + bpf_htons(TCP_HEADER_BYTES);
+	sum += hf_sum(b, hdr, TCP_HEADER_BYTES);
+	*(__u16 *)(tcp + TCP_CHECKSUM_OFFSET) = hf_csum_fold(sum);
+	return hf_reply_send(ctx, b, l3off, ip_len);
+}
+
+/* ICMPError.build into the scratch, then sent: destination unreachable (`code`) from the
+ * box's address the packet was sent to, quoting IPv4's header (options too) and 8 bytes,
+ * or up to ICMPV6_QUOTE_MAX bytes of the IPv6 packet. Nonzero: not sent. */
+static __always_inline int hf_reply_icmp(struct xdp_md *ctx, struct hf_state *s, __u8 *b, __u8 code)
+{
+	const struct hf_fields *f = &s->m.f;
+	__u32 l3off = s->l3off;
+	__u64 quoted, total, ihl, frame = bpf_xdp_get_buff_len(ctx); /* 64-bit: see hf_sum */
+	__u64 sum;
+	__u8 first;
+
+	if (frame <= l3off || l3off > VLAN_L3_OFFSET)
+		return -1;
+	frame -= l3off; /* bytes of the IP packet in the frame */
+	if (f->family == 4) {
+		if (bpf_xdp_load_bytes(ctx, l3off, &first, 1))
+			return -1;
+		ihl = (__u32)(first & IPV4_IHL_MASK) * 4;
+		if (ihl < IPV4_HEADER_BYTES || f->length < ihl)
+			return -1;
+		quoted = ihl + (f->length - ihl < ICMPV4_QUOTE_PAYLOAD ? f->length - ihl : ICMPV4_QUOTE_PAYLOAD);
+		barrier_var(quoted);
+		if (quoted > frame || quoted > ICMPV4_QUOTE_MAX || quoted == 0)
+			return -1;
+		/* Zeroes after the quote for the word-wise checksum. */
+		__builtin_memset(b + ICMPV4_REPLY_HEADERS + ICMPV4_QUOTE_MAX, 0, sizeof(__u32));
+		if (bpf_xdp_load_bytes(ctx, l3off, b + ICMPV4_REPLY_HEADERS, quoted))
+			return -1;
+		__builtin_memset(b + ICMPV4_REPLY_HEADERS + quoted, 0, sizeof(__u32));
+		total = ICMPV4_REPLY_HEADERS + quoted;
+		__builtin_memset(b, 0, ICMPV4_REPLY_HEADERS);
+		b[0] = 0x45;
+		b[1] = ICMPV4_TOS;
+		b[2] = total >> 8;
+		b[3] = total & 0xff;
+		b[8] = REPLY_TTL;
+		b[9] = IPPROTO_ICMP;
+		__builtin_memcpy(b + 12, &f->dst[0], sizeof(__u32));
+		__builtin_memcpy(b + 16, &f->src[0], sizeof(__u32));
+		*(__u16 *)(b + IPV4_CHECKSUM_OFFSET) = hf_csum_fold(hf_sum(b, 0, IPV4_HEADER_BYTES));
+		b[IPV4_HEADER_BYTES] = ICMPV4_UNREACH;
+		b[IPV4_HEADER_BYTES + 1] = code;
+		*(__u16 *)(b + IPV4_HEADER_BYTES + 2) =
+			hf_csum_fold(hf_sum(b, IPV4_HEADER_BYTES, ICMP_HEADER_BYTES + quoted));
+		return hf_reply_send(ctx, b, l3off, total);
+	}
+	quoted = f->length < frame ? f->length : frame;
+	if (quoted > ICMPV6_QUOTE_MAX)
+		quoted = ICMPV6_QUOTE_MAX;
+	/* The checks below on the register the helpers get (clang may test a copy). */
+	barrier_var(quoted);
+	if (quoted < HF_IPV6_HEADER_BYTES || quoted > ICMPV6_QUOTE_MAX)
+		return -1;
+	if (bpf_xdp_load_bytes(ctx, l3off, b + ICMPV6_REPLY_HEADERS, quoted))
+		return -1;
+	__builtin_memset(b + ICMPV6_REPLY_HEADERS + quoted, 0, sizeof(__u32));
+	__builtin_memset(b, 0, ICMPV6_REPLY_HEADERS);
+	b[0] = 0x60;
+	b[4] = (ICMP_HEADER_BYTES + quoted) >> 8;
+	b[5] = (ICMP_HEADER_BYTES + quoted) & 0xff;
+	b[6] = IPPROTO_ICMPV6;
+	b[7] = REPLY_TTL;
+	__builtin_memcpy(b + 8, f->dst, 4 * sizeof(__u32));
+	__builtin_memcpy(b + 24, f->src, 4 * sizeof(__u32));
+	b[HF_IPV6_HEADER_BYTES] = ICMPV6_UNREACH;
+	b[HF_IPV6_HEADER_BYTES + 1] = code;
+	/* Pseudo-header: addresses, upper-layer length, next header. */
+	sum = hf_sum(b, 8, 8 * sizeof(__u32)) + bpf_htons(ICMP_HEADER_BYTES + quoted) + bpf_htons(IPPROTO_ICMPV6);
+	sum += hf_sum(b, HF_IPV6_HEADER_BYTES, ICMP_HEADER_BYTES + quoted);
+	*(__u16 *)(b + HF_IPV6_HEADER_BYTES + 2) = hf_csum_fold(sum);
+	return hf_reply_send(ctx, b, l3off, ICMPV6_REPLY_HEADERS + quoted);
+}
+
+/* RejectReply.filter's ICMP code for reject reason `reason`, IPv4 or IPv6. */
+static __always_inline __u8 hf_reject_code(__u8 reason, int v4)
+{
+	switch (reason) {
+	case HF_REJECT_NETWORK_UNREACHABLE:
+	case HF_REJECT_NO_ROUTE:
+		return 0; /* network unreachable; ICMPv6 no route */
+	case HF_REJECT_HOST_UNREACHABLE:
+	case HF_REJECT_ADDRESS_UNREACHABLE:
+		return v4 ? 1 : 3;
+	case HF_REJECT_PROTOCOL_UNREACHABLE:
+		return v4 ? 2 : 1;
+	case HF_REJECT_PORT_UNREACHABLE:
+		return v4 ? 3 : 4;
+	case HF_REJECT_FRAGMENTATION_NEEDED:
+		return v4 ? 4 : 1;
+	case HF_REJECT_SOURCE_ROUTE_FAILED:
+		return v4 ? 5 : 1;
+	case HF_REJECT_NETWORK_UNKNOWN:
+		return v4 ? 6 : 0;
+	case HF_REJECT_HOST_UNKNOWN:
+		return v4 ? 7 : 3;
+	case HF_REJECT_NETWORK_PROHIBITED:
+		return v4 ? 9 : 1;
+	case HF_REJECT_HOST_PROHIBITED:
+		return v4 ? 10 : 1;
+	case HF_REJECT_BEYOND_SCOPE:
+		return v4 ? 13 : 2;
+	default: /* administratively-prohibited, tcp-reset to anything but TCP */
+		return v4 ? ICMPV4_ADMIN_PROHIBITED : ICMPV6_ADMIN_PROHIBITED;
+	}
+}
+
+/* The deciding term's reject (Pipeline.reject with RejectReply.filter): a RST for
+ * tcp-reset on TCP, else the reason's unreachable. Nonzero: nothing sent (the frame may
+ * be the reply half-built: the caller drops it either way). A function of its own (not
+ * inlined) for the stack: the replies' locals would otherwise add to every caller's. */
+static __noinline int hf_reject(struct xdp_md *ctx, struct hf_state *s)
+{
+	__u32 zero = 0, ti = s->decided, bank = s->m.bank;
+	const struct xpf_host_filters *t = bpf_map_lookup_elem(&host_filters, &bank);
+	struct hf_reply_buf *scratch;
+	__u8 reason;
+
+	if (!t || ti >= XPF_HF_MAX_TERMS || !hf_reply_allowed(ctx, &s->m.f))
+		return -1;
+	reason = t->terms[ti].reject_reason;
+	scratch = bpf_map_lookup_elem(&hf_reply_scratch, &zero);
+	if (!scratch)
+		return -1;
+	if (s->m.f.protocol == IPPROTO_TCP && reason == XPF_HF_REJECT_TCP_RESET)
+		return hf_reply_rst(ctx, s, scratch->b);
+	return hf_reply_icmp(ctx, s, scratch->b, hf_reject_code(reason, s->m.f.family == 4));
+}
+
+#define HF_L4_READ 14 /* bytes of the L4 header the conditions read: TCP up to its flags */
+
+/* FilterFields' L4 fields and DSCP of the packet (the rest the caller copied in), read from
+ * the frame with bpf_xdp_load_bytes at the offsets the parse found: no packet pointer is
+ * needed, which keeps this out of the callers' verification (hf_segment is global). The
+ * L4 fields only when the header is there (bytes in the frame and in the datagram) and the
+ * packet is not a later fragment. */
+static __always_inline void hf_fields_read(struct xdp_md *ctx, struct hf_state *s)
+{
+	struct hf_fields *f = &s->m.f;
+	__u8 b[HF_L4_READ] = {}, ip[2];
+	__u32 l4 = s->l3off + s->l4off;
+
+	if (bpf_xdp_load_bytes(ctx, s->l3off, ip, sizeof(ip)) == 0)
+		f->dscp = (f->family == 4 ? ip[1] : (__u8)((ip[0] << 4) | (ip[1] >> 4))) >> IPV4_DSCP_SHIFT;
+	f->has_ports = f->is_tcp = f->is_icmp = 0;
+	if (f->later_fragment)
+		return;
+	if ((f->protocol == IPPROTO_TCP || f->protocol == IPPROTO_UDP) && s->l4_len >= L4_PORTS_BYTES &&
+	    bpf_xdp_load_bytes(ctx, l4, b, L4_PORTS_BYTES) == 0) {
+		f->has_ports = 1;
+		f->sport = ((__u16)b[L4_SRC_PORT_OFFSET] << 8) | b[L4_SRC_PORT_OFFSET + 1];
+		f->dport = ((__u16)b[L4_DST_PORT_OFFSET] << 8) | b[L4_DST_PORT_OFFSET + 1];
+	}
+	if (f->protocol == IPPROTO_TCP && s->l4_len >= TCP_FLAGS_OFFSET + 1 &&
+	    bpf_xdp_load_bytes(ctx, l4, b, TCP_FLAGS_OFFSET + 1) == 0) {
+		f->is_tcp = 1;
+		f->tcp_flags = b[TCP_FLAGS_OFFSET];
+	}
+	if (((f->protocol == IPPROTO_ICMP && f->family == 4) || (f->protocol == IPPROTO_ICMPV6 && f->family == 6)) &&
+	    s->l4_len >= ICMP_TYPE_CODE_BYTES && bpf_xdp_load_bytes(ctx, l4, b, ICMP_TYPE_CODE_BYTES) == 0) {
+		f->is_icmp = 1;
+		f->icmp_type = b[0];
+		f->icmp_code = b[1];
+	}
+}
+
+/* Runs chain positions [first, end) of the packet's chain (one filter: the interface's or
+ * lo0's) and acts on the outcome. -1: accepted, the packet goes on; else the XDP action
+ * (counted here). A global function: verified once, not again for every state its callers
+ * reach it in (with the reject's replies and the logs inlined that passed the budget). */
+__noinline int hf_segment(struct xdp_md *ctx, struct hf_state *s, __u32 first, __u32 end)
+{
+	struct hf_loop_ctx c = {.s = s};
+	__u32 l3off;
+	int sent, v;
+
+	if (!s || !ctx)
+		return XDP_DROP;
+	l3off = s->l3off;
+	hf_fields_read(ctx, s);
+	s->pos = first;
+	s->verdict = HF_SEG_NONE;
+	s->decided = XPF_HF_NONE;
+	s->n_logs = 0;
+	s->m.match_lp = s->lp;
+	s->m.match_fc = s->fc;
+	s->m.match_dscp = s->m.f.dscp;
+	bpf_loop(end - first, hf_chain_step, &c, 0);
+	switch (s->verdict) {
+	case HF_SEG_ACCEPT:
+		hf_rewrite_dscp(ctx, s, l3off);
+		hf_logs(s, XPF_HF_ACCEPT);
+		v = -1;
+		break;
+	case HF_SEG_REJECT:
+		/* A `next term` rewrite reaches the frame the reply quotes, as in the workers. */
+		hf_rewrite_dscp(ctx, s, l3off);
+		sent = hf_reject(ctx, s) == 0;
+		hf_logs(s, sent ? XPF_HF_REJECT : XPF_HF_DISCARD);
+		count(sent ? XPF_XDP_TX_HOST_REJECT : XPF_XDP_DROP_HOST_FILTER);
+		v = sent ? XDP_TX : XDP_DROP;
+		break;
+	case HF_SEG_POLICED:
+		hf_logs(s, XPF_HF_DISCARD);
+		count(XPF_XDP_DROP_HOST_POLICER);
+		v = XDP_DROP;
+		break;
+	default: /* a discard term, or none decided: the implicit discard */
+		hf_logs(s, XPF_HF_DISCARD);
+		count(XPF_XDP_DROP_HOST_FILTER);
+		v = XDP_DROP;
+		break;
+	}
+	return v; /* the marks and the DSCP stay in `s` for lo0's segment */
+}
+
+/* A packet to one of the box's addresses, arriving on interface `slot` with its IP header
+ * `l3off` bytes into the frame, in the order of xpf_bpf_abi.h: the interface's input
+ * filter, then host-inbound-traffic and the junos-host policies, then lo0's input filter.
+ * The bank word is read once here: every table the packet meets is of that bank.
+ * XDP_PASS (counted PASS_LOCAL), XDP_DROP or XDP_TX (a reject's reply), counted. Not
+ * inlined, nor host_inbound_check: each has a stack frame of its own (the filters' state
+ * and the junos-host passes' contexts), and one copy serves IPv4 and IPv6. */
+static __noinline int host_bound_verdict(struct xdp_md *ctx, __u32 slot, const struct host_packet *p,
+					 void *data_end, __u32 l3off)
+{
+	__u32 zero = 0, bank = XPF_HOST_INBOUND_BANKS, n = 0, lo0 = 0, fam;
+	__u32 *current = bpf_map_lookup_elem(&host_inbound_bank, &zero);
+	const struct xpf_host_filters *t = NULL;
+	struct hf_state *s = NULL;
+	int v, refused;
+
+	if (current)
+		bank = *(volatile __u32 *)current;
+	/* Decided before the interface's filter runs, applied after it: hf_segment may rewrite
+	 * the frame (a DSCP, a reply), after which the verifier knows no packet pointer, and
+	 * nothing the filter does changes what host-inbound-traffic decides. */
+	refused = host_inbound_check(bank, slot, p, data_end);
+	fam = p->family_bit == XPF_HOST_INBOUND_FAMILY_INET ? HF_FAMILY_INET : HF_FAMILY_INET6;
+	if (bank < XPF_HOST_INBOUND_BANKS && slot < XPF_MAX_IFACES)
+		t = bpf_map_lookup_elem(&host_filters, &bank);
+	if (t)
+		s = bpf_map_lookup_elem(&hf_state_scratch, &zero);
+	if (t && s) {
+		const struct xpf_hf_chain *chain;
+
+		/* slot < XPF_MAX_IFACES here, but clang's code checks another copy of it: the
+		 * barrier makes it mask the one the verifier follows (a power of two). */
+		barrier_var(slot);
+		chain = &t->chains[slot & (XPF_MAX_IFACES - 1)][fam];
+
+		n = chain->n;
+		n = n < XPF_HF_MAX_CHAIN ? n : XPF_HF_MAX_CHAIN;
+		lo0 = chain->lo0_start;
+		lo0 = lo0 < n ? lo0 : n;
+		__builtin_memset(s, 0, sizeof(*s));
+		/* The rest of the fields hf_segment reads from the frame (hf_fields_read). */
+		__builtin_memcpy(s->m.f.src, p->src, sizeof(s->m.f.src));
+		__builtin_memcpy(s->m.f.dst, p->dst, sizeof(s->m.f.dst));
+		s->m.f.family = p->family_bit == XPF_HOST_INBOUND_FAMILY_INET ? 4 : 6;
+		s->m.f.protocol = p->protocol;
+		s->m.f.length = p->length;
+		s->m.f.later_fragment = p->later_fragment;
+		s->m.f.first_fragment = p->first_fragment && !p->later_fragment;
+		s->m.bank = bank;
+		s->slot = slot;
+		s->family_index = fam;
+		/* Every packet starts low and best-effort (FilterStage.inputFilterStage). */
+		s->lp = XPF_HF_LP_LOW;
+		s->fc = XPF_HF_CLASS_BEST_EFFORT;
+		s->dscp_rewrite = HF_NO_REWRITE;
+		s->l3off = l3off;
+		s->l4off = p->l4_off;
+		s->l4_len = p->l4_len;
+	}
+	if (s && lo0 > 0) {
+		v = hf_segment(ctx, s, 0, lo0);
+		if (v >= 0)
+			return v;
+	}
+	if (refused >= 0) {
+		count(refused);
+		return XDP_DROP;
+	}
+	if (s && lo0 < n) {
+		v = hf_segment(ctx, s, lo0, n);
+		if (v >= 0)
+			return v;
+	}
+	return pass(XPF_XDP_PASS_LOCAL);
 }
 
 /* Verdict for an IPv4 packet whose header starts at `l3`:
  * XDP_PASS (counted here) or -1 for transit. */
-static __always_inline int triage_ipv4(void *l3, void *data_end, __u32 slot)
+static __always_inline int triage_ipv4(struct xdp_md *ctx, void *l3, void *data_end, __u32 slot, __u32 l3off)
 {
 	struct iphdr *iph = l3;
 	struct host_packet hp;
@@ -533,15 +1688,18 @@ static __always_inline int triage_ipv4(void *l3, void *data_end, __u32 slot)
 		hp.protocol = iph->protocol;
 		frag = bpf_ntohs(iph->frag_off) & IPV4_FRAG_OFFSET_MASK;
 		hp.later_fragment = frag != 0;
+		hp.first_fragment = frag == 0 && (bpf_ntohs(iph->frag_off) & IPV4_MORE_FRAGMENTS);
 		hp.l4 = l3 + ihl_bytes;
+		hp.l4_off = ihl_bytes;
 		tot_len = bpf_ntohs(iph->tot_len);
+		hp.length = tot_len;
 		hp.l4_len = tot_len > ihl_bytes ? tot_len - ihl_bytes : 0;
 		/* RFC 1858: a TCP fragment at offset 8 rewrites the first one's flags. */
 		if (frag == IPV4_FRAG_OVERLAPS_TCP_FLAGS && hp.protocol == IPPROTO_TCP) {
 			count(XPF_XDP_DROP_HOST_INBOUND);
 			return XDP_DROP;
 		}
-		return host_inbound_verdict(slot, &hp, data_end);
+		return host_bound_verdict(ctx, slot, &hp, data_end, l3off);
 	}
 
 	return -1;
@@ -551,7 +1709,7 @@ static __always_inline int triage_ipv4(void *l3, void *data_end, __u32 slot)
  * layer and fills `p`'s protocol and L4 start, or marks a non-first fragment. Returns 0
  * when the chain is longer or runs past the frame (refused). */
 static __always_inline int ipv6_upper_layer(struct ipv6hdr *ip6h, void *data_end,
-					    struct host_packet *p)
+					    struct host_packet *p, int filters)
 {
 	__u8 *h = (__u8 *)(ip6h + 1);
 	__u8 next = ip6h->nexthdr;
@@ -572,6 +1730,8 @@ static __always_inline int ipv6_upper_layer(struct ipv6hdr *ip6h, void *data_end
 				p->l4 = h + IPV6_FRAGMENT_HEADER_BYTES;
 				return 1;
 			}
+			if (filters)
+				p->first_fragment = h[IPV6_FRAG_OFFSET_BYTE + 1] & IPV6_FRAG_MORE;
 			len = IPV6_FRAGMENT_HEADER_BYTES;
 		} else if (next == IPV6_EXT_AH) {
 			len = ((__u32)h[1] + 2) * 4;
@@ -587,6 +1747,8 @@ static __always_inline int ipv6_upper_layer(struct ipv6hdr *ip6h, void *data_end
 		return 0;
 	p->protocol = next;
 	p->l4 = h;
+	if (filters)
+		p->l4_off = sizeof(*ip6h) + consumed;
 	p->l4_len = payload > consumed ? payload - consumed : 0;
 	return 1;
 }
@@ -596,11 +1758,12 @@ static __always_inline int ipv6_upper_layer(struct ipv6hdr *ip6h, void *data_end
  * ICMPv6 follows the fixed header directly, which is how NDP is sent (RFC 4861
  * messages carry no extension headers in practice, and their destinations are
  * mostly multicast, caught before that check anyway). */
-static __always_inline int triage_ipv6(void *l3, void *data_end, __u32 slot)
+static __always_inline int triage_ipv6(struct xdp_md *ctx, void *l3, void *data_end, __u32 slot, __u32 l3off)
 {
 	struct ipv6hdr *ip6h = l3;
 	struct host_packet hp;
 	struct xpf_addr_key key;
+	__u32 tot_len;
 	__u8 *dst;
 
 	if ((void *)(ip6h + 1) > data_end)
@@ -633,8 +1796,13 @@ static __always_inline int triage_ipv6(void *l3, void *data_end, __u32 slot)
 		__builtin_memcpy(hp.dst, dst, sizeof(__u32) * IPV6_WORDS);
 		hp.family_bit = XPF_HOST_INBOUND_FAMILY_INET6;
 		hp.later_fragment = 0;
-		if (ipv6_upper_layer(ip6h, data_end, &hp))
-			return host_inbound_verdict(slot, &hp, data_end);
+		hp.first_fragment = 0;
+		hp.l4_len = 0;
+		hp.l4_off = 0;
+		tot_len = bpf_ntohs(ip6h->payload_len) + sizeof(*ip6h);
+		hp.length = tot_len < IPV6_MAX_LENGTH ? tot_len : IPV6_MAX_LENGTH;
+		if (ipv6_upper_layer(ip6h, data_end, &hp, 1))
+			return host_bound_verdict(ctx, slot, &hp, data_end, l3off);
 		count(XPF_XDP_DROP_HOST_INBOUND);
 		return XDP_DROP;
 	}
@@ -656,6 +1824,7 @@ int xpf_xdp(struct xdp_md *ctx)
 	__u32 ifindex = ctx->ingress_ifindex;
 	__u32 queue = ctx->rx_queue_index;
 	void *l3;
+	__u32 l3_off = sizeof(*eth); /* bytes before the IP header */
 	__u16 proto;
 	__u32 key;
 	int verdict;
@@ -678,6 +1847,7 @@ int xpf_xdp(struct xdp_md *ctx)
 			return pass(XPF_XDP_ERR_PARSE);
 		proto = tag->encap_proto;
 		l3 = tag + 1;
+		l3_off += sizeof(*tag);
 	}
 
 	/* xpfd attaches only to interfaces it registered, but the program object
@@ -688,9 +1858,9 @@ int xpf_xdp(struct xdp_md *ctx)
 		return pass(XPF_XDP_PASS_NOT_DATAPLANE);
 
 	if (proto == bpf_htons(ETH_P_IP))
-		verdict = triage_ipv4(l3, data_end, slot->slot);
+		verdict = triage_ipv4(ctx, l3, data_end, slot->slot, l3_off);
 	else if (proto == bpf_htons(ETH_P_IPV6))
-		verdict = triage_ipv6(l3, data_end, slot->slot);
+		verdict = triage_ipv6(ctx, l3, data_end, slot->slot, l3_off);
 	else
 		return pass(XPF_XDP_PASS_NOT_IP);
 	if (verdict >= 0)
@@ -721,10 +1891,6 @@ int xpf_xdp(struct xdp_md *ctx)
 
 /* ---- the box's own traffic (TC egress) ---------------------------------------------- */
 
-#define TCP_FLAG_SYN 0x02
-#define IPV4_MULTICAST_MASK 0xf0000000 /* 224.0.0.0/4 */
-#define IPV4_MULTICAST_NET 0xe0000000
-#define IPV4_LIMITED_BROADCAST 0xffffffff
 
 /* Whether a packet the box sends is its own connection's (xpf_bpf_abi.h: only those meet
  * the from junos-host policies): a TCP SYN, or any TCP segment from a reply-range
@@ -899,7 +2065,7 @@ int xpf_tc_egress(struct __sk_buff *skb)
 		__builtin_memcpy(hp.src, ip6h->saddr.in6_u.u6_addr8, sizeof(__u32) * IPV6_WORDS);
 		__builtin_memcpy(hp.dst, dst, sizeof(__u32) * IPV6_WORDS);
 		hp.family_bit = XPF_HOST_INBOUND_FAMILY_INET6;
-		if (!ipv6_upper_layer(ip6h, data_end, &hp))
+		if (!ipv6_upper_layer(ip6h, data_end, &hp, 0))
 			return host_outbound_verdict(slot->slot, NULL, data_end);
 	} else {
 		return TC_ACT_OK;
