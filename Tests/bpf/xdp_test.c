@@ -20,8 +20,13 @@
  * junos_host map as xpfd would write them, each case becomes a frame to a local address that
  * the host-inbound table admits through an entry.
  *
+ * The host-bound firewall filter cases come from Tests/bpf/host_filter_corpus.txt (format:
+ * the file's header), shared with HostFilterTableTests.swift: each table's lines go into
+ * host_filters bank 0, each case becomes a frame to a local address on lo, checked for its
+ * action, counter and the filter hit rows it moved.
+ *
  * Usage: xdp_test [path/to/xpf_xdp.o [path/to/host_inbound_corpus.txt
- *                 [path/to/junos_host_corpus.txt]]]
+ *                 [path/to/junos_host_corpus.txt [path/to/host_filter_corpus.txt]]]]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -121,6 +126,9 @@ static const char *ctr_name(int i)
 		[XPF_XDP_DROP_HOST_INBOUND] = "DROP_HOST_INBOUND",
 		[XPF_XDP_DROP_HOST_POLICY] = "DROP_HOST_POLICY",
 		[XPF_XDP_DROP_HOST_OUTBOUND] = "DROP_HOST_OUTBOUND",
+		[XPF_XDP_DROP_HOST_FILTER] = "DROP_HOST_FILTER",
+		[XPF_XDP_DROP_HOST_POLICER] = "DROP_HOST_POLICER",
+		[XPF_XDP_TX_HOST_REJECT] = "TX_HOST_REJECT",
 	};
 	return names[i] ? names[i] : "?";
 }
@@ -1234,6 +1242,368 @@ static void junos_host_cases(const char *path)
 	}
 }
 
+/* ---- firewall filters on host-bound traffic ---------------------------------------- */
+
+#define HF_MAX_TABLES 8
+#define HF_DSCP_SHIFT 2
+#define HF_IPV4_TOS_OFFSET (ETH_HLEN + 1)
+
+struct hf_table {
+	char name[CORPUS_NAME_MAX];
+	struct xpf_host_filters t;
+};
+
+static struct hf_table hf_tables[HF_MAX_TABLES];
+static int n_hf_tables;
+static int hf_fd, hf_hits_fd, hf_log_fd;
+
+static struct hf_table *find_hf_table(const char *name)
+{
+	for (int i = 0; i < n_hf_tables; i++)
+		if (strcmp(hf_tables[i].name, name) == 0)
+			return &hf_tables[i];
+	return NULL;
+}
+
+/* Writes `t` as bank 0's host_filters (xpfd's job). */
+static int hf_write(const struct xpf_host_filters *t)
+{
+	uint32_t bank = 0;
+
+	return bpf_map_update_elem(hf_fd, &bank, t, BPF_ANY) ? -errno : 0;
+}
+
+/* Packets counted in row `row` of bank 0, summed over CPUs. */
+static uint64_t hf_row(uint32_t row)
+{
+	struct xpf_hf_count v[ncpus];
+	uint64_t sum = 0;
+
+	if (bpf_map_lookup_elem(hf_hits_fd, &row, v))
+		return UINT64_MAX;
+	for (int c = 0; c < ncpus; c++)
+		sum += v[c].packets;
+	return sum;
+}
+
+/* Term and counter rows, read whole before and after a case. */
+static void hf_rows(uint64_t out[XPF_HF_MAX_TERMS + XPF_HF_MAX_COUNTERS])
+{
+	for (uint32_t r = 0; r < XPF_HF_MAX_TERMS + XPF_HF_MAX_COUNTERS; r++)
+		out[r] = hf_row(r);
+}
+
+/* A host-bound frame for the filter cases: `dscp` in the TOS / traffic class, `frag` 0
+ * whole, 1 first fragment, 2 later fragment; `len` the IP length the header declares (0:
+ * the real one). */
+static void hf_frame(struct frame *f, int family, const char *src, const char *dst, unsigned proto,
+		     unsigned sport, unsigned dport, unsigned type, unsigned code, const char *flags,
+		     unsigned dscp, int frag, unsigned len)
+{
+	jh_frame(f, family, src, dst, proto, sport, dport, type, code, flags);
+	if (family == 4) {
+		uint8_t *ip = f->b + ETH_HLEN;
+
+		ip[1] = dscp << HF_DSCP_SHIFT;
+		if (frag == 1)
+			ip[6] = IPV4_MF >> 8;
+		if (frag == 2)
+			ip[7] = LATER_FRAGMENT_OFFSET;
+		if (len) {
+			ip[2] = len >> 8;
+			ip[3] = len & 0xff;
+		}
+	} else {
+		uint8_t *ip = f->b + ETH_HLEN;
+		size_t l4_len = f->len - ETH_HLEN - 40;
+		uint8_t l4[64];
+
+		ip[0] = 0x60 | (dscp >> 2);
+		ip[1] = (dscp & 3) << 6;
+		if (frag) {
+			uint8_t fh[8] = {ip[6]};
+			uint16_t off = frag == 2 ? LATER_FRAGMENT_OFFSET << 3 : 0;
+
+			if (frag == 1)
+				off |= IPV6_FRAG_M;
+			fh[2] = off >> 8;
+			fh[3] = off & 0xff;
+			memcpy(l4, ip + 40, l4_len);
+			ip[6] = 44; /* fragment header */
+			memcpy(ip + 40, fh, sizeof(fh));
+			memcpy(ip + 48, l4, l4_len);
+			f->len += sizeof(fh);
+			l4_len += sizeof(fh);
+			ip[4] = l4_len >> 8;
+			ip[5] = l4_len & 0xff;
+		}
+		if (len) {
+			ip[4] = (len - 40) >> 8;
+			ip[5] = (len - 40) & 0xff;
+		}
+	}
+}
+
+/* Runs `f` on lo (slot SLOT_LO) and checks the action, the counter and that exactly the
+ * term rows `terms` and the counter rows `counters` (-1 ends each list) counted one. */
+static void hf_expect(const char *name, const struct frame *f, int action, int counter, const int *terms,
+		      const int *counters)
+{
+	static uint64_t before[XPF_HF_MAX_TERMS + XPF_HF_MAX_COUNTERS], after[XPF_HF_MAX_TERMS + XPF_HF_MAX_COUNTERS];
+	int failed_before = failed;
+	char title[2300];
+
+	hf_rows(before);
+	expect(name, f, &(struct run){.ifindex = lo_ifindex}, action, counter);
+	hf_rows(after);
+	for (int r = 0; r < XPF_HF_MAX_TERMS + XPF_HF_MAX_COUNTERS; r++) {
+		uint64_t want = 0;
+
+		for (const int *t = terms; t && *t >= 0; t++)
+			want += r == XPF_HF_ROW_TERM(*t);
+		for (const int *c = counters; c && *c >= 0; c++)
+			want += r == (int)XPF_HF_ROW_COUNTER(*c);
+		if (after[r] - before[r] != want) {
+			snprintf(title, sizeof(title), "%s: hits", name);
+			not_ok(title, "row %d +%llu, want +%llu", r, (unsigned long long)(after[r] - before[r]),
+			       (unsigned long long)want);
+			return;
+		}
+	}
+	if (failed == failed_before) {
+		snprintf(title, sizeof(title), "%s: hits", name);
+		ok(title);
+	}
+}
+
+/* `F+C` → a pool reference. */
+static int hf_ref(const char *v, struct xpf_hf_ref *r)
+{
+	unsigned a, b;
+
+	if (sscanf(v, "%u+%u", &a, &b) != 2)
+		return -1;
+	r->first = a;
+	r->count = b;
+	return 0;
+}
+
+/* One `term` line's optional fields (key=value tokens). */
+static int hf_term_field(struct xpf_hf_term *t, const char *key, const char *v)
+{
+	struct { const char *k; struct xpf_hf_ref *r; } refs[] = {
+		{"src", &t->src_addr}, {"dst", &t->dst_addr}, {"addr", &t->addr}, {"sport", &t->src_port},
+		{"dport", &t->dst_port}, {"port", &t->port}, {"len", &t->packet_length}, {"classes", &t->classes},
+	};
+	struct { const char *k; __u16 *p; } u16s[] = {
+		{"proto", &t->protocols}, {"itype", &t->icmp_types}, {"icode", &t->icmp_codes},
+		{"flags", &t->tcp_flags}, {"counter", &t->counter}, {"policer", &t->policer},
+	};
+
+	for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
+		if (strcmp(key, refs[i].k) == 0)
+			return hf_ref(v, refs[i].r);
+	for (size_t i = 0; i < sizeof(u16s) / sizeof(u16s[0]); i++)
+		if (strcmp(key, u16s[i].k) == 0) {
+			*u16s[i].p = strtoul(v, NULL, 0);
+			return 0;
+		}
+	if (strcmp(key, "terminal") == 0) {
+		t->terminal = strcmp(v, "accept") == 0 ? XPF_HF_ACCEPT : strcmp(v, "discard") == 0 ? XPF_HF_DISCARD
+			      : strcmp(v, "reject") == 0 ? XPF_HF_REJECT : XPF_HF_NEXT;
+	} else if (strcmp(key, "action") == 0) {
+		t->action = strtoul(v, NULL, 0);
+	} else if (strcmp(key, "match") == 0) {
+		t->match = strtoul(v, NULL, 0);
+	} else if (strcmp(key, "filter") == 0) {
+		t->filter = strtoul(v, NULL, 0);
+	} else if (strcmp(key, "sterm") == 0) {
+		t->snapshot_term = strtoul(v, NULL, 0);
+	} else if (strcmp(key, "dscp") == 0) {
+		t->dscp = strtoull(v, NULL, 0);
+	} else if (strcmp(key, "lps") == 0) {
+		t->loss_priorities = strtoul(v, NULL, 0);
+	} else if (strcmp(key, "rewrite") == 0) {
+		t->dscp_rewrite = strtoul(v, NULL, 0);
+	} else if (strcmp(key, "lp") == 0) {
+		t->loss_priority = strtoul(v, NULL, 0);
+	} else if (strcmp(key, "fc") == 0) {
+		t->forwarding_class = strcmp(v, "be") == 0 ? XPF_HF_CLASS_BEST_EFFORT : strtoul(v, NULL, 0);
+	} else if (strcmp(key, "reject") == 0) {
+		t->reject_reason = strtoul(v, NULL, 0);
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+/* "1,2,3" → a list ended by -1 (at most `n` - 1 entries). */
+static void hf_list(const char *v, int *out, int n)
+{
+	int k = 0;
+
+	for (char *end; *v && k < n - 1; v = *end ? end + 1 : end)
+		out[k++] = strtol(v, &end, 10);
+	out[k] = -1;
+}
+
+/* Reads the host-filter corpus (format: /work/notes/hf_corpus_format.md, shared with
+ * HostFilterTableTests.swift): tables into hf_tables, each `case` run at once with its
+ * table in bank 0 (slot S = SLOT_LO only: the harness's host-bound frames arrive on lo). */
+static void host_filter_corpus(const char *path)
+{
+	FILE *in = fopen(path, "r");
+	char line[2048];
+	int lineno = 0, cases = 0, err;
+	struct hf_table *cur = NULL;
+
+	if (!in) {
+		not_ok("host-filter corpus", "open %s: %s", path, strerror(errno));
+		return;
+	}
+	while (fgets(line, sizeof(line), in)) {
+		char *tok[48], *save, kind[16];
+		int n = 0, bad = 0;
+		unsigned idx;
+
+		lineno++;
+		line[strcspn(line, "\n")] = 0;
+		if (line[0] == '#' || line[0] == 0 || sscanf(line, "%15s", kind) != 1 || strcmp(kind, "config") == 0)
+			continue;
+		{
+			char copy[2048];
+
+			snprintf(copy, sizeof(copy), "%s", line);
+			for (char *p = strtok_r(copy, " ", &save); p && n < 48; p = strtok_r(NULL, " ", &save))
+				tok[n++] = strdup(p);
+		}
+		if (strcmp(kind, "table") == 0 && n == 2 && n_hf_tables < HF_MAX_TABLES) {
+			cur = &hf_tables[n_hf_tables++];
+			memset(cur, 0, sizeof(*cur));
+			snprintf(cur->name, sizeof(cur->name), "%s", tok[1]);
+		} else if (strcmp(kind, "term") == 0 && cur && n >= 2 && (idx = atoi(tok[1])) < XPF_HF_MAX_TERMS) {
+			struct xpf_hf_term *t = &cur->t.terms[idx];
+
+			memset(t, 0, sizeof(*t));
+			t->protocols = t->icmp_types = t->icmp_codes = t->tcp_flags = XPF_HF_NONE;
+			t->counter = t->policer = XPF_HF_NONE;
+			for (int k = 2; k < n; k++) {
+				char *eq = strchr(tok[k], '=');
+
+				if (!eq) {
+					bad = 1;
+					break;
+				}
+				*eq = 0;
+				bad |= hf_term_field(t, tok[k], eq + 1) != 0;
+			}
+			if (idx >= cur->t.n_terms)
+				cur->t.n_terms = idx + 1;
+		} else if (strcmp(kind, "prefix") == 0 && cur && n >= 4 && (idx = atoi(tok[1])) < XPF_HF_MAX_PREFIXES) {
+			struct xpf_hf_prefix *p = &cur->t.prefixes[idx];
+			char *slash = strchr(tok[3], '/');
+			int fam = atoi(tok[2]);
+			uint8_t addr[16] = {0}, mask[16] = {0};
+
+			memset(p, 0, sizeof(*p));
+			if (!slash || inet_pton(fam == 4 ? AF_INET : AF_INET6, (*slash = 0, tok[3]), addr) != 1) {
+				bad = 1;
+			} else {
+				p->family = fam;
+				p->length = atoi(slash + 1);
+				for (int b = 0; b < p->length; b++)
+					mask[b / 8] |= 0x80 >> (b % 8);
+				for (int b = 0; b < 16; b++)
+					addr[b] &= mask[b];
+				memcpy(p->net, addr, 16);
+				memcpy(p->mask, mask, 16);
+				p->except = n > 4 && strcmp(tok[4], "except") == 0;
+			}
+		} else if (strcmp(kind, "range") == 0 && cur && n == 4 && (idx = atoi(tok[1])) < XPF_HF_MAX_RANGES) {
+			cur->t.ranges[idx].low = atoi(tok[2]);
+			cur->t.ranges[idx].high = atoi(tok[3]);
+		} else if (strcmp(kind, "set") == 0 && cur && n == 6 && (idx = atoi(tok[1])) < XPF_HF_MAX_SETS) {
+			for (int w = 0; w < 4; w++)
+				cur->t.sets[idx].bits[w] = strtoull(tok[2 + w], NULL, 0);
+		} else if (strcmp(kind, "class") == 0 && cur && n == 3 && (idx = atoi(tok[1])) < XPF_HF_MAX_CLASSES) {
+			cur->t.classes[idx] = strcmp(tok[2], "be") == 0 ? XPF_HF_CLASS_BEST_EFFORT : strtoul(tok[2], NULL, 0);
+		} else if (strcmp(kind, "policer") == 0 && cur) {
+			/* Policers are the program's own state: read, not written by this runner yet. */
+		} else if (strcmp(kind, "chain") == 0 && cur && n == 5 && (idx = atoi(tok[1])) < XPF_MAX_IFACES) {
+			struct xpf_hf_chain *c = &cur->t.chains[idx][strcmp(tok[2], "inet") == 0 ? 0 : 1];
+			int list[XPF_HF_MAX_CHAIN + 1], k;
+
+			hf_list(tok[4] + strlen("terms="), list, XPF_HF_MAX_CHAIN + 1);
+			for (k = 0; list[k] >= 0; k++)
+				c->terms[k] = list[k];
+			c->n = k;
+			c->lo0_start = atoi(tok[3] + strlen("lo0="));
+		} else if (strcmp(kind, "case") == 0 && n >= 3) {
+			struct hf_table *t = NULL;
+			int family = 4, frag = 0, action, counter, terms[64] = {-1}, counters[64] = {-1};
+			unsigned proto = 0, sport = 0, dport = 0, dscp = 0, itype = 0, icode = 0, len = 0, slot = SLOT_LO;
+			const char *src = "", *dst = "", *flags = "", *want = "";
+			char title[2200];
+			struct frame f;
+
+			for (int k = 2; k < n; k++) {
+				char *eq = strchr(tok[k], '='), *v;
+
+				if (!eq) {
+					bad = 1;
+					continue;
+				}
+				*eq = 0;
+				v = eq + 1;
+				if (strcmp(tok[k], "table") == 0) t = find_hf_table(v);
+				else if (strcmp(tok[k], "slot") == 0) slot = atoi(v);
+				else if (strcmp(tok[k], "family") == 0) family = atoi(v);
+				else if (strcmp(tok[k], "proto") == 0) proto = atoi(v);
+				else if (strcmp(tok[k], "src") == 0) src = v;
+				else if (strcmp(tok[k], "dst") == 0) dst = v;
+				else if (strcmp(tok[k], "sport") == 0) sport = atoi(v);
+				else if (strcmp(tok[k], "dport") == 0) dport = atoi(v);
+				else if (strcmp(tok[k], "flags") == 0) flags = v;
+				else if (strcmp(tok[k], "dscp") == 0) dscp = atoi(v);
+				else if (strcmp(tok[k], "itype") == 0) itype = atoi(v);
+				else if (strcmp(tok[k], "icode") == 0) icode = atoi(v);
+				else if (strcmp(tok[k], "frag") == 0) frag = strcmp(v, "first") == 0 ? 1 : 2;
+				else if (strcmp(tok[k], "len") == 0) len = atoi(v);
+				else if (strcmp(tok[k], "expect") == 0) want = v;
+				else if (strcmp(tok[k], "terms") == 0) hf_list(v, terms, 64);
+				else if (strcmp(tok[k], "counters") == 0) hf_list(v, counters, 64);
+				else bad = 1;
+			}
+			if (!t || bad || slot != SLOT_LO) {
+				not_ok("host-filter corpus", "line %d: cannot run: %s", lineno, line);
+			} else if ((err = hf_write(&t->t))) {
+				not_ok("host-filter corpus", "line %d: map update: %s", lineno, strerror(-err));
+			} else {
+				action = strcmp(want, "accept") == 0 ? XDP_PASS : strcmp(want, "reject") == 0 ? XDP_TX : XDP_DROP;
+				counter = strcmp(want, "accept") == 0 ? XPF_XDP_PASS_LOCAL
+					  : strcmp(want, "reject") == 0 ? XPF_XDP_TX_HOST_REJECT
+					  : strcmp(want, "policer") == 0 ? XPF_XDP_DROP_HOST_POLICER : XPF_XDP_DROP_HOST_FILTER;
+				hf_frame(&f, family, src, dst, proto, sport, dport, itype, icode, flags, dscp, frag, len);
+				snprintf(title, sizeof(title), "host-filter corpus line %d (%s)", lineno, tok[1]);
+				hf_expect(title, &f, action, counter, terms, counters);
+				cases++;
+			}
+		} else {
+			not_ok("host-filter corpus", "line %d: cannot read: %s", lineno, line);
+		}
+		if (bad && strcmp(kind, "case") != 0)
+			not_ok("host-filter corpus", "line %d: bad field: %s", lineno, line);
+		for (int k = 0; k < n; k++)
+			free(tok[k]);
+	}
+	fclose(in);
+	hf_write(&(struct xpf_host_filters){0});
+	if (cases < 10)
+		not_ok("host-filter corpus", "only %d cases run", cases);
+	else
+		ok("host-filter corpus read whole");
+}
+
 /* ---- the box's own traffic: xpf_tc_egress ------------------------------------------ */
 
 #define ICMP_ECHO_REQUEST_TYPE 8
@@ -1378,6 +1748,7 @@ int main(int argc, char **argv)
 	const char *path = argc > 1 ? argv[1] : "../../bpf/build/xpf_xdp.o";
 	const char *corpus_path = argc > 2 ? argv[2] : "host_inbound_corpus.txt";
 	const char *junos_host_path = argc > 3 ? argv[3] : "junos_host_corpus.txt";
+	const char *host_filter_path = argc > 4 ? argv[4] : "host_filter_corpus.txt";
 	struct bpf_object *obj;
 	struct bpf_program *prog;
 	int err;
@@ -1475,6 +1846,15 @@ int main(int argc, char **argv)
 	fragment_attack_cases();
 	bank_cases();
 	junos_host_cases(junos_host_path);
+	hf_fd = bpf_object__find_map_fd_by_name(obj, "host_filters");
+	hf_hits_fd = bpf_object__find_map_fd_by_name(obj, "host_filter_hits");
+	hf_log_fd = bpf_object__find_map_fd_by_name(obj, "host_filter_log");
+	if (hf_fd < 0 || hf_hits_fd < 0 || hf_log_fd < 0 || (err = jh_admit_all()) ||
+	    (err = set_junos_host(0, SLOT_LO, &(struct xpf_junos_host){0})))
+		not_ok("host-filter maps", "host_filters %d host_filter_hits %d host_filter_log %d", hf_fd, hf_hits_fd,
+		       hf_log_fd);
+	else
+		host_filter_corpus(host_filter_path);
 	tc_egress_cases();
 out:
 	bpf_object__close(obj);
