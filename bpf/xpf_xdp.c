@@ -20,8 +20,11 @@
  *     relies on, so it must see these;
  *   - traffic to the box's own addresses (local_addrs): SSH, management, BGP
  *     sessions terminate in the kernel, not in the forwarding path — but only what
- *     the ingress interface's host-inbound-traffic admits (host_inbound, checked on
- *     every packet, established flows included); the rest is dropped here;
+ *     the ingress interface's input firewall filter, its host-inbound-traffic (and
+ *     junos-host policies) and lo0's input filter all let through, checked on every
+ *     packet, established flows included (host_filters, host_inbound); the rest is
+ *     dropped here, or answered with the filter's reject (a RST or an ICMP unreachable
+ *     sent back with XDP_TX);
  *   - frames we cannot parse: the kernel drops malformed packets itself and
  *     accounts for them, which is better than a silent drop here.
  * Everything else is transit traffic and belongs to a worker. If the worker for
