@@ -54,10 +54,21 @@ func imbalanceHint(_ r: [Rates]) -> String? {
     return nil
 }
 
-func renderText(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
+/// The scaling report of the interval (`xpfctl show dataplane scaling` without the
+/// interfaces' placement facts, which xpf-top does not probe on every refresh).
+func scaling(_ region: ShmRegion, _ a: DataplaneStatus, _ b: DataplaneStatus) -> ScalingReport {
+    let h = region.header.pointee
+    let settings = ScalingReport.Settings(batchSize: Int(region.configSnapshot.pointee.batch_size), rxRing: Int(h.rx_ring_size),
+                                          txRing: Int(h.tx_ring_size), umemFrames: Int(h.umem_frames),
+                                          cpus: max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1))
+    return ScalingReport(before: a, after: b, settings: settings, interfaces: [])
+}
+
+func renderText(_ a: DataplaneStatus, _ b: DataplaneStatus, _ report: ScalingReport) -> String {
     let dt = Double(b.takenAtNs - a.takenAtNs) / 1e9
     let rs = zip(a.workers, b.workers).map { rates($0.stats, $1.stats, dt) }
     var o = "xpf-top — xpfd pid \(b.supervisorPid) \(b.supervisorAlive ? b.state : "NOT RUNNING"), generation \(b.generation), fib \(b.fibVersion), \(b.workers.count) workers, sessions \(sessionsActive(b))/\(b.sessionCapacity)\n"
+    o += report.verdict + "\n"
     o += " Q  CORE NODE     PID STATE     HB(ms)  GEN BUSY%    RX pps    TX pps    RX bps    TX bps  DROPS/s   DROPS  FILL  RXQ%  TXQ%  SESS+/s  SESS-/s  RESTARTS\n"
     var tot = Rates()
     for ((wa, w), r) in zip(zip(a.workers, b.workers), rs) {
@@ -128,7 +139,7 @@ func format1(_ v: Double) -> String {
     return "\(r)"
 }
 
-func renderJSON(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
+func renderJSON(_ a: DataplaneStatus, _ b: DataplaneStatus, _ report: ScalingReport) -> String {
     let dt = Double(b.takenAtNs - a.takenAtNs) / 1e9
     var j = JSONWriter()
     j.beginObject()
@@ -212,6 +223,12 @@ func renderJSON(_ a: DataplaneStatus, _ b: DataplaneStatus) -> String {
         j.endObject()
     }
     if let h = imbalanceHint(zip(a.workers, b.workers).map { rates($0.stats, $1.stats, dt) }) { j.field("hint", h) }
+    j.beginObject("scaling")
+    j.field("verdict", report.verdict)
+    j.beginArray("limits")
+    for q in report.queues { j.field(nil, q.limit.rawValue) }
+    j.endArray()
+    j.endObject()
     j.endObject()
     return j.text
 }
@@ -245,7 +262,8 @@ struct XPFTop: ParsableCommand {
         if once || json {
             usleep(micro)
             let cur = DataplaneStatus.read(region)
-            print(json ? renderJSON(prev, cur) : renderText(prev, cur), terminator: json ? "\n" : "")
+            let report = scaling(region, prev, cur)
+            print(json ? renderJSON(prev, cur, report) : renderText(prev, cur, report), terminator: json ? "\n" : "")
             return
         }
         signal(SIGINT) { _ in interrupted = 1 }
@@ -253,7 +271,7 @@ struct XPFTop: ParsableCommand {
         while interrupted == 0 {
             usleep(micro)
             let cur = DataplaneStatus.read(region)
-            print("\u{1B}[H\u{1B}[2J" + renderText(prev, cur), terminator: "")
+            print("\u{1B}[H\u{1B}[2J" + renderText(prev, cur, scaling(region, prev, cur)), terminator: "")
             fflush(stdout)
             prev = cur
         }

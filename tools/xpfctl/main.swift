@@ -278,7 +278,12 @@ struct FlowStatisticsShow: ParsableCommand {
 }
 
 struct DataplaneShow: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "dataplane", abstract: "Workers, queues, cores and XDP modes.")
+    static let configuration = CommandConfiguration(commandName: "dataplane", abstract: "Workers, queues, cores and XDP modes.",
+                                                    subcommands: [DataplaneSummary.self, ScalingShow.self], defaultSubcommand: DataplaneSummary.self)
+}
+
+struct DataplaneSummary: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "summary", abstract: "Workers, queues, cores and XDP modes (the default).")
     @OptionGroup var common: Common
 
     func run() throws {
