@@ -81,6 +81,7 @@ int xpf_bpf_open(const char *path, struct xpf_bpf *out, char *err, size_t errlen
 	memset(out, 0, sizeof(*out));
 	out->prog_fd = out->tc_prog_fd = out->xsks_fd = out->if_slots_fd = out->local_addrs_fd = out->counters_fd = -1;
 	out->host_inbound_fd = out->host_inbound_bank_fd = out->junos_host_fd = out->junos_host_out_fd = -1;
+	out->host_filters_fd = out->host_filter_hits_fd = out->host_filter_policers_fd = out->host_filter_log_fd = -1;
 	struct bpf_object *obj = bpf_object__open_file(path, NULL);
 	if (!obj) {
 		int e = errno;
@@ -122,7 +123,11 @@ int xpf_bpf_open(const char *path, struct xpf_bpf *out, char *err, size_t errlen
 	    (out->host_inbound_fd = map_fd(obj, "host_inbound", err, errlen)) < 0 ||
 	    (out->host_inbound_bank_fd = map_fd(obj, "host_inbound_bank", err, errlen)) < 0 ||
 	    (out->junos_host_fd = map_fd(obj, "junos_host", err, errlen)) < 0 ||
-	    (out->junos_host_out_fd = map_fd(obj, "junos_host_out", err, errlen)) < 0) {
+	    (out->junos_host_out_fd = map_fd(obj, "junos_host_out", err, errlen)) < 0 ||
+	    (out->host_filters_fd = map_fd(obj, "host_filters", err, errlen)) < 0 ||
+	    (out->host_filter_hits_fd = map_fd(obj, "host_filter_hits", err, errlen)) < 0 ||
+	    (out->host_filter_policers_fd = map_fd(obj, "host_filter_policers", err, errlen)) < 0 ||
+	    (out->host_filter_log_fd = map_fd(obj, "host_filter_log", err, errlen)) < 0) {
 		xpf_bpf_close(out);
 		return -ENOENT;
 	}
@@ -321,4 +326,116 @@ void xpf_callgrind_stop(void)
 {
 	/* Counting stops here; callgrind writes the totals of the region at exit. */
 	CALLGRIND_STOP_INSTRUMENTATION;
+}
+
+/* ---- host-bound firewall filters (xpf_bpf_abi.h) ---- */
+
+#include "xpf_config_abi.h"
+
+/* The program's term fields carry the snapshot's values as they are. */
+_Static_assert(XPF_HF_M_SRC_ADDR == XPF_TM_SRC_ADDR && XPF_HF_M_DST_ADDR == XPF_TM_DST_ADDR &&
+		       XPF_HF_M_ADDR == XPF_TM_ADDR && XPF_HF_M_PROTO == XPF_TM_PROTO &&
+		       XPF_HF_M_SRC_PORT == XPF_TM_SRC_PORT && XPF_HF_M_DST_PORT == XPF_TM_DST_PORT &&
+		       XPF_HF_M_PORT == XPF_TM_PORT && XPF_HF_M_DSCP == XPF_TM_DSCP &&
+		       XPF_HF_M_ICMP_TYPE == XPF_TM_ICMP_TYPE && XPF_HF_M_ICMP_CODE == XPF_TM_ICMP_CODE &&
+		       XPF_HF_M_TCP_FLAGS == XPF_TM_TCP_FLAGS && XPF_HF_M_IS_FRAGMENT == XPF_TM_IS_FRAGMENT &&
+		       XPF_HF_M_FIRST_FRAGMENT == XPF_TM_FIRST_FRAGMENT &&
+		       XPF_HF_M_LOSS_PRIORITY == XPF_TM_LOSS_PRIORITY &&
+		       XPF_HF_M_PACKET_LENGTH == XPF_TM_PACKET_LENGTH &&
+		       XPF_HF_M_FORWARDING_CLASS == XPF_TM_FORWARDING_CLASS,
+	       "host filter match bits are xpf_term_match's");
+_Static_assert(XPF_HF_ACCEPT == XPF_TERM_ACCEPT && XPF_HF_DISCARD == XPF_TERM_DISCARD &&
+		       XPF_HF_REJECT == XPF_TERM_REJECT && XPF_HF_NEXT == XPF_TERM_NEXT,
+	       "host filter terminals are xpf_term_terminal's");
+_Static_assert(XPF_HF_A_LOG == XPF_TA_LOG && XPF_HF_A_SYSLOG == XPF_TA_SYSLOG && XPF_HF_A_DSCP == XPF_TA_DSCP &&
+		       XPF_HF_A_POLICE == XPF_TA_POLICE && XPF_HF_A_LOSS_PRIORITY == XPF_TA_LOSS_PRIORITY &&
+		       XPF_HF_A_FORWARDING_CLASS == XPF_TA_FORWARDING_CLASS,
+	       "host filter actions are xpf_term_action_flags'");
+_Static_assert(XPF_HF_LP_LOW == XPF_LP_LOW && XPF_HF_LP_HIGH == XPF_LP_HIGH, "loss priorities");
+_Static_assert(XPF_HF_REJECT_TCP_RESET == XPF_REJECT_TCP_RESET, "tcp-reset");
+_Static_assert(XPF_HF_CLASS_BEST_EFFORT == XPF_CFG_NONE, "best-effort is the snapshot's NONE class");
+
+int xpf_hf_count_read(int fd, uint32_t key, uint64_t *packets, uint64_t *bytes)
+{
+	int n = libbpf_num_possible_cpus();
+	if (n <= 0)
+		return n < 0 ? n : -EINVAL;
+	struct xpf_hf_count *v = calloc((size_t)n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	int r = bpf_map_lookup_elem(fd, &key, v) ? -errno : 0;
+	uint64_t p = 0, b = 0;
+	for (int i = 0; r == 0 && i < n; i++) {
+		p += v[i].packets;
+		b += v[i].bytes;
+	}
+	free(v);
+	*packets = p;
+	*bytes = b;
+	return r;
+}
+
+int xpf_hf_count_zero(int fd, uint32_t key)
+{
+	int n = libbpf_num_possible_cpus();
+	if (n <= 0)
+		return n < 0 ? n : -EINVAL;
+	struct xpf_hf_count *v = calloc((size_t)n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	int r = bpf_map_update_elem(fd, &key, v, BPF_ANY) ? -errno : 0;
+	free(v);
+	return r;
+}
+
+struct xpf_hf_log {
+	struct ring_buffer *rb;
+	/* The drain in progress: where the callback copies records to, how many fit. */
+	unsigned char *out;
+	int max, n;
+};
+
+static int hf_log_record(void *ctx, void *data, size_t size)
+{
+	struct xpf_hf_log *log = ctx;
+
+	if (size != sizeof(struct xpf_host_filter_log))
+		return 0; /* another layout: skipped, never misread */
+	memcpy(log->out + (size_t)log->n * sizeof(struct xpf_host_filter_log), data, size);
+	/* A negative return stops ring_buffer__consume once the caller's buffer is full (this
+	 * record already counted as consumed); the records after it stay in the ring for the
+	 * next drain. */
+	return ++log->n >= log->max ? -ENOSPC : 0;
+}
+
+struct xpf_hf_log *xpf_hf_log_open(int fd)
+{
+	struct xpf_hf_log *log = calloc(1, sizeof(*log));
+	if (!log)
+		return NULL;
+	log->rb = ring_buffer__new(fd, hf_log_record, log, NULL);
+	if (!log->rb) {
+		free(log);
+		return NULL;
+	}
+	return log;
+}
+
+int xpf_hf_log_drain(struct xpf_hf_log *log, void *out, int max)
+{
+	if (max <= 0)
+		return 0;
+	log->out = out;
+	log->max = max;
+	log->n = 0;
+	int r = ring_buffer__consume(log->rb);
+	return r < 0 && log->n == 0 ? r : log->n;
+}
+
+void xpf_hf_log_close(struct xpf_hf_log *log)
+{
+	if (!log)
+		return;
+	ring_buffer__free(log->rb);
+	free(log);
 }

@@ -127,6 +127,9 @@ final class Daemon {
             // here), before anything is published.
             let syslogChanged = model.syslog != runningModel.syslog || model.securityLog != runningModel.securityLog
             let router = syslogChanged ? try makeSyslogRouter(model) : nil
+            // The XDP program's filters of host-bound traffic, for the generation about to be
+            // published (a configuration too large for its pools fails here).
+            let hostFilters = try image.withView { try HostFilterTable($0, generation: region.current(.config).generation + 1) }
             if checkOnly { return "configuration check succeeds" }
             // A new policy epoch reuses the bank of the one before: its counts are collected
             // first, once every worker left it (PolicyHitCounts.publish refuses otherwise).
@@ -143,11 +146,16 @@ final class Daemon {
             // (or a worker runs its generation) no host-bound packet is admitted by the old
             // host-inbound-traffic — a removed service refuses the next packet, of an
             // established connection too. A failed publish puts the running tables back.
-            try hostInbound.install(model)
+            try image.withView { try hostInbound.install(model, hostFilters: hostFilters, view: $0) }
             let t0 = monotonicNanos()
             let gen: UInt64
-            do { gen = try hitCounts.publish(image, model: model, samePolicies: samePolicies) } catch {
-                try? hostInbound.install(runningModel)
+            do {
+                gen = try hitCounts.publish(image, model: model, samePolicies: samePolicies)
+                precondition(gen == hostFilters.generation, "host-bound filters installed for generation \(hostFilters.generation), published \(gen)")
+            } catch {
+                let running = region.configView(slot: region.current(.config).slot)
+                try? hostInbound.install(runningModel, hostFilters: HostFilterTable(running, generation: running.generation),
+                                         view: running)
                 throw error
             }
             // The new generation's names before any of its events is drained (the workers
@@ -308,10 +316,18 @@ final class Daemon {
         region.header.pointee.tx_ring_size = UInt32(running.txRing)
         fib = FIBMirror(region: region, slotOf: slotOf, localAddrsFd: bpf.local_addrs_fd)
         try fib.refreshIfDirty()  // local_addrs must be right before the program sees traffic
+        let hostFilters = HostFilterMap(filtersFd: bpf.host_filters_fd, hitsFd: bpf.host_filter_hits_fd,
+                                        policersFd: bpf.host_filter_policers_fd, logFd: bpf.host_filter_log_fd)
         hostInbound = HostInboundMap(tablesFd: bpf.host_inbound_fd, junosHostFd: bpf.junos_host_fd,
                                      junosHostOutFd: bpf.junos_host_out_fd, bankFd: bpf.host_inbound_bank_fd,
-                                     interfaceCount: infos.count)
-        try hostInbound.install(runningModel)  // likewise what host-bound traffic each interface admits
+                                     filters: hostFilters, interfaceCount: infos.count)
+        // Likewise what host-bound traffic each interface admits and filters; the snapshot is
+        // the one published below, as generation 1 of this region.
+        let startImage = try ConfigSnapshotImage(runningModel, capacity: Int(region.header.pointee.config_slot_size))
+        let startGeneration = region.current(.config).generation + 1
+        try startImage.withView { view in
+            try hostInbound.install(runningModel, hostFilters: HostFilterTable(view, generation: startGeneration), view: view)
+        }
 
         for (slot, info) in infos.enumerated() {
             _ = xpf_xdp_detach(Int32(info.ifindex))  // a stale program from a crashed run
@@ -342,13 +358,15 @@ final class Daemon {
             logLine("xpfd", "\(info.name) (ifindex \(info.ifindex)): XDP attached in \(attached == 1 ? "native" : "generic") mode, \(info.rxQueues) rx queues")
         }
 
-        let gen = try region.publishConfig(ConfigSnapshotImage(runningModel, capacity: Int(region.header.pointee.config_slot_size)))
+        let gen = try region.publishConfig(startImage)
+        precondition(gen == startGeneration, "the first generation is the one the host-bound filters were installed for")
         events = EventDrain(region: region)
         // Events name the logical interface, as Junos does (`ge-0/0/0.0`): unit 0 is the only
         // unit the dataplane has.
         eventNames = EventNames(hostName: hostName(runningModel), interfaces: infos.map { $0.name + ".0" })
         eventNames.adopt(generation: gen, model: runningModel)
         hitCounts = PolicyHitCounts(region: region, model: runningModel)
+        hitCounts.filters.hostBound = { [hostFilters] in hostFilters.counts() }
         traces = PacketTraces(region: region)
         syslog = try makeSyslogRouter(runningModel)
         try commits.record(text: runningTree.hierarchicalText(), generation: gen, source: "xpfd start (\(opts.configPath))")
@@ -392,7 +410,10 @@ final class Daemon {
     /// ones too) lower that; what does not fit is dropped and counted (events_dropped).
     @discardableResult
     func drainEvents() -> Int {
-        let n = events.drain(budget: UInt32(XPF_EVENT_RING_SIZE)) { e in
+        var n = events.drain(budget: UInt32(XPF_EVENT_RING_SIZE)) { e in
+            if let r = eventNames.record(e) { syslog.route(r) }
+        }
+        n += hostInbound.filters.drainLogs { e in
             if let r = eventNames.record(e) { syslog.route(r) }
         }
         syslog.flush()

@@ -1,7 +1,8 @@
 // xpfd's side of the BPF programs' host-inbound and junos-host tables (R-5.4; layout, banks
 // and rules in xpf_bpf_abi.h): per interface slot one `HostInboundTable` and two
 // `JunosHostTable`s (to junos-host for the XDP program, from junos-host for the TC egress
-// one), rewritten from the model at start and on every commit.
+// one), and the firewall filters on host-bound traffic (`HostFilterMap`), rewritten at
+// start and on every commit.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,6 +14,8 @@ final class HostInboundMap {
     let junosHostFd: Int32
     let junosHostOutFd: Int32
     let bankFd: Int32
+    /// The firewall filters on host-bound traffic, in the same banks.
+    let filters: HostFilterMap
     /// Dataplane interfaces: slot i is model interface i (both in `system dataplane
     /// interfaces` order); slots beyond them stay "in no zone".
     let interfaceCount: Int
@@ -21,7 +24,9 @@ final class HostInboundMap {
     private(set) var bank: UInt32 = 0
     static let portRangePath = "/proc/sys/net/ipv4/ip_local_port_range"
 
-    init(tablesFd: Int32, junosHostFd: Int32, junosHostOutFd: Int32, bankFd: Int32, interfaceCount: Int) {
+    init(tablesFd: Int32, junosHostFd: Int32, junosHostOutFd: Int32, bankFd: Int32, filters: HostFilterMap,
+         interfaceCount: Int) {
+        self.filters = filters
         self.tablesFd = tablesFd
         self.junosHostFd = junosHostFd
         self.junosHostOutFd = junosHostOutFd
@@ -29,16 +34,18 @@ final class HostInboundMap {
         self.interfaceCount = interfaceCount
     }
 
-    /// Writes every slot of the bank the program does not read in both maps, then switches
+    /// Writes every slot of the bank the program does not read in every map, then switches
     /// the program to it (one 4-byte value): a packet is checked against one
-    /// configuration's tables whole (host-inbound entries and junos-host policies
-    /// together), never against a table half rewritten. Only xpfd writes, one install at a
+    /// configuration's tables whole (host-inbound entries, junos-host policies and
+    /// host-bound filters together), never against a table half rewritten. `hostFilters`
+    /// was computed from `view`, the snapshot of `model` about to be published. Only xpfd writes, one install at a
     /// time, so the other bank is never read while it is written except by a packet that
     /// looked the bank up before the previous switch — an XDP run of microseconds, against
     /// commits milliseconds apart.
-    func install(_ model: ConfigModel) throws {
+    func install(_ model: ConfigModel, hostFilters: HostFilterTable, view: ConfigSnapshotView) throws {
         let replyPorts = try Self.replyPorts()
         let next = (bank + 1) % UInt32(XPF_HOST_INBOUND_BANKS)
+        try filters.install(hostFilters, view: view, bank: next)
         for slot in 0..<Int(XPF_MAX_IFACES) {
             let table = slot < interfaceCount ? HostInboundTable.forInterface(slot, of: model, replyPorts: replyPorts)
                 : HostInboundTable(nil, replyPorts: replyPorts)

@@ -504,13 +504,19 @@ final class ConfigModelTests: XCTestCase {
     }
 
     /// What the dataplane does not enforce yet is named, so xpfd refuses the configuration
-    /// instead of running it half applied: lo0's filter. An attached filter that polices is
-    /// enforced now (Policer.swift), so it is not refused.
+    /// instead of running it half applied: an output filter on lo0 (the box's own traffic).
+    /// lo0's input filter is enforced now (the XDP program runs it on host-bound traffic),
+    /// and an attached filter that polices is enforced (Policer.swift): neither is refused.
     func testUnenforcedFeaturesAreNamed() throws {
-        let edge = try load("good/srx-edge.conf")
-        XCTAssertEqual(edge.unenforcedFeatures, [
-            "interface lo0: inet input filter 'protect-host' is not applied: xpf does not filter traffic to the box yet "
-                + "(host-inbound-traffic and junos-host policies guard it)",
+        XCTAssertEqual(try load("good/srx-edge.conf").unenforcedFeatures, [])
+        let lo0Output = try ConfigModel.load(text: """
+            system dataplane interfaces fw0;
+            firewall family inet filter out { term t { then accept; } }
+            interfaces lo0 unit 0 family inet filter output out;
+            """, file: "lo0-output").1
+        XCTAssertEqual(lo0Output.unenforcedFeatures, [
+            "interface lo0: inet output filter 'out' is not applied: xpf does not filter the box's own outgoing traffic yet "
+                + "(from junos-host policies guard it)",
         ])
         let policed = try ConfigModel.load(text: """
             system dataplane interfaces fw0;

@@ -19,6 +19,8 @@ struct xpf_bpf {
 	int host_inbound_fd, host_inbound_bank_fd; /* host-inbound tables and their current bank */
 	int junos_host_fd;                        /* junos-host policy tables (same keys and bank) */
 	int junos_host_out_fd;                    /* from junos-host policy tables (same keys and bank) */
+	int host_filters_fd, host_filter_hits_fd; /* host-bound firewall filters (same bank) and their counts */
+	int host_filter_policers_fd, host_filter_log_fd;
 	uint32_t xsks_id, counters_id;
 	uint32_t abi_version; /* the program's xpf_abi_version */
 };
@@ -27,6 +29,20 @@ struct xpf_bpf {
  * reads its ABI version. On failure writes a message into err. */
 int xpf_bpf_open(const char *path, struct xpf_bpf *out, char *err, size_t errlen);
 void xpf_bpf_close(struct xpf_bpf *b);
+
+/* Host-bound filter counts (host_filter_hits, a per-CPU array of struct xpf_hf_count):
+ * row `key` summed over every possible CPU into *out; 0, or -errno. */
+int xpf_hf_count_read(int fd, uint32_t key, uint64_t *packets, uint64_t *bytes);
+/* Zeroes row `key` on every CPU; 0, or -errno. */
+int xpf_hf_count_zero(int fd, uint32_t key);
+
+/* The host-bound filters' log ring (host_filter_log, a BPF ring buffer). Opened once;
+ * xpf_hf_log_drain copies up to `max` records of struct xpf_host_filter_log into `out`
+ * (records of another size are skipped) and returns how many, or -errno. */
+struct xpf_hf_log;
+struct xpf_hf_log *xpf_hf_log_open(int fd);
+int xpf_hf_log_drain(struct xpf_hf_log *log, void *out, int max);
+void xpf_hf_log_close(struct xpf_hf_log *log);
 
 /* Attaches prog_fd to ifindex in native (mode 1) or generic (mode 2) XDP mode,
  * replacing any program there. */

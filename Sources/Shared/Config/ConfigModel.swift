@@ -122,17 +122,16 @@ public struct ConfigModel: Sendable, Equatable {
     /// What this configuration asks for that xpf's dataplane does not enforce yet, one
     /// sentence each; xpfd refuses to run such a configuration (fail closed: a filter the
     /// operator believes in must not be silently half applied). Empty: everything applies.
-    /// - a filter attached to a non-dataplane interface (`lo0`): traffic to the box is
-    ///   checked by host-inbound-traffic and junos-host policies, not by filters, yet.
+    /// - an output filter on a non-dataplane interface (`lo0`): it would apply to the box's
+    ///   own traffic, which the TC egress program checks against from junos-host policies
+    ///   only. (lo0's input filter applies: the XDP program runs it on host-bound traffic.)
     public var unenforcedFeatures: [String] {
         var out: [String] = []
-        for interface in interfaces {
-            let attached = [("inet input", interface.inetInputFilters), ("inet output", interface.inetOutputFilters),
-                            ("inet6 input", interface.inet6InputFilters), ("inet6 output", interface.inet6OutputFilters)]
-            for (kind, indices) in attached where !interface.isDataplane {
+        for interface in interfaces where !interface.isDataplane {
+            for (kind, indices) in [("inet output", interface.inetOutputFilters), ("inet6 output", interface.inet6OutputFilters)] {
                 for index in indices {
                     out.append("interface \(interface.name): \(kind) filter '\(filters[index].name)' is not applied: xpf "
-                        + "does not filter traffic to the box yet (host-inbound-traffic and junos-host policies guard it)")
+                        + "does not filter the box's own outgoing traffic yet (from junos-host policies guard it)")
                 }
             }
         }
