@@ -1604,6 +1604,525 @@ static void host_filter_corpus(const char *path)
 		ok("host-filter corpus read whole");
 }
 
+/* ---- host-bound filters: C-built tables (replies, DSCP, logs, policers, marks) --------- */
+
+#define HF_OUT_MAX 512
+#define HF_SYN_SEQ 0x11223344u
+#define HF_ACK_SEQ 0x55667788u
+#define HF_ECN_BITS 1		   /* an ECN codepoint that a DSCP rewrite must keep */
+#define HF_DSCP_EF 46
+#define HF_DSCP_AF11 10
+#define HF_TIMING_REPEAT 1000000
+#define HF_TIMING_TERMS 10
+#define HF_PORT_TELNET 23
+#define HF_SLOW_COST (1ull << 40)  /* ticks per byte << COST_SHIFT: one 40-byte packet is ~2.7 s */
+#define HF_COST_SHIFT 8		   /* XPF_POLICER_COST_SHIFT (xpf_config_abi.h) */
+#define HF_LP_MEDIUM_HIGH 3	   /* enum xpf_loss_priority */
+
+static int hf_pol_fd;
+
+/* A table with terms `terms` (copied to pool 0..n) as lo0's filter on lo for `family`. */
+static void hf_table_lo0(struct xpf_host_filters *t, int family, const struct xpf_hf_term *terms, int n)
+{
+	struct xpf_hf_chain *c = &t->chains[SLOT_LO][family == 4 ? 0 : 1];
+
+	for (int i = 0; i < n; i++) {
+		t->terms[i] = terms[i];
+		c->terms[i] = i;
+	}
+	t->n_terms = n;
+	c->n = n;
+	c->lo0_start = 0;
+}
+
+/* A term of no conditions, no references. */
+static struct xpf_hf_term hf_term(uint8_t terminal, uint8_t action)
+{
+	return (struct xpf_hf_term){
+		.terminal = terminal, .action = action, .protocols = XPF_HF_NONE, .icmp_types = XPF_HF_NONE,
+		.icmp_codes = XPF_HF_NONE, .tcp_flags = XPF_HF_NONE, .counter = XPF_HF_NONE, .policer = XPF_HF_NONE};
+}
+
+/* Runs `f` on lo; the frame out in `out` (its length returned), the action in `action`. */
+static int hf_run_out(const struct frame *f, uint8_t *out, int *action)
+{
+	struct xdp_md md = {.data_end = f->len, .ingress_ifindex = lo_ifindex};
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f->b, .data_size_in = f->len, .data_out = out,
+		    .data_size_out = HF_OUT_MAX, .ctx_in = &md, .ctx_size_in = sizeof(md), .repeat = 1);
+
+	if (bpf_prog_test_run_opts(fd.prog, &opts))
+		return -errno;
+	*action = opts.retval;
+	return (int)opts.data_size_out;
+}
+
+/* The internet checksum's sum of `n` bytes as big-endian words (odd length: zero padded). */
+static uint32_t hf_sum(const uint8_t *p, size_t n, uint32_t sum)
+{
+	for (size_t i = 0; i < n; i += 2)
+		sum += (uint32_t)p[i] << 8 | (i + 1 < n ? p[i + 1] : 0);
+	return sum;
+}
+
+static uint16_t hf_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+/* Whether the L4 checksum of `l4` (n bytes) is right for its IP header `ip`. */
+static int hf_l4_ok(const uint8_t *ip, int family, uint8_t proto, const uint8_t *l4, size_t n)
+{
+	uint32_t sum = family == 4 ? hf_sum(ip + 12, 8, 0) : hf_sum(ip + 8, 32, 0);
+
+	sum += proto + (uint32_t)n;
+	return hf_fold(hf_sum(l4, n, sum)) == 0xffff;
+}
+
+static uint32_t hf_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Sets a valid IPv4 header checksum in frame `f`. */
+static void hf_ipv4_checksum(struct frame *f)
+{
+	uint8_t *ip = f->b + ETH_HLEN;
+	uint16_t c;
+
+	ip[10] = ip[11] = 0;
+	c = ~hf_fold(hf_sum(ip, 20, 0));
+	ip[10] = c >> 8;
+	ip[11] = c & 0xff;
+}
+
+/* Checks field `what` and reports the first mismatch into `bad`. */
+#define HF_CHECK(cond, what)                                  \
+	do {                                                  \
+		if (!(cond) && !bad[0])                       \
+			snprintf(bad, sizeof(bad), "%s", what); \
+	} while (0)
+
+static void hf_reply_cases(void)
+{
+	struct xpf_host_filters *t = calloc(1, sizeof(*t));
+	struct xpf_hf_term terms[2] = {hf_term(XPF_HF_REJECT, 0), hf_term(XPF_HF_REJECT, 0)};
+	uint8_t out[HF_OUT_MAX], *ip, *l4;
+	const uint8_t peer_mac[6] = {0x02, 0, 0, 0, 0, 0x02}, box_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
+	char bad[128];
+	struct frame f;
+	int action, len;
+
+	/* term 0: tcp-reset for TCP; term 1: port-unreachable for the rest. */
+	terms[0].match = XPF_HF_M_PROTO;
+	terms[0].protocols = 0;
+	terms[0].reject_reason = XPF_HF_REJECT_TCP_RESET;
+	terms[1].reject_reason = 11; /* XPF_REJECT_PORT_UNREACHABLE */
+	t->sets[0].bits[0] = 1ull << IPPROTO_TCP;
+	hf_table_lo0(t, 4, terms, 2);
+	hf_table_lo0(t, 6, terms, 2);
+	hf_write(t);
+
+	/* RST to a SYN carrying 3 bytes of data and a TCP option: <SEQ=0><ACK=SEG.SEQ+4><RST,ACK>. */
+	jh_frame(&f, 4, "10.1.2.3", "192.0.2.1", IPPROTO_TCP, 40000, HF_PORT_TELNET, 0, 0, "S");
+	ip = f.b + ETH_HLEN;
+	l4 = ip + 20;
+	l4[4] = HF_SYN_SEQ >> 24, l4[5] = HF_SYN_SEQ >> 16 & 0xff, l4[6] = HF_SYN_SEQ >> 8 & 0xff, l4[7] = HF_SYN_SEQ & 0xff;
+	l4[12] = 6 << 4; /* data offset 6: a 4-byte option */
+	put(&f, (uint8_t[7]){1, 1, 1, 1, 'a', 'b', 'c'}, 7);
+	ip[3] = 20 + 20 + 4 + 3;
+	len = hf_run_out(&f, out, &action);
+	bad[0] = 0;
+	ip = out + ETH_HLEN;
+	l4 = ip + 20;
+	HF_CHECK(action == XDP_TX && len == ETH_HLEN + 40, "action / length");
+	HF_CHECK(memcmp(out, peer_mac, 6) == 0 && memcmp(out + 6, box_mac, 6) == 0, "MACs swapped");
+	HF_CHECK(ip[0] == 0x45 && ip[2] == 0 && ip[3] == 40 && ip[6] == 0x40 && ip[8] == 64 && ip[9] == IPPROTO_TCP,
+		 "IPv4 header fields");
+	HF_CHECK(hf_fold(hf_sum(ip, 20, 0)) == 0xffff, "IPv4 header checksum");
+	HF_CHECK(memcmp(ip + 12, f.b + ETH_HLEN + 16, 4) == 0 && memcmp(ip + 16, f.b + ETH_HLEN + 12, 4) == 0,
+		 "addresses swapped");
+	HF_CHECK(l4[0] == 0 && l4[1] == HF_PORT_TELNET && (l4[2] << 8 | l4[3]) == 40000, "ports swapped");
+	HF_CHECK(hf_be32(l4 + 4) == 0 && hf_be32(l4 + 8) == HF_SYN_SEQ + 3 + 1, "seq 0, ack SEG.SEQ+SEG.LEN");
+	HF_CHECK(l4[12] == 0x50 && l4[13] == 0x14 && l4[14] == 0 && l4[15] == 0 && l4[18] == 0 && l4[19] == 0,
+		 "RST,ACK, no options, window 0");
+	HF_CHECK(hf_l4_ok(ip, 4, IPPROTO_TCP, l4, 20), "TCP checksum");
+	if (bad[0])
+		not_ok("host filter reject: RST to a SYN with data and options", "%s", bad);
+	else
+		ok("host filter reject: RST to a SYN with data and options");
+
+	/* RST to an ACK segment: <SEQ=SEG.ACK><RST>. */
+	jh_frame(&f, 4, "10.1.2.3", "192.0.2.1", IPPROTO_TCP, 40000, HF_PORT_TELNET, 0, 0, "A");
+	l4 = f.b + ETH_HLEN + 20;
+	l4[8] = HF_ACK_SEQ >> 24, l4[9] = HF_ACK_SEQ >> 16 & 0xff, l4[10] = HF_ACK_SEQ >> 8 & 0xff, l4[11] = HF_ACK_SEQ & 0xff;
+	len = hf_run_out(&f, out, &action);
+	bad[0] = 0;
+	ip = out + ETH_HLEN;
+	l4 = ip + 20;
+	HF_CHECK(action == XDP_TX && len == ETH_HLEN + 40, "action / length");
+	HF_CHECK(hf_be32(l4 + 4) == HF_ACK_SEQ && hf_be32(l4 + 8) == 0 && l4[13] == 0x04, "seq SEG.ACK, RST only");
+	HF_CHECK(hf_l4_ok(ip, 4, IPPROTO_TCP, l4, 20), "TCP checksum");
+	if (bad[0])
+		not_ok("host filter reject: RST to an ACK", "%s", bad);
+	else
+		ok("host filter reject: RST to an ACK");
+
+	/* ICMP port unreachable to UDP: the header and 8 bytes quoted, from the box's address. */
+	jh_frame(&f, 4, "10.1.2.3", "192.0.2.1", IPPROTO_UDP, 53, 5353, 0, 0, "");
+	put(&f, (uint8_t[4]){9, 9, 9, 9}, 4); /* 4 bytes of data: the quote stops at 8 */
+	f.b[ETH_HLEN + 3] = 20 + 8 + 4;
+	hf_ipv4_checksum(&f);
+	len = hf_run_out(&f, out, &action);
+	bad[0] = 0;
+	ip = out + ETH_HLEN;
+	l4 = ip + 20;
+	HF_CHECK(action == XDP_TX && len == ETH_HLEN + 20 + 8 + 28, "action / length");
+	HF_CHECK(memcmp(out, peer_mac, 6) == 0 && memcmp(out + 6, box_mac, 6) == 0, "MACs swapped");
+	HF_CHECK(ip[0] == 0x45 && ip[1] == 0xc0 && ip[3] == 56 && ip[8] == 64 && ip[9] == IPPROTO_ICMP, "IPv4 header");
+	HF_CHECK(hf_fold(hf_sum(ip, 20, 0)) == 0xffff, "IPv4 header checksum");
+	HF_CHECK(memcmp(ip + 12, f.b + ETH_HLEN + 16, 4) == 0 && memcmp(ip + 16, f.b + ETH_HLEN + 12, 4) == 0,
+		 "from the box's address to the sender");
+	HF_CHECK(l4[0] == 3 && l4[1] == 3 && hf_be32(l4 + 4) == 0, "type 3 code 3");
+	HF_CHECK(memcmp(l4 + 8, f.b + ETH_HLEN, 28) == 0, "quote: the IP header and 8 bytes");
+	HF_CHECK(hf_fold(hf_sum(l4, 8 + 28, 0)) == 0xffff, "ICMP checksum");
+	if (bad[0])
+		not_ok("host filter reject: ICMP port unreachable to UDP", "%s", bad);
+	else
+		ok("host filter reject: ICMP port unreachable to UDP");
+
+	/* ICMPv6 port unreachable (code 4) to UDP: the whole packet quoted (below the bound). */
+	jh_frame(&f, 6, "2001:db8:a::5", "2001:db8::1", IPPROTO_UDP, 53, 5353, 0, 0, "");
+	len = hf_run_out(&f, out, &action);
+	bad[0] = 0;
+	ip = out + ETH_HLEN;
+	l4 = ip + 40;
+	HF_CHECK(action == XDP_TX && len == ETH_HLEN + 48 + 48, "action / length");
+	HF_CHECK(ip[0] == 0x60 && ip[4] == 0 && ip[5] == 8 + 48 && ip[6] == IPPROTO_ICMPV6 && ip[7] == 64, "IPv6 header");
+	HF_CHECK(memcmp(ip + 8, f.b + ETH_HLEN + 24, 16) == 0 && memcmp(ip + 24, f.b + ETH_HLEN + 8, 16) == 0,
+		 "from the box's address to the sender");
+	HF_CHECK(l4[0] == 1 && l4[1] == 4, "type 1 code 4");
+	HF_CHECK(memcmp(l4 + 8, f.b + ETH_HLEN, 48) == 0, "quote: the packet");
+	HF_CHECK(hf_l4_ok(ip, 6, IPPROTO_ICMPV6, l4, 8 + 48), "ICMPv6 checksum");
+	if (bad[0])
+		not_ok("host filter reject: ICMPv6 port unreachable to UDP", "%s", bad);
+	else
+		ok("host filter reject: ICMPv6 port unreachable to UDP");
+
+	/* RST over IPv6. */
+	jh_frame(&f, 6, "2001:db8:a::5", "2001:db8::1", IPPROTO_TCP, 40000, HF_PORT_TELNET, 0, 0, "S");
+	len = hf_run_out(&f, out, &action);
+	bad[0] = 0;
+	ip = out + ETH_HLEN;
+	l4 = ip + 40;
+	HF_CHECK(action == XDP_TX && len == ETH_HLEN + 60, "action / length");
+	HF_CHECK(ip[0] == 0x60 && ip[5] == 20 && ip[6] == IPPROTO_TCP && ip[7] == 64, "IPv6 header");
+	HF_CHECK(hf_be32(l4 + 8) == 1 && l4[13] == 0x14, "ack SEG.SEQ+1 (SYN), RST,ACK");
+	HF_CHECK(hf_l4_ok(ip, 6, IPPROTO_TCP, l4, 20), "TCP checksum");
+	if (bad[0])
+		not_ok("host filter reject: RST over IPv6", "%s", bad);
+	else
+		ok("host filter reject: RST over IPv6");
+
+	/* tcp-reset to anything but TCP: administratively prohibited (code 13). A datagram of 4
+	 * payload bytes followed by Ethernet padding: the quote stops at its end. */
+	t->terms[1].reject_reason = XPF_HF_REJECT_TCP_RESET;
+	hf_write(t);
+	jh_frame(&f, 4, "10.1.2.3", "192.0.2.1", IPPROTO_GRE, 0, 0, 0, 0, "");
+	f.b[ETH_HLEN + 3] = 20 + 4;
+	hf_ipv4_checksum(&f);
+	len = hf_run_out(&f, out, &action);
+	bad[0] = 0;
+	ip = out + ETH_HLEN;
+	l4 = ip + 20;
+	HF_CHECK(action == XDP_TX && len == ETH_HLEN + 20 + 8 + 24, "action / length: 24 bytes quoted");
+	HF_CHECK(ip[3] == 20 + 8 + 24, "IPv4 total length");
+	HF_CHECK(l4[0] == 3 && l4[1] == 13, "type 3 code 13");
+	HF_CHECK(memcmp(l4 + 8, f.b + ETH_HLEN, 24) == 0, "quote: the header and the 4 bytes");
+	HF_CHECK(hf_fold(hf_sum(l4, 8 + 24, 0)) == 0xffff, "ICMP checksum");
+	if (bad[0])
+		not_ok("host filter reject: tcp-reset to GRE, a short datagram quoted whole", "%s", bad);
+	else
+		ok("host filter reject: tcp-reset to GRE, a short datagram quoted whole");
+
+	/* A link-level broadcast gets no reply: a discard. */
+	jh_frame(&f, 4, "10.1.2.3", "192.0.2.1", IPPROTO_UDP, 53, 5353, 0, 0, "");
+	memset(f.b, 0xff, 6);
+	expect("host filter reject: no reply to a link-level broadcast -> DROP, DROP_HOST_FILTER", &f,
+	       &(struct run){.ifindex = lo_ifindex}, XDP_DROP, XPF_XDP_DROP_HOST_FILTER);
+	free(t);
+}
+
+static void hf_dscp_cases(void)
+{
+	struct xpf_host_filters *t = calloc(1, sizeof(*t));
+	struct xpf_hf_term terms[3] = {hf_term(XPF_HF_NEXT, XPF_HF_A_DSCP), hf_term(XPF_HF_ACCEPT, 0),
+				       hf_term(XPF_HF_ACCEPT, 0)};
+	struct xpf_hf_chain *c;
+	uint8_t out[HF_OUT_MAX], *ip;
+	struct frame f;
+	int action, len;
+	char bad[128];
+
+	/* Interface segment: term 0 `next term` rewrites to AF11, term 1 accepts; lo0's term 2
+	 * accepts AF11 only: it sees the rewritten DSCP (anything else: implicit discard). */
+	terms[0].dscp_rewrite = HF_DSCP_AF11;
+	terms[2].match = XPF_HF_M_DSCP;
+	terms[2].dscp = 1ull << HF_DSCP_AF11;
+	for (int fam = 0; fam < 2; fam++) {
+		c = &t->chains[SLOT_LO][fam];
+		c->n = 3;
+		c->lo0_start = 2;
+		for (int i = 0; i < 3; i++)
+			c->terms[i] = i;
+	}
+	memcpy(t->terms, terms, sizeof(terms));
+	t->n_terms = 3;
+	hf_write(t);
+
+	jh_frame(&f, 4, "10.1.2.3", "192.0.2.1", IPPROTO_UDP, 53, 5353, 0, 0, "");
+	f.b[HF_IPV4_TOS_OFFSET] = HF_DSCP_EF << HF_DSCP_SHIFT | HF_ECN_BITS;
+	hf_ipv4_checksum(&f);
+	len = hf_run_out(&f, out, &action);
+	ip = out + ETH_HLEN;
+	bad[0] = 0;
+	HF_CHECK(action == XDP_PASS && len == (int)f.len, "accepted by lo0's AF11 term");
+	HF_CHECK(ip[1] == (HF_DSCP_AF11 << HF_DSCP_SHIFT | HF_ECN_BITS), "TOS: AF11, ECN kept");
+	HF_CHECK(hf_fold(hf_sum(ip, 20, 0)) == 0xffff, "header checksum");
+	HF_CHECK(memcmp(ip + 12, f.b + ETH_HLEN + 12, 8) == 0, "rest unchanged");
+	if (bad[0])
+		not_ok("host filter DSCP rewrite (IPv4, next term, seen by lo0)", "%s", bad);
+	else
+		ok("host filter DSCP rewrite (IPv4, next term, seen by lo0)");
+
+	jh_frame(&f, 6, "2001:db8:a::5", "2001:db8::1", IPPROTO_UDP, 53, 5353, 0, 0, "");
+	f.b[ETH_HLEN] = 0x60 | HF_DSCP_EF >> 2;
+	f.b[ETH_HLEN + 1] = (HF_DSCP_EF & 3) << 6 | HF_ECN_BITS << 4 | 0x0a; /* ECN, flow label bits */
+	len = hf_run_out(&f, out, &action);
+	ip = out + ETH_HLEN;
+	bad[0] = 0;
+	HF_CHECK(action == XDP_PASS, "accepted by lo0's AF11 term");
+	HF_CHECK(ip[0] == (0x60 | HF_DSCP_AF11 >> 2) &&
+		 ip[1] == ((HF_DSCP_AF11 & 3) << 6 | HF_ECN_BITS << 4 | 0x0a), "traffic class: AF11, ECN and flow label kept");
+	if (bad[0])
+		not_ok("host filter DSCP rewrite (IPv6)", "%s", bad);
+	else
+		ok("host filter DSCP rewrite (IPv6)");
+	free(t);
+}
+
+struct hf_logs {
+	int n;
+	struct xpf_host_filter_log r[8];
+};
+
+static int hf_log_sample(void *ctx, void *data, size_t size)
+{
+	struct hf_logs *l = ctx;
+
+	if (size == sizeof(struct xpf_host_filter_log) && l->n < 8)
+		memcpy(&l->r[l->n++], data, size);
+	return 0;
+}
+
+static void hf_log_cases(void)
+{
+	struct xpf_host_filters *t = calloc(1, sizeof(*t));
+	struct xpf_hf_term terms[2] = {hf_term(XPF_HF_NEXT, XPF_HF_A_LOG), hf_term(XPF_HF_DISCARD, XPF_HF_A_SYSLOG)};
+	struct ring_buffer *rb = ring_buffer__new(hf_log_fd, hf_log_sample, NULL, NULL);
+	struct hf_logs logs = {0};
+	struct frame f;
+	char bad[128] = "";
+	uint32_t src, dst;
+
+	if (!rb) {
+		not_ok("host filter logs", "ring_buffer__new: %s", strerror(errno));
+		free(t);
+		return;
+	}
+	ring_buffer__free(rb);
+	rb = ring_buffer__new(hf_log_fd, hf_log_sample, &logs, NULL);
+	ring_buffer__consume(rb); /* anything earlier cases logged */
+	logs.n = 0;
+	terms[0].filter = 7, terms[0].snapshot_term = 70;
+	terms[1].filter = 8, terms[1].snapshot_term = 81;
+	t->generation = 42;
+	hf_table_lo0(t, 4, terms, 2);
+	hf_write(t);
+	jh_frame(&f, 4, "10.1.2.3", "192.0.2.1", IPPROTO_TCP, 40000, 22, 0, 0, "S");
+	expect("host filter logs: next term + discard -> DROP, DROP_HOST_FILTER", &f,
+	       &(struct run){.ifindex = lo_ifindex}, XDP_DROP, XPF_XDP_DROP_HOST_FILTER);
+	ring_buffer__consume(rb);
+	inet_pton(AF_INET, "10.1.2.3", &src);
+	inet_pton(AF_INET, "192.0.2.1", &dst);
+	/* The deciding term's record first, then the `next term` one's, both saying discard. */
+	HF_CHECK(logs.n == 2, "two records");
+	HF_CHECK(logs.r[0].filter == 8 && logs.r[0].snapshot_term == 81 && logs.r[1].filter == 7 &&
+		 logs.r[1].snapshot_term == 70, "deciding term first, then the next term's");
+	for (int i = 0; i < logs.n && i < 2; i++) {
+		const struct xpf_host_filter_log *r = &logs.r[i];
+
+		HF_CHECK(r->generation == 42 && r->family == 4 && r->protocol == IPPROTO_TCP && r->icmp_type == 0,
+			 "generation, family, protocol");
+		HF_CHECK(r->action == XPF_HF_DISCARD && r->slot == SLOT_LO && r->ip_length == 40, "action, slot, length");
+		HF_CHECK(r->sport == 40000 && r->dport == 22 && r->src[0] == src && r->dst[0] == dst && r->src[1] == 0,
+			 "ports, addresses");
+	}
+	if (bad[0])
+		not_ok("host filter logs: records", "%s (%d records)", bad, logs.n);
+	else
+		ok("host filter logs: records");
+	ring_buffer__free(rb);
+	free(t);
+}
+
+/* Writes pool policer 0 of bank 0. */
+static int hf_policer(const struct xpf_hf_policer *p)
+{
+	uint32_t k = 0;
+
+	return bpf_map_update_elem(hf_pol_fd, &k, p, BPF_ANY) ? -errno : 0;
+}
+
+/* Packets counted in policer 0's row `row`. */
+static uint64_t hf_pol_row(int row)
+{
+	return hf_row(XPF_HF_ROW_POLICER(0, row));
+}
+
+static void hf_policer_cases(void)
+{
+	struct xpf_host_filters *t = calloc(1, sizeof(*t));
+	struct xpf_hf_term terms[3] = {hf_term(XPF_HF_ACCEPT, XPF_HF_A_POLICE), hf_term(XPF_HF_DISCARD, 0),
+				       hf_term(XPF_HF_ACCEPT, 0)};
+	const uint64_t packet_ticks = (40 * HF_SLOW_COST) >> HF_COST_SHIFT; /* a 40-byte TCP SYN */
+	struct xpf_hf_policer p = {.c_cost = HF_SLOW_COST, .c_depth = packet_ticks + packet_ticks / 2};
+	const struct run lo = {.ifindex = lo_ifindex};
+	struct xpf_hf_chain *c = &t->chains[SLOT_LO][0];
+	uint64_t out0, yellow0;
+	struct frame f;
+
+	/* Two-color, discard: the burst holds one packet, the next is out of profile (the rate
+	 * refills a byte in ~2.7 s: nothing comes back within the test). */
+	terms[0].policer = 0;
+	hf_table_lo0(t, 4, terms, 1);
+	hf_write(t);
+	p.flags = XPF_HF_P_DISCARD;
+	hf_policer(&p);
+	jh_frame(&f, 4, "10.1.2.3", "192.0.2.1", IPPROTO_TCP, 40000, 22, 0, 0, "S");
+	out0 = hf_pol_row(0);
+	expect("host filter policer two-color: 1st packet conforms -> PASS", &f, &lo, XDP_PASS, XPF_XDP_PASS_LOCAL);
+	expect("host filter policer two-color: 2nd out of profile -> DROP, DROP_HOST_POLICER", &f, &lo, XDP_DROP,
+	       XPF_XDP_DROP_HOST_POLICER);
+	if (hf_pol_row(0) - out0 != 1)
+		not_ok("host filter policer two-color: out-of-profile row", "+%llu", (unsigned long long)(hf_pol_row(0) - out0));
+	else
+		ok("host filter policer two-color: out-of-profile row");
+
+	/* Two-color marking loss priority high: the interface's term 0 polices and accepts,
+	 * lo0's term 1 discards loss priority high, its term 2 accepts the rest. */
+	terms[0].terminal = XPF_HF_ACCEPT;
+	terms[1].match = XPF_HF_M_LOSS_PRIORITY;
+	terms[1].loss_priorities = 1 << XPF_HF_LP_HIGH;
+	memcpy(t->terms, terms, sizeof(terms));
+	c->n = 3;
+	c->lo0_start = 1;
+	for (int i = 0; i < 3; i++)
+		c->terms[i] = i;
+	hf_write(t);
+	p.flags = XPF_HF_P_LOSS_PRIORITY;
+	p.loss_priority = XPF_HF_LP_HIGH;
+	p.tat = 0;
+	hf_policer(&p);
+	expect("host filter policer marking: 1st packet low -> lo0 accepts -> PASS", &f, &lo, XDP_PASS,
+	       XPF_XDP_PASS_LOCAL);
+	expect("host filter policer marking: 2nd marked high -> lo0 discards -> DROP, DROP_HOST_FILTER", &f, &lo,
+	       XDP_DROP, XPF_XDP_DROP_HOST_FILTER);
+
+	/* Three-color single-rate, color-blind, red discarded: C holds one packet, E one: green,
+	 * yellow, red. */
+	hf_table_lo0(t, 4, terms, 1);
+	t->chains[SLOT_LO][0].n = 1;
+	hf_write(t);
+	p = (struct xpf_hf_policer){.flags = XPF_HF_P_THREE_COLOR | XPF_HF_P_DISCARD, .c_cost = HF_SLOW_COST,
+				    .c_depth = packet_ticks + packet_ticks / 2, .x_depth = packet_ticks + packet_ticks / 2};
+	hf_policer(&p);
+	out0 = hf_pol_row(0);
+	yellow0 = hf_pol_row(1);
+	expect("host filter policer srTCM: green -> PASS", &f, &lo, XDP_PASS, XPF_XDP_PASS_LOCAL);
+	expect("host filter policer srTCM: yellow -> PASS", &f, &lo, XDP_PASS, XPF_XDP_PASS_LOCAL);
+	expect("host filter policer srTCM: red -> DROP, DROP_HOST_POLICER", &f, &lo, XDP_DROP, XPF_XDP_DROP_HOST_POLICER);
+	if (hf_pol_row(0) - out0 != 1 || hf_pol_row(1) - yellow0 != 1)
+		not_ok("host filter policer srTCM: rows", "red +%llu yellow +%llu",
+		       (unsigned long long)(hf_pol_row(0) - out0), (unsigned long long)(hf_pol_row(1) - yellow0));
+	else
+		ok("host filter policer srTCM: rows");
+
+	/* trTCM, color-aware: a packet already high (term 0 marks it) is red at once. */
+	terms[0] = hf_term(XPF_HF_ACCEPT, XPF_HF_A_POLICE | XPF_HF_A_LOSS_PRIORITY);
+	terms[0].policer = 0;
+	terms[0].loss_priority = XPF_HF_LP_HIGH;
+	hf_table_lo0(t, 4, terms, 1);
+	hf_write(t);
+	p = (struct xpf_hf_policer){.flags = XPF_HF_P_THREE_COLOR | XPF_HF_P_TWO_RATE | XPF_HF_P_COLOR_AWARE |
+					     XPF_HF_P_DISCARD,
+				    .c_cost = HF_SLOW_COST, .x_cost = HF_SLOW_COST, .c_depth = packet_ticks * 4,
+				    .x_depth = packet_ticks * 4};
+	hf_policer(&p);
+	expect("host filter policer trTCM color-aware: high in, red -> DROP, DROP_HOST_POLICER", &f, &lo, XDP_DROP,
+	       XPF_XDP_DROP_HOST_POLICER);
+	/* Color-blind, the same packet is green. */
+	p.flags &= ~XPF_HF_P_COLOR_AWARE;
+	hf_policer(&p);
+	expect("host filter policer trTCM color-blind: green -> PASS", &f, &lo, XDP_PASS, XPF_XDP_PASS_LOCAL);
+	hf_policer(&(struct xpf_hf_policer){0});
+	free(t);
+}
+
+/* BPF_PROG_TEST_RUN timing: a TCP SYN to the box through a lo0 filter of
+ * HF_TIMING_TERMS terms, the last one matching (port conditions on the others). */
+static void hf_timing(void)
+{
+	struct xpf_host_filters *t = calloc(1, sizeof(*t));
+	struct xpf_hf_term terms[HF_TIMING_TERMS];
+	struct frame f;
+	struct xdp_md md = {.ingress_ifindex = lo_ifindex};
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &md, .ctx_size_in = sizeof(md), .repeat = HF_TIMING_REPEAT);
+
+	for (int i = 0; i < HF_TIMING_TERMS; i++) {
+		terms[i] = hf_term(XPF_HF_ACCEPT, 0);
+		terms[i].match = XPF_HF_M_PROTO | XPF_HF_M_DST_PORT;
+		terms[i].protocols = 0;
+		terms[i].dst_port = (struct xpf_hf_ref){.first = i, .count = 1};
+		t->ranges[i].low = t->ranges[i].high = 1000 + i;
+	}
+	t->ranges[HF_TIMING_TERMS - 1].low = t->ranges[HF_TIMING_TERMS - 1].high = 22;
+	t->sets[0].bits[0] = 1ull << IPPROTO_TCP;
+	hf_table_lo0(t, 4, terms, HF_TIMING_TERMS);
+	hf_write(t);
+	jh_frame(&f, 4, "10.1.2.3", "192.0.2.1", IPPROTO_TCP, 40000, 22, 0, 0, "S");
+	md.data_end = f.len;
+	opts.data_in = f.b;
+	opts.data_size_in = f.len;
+	if (bpf_prog_test_run_opts(fd.prog, &opts) || opts.retval != XDP_PASS)
+		not_ok("host filter timing run", "%s, action %d", strerror(errno), opts.retval);
+	else
+		printf("# host filter timing: TCP SYN through a %d-term lo0 filter (last term matches): %u ns per run "
+		       "(BPF_PROG_TEST_RUN, repeat %d)\n", HF_TIMING_TERMS, opts.duration, HF_TIMING_REPEAT);
+	free(t);
+}
+
+static void host_filter_cases(void)
+{
+	hf_reply_cases();
+	hf_dscp_cases();
+	hf_log_cases();
+	hf_policer_cases();
+	hf_timing();
+	hf_write(&(struct xpf_host_filters){0});
+}
+
 /* ---- the box's own traffic: xpf_tc_egress ------------------------------------------ */
 
 #define ICMP_ECHO_REQUEST_TYPE 8
@@ -1855,6 +2374,11 @@ int main(int argc, char **argv)
 		       hf_log_fd);
 	else
 		host_filter_corpus(host_filter_path);
+	hf_pol_fd = bpf_object__find_map_fd_by_name(obj, "host_filter_policers");
+	if (hf_fd >= 0 && hf_pol_fd >= 0)
+		host_filter_cases();
+	else
+		not_ok("host-filter maps", "host_filter_policers %d", hf_pol_fd);
 	tc_egress_cases();
 out:
 	bpf_object__close(obj);
