@@ -602,8 +602,9 @@ deny:
 #define HF_SEG_REJECT 3
 #define HF_SEG_POLICED 4 /* a term's policer discarded the packet */
 
-/* What the packet offers a term's conditions (FilterStage.swift's FilterFields), read once
- * per packet; `dscp` follows the frame (a rewrite changes it for lo0's segment). */
+/* What the packet offers a term's conditions (FilterStage.swift's FilterFields): copied from
+ * the parse by host_bound_verdict, the L4 fields and the DSCP read from the frame at each
+ * segment's start (hf_fields_read), so lo0's filter sees a DSCP the interface's wrote. */
 struct hf_fields {
 	__u32 src[4], dst[4]; /* network-order words, IPv4 in word 0 */
 	__u16 sport, dport;   /* host order; valid with has_ports */
@@ -647,8 +648,9 @@ struct hf_state {
 				     * the IP header) and L4 length: a reject's reply reads them */
 };
 
-/* The packet's hf_state, per CPU (XDP runs to completion on one CPU): on the stack it
- * took the call chain past the verifier's 512-byte limit. */
+/* The packet's hf_state, per CPU (XDP runs to completion on one CPU, from the NAPI poll
+ * with bottom halves off: no other packet's program run comes between on that CPU): on
+ * the stack it took the call chain past the verifier's 512-byte limit. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -1166,7 +1168,6 @@ static __always_inline void hf_rewrite_dscp(struct xdp_md *ctx, struct hf_state 
 		l3[0] = w >> 24;
 		l3[1] = (w >> 16) & 0xff;
 	}
-	s->m.f.dscp = dscp;
 }
 
 /* ---- reject: the reply, built in hf_reply_scratch and sent with XDP_TX ---- */
