@@ -22,8 +22,10 @@
  *
  * The host-bound firewall filter cases come from Tests/bpf/host_filter_corpus.txt (format:
  * the file's header), shared with HostFilterTableTests.swift: each table's lines go into
- * host_filters bank 0, each case becomes a frame to a local address on lo, checked for its
- * action, counter and the filter hit rows it moved.
+ * host_filters bank 0 (its policers into host_filter_policers), each case becomes a frame
+ * to a local address on its slot's interface, checked for its action, counter and the
+ * filter hit rows it moved. Replies, DSCP rewrites, logs and policers have C-built cases
+ * besides (host_filter_cases), which read the frame out and the log ring.
  *
  * Usage: xdp_test [path/to/xpf_xdp.o [path/to/host_inbound_corpus.txt
  *                 [path/to/junos_host_corpus.txt [path/to/host_filter_corpus.txt]]]]
@@ -1081,7 +1083,7 @@ static void jh_frame(struct frame *f, int family, const char *src, const char *d
 
 /* A host-inbound table admitting every corpus case through an entry (never as a reply:
  * the reply-port range is empty), so each case meets the junos-host policies. */
-static int jh_admit_all(void)
+static int jh_admit_all(uint32_t slot)
 {
 	const uint8_t both = XPF_HOST_INBOUND_FAMILY_INET | XPF_HOST_INBOUND_FAMILY_INET6;
 	struct xpf_host_inbound t = {
@@ -1100,7 +1102,7 @@ static int jh_admit_all(void)
 		},
 	};
 
-	return set_host_inbound(0, SLOT_LO, &t);
+	return set_host_inbound(0, slot, &t);
 }
 
 /* Reads the junos-host corpus: `table` lines start a table, `prefix` / `term` / `policy`
@@ -1117,7 +1119,7 @@ static void junos_host_cases(const char *path)
 		not_ok("junos-host corpus", "open %s: %s", path, strerror(errno));
 		return;
 	}
-	if ((err = jh_admit_all()) || (err = set_host_inbound_bank(0))) {
+	if ((err = jh_admit_all(SLOT_LO)) || (err = set_host_inbound_bank(0))) {
 		not_ok("junos-host corpus", "host_inbound: %s", strerror(-err));
 		fclose(in);
 		return;
@@ -1251,11 +1253,13 @@ static void junos_host_cases(const char *path)
 struct hf_table {
 	char name[CORPUS_NAME_MAX];
 	struct xpf_host_filters t;
+	struct xpf_hf_policer policers[XPF_HF_MAX_POLICERS];
+	bool policers_written; /* at the table's first case: buckets carry over its later cases */
 };
 
 static struct hf_table hf_tables[HF_MAX_TABLES];
 static int n_hf_tables;
-static int hf_fd, hf_hits_fd, hf_log_fd;
+static int hf_fd, hf_hits_fd, hf_log_fd, hf_pol_fd;
 
 static struct hf_table *find_hf_table(const char *name)
 {
@@ -1271,6 +1275,19 @@ static int hf_write(const struct xpf_host_filters *t)
 	uint32_t bank = 0;
 
 	return bpf_map_update_elem(hf_fd, &bank, t, BPF_ANY) ? -errno : 0;
+}
+
+/* Writes table `t`'s policers into bank 0 of host_filter_policers (state zero: full), once:
+ * the buckets then carry from one of its cases to the next, in the file's order. */
+static int hf_write_policers(struct hf_table *t)
+{
+	if (t->policers_written)
+		return 0;
+	for (uint32_t k = 0; k < XPF_HF_MAX_POLICERS; k++)
+		if (bpf_map_update_elem(hf_pol_fd, &k, &t->policers[k], BPF_ANY))
+			return -errno;
+	t->policers_written = true;
+	return 0;
 }
 
 /* Packets counted in row `row` of bank 0, summed over CPUs. */
@@ -1344,17 +1361,17 @@ static void hf_frame(struct frame *f, int family, const char *src, const char *d
 	}
 }
 
-/* Runs `f` on lo (slot SLOT_LO) and checks the action, the counter and that exactly the
+/* Runs `f` on interface `ifindex` and checks the action, the counter and that exactly the
  * term rows `terms` and the counter rows `counters` (-1 ends each list) counted one. */
-static void hf_expect(const char *name, const struct frame *f, int action, int counter, const int *terms,
-		      const int *counters)
+static void hf_expect(const char *name, const struct frame *f, unsigned ifindex, int action, int counter,
+		      const int *terms, const int *counters)
 {
 	static uint64_t before[XPF_HF_MAX_TERMS + XPF_HF_MAX_COUNTERS], after[XPF_HF_MAX_TERMS + XPF_HF_MAX_COUNTERS];
 	int failed_before = failed;
 	char title[2300];
 
 	hf_rows(before);
-	expect(name, f, &(struct run){.ifindex = lo_ifindex}, action, counter);
+	expect(name, f, &(struct run){.ifindex = ifindex}, action, counter);
 	hf_rows(after);
 	for (int r = 0; r < XPF_HF_MAX_TERMS + XPF_HF_MAX_COUNTERS; r++) {
 		uint64_t want = 0;
@@ -1447,18 +1464,27 @@ static void hf_list(const char *v, int *out, int n)
 	out[k] = -1;
 }
 
-/* Reads the host-filter corpus (format: /work/notes/hf_corpus_format.md, shared with
- * HostFilterTableTests.swift): tables into hf_tables, each `case` run at once with its
- * table in bank 0 (slot S = SLOT_LO only: the harness's host-bound frames arrive on lo). */
+/* Reads the host-filter corpus (format: its header, shared with HostFilterTableTests.swift):
+ * tables into hf_tables, each `case` run at once with its table in bank 0, on the interface
+ * of its slot (0, 1 or 2: the harness's three), every slot admitting everything through
+ * host-inbound-traffic. Policers: see hf_write_policers. */
 static void host_filter_corpus(const char *path)
 {
 	FILE *in = fopen(path, "r");
 	char line[2048];
 	int lineno = 0, cases = 0, err;
 	struct hf_table *cur = NULL;
+	/* The harness's interfaces by slot: a case's frame arrives on its slot's. */
+	unsigned slot_ifindex[] = {[SLOT_MQ] = mq_ifindex, [SLOT_A] = a_ifindex, [SLOT_LO] = lo_ifindex};
 
 	if (!in) {
 		not_ok("host-filter corpus", "open %s: %s", path, strerror(errno));
+		return;
+	}
+	/* Every slot admits every case through host-inbound-traffic (put back at the end). */
+	if ((err = jh_admit_all(SLOT_MQ)) || (err = jh_admit_all(SLOT_A))) {
+		not_ok("host-filter corpus", "host_inbound: %s", strerror(-err));
+		fclose(in);
 		return;
 	}
 	while (fgets(line, sizeof(line), in)) {
@@ -1527,8 +1553,29 @@ static void host_filter_corpus(const char *path)
 				cur->t.sets[idx].bits[w] = strtoull(tok[2 + w], NULL, 0);
 		} else if (strcmp(kind, "class") == 0 && cur && n == 3 && (idx = atoi(tok[1])) < XPF_HF_MAX_CLASSES) {
 			cur->t.classes[idx] = strcmp(tok[2], "be") == 0 ? XPF_HF_CLASS_BEST_EFFORT : strtoul(tok[2], NULL, 0);
-		} else if (strcmp(kind, "policer") == 0 && cur) {
-			/* Policers are the program's own state: read, not written by this runner yet. */
+		} else if (strcmp(kind, "policer") == 0 && cur && n >= 2 && (idx = atoi(tok[1])) < XPF_HF_MAX_POLICERS) {
+			struct xpf_hf_policer *p = &cur->policers[idx];
+
+			memset(p, 0, sizeof(*p));
+			for (int k = 2; k < n; k++) {
+				char *eq = strchr(tok[k], '='), *v;
+
+				if (!eq) {
+					bad = 1;
+					continue;
+				}
+				*eq = 0;
+				v = eq + 1;
+				if (strcmp(tok[k], "flags") == 0) p->flags = strtoul(v, NULL, 0);
+				else if (strcmp(tok[k], "c_cost") == 0) p->c_cost = strtoull(v, NULL, 0);
+				else if (strcmp(tok[k], "c_depth") == 0) p->c_depth = strtoull(v, NULL, 0);
+				else if (strcmp(tok[k], "x_cost") == 0) p->x_cost = strtoull(v, NULL, 0);
+				else if (strcmp(tok[k], "x_depth") == 0) p->x_depth = strtoull(v, NULL, 0);
+				else if (strcmp(tok[k], "lp") == 0) p->loss_priority = strtoul(v, NULL, 0);
+				else if (strcmp(tok[k], "fc") == 0)
+					p->forwarding_class = strcmp(v, "be") == 0 ? XPF_HF_CLASS_BEST_EFFORT : strtoul(v, NULL, 0);
+				else bad = 1;
+			}
 		} else if (strcmp(kind, "chain") == 0 && cur && n == 5 && (idx = atoi(tok[1])) < XPF_MAX_IFACES) {
 			struct xpf_hf_chain *c = &cur->t.chains[idx][strcmp(tok[2], "inet") == 0 ? 0 : 1];
 			int list[XPF_HF_MAX_CHAIN + 1], k;
@@ -1574,9 +1621,9 @@ static void host_filter_corpus(const char *path)
 				else if (strcmp(tok[k], "counters") == 0) hf_list(v, counters, 64);
 				else bad = 1;
 			}
-			if (!t || bad || slot != SLOT_LO) {
+			if (!t || bad || slot >= sizeof(slot_ifindex) / sizeof(slot_ifindex[0]) || !slot_ifindex[slot]) {
 				not_ok("host-filter corpus", "line %d: cannot run: %s", lineno, line);
-			} else if ((err = hf_write(&t->t))) {
+			} else if ((err = hf_write(&t->t)) || (err = hf_write_policers(t))) {
 				not_ok("host-filter corpus", "line %d: map update: %s", lineno, strerror(-err));
 			} else {
 				action = strcmp(want, "accept") == 0 ? XDP_PASS : strcmp(want, "reject") == 0 ? XDP_TX : XDP_DROP;
@@ -1585,7 +1632,7 @@ static void host_filter_corpus(const char *path)
 					  : strcmp(want, "policer") == 0 ? XPF_XDP_DROP_HOST_POLICER : XPF_XDP_DROP_HOST_FILTER;
 				hf_frame(&f, family, src, dst, proto, sport, dport, itype, icode, flags, dscp, frag, len);
 				snprintf(title, sizeof(title), "host-filter corpus line %d (%s)", lineno, tok[1]);
-				hf_expect(title, &f, action, counter, terms, counters);
+				hf_expect(title, &f, slot_ifindex[slot], action, counter, terms, counters);
 				cases++;
 			}
 		} else {
@@ -1598,6 +1645,8 @@ static void host_filter_corpus(const char *path)
 	}
 	fclose(in);
 	hf_write(&(struct xpf_host_filters){0});
+	if ((err = admit_udp(SLOT_MQ)) || (err = admit_udp(SLOT_A)))
+		not_ok("host-filter corpus", "host_inbound back: %s", strerror(-err));
 	if (cases < 10)
 		not_ok("host-filter corpus", "only %d cases run", cases);
 	else
@@ -1618,8 +1667,6 @@ static void host_filter_corpus(const char *path)
 #define HF_SLOW_COST (1ull << 40)  /* ticks per byte << COST_SHIFT: one 40-byte packet is ~2.7 s */
 #define HF_COST_SHIFT 8		   /* XPF_POLICER_COST_SHIFT (xpf_config_abi.h) */
 #define HF_LP_MEDIUM_HIGH 3	   /* enum xpf_loss_priority */
-
-static int hf_pol_fd;
 
 /* A table with terms `terms` (copied to pool 0..n) as lo0's filter on lo for `family`. */
 static void hf_table_lo0(struct xpf_host_filters *t, int family, const struct xpf_hf_term *terms, int n)
@@ -2368,17 +2415,15 @@ int main(int argc, char **argv)
 	hf_fd = bpf_object__find_map_fd_by_name(obj, "host_filters");
 	hf_hits_fd = bpf_object__find_map_fd_by_name(obj, "host_filter_hits");
 	hf_log_fd = bpf_object__find_map_fd_by_name(obj, "host_filter_log");
-	if (hf_fd < 0 || hf_hits_fd < 0 || hf_log_fd < 0 || (err = jh_admit_all()) ||
+	hf_pol_fd = bpf_object__find_map_fd_by_name(obj, "host_filter_policers");
+	if (hf_fd < 0 || hf_hits_fd < 0 || hf_log_fd < 0 || hf_pol_fd < 0 || (err = jh_admit_all(SLOT_LO)) ||
 	    (err = set_junos_host(0, SLOT_LO, &(struct xpf_junos_host){0})))
-		not_ok("host-filter maps", "host_filters %d host_filter_hits %d host_filter_log %d", hf_fd, hf_hits_fd,
-		       hf_log_fd);
+		not_ok("host-filter maps", "host_filters %d host_filter_hits %d host_filter_log %d host_filter_policers %d",
+		       hf_fd, hf_hits_fd, hf_log_fd, hf_pol_fd);
 	else
 		host_filter_corpus(host_filter_path);
-	hf_pol_fd = bpf_object__find_map_fd_by_name(obj, "host_filter_policers");
 	if (hf_fd >= 0 && hf_pol_fd >= 0)
 		host_filter_cases();
-	else
-		not_ok("host-filter maps", "host_filter_policers %d", hf_pol_fd);
 	tc_egress_cases();
 out:
 	bpf_object__close(obj);
