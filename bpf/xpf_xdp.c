@@ -1045,8 +1045,12 @@ struct hf_loop_ctx {
 static long hf_chain_step(__u64 i, void *arg)
 {
 	struct hf_state *s = ((struct hf_loop_ctx *)arg)->s;
+	long stop = hf_step(s, (__u64)s->pos + i);
 
-	return hf_step(s, (__u64)s->pos + i) ? 1 : 0; /* a callback returns 0 or 1 */
+	/* A callback returns 0 or 1, which the verifier must see: clang 21 knows hf_step's
+	 * results and drops a plain `? 1 : 0`; the barrier hides them. */
+	barrier_var(stop);
+	return stop & 1;
 }
 
 /* The record of logging term `ti` for the packet, naming `wire`. A full ring drops it. */
