@@ -651,6 +651,7 @@ def test_lo0_policer_on_a_burst_of_pings(lab, wire):
         labkit.wait_for("every request answered or policed", all_accounted)
     except AssertionError:
         raise AssertionError("sent %d, answered %d, policed %d" % (BURST_SENT, len(got), last["policed"])) from None
+    print("lo0 policer: sent %d, answered %d, policed %d" % (BURST_SENT, len(got), last["policed"]))
     assert BURST_DEPTH <= len(got) <= BURST_DEPTH + REFILL_SLACK, "answered %d of %d" % (len(got), BURST_SENT)
     out_of_profile = BURST_SENT - len(got)
     wait_listing(lab, POLICED_FILTER, {
