@@ -1246,7 +1246,7 @@ static void junos_host_cases(const char *path)
 
 /* ---- firewall filters on host-bound traffic ---------------------------------------- */
 
-#define HF_MAX_TABLES 8
+#define HF_MAX_TABLES 64 /* ~70 KB each */
 #define HF_DSCP_SHIFT 2
 #define HF_IPV4_TOS_OFFSET (ETH_HLEN + 1)
 
@@ -1503,10 +1503,14 @@ static void host_filter_corpus(const char *path)
 			for (char *p = strtok_r(copy, " ", &save); p && n < 48; p = strtok_r(NULL, " ", &save))
 				tok[n++] = strdup(p);
 		}
-		if (strcmp(kind, "table") == 0 && n == 2 && n_hf_tables < HF_MAX_TABLES) {
-			cur = &hf_tables[n_hf_tables++];
-			memset(cur, 0, sizeof(*cur));
-			snprintf(cur->name, sizeof(cur->name), "%s", tok[1]);
+		if (strcmp(kind, "table") == 0 && n == 2) {
+			cur = n_hf_tables < HF_MAX_TABLES ? &hf_tables[n_hf_tables++] : NULL;
+			if (cur) {
+				memset(cur, 0, sizeof(*cur));
+				snprintf(cur->name, sizeof(cur->name), "%s", tok[1]);
+			} else {
+				not_ok("host-filter corpus", "line %d: more than %d tables", lineno, HF_MAX_TABLES);
+			}
 		} else if (strcmp(kind, "term") == 0 && cur && n >= 2 && (idx = atoi(tok[1])) < XPF_HF_MAX_TERMS) {
 			struct xpf_hf_term *t = &cur->t.terms[idx];
 
