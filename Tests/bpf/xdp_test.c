@@ -1668,6 +1668,8 @@ static void host_filter_corpus(const char *path)
 #define HF_TIMING_REPEAT 1000000
 #define HF_TIMING_TERMS 10
 #define HF_PORT_TELNET 23
+#define HF_VLAN_TAG_BYTES 4
+#define HF_VLAN_ID 42
 #define HF_SLOW_COST (1ull << 40)  /* ticks per byte << COST_SHIFT: one 40-byte packet is ~2.7 s */
 #define HF_COST_SHIFT 8		   /* XPF_POLICER_COST_SHIFT (xpf_config_abi.h) */
 #define HF_LP_MEDIUM_HIGH 3	   /* enum xpf_loss_priority */
@@ -1736,16 +1738,21 @@ static uint32_t hf_be32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Sets a valid IPv4 header checksum in frame `f`. */
-static void hf_ipv4_checksum(struct frame *f)
+/* Sets a valid checksum in the IPv4 header at `l3` bytes into frame `f`. */
+static void hf_ipv4_checksum_at(struct frame *f, size_t l3)
 {
-	uint8_t *ip = f->b + ETH_HLEN;
+	uint8_t *ip = f->b + l3;
 	uint16_t c;
 
 	ip[10] = ip[11] = 0;
 	c = ~hf_fold(hf_sum(ip, 20, 0));
 	ip[10] = c >> 8;
 	ip[11] = c & 0xff;
+}
+
+static void hf_ipv4_checksum(struct frame *f)
+{
+	hf_ipv4_checksum_at(f, ETH_HLEN);
 }
 
 /* Checks field `what` and reports the first mismatch into `bad`. */
@@ -1875,6 +1882,30 @@ static void hf_reply_cases(void)
 		not_ok("host filter reject: RST over IPv6", "%s", bad);
 	else
 		ok("host filter reject: RST over IPv6");
+
+	/* Through a VLAN tag: the reply keeps it, its IP packet 4 bytes further in. */
+	jh_frame(&f, 4, "10.1.2.3", "192.0.2.1", IPPROTO_UDP, 53, 5353, 0, 0, "");
+	memmove(f.b + 2 * ETH_ALEN + HF_VLAN_TAG_BYTES, f.b + 2 * ETH_ALEN, f.len - 2 * ETH_ALEN);
+	f.b[2 * ETH_ALEN] = ETH_P_8021Q >> 8;
+	f.b[2 * ETH_ALEN + 1] = ETH_P_8021Q & 0xff;
+	f.b[2 * ETH_ALEN + 2] = 0;
+	f.b[2 * ETH_ALEN + 3] = HF_VLAN_ID;
+	f.len += HF_VLAN_TAG_BYTES;
+	hf_ipv4_checksum_at(&f, ETH_HLEN + HF_VLAN_TAG_BYTES);
+	len = hf_run_out(&f, out, &action);
+	bad[0] = 0;
+	ip = out + ETH_HLEN + HF_VLAN_TAG_BYTES;
+	l4 = ip + 20;
+	if (action != XDP_TX || len != ETH_HLEN + HF_VLAN_TAG_BYTES + 20 + 8 + 28)
+		snprintf(bad, sizeof(bad), "action %d length %d", action, len);
+	HF_CHECK(memcmp(out + 2 * ETH_ALEN, f.b + 2 * ETH_ALEN, HF_VLAN_TAG_BYTES + 2) == 0, "tag and ethertype kept");
+	HF_CHECK(ip[0] == 0x45 && ip[9] == IPPROTO_ICMP && l4[0] == 3 && l4[1] == 3, "ICMP port unreachable");
+	HF_CHECK(hf_fold(hf_sum(ip, 20, 0)) == 0xffff && hf_fold(hf_sum(l4, 8 + 28, 0)) == 0xffff, "checksums");
+	HF_CHECK(memcmp(l4 + 8, f.b + ETH_HLEN + HF_VLAN_TAG_BYTES, 28) == 0, "quote");
+	if (bad[0])
+		not_ok("host filter reject: ICMP through a VLAN tag", "%s", bad);
+	else
+		ok("host filter reject: ICMP through a VLAN tag");
 
 	/* tcp-reset to anything but TCP: administratively prohibited (code 13). A datagram of 4
 	 * payload bytes followed by Ethernet padding: the quote stops at its end. */
