@@ -1,4 +1,56 @@
-// xpf-top: a live view of every worker, read from shared memory only (R-12.1).
+// xpf-top: a live view of every worker, read from shared memory only (R-12.1, issue 11
+// §3). Interactive in the habits of top / htop (keys: `h` in the live view, Views.swift
+// `keyHelp`); `--once` prints one text snapshot and `--json` one JSON object for scripts.
+//
+// JSON (`--json`), schema 1. A field is never renamed or given another meaning without
+// raising "schema"; fields may be added. Counters are totals since the worker started
+// (a restart starts them again); rates are over the `interval_s` between two samples.
+//   schema             int     this layout's version: 1
+//   supervisor_pid     int     xpfd's pid
+//   supervisor_alive   bool    that pid is alive
+//   state              string  "init" | "running" | "stopping" (the region's state)
+//   generation         int     running configuration generation
+//   fib_version        int     running FIB generation
+//   interval_s         float   seconds between the two samples
+//   rx_ring_size       int     AF_XDP RX ring size, descriptors
+//   tx_ring_size       int     AF_XDP TX ring size, descriptors
+//   workers[]          one per queue:
+//     queue, pid, core, numa_node                 int
+//     state            string  "empty" | "starting" | "running" | "exited" | "failed"
+//     heartbeat_age_ms int     ms since its last heartbeat (-1: none yet)
+//     generation, fib_version  int  generations the worker runs
+//     restarts         int     times xpfd restarted it
+//     rx_packets, rx_bytes, tx_packets, tx_bytes    int  packets / bytes
+//     rx_pps, tx_pps   float   packets per second
+//     rx_bps, tx_bps   float   bits per second
+//     drops            int     packets dropped, all reasons
+//     drops_by_reason  object  reason name → packets (names as xpfctl and /metrics)
+//     batches          int     RX batches (vectors) processed
+//     batch_fill       float   average packets per batch, since start
+//     polls, loops     int     poll() calls, loop passes
+//     loop_busy_ns, loop_idle_ns, loop_spin_ns    int  ns of loop time processing,
+//                              asleep in poll(), polling empty rings
+//     busy_share       float   0..1 busy over the interval (absent: no loop time passed)
+//     sessions_created, sessions_closed, session_hits, session_misses     int
+//     neigh_parked, neigh_sent, icmp_errors_sent, icmp_errors_limited    int  packets
+//     events_emitted, events_dropped, events_rate_limited               int  events
+//     requests_dropped int     xpfd requests lost (request ring full)
+//     rings[]          one per interface: interface (string); rx_used, tx_used, fill_used
+//                      (int, descriptors now); rx_packets, tx_packets, batches (int);
+//                      vector_size (float, packets per batch since start);
+//                      xsk_rx_ring_full, xsk_fill_ring_empty, xsk_rx_dropped,
+//                      xsk_tx_ring_empty (int, kernel AF_XDP events)
+//   totals             object  rx_packets, tx_packets, drops (int, summed over workers);
+//                              sessions_active (created - closed), session_capacity (int)
+//   interfaces[]       name (string), ifindex (int), xdp_mode ("native" | "generic" |
+//                      "none"), rx_queues (int), rx_packets, tx_packets (int, summed over
+//                      workers), rx_pps, tx_pps (float, packets per second)
+//   xdp                object  XDP program counters by name (int, packets), absent when
+//                              the counters map cannot be read
+//   hint               string  RSS imbalance note, absent when balanced
+//   scaling            object  verdict (string: `xpfctl show dataplane scaling`'s line),
+//                              limits[] (string per queue: idle | none | cpu | rx-ring |
+//                              umem | tx | imbalance)
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,53 +58,8 @@ import ArgumentParser
 import CXPF
 import Shared
 
-nonisolated(unsafe) var interrupted: sig_atomic_t = 0
-
-struct Rates {
-    var rxPps = 0.0, txPps = 0.0, rxBps = 0.0, txBps = 0.0, created = 0.0, closed = 0.0, drops = 0.0
-}
-
-func rates(_ a: xpf_worker_stats, _ b: xpf_worker_stats, _ dt: Double) -> Rates {
-    guard dt > 0 else { return Rates() }
-    func d(_ x: UInt64, _ y: UInt64) -> Double { y >= x ? Double(y - x) / dt : 0 }
-    return Rates(rxPps: d(a.rx_packets, b.rx_packets), txPps: d(a.tx_packets, b.tx_packets),
-                 rxBps: d(a.rx_bytes, b.rx_bytes) * 8, txBps: d(a.tx_bytes, b.tx_bytes) * 8,
-                 created: d(a.sessions_created, b.sessions_created), closed: d(a.sessions_closed, b.sessions_closed),
-                 drops: d(a.totalDrops, b.totalDrops))
-}
-
-func human(_ v: Double) -> String {
-    let units = ["", "k", "M", "G", "T"]
-    var x = v
-    var i = 0
-    while x >= 1000 && i < units.count - 1 { x /= 1000; i += 1 }
-    if i == 0 { return String(Int(x.rounded())) }
-    let scaled = (x * 10).rounded() / 10
-    return "\(scaled)\(units[i])"
-}
-
-func pad(_ s: String, _ w: Int, left: Bool = false) -> String {
-    s.count >= w ? s : (left ? s + String(repeating: " ", count: w - s.count) : String(repeating: " ", count: w - s.count) + s)
-}
-
-func sessionsActive(_ s: DataplaneStatus) -> UInt64 {
-    let created = s.workers.reduce(UInt64(0)) { $0 &+ $1.stats.sessions_created }
-    let closed = s.workers.reduce(UInt64(0)) { $0 &+ $1.stats.sessions_closed }
-    return created >= closed ? created - closed : 0
-}
-
-/// A note when one queue carries far more than its share (RSS imbalance).
-func imbalanceHint(_ r: [Rates]) -> String? {
-    let total = r.reduce(0) { $0 + $1.rxPps }
-    guard r.count > 1, total > 1000 else { return nil }
-    let maxR = r.map(\.rxPps).max() ?? 0
-    let share = maxR / total
-    if share > 1.5 / Double(r.count) {
-        let q = r.firstIndex { $0.rxPps == maxR } ?? 0
-        return "hint: queues are imbalanced — queue \(q) receives \(Int(share * 100))% of packets (fair share \(100 / r.count)%); check RSS hashing / flow mix"
-    }
-    return nil
-}
+/// The "schema" of `--json` (see the file header).
+let jsonSchemaVersion = 1
 
 /// The scaling report of the interval (`xpfctl show dataplane scaling` without the
 /// interfaces' placement facts, which xpf-top does not probe on every refresh).
@@ -64,85 +71,76 @@ func scaling(_ region: ShmRegion, _ a: DataplaneStatus, _ b: DataplaneStatus) ->
     return ScalingReport(before: a, after: b, settings: settings, interfaces: [])
 }
 
-func renderText(_ a: DataplaneStatus, _ b: DataplaneStatus, _ report: ScalingReport) -> String {
-    let dt = Double(b.takenAtNs - a.takenAtNs) / 1e9
-    let rs = zip(a.workers, b.workers).map { rates($0.stats, $1.stats, dt) }
-    var o = "xpf-top — xpfd pid \(b.supervisorPid) \(b.supervisorAlive ? b.state : "NOT RUNNING"), generation \(b.generation), fib \(b.fibVersion), \(b.workers.count) workers, sessions \(sessionsActive(b))/\(b.sessionCapacity)\n"
-    o += report.verdict + "\n"
-    o += " Q  CORE NODE     PID STATE     HB(ms)  GEN BUSY%    RX pps    TX pps    RX bps    TX bps  DROPS/s   DROPS  FILL  RXQ%  TXQ%  SESS+/s  SESS-/s  RESTARTS\n"
-    var tot = Rates()
-    for ((wa, w), r) in zip(zip(a.workers, b.workers), rs) {
-        let fill = w.stats.batches > 0 ? Double(w.stats.batch_packets) / Double(w.stats.batches) : 0
-        o += pad("\(w.queue)", 2) + pad("\(w.core)", 6) + pad("\(w.numaNode)", 5) + pad("\(w.pid)", 8) + " " + pad(w.state, 8, left: true)
-        o += pad(w.heartbeatAgeMs < 0 ? "-" : "\(w.heartbeatAgeMs)", 8) + pad("\(w.generation)", 5)
-        o += pad(busyPercent(wa.stats, w.stats), 6)
-        o += pad(human(r.rxPps), 10) + pad(human(r.txPps), 10) + pad(human(r.rxBps), 10) + pad(human(r.txBps), 10)
-        o += pad(human(r.drops), 9) + pad("\(w.stats.totalDrops)", 8) + pad(String(format1(fill)), 6)
-        o += pad("\(ringPercent(w.stats.rx_ring_used, b.rxRingSize, b.interfaces.count))", 6)
-        o += pad("\(ringPercent(w.stats.tx_ring_used, b.txRingSize, b.interfaces.count))", 6)
-        o += pad(human(r.created), 9) + pad(human(r.closed), 9) + pad("\(w.restarts)", 10) + "\n"
-        tot.rxPps += r.rxPps; tot.txPps += r.txPps; tot.rxBps += r.rxBps; tot.txBps += r.txBps
-        tot.drops += r.drops; tot.created += r.created; tot.closed += r.closed
+// MARK: - Reading the samples
+
+/// Every live session, read as `xpfctl show security flow session` reads them
+/// (SessionListing: a consistent copy of each LIVE record), named under the running snapshot.
+func readSessions(_ region: ShmRegion) -> [SessionSample] {
+    let names = SessionNames(region)
+    return SessionListing.all(region).map { s in
+        let r = s.record
+        func endpoint(_ a: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8),
+                      _ port: UInt16) -> String { "\(formatAddress(family: r.family, a))/\(UInt16(bigEndian: port))" }
+        return SessionSample(id: s.id, createdS: r.created_s, proto: SessionListing.protocolName(r.proto),
+                             source: endpoint(r.fwd.src, r.fwd.sport), destination: endpoint(r.fwd.dst, r.fwd.dport),
+                             policy: names.policy(of: r).name, packets: r.packets.0 &+ r.packets.1,
+                             bytes: r.bytes.0 &+ r.bytes.1, ageS: s.ageS)
     }
-    o += "TOTAL" + String(repeating: " ", count: 44) + pad(human(tot.rxPps), 10) + pad(human(tot.txPps), 10) + pad(human(tot.rxBps), 10) + pad(human(tot.txBps), 10) + pad(human(tot.drops), 9)
-    o += pad("\(b.workers.reduce(UInt64(0)) { $0 &+ $1.stats.totalDrops })", 8) + String(repeating: " ", count: 18) + pad(human(tot.created), 9) + pad(human(tot.closed), 9) + "\n"
-    var reasons: [String] = []
-    for r in dropReasons {
-        let n = b.workers.reduce(UInt64(0)) { $0 &+ $1.stats.drop(r.index) }
-        if n > 0 { reasons.append("\(r.name) \(n)") }
-    }
-    o += "drops by reason: " + (reasons.isEmpty ? "none" : reasons.joined(separator: ", ")) + "\n"
-    let emitted = b.workers.reduce(UInt64(0)) { $0 &+ $1.stats.events_emitted }
-    let eventsDropped = b.workers.reduce(UInt64(0)) { $0 &+ $1.stats.events_dropped }
-    let rateLimited = b.workers.reduce(UInt64(0)) { $0 &+ $1.stats.events_rate_limited }
-    o += "security events: emitted \(emitted), dropped (event ring full) \(eventsDropped), rate-limited \(rateLimited)"
-        + (eventsDropped > 0 ? " — " + b.workers.filter { $0.stats.events_dropped > 0 }.map { "q\($0.queue) \($0.stats.events_dropped)" }.joined(separator: ", ") : "") + "\n"
-    for i in b.interfaces {
-        let (rx, tx) = interfaceRates(a, b, i.slot, dt)
-        o += "interface \(i.name): ifindex \(i.ifindex), XDP \(i.xdpMode), \(i.rxQueues) rx queues, rx \(human(rx)) pps, tx \(human(tx)) pps\n"
-    }
-    if let x = b.xdp {
-        let dxa = a.xdp ?? x
-        o += "xdp: " + DataplaneStatus.xdpCounterNames.enumerated().map { "\($1) \(x[$0]) (\(human(dt > 0 ? Double(x[$0] &- dxa[$0]) / dt : 0))/s)" }.joined(separator: ", ") + "\n"
-    }
-    if let h = imbalanceHint(rs) { o += h + "\n" }
-    return o
 }
 
-/// A worker's busy share over the interval, in percent ("-": no loop time passed).
-func busyPercent(_ a: xpf_worker_stats, _ b: xpf_worker_stats) -> String {
-    DataplaneStatus.busyShare(a, b).map { String(Int(($0 * 100).rounded())) } ?? "-"
-}
-
-/// Highest occupancy (percent) of one ring kind over a worker's interfaces.
-func ringPercent<T>(_ gauges: T, _ size: UInt32, _ n: Int) -> Int {
-    guard size > 0 else { return 0 }
-    let used = (0..<n).map { DataplaneStatus.perInterface(gauges, $0) }.max() ?? 0
-    return Int(min(100, used * 100 / UInt64(size)))
-}
-
-/// Packets per second received and sent on an interface slot, summed over workers.
-func interfaceRates(_ a: DataplaneStatus, _ b: DataplaneStatus, _ slot: Int, _ dt: Double) -> (Double, Double) {
-    guard dt > 0 else { return (0, 0) }
-    var rx = 0.0, tx = 0.0
-    for (wa, wb) in zip(a.workers, b.workers) {
-        let r0 = DataplaneStatus.perInterface(wa.stats.if_rx_packets, slot), r1 = DataplaneStatus.perInterface(wb.stats.if_rx_packets, slot)
-        let t0 = DataplaneStatus.perInterface(wa.stats.if_tx_packets, slot), t1 = DataplaneStatus.perInterface(wb.stats.if_tx_packets, slot)
-        if r1 >= r0 { rx += Double(r1 - r0) / dt }
-        if t1 >= t0 { tx += Double(t1 - t0) / dt }
+/// Per policy its hit count, per firewall filter term and named counter its packets: the
+/// running bank (the running snapshot's policy_bank) of every worker, summed — what the
+/// workers counted since this policy epoch began (xpfd adds the harvested epochs for
+/// `show security policies hit-count`; xpf-top reads shared memory only). Names from the
+/// running snapshot.
+func readHits(_ region: ShmRegion) -> [HitSample] {
+    let view = region.configView(slot: region.current(.config).slot)
+    let bank = view.head.pointee.policy_bank
+    func name(_ offset: UInt32) -> String { view.string(at: offset) ?? "#\(offset)" }
+    func hits(_ id: Int) -> UInt64 {
+        // Relaxed loads: each worker is the single writer of its row; this is a sum.
+        (0..<region.queues).reduce(UInt64(0)) { $0 &+ xpf_load_relaxed_u64(PolicyCounters.counter(PolicyCounters.bank(region.policyHits($1), bank), id, XPF_PC_HITS)) }
     }
-    return (rx, tx)
+    func action(_ a: UInt32) -> String {
+        switch a {
+        case XPF_POLICY_PERMIT.rawValue: return "permit"
+        case XPF_POLICY_DENY.rawValue: return "deny"
+        case XPF_POLICY_REJECT.rawValue: return "reject"
+        default: return "\(a)"
+        }
+    }
+    var out: [HitSample] = []
+    for id in 0..<view.policies.count {
+        let p = view.policy(id)
+        let zones = view.zones.count
+        let scope = p.from_zone == XPF_CFG_NONE || Int(p.from_zone) >= zones || Int(p.to_zone) >= zones ? "global"
+            : "\(name(view.zone(Int(p.from_zone)).name)) → \(name(view.zone(Int(p.to_zone)).name))"
+        out.append(HitSample(kind: .policy, scope: scope, name: name(p.name), action: action(UInt32(p.action)), hits: hits(id)))
+    }
+    out.append(HitSample(kind: .policy, scope: "-", name: PolicyIdentity.defaultPolicyName,
+                         action: action(view.head.pointee.default_policy), hits: hits(Int(XPF_SESS_POLICY_DEFAULT))))
+    // A fresh FilterCounts has no harvested totals: its lifetime counts are the running bank.
+    for f in FilterCounts(region: region).lifetimeCounts() {
+        let scope = "\(f.family) \(f.name)"
+        out += f.terms.map { HitSample(kind: .term, scope: scope, name: $0.name, action: "-", hits: $0.traffic.packets) }
+        out += f.counters.map { HitSample(kind: .counter, scope: scope, name: $0.name, action: "-", hits: $0.traffic.packets) }
+    }
+    return out
 }
 
-func format1(_ v: Double) -> String {
-    let r = (v * 10).rounded() / 10
-    return "\(r)"
+/// The dataplane now, with the rows `view` needs.
+func takeSample(_ region: ShmRegion, for view: View) -> Sample {
+    Sample(status: DataplaneStatus.read(region), sessions: view == .sessions ? readSessions(region) : nil,
+           hits: view == .policies ? readHits(region) : nil)
 }
+
+// MARK: - JSON
 
 func renderJSON(_ a: DataplaneStatus, _ b: DataplaneStatus, _ report: ScalingReport) -> String {
     let dt = Double(b.takenAtNs - a.takenAtNs) / 1e9
     var j = JSONWriter()
     j.beginObject()
+    j.field("schema", jsonSchemaVersion)
     j.field("supervisor_pid", b.supervisorPid)
     j.field("supervisor_alive", b.supervisorAlive)
     j.field("state", b.state)
@@ -236,8 +234,29 @@ func renderJSON(_ a: DataplaneStatus, _ b: DataplaneStatus, _ report: ScalingRep
 struct XPFTop: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xpf-top",
-        abstract: "Live view of the xpf dataplane: every worker's queue, core, NUMA node, heartbeat, generation, rates, drops and ring occupancy; per-interface rates.",
-        discussion: "Reads shared memory only (DIR/shm of xpfd's state directory); it never talks to xpfd. Rates are the difference between two samples `--interval` apart.")
+        abstract: "Live view of the xpf dataplane: every worker's queue, core, NUMA node, heartbeat, generation, busy share, rates, drops and ring occupancy; interfaces, drop reasons, top sessions, policy and filter hits.",
+        discussion: """
+            Reads shared memory only (DIR/shm of xpfd's state directory); it never talks to xpfd. Rates are the \
+            difference between two samples `--interval` apart. The scaling verdict (xpfctl show dataplane scaling) \
+            heads every view.
+
+            Keys: \(keyHelp.map { "\($0.keys.split(separator: " ").joined(separator: "/")) \($0.meaning)" }.joined(separator: "; ")). \
+            Colour marks saturated (busy >= 90 % red, >= 70 % yellow) and failing workers (failed, exited, heartbeat \
+            older than 1 s); none when NO_COLOR is set or stdout is not a terminal.
+
+            --json (schema 1; fields are added, never renamed without a new schema): schema; supervisor_pid, \
+            supervisor_alive, state, generation, fib_version; interval_s (s); rx_ring_size, tx_ring_size \
+            (descriptors); workers[]: queue, pid, core, numa_node, state, heartbeat_age_ms, generation, \
+            fib_version, restarts, rx/tx_packets, rx/tx_bytes (totals), rx/tx_pps (packets/s), rx/tx_bps \
+            (bits/s), drops, drops_by_reason{reason: packets}, batches, batch_fill (packets/batch), polls, loops, \
+            loop_busy/idle/spin_ns (ns), busy_share (0..1), sessions_created/closed, session_hits/misses, \
+            neigh_parked/sent, icmp_errors_sent/limited, events_emitted/dropped/rate_limited, requests_dropped, \
+            rings[]{interface, rx/tx/fill_used (descriptors), rx/tx_packets, batches, vector_size, \
+            xsk_rx_ring_full, xsk_fill_ring_empty, xsk_rx_dropped, xsk_tx_ring_empty}; totals{rx_packets, \
+            tx_packets, drops, sessions_active, session_capacity}; interfaces[]{name, ifindex, xdp_mode, \
+            rx_queues, rx/tx_packets, rx/tx_pps}; xdp{counter: packets} (absent if unreadable); hint (absent \
+            when balanced); scaling{verdict, limits[] per queue}.
+            """)
 
     @Option(name: .long, help: "xpfd's state directory.")
     var stateDir: String = "/run/xpf"
@@ -245,11 +264,11 @@ struct XPFTop: ParsableCommand {
     var once = false
     @Flag(name: .long, help: "JSON output (implies --once).")
     var json = false
-    @Option(name: .long, help: "Seconds between samples (refresh period of the live view).")
+    @Option(name: .long, help: "Seconds between samples (refresh period of the live view; + and - change it).")
     var interval: Double = 1.0
 
     func validate() throws {
-        guard interval > 0 && interval <= 60 else { throw ValidationError("--interval must be in (0, 60] seconds") }
+        guard interval > 0 && interval <= UIState.maxInterval else { throw ValidationError("--interval must be in (0, 60] seconds") }
     }
 
     func run() throws {
@@ -257,25 +276,94 @@ struct XPFTop: ParsableCommand {
         do { region = try DataplaneStatus.openRegion(stateDir: stateDir) } catch {
             throw ValidationError("\(error)")
         }
-        let micro = useconds_t(interval * 1_000_000)
-        var prev = DataplaneStatus.read(region)
         if once || json {
-            usleep(micro)
+            let prev = DataplaneStatus.read(region)
+            usleep(useconds_t(interval * Self.microsPerSecond))
             let cur = DataplaneStatus.read(region)
             let report = scaling(region, prev, cur)
-            print(json ? renderJSON(prev, cur, report) : renderText(prev, cur, report), terminator: json ? "\n" : "")
+            print(json ? renderJSON(prev, cur, report) : renderOnce(prev, cur, verdict: report.verdict), terminator: json ? "\n" : "")
             return
         }
-        signal(SIGINT) { _ in interrupted = 1 }
-        signal(SIGTERM) { _ in interrupted = 1 }
+        catchTerminationSignals()
+        guard let terminal = RawTerminal() else {
+            throw ValidationError("the live view needs a terminal on stdin (use --once or --json in scripts)")
+        }
+        defer { terminal.restore() }
+        var live = LiveView(region: region, terminal: terminal, interval: interval)
+        live.run()
+    }
+
+    static let microsPerSecond = 1_000_000.0
+}
+
+/// The interactive loop: sample every interval (unless frozen), redraw on every key.
+struct LiveView {
+    let region: ShmRegion
+    let terminal: RawTerminal
+    var ui: UIState
+    var prev: Sample
+    var cur: Sample
+    var history = History()
+    var verdict: String
+    let colour = colourWanted()
+
+    init(region: ShmRegion, terminal: RawTerminal, interval: Double) {
+        self.region = region
+        self.terminal = terminal
+        ui = UIState(interval: interval)
+        prev = takeSample(region, for: ui.view)
+        cur = prev
+        verdict = "scaling: (first sample; the verdict follows after one interval)"
+    }
+
+    mutating func run() {
+        var nextNs = monotonicNanos() + nanos(ui.interval)
+        draw()
         while interrupted == 0 {
-            usleep(micro)
-            let cur = DataplaneStatus.read(region)
-            print("\u{1B}[H\u{1B}[2J" + renderText(prev, cur, scaling(region, prev, cur)), terminator: "")
-            fflush(stdout)
-            prev = cur
+            let now = monotonicNanos()
+            let waitMs = nextNs > now ? Int32(min((nextNs - now) / Self.nanosPerMilli + 1, UInt64(Int32.max))) : 0
+            var redraw = false
+            for key in terminal.readKeys(timeoutMs: waitMs) {
+                let before = ui
+                switch handleKey(key, &ui, columns: { columnCount($0, prev: prev, cur: cur, history: history) }) {
+                case .quit: return
+                case .redraw: redraw = true
+                case .ignored: break
+                }
+                if ui.interval != before.interval { nextNs = monotonicNanos() + nanos(ui.interval) }
+                // A view that needs rows the last sample lacks reads them now (its rates
+                // follow at the next refresh).
+                if ui.view != before.view && !ui.frozen { refreshExtras() }
+            }
+            if monotonicNanos() >= nextNs {
+                nextNs = monotonicNanos() + nanos(ui.interval)
+                if !ui.frozen { sample(); redraw = true }
+            }
+            if redraw { draw() }
         }
     }
+
+    mutating func sample() {
+        let next = takeSample(region, for: ui.view)
+        history.add(cur.status, next.status)
+        verdict = scaling(region, cur.status, next.status).verdict
+        prev = cur
+        cur = next
+    }
+
+    mutating func refreshExtras() {
+        if ui.view == .sessions && cur.sessions == nil { cur.sessions = readSessions(region) }
+        if ui.view == .policies && cur.hits == nil { cur.hits = readHits(region) }
+    }
+
+    func draw() {
+        let size = RawTerminal.size()
+        let lines = frame(prev: prev, cur: cur, verdict: verdict, history: history, ui: ui)
+        terminal.write(compose(lines, columns: size.columns, rows: size.rows, colour: colour))
+    }
+
+    func nanos(_ seconds: Double) -> UInt64 { UInt64(seconds * 1e9) }
+    static let nanosPerMilli: UInt64 = 1_000_000
 }
 
 XPFTop.main()
