@@ -1627,7 +1627,9 @@ static void host_filter_corpus(const char *path)
 			}
 			if (!t || bad || slot >= sizeof(slot_ifindex) / sizeof(slot_ifindex[0]) || !slot_ifindex[slot]) {
 				not_ok("host-filter corpus", "line %d: cannot run: %s", lineno, line);
-			} else if ((err = hf_write(&t->t)) || (err = hf_write_policers(t))) {
+			} else if ((err = hf_write(&t->t)) || (err = hf_write_policers(t)) ||
+				   /* The case's destination is one of the box's addresses. */
+				   (err = add_local(family == 4 ? AF_INET : AF_INET6, dst))) {
 				not_ok("host-filter corpus", "line %d: map update: %s", lineno, strerror(-err));
 			} else {
 				action = strcmp(want, "accept") == 0 ? XDP_PASS : strcmp(want, "reject") == 0 ? XDP_TX : XDP_DROP;

@@ -286,8 +286,10 @@ struct xpf_junos_host {
  *     among classes (XPF_HF_CLASS_BEST_EFFORT stands for best-effort). PACKET_LENGTH: the IP
  *     datagram's length (IPv4 total length, IPv6 payload length + 40) in a range.
  * A packet starts with loss priority XPF_HF_LP_LOW and class best-effort; terms' `then
- * loss-priority` / `forwarding-class` and policers change them for later terms (lo0's
- * filter sees what the interface's filter set).
+ * loss-priority` / `forwarding-class` and policers change them for the filters after (lo0's
+ * filter sees what the interface's filter set) and for a color-aware policer; a filter reads
+ * the packet's fields once, so later terms of the same filter match what it found (as the
+ * workers' FilterStage does).
  * Actions of a deciding term, in order: count (its term row and its counter's), mark,
  * police (out of profile with discard: dropped, counted XPF_XDP_DROP_HOST_POLICER), then
  * ACCEPT (DSCP rewrite: the IPv4 checksum updated), DISCARD (XPF_XDP_DROP_HOST_FILTER) or
