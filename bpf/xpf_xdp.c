@@ -150,6 +150,28 @@ struct {
 	__uint(max_entries, XPF_HF_LOG_BYTES);
 } host_filter_log SEC(".maps");
 
+/* The ICMP errors a reject sends, limited per CPU as each worker limits its own
+ * (ICMPError.swift, ICMPRateLimit: RFC 1812 §4.3.2.8): HF_ICMP_PER_SECOND in bursts of
+ * HF_ICMP_BURST. A RST is not limited (it is no larger than the segment it answers and goes
+ * to the same source, as the workers' are). Per CPU: XDP runs to completion on one CPU, so
+ * the plain read-modify-write needs no lock. Tests reset it (hf_icmp_limit_reset). */
+#define HF_ICMP_PER_SECOND 100
+#define HF_ICMP_BURST 20
+#define HF_MS_PER_SECOND 1000
+#define HF_NS_PER_MS 1000000
+struct hf_icmp_limit {
+	__u64 last_ms; /* when tokens were last added; 0: never (the bucket starts full) */
+	__u32 tokens;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hf_icmp_limit);
+} hf_icmp_limit SEC(".maps");
+
 /* Scratch for a reject's reply (per CPU: XDP runs to completion on one CPU, so no two
  * packets share it). The reply is built here and stored into the frame in one copy, which
  * keeps variable lengths (IPv4 options, the ICMPv6 quote) out of direct packet access.
@@ -1250,19 +1272,38 @@ static __always_inline int hf_reply_allowed(struct xdp_md *ctx, const struct hf_
 
 /* Resizes the frame to `l3off + len` bytes, stores the reply from the scratch over its IP
  * packet and swaps the MAC addresses (the reply goes back to the sender from the address
- * it was sent to; a VLAN tag stays). Nonzero when the frame cannot take it. */
+ * it was sent to; a VLAN tag stays). A reply longer than the frame grows it at the front,
+ * into the headroom every XDP buffer has (XDP_PACKET_HEADROOM, 256 bytes; a reply adds at
+ * most an ICMPv6 header pair, 48 bytes), the link header moved there; the tail's room
+ * depends on the driver (veth rounds a small frame's buffer up to a few bytes only), so it
+ * is used for shrinking only. Nonzero when the frame cannot take it. */
 static __always_inline int hf_reply_send(struct xdp_md *ctx, __u8 *b, __u64 l3off, __u64 len)
 {
 	void *data, *data_end;
 	struct ethhdr *eth;
 	__u8 mac[ETH_ALEN];
+	__u8 link[VLAN_L3_OFFSET];
 	int delta = (int)(l3off + len) - (int)bpf_xdp_get_buff_len(ctx);
 
 	barrier_var(len);
 	if (len == 0 || len > HF_REPLY_ORIG || l3off > VLAN_L3_OFFSET)
 		return -1;
-	if (delta && bpf_xdp_adjust_tail(ctx, delta))
+	if (delta > 0) {
+		/* Constant sizes for the helpers: an untagged or a tagged link header. */
+		if (l3off == sizeof(struct ethhdr)) {
+			if (bpf_xdp_load_bytes(ctx, 0, link, sizeof(struct ethhdr)) || bpf_xdp_adjust_head(ctx, -delta) ||
+			    bpf_xdp_store_bytes(ctx, 0, link, sizeof(struct ethhdr)))
+				return -1;
+		} else if (l3off == VLAN_L3_OFFSET) {
+			if (bpf_xdp_load_bytes(ctx, 0, link, VLAN_L3_OFFSET) || bpf_xdp_adjust_head(ctx, -delta) ||
+			    bpf_xdp_store_bytes(ctx, 0, link, VLAN_L3_OFFSET))
+				return -1;
+		} else {
+			return -1;
+		}
+	} else if (delta < 0 && bpf_xdp_adjust_tail(ctx, delta)) {
 		return -1;
+	}
 	if (bpf_xdp_store_bytes(ctx, l3off, b, len))
 		return -1;
 	data = (void *)(long)ctx->data;
@@ -1477,6 +1518,31 @@ static __always_inline __u8 hf_reject_code(__u8 reason, int v4)
  * tcp-reset on TCP, else the reason's unreachable. Nonzero: nothing sent (the frame may
  * be the reply half-built: the caller drops it either way). A function of its own (not
  * inlined) for the stack: the replies' locals would otherwise add to every caller's. */
+/* One ICMP error may go out now (a token taken), or the limit is reached. */
+static __always_inline int hf_icmp_take(void)
+{
+	__u32 zero = 0;
+	struct hf_icmp_limit *l = bpf_map_lookup_elem(&hf_icmp_limit, &zero);
+	__u64 now = bpf_ktime_get_ns() / HF_NS_PER_MS, elapsed, tokens;
+
+	if (!l)
+		return 0;
+	if (l->last_ms == 0) {
+		l->last_ms = now;
+		l->tokens = HF_ICMP_BURST;
+	}
+	elapsed = now - l->last_ms;
+	if (elapsed >= HF_MS_PER_SECOND / HF_ICMP_PER_SECOND) {
+		tokens = l->tokens + elapsed * HF_ICMP_PER_SECOND / HF_MS_PER_SECOND;
+		l->tokens = tokens > HF_ICMP_BURST ? HF_ICMP_BURST : tokens;
+		l->last_ms = now;
+	}
+	if (l->tokens == 0)
+		return 0;
+	l->tokens--;
+	return 1;
+}
+
 static __noinline int hf_reject(struct xdp_md *ctx, struct hf_state *s)
 {
 	__u32 zero = 0, ti = s->decided, bank = s->m.bank;
@@ -1492,6 +1558,8 @@ static __noinline int hf_reject(struct xdp_md *ctx, struct hf_state *s)
 		return -1;
 	if (s->m.f.protocol == IPPROTO_TCP && reason == XPF_HF_REJECT_TCP_RESET)
 		return hf_reply_rst(ctx, s, scratch->b);
+	if (!hf_icmp_take())
+		return -1; /* over the limit: no reply, a discard */
 	return hf_reply_icmp(ctx, s, scratch->b, hf_reject_code(reason, s->m.f.family == 4));
 }
 

@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -1259,7 +1260,7 @@ struct hf_table {
 
 static struct hf_table hf_tables[HF_MAX_TABLES];
 static int n_hf_tables;
-static int hf_fd, hf_hits_fd, hf_log_fd, hf_pol_fd;
+static int hf_fd, hf_hits_fd, hf_log_fd, hf_pol_fd, hf_icmp_fd;
 
 static struct hf_table *find_hf_table(const char *name)
 {
@@ -1267,6 +1268,18 @@ static struct hf_table *find_hf_table(const char *name)
 		if (strcmp(hf_tables[i].name, name) == 0)
 			return &hf_tables[i];
 	return NULL;
+}
+
+/* The program's ICMP error limit back to a full bucket on every CPU (a case's reply must
+ * not depend on how many replies the cases before it sent). */
+static void hf_icmp_limit_reset(void)
+{
+	uint32_t zero = 0;
+	uint8_t *v = calloc((size_t)ncpus, 16); /* struct hf_icmp_limit: 16 bytes, zero = full */
+
+	if (!v || bpf_map_update_elem(hf_icmp_fd, &zero, v, BPF_ANY))
+		not_ok("hf_icmp_limit reset", "%s", strerror(errno));
+	free(v);
 }
 
 /* Writes `t` as bank 0's host_filters (xpfd's job). */
@@ -1370,6 +1383,7 @@ static void hf_expect(const char *name, const struct frame *f, unsigned ifindex,
 	int failed_before = failed;
 	char title[2300];
 
+	hf_icmp_limit_reset();
 	hf_rows(before);
 	expect(name, f, &(struct run){.ifindex = ifindex}, action, counter);
 	hf_rows(after);
@@ -1783,6 +1797,7 @@ static void hf_reply_cases(void)
 	hf_table_lo0(t, 4, terms, 2);
 	hf_table_lo0(t, 6, terms, 2);
 	hf_write(t);
+	hf_icmp_limit_reset();
 
 	/* RST to a SYN carrying 3 bytes of data and a TCP option: <SEQ=0><ACK=SEG.SEQ+4><RST,ACK>. */
 	jh_frame(&f, 4, "10.1.2.3", "192.0.2.1", IPPROTO_TCP, 40000, HF_PORT_TELNET, 0, 0, "S");
@@ -2204,9 +2219,60 @@ static void hf_timing(void)
 	free(t);
 }
 
+#define HF_LIMIT_TRIES 40
+#define HF_LIMIT_BURST 20	/* the program's HF_ICMP_BURST */
+#define HF_LIMIT_PER_SECOND 100 /* its HF_ICMP_PER_SECOND */
+
+/* ICMP errors are limited as the workers' are: after a burst of 20 only 100 per second; a
+ * RST is not limited. The count allowed depends on the time the runs took, which is
+ * measured: at most the burst plus what that time refills, and never fewer than the burst. */
+static void hf_icmp_limit_cases(void)
+{
+	struct xpf_host_filters *t = calloc(1, sizeof(*t));
+	struct xpf_hf_term terms[2] = {hf_term(XPF_HF_REJECT, 0), hf_term(XPF_HF_REJECT, 0)};
+	uint8_t out[HF_OUT_MAX];
+	struct timespec t0, t1;
+	struct frame f;
+	int action, sent = 0, rst = 0;
+	uint64_t elapsed_ms, allowed;
+
+	terms[0].match = XPF_HF_M_PROTO;
+	terms[0].protocols = 0;
+	terms[0].reject_reason = XPF_HF_REJECT_TCP_RESET;
+	terms[1].reject_reason = 11; /* XPF_REJECT_PORT_UNREACHABLE */
+	t->sets[0].bits[0] = 1ull << IPPROTO_TCP;
+	hf_table_lo0(t, 4, terms, 2);
+	hf_write(t);
+	hf_icmp_limit_reset();
+	jh_frame(&f, 4, "10.1.2.3", "192.0.2.1", IPPROTO_UDP, 40000, 69, 0, 0, "");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < HF_LIMIT_TRIES; i++)
+		if (hf_run_out(&f, out, &action) > 0 && action == XDP_TX)
+			sent++;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	elapsed_ms = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000 + (uint64_t)(t1.tv_nsec - t0.tv_nsec) / 1000000 + 1;
+	allowed = HF_LIMIT_BURST + elapsed_ms * HF_LIMIT_PER_SECOND / 1000;
+	if (sent >= HF_LIMIT_BURST && (uint64_t)sent <= allowed)
+		ok("ICMP rejects limited: the burst, then what the elapsed time refills");
+	else
+		not_ok("ICMP rejects limited", "%d of %d sent in %llu ms, want %d..%llu", sent, HF_LIMIT_TRIES,
+		       (unsigned long long)elapsed_ms, HF_LIMIT_BURST, (unsigned long long)allowed);
+	/* The bucket is empty now (or nearly): RSTs still go out. */
+	jh_frame(&f, 4, "10.1.2.3", "192.0.2.1", IPPROTO_TCP, 40000, HF_PORT_TELNET, 0, 0, "S");
+	for (int i = 0; i < HF_LIMIT_TRIES; i++)
+		if (hf_run_out(&f, out, &action) > 0 && action == XDP_TX)
+			rst++;
+	if (rst == HF_LIMIT_TRIES)
+		ok("RSTs are not limited");
+	else
+		not_ok("RSTs are not limited", "%d of %d sent", rst, HF_LIMIT_TRIES);
+	free(t);
+}
+
 static void host_filter_cases(void)
 {
 	hf_reply_cases();
+	hf_icmp_limit_cases();
 	hf_dscp_cases();
 	hf_log_cases();
 	hf_policer_cases();
@@ -2460,7 +2526,8 @@ int main(int argc, char **argv)
 	hf_hits_fd = bpf_object__find_map_fd_by_name(obj, "host_filter_hits");
 	hf_log_fd = bpf_object__find_map_fd_by_name(obj, "host_filter_log");
 	hf_pol_fd = bpf_object__find_map_fd_by_name(obj, "host_filter_policers");
-	if (hf_fd < 0 || hf_hits_fd < 0 || hf_log_fd < 0 || hf_pol_fd < 0 || (err = jh_admit_all(SLOT_LO)) ||
+	hf_icmp_fd = bpf_object__find_map_fd_by_name(obj, "hf_icmp_limit");
+	if (hf_fd < 0 || hf_hits_fd < 0 || hf_log_fd < 0 || hf_pol_fd < 0 || hf_icmp_fd < 0 || (err = jh_admit_all(SLOT_LO)) ||
 	    (err = set_junos_host(0, SLOT_LO, &(struct xpf_junos_host){0})))
 		not_ok("host-filter maps", "host_filters %d host_filter_hits %d host_filter_log %d host_filter_policers %d",
 		       hf_fd, hf_hits_fd, hf_log_fd, hf_pol_fd);
