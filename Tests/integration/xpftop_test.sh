@@ -8,7 +8,7 @@
 # (allow-out with hits, the default policy), `<` and `r` move and reverse the sort mark,
 # `h` help naming every key, `+` / `-` change the interval in the title, `f` freezes (the
 # screen stays byte for byte the same until unfrozen), `q` exits 0 with the terminal
-# settings restored (stty -g before = after), SIGTERM does too. Colour: the column header
+# settings restored (stty -g before = after), ^C (SIGINT) and SIGTERM do too. Colour: the column header
 # carries a colour SGR, and a worker stopped with SIGSTOP turns red once its heartbeat is
 # older than 1 s (the supervisor kills it at 2 s; the screen is polled every 0.1 s at a
 # 0.25 s refresh); with NO_COLOR=1 the screen holds no colour at all; redirected to a file,
@@ -163,6 +163,14 @@ top_pid=$(pgrep -P "$(tm display -p -t "$S2" '#{pane_pid}')" -x xpf-top || true)
 if [[ -n "$top_pid" ]]; then kill -TERM "$top_pid"; fi
 check "$S2" "SIGTERM: xpf-top exits 0" "^xpf-top exited rc=0"
 check "$S2" "SIGTERM: the terminal settings are restored" "^terminal restored"
+
+# --- ^C (SIGINT from the terminal)
+S3="intr-$PREFIX"
+start_top "$S3" TERM=xterm
+check "$S3" "^C: the live view runs" "^ *Q▲ CORE"
+tm send-keys -t "$S3" C-c
+check "$S3" "^C: xpf-top exits 0" "^xpf-top exited rc=0"
+check "$S3" "^C: the terminal settings are restored" "^terminal restored"
 
 # --- scripts
 "$XPFTOP" --state-dir "$STATE" --once --interval 0.1 > "$TMP/once.txt"

@@ -80,6 +80,7 @@ final class RawTerminal {
         var bytes = Array(s.utf8)
         var off = 0
         while off < bytes.count {
+            // Safe: off < count, so the base address exists and off…count lies in the buffer.
             let n = bytes.withUnsafeMutableBytes { Glibc.write(STDOUT_FILENO, $0.baseAddress! + off, $0.count - off) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { return }

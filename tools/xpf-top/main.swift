@@ -323,7 +323,10 @@ struct LiveView {
             let now = monotonicNanos()
             let waitMs = nextNs > now ? Int32(min((nextNs - now) / Self.nanosPerMilli + 1, UInt64(Int32.max))) : 0
             var redraw = false
-            for key in terminal.readKeys(timeoutMs: waitMs) {
+            let keys = terminal.readKeys(timeoutMs: waitMs)
+            // An escape sequence (arrow and function keys) is no key of ours: its letters
+            // must not act as `A`…`D` or `q` would.
+            for key in keys.first == Self.escapeByte ? [] : keys {
                 let before = ui
                 switch handleKey(key, &ui, columns: { columnCount($0, prev: prev, cur: cur, history: history) }) {
                 case .quit: return
@@ -331,9 +334,9 @@ struct LiveView {
                 case .ignored: break
                 }
                 if ui.interval != before.interval { nextNs = monotonicNanos() + nanos(ui.interval) }
-                // A view that needs rows the last sample lacks reads them now (its rates
-                // follow at the next refresh).
-                if ui.view != before.view && !ui.frozen { refreshExtras() }
+                // A view that needs rows the last sample lacks reads them now, frozen or
+                // not (its rates follow at the next refresh).
+                if ui.view != before.view { refreshExtras() }
             }
             if monotonicNanos() >= nextNs {
                 nextNs = monotonicNanos() + nanos(ui.interval)
@@ -364,6 +367,7 @@ struct LiveView {
 
     func nanos(_ seconds: Double) -> UInt64 { UInt64(seconds * 1e9) }
     static let nanosPerMilli: UInt64 = 1_000_000
+    static let escapeByte: UInt8 = 0x1B
 }
 
 XPFTop.main()
