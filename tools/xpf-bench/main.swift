@@ -7,7 +7,7 @@
 //   xpf-bench [--quick | --smoke] [--json FILE]
 //
 // Internal modes (spawned by itself): --callgrind SCENARIO PACKETS,
-// --scaling-child REGION QUEUE CPU START_NS DURATION_MS.
+// --scaling-child REGION QUEUE CPU START_NS DURATION_MS (ScalingBench.swift).
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,7 +17,7 @@ import XPFTestSupport
 
 // MARK: options
 
-var quick = false, smoke = false, events = false
+var quick = false, smoke = false, events = false, scalingOnly = false
 var policies = false
 var jsonPath: String?
 var args = Array(CommandLine.arguments.dropFirst())
@@ -41,6 +41,10 @@ RT_FLOW lines to a file against a same-run write loop of the same lines (lines/s
 --rtflow LINES runs only that drain measurement, over LINES lines.
 --policies [--smoke] measures security policy lookup at 10, 1 000 and 10 000 policies
 (PolicyBench.swift).
+--scaling [--quick | --smoke] [--json FILE]: 1..N worker processes on one session table (N:
+the CPUs this process may use, at least 2), each forwarding its own flows on its own core:
+packets/s, scaling efficiency pps(N) / (N × pps(1)), each worker's share of its CPU, and
+where and why it stops scaling (ScalingBench.swift).
 """
 
 func die(_ m: String) -> Never { fputs("xpf-bench: \(m)\n", stderr); exit(2) }
@@ -250,66 +254,6 @@ func sessionRates(capacity: Int) throws -> SessionRates {
                         bytesPerSession: bytes, allFound: found == n)
 }
 
-// MARK: scaling across processes
-
-func scalingChild(region path: String, queue: Int, cpu: Int, startNs: UInt64, durationMs: Int) -> Never {
-    _ = xpf_pin_to_cpu(Int32(cpu))
-    do {
-        let r = try ShmRegion.attach(path: path, writable: true)
-        var p = LabFixture.makePipeline(r, queue: queue)
-        let f = Frames(kind: .udp4, count: flows, portBase: 1024, srcHost: UInt8(2 + queue))
-        var c = WorkerCounters()
-        let actions = UnsafeMutablePointer<PacketAction>.allocate(capacity: 64)
-        runPass(&p, f, &c, actions)  // install this worker's sessions
-        while monotonicNanos() < startNs { usleep(200) }
-        var packets: UInt64 = 0
-        var passes = 0
-        let t0 = monotonicNanos()
-        let end = t0 + UInt64(durationMs) * 1_000_000
-        while monotonicNanos() < end {
-            runPass(&p, f, &c, actions)
-            packets += UInt64(f.count)
-            passes += 1
-            if passes % 200 == 0 { f.restore() }
-        }
-        let t1 = monotonicNanos()
-        var s = xpf_worker_stats()
-        s.rx_packets = packets
-        s.reserved.0 = t1 - t0
-        s.session_hits = c.s.session_hits
-        WorkerStatsIO.publish(r.worker(queue), &s)
-        exit(0)
-    } catch { die("scaling child: \(error)") }
-}
-
-/// Aggregate packets/s of `procs` worker processes, each on its own core and its own
-/// partition of one shared table, each forwarding its own flows.
-func scaling(procs: Int, durationMs: Int) throws -> Double {
-    let path = tmpRegionPath("scale\(procs)")
-    let r = try LabFixture.makeRegion(path: path, queues: 2, capacity: 131_072)
-    defer { unlink(path) }
-    var cpus = [Int32](repeating: 0, count: 64)
-    let ncpu = Int(cpus.withUnsafeMutableBufferPointer { xpf_allowed_cpus($0.baseAddress, 64) })
-    let start = monotonicNanos() + 500_000_000
-    var pids: [pid_t] = []
-    for q in 0..<procs {
-        let argv = [executablePath(), "--scaling-child", path, "\(q)", "\(cpus[q % max(ncpu, 1)])", "\(start)", "\(durationMs)"]
-        pids.append(try spawnProcess(argv))
-    }
-    for pid in pids {
-        var st: Int32 = 0
-        waitpid(pid, &st, 0)
-        if st != 0 { throw XPFError("scaling child exited with status \(st)") }
-    }
-    var total = 0.0
-    for q in 0..<procs {
-        let s = WorkerStatsIO.read(r.worker(q))
-        guard s.reserved.0 > 0, s.session_hits >= s.rx_packets else { throw XPFError("scaling child \(q) reported nothing or missed sessions") }
-        total += Double(s.rx_packets) / (Double(s.reserved.0) / 1e9)
-    }
-    return total
-}
-
 // MARK: main
 
 while let a = args.first {
@@ -324,6 +268,7 @@ while let a = args.first {
     case "--scaling-child":
         guard args.count >= 5, let q = Int(args[1]), let c = Int(args[2]), let s = UInt64(args[3]), let d = Int(args[4]) else { die("bad --scaling-child") }
         scalingChild(region: args[0], queue: q, cpu: c, startNs: s, durationMs: d)
+    case "--scaling": scalingOnly = true
     case "--events": events = true
     case "--policies": policies = true
     case "--policies-callgrind":
@@ -344,6 +289,7 @@ while let a = args.first {
     }
 }
 
+if scalingOnly { scalingBench(quick: quick, smoke: smoke, jsonPath: jsonPath) }
 if events { eventsBench(quick: quick, smoke: smoke, jsonPath: jsonPath) }
 if policies { policyBench(smoke: smoke) }
 
@@ -432,8 +378,8 @@ do {
 
     // Scaling across worker processes.
     let dur = smoke ? 200 : quick ? 1000 : 3000
-    let p1 = try scaling(procs: 1, durationMs: dur)
-    let p2 = try scaling(procs: 2, durationMs: dur)
+    let p1 = try scaling(procs: 1, durationMs: dur).pps
+    let p2 = try scaling(procs: 2, durationMs: dur).pps
     results["scaling.pps_1p"] = p1
     results["scaling.pps_2p"] = p2
     results["scaling.ratio_2p_over_1p"] = p1 > 0 ? p2 / p1 : nil
