@@ -12,7 +12,7 @@ final class ScalingReportTests: XCTestCase {
     }
 
     static let second: UInt64 = 1_000_000_000
-    static let settings = ScalingReport.Settings(batchSize: 64, rxRing: 2048, txRing: 2048, umemFrames: 8192, cpus: 4)
+    static let settings = ScalingReport.Settings(batchSize: 64, rxRing: 2048, txRing: 2048, umemFrames: 8192, cpus: 4, interfaces: 2)
 
     /// One worker's counters after `seconds`: `packets` received in `batches`, `busy` of the
     /// loop time busy, `flows` live sessions.
@@ -86,11 +86,19 @@ final class ScalingReportTests: XCTestCase {
                                                         why: "the kernel dropped 1234 packets for queue 0 because its RX ring (2048) was full")])
     }
 
-    func testAnEmptyFillRingAdvisesMoreUMEMFrames() {
-        let r = Self.report([Load(packets: 50_000, batches: 5_000, busy: 0.3, fillEmpty: 77)])
+    /// The fill ring runs empty: the knob is whichever of umem-frames and rx-ring bounds the
+    /// frames the worker keeps in it (min(rx-ring, umem-frames / (2 × interfaces))).
+    func testAnEmptyFillRingAdvisesTheKnobThatBoundsIt() {
+        var few = Self.settings
+        few.umemFrames = 256  // 64 frames per fill ring, below the 2048-entry ring
+        let r = Self.report([Load(packets: 50_000, batches: 5_000, busy: 0.3, fillEmpty: 77)], settings: few)
         XCTAssertEqual(r.queues[0].limit, .umem)
         XCTAssertEqual(r.advice.map(\.knob), ["system dataplane umem-frames"])
-        XCTAssertEqual(r.advice.map(\.value), ["16384"])
+        XCTAssertEqual(r.advice.map(\.value), ["512"])
+        // 8192 frames over 2 interfaces give each fill ring its 2048: the ring is the bound.
+        let ring = Self.report([Load(packets: 50_000, batches: 5_000, busy: 0.3, fillEmpty: 77)])
+        XCTAssertEqual(ring.advice.map(\.knob), ["system dataplane rx-ring"])
+        XCTAssertEqual(ring.advice.map(\.value), ["4096"])
     }
 
     func testTXFullDropsAdviseALargerTXRing() {

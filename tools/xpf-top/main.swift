@@ -67,7 +67,7 @@ func scaling(_ region: ShmRegion, _ a: DataplaneStatus, _ b: DataplaneStatus) ->
     let h = region.header.pointee
     let settings = ScalingReport.Settings(batchSize: Int(region.configSnapshot.pointee.batch_size), rxRing: Int(h.rx_ring_size),
                                           txRing: Int(h.tx_ring_size), umemFrames: Int(h.umem_frames),
-                                          cpus: max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1))
+                                          cpus: max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1), interfaces: Int(h.n_ifaces))
     return ScalingReport(before: a, after: b, settings: settings, interfaces: [])
 }
 

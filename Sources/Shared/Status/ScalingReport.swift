@@ -13,8 +13,9 @@
 //              and `batch-size` up to its maximum while vectors are full.
 //   rx-ring    the kernel dropped packets because the worker's RX ring was full, the worker
 //              not saturated: bursts outrun the ring. Advice: `system dataplane rx-ring` ×2.
-//   umem       the kernel found the fill ring empty (no UMEM frame to receive into): frames
-//              are held elsewhere (TX, parked) or too few. Advice: `umem-frames` ×2.
+//   umem       the kernel found the fill ring empty (no UMEM frame to receive into). The
+//              worker keeps min(rx-ring, umem-frames / (2 × interfaces)) frames in each fill
+//              ring: the advice doubles the smaller, `umem-frames` or `rx-ring`.
 //   tx         packets dropped for a full TX ring (drop reason tx_full). Advice: `tx-ring` ×2.
 //   imbalance  with several queues, one queue receives more than imbalanceShare / N of the
 //              packets: with its flows few (an elephant flow RSS cannot split) the advice is
@@ -93,12 +94,15 @@ public struct ScalingReport: Sendable {
         public var umemFrames: Int
         /// CPUs xpf may use (online and allowed): a new queue needs a free one.
         public var cpus: Int
-        public init(batchSize: Int, rxRing: Int, txRing: Int, umemFrames: Int, cpus: Int) {
+        /// Dataplane interfaces: each worker's UMEM feeds one fill ring per interface.
+        public var interfaces: Int
+        public init(batchSize: Int, rxRing: Int, txRing: Int, umemFrames: Int, cpus: Int, interfaces: Int) {
             self.batchSize = batchSize
             self.rxRing = rxRing
             self.txRing = txRing
             self.umemFrames = umemFrames
             self.cpus = cpus
+            self.interfaces = interfaces
         }
     }
 
@@ -184,8 +188,18 @@ public struct ScalingReport: Sendable {
                 once(Advice(rule: .rxRing, knob: "system dataplane rx-ring", value: doubled(s.rxRing, max: DataplaneConfig.ringSizeRange.upperBound),
                             why: "the kernel dropped \(q.rxRingFull) packets for queue \(q.queue) because its RX ring (\(s.rxRing)) was full"))
             case .umem:
-                once(Advice(rule: .umem, knob: "system dataplane umem-frames", value: doubled(s.umemFrames, max: DataplaneConfig.umemFramesRange.upperBound),
-                            why: "the kernel found queue \(q.queue)'s fill ring empty \(q.fillRingEmpty) times: no UMEM frame to receive into"))
+                // The worker keeps min(rx-ring, umem-frames / (2 × interfaces)) frames in each
+                // fill ring (the fill ring is the RX ring's size): the smaller one is the knob.
+                let fillTarget = min(s.rxRing, s.umemFrames / (2 * max(s.interfaces, 1)))
+                if fillTarget < s.rxRing {
+                    once(Advice(rule: .umem, knob: "system dataplane umem-frames", value: doubled(s.umemFrames, max: DataplaneConfig.umemFramesRange.upperBound),
+                                why: "the kernel found queue \(q.queue)'s fill ring empty \(q.fillRingEmpty) times: \(s.umemFrames) UMEM frames "
+                                    + "leave \(fillTarget) per fill ring"))
+                } else {
+                    once(Advice(rule: .umem, knob: "system dataplane rx-ring", value: doubled(s.rxRing, max: DataplaneConfig.ringSizeRange.upperBound),
+                                why: "the kernel found queue \(q.queue)'s fill ring empty \(q.fillRingEmpty) times: the fill ring holds "
+                                    + "\(s.rxRing) frames, the RX ring's size"))
+                }
             case .tx:
                 once(Advice(rule: .tx, knob: "system dataplane tx-ring", value: doubled(s.txRing, max: DataplaneConfig.ringSizeRange.upperBound),
                             why: "queue \(q.queue) dropped \(q.txFull) packets for a full TX ring"))
