@@ -79,11 +79,16 @@ final class ScalingReportTests: XCTestCase {
     }
 
     func testKernelDropsForAFullRXRingAdviseALargerRing() {
-        let r = Self.report([Load(packets: 50_000, batches: 5_000, busy: 0.3, flows: 10, rxRingFull: 1234)])
+        var roomy = Self.settings
+        roomy.umemFrames = 16_384
+        let r = Self.report([Load(packets: 50_000, batches: 5_000, busy: 0.3, flows: 10, rxRingFull: 1234)], settings: roomy)
         XCTAssertEqual(r.queues[0].limit, .rxRing)
         XCTAssertEqual(r.queues[0].rxRingFull, 1234)
         XCTAssertEqual(r.advice, [ScalingReport.Advice(rule: .rxRing, knob: "system dataplane rx-ring", value: "4096",
                                                         why: "the kernel dropped 1234 packets for queue 0 because its RX ring (2048) was full")])
+        // With the default 8192 frames the larger ring needs more UMEM, advised with it.
+        XCTAssertEqual(Self.report([Load(packets: 50_000, batches: 5_000, busy: 0.3, rxRingFull: 1)]).advice.map(\.knob),
+                       ["system dataplane rx-ring", "system dataplane umem-frames"])
     }
 
     /// The fill ring runs empty: the knob is whichever of umem-frames and rx-ring bounds the
@@ -95,17 +100,22 @@ final class ScalingReportTests: XCTestCase {
         XCTAssertEqual(r.queues[0].limit, .umem)
         XCTAssertEqual(r.advice.map(\.knob), ["system dataplane umem-frames"])
         XCTAssertEqual(r.advice.map(\.value), ["512"])
-        // 8192 frames over 2 interfaces give each fill ring its 2048: the ring is the bound.
+        // 8192 frames over 2 interfaces give each fill ring its 2048: the ring is the bound,
+        // and a ring of 4096 needs 2 × (4096 + 2048) = 12 288 frames: 16 384.
         let ring = Self.report([Load(packets: 50_000, batches: 5_000, busy: 0.3, fillEmpty: 77)])
-        XCTAssertEqual(ring.advice.map(\.knob), ["system dataplane rx-ring"])
-        XCTAssertEqual(ring.advice.map(\.value), ["4096"])
+        XCTAssertEqual(ring.advice.map(\.knob), ["system dataplane rx-ring", "system dataplane umem-frames"])
+        XCTAssertEqual(ring.advice.map(\.value), ["4096", "16384"])
+        // The lab's tiny setting: rx 64, tx 64, 256 frames (the minimum) — rx 128 needs 512.
+        let tiny = ScalingReport.Settings(batchSize: 64, rxRing: 64, txRing: 64, umemFrames: 256, cpus: 2, interfaces: 2)
+        XCTAssertEqual(Self.report([Load(packets: 5_000, batches: 500, busy: 0.1, fillEmpty: 9)], settings: tiny).advice.map(\.value),
+                       ["128", "512"])
     }
 
     func testTXFullDropsAdviseALargerTXRing() {
         let r = Self.report([Load(packets: 50_000, batches: 5_000, busy: 0.3, txFull: 9)])
         XCTAssertEqual(r.queues[0].limit, .tx)
-        XCTAssertEqual(r.advice.map(\.knob), ["system dataplane tx-ring"])
-        XCTAssertEqual(r.advice.map(\.value), ["4096"])
+        XCTAssertEqual(r.advice.map(\.knob), ["system dataplane tx-ring", "system dataplane umem-frames"])
+        XCTAssertEqual(r.advice.map(\.value), ["4096", "16384"])
     }
 
     func testAnElephantFlowOnOneQueueAdvisesSteeringTheOthersAway() {
@@ -117,6 +127,16 @@ final class ScalingReportTests: XCTestCase {
         XCTAssertEqual(r.advice.map(\.knob), ["ethtool -X fw0 weight"])
         XCTAssertEqual(r.advice.map(\.value), ["1 2"])
         XCTAssertTrue(r.advice[0].why.contains("from 1 flow(s)"), r.advice[0].why)
+    }
+
+    /// A queue saturated by one flow: more queues would not split it, so the advice is the
+    /// elephant's (steer the others away), not another queue.
+    func testASaturatedElephantQueueIsNotAdvisedMoreQueues() {
+        let r = Self.report([Load(busy: 0.0, core: 0), Load(packets: 6_300_000, batches: 100_000, busy: 0.996, flows: 1, rxRingFull: 152_082, core: 1)])
+        XCTAssertEqual(r.queues.map(\.limit), [.idle, .cpu])
+        XCTAssertEqual(r.advice.map(\.knob), ["ethtool -X fw0 weight", "system dataplane batch-size"])
+        XCTAssertEqual(r.advice.first?.value, "2 1")
+        XCTAssertEqual(r.verdict, "scaling: queue 1 cpu-bound (100% busy, 100% of packets, vectors 63.0)")
     }
 
     func testManyFlowsHashedOntoOneQueueAdviseHashingOnPorts() {

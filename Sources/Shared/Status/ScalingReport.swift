@@ -10,7 +10,9 @@
 //   cpu        busy share ≥ cpuBusy and full vectors (average ≥ fullVector × batch size):
 //              the worker has no time left. Advice: another queue and worker (`system
 //              dataplane queues N+1` and `ethtool -L IF combined N+1`) while cores are free,
-//              and `batch-size` up to its maximum while vectors are full.
+//              and `batch-size` up to its maximum while vectors are full — unless the queue
+//              is also imbalanced by an elephant flow, which another queue would not split:
+//              then the imbalance advice below instead of more queues.
 //   rx-ring    the kernel dropped packets because the worker's RX ring was full, the worker
 //              not saturated: bursts outrun the ring. Advice: `system dataplane rx-ring` ×2.
 //   umem       the kernel found the fill ring empty (no UMEM frame to receive into). The
@@ -139,7 +141,7 @@ public struct ScalingReport: Sendable {
             rows.append(row)
         }
         queues = rows
-        advice = Self.advice(rows, settings: s, interfaces: interfaces)
+        advice = Self.advice(rows, settings: s, interfaces: interfaces, totalPps: totalPps)
         verdict = Self.verdict(rows)
     }
 
@@ -154,22 +156,55 @@ public struct ScalingReport: Sendable {
         if q.rxRingFull > 0 { return .rxRing }
         if q.fillRingEmpty > 0 { return .umem }
         if q.txFull > 0 { return .tx }
-        if n > 1, totalPps >= minimumPps, q.packetShare > imbalanceShare / Double(n) { return .imbalance }
+        if imbalanced(q, queues: n, totalPps: totalPps) { return .imbalance }
         if q.busyShare.map({ $0 < idleBusy }) ?? true, q.pps < minimumPps { return .idle }
         return .none
     }
 
+    /// One queue of several receives more than imbalanceShare / N of a rate worth judging.
+    static func imbalanced(_ q: Queue, queues n: Int, totalPps: Double) -> Bool {
+        n > 1 && totalPps >= minimumPps && q.packetShare > imbalanceShare / Double(n)
+    }
+
     static func doubled(_ v: Int, max: Int) -> String { String(Swift.min(v * 2, max)) }
 
-    static func advice(_ rows: [Queue], settings s: Settings, interfaces: [InterfaceFacts]) -> [Advice] {
+    static func advice(_ rows: [Queue], settings s: Settings, interfaces: [InterfaceFacts], totalPps: Double) -> [Advice] {
         var out: [Advice] = []
         let n = rows.count
         let names = interfaces.map(\.name)
         func once(_ a: Advice) { if !out.contains(a) { out.append(a) } }
+        func balance(_ q: Queue) {
+            let share = Int((q.packetShare * 100).rounded())
+            if q.flows <= elephantFlows {
+                for name in names {
+                    once(Advice(rule: .imbalance, knob: "ethtool -X \(name) weight", value: weights(n, heavy: q.queue),
+                                why: "queue \(q.queue) receives \(share)% of the packets from \(q.flows) flow(s): RSS keeps a flow on one queue, "
+                                    + "so steer the other flows to the other queues (more queues will not split this one)"))
+                }
+            } else {
+                for name in names {
+                    once(Advice(rule: .imbalance, knob: "ethtool -N \(name) rx-flow-hash udp4", value: "sdfn",
+                                why: "queue \(q.queue) receives \(share)% of the packets from \(q.flows) flows: hash on ports as well as addresses"))
+                }
+            }
+        }
+        // Larger rings need the UMEM xpfd asks for them (DataplaneConfig: at least interfaces ×
+        // (rx + tx), a power of two): advised with the ring when the running umem-frames falls short.
+        func umemFor(rx: Int, tx: Int, _ rule: Rule) {
+            var need = DataplaneConfig.umemFramesRange.lowerBound  // a power of two
+            while need < DataplaneConfig.minimumUMEMFrames(interfaces: s.interfaces, rxRing: rx, txRing: tx) { need *= 2 }
+            guard s.umemFrames < need else { return }
+            once(Advice(rule: rule, knob: "system dataplane umem-frames", value: String(min(need, DataplaneConfig.umemFramesRange.upperBound)),
+                        why: "rx-ring \(rx) and tx-ring \(tx) on \(s.interfaces) interfaces need \(need) UMEM frames"))
+        }
         for q in rows {
             switch q.limit {
             case .cpu:
-                if n < s.cpus {
+                // A saturated queue that carries an elephant: more queues will not split it.
+                let elephant = imbalanced(q, queues: n, totalPps: totalPps) && q.flows <= elephantFlows
+                if elephant {
+                    balance(q)
+                } else if n < s.cpus {
                     once(Advice(rule: .cpu, knob: "system dataplane queues", value: String(n + 1),
                                 why: "queue \(q.queue)'s worker is \(percent(q.busyShare)) busy with full vectors: spread the load over another worker"))
                     for i in interfaces {
@@ -187,6 +222,7 @@ public struct ScalingReport: Sendable {
             case .rxRing:
                 once(Advice(rule: .rxRing, knob: "system dataplane rx-ring", value: doubled(s.rxRing, max: DataplaneConfig.ringSizeRange.upperBound),
                             why: "the kernel dropped \(q.rxRingFull) packets for queue \(q.queue) because its RX ring (\(s.rxRing)) was full"))
+                umemFor(rx: min(s.rxRing * 2, DataplaneConfig.ringSizeRange.upperBound), tx: s.txRing, .rxRing)
             case .umem:
                 // The worker keeps min(rx-ring, umem-frames / (2 × interfaces)) frames in each
                 // fill ring (the fill ring is the RX ring's size): the smaller one is the knob.
@@ -199,24 +235,14 @@ public struct ScalingReport: Sendable {
                     once(Advice(rule: .umem, knob: "system dataplane rx-ring", value: doubled(s.rxRing, max: DataplaneConfig.ringSizeRange.upperBound),
                                 why: "the kernel found queue \(q.queue)'s fill ring empty \(q.fillRingEmpty) times: the fill ring holds "
                                     + "\(s.rxRing) frames, the RX ring's size"))
+                    umemFor(rx: min(s.rxRing * 2, DataplaneConfig.ringSizeRange.upperBound), tx: s.txRing, .umem)
                 }
             case .tx:
                 once(Advice(rule: .tx, knob: "system dataplane tx-ring", value: doubled(s.txRing, max: DataplaneConfig.ringSizeRange.upperBound),
                             why: "queue \(q.queue) dropped \(q.txFull) packets for a full TX ring"))
+                umemFor(rx: s.rxRing, tx: min(s.txRing * 2, DataplaneConfig.ringSizeRange.upperBound), .tx)
             case .imbalance:
-                let share = Int((q.packetShare * 100).rounded())
-                if q.flows <= elephantFlows {
-                    for name in names {
-                        once(Advice(rule: .imbalance, knob: "ethtool -X \(name) weight", value: weights(n, heavy: q.queue),
-                                    why: "queue \(q.queue) receives \(share)% of the packets from \(q.flows) flow(s): RSS keeps a flow on one queue, "
-                                        + "so steer the other flows to the other queues (more queues will not split this one)"))
-                    }
-                } else {
-                    for name in names {
-                        once(Advice(rule: .imbalance, knob: "ethtool -N \(name) rx-flow-hash udp4", value: "sdfn",
-                                    why: "queue \(q.queue) receives \(share)% of the packets from \(q.flows) flows: hash on ports as well as addresses"))
-                    }
-                }
+                balance(q)
             case .none, .idle:
                 break
             }
