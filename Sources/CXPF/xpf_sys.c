@@ -355,14 +355,28 @@ _Static_assert(XPF_HF_LP_LOW == XPF_LP_LOW && XPF_HF_LP_HIGH == XPF_LP_HIGH, "lo
 _Static_assert(XPF_HF_REJECT_TCP_RESET == XPF_REJECT_TCP_RESET, "tcp-reset");
 _Static_assert(XPF_HF_CLASS_BEST_EFFORT == XPF_CFG_NONE, "best-effort is the snapshot's NONE class");
 
+/* A zeroed value of a per-CPU array of struct xpf_hf_count: one element per possible CPU
+ * (the size bpf_map_lookup_elem and bpf_map_update_elem read or write). NULL with *n the
+ * error on failure. */
+static struct xpf_hf_count *hf_count_percpu(int *n)
+{
+	*n = libbpf_num_possible_cpus();
+	if (*n <= 0) {
+		*n = *n < 0 ? *n : -EINVAL;
+		return NULL;
+	}
+	struct xpf_hf_count *v = calloc((size_t)*n, sizeof(*v));
+	if (!v)
+		*n = -ENOMEM;
+	return v;
+}
+
 int xpf_hf_count_read(int fd, uint32_t key, uint64_t *packets, uint64_t *bytes)
 {
-	int n = libbpf_num_possible_cpus();
-	if (n <= 0)
-		return n < 0 ? n : -EINVAL;
-	struct xpf_hf_count *v = calloc((size_t)n, sizeof(*v));
+	int n;
+	struct xpf_hf_count *v = hf_count_percpu(&n);
 	if (!v)
-		return -ENOMEM;
+		return n;
 	int r = bpf_map_lookup_elem(fd, &key, v) ? -errno : 0;
 	uint64_t p = 0, b = 0;
 	for (int i = 0; r == 0 && i < n; i++) {
@@ -377,12 +391,10 @@ int xpf_hf_count_read(int fd, uint32_t key, uint64_t *packets, uint64_t *bytes)
 
 int xpf_hf_count_zero(int fd, uint32_t key)
 {
-	int n = libbpf_num_possible_cpus();
-	if (n <= 0)
-		return n < 0 ? n : -EINVAL;
-	struct xpf_hf_count *v = calloc((size_t)n, sizeof(*v));
+	int n;
+	struct xpf_hf_count *v = hf_count_percpu(&n);
 	if (!v)
-		return -ENOMEM;
+		return n;
 	int r = bpf_map_update_elem(fd, &key, v, BPF_ANY) ? -errno : 0;
 	free(v);
 	return r;

@@ -203,34 +203,29 @@ public struct HostFilterTable {
             xpf_hf_ref(first: UInt16(clamping: first), count: UInt16(clamping: count))
         }
 
-        mutating func prefixList(_ r: xpf_cfg_range) -> xpf_hf_ref {
+        /// Pool reference of snapshot list `r`, its records appended to `pool` on first use
+        /// (`known` remembers the lists already copied).
+        static func copy<T>(_ r: xpf_cfg_range, into pool: inout [T], known: inout [UInt64: xpf_hf_ref], _ records: () -> [T]) -> xpf_hf_ref {
             guard r.count > 0 else { return xpf_hf_ref() }
-            if let known = prefixListOf[Self.key(r)] { return known }
-            let first = prefixes.count
-            for p in view.prefixes(r) { prefixes.append(Self.prefix(p)) }
-            let ref = Self.ref(first, Int(r.count))
-            prefixListOf[Self.key(r)] = ref
+            if let ref = known[key(r)] { return ref }
+            let ref = Self.ref(pool.count, Int(r.count))
+            pool += records()
+            known[key(r)] = ref
             return ref
+        }
+
+        mutating func prefixList(_ r: xpf_cfg_range) -> xpf_hf_ref {
+            Self.copy(r, into: &prefixes, known: &prefixListOf) { view.prefixes(r).map(Self.prefix) }
         }
 
         mutating func rangeList(_ r: xpf_cfg_range) -> xpf_hf_ref {
-            guard r.count > 0 else { return xpf_hf_ref() }
-            if let known = rangeListOf[Self.key(r)] { return known }
-            let first = ranges.count
-            for p in view.portRanges(r) { ranges.append(xpf_hf_range(low: p.low, high: p.high)) }
-            let ref = Self.ref(first, Int(r.count))
-            rangeListOf[Self.key(r)] = ref
-            return ref
+            Self.copy(r, into: &ranges, known: &rangeListOf) { view.portRanges(r).map { xpf_hf_range(low: $0.low, high: $0.high) } }
         }
 
         mutating func classList(_ r: xpf_cfg_range) -> xpf_hf_ref {
-            guard r.count > 0 else { return xpf_hf_ref() }
-            if let known = classListOf[Self.key(r)] { return known }
-            let first = classes.count
-            for c in view.indices(r) { classes.append(c == XPF_CFG_NONE ? XPF_HF_CLASS_BEST_EFFORT : c) }
-            let ref = Self.ref(first, Int(r.count))
-            classListOf[Self.key(r)] = ref
-            return ref
+            Self.copy(r, into: &classes, known: &classListOf) {
+                view.indices(r).map { $0 == XPF_CFG_NONE ? XPF_HF_CLASS_BEST_EFFORT : $0 }
+            }
         }
 
         mutating func set(_ s: UInt32) -> UInt16 {
