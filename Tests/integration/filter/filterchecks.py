@@ -6,6 +6,7 @@ destination unreachable a `reject` answers with, for any Junos reason's code.
 """
 import contextlib
 import random
+import re
 import socket
 
 from scapy.layers.inet import ICMP, IP, IPerror, TCP, UDP
@@ -206,3 +207,28 @@ def flow_with_reply(lab, wire, family, dport):
         yield l3(reply)
     finally:
         sink.close()
+
+
+# A counter / policer / term row of `show firewall filter F`: NAME (a policer's "NAME-TERM"
+# may hold spaces in none; names never do), bytes, packets.
+FIREWALL_ROW = re.compile(r"^(.+?)\s+(\d+)\s+(\d+)$")
+
+
+def firewall_text(lab, name):
+    """`show firewall filter NAME` as text: {section: {row name: (bytes, packets)}}, the
+    sections Counters, Policers (when the filter polices) and Terms."""
+    text = lab.xpfctl("show", "firewall", "filter", name).stdout
+    lines = text.splitlines()
+    assert lines and lines[0] == "Filter: %s" % name, text
+    out, section = {}, None
+    for line in lines[1:]:
+        if line in ("Counters:", "Policers:", "Terms:"):
+            section = line[:-1]
+            out[section] = {}
+        elif line.split() == ["Name", "Bytes", "Packets"] or not line.strip():
+            continue
+        else:
+            m = FIREWALL_ROW.match(line)
+            assert m and section, "not a counter row: %r in\n%s" % (line, text)
+            out[section][m.group(1)] = (int(m.group(2)), int(m.group(3)))
+    return out

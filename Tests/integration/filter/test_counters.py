@@ -39,21 +39,7 @@ def _config(lab):
 
 def listing(lab):
     """{section: {name: (bytes, packets)}} of `show firewall filter FILTER`."""
-    text = lab.xpfctl("show", "firewall", "filter", FILTER).stdout
-    lines = text.splitlines()
-    assert lines and lines[0] == "Filter: %s" % FILTER, text
-    out, section = {}, None
-    for line in lines[1:]:
-        if line in ("Counters:", "Terms:"):
-            section = line[:-1]
-            out[section] = {}
-        elif line.split() == ["Name", "Bytes", "Packets"] or not line.strip():
-            continue
-        else:
-            m = ROW.match(line)
-            assert m and section, "not a counter row: %r in\n%s" % (line, text)
-            out[section][m.group(1)] = (int(m.group(2)), int(m.group(3)))
-    return out
+    return fc.firewall_text(lab, FILTER)
 
 
 def test_counts_exact_after_n_packets(lab, wire):

@@ -32,7 +32,6 @@ host_filter_rejected (a positive barrier before anything is checked not to have 
 import errno
 import json
 import platform
-import re
 import select
 import socket
 import struct
@@ -62,7 +61,6 @@ LINE_END = b"\n"
 # XDP counters of host-bound packets (`show security flow statistics --json`).
 DISCARDED, POLICED, REJECTED = "host_filter_discarded", "host_policer_discarded", "host_filter_rejected"
 HOST_COUNTS = (DISCARDED, POLICED, REJECTED)
-ROW = re.compile(r"^(.+?)\s+(\d+)\s+(\d+)$")
 
 # trust admits HOST_SERVICES (Junos merges this block into the policy suite's zone trust).
 HOST_INBOUND = """
@@ -148,25 +146,6 @@ def firewall_json(lab, name):
     (f,) = [f for f in json.loads(lab.xpfctl("show", "firewall", "--json").stdout)["filters"] if f["name"] == name]
     out = {key: {r["name"]: (r["bytes"], r["packets"]) for r in f[key]} for key in ("counters", "terms")}
     out["policers"] = {(r["name"], r["color"]): (r["bytes"], r["packets"]) for r in f["policers"]}
-    return out
-
-
-def firewall_text(lab, name):
-    """`show firewall filter NAME`: {section: {row name: (bytes, packets)}}."""
-    text = lab.xpfctl("show", "firewall", "filter", name).stdout
-    lines = text.splitlines()
-    assert lines and lines[0] == "Filter: %s" % name, text
-    out, section = {}, None
-    for line in lines[1:]:
-        if line in ("Counters:", "Policers:", "Terms:"):
-            section = line[:-1]
-            out[section] = {}
-        elif line.split() == ["Name", "Bytes", "Packets"] or not line.strip():
-            continue
-        else:
-            m = ROW.match(line)
-            assert m and section, "not a counter row: %r in\n%s" % (line, text)
-            out[section][m.group(1)] = (int(m.group(2)), int(m.group(3)))
     return out
 
 
@@ -399,7 +378,7 @@ def test_lo0_counters_exact_and_cleared(lab, wire):
     pings = (PINGS * (IPV4_ICMP_HEADERS + len(PING_PAYLOAD)), PINGS)
     want = {"counters": {"pings": pings}, "terms": {"echo": pings, "probe": (len(probe), 1)}}
     wait_listing(lab, COUNT_FILTER, want)
-    text = firewall_text(lab, COUNT_FILTER)
+    text = fc.firewall_text(lab, COUNT_FILTER)
     assert text["Counters"]["pings"] == pings and text["Terms"]["echo"] == pings, text
     assert text["Terms"]["probe"] == (len(probe), 1), text
 
