@@ -95,16 +95,24 @@ final class Daemon {
         return (tree, model)
     }
 
-    /// Fields of a configuration that are fixed for the life of the region.
+    /// Fields of a configuration that are fixed for the life of the region, each with its
+    /// running and its new value and why it cannot change while xpfd runs.
     func restartOnlyDifferences(_ a: DataplaneConfig, _ b: DataplaneConfig) -> [String] {
         var d: [String] = []
-        if a.interfaces != b.interfaces { d.append("interfaces") }
-        if a.queues != b.queues { d.append("queues") }
-        if a.rxRing != b.rxRing { d.append("rx-ring") }
-        if a.txRing != b.txRing { d.append("tx-ring") }
-        if a.umemFrames != b.umemFrames { d.append("umem-frames") }
-        if a.xdpMode != b.xdpMode { d.append("xdp-mode") }
-        if a.sessionTableSize != b.sessionTableSize { d.append("session-table-size") }
+        func differs<T: Equatable>(_ name: String, _ x: T, _ y: T, _ why: String) {
+            if x != y { d.append("\(name) (\(x) → \(y)): \(why)") }
+        }
+        differs("interfaces", a.interfaces.joined(separator: " "), b.interfaces.joined(separator: " "),
+                "the XDP program, each worker's sockets and the shared memory's interface slots are set up for them at start")
+        differs("queues", a.queues.map(String.init) ?? "all", b.queues.map(String.init) ?? "all",
+                "each queue's worker owns a UMEM slice and a session partition laid out in shared memory at start; "
+                    + "a removed queue's sessions would have no worker to age and free them, and the NIC's RSS would go on "
+                    + "sending to its queue")
+        differs("rx-ring", a.rxRing, b.rxRing, "the workers' rings and the UMEM they need are sized at start")
+        differs("tx-ring", a.txRing, b.txRing, "the workers' rings and the UMEM they need are sized at start")
+        differs("umem-frames", a.umemFrames, b.umemFrames, "each worker's UMEM slice is laid out in shared memory at start")
+        differs("xdp-mode", a.xdpMode.rawValue, b.xdpMode.rawValue, "the XDP program is attached in that mode at start")
+        differs("session-table-size", a.sessionTableSize, b.sessionTableSize, "the session table is laid out in shared memory at start")
         return d
     }
 
@@ -118,7 +126,7 @@ final class Daemon {
             let c = model.dataplane
             let diff = restartOnlyDifferences(running, c)
             if !diff.isEmpty {
-                return "error: changing \(diff.joined(separator: ", ")) requires restarting xpfd; nothing was committed"
+                return "error: changing " + diff.joined(separator: "; ") + " — requires restarting xpfd; nothing was committed"
             }
             // Encoded (and validated) before anything is published: a configuration whose
             // snapshot does not fit a slot fails `commit check` and `commit` alike.

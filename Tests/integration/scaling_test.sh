@@ -15,6 +15,8 @@
 #                128` with the UMEM that ring needs, `umem-frames 512`;
 #   tiny RX ring rx-ring 64 alone (the default UMEM is ample): the same burst — advice
 #                `system dataplane rx-ring 128` and no UMEM change.
+# And the queue count (issue 11 §6) stays fixed while xpfd runs: a commit that changes it is
+# refused with the reason, nothing committed.
 # The two ring settings need an xpfd restart each (restart-only knobs). Prints ok/not ok
 # lines and "N passed, N failed".
 set -Eeuo pipefail
@@ -156,6 +158,17 @@ if [[ -n "$CG" ]]; then
     fi
 else
     echo "# skipped - cpu-bound: no cgroup CPU controller at $CGROUP to hold a worker to a share of a CPU"
+fi
+
+# --- the queue count is fixed while xpfd runs: a commit that changes it is refused, saying why
+{ cat "$REPO/config/xpf.conf"; echo "system { dataplane { queues 1; } }"; } > "$TMP/queues.conf"
+GEN=$("$XPFTOP" --state-dir "$STATE" --json --interval 0.05 | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["generation"])')
+reply=$(ctl commit "$TMP/queues.conf" 2>&1 || true)
+GEN2=$("$XPFTOP" --state-dir "$STATE" --json --interval 0.05 | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["generation"])')
+if [[ "$reply" == *"changing queues (all → 1): each queue's worker owns a UMEM slice and a session partition"*"requires restarting xpfd; nothing was committed"* && "$GEN2" == "$GEN" ]]; then
+    ok "queues by commit: refused with the reason, generation $GEN kept"
+else
+    notok "queues by commit" "generation $GEN -> $GEN2: $reply"
 fi
 
 # --- tiny UMEM, then tiny RX ring: restarts of xpfd with each setting
