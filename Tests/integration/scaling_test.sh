@@ -14,7 +14,10 @@
 #                fill ring (the RX ring's size) empty — umem, advice `system dataplane rx-ring
 #                128` with the UMEM that ring needs, `umem-frames 512`;
 #   tiny RX ring rx-ring 64 alone (the default UMEM is ample): the same burst — advice
-#                `system dataplane rx-ring 128` and no UMEM change.
+#                `system dataplane rx-ring 128` and no UMEM change;
+#   tiny TX ring tx-ring 64 with batch-size 256: a burst of 1 000 (within the 2 048-frame
+#                fill ring) taken by the restarted workers in batches of 256, which a
+#                64-entry TX ring cannot take — tx (tx_full drops), advice `tx-ring 128`.
 # And the queue count (issue 11 §6) stays fixed while xpfd runs: a commit that changes it is
 # refused with the reason, nothing committed.
 # The two ring settings need an xpfd restart each (restart-only knobs). Prints ok/not ok
@@ -67,7 +70,8 @@ for i in range(int(sys.argv[1])):
     except OSError: pass
 ' "$1"
 }
-# stalled_burst OUT: a report whose interval holds a burst sent while every worker is stopped.
+# stalled_burst OUT [N]: a report whose interval holds a burst of N (default BURST) datagrams
+# sent while every worker is stopped.
 stalled_burst() {
     local pids
     pids=$(worker_pids)
@@ -76,7 +80,7 @@ stalled_burst() {
     sleep 0.3
     # shellcheck disable=SC2086
     kill -STOP $pids
-    burst "$BURST"
+    burst "${2:-$BURST}"
     sleep "$STOP_S"
     # shellcheck disable=SC2086
     kill -CONT $pids
@@ -172,8 +176,16 @@ else
 fi
 
 # --- tiny UMEM, then tiny RX ring: restarts of xpfd with each setting
+# restart_with "STATEMENT; …": xpfd restarted with the lab configuration whose `system
+# dataplane` statements of those names (config/xpf.conf writes batch-size) give way to these.
 restart_with() {
-    { cat "$REPO/config/xpf.conf"; echo "system { dataplane { $1 } }"; } > "$TMP/ring.conf"
+    "$PY" -c '
+import re, sys
+text, extra = open(sys.argv[1]).read(), sys.argv[2]
+for name in re.findall(r"([a-z-]+) [^;]+;", extra):
+    text = re.sub(r"\n\s*%s [^;]+;" % re.escape(name), "", text)
+print(text + "system { dataplane { %s } }" % extra)
+' "$REPO/config/xpf.conf" "$1" > "$TMP/ring.conf"
     "$LAB" stop --prefix "$PREFIX" | sed 's/^/# /'
     "$LAB" start --prefix "$PREFIX" --config "$TMP/ring.conf" | sed 's/^/# /'
 }
@@ -193,4 +205,12 @@ if [[ "$(field "$TMP/ring.json" 'any(q["limit"] == "umem" for q in r["queues"]) 
     ok "tiny RX ring: the 64-frame fill ring ran empty, advice rx-ring 128 alone"
 else
     notok "tiny RX ring" "$(cat "$TMP/ring.json")"
+fi
+restart_with "tx-ring 64; batch-size 256;"
+stalled_burst "$TMP/tx.json" 1000
+info "tiny TX ring: $(field "$TMP/tx.json" '[(q["queue"], q["tx_full"], q["fill_ring_empty"], round(q["vector_size"], 1), q["limit"]) for q in r["queues"]]')"
+if [[ "$(field "$TMP/tx.json" 'any(q["limit"] == "tx" and q["tx_full"] > 0 for q in r["queues"]) and sorted((a["knob"], a["value"]) for a in r["advice"] if a["rule"] == "tx") == [("system dataplane tx-ring", "128")]')" == True ]]; then
+    ok "tiny TX ring: batches of 256 overflowed the 64-entry TX ring, advice tx-ring 128"
+else
+    notok "tiny TX ring" "$(cat "$TMP/tx.json")"
 fi
