@@ -221,9 +221,10 @@ final class PolicerTests: XCTestCase {
         defer { word.deallocate() }
         let now = Self.ticks(ns: Self.startNs), packet = Policing.ticks(1_000, cost)
         let total = LockedCount()
+        nonisolated(unsafe) let shared = word  // Safe: the bucket word is what the threads share, through CAS only
         Self.together(threads: 4) {
             var mine = 0
-            for _ in 0..<250_000 where Policing.conforms(word, now: now, cost: packet, depth: depth) { mine += 1 }
+            for _ in 0..<250_000 where Policing.conforms(shared, now: now, cost: packet, depth: depth) { mine += 1 }
             total.add(mine)
         }
         XCTAssertEqual(total.value, 500_000)  // 500 MB of burst, 1 000 bytes a packet
@@ -240,9 +241,11 @@ final class PolicerTests: XCTestCase {
         let now = Self.ticks(ns: Self.startNs)
         let green = LockedCount(), yellow = LockedCount(), red = LockedCount()
         withUnsafePointer(to: &p) { record in
+            // Safe: the pair is shared through 16-byte CAS only; the record is only read.
+            nonisolated(unsafe) let (pairWords, policer) = (w, record)
             Self.together(threads: 4) {
                 var counts = [0, 0, 0]
-                for _ in 0..<20_000 { counts[Int(Policing.color(w, now: now, bytes: 1_000, record, pre: .green).rawValue)] += 1 }
+                for _ in 0..<20_000 { counts[Int(Policing.color(pairWords, now: now, bytes: 1_000, policer, pre: .green).rawValue)] += 1 }
                 green.add(counts[0])
                 yellow.add(counts[1])
                 red.add(counts[2])
