@@ -131,6 +131,9 @@ final class TraceTests: ConfiguredPipelineTestCase {
         XCTAssertEqual(r.decided, UInt8(XPF_TRACE_REWRITE.rawValue))
         XCTAssertEqual(r.action, UInt8(XPF_TRACE_TRANSMIT.rawValue))
         XCTAssertEqual([r.reason, r.recheck_kept, r.icmp_matched], [0, 0, 0])
+        // The pipeline's time for it, measured around `process` (some, and not a wild value).
+        XCTAssertGreaterThan(r.process_ns, 0)
+        XCTAssertLessThan(r.process_ns, 1_000_000_000)
     }
 
     func testASessionHitShowsTheFastPath() throws {

@@ -160,7 +160,7 @@ struct TraceReport {
     var text: String {
         var lines = ["\(time()) queue \(p.queue) generation \(r.generation): \(flow)"]
         for s in stages { lines.append("  \(Self.name(s)): \(result(s))") }
-        lines.append("  action: \(action)")
+        lines.append("  action: \(action) (pipeline \(r.process_ns) ns)")
         return lines.joined(separator: "\n")
     }
 
@@ -192,6 +192,7 @@ struct TraceReport {
             j.field("session", r.session + 1)
         }
         if ran(XPF_TRACE_POLICY) { j.field("policy", n.policy(r.policy)) }
+        j.field("process_ns", r.process_ns)
         j.endObject()
         return j.text
     }

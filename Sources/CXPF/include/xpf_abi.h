@@ -25,7 +25,7 @@
 #include "xpf_event_abi.h"
 
 #define XPF_SHM_MAGIC 0x31304d4853465058ULL /* "XPFSHM01" little-endian */
-#define XPF_ABI_VERSION 19u
+#define XPF_ABI_VERSION 20u
 
 #define XPF_CACHELINE 64
 #define XPF_CONFIG_SLOTS 4
@@ -644,7 +644,12 @@ struct xpf_trace_record {
 	uint8_t policy_action;      /* POLICY: enum xpf_policy_action */
 	uint8_t recheck_kept;       /* RECHECK: 1 still permitted, 0 closed */
 	uint8_t icmp_matched;       /* ICMP_ERROR: 1 the quoted packet's session exists */
-	uint8_t reserved[11];
+	uint8_t reserved[3];
+	/* The pipeline's time for this packet (parse to action, CLOCK_MONOTONIC around
+	 * Pipeline.process): the sampled cost of a traced packet (issue 11 §1). Includes the
+	 * two clock reads; the hot path (untraced packets) reads no clock per packet. */
+	uint32_t process_ns;
+	uint8_t reserved2[4];
 };
 _Static_assert(sizeof(struct xpf_trace_record) == 96, "trace record size");
 
