@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Operator commands on a running xpfd (issue 3, R-11.1, R-12.2): commit check, a broken
 # commit that names file:line:col and leaves the running configuration and generation
-# untouched, a configuration xpf does not enforce yet (a lo0 filter) refused, show
+# untouched, a configuration xpf does not enforce yet (a lo0 output filter) refused, show
 # configuration in both forms re-committed as-is, rollback N, show
 # system commit, SIGHUP re-committing the configuration file, and clear security flow
 # session.
@@ -31,16 +31,17 @@ if [[ "$(ctl show configuration)" == "$before" && "$(generation)" == "$g0" ]]; t
 set +e; out=$(ctl commit check "$BAD" 2>&1); rc=$?; set -e
 if ((rc != 0)) && [[ "$out" == "error: $BAD:$want_line:"* ]]; then ok "commit check reports the same error"; else notok "commit check (bad)" "rc $rc: $out"; fi
 
-# A filter on lo0 is not enforced yet: the commit is refused (fail closed), nothing changes.
+# An output filter on lo0 (the box's own traffic) is not enforced yet: the commit is
+# refused (fail closed), nothing changes. (lo0's input filter is enforced: filter_test.)
 LO0="$TMP/lo0.conf"
 { cat "$CONF"; cat <<'EOF2'
 firewall { family inet { filter protect-re { term t { then discard; } } } }
-interfaces { lo0 { unit 0 { family inet { filter { input protect-re; } } } } }
+interfaces { lo0 { unit 0 { family inet { filter { output protect-re; } } } } }
 EOF2
 } > "$LO0"
 set +e; out=$(ctl commit "$LO0" 2>&1); rc=$?; set -e
-if ((rc != 0)) && [[ "$out" == *"not enforced by this version of xpf"*"lo0: inet input filter 'protect-re' is not applied"* ]]; then
-    ok "a configuration asking for what xpf does not enforce (a lo0 filter) is refused ($out)"
+if ((rc != 0)) && [[ "$out" == *"not enforced by this version of xpf"*"lo0: inet output filter 'protect-re' is not applied"* ]]; then
+    ok "a configuration asking for what xpf does not enforce (a lo0 output filter) is refused ($out)"
 else notok "unenforced lo0 filter" "rc $rc: $out"; fi
 if [[ "$(ctl show configuration)" == "$before" && "$(generation)" == "$g0" ]]; then ok "the refused lo0 filter changed nothing"; else notok "lo0 refusal" "running configuration or generation changed"; fi
 
