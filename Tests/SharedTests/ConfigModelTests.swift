@@ -518,6 +518,16 @@ final class ConfigModelTests: XCTestCase {
             "interface lo0: inet output filter 'out' is not applied: xpf does not filter the box's own outgoing traffic yet "
                 + "(from junos-host policies guard it)",
         ])
+        // Any filter on another interface xpf does not run on is refused: nothing would apply it.
+        let mgmt = try ConfigModel.load(text: """
+            system dataplane interfaces fw0;
+            firewall family inet filter protect-mgmt { term t { then discard; } }
+            interfaces mgmt0 unit 0 family inet filter input protect-mgmt;
+            """, file: "mgmt").1
+        XCTAssertEqual(mgmt.unenforcedFeatures, [
+            "interface mgmt0: inet input filter 'protect-mgmt' is not applied: mgmt0 is not a dataplane interface "
+                + "(system dataplane interfaces), so xpf sees none of its traffic",
+        ])
         let policed = try ConfigModel.load(text: """
             system dataplane interfaces fw0;
             firewall { policer slow { if-exceeding { bandwidth-limit 1m; burst-size-limit 15k; } then discard; }

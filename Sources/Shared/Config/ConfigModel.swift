@@ -122,21 +122,29 @@ public struct ConfigModel: Sendable, Equatable {
     /// What this configuration asks for that xpf's dataplane does not enforce yet, one
     /// sentence each; xpfd refuses to run such a configuration (fail closed: a filter the
     /// operator believes in must not be silently half applied). Empty: everything applies.
-    /// - an output filter on a non-dataplane interface (`lo0`): it would apply to the box's
-    ///   own traffic, which the TC egress program checks against from junos-host policies
-    ///   only. (lo0's input filter applies: the XDP program runs it on host-bound traffic.)
+    /// - a filter on a non-dataplane interface other than lo0's input filter: the XDP
+    ///   program runs lo0's input filter on host-bound traffic; an output filter on lo0
+    ///   would apply to the box's own traffic, which the TC egress program checks against
+    ///   from junos-host policies only; any other interface is not xpf's.
     public var unenforcedFeatures: [String] {
         var out: [String] = []
         for interface in interfaces where !interface.isDataplane {
-            for (kind, indices) in [("inet output", interface.inetOutputFilters), ("inet6 output", interface.inet6OutputFilters)] {
+            let loopback = interface.name == Self.loopbackName
+            let attached = [("inet input", interface.inetInputFilters), ("inet output", interface.inetOutputFilters),
+                            ("inet6 input", interface.inet6InputFilters), ("inet6 output", interface.inet6OutputFilters)]
+            for (kind, indices) in attached where !(loopback && kind.hasSuffix("input")) {
                 for index in indices {
-                    out.append("interface \(interface.name): \(kind) filter '\(filters[index].name)' is not applied: xpf "
-                        + "does not filter the box's own outgoing traffic yet (from junos-host policies guard it)")
+                    let why = loopback ? "xpf does not filter the box's own outgoing traffic yet (from junos-host policies guard it)"
+                        : "\(interface.name) is not a dataplane interface (system dataplane interfaces), so xpf sees none of its traffic"
+                    out.append("interface \(interface.name): \(kind) filter '\(filters[index].name)' is not applied: \(why)")
                 }
             }
         }
         return out
     }
+
+    /// The loopback interface, whose input filter guards traffic to the box.
+    public static let loopbackName = "lo0"
 
     /// The zone an interface belongs to, if any.
     public func zoneIndex(ofInterface interface: Int) -> Int? {

@@ -327,7 +327,7 @@ struct SnapshotEncoder {
         head.default_policy = model.policies.defaultPolicy == .permitAll ? XPF_POLICY_PERMIT.rawValue
             : XPF_POLICY_DENY.rawValue
         head.n_dataplane_ifaces = UInt32(model.interfaces.prefix { $0.isDataplane }.count)
-        head.loopback_iface = Self.u32(model.interfaceIndex("lo0"))
+        head.loopback_iface = Self.u32(model.interfaceIndex(ConfigModel.loopbackName))
         head.event_rate_cap = model.securityLog.rateCap.map { UInt32($0) } ?? XPF_EVENT_RATE_UNCAPPED
         // policy_epoch and policy_bank: stamped when published (ShmRegion.publishConfig).
     }
