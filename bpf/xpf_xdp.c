@@ -1091,8 +1091,10 @@ static __always_inline void hf_log(const struct hf_state *s, __u32 ti, __u8 wire
 	if (!(e->action & (XPF_HF_A_LOG | XPF_HF_A_SYSLOG)))
 		return;
 	r = bpf_ringbuf_reserve(&host_filter_log, sizeof(*r), 0);
-	if (!r)
+	if (!r) {
+		count(XPF_XDP_HOST_LOG_LOST); /* the ring is full: xpfd falls behind */
 		return;
+	}
 	r->generation = t->generation;
 	r->filter = e->filter;
 	r->snapshot_term = e->snapshot_term;
@@ -1660,7 +1662,7 @@ __noinline int hf_segment(struct xdp_md *ctx, struct hf_state *s, __u32 first, _
 static __noinline int host_bound_verdict(struct xdp_md *ctx, __u32 slot, const struct host_packet *p,
 					 void *data_end, __u32 l3off)
 {
-	__u32 zero = 0, bank = XPF_HOST_INBOUND_BANKS, n = 0, lo0 = 0, fam;
+	__u32 zero = 0, bank = XPF_HOST_INBOUND_BANKS, n = 0, lo0 = 0, filters = 0, fam;
 	__u32 *current = bpf_map_lookup_elem(&host_inbound_bank, &zero);
 	const struct xpf_host_filters *t = NULL;
 	struct hf_state *s = NULL;
@@ -1689,6 +1691,7 @@ static __noinline int host_bound_verdict(struct xdp_md *ctx, __u32 slot, const s
 		n = n < XPF_HF_MAX_CHAIN ? n : XPF_HF_MAX_CHAIN;
 		lo0 = chain->lo0_start;
 		lo0 = lo0 < n ? lo0 : n;
+		filters = chain->flags;
 		__builtin_memset(s, 0, sizeof(*s));
 		/* The rest of the fields hf_segment reads from the frame (hf_fields_read). */
 		__builtin_memcpy(s->m.f.src, p->src, sizeof(s->m.f.src));
@@ -1709,7 +1712,13 @@ static __noinline int host_bound_verdict(struct xdp_md *ctx, __u32 slot, const s
 		s->l4off = p->l4_off;
 		s->l4_len = p->l4_len;
 	}
-	if (s && lo0 > 0) {
+	/* A table whose per-packet scratch cannot be had (it always can: a one-entry per-CPU
+	 * array) must not let a filtered packet through: fail closed. */
+	if (t && !s)
+		goto refuse;
+	/* A segment runs when its filter exists, even without terms: the end of a filter is
+	 * the implicit discard (a filter with no terms discards everything, as in the workers). */
+	if (s && (filters & XPF_HF_CHAIN_IFACE)) {
 		v = hf_segment(ctx, s, 0, lo0);
 		if (v >= 0)
 			return v;
@@ -1718,12 +1727,15 @@ static __noinline int host_bound_verdict(struct xdp_md *ctx, __u32 slot, const s
 		count(refused);
 		return XDP_DROP;
 	}
-	if (s && lo0 < n) {
+	if (s && (filters & XPF_HF_CHAIN_LO0)) {
 		v = hf_segment(ctx, s, lo0, n);
 		if (v >= 0)
 			return v;
 	}
 	return pass(XPF_XDP_PASS_LOCAL);
+refuse:
+	count(XPF_XDP_DROP_HOST_FILTER);
+	return XDP_DROP;
 }
 
 /* Verdict for an IPv4 packet whose header starts at `l3`:

@@ -161,9 +161,16 @@ final class Daemon {
                 gen = try hitCounts.publish(image, model: model, samePolicies: samePolicies)
                 precondition(gen == hostFilters.generation, "host-bound filters installed for generation \(hostFilters.generation), published \(gen)")
             } catch {
+                // The running tables back; a failure to restore them is said, not swallowed
+                // (the new tables would stay in force under the old generation).
                 let running = region.configView(slot: region.current(.config).slot)
-                try? hostInbound.install(runningModel, hostFilters: HostFilterTable(running, generation: running.generation),
-                                         view: running)
+                do {
+                    try hostInbound.install(runningModel, hostFilters: HostFilterTable(running, generation: running.generation),
+                                            view: running)
+                } catch let restore {
+                    logLine("xpfd", "commit failed and the running host-bound tables could not be restored: \(restore)")
+                    throw XPFError("\(error); and the running host-inbound tables and filters could not be restored: \(restore)")
+                }
                 throw error
             }
             // The new generation's names before any of its events is drained (the workers
@@ -446,6 +453,11 @@ final class Daemon {
         }
         var lines = ["events emitted \(emitted)", "events dropped \(dropped)", "events drained \(events.drained)",
                      "events skipped \(events.skipped)", "events rate-limited \(rateLimited)"]
+        // The XDP program's filter logs (host-bound traffic): a full ring is counted by the
+        // program, the cap applied by xpfd as it drains them.
+        let filters = hostInbound.filters
+        let lost = DataplaneStatus.read(region).xdp.map { String($0[Int(XPF_XDP_HOST_LOG_LOST.rawValue)]) } ?? "unknown"
+        lines.append("host-bound filter logs drained \(filters.drained), rate-limited \(filters.rateLimited), lost (ring full) \(lost)")
         for d in syslog.statistics {
             lines.append("destination \(d.name): written \(d.written), failed \(d.failed)"
                 + (d.lastError != 0 ? ", last error \(String(cString: strerror(d.lastError)))" : ""))

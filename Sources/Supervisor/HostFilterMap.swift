@@ -35,6 +35,12 @@ final class HostFilterMap {
         var counters: [FilterCountIdentity] = []
         /// Per pool policer: row 0's identity (out of profile, or red), then row 1's (yellow).
         var policers: [[FilterCountIdentity]] = []
+        /// Identities a later configuration removed: their rows are zeroed when the bank is
+        /// harvested but not added (a filter, term or counter written again later starts
+        /// from zero, as on Junos and in the workers' FilterCounts).
+        var discard: Set<FilterCountIdentity> = []
+
+        var all: Set<FilterCountIdentity> { Set(terms + counters + policers.flatMap { $0 }) }
     }
     var installed: [Rows?] = Array(repeating: nil, count: Int(XPF_HOST_INBOUND_BANKS))
     /// Counts of banks harvested, by identity (lifetime).
@@ -59,6 +65,17 @@ final class HostFilterMap {
     func install(_ table: HostFilterTable, view: ConfigSnapshotView, bank: UInt32) throws {
         try harvest(bank)
         let ids = FilterCounts.identities(view)
+        // What the configuration being installed still has: everything else is gone for good,
+        // from the totals now and from the other bank (the running one, counting until the
+        // switch) when it is harvested. Pruned by the snapshot's identities, as FilterCounts
+        // keeps its own: a filter detached from lo0 but still defined keeps its counts.
+        let live = Set(ids.terms + ids.counters + ids.policers.flatMap { $0 })
+        totals = totals.filter { live.contains($0.key) }
+        let other = Int((bank + 1) % UInt32(XPF_HOST_INBOUND_BANKS))
+        if var rows = installed[other] {
+            rows.discard.formUnion(rows.all.subtracting(live))
+            installed[other] = rows
+        }
         var rows = Rows()
         rows.terms = table.terms.map { ids.terms[Int($0.snapshot_term)] }
         rows.counters = table.counterSources.map { ids.counters[$0] }
@@ -72,10 +89,7 @@ final class HostFilterMap {
         var key = bank
         if bpf_map_update_elem(filtersFd, &key, value, 0) != 0 { throw SysError("host_filters update", xpf_errno()) }
         installed[Int(bank)] = rows
-        // Identities no configuration counts for any more are gone (Junos: a filter, term or
-        // counter written again later starts from zero).
-        let live = Set(installed.compactMap { $0 }.flatMap { $0.terms + $0.counters + $0.policers.flatMap { $0 } })
-        totals = totals.filter { live.contains($0.key) }
+        rateCap.configure(view, nowMs: UInt32(truncatingIfNeeded: monotonicNanos() / Self.nsPerMs))
     }
 
     /// Adds bank `bank`'s rows to `totals` and zeroes them.
@@ -85,7 +99,9 @@ final class HostFilterMap {
             var n = FilterTraffic()
             let r = xpf_hf_count_read(hitsFd, key, &n.packets, &n.bytes)
             if r != 0 { throw SysError("host_filter_hits read", -r) }
-            if n.packets != 0 || n.bytes != 0 { totals[identity] = (totals[identity] ?? FilterTraffic()) &+ n }
+            if (n.packets != 0 || n.bytes != 0) && !rows.discard.contains(identity) {
+                totals[identity] = (totals[identity] ?? FilterTraffic()) &+ n
+            }
             let z = xpf_hf_count_zero(hitsFd, key)
             if z != 0 { throw SysError("host_filter_hits zero", -z) }
         }
@@ -99,6 +115,7 @@ final class HostFilterMap {
         for bank in 0..<UInt32(XPF_HOST_INBOUND_BANKS) {
             guard let rows = installed[Int(bank)] else { continue }
             try? forEachRow(rows, bank: bank) { key, identity in
+                guard !rows.discard.contains(identity) else { return }
                 var n = FilterTraffic()
                 guard xpf_hf_count_read(hitsFd, key, &n.packets, &n.bytes) == 0, n.packets != 0 || n.bytes != 0 else { return }
                 out[identity] = (out[identity] ?? FilterTraffic()) &+ n
@@ -119,6 +136,14 @@ final class HostFilterMap {
     /// Records drained per call: the ring holds XPF_HF_LOG_BYTES; a busy ring is drained
     /// again on the next pass of xpfd's loop (1 ms later, as the workers' event rings).
     static let drainBatch = 256
+    static let nsPerMs: UInt64 = 1_000_000
+    /// `security log rate-cap`, applied to the program's records as each worker applies it
+    /// to its own events (per event kind and zone of the ingress interface), configured
+    /// with every install.
+    var rateCap = EventRateLimiter()
+    /// Records the cap suppressed, and every record drained (`show log statistics`).
+    private(set) var rateLimited: UInt64 = 0
+    private(set) var drained: UInt64 = 0
 
     /// Drains the log ring: each record as the FILTER_LOG event a worker would have emitted
     /// (no worker: queue UInt8.max; the program's time is not wall-clock time, so the event
@@ -128,9 +153,15 @@ final class HostFilterMap {
         var records = [xpf_host_filter_log](repeating: xpf_host_filter_log(), count: Self.drainBatch)
         let n = records.withUnsafeMutableBytes { Int(xpf_hf_log_drain(log, $0.baseAddress, Int32(Self.drainBatch))) }
         guard n > 0 else { return 0 }
+        drained &+= UInt64(n)
         var event = xpf_event()
         let now = realtimeNanos()
+        let nowMs = UInt32(truncatingIfNeeded: monotonicNanos() / Self.nsPerMs)
         for r in records.prefix(n) {
+            if rateCap.capped && !rateCap.admit(XPF_EV_FILTER_LOG, ingress: r.slot, nowMs: nowMs) {
+                rateLimited &+= 1
+                continue
+            }
             var flow = PacketFlow()
             flow.family = r.family
             flow.proto = r.protocol

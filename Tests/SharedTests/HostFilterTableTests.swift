@@ -82,8 +82,10 @@ final class HostFilterTableTests: XCTestCase {
         XCTAssertEqual(t.chains[0][1].terms, [5])
         XCTAssertEqual(t.chains[1][1].terms, [5])
         XCTAssertEqual(t.chains[0][1].lo0Start, 0)
+        XCTAssertEqual([t.chains[0][0].interfaceFilter, t.chains[0][0].loopbackFilter], [true, true])
+        XCTAssertEqual([t.chains[1][0].interfaceFilter, t.chains[1][0].loopbackFilter], [false, true])
         // Slots past the dataplane interfaces have no chain.
-        XCTAssertTrue(t.chains[2].allSatisfy { $0.terms.isEmpty })
+        XCTAssertTrue(t.chains[2].allSatisfy { $0.terms.isEmpty && !$0.interfaceFilter && !$0.loopbackFilter })
         XCTAssertEqual(t.terms.count, 6)
         XCTAssertEqual(t.counterSources.count, 2)
         XCTAssertEqual(t.terms[3].counter, 0)
@@ -99,6 +101,25 @@ final class HostFilterTableTests: XCTestCase {
             firewall family inet filter f { term t { then accept; } }
             interfaces fw1 unit 0 family inet filter input f;
             """).isEmpty)
+    }
+
+    /// A filter without terms is still a filter: its chain segment is flagged (the program
+    /// runs it, and its end is the implicit discard of everything), as the workers discard
+    /// everything through it.
+    func testAFilterWithoutTermsIsFlaggedNotDropped() throws {
+        let t = try Self.table("""
+            system dataplane interfaces [ fw0 ];
+            firewall family inet filter block;
+            interfaces { fw0 unit 0 family inet filter input block; lo0 unit 0 family inet filter input block; }
+            """)
+        XCTAssertEqual(t.chains[0][0], HostFilterTable.Chain(lo0Start: 0, terms: [], interfaceFilter: true, loopbackFilter: true))
+        XCTAssertFalse(t.isEmpty)
+        XCTAssertEqual(t.lines, ["chain 0 inet lo0=0 filters=0x3 terms="])
+        let v = UnsafeMutablePointer<xpf_host_filters>.allocate(capacity: 1)
+        defer { v.deallocate() }
+        t.write(into: v)
+        let chain = withUnsafeBytes(of: v.pointee.chains) { $0.load(as: xpf_hf_chain.self) }
+        XCTAssertEqual([chain.n, chain.flags], [0, UInt16(XPF_HF_CHAIN_IFACE | XPF_HF_CHAIN_LO0)])
     }
 
     /// What the program writes and reads as one value: pools and chains where the C layout

@@ -398,12 +398,15 @@ final class ParseTests: XCTestCase {
         assertPacket(p, e)
     }
 
-    func testIPv6AtomicFragmentIsFragment() {
+    /// An atomic fragment (a fragment header with offset 0 and M clear: the whole datagram,
+    /// RFC 6946) is no fragment: a filter's `first-fragment` (offset 0 with more to come)
+    /// does not match it, as the XDP program's host-bound matcher does not.
+    func testIPv6AtomicFragmentIsNotAFragment() {
         let payload = F.frag6(next: 17, offset: 0, more: false) + F.udp(sport: 1, dport: 2)
         let (v, p) = F.parse(F.ethernet(0x86DD) + F.ipv6(nextHeader: 44, payload: payload))
         XCTAssertEqual(v, .ok)
         var e = expected(family: 6, proto: 17, l4Offset: 62, l3Length: 56, ttl: 64)
-        e.isFragment = true; e.srcPort = 1; e.dstPort = 2
+        e.srcPort = 1; e.dstPort = 2
         assertPacket(p, e)
     }
 

@@ -132,6 +132,7 @@ static const char *ctr_name(int i)
 		[XPF_XDP_DROP_HOST_FILTER] = "DROP_HOST_FILTER",
 		[XPF_XDP_DROP_HOST_POLICER] = "DROP_HOST_POLICER",
 		[XPF_XDP_TX_HOST_REJECT] = "TX_HOST_REJECT",
+		[XPF_XDP_HOST_LOG_LOST] = "HOST_LOG_LOST",
 	};
 	return names[i] ? names[i] : "?";
 }
@@ -1282,6 +1283,12 @@ static void hf_icmp_limit_reset(void)
 	free(v);
 }
 
+/* The flags of a chain whose segments are exactly those with terms (hand-built tables). */
+static uint16_t hf_chain_flags(const struct xpf_hf_chain *c)
+{
+	return (c->lo0_start > 0 ? XPF_HF_CHAIN_IFACE : 0) | (c->lo0_start < c->n ? XPF_HF_CHAIN_LO0 : 0);
+}
+
 /* Writes `t` as bank 0's host_filters (xpfd's job). */
 static int hf_write(const struct xpf_host_filters *t)
 {
@@ -1594,15 +1601,17 @@ static void host_filter_corpus(const char *path)
 					p->forwarding_class = strcmp(v, "be") == 0 ? XPF_HF_CLASS_BEST_EFFORT : strtoul(v, NULL, 0);
 				else bad = 1;
 			}
-		} else if (strcmp(kind, "chain") == 0 && cur && n == 5 && (idx = atoi(tok[1])) < XPF_MAX_IFACES) {
+		} else if (strcmp(kind, "chain") == 0 && cur && (n == 5 || n == 6) && (idx = atoi(tok[1])) < XPF_MAX_IFACES) {
 			struct xpf_hf_chain *c = &cur->t.chains[idx][strcmp(tok[2], "inet") == 0 ? 0 : 1];
 			int list[XPF_HF_MAX_CHAIN + 1], k;
 
-			hf_list(tok[4] + strlen("terms="), list, XPF_HF_MAX_CHAIN + 1);
+			hf_list(tok[n - 1] + strlen("terms="), list, XPF_HF_MAX_CHAIN + 1);
 			for (k = 0; list[k] >= 0; k++)
 				c->terms[k] = list[k];
 			c->n = k;
 			c->lo0_start = atoi(tok[3] + strlen("lo0="));
+			/* `filters=` (as HostFilterTable writes it), else: the segments with terms. */
+			c->flags = n == 6 ? strtoul(tok[4] + strlen("filters="), NULL, 0) : hf_chain_flags(c);
 		} else if (strcmp(kind, "case") == 0 && n >= 3) {
 			struct hf_table *t = NULL;
 			int family = 4, frag = 0, action, counter, terms[64] = {-1}, counters[64] = {-1};
@@ -1702,6 +1711,7 @@ static void hf_table_lo0(struct xpf_host_filters *t, int family, const struct xp
 	t->n_terms = n;
 	c->n = n;
 	c->lo0_start = 0;
+	c->flags = XPF_HF_CHAIN_LO0;
 }
 
 /* A term of no conditions, no references. */
@@ -1973,6 +1983,7 @@ static void hf_dscp_cases(void)
 		c = &t->chains[SLOT_LO][fam];
 		c->n = 3;
 		c->lo0_start = 2;
+		c->flags = hf_chain_flags(c);
 		for (int i = 0; i < 3; i++)
 			c->terms[i] = i;
 	}
@@ -2127,6 +2138,7 @@ static void hf_policer_cases(void)
 	memcpy(t->terms, terms, sizeof(terms));
 	c->n = 3;
 	c->lo0_start = 1;
+	c->flags = hf_chain_flags(c);
 	for (int i = 0; i < 3; i++)
 		c->terms[i] = i;
 	hf_write(t);

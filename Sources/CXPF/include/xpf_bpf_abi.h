@@ -12,7 +12,7 @@
 #include <linux/types.h>
 #include <linux/bpf.h> /* struct bpf_spin_lock */
 
-#define XPF_BPF_ABI_VERSION 6
+#define XPF_BPF_ABI_VERSION 7
 
 /* Maximum number of dataplane interfaces and of queues per interface. */
 #define XPF_MAX_IFACES 16
@@ -65,7 +65,8 @@ enum xpf_xdp_counter {
 	XPF_XDP_DROP_HOST_FILTER = 12, /* host-bound, discarded by a firewall filter (a term's discard, a reject that sent nothing, the implicit discard) */
 	XPF_XDP_DROP_HOST_POLICER = 13, /* host-bound, discarded by a filter term's policer */
 	XPF_XDP_TX_HOST_REJECT = 14, /* host-bound, refused by a filter's reject: the TCP RST / ICMP unreachable went back out (XDP_TX) */
-	XPF_XDP_CTR_MAX = 15
+	XPF_XDP_HOST_LOG_LOST = 15,  /* a host-bound filter's log record found host_filter_log full: not written */
+	XPF_XDP_CTR_MAX = 16
 };
 
 /* Host-inbound traffic (R-5.4): what each dataplane interface admits to the box's own
@@ -266,7 +267,9 @@ struct xpf_junos_host {
  *   records the workers match transit against), re-based into these pools.
  *
  * A chain's positions [0, lo0_start) are the ingress interface's filter, [lo0_start, n)
- * lo0's; an empty segment means no filter. A list's members' terms follow each other in
+ * lo0's; `flags` says which of the two has a filter at all (XPF_HF_CHAIN_*): a segment
+ * without its flag is skipped, one with it runs even when empty — a filter without terms
+ * is the implicit discard of everything, as in the workers. A list's members' terms follow each other in
  * one segment (a list is one filter: only its end is the implicit discard). Within a
  * segment the first term whose conditions all hold decides, as in the workers
  * (FilterStage.swift, termMatches): a term with terminal XPF_HF_NEXT counts, marks,
@@ -318,8 +321,9 @@ struct xpf_junos_host {
  *   the transit packets the workers police.
  *
  * host_filter_log (BPF_MAP_TYPE_RINGBUF, XPF_HF_LOG_BYTES): struct xpf_host_filter_log per
- *   logged term; xpfd drains it with the workers' event rings into FILTER_LOG events. A
- *   full ring drops the record (counted by the kernel's ring, not retried). */
+ *   logged term; xpfd drains it with the workers' event rings into FILTER_LOG events,
+ *   applying `security log rate-cap` as the workers do (per zone of the ingress interface).
+ *   A full ring drops the record, counted XPF_XDP_HOST_LOG_LOST. */
 #define XPF_HF_MAX_TERMS 256
 #define XPF_HF_MAX_CHAIN 256	/* terms of one (interface, family): its filter's and lo0's */
 #define XPF_HF_MAX_PREFIXES 512
@@ -421,9 +425,14 @@ struct xpf_hf_set {
 	__u64 bits[4]; /* bit v % 64 of word v / 64: value v */
 };
 
+#define XPF_HF_CHAIN_IFACE 1u /* xpf_hf_chain.flags: the interface has an input filter (list) for the family */
+#define XPF_HF_CHAIN_LO0 2u   /* lo0 has one */
+
 struct xpf_hf_chain {
 	__u16 n;	 /* terms[0..n) */
-	__u16 lo0_start; /* first position of lo0's filter (n: none) */
+	__u16 lo0_start; /* first position of lo0's filter */
+	__u16 flags;	 /* XPF_HF_CHAIN_* */
+	__u16 pad;	 /* 0 */
 	__u16 terms[XPF_HF_MAX_CHAIN]; /* pool term indices */
 };
 

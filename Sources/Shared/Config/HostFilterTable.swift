@@ -39,8 +39,21 @@ public struct HostFilterTable {
     public private(set) var counterSources: [Int] = []
     /// Pool policer i is the snapshot's POLICER_INSTANCES record policerSources[i].
     public private(set) var policerSources: [Int] = []
-    /// chains[slot][0: inet, 1: inet6]: the pool terms in order, and where lo0's begin.
-    public private(set) var chains: [[(lo0Start: Int, terms: [Int])]] = []
+    /// One (interface, family)'s chain: the pool terms in order, where lo0's begin, and
+    /// whether the interface and lo0 have a filter at all (a filter without terms still
+    /// discards everything).
+    public struct Chain: Equatable {
+        public var lo0Start: Int
+        public var terms: [Int]
+        public var interfaceFilter: Bool
+        public var loopbackFilter: Bool
+
+        var flags: UInt16 {
+            UInt16((interfaceFilter ? XPF_HF_CHAIN_IFACE : 0) | (loopbackFilter ? XPF_HF_CHAIN_LO0 : 0))
+        }
+    }
+    /// chains[slot][0: inet, 1: inet6].
+    public private(set) var chains: [[Chain]] = []
 
     /// host_filter_hits keys (XPF_HF_ROW_* of xpf_bpf_abi.h, whose macros Swift does not
     /// import): bank `bank`'s row of pool term i, pool counter c, pool policer p's row.
@@ -61,23 +74,25 @@ public struct HostFilterTable {
         let lo0 = view.loopbackInterface.map { view.interface(slot: $0) }
         let dataplane = min(view.dataplaneInterfaceCount, Int(XPF_MAX_IFACES))
         for slot in 0..<Int(XPF_MAX_IFACES) {
-            var perFamily: [(lo0Start: Int, terms: [Int])] = []
+            var perFamily: [Chain] = []
             for family in Self.families {
                 var chain: [Int] = []
+                var own = XPF_CFG_NONE, loopback = XPF_CFG_NONE
                 if slot < dataplane {
                     let i = view.interface(slot: slot)
-                    chain += try builder.filterTerms(family == 4 ? i.filter_in4 : i.filter_in6)
+                    own = family == 4 ? i.filter_in4 : i.filter_in6
+                    if let lo0 { loopback = family == 4 ? lo0.filter_in4 : lo0.filter_in6 }
                 }
+                chain += try builder.filterTerms(own)
                 let lo0Start = chain.count
-                if slot < dataplane, let lo0 {
-                    chain += try builder.filterTerms(family == 4 ? lo0.filter_in4 : lo0.filter_in6)
-                }
+                chain += try builder.filterTerms(loopback)
                 if chain.count > Int(XPF_HF_MAX_CHAIN) {
                     throw TooLarge(description: "the filters of interface \(view.string(at: view.interface(slot: slot).name) ?? "#\(slot)") "
                         + "and lo0 (family \(family == 4 ? "inet" : "inet6")) have \(chain.count) terms together; "
                         + "host-bound traffic can be filtered by at most \(XPF_HF_MAX_CHAIN)")
                 }
-                perFamily.append((lo0Start, chain))
+                perFamily.append(Chain(lo0Start: lo0Start, terms: chain, interfaceFilter: own != XPF_CFG_NONE,
+                                       loopbackFilter: loopback != XPF_CFG_NONE))
             }
             chains.append(perFamily)
         }
@@ -115,14 +130,15 @@ public struct HostFilterTable {
                 let c = chainBase + slot * Self.families.count + f
                 c.pointee.n = UInt16(chain.terms.count)
                 c.pointee.lo0_start = UInt16(chain.lo0Start)
+                c.pointee.flags = chain.flags
                 let at = UnsafeMutableRawPointer(c) + MemoryLayout<xpf_hf_chain>.offset(of: \.terms)!
                 fill(at, chain.terms.map { UInt16($0) })
             }
         }
     }
 
-    /// Whether any chain has a term: without one, host-bound packets skip the filters.
-    public var isEmpty: Bool { chains.allSatisfy { $0.allSatisfy { $0.terms.isEmpty } } }
+    /// Whether no chain has a filter: then host-bound packets meet none.
+    public var isEmpty: Bool { chains.allSatisfy { $0.allSatisfy { $0.flags == 0 } } }
 
     // MARK: Building
 
@@ -364,8 +380,8 @@ extension HostFilterTable {
         }
         let familyNames = ["inet", "inet6"]
         for (slot, perFamily) in chains.enumerated() {
-            for (f, chain) in perFamily.enumerated() where !chain.terms.isEmpty {
-                out.append("chain \(slot) \(familyNames[f]) lo0=\(chain.lo0Start) terms="
+            for (f, chain) in perFamily.enumerated() where chain.flags != 0 {
+                out.append("chain \(slot) \(familyNames[f]) lo0=\(chain.lo0Start) filters=\(hex(UInt64(chain.flags))) terms="
                     + chain.terms.map(String.init).joined(separator: ","))
             }
         }

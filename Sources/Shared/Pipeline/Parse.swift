@@ -111,6 +111,8 @@ internal enum ParseConst {
     @inlinable static var ext6Routing: UInt8 { 43 }
     @inlinable static var ext6Fragment: UInt8 { 44 }
     @inlinable static var ext6AH: UInt8 { 51 }
+    /// The M (more fragments) bit of the IPv6 fragment header's offset word.
+    @inlinable static var ipv6MoreFragments: UInt16 { 0x0001 }
     @inlinable static var ext6DestOpts: UInt8 { 60 }
 
     /// An ICMP / ICMPv6 error's own header: type, code, checksum, 4 bytes (unused, pointer
@@ -275,11 +277,15 @@ internal func walkIPv6ExtensionHeaders(_ frame: UnsafeRawPointer, end: Int, next
             // next header(1) | reserved(1) | offset(13) res(2) M(1) | identification(4)
             guard count < ParseConst.ipv6MaxExtensionHeaders else { return false }
             guard end &- offset >= 8 else { return false }
-            let fragmentOffset = WireLoad.be16(frame, offset + 2) >> 3
+            let offsetAndFlags = WireLoad.be16(frame, offset + 2)
+            let fragmentOffset = offsetAndFlags >> 3
             next = WireLoad.u8(frame, offset)
             offset &+= 8
             count &+= 1
-            isFragment = true
+            // An atomic fragment (offset 0, M clear: the whole datagram, RFC 6946) is not a
+            // fragment of anything: `first-fragment` (offset 0 with more to come) and
+            // `is-fragment` match it no more than they would the datagram without the header.
+            isFragment = fragmentOffset != 0 || offsetAndFlags & ParseConst.ipv6MoreFragments != 0
             if fragmentOffset != 0 {
                 // Non-first fragment: what follows is not a header; `next` names the protocol
                 // of the fragmentable part, which is what `proto` should report.
