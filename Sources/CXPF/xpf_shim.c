@@ -39,7 +39,7 @@ uint64_t xpf_abi_layout_hash(void)
 	H(offsetof(struct xpf_exception, flow)); H(offsetof(struct xpf_exception, first_ns));
 	H(offsetof(struct xpf_worker_stats, events_rate_limited)); H(offsetof(struct xpf_config_snapshot, event_rate_cap));
 	H(offsetof(struct xpf_worker_stats, loop_busy_ns)); H(offsetof(struct xpf_worker_stats, if_batches));
-	H(offsetof(struct xpf_worker_stats, xsk_rx_ring_full)); H(offsetof(struct xpf_worker_stats, xsk_tx_ring_empty));
+	H(sizeof(struct xpf_worker_socket_stats)); H(offsetof(struct xpf_worker_block, socket_stats_seq)); H(offsetof(struct xpf_worker_block, socket_stats));
 	H(offsetof(struct xpf_trace_record, process_ns));
 	H(sizeof(struct xpf_event_verdict)); H(offsetof(struct xpf_event_verdict, object)); H(offsetof(struct xpf_event_verdict, ip_length));
 	H(sizeof(struct xpf_index_bucket)); H(XPF_MAX_IFACES); H(XPF_MAX_QUEUES); H(XPF_DROP_MAX);

@@ -183,9 +183,11 @@ do {
 var requests = RingProducer<xpf_neigh_request>(header: xpf_wb_req_ring(block), entries: xpf_wb_req_entries(block))
 var parked = ParkQueue()
 
-// Counters continue across restarts: start from what the last incarnation published.
+// Counters continue across restarts: start from what the last incarnation published
+// (first making a sequence it left odd, killed mid-publication, even again).
 var counters = WorkerCounters()
-counters.s = WorkerStatsIO.read(block)
+let resumed = WorkerStatsIO.resume(block)
+counters.s = resumed.stats
 
 // TX staging (Pipeline/Transmit.swift): per egress, up to one batch of descriptors plus
 // the parked frames; a fuller egress is flushed into its TX ring first.
@@ -235,25 +237,27 @@ func ask(_ r: xpf_neigh_request) { requests.push(r) }
 xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_RUNNING.rawValue))
 logLine("xpf-worker", "queue \(opts.queue) running on core \(opts.core), node \(opts.node), \(nIfaces) interfaces, generation \(pipeline.generation); started in \((monotonicNanos() - startNs) / 1_000_000) ms\(bindRetries > 0 ? ", \(bindRetries) bind retries while the old socket was released" : "")")
 
-// The kernel's XDP_STATISTICS per socket (RX ring full, fill ring empty, …), published
-// every publishIntervalNs on top of what earlier incarnations of this worker published
-// (a new socket counts from zero).
-typealias SocketCounts = (ringFull: UInt64, fillEmpty: UInt64, dropped: UInt64, txEmpty: UInt64)
-let socketBase: [SocketCounts] = (0..<ports.count).map { pi in
-    (WorkerCounters.get(counters.s.xsk_rx_ring_full, pi), WorkerCounters.get(counters.s.xsk_fill_ring_empty, pi),
-     WorkerCounters.get(counters.s.xsk_rx_dropped, pi), WorkerCounters.get(counters.s.xsk_tx_ring_empty, pi))
-}
+// The kernel's XDP_STATISTICS per socket (RX ring full, fill ring empty, …), read and
+// published every publishIntervalNs (their own seqlock: a pass with work does not copy
+// them), on top of what earlier incarnations of this worker published (a new socket counts
+// from zero).
+let socketBase = resumed.socket
+var socketCounts = socketBase
 var lastSocketStatsNs: UInt64 = 0
 var socketStats = [UInt64](repeating: 0, count: Int(XPF_XSK_STATS.rawValue))
 func readSocketStatistics() {
     for pi in 0..<ports.count {
         guard socketStats.withUnsafeMutableBufferPointer({ xpf_xsk_statistics(ports[pi].fd, $0.baseAddress) }) == 0 else { continue }
-        let b = socketBase[pi]
-        WorkerCounters.set(&counters.s.xsk_rx_ring_full, pi, b.ringFull &+ socketStats[Int(XPF_XSK_RX_RING_FULL.rawValue)])
-        WorkerCounters.set(&counters.s.xsk_fill_ring_empty, pi, b.fillEmpty &+ socketStats[Int(XPF_XSK_FILL_RING_EMPTY.rawValue)])
-        WorkerCounters.set(&counters.s.xsk_rx_dropped, pi, b.dropped &+ socketStats[Int(XPF_XSK_RX_DROPPED.rawValue)])
-        WorkerCounters.set(&counters.s.xsk_tx_ring_empty, pi, b.txEmpty &+ socketStats[Int(XPF_XSK_TX_RING_EMPTY.rawValue)])
+        func add<T>(_ field: WritableKeyPath<xpf_worker_socket_stats, T>, _ stat: xpf_xsk_stat) {
+            WorkerCounters.set(&socketCounts[keyPath: field], pi,
+                               WorkerCounters.get(socketBase[keyPath: field], pi) &+ socketStats[Int(stat.rawValue)])
+        }
+        add(\.rx_ring_full, XPF_XSK_RX_RING_FULL)
+        add(\.fill_ring_empty, XPF_XSK_FILL_RING_EMPTY)
+        add(\.rx_dropped, XPF_XSK_RX_DROPPED)
+        add(\.tx_ring_empty, XPF_XSK_TX_RING_EMPTY)
     }
+    WorkerStatsIO.publishSocket(block, &socketCounts)
 }
 
 let rxDescs = UnsafeMutablePointer<xdp_desc>.allocate(capacity: batchMax)
@@ -318,19 +322,19 @@ while stopRequested == 0 {
         readSocketStatistics()
     }
     control.endPass(now: now, work: work, pipeline: &pipeline, counters: &counters)
-    if work == 0 && control.clearing == nil {
-        var outstanding = false
-        for pi in 0..<ports.count where transmit.outstanding[pi] > 0 { outstanding = true }
-        // Idle: sleep in poll() (never spin on 2 cores). Short timeout while frames
-        // wait for TX completion or neighbours, 100 ms otherwise (heartbeat cadence).
-        let timeout: Int32 = outstanding ? 1 : (parked.count > 0 ? 5 : 100)
+    // Idle: sleep in poll() unless busy-poll is set (WorkerControl.idleSleep). Short
+    // timeout while frames wait for TX completion or neighbours, 100 ms otherwise.
+    var outstanding = false
+    for pi in 0..<ports.count where transmit.outstanding[pi] > 0 { outstanding = true }
+    if let timeout = control.idleSleep(work: work, txOutstanding: outstanding, parked: parked.count, pipeline: &pipeline) {
         counters.s.polls &+= 1
-        control.sleeping()
         _ = poll(pollFds, nfds_t(ports.count), timeout)
     }
 }
 
-// Orderly stop: unregister (closing the socket removes it from the XSKMAP).
+// Orderly stop: the sockets' last statistics (the kernel's counts die with them), then
+// unregister (closing the socket removes it from the XSKMAP).
+readSocketStatistics()
 for p in ports { xsk_socket__delete(p.xsk) }
 xsk_umem__delete(umem.umem)
 WorkerStatsIO.publish(block, &counters.s)

@@ -220,10 +220,10 @@ private struct State {
             gauge(.txRingUsed, labels, Double(DataplaneStatus.perInterface(st.tx_ring_used, i.slot)))
             gauge(.fillRingUsed, labels, Double(DataplaneStatus.perInterface(st.fill_ring_used, i.slot)))
             counter(.interfaceBatches, labels, DataplaneStatus.perInterface(st.if_batches, i.slot))
-            counter(.socketRxRingFull, labels, DataplaneStatus.perInterface(st.xsk_rx_ring_full, i.slot))
-            counter(.socketFillRingEmpty, labels, DataplaneStatus.perInterface(st.xsk_fill_ring_empty, i.slot))
-            counter(.socketRxDropped, labels, DataplaneStatus.perInterface(st.xsk_rx_dropped, i.slot))
-            counter(.socketTxRingEmpty, labels, DataplaneStatus.perInterface(st.xsk_tx_ring_empty, i.slot))
+            counter(.socketRxRingFull, labels, DataplaneStatus.perInterface(w.socket.rx_ring_full, i.slot))
+            counter(.socketFillRingEmpty, labels, DataplaneStatus.perInterface(w.socket.fill_ring_empty, i.slot))
+            counter(.socketRxDropped, labels, DataplaneStatus.perInterface(w.socket.rx_dropped, i.slot))
+            counter(.socketTxRingEmpty, labels, DataplaneStatus.perInterface(w.socket.tx_ring_empty, i.slot))
         }
     }
 
@@ -274,9 +274,9 @@ struct Metric {
     static let socketRxRingFull = Metric(name: "xpf_worker_socket_rx_ring_full_total",
                                          help: "Packets the kernel dropped because the worker's RX ring was full (XDP_STATISTICS).")
     static let socketFillRingEmpty = Metric(name: "xpf_worker_socket_fill_ring_empty_total",
-                                            help: "Packets the kernel dropped because the fill ring had no frame (XDP_STATISTICS).")
+                                            help: "Times the kernel found the worker's fill ring empty (XDP_STATISTICS): in copy mode a dropped packet, also counted in xpf_worker_socket_rx_dropped_total; zero-copy drivers count failed refill attempts, not drops.")
     static let socketRxDropped = Metric(name: "xpf_worker_socket_rx_dropped_total",
-                                        help: "Packets the kernel dropped on the worker's socket for other reasons (XDP_STATISTICS).")
+                                        help: "Packets the kernel dropped on the worker's socket (XDP_STATISTICS): in copy mode this includes the fill-ring-empty drops.")
     static let socketTxRingEmpty = Metric(name: "xpf_worker_socket_tx_ring_empty_total",
                                           help: "TX attempts that found the worker's TX ring empty (XDP_STATISTICS).")
     static let sessionsCreated = Metric(name: "xpf_worker_sessions_created_total", help: "Sessions the worker created.")

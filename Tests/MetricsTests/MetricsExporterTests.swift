@@ -76,15 +76,22 @@ final class MetricsExporterTests: XCTestCase {
         withUnsafeMutableBytes(of: &s.fill_ring_used) { $0.storeBytes(of: UInt32(125), toByteOffset: 4, as: UInt32.self) }
         s.loops = 127; s.loop_busy_ns = 128; s.loop_idle_ns = 129; s.loop_spin_ns = 130
         withUnsafeMutableBytes(of: &s.if_batches) { $0.storeBytes(of: UInt64(131), toByteOffset: 8, as: UInt64.self) }
-        withUnsafeMutableBytes(of: &s.xsk_rx_ring_full) { $0.storeBytes(of: UInt64(132), toByteOffset: 8, as: UInt64.self) }
-        withUnsafeMutableBytes(of: &s.xsk_fill_ring_empty) { $0.storeBytes(of: UInt64(133), toByteOffset: 0, as: UInt64.self) }
-        withUnsafeMutableBytes(of: &s.xsk_rx_dropped) { $0.storeBytes(of: UInt64(134), toByteOffset: 8, as: UInt64.self) }
-        withUnsafeMutableBytes(of: &s.xsk_tx_ring_empty) { $0.storeBytes(of: UInt64(135), toByteOffset: 0, as: UInt64.self) }
+        return s
+    }
+
+    /// Socket statistics (their own seqlock, xpf_worker_socket_stats), distinct values.
+    func distinctSocketStats() -> xpf_worker_socket_stats {
+        var s = xpf_worker_socket_stats()
+        withUnsafeMutableBytes(of: &s.rx_ring_full) { $0.storeBytes(of: UInt64(132), toByteOffset: 8, as: UInt64.self) }
+        withUnsafeMutableBytes(of: &s.fill_ring_empty) { $0.storeBytes(of: UInt64(133), toByteOffset: 0, as: UInt64.self) }
+        withUnsafeMutableBytes(of: &s.rx_dropped) { $0.storeBytes(of: UInt64(134), toByteOffset: 8, as: UInt64.self) }
+        withUnsafeMutableBytes(of: &s.tx_ring_empty) { $0.storeBytes(of: UInt64(135), toByteOffset: 0, as: UInt64.self) }
         return s
     }
 
     func testEveryWorkerCounterIsExportedWithQueueReasonAndInterfaceLabels() {
         publish(1, distinctStats())
+        withUnsafePointer(to: distinctSocketStats()) { WorkerStatsIO.publishSocket(region.worker(1), $0) }
         let m = samples(render(MetricsExporter()))
         let q1 = "queue=\"1\""
         let expected: [String: Double] = [

@@ -14,11 +14,15 @@ final class ScalingReportTests: XCTestCase {
     static let second: UInt64 = 1_000_000_000
     static let settings = ScalingReport.Settings(batchSize: 64, rxRing: 2048, txRing: 2048, umemFrames: 8192, cpus: 4, interfaces: 2)
 
-    /// One worker's counters after `seconds`: `packets` received in `batches`, `busy` of the
-    /// loop time busy, `flows` live sessions.
+    /// One worker's counters after one second: `packets` received on fw0 in `batches` (and
+    /// `fw1Packets` on fw1 in `fw1Batches`), `busy` of the loop time busy, `flows` live
+    /// sessions, `txPackets` sent.
     struct Load {
         var packets: UInt64 = 0
         var batches: UInt64 = 0
+        var fw1Packets: UInt64 = 0
+        var fw1Batches: UInt64 = 0
+        var txPackets: UInt64 = 0
         var busy = 0.0
         var flows: UInt64 = 0
         var rxRingFull: UInt64 = 0
@@ -30,36 +34,53 @@ final class ScalingReportTests: XCTestCase {
 
     static func worker(_ q: Int, _ l: Load, after: Bool) -> WorkerStatus {
         var s = xpf_worker_stats()
+        var socket = xpf_worker_socket_stats()
         if after {
-            s.rx_packets = l.packets
-            s.rx_bytes = l.packets * 100
-            s.batches = l.batches
-            s.batch_packets = l.packets
+            s.rx_packets = l.packets + l.fw1Packets
+            s.rx_bytes = s.rx_packets * 100
+            s.tx_packets = l.txPackets
+            s.batches = l.batches + l.fw1Batches
+            s.batch_packets = s.rx_packets
+            withUnsafeMutableBytes(of: &s.if_rx_packets) {
+                $0.storeBytes(of: l.packets, toByteOffset: 0, as: UInt64.self)
+                $0.storeBytes(of: l.fw1Packets, toByteOffset: 8, as: UInt64.self)
+            }
+            withUnsafeMutableBytes(of: &s.if_batches) {
+                $0.storeBytes(of: l.batches, toByteOffset: 0, as: UInt64.self)
+                $0.storeBytes(of: l.fw1Batches, toByteOffset: 8, as: UInt64.self)
+            }
             s.sessions_created = l.flows
             s.loop_busy_ns = UInt64(l.busy * Double(second))
             s.loop_idle_ns = second - s.loop_busy_ns
-            withUnsafeMutableBytes(of: &s.xsk_rx_ring_full) { $0.storeBytes(of: l.rxRingFull, as: UInt64.self) }
-            withUnsafeMutableBytes(of: &s.xsk_fill_ring_empty) { $0.storeBytes(of: l.fillEmpty, as: UInt64.self) }
+            withUnsafeMutableBytes(of: &socket.rx_ring_full) { $0.storeBytes(of: l.rxRingFull, as: UInt64.self) }
+            withUnsafeMutableBytes(of: &socket.fill_ring_empty) { $0.storeBytes(of: l.fillEmpty, as: UInt64.self) }
             withUnsafeMutableBytes(of: &s.drops) {
                 $0.storeBytes(of: l.txFull, toByteOffset: Int(XPF_DROP_TX_FULL.rawValue) * 8, as: UInt64.self)
             }
         }
         return WorkerStatus(queue: q, pid: 100 + Int32(q), core: l.core, numaNode: l.node, state: "running", heartbeatAgeMs: 1,
-                            generation: 1, fibVersion: 1, restarts: 0, stats: s, requestsDropped: 0)
+                            generation: 1, fibVersion: 1, restarts: 0, stats: s, requestsDropped: 0, socket: socket)
     }
 
     static func status(_ loads: [Load], after: Bool) -> DataplaneStatus {
         DataplaneStatus(supervisorPid: 1, supervisorAlive: true, state: "running", generation: 1, fibVersion: 1,
                         takenAtNs: after ? 2 * second : second,
                         workers: loads.enumerated().map { worker($0.offset, $0.element, after: after) },
-                        interfaces: [InterfaceStatus(slot: 0, name: "fw0", ifindex: 2, xdpMode: "native", rxQueues: UInt32(loads.count))],
+                        interfaces: [InterfaceStatus(slot: 0, name: "fw0", ifindex: 2, xdpMode: "native", rxQueues: UInt32(loads.count)),
+                                     InterfaceStatus(slot: 1, name: "fw1", ifindex: 3, xdpMode: "native", rxQueues: UInt32(loads.count))],
                         xdp: nil, sessionCapacity: 1 << 20, rxRingSize: 2048, txRingSize: 2048)
     }
 
     static func report(_ loads: [Load], settings: ScalingReport.Settings = settings,
-                       interfaces: [InterfaceFacts] = [InterfaceFacts(name: "fw0", ifindex: 2)]) -> ScalingReport {
-        ScalingReport(before: status(loads, after: false), after: status(loads, after: true), settings: settings, interfaces: interfaces)
+                       interfaces: [InterfaceFacts] = [InterfaceFacts(name: "fw0", ifindex: 2)],
+                       flows: [Int: ScalingReport.Flow] = [:]) -> ScalingReport {
+        ScalingReport(before: status(loads, after: false), after: status(loads, after: true), settings: settings, interfaces: interfaces,
+                      busiestFlows: flows)
     }
+
+    /// The lab's elephant: UDP 10.10.1.2:40000 → 10.10.2.2:9, arriving on fw0.
+    static let elephant = ScalingReport.Flow(family: 4, proto: 17, src: "10.10.1.2", dst: "10.10.2.2", sport: 40000, dport: 9,
+                                             ingress: "fw0", packets: 95_000)
 
     func testASaturatedWorkerWithFullVectorsIsCPUBound() {
         let r = Self.report([Load(packets: 6_400_000, batches: 100_000, busy: 0.97, flows: 500)])
@@ -69,6 +90,8 @@ final class ScalingReportTests: XCTestCase {
         XCTAssertEqual(r.queues[0].pps, 6_400_000)
         XCTAssertEqual(r.advice.map(\.knob), ["system dataplane queues", "ethtool -L fw0 combined", "system dataplane batch-size"])
         XCTAssertEqual(r.advice.map(\.value), ["2", "2", "128"])
+        XCTAssertTrue(r.advice[0].why.hasSuffix("(restart xpfd)"), "queues is taken at start: \(r.advice[0].why)")
+        XCTAssertFalse(r.advice[2].why.contains("restart"), "batch-size is taken by a commit")
         XCTAssertEqual(r.verdict, "scaling: queue 0 cpu-bound (97% busy, 100% of packets, vectors 64.0)")
         // Busy with small vectors is not CPU-bound: the worker is not short of time per packet.
         XCTAssertEqual(Self.report([Load(packets: 100_000, batches: 100_000, busy: 0.97)]).queues[0].limit, .none)
@@ -78,6 +101,40 @@ final class ScalingReportTests: XCTestCase {
         XCTAssertEqual(Self.report([Load(packets: 6_400_000, batches: 100_000, busy: 0.97)], settings: full).advice.first?.knob, "cores")
     }
 
+    /// A pass takes one batch per interface: 64 packets from fw0 and 1 from fw1 per pass is
+    /// a full vector on fw0, though the worker's average over both is 32.5. At 100 % busy
+    /// it is cpu-bound — not rx-ring-bound for the RX-ring drops it has behind it.
+    func testFullVectorsOnOneInterfaceAreJudgedPerInterface() {
+        let r = Self.report([Load(packets: 6_400_000, batches: 100_000, fw1Packets: 100_000, fw1Batches: 100_000, busy: 1.0, flows: 500,
+                                  rxRingFull: 90_000)])
+        XCTAssertEqual(r.queues[0].vectorSize, 64, "fw0's vectors, the larger")
+        XCTAssertEqual(r.queues[0].busiestInterface, 0)
+        XCTAssertEqual(r.queues[0].limit, .cpu)
+        XCTAssertEqual(r.advice.map(\.rule), [.cpu, .cpu, .cpu])
+    }
+
+    /// Advice never names the running value: at the range's maximum it says so, no value.
+    func testAKnobAtItsMaximumIsSaidToBeSoWithNoValue() {
+        var top = Self.settings
+        top.batchSize = DataplaneConfig.batchSizeRange.upperBound
+        top.rxRing = DataplaneConfig.ringSizeRange.upperBound
+        top.umemFrames = 1 << 16
+        let cpu = Self.report([Load(packets: 25_600_000, batches: 100_000, busy: 0.97, flows: 500)], settings: top)
+        let batch = cpu.advice.first { $0.knob == "system dataplane batch-size" }
+        XCTAssertEqual(batch?.value, "")
+        XCTAssertEqual(batch?.why, "full vectors of 256: larger batches spread the per-pass cost over more packets; "
+                           + "system dataplane batch-size is at its maximum 256 already")
+        let ring = Self.report([Load(packets: 50_000, batches: 5_000, busy: 0.3, rxRingFull: 1000)], settings: top)
+        XCTAssertEqual(ring.queues[0].limit, .rxRing)
+        XCTAssertEqual(ring.advice.map(\.knob), ["system dataplane rx-ring"], "no UMEM for a ring that does not grow")
+        XCTAssertEqual(ring.advice.map(\.value), [""])
+        XCTAssertTrue(ring.advice[0].why.hasSuffix("is at its maximum 8192 already"), ring.advice[0].why)
+        for a in cpu.advice + ring.advice {
+            XCTAssertNotEqual(a.value, String(DataplaneConfig.ringSizeRange.upperBound), "\(a)")
+            XCTAssertNotEqual(a.value, String(DataplaneConfig.batchSizeRange.upperBound), "\(a)")
+        }
+    }
+
     func testKernelDropsForAFullRXRingAdviseALargerRing() {
         var roomy = Self.settings
         roomy.umemFrames = 16_384
@@ -85,10 +142,23 @@ final class ScalingReportTests: XCTestCase {
         XCTAssertEqual(r.queues[0].limit, .rxRing)
         XCTAssertEqual(r.queues[0].rxRingFull, 1234)
         XCTAssertEqual(r.advice, [ScalingReport.Advice(rule: .rxRing, knob: "system dataplane rx-ring", value: "4096",
-                                                        why: "the kernel dropped 1234 packets for queue 0 because its RX ring (2048) was full")])
+                                                        why: "the kernel dropped 1234 packets for queue 0 because its RX ring (2048) was full (restart xpfd)")])
         // With the default 8192 frames the larger ring needs more UMEM, advised with it.
-        XCTAssertEqual(Self.report([Load(packets: 50_000, batches: 5_000, busy: 0.3, rxRingFull: 1)]).advice.map(\.knob),
+        XCTAssertEqual(Self.report([Load(packets: 50_000, batches: 5_000, busy: 0.3, rxRingFull: 100)]).advice.map(\.knob),
                        ["system dataplane rx-ring", "system dataplane umem-frames"])
+    }
+
+    /// Kernel events decide a limit from a share of the packets (eventShare, 0.1 %), not from
+    /// one event: 50 drops beside 50 000 packets are below it, 51 reach it.
+    func testRingEventsCountFromAShareOfThePackets() {
+        XCTAssertEqual(ScalingReport.eventShare, 0.001)
+        XCTAssertEqual(Self.report([Load(packets: 50_000, batches: 5_000, busy: 0.3, rxRingFull: 1)]).queues[0].limit, .none)
+        XCTAssertEqual(Self.report([Load(packets: 50_000, batches: 5_000, busy: 0.3, rxRingFull: 50)]).queues[0].limit, .none)
+        XCTAssertEqual(Self.report([Load(packets: 50_000, batches: 5_000, busy: 0.3, rxRingFull: 51)]).queues[0].limit, .rxRing)
+        XCTAssertEqual(Self.report([Load(packets: 50_000, batches: 5_000, busy: 0.3, fillEmpty: 50)]).queues[0].limit, .none)
+        XCTAssertEqual(Self.report([Load(packets: 50_000, batches: 5_000, busy: 0.3, fillEmpty: 51)]).queues[0].limit, .umem)
+        XCTAssertEqual(Self.report([Load(packets: 50_000, batches: 5_000, txPackets: 50_000, busy: 0.3, txFull: 50)]).queues[0].limit, .none)
+        XCTAssertEqual(Self.report([Load(packets: 50_000, batches: 5_000, txPackets: 50_000, busy: 0.3, txFull: 51)]).queues[0].limit, .tx)
     }
 
     /// The fill ring runs empty: the knob is whichever of umem-frames and rx-ring bounds the
@@ -100,6 +170,7 @@ final class ScalingReportTests: XCTestCase {
         XCTAssertEqual(r.queues[0].limit, .umem)
         XCTAssertEqual(r.advice.map(\.knob), ["system dataplane umem-frames"])
         XCTAssertEqual(r.advice.map(\.value), ["512"])
+        XCTAssertTrue(r.advice[0].why.hasSuffix("(restart xpfd)"), r.advice[0].why)
         // 8192 frames over 2 interfaces give each fill ring its 2048: the ring is the bound,
         // and a ring of 4096 needs 2 × (4096 + 2048) = 12 288 frames: 16 384.
         let ring = Self.report([Load(packets: 50_000, batches: 5_000, busy: 0.3, fillEmpty: 77)])
@@ -112,30 +183,63 @@ final class ScalingReportTests: XCTestCase {
     }
 
     func testTXFullDropsAdviseALargerTXRing() {
-        let r = Self.report([Load(packets: 50_000, batches: 5_000, busy: 0.3, txFull: 9)])
+        let r = Self.report([Load(packets: 50_000, batches: 5_000, txPackets: 50_000, busy: 0.3, txFull: 90)])
         XCTAssertEqual(r.queues[0].limit, .tx)
         XCTAssertEqual(r.advice.map(\.knob), ["system dataplane tx-ring", "system dataplane umem-frames"])
         XCTAssertEqual(r.advice.map(\.value), ["4096", "16384"])
     }
 
-    func testAnElephantFlowOnOneQueueAdvisesSteeringTheOthersAway() {
-        let r = Self.report([Load(packets: 95_000, batches: 9_500, busy: 0.5, flows: 1),
-                             Load(packets: 5_000, batches: 500, busy: 0.05, flows: 1, core: 1)])
+    /// One flow carries queue 0's packets: an ntuple rule pins it to queue 0 and weight 0
+    /// keeps RSS from sending any other flow there — on fw0, the interface it arrives on.
+    func testAnElephantFlowIsPinnedToItsQueueAndTheOthersSteeredAway() {
+        let loads = [Load(packets: 95_000, batches: 9_500, busy: 0.5, flows: 1), Load(packets: 5_000, batches: 500, busy: 0.05, flows: 1, core: 1)]
+        let r = Self.report(loads, flows: [0: Self.elephant])
         XCTAssertEqual(r.queues.map(\.limit), [.imbalance, .none])
         XCTAssertEqual(r.queues[0].packetShare, 0.95, accuracy: 1e-9)
         XCTAssertEqual(r.queues[0].flowShare, 0.5, accuracy: 1e-9)
-        XCTAssertEqual(r.advice.map(\.knob), ["ethtool -X fw0 weight"])
-        XCTAssertEqual(r.advice.map(\.value), ["1 2"])
+        XCTAssertEqual(r.advice.map(\.knob), ["ethtool -N fw0", "ethtool -X fw0 weight"])
+        XCTAssertEqual(r.advice.map(\.value), ["flow-type udp4 src-ip 10.10.1.2 dst-ip 10.10.2.2 src-port 40000 dst-port 9 action 0", "0 1"])
         XCTAssertTrue(r.advice[0].why.contains("from 1 flow(s)"), r.advice[0].why)
+        // Without the elephant's tuple: the weights alone, and why.
+        let none = Self.report(loads)
+        XCTAssertEqual(none.advice.map(\.knob), ["ethtool -X fw0 weight"])
+        XCTAssertEqual(none.advice.map(\.value), ["0 1"])
+        XCTAssertTrue(none.advice[0].why.contains("no session of queue 0's partition was found"), none.advice[0].why)
+        var ping = Self.elephant
+        ping.proto = 1
+        let icmp = Self.report(loads, flows: [0: ping])
+        XCTAssertEqual(icmp.advice.map(\.knob), ["ethtool -X fw0 weight"])
+        XCTAssertTrue(icmp.advice[0].why.contains("its busiest session is icmp, which has no ports"), icmp.advice[0].why)
+        var v6 = Self.elephant
+        (v6.family, v6.proto, v6.src, v6.dst) = (6, 6, "2001:db8::2", "2001:db8:1::2")
+        XCTAssertEqual(Self.report(loads, flows: [0: v6]).advice.first?.value,
+                       "flow-type tcp6 src-ip 2001:db8::2 dst-ip 2001:db8:1::2 src-port 40000 dst-port 9 action 0")
+    }
+
+    /// The advice goes to the interface that receives the queue's packets only (the largest
+    /// Δif_rx_packets of the queue), and a tuple arriving elsewhere is not used for it.
+    func testElephantAdviceNamesOnlyTheInterfaceThatReceivesIt() {
+        let loads = [Load(busy: 0.05, core: 0), Load(fw1Packets: 95_000, fw1Batches: 9_500, busy: 0.5, flows: 1, core: 1)]
+        var onFw1 = Self.elephant
+        onFw1.ingress = "fw1"
+        let r = Self.report(loads, flows: [1: onFw1])
+        XCTAssertEqual(r.advice.map(\.knob), ["ethtool -N fw1", "ethtool -X fw1 weight"])
+        XCTAssertEqual(r.advice.map(\.value), ["flow-type udp4 src-ip 10.10.1.2 dst-ip 10.10.2.2 src-port 40000 dst-port 9 action 1", "1 0"])
+        let elsewhere = Self.report(loads, flows: [1: Self.elephant])  // the session's ingress is fw0
+        XCTAssertEqual(elsewhere.advice.map(\.knob), ["ethtool -X fw1 weight"])
+        XCTAssertTrue(elsewhere.advice[0].why.contains("arrives on fw0, not fw1"), elsewhere.advice[0].why)
     }
 
     /// A queue saturated by one flow: more queues would not split it, so the advice is the
-    /// elephant's (steer the others away), not another queue.
+    /// elephant's (pin it, steer the others away), not another queue.
     func testASaturatedElephantQueueIsNotAdvisedMoreQueues() {
-        let r = Self.report([Load(busy: 0.0, core: 0), Load(packets: 6_300_000, batches: 100_000, busy: 0.996, flows: 1, rxRingFull: 152_082, core: 1)])
+        var flow = Self.elephant
+        flow.packets = 6_300_000
+        let r = Self.report([Load(busy: 0.0, core: 0), Load(packets: 6_300_000, batches: 100_000, busy: 0.996, flows: 1, rxRingFull: 152_082, core: 1)],
+                            flows: [1: flow])
         XCTAssertEqual(r.queues.map(\.limit), [.idle, .cpu])
-        XCTAssertEqual(r.advice.map(\.knob), ["ethtool -X fw0 weight", "system dataplane batch-size"])
-        XCTAssertEqual(r.advice.first?.value, "2 1")
+        XCTAssertEqual(r.advice.map(\.knob), ["ethtool -N fw0", "ethtool -X fw0 weight", "system dataplane batch-size"])
+        XCTAssertEqual(r.advice.map(\.value), ["flow-type udp4 src-ip 10.10.1.2 dst-ip 10.10.2.2 src-port 40000 dst-port 9 action 1", "1 0", "128"])
         XCTAssertEqual(r.verdict, "scaling: queue 1 cpu-bound (100% busy, 100% of packets, vectors 63.0)")
     }
 
@@ -160,15 +264,37 @@ final class ScalingReportTests: XCTestCase {
         XCTAssertEqual(Self.report([Load(packets: 20_000, batches: 4_000, busy: 0.3)]).verdict, "scaling: no queue saturated (busiest 30%)")
     }
 
+    /// A loop counter lower in the second reading (a torn best-effort copy, a region laid
+    /// out again) counts as no time: the share stays within 0…1, and never traps.
+    func testBusyShareClampsACounterThatWentBack() {
+        var a = xpf_worker_stats(), b = xpf_worker_stats()
+        (a.loop_busy_ns, a.loop_idle_ns) = (5_000, 1_000)
+        (b.loop_busy_ns, b.loop_idle_ns) = (4_000, 3_000)
+        XCTAssertEqual(DataplaneStatus.busyShare(a, b), 0)
+        (b.loop_busy_ns, b.loop_idle_ns) = (UInt64.max, 0)
+        XCTAssertEqual(DataplaneStatus.busyShare(a, b), 1)
+        XCTAssertNil(DataplaneStatus.busyShare(b, a).flatMap { $0 > 0 ? $0 : nil })
+    }
+
+    /// Each misplaced worker gets its own free CPU of the interface's node; each interrupt on
+    /// a worker's core its own allowed CPU that runs no worker; none left: said, no value.
     func testWorkersAwayFromTheirInterfacesNodeAndInterruptsOnWorkerCoresAreNamed() {
         var nic = InterfaceFacts(name: "ens1f0", ifindex: 3)
         nic.numaNode = 1
-        nic.nodeCPUs = [8, 9, 10]
+        nic.nodeCPUs = [3, 8, 9, 10]  // 3 runs a worker
+        nic.allowedCPUs = [0, 1, 2, 3, 8, 9, 10]
         nic.interrupts = [InterruptPlacement(irq: 45, name: "ens1f0-TxRx-0", cpus: [2]),
-                          InterruptPlacement(irq: 46, name: "ens1f0-TxRx-1", cpus: [8])]
-        let r = Self.report([Load(busy: 0.01, core: 2, node: 0)], interfaces: [nic])
-        XCTAssertEqual(r.advice.map(\.rule), [.numa, .interrupts])
-        XCTAssertEqual(r.advice.map(\.knob), ["system dataplane workers queue 0 cpu", "/proc/irq/45/smp_affinity_list"])
-        XCTAssertEqual(r.advice.map(\.value), ["8", "0"])
+                          InterruptPlacement(irq: 46, name: "ens1f0-TxRx-1", cpus: [3]),
+                          InterruptPlacement(irq: 47, name: "ens1f0-TxRx-2", cpus: [8])]
+        let r = Self.report([Load(busy: 0.01, core: 2, node: 0), Load(busy: 0.01, core: 3, node: 0)], interfaces: [nic])
+        XCTAssertEqual(r.advice.map(\.rule), [.numa, .numa, .interrupts, .interrupts])
+        XCTAssertEqual(r.advice.map(\.knob), ["system dataplane workers queue 0 cpu", "system dataplane workers queue 1 cpu",
+                                              "/proc/irq/45/smp_affinity_list", "/proc/irq/46/smp_affinity_list"])
+        XCTAssertEqual(r.advice.map(\.value), ["8", "9", "0", "1"])
+        nic.nodeCPUs = [8]
+        nic.allowedCPUs = [2, 3, 8]
+        let short = Self.report([Load(busy: 0.01, core: 2, node: 0), Load(busy: 0.01, core: 3, node: 0)], interfaces: [nic])
+        XCTAssertEqual(short.advice.map(\.value), ["8", "", "", ""])
+        XCTAssertTrue(short.advice[1].why.hasSuffix("every allowed CPU of node 1 runs a worker or was advised already"), short.advice[1].why)
     }
 }

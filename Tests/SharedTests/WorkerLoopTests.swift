@@ -4,7 +4,7 @@
 // counters' publication — and ParkQueue, the frames waiting for a neighbour. Driven as
 // Sources/Worker/main.swift drives them, over a region and the pipeline of queue 0.
 import CXPF
-import Shared
+@testable import Shared
 import XCTest
 
 final class WorkerLoopTests: XCTestCase {
@@ -149,6 +149,61 @@ final class WorkerLoopTests: XCTestCase {
         XCTAssertEqual(counters.s.loops, 5)
         XCTAssertEqual(WorkerStatsIO.read(region.worker(0)).loop_busy_ns, 700,
                        "published with the counters by the last pass with work (before its own 20 ns were known)")
+    }
+
+    /// After a pass without packets the worker sleeps in poll() (the pass is idle), with a
+    /// timeout by what waits; with `busy-poll` in the running configuration (R-3.4) it does
+    /// not sleep, and the pass counts as spin.
+    func testAnIdleWorkerSleepsUnlessBusyPollIsSet() throws {
+        pass()
+        XCTAssertNil(control.idleSleep(work: 3, txOutstanding: false, parked: 0, pipeline: &pipeline), "a pass with packets goes on")
+        XCTAssertEqual(control.idleSleep(work: 0, txOutstanding: false, parked: 0, pipeline: &pipeline), WorkerControl.pollIdleMs)
+        XCTAssertEqual(control.pass, .idle)
+        XCTAssertEqual(control.idleSleep(work: 0, txOutstanding: false, parked: 2, pipeline: &pipeline), WorkerControl.pollParkedMs)
+        XCTAssertEqual(control.idleSleep(work: 0, txOutstanding: true, parked: 2, pipeline: &pipeline), WorkerControl.pollTxOutstandingMs)
+        let text = """
+            system { dataplane { interfaces [ fw0 fw1 ]; batch-size 64; neighbor-hold-time 1000; busy-poll; } }
+            \(ForwardTests.securityText)
+            """
+        try region.publishConfig(ConfigSnapshotImage(ConfigModel.load(text: text, file: "busy-poll").1))
+        now += 1_000
+        pass()  // adopts the busy-poll generation
+        XCTAssertEqual(pipeline.generation, 2)
+        let spinBefore = counters.s.loop_spin_ns, idleBefore = counters.s.loop_idle_ns
+        XCTAssertNil(control.idleSleep(work: 0, txOutstanding: false, parked: 0, pipeline: &pipeline), "busy-poll: no sleep")
+        XCTAssertEqual(control.pass, .spin)
+        now += 5_000
+        pass()
+        XCTAssertEqual(counters.s.loop_spin_ns - spinBefore, 5_000, "the idle pass's time is spin")
+        XCTAssertEqual(counters.s.loop_idle_ns, idleBefore)
+    }
+
+    /// A worker SIGKILLed between a publication's two stores leaves its sequence odd; its
+    /// successor makes it even before reading its base counters, so later publications are
+    /// readable again (otherwise +1, +2 would keep it odd for ever).
+    func testAWorkerKilledMidPublicationLeavesNoSequenceOdd() {
+        let block = region.worker(0)
+        counters.s.rx_packets = 41
+        WorkerStatsIO.publish(block, &counters.s)
+        var socket = xpf_worker_socket_stats()
+        socket.rx_ring_full.0 = 7
+        WorkerStatsIO.publishSocket(block, &socket)
+        // Killed mid-update: each sequence odd (stats written, the closing store not made).
+        let statsSeq = xpf_load_relaxed_u64(xpf_wb_stats_seq(block))
+        xpf_store_relaxed_u64(xpf_wb_stats_seq(block), statsSeq + 1)
+        xpf_wb_stats(block)!.pointee.rx_packets = 42
+        let socketSeqp = WorkerStatsIO.socketSeq(block)
+        xpf_store_relaxed_u64(socketSeqp, xpf_load_relaxed_u64(socketSeqp) + 1)
+        let resumed = WorkerStatsIO.resume(block)
+        XCTAssertEqual(xpf_load_relaxed_u64(xpf_wb_stats_seq(block)) & 1, 0)
+        XCTAssertEqual(xpf_load_relaxed_u64(socketSeqp) & 1, 0)
+        XCTAssertEqual(resumed.stats.rx_packets, 42, "the counters as the killed worker left them are the base")
+        XCTAssertEqual(resumed.socket.rx_ring_full.0, 7)
+        var next = resumed.stats
+        next.rx_packets = 50
+        WorkerStatsIO.publish(block, &next)
+        XCTAssertEqual(xpf_load_relaxed_u64(xpf_wb_stats_seq(block)) & 1, 0, "a publication leaves the sequence even")
+        XCTAssertEqual(WorkerStatsIO.read(block).rx_packets, 50)
     }
 
     // MARK: ParkQueue

@@ -2,7 +2,10 @@
 // runs, the alternate screen on stdout, keys read with poll() whose timeout is the time
 // left until the next refresh (no busy loop), and the terminal given back on every exit
 // path: `q`, SIGINT / SIGTERM / SIGHUP (their handler only sets a flag, HAProxy-style; the
-// main loop sees it when poll() returns EINTR) and a thrown error (`deinit`).
+// main loop sees it when poll() returns EINTR), a terminal that went away or fails (POLLHUP,
+// POLLERR, POLLNVAL, a read error: quit rather than spin on a descriptor poll() keeps
+// reporting) and a thrown error (`deinit`). ^Z (SIGTSTP) gives the terminal back before
+// the process stops, and `fg` (the stop returns) takes it again, as top does.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,12 +13,18 @@ import Glibc
 /// Set by the signal handlers, read by the main loop (a sig_atomic_t: the only thing a
 /// handler may write).
 nonisolated(unsafe) var interrupted: sig_atomic_t = 0
+/// Set by SIGTSTP's handler (^Z), cleared by the main loop once it suspended.
+nonisolated(unsafe) var suspendRequested: sig_atomic_t = 0
 
-/// SIGINT, SIGTERM and SIGHUP only set `interrupted`. signal() on glibc installs them with
-/// SA_RESTART, which never restarts poll(): it returns EINTR and the loop ends.
+/// SIGINT, SIGTERM and SIGHUP only set `interrupted`, SIGTSTP `suspendRequested`. signal()
+/// on glibc installs them with SA_RESTART, which never restarts poll(): it returns EINTR
+/// and the loop looks at the flags.
 func catchTerminationSignals() {
     for s in [SIGINT, SIGTERM, SIGHUP] { signal(s) { _ in interrupted = 1 } }
+    catchSuspend()
 }
+
+func catchSuspend() { signal(SIGTSTP) { _ in suspendRequested = 1 } }
 
 /// What the escape sequences of the live view switch on and off.
 enum Escape {
@@ -32,7 +41,11 @@ final class RawTerminal {
 
     /// Nil when stdin is not a terminal or refuses the change.
     init?() {
-        guard isatty(STDIN_FILENO) == 1, tcgetattr(STDIN_FILENO, &saved) == 0 else { return nil }
+        guard isatty(STDIN_FILENO) == 1, tcgetattr(STDIN_FILENO, &saved) == 0, enter() else { return nil }
+    }
+
+    /// Raw mode and the alternate screen (at start, and again after a suspension).
+    private func enter() -> Bool {
         var raw = saved
         raw.c_lflag &= ~tcflag_t(ICANON | ECHO)
         // Safe: c_cc is NCCS (32) bytes; VMIN and VTIME are indices below it. A read after
@@ -41,8 +54,10 @@ final class RawTerminal {
             cc[Int(VMIN)] = 1
             cc[Int(VTIME)] = 0
         }
-        guard tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw) == 0 else { return nil }
+        guard tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw) == 0 else { return false }
         write(Escape.alternateScreenOn + Escape.cursorHide)
+        restored = false
+        return true
     }
 
     deinit { restore() }
@@ -55,15 +70,38 @@ final class RawTerminal {
         _ = tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved)
     }
 
-    /// Waits up to `timeoutMs` for input; the bytes read (empty on timeout or a signal).
-    func readKeys(timeoutMs: Int32) -> [UInt8] {
+    /// ^Z: the terminal as it was, then stop (SIGTSTP's default action); when the shell
+    /// continues the process (`fg`, SIGCONT), raw mode and the alternate screen again.
+    /// Returns false when the terminal refuses raw mode after the stop.
+    func suspend() -> Bool {
+        restore()
+        signal(SIGTSTP, SIG_DFL)
+        raise(SIGTSTP)  // stops here until SIGCONT
+        catchSuspend()
+        return enter()
+    }
+
+    /// What a wait for input gave.
+    enum Input {
+        case keys([UInt8])
+        /// Timeout or a signal: nothing read.
+        case none
+        /// End of input, a hang-up or an error on stdin: the live view must end.
+        case gone
+    }
+
+    /// Waits up to `timeoutMs` for input.
+    func readKeys(timeoutMs: Int32) -> Input {
         var fds = pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0)
-        guard poll(&fds, 1, max(timeoutMs, 0)) > 0, fds.revents & Int16(POLLIN | POLLHUP) != 0 else { return [] }
+        let r = poll(&fds, 1, max(timeoutMs, 0))
+        if r < 0 { return errno == EINTR ? .none : .gone }
+        if r == 0 { return .none }
+        if fds.revents & Int16(POLLIN) == 0 { return fds.revents & Int16(POLLERR | POLLNVAL | POLLHUP) != 0 ? .gone : .none }
         var buf = [UInt8](repeating: 0, count: Self.readChunk)
         let n = buf.withUnsafeMutableBytes { Glibc.read(STDIN_FILENO, $0.baseAddress, $0.count) }
-        // End of input (the terminal went away) reads as `q`.
-        if n == 0 { return [UInt8(ascii: "q")] }
-        return n > 0 ? Array(buf[0..<n]) : []
+        if n > 0 { return .keys(Array(buf[0..<n])) }
+        if n < 0 && (errno == EINTR || errno == EAGAIN) { return .none }
+        return .gone  // end of input (the terminal went away) or a read error
     }
 
     /// Columns and rows of the terminal (a fallback when it does not say).

@@ -126,6 +126,11 @@ func interfaceSum(_ s: DataplaneStatus, _ slot: Int, _ field: (xpf_worker_stats)
     s.workers.reduce(UInt64(0)) { $0 &+ DataplaneStatus.perInterface(field($1.stats), slot) }
 }
 
+/// A per-interface socket statistic (the kernel's XDP_STATISTICS), summed over workers.
+func socketSum(_ s: DataplaneStatus, _ slot: Int, _ field: (xpf_worker_socket_stats) -> some Any) -> UInt64 {
+    s.workers.reduce(UInt64(0)) { $0 &+ DataplaneStatus.perInterface(field($1.socket), slot) }
+}
+
 /// Packets per second received and sent on an interface slot, summed over workers.
 func interfaceRates(_ a: DataplaneStatus, _ b: DataplaneStatus, _ slot: Int, _ dt: Double) -> (Double, Double) {
     var rx = 0.0, tx = 0.0
@@ -392,8 +397,8 @@ func interfacesTable(_ a: DataplaneStatus, _ b: DataplaneStatus) -> Table {
         let rxPkts = interfaceSum(b, i.slot) { $0.if_rx_packets }, txPkts = interfaceSum(b, i.slot) { $0.if_tx_packets }
         let batches = interfaceSum(b, i.slot) { $0.if_batches } &- interfaceSum(a, i.slot) { $0.if_batches }
         let vector = batches > 0 ? Double(rxPkts &- interfaceSum(a, i.slot) { $0.if_rx_packets }) / Double(batches) : 0
-        let full = interfaceSum(b, i.slot) { $0.xsk_rx_ring_full }, empty = interfaceSum(b, i.slot) { $0.xsk_fill_ring_empty }
-        let dropped = interfaceSum(b, i.slot) { $0.xsk_rx_dropped }, txEmpty = interfaceSum(b, i.slot) { $0.xsk_tx_ring_empty }
+        let full = socketSum(b, i.slot) { $0.rx_ring_full }, empty = socketSum(b, i.slot) { $0.fill_ring_empty }
+        let dropped = socketSum(b, i.slot) { $0.rx_dropped }, txEmpty = socketSum(b, i.slot) { $0.tx_ring_empty }
         let cells = [i.name, "\(i.ifindex)", i.xdpMode, "\(i.rxQueues)", human(rx), human(tx), "\(rxPkts)", "\(txPkts)",
                      format1(vector), "\(full)", "\(empty)", "\(dropped)", "\(txEmpty)"]
         let keys: [SortKey] = [.text(i.name), .number(Double(i.ifindex)), .text(i.xdpMode), .number(Double(i.rxQueues)),
@@ -491,7 +496,7 @@ struct UIState {
 enum KeyResult { case quit, redraw, ignored }
 
 /// Applies one key to `ui`. `columns(view)` is how many columns the view's table has.
-func handleKey(_ key: UInt8, _ ui: inout UIState, columns: (View) -> Int) -> KeyResult {
+func handleKey(_ key: UInt8, _ ui: inout UIState, columns: (View) -> [Column]) -> KeyResult {
     let c = Character(Unicode.Scalar(key))
     if c == "q" { return .quit }
     if ui.help { ui.help = false; return .redraw }  // any other key leaves the help screen
@@ -501,12 +506,12 @@ func handleKey(_ key: UInt8, _ ui: inout UIState, columns: (View) -> Int) -> Key
     case "+": ui.interval = min(ui.interval * UIState.intervalStep, UIState.maxInterval)
     case "-": ui.interval = max(ui.interval / UIState.intervalStep, UIState.minInterval)
     case "<", ">":
-        let n = columns(ui.view)
+        let all = columns(ui.view)
         var s = ui.sort
         let next = s.column + (c == "<" ? -1 : 1)
-        guard next >= 0 && next < n else { return .ignored }
+        guard next >= 0 && next < all.count else { return .ignored }
         s.column = next
-        s.descending = true
+        s.descending = all[next].descending  // text columns A→Z, numbers biggest first
         ui.sorts[ui.view] = s
     case "r": ui.sorts[ui.view] = SortState(column: ui.sort.column, descending: !ui.sort.descending)
     default:
@@ -563,14 +568,14 @@ func frame(prev: Sample, cur: Sample, verdict: String, history: History, ui: UIS
 }
 
 /// How many columns `v`'s table has over these samples (for `<` / `>`).
-func columnCount(_ v: View, prev: Sample, cur: Sample, history: History) -> Int {
+func viewColumns(_ v: View, prev: Sample, cur: Sample, history: History) -> [Column] {
     let (a, b) = (prev.status, cur.status)
     switch v {
-    case .workers: return workersTable(a, b, history: history).columns.count
-    case .interfaces: return interfacesTable(a, b).columns.count
-    case .drops: return dropsTable(a, b).columns.count
-    case .sessions: return sessionsTable(nil, nil, dt: 0).columns.count
-    case .policies: return hitsTable(nil, nil, dt: 0).columns.count
+    case .workers: return workersTable(a, b, history: history).columns
+    case .interfaces: return interfacesTable(a, b).columns
+    case .drops: return dropsTable(a, b).columns
+    case .sessions: return sessionsTable(nil, nil, dt: 0).columns
+    case .policies: return hitsTable(nil, nil, dt: 0).columns
     }
 }
 

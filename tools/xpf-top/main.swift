@@ -3,8 +3,10 @@
 // `keyHelp`); `--once` prints one text snapshot and `--json` one JSON object for scripts.
 //
 // JSON (`--json`), schema 1. A field is never renamed or given another meaning without
-// raising "schema"; fields may be added. Counters are totals since the worker started
-// (a restart starts them again); rates are over the `interval_s` between two samples.
+// raising "schema"; fields may be added. Counters are totals since xpfd laid out the
+// shared memory: a restarted worker continues its predecessor's counters (xpf_abi.h,
+// struct xpf_worker_stats), and the kernel's socket counts (xsk_*) are added to what its
+// predecessors published. Rates are over the `interval_s` between two samples.
 //   schema             int     this layout's version: 1
 //   supervisor_pid     int     xpfd's pid
 //   supervisor_alive   bool    that pid is alive
@@ -39,7 +41,9 @@
 //                      (int, descriptors now); rx_packets, tx_packets, batches (int);
 //                      vector_size (float, packets per batch since start);
 //                      xsk_rx_ring_full, xsk_fill_ring_empty, xsk_rx_dropped,
-//                      xsk_tx_ring_empty (int, kernel AF_XDP events)
+//                      xsk_tx_ring_empty (int, kernel AF_XDP events: XDP_STATISTICS,
+//                      read by the worker every 100 ms; meanings in xpf_abi.h, struct
+//                      xpf_worker_socket_stats)
 //   totals             object  rx_packets, tx_packets, drops (int, summed over workers);
 //                              sessions_active (created - closed), session_capacity (int)
 //   interfaces[]       name (string), ifindex (int), xdp_mode ("native" | "generic" |
@@ -190,10 +194,10 @@ func renderJSON(_ a: DataplaneStatus, _ b: DataplaneStatus, _ report: ScalingRep
             let batches = DataplaneStatus.perInterface(w.stats.if_batches, i.slot)
             j.field("batches", batches)
             j.field("vector_size", batches > 0 ? Double(DataplaneStatus.perInterface(w.stats.if_rx_packets, i.slot)) / Double(batches) : 0)
-            j.field("xsk_rx_ring_full", DataplaneStatus.perInterface(w.stats.xsk_rx_ring_full, i.slot))
-            j.field("xsk_fill_ring_empty", DataplaneStatus.perInterface(w.stats.xsk_fill_ring_empty, i.slot))
-            j.field("xsk_rx_dropped", DataplaneStatus.perInterface(w.stats.xsk_rx_dropped, i.slot))
-            j.field("xsk_tx_ring_empty", DataplaneStatus.perInterface(w.stats.xsk_tx_ring_empty, i.slot))
+            j.field("xsk_rx_ring_full", DataplaneStatus.perInterface(w.socket.rx_ring_full, i.slot))
+            j.field("xsk_fill_ring_empty", DataplaneStatus.perInterface(w.socket.fill_ring_empty, i.slot))
+            j.field("xsk_rx_dropped", DataplaneStatus.perInterface(w.socket.rx_dropped, i.slot))
+            j.field("xsk_tx_ring_empty", DataplaneStatus.perInterface(w.socket.tx_ring_empty, i.slot))
             j.endObject()
         }
         j.endArray()
@@ -323,12 +327,22 @@ struct LiveView {
             let now = monotonicNanos()
             let waitMs = nextNs > now ? Int32(min((nextNs - now) / Self.nanosPerMilli + 1, UInt64(Int32.max))) : 0
             var redraw = false
-            let keys = terminal.readKeys(timeoutMs: waitMs)
+            let keys: [UInt8]
+            switch terminal.readKeys(timeoutMs: waitMs) {
+            case .gone: return
+            case .none: keys = []
+            case .keys(let k): keys = k
+            }
+            if suspendRequested != 0 {
+                suspendRequested = 0
+                guard terminal.suspend() else { return }
+                redraw = true
+            }
             // An escape sequence (arrow and function keys) is no key of ours: its letters
             // must not act as `A`…`D` or `q` would.
             for key in keys.first == Self.escapeByte ? [] : keys {
                 let before = ui
-                switch handleKey(key, &ui, columns: { columnCount($0, prev: prev, cur: cur, history: history) }) {
+                switch handleKey(key, &ui, columns: { viewColumns($0, prev: prev, cur: cur, history: history) }) {
                 case .quit: return
                 case .redraw: redraw = true
                 case .ignored: break

@@ -14,9 +14,11 @@ struct ScalingShow: ParsableCommand {
         abstract: "Per queue: share of packets, bytes and flows, busy share, what limits it, and advice naming the knob.",
         discussion: """
             Reads the workers' counters twice, --interval seconds apart. A queue is cpu-bound (busy ≥ 90 % with \
-            full vectors), rx-ring-bound (the kernel dropped packets for a full RX ring), umem-bound (the fill ring \
-            ran empty), tx-bound (tx_full drops), imbalanced (more than 1.5 / N of the packets), idle or none. The \
-            advice names the configuration statement or command and the value to try.
+            full vectors on an interface), rx-ring-bound (the kernel dropped ≥ 0.1 % of its packets for a full RX \
+            ring), umem-bound (the fill ring ran empty as often), tx-bound (tx_full drops, as often), imbalanced \
+            (more than 1.5 / N of the packets), idle or none. The advice names the configuration statement or \
+            command and the value to try; an elephant flow's ntuple rule comes from the busiest session of the \
+            queue's partition.
             """)
     @OptionGroup var common: Common
     @Option(name: .long, help: "Seconds between the two readings (0.1 to 60).")
@@ -49,8 +51,28 @@ struct ScalingShow: ParsableCommand {
         let facts = after.interfaces.map {
             FeasibilityProbe.interface($0.name, withhold: "xpf runs on it", ownedByXpf: true, xpfQueues: after.workers.count)
         }
-        let r = ScalingReport(before: before, after: after, settings: settings, interfaces: facts)
+        let r = ScalingReport(before: before, after: after, settings: settings, interfaces: facts,
+                              busiestFlows: Self.busiestFlows(region))
         print(json ? Self.jsonText(r, interval: interval) : Self.text(r))
+    }
+
+    /// Per queue, the session of its partition with the most forward packets (cumulative:
+    /// an elephant that carries most of a queue's packets leads by far). A record's
+    /// partition is its owner's (SessionTable.owner(of:)): the worker that received the
+    /// session's first packet, which RSS keeps sending the forward direction to.
+    static func busiestFlows(_ region: ShmRegion) -> [Int: ScalingReport.Flow] {
+        let names = (0..<region.interfaceCount).map { stringFromCArray(region.iface($0).name) }
+        var best: [Int: ScalingReport.Flow] = [:]
+        for s in SessionListing.all(region) {
+            let r = s.record
+            let q = region.sessionTable.owner(of: s.id - 1, queues: region.queues)
+            guard r.packets.0 > best[q]?.packets ?? 0 else { continue }
+            best[q] = ScalingReport.Flow(family: r.family, proto: r.proto, src: formatAddress(family: r.family, r.fwd.src),
+                                         dst: formatAddress(family: r.family, r.fwd.dst), sport: UInt16(bigEndian: r.fwd.sport),
+                                         dport: UInt16(bigEndian: r.fwd.dport),
+                                         ingress: Int(r.if_in) < names.count ? names[Int(r.if_in)] : "?", packets: r.packets.0)
+        }
+        return best
     }
 
     static func percent(_ v: Double?) -> String { v.map { "\(Int(($0 * 100).rounded()))%" } ?? "-" }
@@ -89,6 +111,7 @@ struct ScalingShow: ParsableCommand {
             j.field("flows", q.flows); j.field("flow_share", q.flowShare)
             if let b = q.busyShare { j.field("busy_share", b) } else { j.null("busy_share") }
             j.field("vector_size", q.vectorSize)
+            if let i = q.busiestInterface { j.field("busiest_interface_slot", i) } else { j.null("busiest_interface_slot") }
             j.field("rx_ring_full", q.rxRingFull); j.field("fill_ring_empty", q.fillRingEmpty); j.field("tx_full", q.txFull)
             j.field("limit", q.limit.rawValue)
             j.endObject()

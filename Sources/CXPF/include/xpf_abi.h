@@ -25,7 +25,7 @@
 #include "xpf_event_abi.h"
 
 #define XPF_SHM_MAGIC 0x31304d4853465058ULL /* "XPFSHM01" little-endian */
-#define XPF_ABI_VERSION 20u
+#define XPF_ABI_VERSION 21u
 
 #define XPF_CACHELINE 64
 #define XPF_CONFIG_SLOTS 4
@@ -320,18 +320,31 @@ struct xpf_worker_stats {
 	/* Non-empty RX batches (vectors) per interface slot: with if_rx_packets, the average
 	 * vector size per interface (VPP's `show runtime` vectors/call). */
 	uint64_t if_batches[XPF_MAX_IFACES];
-	/* The kernel's XDP_STATISTICS of the worker's socket on each interface slot, read every
-	 * WorkerControl.publishIntervalNs and added to what earlier incarnations of the worker
-	 * published (a socket's counts start at zero): packets the kernel dropped because the
-	 * RX ring was full (the worker falls behind), because the fill ring had no frame (UMEM
-	 * starvation), dropped for any reason (rx_dropped includes neither of those two), and
-	 * TX attempts that found the TX ring empty. */
-	uint64_t xsk_rx_ring_full[XPF_MAX_IFACES];
-	uint64_t xsk_fill_ring_empty[XPF_MAX_IFACES];
-	uint64_t xsk_rx_dropped[XPF_MAX_IFACES];
-	uint64_t xsk_tx_ring_empty[XPF_MAX_IFACES];
 	uint64_t reserved[6];        /* zero; keeps the worker block's rings on cache lines */
 };
+
+/* The kernel's XDP_STATISTICS of a worker's socket on each interface slot (issue 11 §1).
+ * Writer: that worker only. It reads the statistics every WorkerControl.publishIntervalNs
+ * (and once more before it closes its sockets) and publishes them then — not with the
+ * per-pass xpf_worker_stats, so a pass with work copies none of these 512 bytes — under
+ * xpf_worker_block.socket_stats_seq, the same seqlock protocol as stats_seq. Each value
+ * is added to what earlier incarnations of the worker published (a new socket counts from
+ * zero), so the counters continue across worker restarts. Meanings (net/xdp/xsk.c):
+ *   rx_ring_full     packets dropped because the RX ring was full (the worker fell behind);
+ *   fill_ring_empty  times the kernel found no frame in the fill ring. In copy mode
+ *                    (__xsk_rcv) each is a dropped packet, counted in rx_dropped as well;
+ *                    zero-copy drivers (mlx5, i40e, ice) count failed refill attempts of
+ *                    their RX queue here, not drops (the driver retries);
+ *   rx_dropped       packets dropped on the socket: in copy mode this includes the
+ *                    fill-ring-empty drops, plus frames too large for a UMEM frame;
+ *   tx_ring_empty    TX attempts (a kick) that found the TX ring empty. */
+struct xpf_worker_socket_stats {
+	uint64_t rx_ring_full[XPF_MAX_IFACES];
+	uint64_t fill_ring_empty[XPF_MAX_IFACES];
+	uint64_t rx_dropped[XPF_MAX_IFACES];
+	uint64_t tx_ring_empty[XPF_MAX_IFACES];
+};
+_Static_assert(sizeof(struct xpf_worker_socket_stats) % XPF_CACHELINE == 0, "socket statistics tile cache lines");
 
 /* A single-producer/single-consumer ring in shared memory. Indices run free (uint32,
  * wrapping); entry i lives at (i & (size-1)). Producer: writes entries, then stores
@@ -690,6 +703,15 @@ struct xpf_worker_block {
 	uint64_t clear_done;
 	struct xpf_clear_filter clear_filter;
 
+	/* The kernel's statistics of the worker's sockets (struct xpf_worker_socket_stats):
+	 * socket_stats_seq is their seqlock (writer: the worker, every publishIntervalNs;
+	 * odd = update in progress, the closing even store is a release; readers as for
+	 * stats_seq). A worker that finds either sequence odd at start (its predecessor was
+	 * killed between the two stores) stores it + 1 before anything else reads it. */
+	uint64_t socket_stats_seq;
+	uint8_t pad_socket[56];
+	struct xpf_worker_socket_stats socket_stats;
+
 	/* worker (producer) → xpfd (consumer) */
 	struct xpf_ring_hdr req_ring;
 	struct xpf_neigh_request req_entries[XPF_REQ_RING_SIZE];
@@ -717,6 +739,7 @@ struct xpf_worker_block {
 	struct xpf_trace_record trace_entries[XPF_TRACE_RING_SIZE];
 };
 _Static_assert(offsetof(struct xpf_worker_block, stats_seq) == 64, "stats on their own lines");
+_Static_assert(offsetof(struct xpf_worker_block, socket_stats_seq) % XPF_CACHELINE == 0, "socket statistics on their own lines");
 _Static_assert(offsetof(struct xpf_worker_block, req_ring) % XPF_CACHELINE == 0, "ring aligned");
 _Static_assert(offsetof(struct xpf_worker_block, event_ring) % XPF_CACHELINE == 0, "event ring aligned");
 _Static_assert(offsetof(struct xpf_worker_block, trace_seq) % XPF_CACHELINE == 0, "trace seqlock on its own line");

@@ -17,6 +17,9 @@ public struct WorkerStatus: Sendable {
     public var restarts: UInt32
     public var stats: xpf_worker_stats
     public var requestsDropped: UInt64
+    /// The kernel's statistics of the worker's sockets (published every
+    /// WorkerControl.publishIntervalNs, under their own seqlock).
+    public var socket = xpf_worker_socket_stats()
 }
 
 public struct InterfaceStatus: Sendable {
@@ -44,7 +47,7 @@ public struct DataplaneStatus: Sendable {
     public static let xdpCounterNames = ["rx_total", "redirect", "pass_not_ip", "pass_local", "pass_control",
                                          "drop_no_worker", "err_parse", "pass_not_dataplane", "redirect_failed",
                                          "drop_host_inbound", "drop_host_policy", "drop_host_outbound",
-                                         "drop_host_filter", "drop_host_policer", "tx_host_reject"]
+                                         "drop_host_filter", "drop_host_policer", "tx_host_reject", "host_log_lost"]
 
     public static func workerStateName(_ s: UInt32) -> String {
         switch s {
@@ -71,7 +74,8 @@ public struct DataplaneStatus: Sendable {
                 fibVersion: xpf_load_acquire_u64(xpf_wb_fib_seen(w)),
                 restarts: w.pointee.restarts,
                 stats: WorkerStatsIO.read(w),
-                requestsDropped: xpf_load_relaxed_u64(xpf_ring_dropped(xpf_wb_req_ring(w)))))
+                requestsDropped: xpf_load_relaxed_u64(xpf_ring_dropped(xpf_wb_req_ring(w))),
+                socket: WorkerStatsIO.readSocket(w)))
         }
         var ifaces: [InterfaceStatus] = []
         for s in 0..<region.interfaceCount {
@@ -96,15 +100,20 @@ public struct DataplaneStatus: Sendable {
             rxRingSize: h.pointee.rx_ring_size, txRingSize: h.pointee.tx_ring_size)
     }
 
-    /// Element `i` of a per-interface counter (u64) or gauge (u32) array of the stats.
     /// The worker's busy share between two readings of its counters (issue 11 §1): the
     /// loop time its busy passes took over all loop time; nil when no loop time passed.
+    /// A counter lower in `b` than in `a` (a region reset under the reader, a torn best-
+    /// effort copy) counts as no time, so the share is always within 0…1.
     public static func busyShare(_ a: xpf_worker_stats, _ b: xpf_worker_stats) -> Double? {
-        let busy = b.loop_busy_ns &- a.loop_busy_ns
-        let all = busy &+ (b.loop_idle_ns &- a.loop_idle_ns) &+ (b.loop_spin_ns &- a.loop_spin_ns)
-        return all == 0 ? nil : Double(busy) / Double(all)
+        let busy = delta(a.loop_busy_ns, b.loop_busy_ns)
+        let all = Double(busy) + Double(delta(a.loop_idle_ns, b.loop_idle_ns)) + Double(delta(a.loop_spin_ns, b.loop_spin_ns))
+        return all == 0 ? nil : Double(busy) / all
     }
 
+    /// b − a for a counter that only grows; 0 when it went back.
+    public static func delta(_ a: UInt64, _ b: UInt64) -> UInt64 { b >= a ? b - a : 0 }
+
+    /// Element `i` of a per-interface counter (u64) or gauge (u32) array of the stats.
     public static func perInterface<T>(_ array: T, _ i: Int) -> UInt64 {
         withUnsafeBytes(of: array) { raw in
             raw.count == Int(XPF_MAX_IFACES) * 8 ? raw.load(fromByteOffset: i * 8, as: UInt64.self)

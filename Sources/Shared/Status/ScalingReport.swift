@@ -7,25 +7,33 @@
 // (Tests/integration/scaling_test.sh).
 //
 // The rules, in the order they are judged for a queue:
-//   cpu        busy share ≥ cpuBusy and full vectors (average ≥ fullVector × batch size):
-//              the worker has no time left. Advice: another queue and worker (`system
-//              dataplane queues N+1` and `ethtool -L IF combined N+1`) while cores are free,
-//              and `batch-size` up to its maximum while vectors are full — unless the queue
-//              is also imbalanced by an elephant flow, which another queue would not split:
-//              then the imbalance advice below instead of more queues.
-//   rx-ring    the kernel dropped packets because the worker's RX ring was full, the worker
-//              not saturated: bursts outrun the ring. Advice: `system dataplane rx-ring` ×2.
-//   umem       the kernel found the fill ring empty (no UMEM frame to receive into). The
-//              worker keeps min(rx-ring, umem-frames / (2 × interfaces)) frames in each fill
-//              ring: the advice doubles the smaller, `umem-frames` or `rx-ring`.
-//   tx         packets dropped for a full TX ring (drop reason tx_full). Advice: `tx-ring` ×2.
+//   cpu        busy share ≥ cpuBusy and full vectors on an interface (the largest of its
+//              per-interface averages Δif_rx_packets / Δif_batches ≥ fullVector × batch
+//              size — a pass takes a batch per interface, so the worker's average over both
+//              would halve a full vector on one next to a trickle on the other): the worker
+//              has no time left. Advice: another queue and worker (`system dataplane queues
+//              N+1` and `ethtool -L IF combined N+1`) while cores are free, and `batch-size`
+//              up to its maximum — unless the queue is also imbalanced by an elephant flow,
+//              which another queue would not split: then the imbalance advice below.
+//   rx-ring    the kernel dropped packets for a full RX ring on a share of the queue's
+//              packets (≥ eventShare), the worker not saturated: bursts outrun the ring.
+//              Advice: `system dataplane rx-ring` ×2.
+//   umem       the kernel found the fill ring empty, as often (≥ eventShare of the packets).
+//              The worker keeps min(rx-ring, umem-frames / (2 × interfaces)) frames in each
+//              fill ring: the advice doubles the smaller, `umem-frames` or `rx-ring`.
+//   tx         tx_full drops, as often (≥ eventShare of the packets sent). Advice: `tx-ring` ×2.
 //   imbalance  with several queues, one queue receives more than imbalanceShare / N of the
-//              packets: with its flows few (an elephant flow RSS cannot split) the advice is
-//              to steer other flows away from it (`ethtool -X IF weight …`); with many flows,
-//              to hash on ports too (`ethtool -N IF rx-flow-hash udp4 sdfn`).
+//              packets. With few flows (an elephant RSS cannot split): pin the elephant to its
+//              queue with an ntuple rule (`ethtool -N IF flow-type … action Q`, from the
+//              busiest session of the queue's partition) and give the queue weight 0 in the
+//              RSS table (`ethtool -X IF weight …`) so every other flow goes elsewhere — on the
+//              interface that receives the flow only. With many flows: hash on ports too
+//              (`ethtool -N IF rx-flow-hash udp4 sdfn`).
 // And per machine: a worker on another NUMA node than its interface (`system dataplane
-// workers queue Q cpu C` with a core of the interface's node), an interface interrupt on a
-// worker's core (move it with /proc/irq/N/smp_affinity_list).
+// workers queue Q cpu C`, a free CPU of the interface's node for each such queue), an
+// interface interrupt on a worker's core (/proc/irq/N/smp_affinity_list, a free allowed CPU).
+// Advice never names the running value: a knob at its range's maximum says so in `why`
+// with an empty value. Knobs xpfd takes only at start say "(restart xpfd)".
 import CXPF
 
 public struct ScalingReport: Sendable {
@@ -48,8 +56,13 @@ public struct ScalingReport: Sendable {
         public var flowShare: Double
         /// nil: no loop time passed (the worker did not run).
         public var busyShare: Double?
-        /// Average RX batch over the interval (packets per non-empty batch).
+        /// The largest per-interface average RX batch over the interval (packets per
+        /// non-empty batch of that interface).
         public var vectorSize: Double
+        /// The interface slot that received most of the queue's packets (nil: none).
+        public var busiestInterface: Int?
+        public var packets: UInt64
+        public var txPackets: UInt64
         public var rxRingFull: UInt64
         public var fillRingEmpty: UInt64
         public var txFull: UInt64
@@ -64,12 +77,40 @@ public struct ScalingReport: Sendable {
         case umem, tx, imbalance, numa, interrupts
     }
 
-    /// A concrete change: the knob (a configuration statement or a command) and its value.
+    /// A concrete change: the knob (a configuration statement or a command) and its value
+    /// (empty: nothing to change, `why` says why — a knob already at its maximum).
     public struct Advice: Sendable, Equatable {
         public var rule: Rule
         public var knob: String
         public var value: String
         public var why: String
+    }
+
+    /// The busiest session of a worker's partition (xpfctl reads the session table): what
+    /// an ntuple rule needs to pin an elephant flow to its queue.
+    public struct Flow: Sendable, Equatable {
+        public var family: UInt8   // 4 or 6
+        public var proto: UInt8
+        public var src: String
+        public var dst: String
+        public var sport: UInt16
+        public var dport: UInt16
+        /// The interface the forward direction arrives on.
+        public var ingress: String
+        public var packets: UInt64
+        public init(family: UInt8, proto: UInt8, src: String, dst: String, sport: UInt16, dport: UInt16, ingress: String, packets: UInt64) {
+            (self.family, self.proto, self.src, self.dst) = (family, proto, src, dst)
+            (self.sport, self.dport, self.ingress, self.packets) = (sport, dport, ingress, packets)
+        }
+
+        /// ethtool's flow-type, for the protocols whose ports an ntuple rule matches.
+        public var flowType: String? {
+            switch proto {
+            case 6: return family == 4 ? "tcp4" : "tcp6"
+            case 17: return family == 4 ? "udp4" : "udp6"
+            default: return nil
+            }
+        }
     }
 
     public var queues: [Queue]
@@ -81,12 +122,22 @@ public struct ScalingReport: Sendable {
     public static let cpuBusy = 0.9
     public static let fullVector = 0.75
     public static let imbalanceShare = 1.5
+    /// Kernel drops (RX ring full, fill ring empty) and tx_full drops decide a limit only
+    /// when they are at least this share of the packets plus the events: one per thousand.
+    /// Single events are noise (a worker descheduled once, a zero-copy driver's failed
+    /// refill attempt that it retries); a loss of 0.1 % and more is what TCP throughput and
+    /// latency-sensitive UDP notice, and what a larger ring or more UMEM removes.
+    public static let eventShare = 0.001
     /// Below this many packets per second over all queues, shares say nothing.
     public static let minimumPps = 1000.0
     /// A queue with at most this many flows while it carries an imbalanced share has an
     /// elephant: RSS keeps a flow on one queue.
     public static let elephantFlows: UInt64 = 2
     public static let idleBusy = 0.05
+    /// Knobs xpfd sizes at start (Daemon.restartOnlyDifferences): their advice says so.
+    public static let restartOnlyKnobs: Set<String> = ["system dataplane queues", "system dataplane rx-ring",
+                                                       "system dataplane tx-ring", "system dataplane umem-frames"]
+    static let restartNote = " (restart xpfd)"
 
     /// What the running configuration and the region say about the rings and queues.
     public struct Settings: Sendable {
@@ -108,54 +159,66 @@ public struct ScalingReport: Sendable {
         }
     }
 
-    public init(before a: DataplaneStatus, after b: DataplaneStatus, settings s: Settings, interfaces: [InterfaceFacts]) {
-        let dt = Double(b.takenAtNs &- a.takenAtNs) / 1e9
-        func delta(_ f: (xpf_worker_stats) -> UInt64, _ q: Int) -> UInt64 {
-            let (x, y) = (f(a.workers[q].stats), f(b.workers[q].stats))
-            return y >= x ? y - x : 0
-        }
+    /// `busiestFlows[q]`: the busiest session of queue q's partition, when xpfctl found one.
+    public init(before a: DataplaneStatus, after b: DataplaneStatus, settings s: Settings, interfaces: [InterfaceFacts],
+                busiestFlows: [Int: Flow] = [:]) {
+        let dt = Double(DataplaneStatus.delta(a.takenAtNs, b.takenAtNs)) / 1e9
+        let delta = DataplaneStatus.delta
         let n = min(a.workers.count, b.workers.count)
-        let packets = (0..<n).map { delta(\.rx_packets, $0) }
-        let bytes = (0..<n).map { delta(\.rx_bytes, $0) }
-        let flows = (0..<n).map { q in
-            b.workers[q].stats.sessions_created >= b.workers[q].stats.sessions_closed
-                ? b.workers[q].stats.sessions_created - b.workers[q].stats.sessions_closed : 0
-        }
+        let slots = b.interfaces.count
+        let packets = (0..<n).map { delta(a.workers[$0].stats.rx_packets, b.workers[$0].stats.rx_packets) }
+        let bytes = (0..<n).map { delta(a.workers[$0].stats.rx_bytes, b.workers[$0].stats.rx_bytes) }
+        let flows = (0..<n).map { delta(b.workers[$0].stats.sessions_closed, b.workers[$0].stats.sessions_created) }
         let (totalPackets, totalBytes, totalFlows) = (packets.reduce(0, +), bytes.reduce(0, +), flows.reduce(0, +))
         func share(_ x: UInt64, _ total: UInt64) -> Double { total == 0 ? 0 : Double(x) / Double(total) }
         let totalPps = dt > 0 ? Double(totalPackets) / dt : 0
         var rows: [Queue] = []
         for q in 0..<n {
-            let w = b.workers[q]
-            let batches = delta(\.batches, q)
+            let (wa, wb) = (a.workers[q], b.workers[q])
+            func perIf<T>(_ f: (xpf_worker_stats) -> T, _ i: Int) -> UInt64 { Self.perInterfaceDelta(f(wa.stats), f(wb.stats), i) }
+            func socket<T>(_ f: (xpf_worker_socket_stats) -> T) -> UInt64 {
+                (0..<slots).reduce(0) { $0 &+ Self.perInterfaceDelta(f(wa.socket), f(wb.socket), $1) }
+            }
+            let ifPackets = (0..<slots).map { perIf(\.if_rx_packets, $0) }
+            let vectors = (0..<slots).map { i -> Double in
+                let batches = perIf(\.if_batches, i)
+                return batches == 0 ? 0 : Double(ifPackets[i]) / Double(batches)
+            }
+            let busiest = ifPackets.indices.max { ifPackets[$0] < ifPackets[$1] }.flatMap { ifPackets[$0] > 0 ? $0 : nil }
             var row = Queue(
-                queue: w.queue, core: w.core, numaNode: w.numaNode, pps: dt > 0 ? Double(packets[q]) / dt : 0,
+                queue: wb.queue, core: wb.core, numaNode: wb.numaNode, pps: dt > 0 ? Double(packets[q]) / dt : 0,
                 packetShare: share(packets[q], totalPackets), byteShare: share(bytes[q], totalBytes),
                 flows: flows[q], flowShare: share(flows[q], totalFlows),
-                busyShare: DataplaneStatus.busyShare(a.workers[q].stats, w.stats),
-                vectorSize: batches == 0 ? 0 : Double(delta(\.batch_packets, q)) / Double(batches),
-                rxRingFull: (0..<b.interfaces.count).reduce(0) { $0 &+ Self.perInterfaceDelta(a.workers[q].stats.xsk_rx_ring_full, w.stats.xsk_rx_ring_full, $1) },
-                fillRingEmpty: (0..<b.interfaces.count).reduce(0) { $0 &+ Self.perInterfaceDelta(a.workers[q].stats.xsk_fill_ring_empty, w.stats.xsk_fill_ring_empty, $1) },
-                txFull: delta({ $0.drop(Int(XPF_DROP_TX_FULL.rawValue)) }, q), limit: .none)
+                busyShare: DataplaneStatus.busyShare(wa.stats, wb.stats),
+                vectorSize: vectors.max() ?? 0, busiestInterface: busiest,
+                packets: packets[q], txPackets: delta(wa.stats.tx_packets, wb.stats.tx_packets),
+                rxRingFull: socket(\.rx_ring_full), fillRingEmpty: socket(\.fill_ring_empty),
+                txFull: delta(wa.stats.drop(Int(XPF_DROP_TX_FULL.rawValue)), wb.stats.drop(Int(XPF_DROP_TX_FULL.rawValue))),
+                limit: .none)
             row.limit = Self.limit(row, settings: s, queues: n, totalPps: totalPps)
             rows.append(row)
         }
         queues = rows
-        advice = Self.advice(rows, settings: s, interfaces: interfaces, totalPps: totalPps)
+        let names = b.interfaces.map(\.name)
+        advice = Self.advice(rows, settings: s, interfaces: interfaces, totalPps: totalPps, slotNames: names, busiestFlows: busiestFlows)
         verdict = Self.verdict(rows)
     }
 
     static func perInterfaceDelta<T>(_ a: T, _ b: T, _ i: Int) -> UInt64 {
-        let (x, y) = (DataplaneStatus.perInterface(a, i), DataplaneStatus.perInterface(b, i))
-        return y >= x ? y - x : 0
+        DataplaneStatus.delta(DataplaneStatus.perInterface(a, i), DataplaneStatus.perInterface(b, i))
+    }
+
+    /// Whether `events` are at least eventShare of `packets` + `events`.
+    static func often(_ events: UInt64, of packets: UInt64) -> Bool {
+        events > 0 && Double(events) >= eventShare * (Double(packets) + Double(events))
     }
 
     /// What limits one queue (the first rule that holds, in the file header's order).
     static func limit(_ q: Queue, settings s: Settings, queues n: Int, totalPps: Double) -> Limit {
         if let busy = q.busyShare, busy >= cpuBusy, q.vectorSize >= fullVector * Double(s.batchSize) { return .cpu }
-        if q.rxRingFull > 0 { return .rxRing }
-        if q.fillRingEmpty > 0 { return .umem }
-        if q.txFull > 0 { return .tx }
+        if often(q.rxRingFull, of: q.packets) { return .rxRing }
+        if often(q.fillRingEmpty, of: q.packets) { return .umem }
+        if often(q.txFull, of: q.txPackets) { return .tx }
         if imbalanced(q, queues: n, totalPps: totalPps) { return .imbalance }
         if q.busyShare.map({ $0 < idleBusy }) ?? true, q.pps < minimumPps { return .idle }
         return .none
@@ -166,26 +229,53 @@ public struct ScalingReport: Sendable {
         n > 1 && totalPps >= minimumPps && q.packetShare > imbalanceShare / Double(n)
     }
 
-    static func doubled(_ v: Int, max: Int) -> String { String(Swift.min(v * 2, max)) }
+    /// Advice to double `knob` from `value` up to `max`: the doubled value, or — at the
+    /// maximum already — no value and `why` saying so. `why` of a restart-only knob ends
+    /// in "(restart xpfd)".
+    static func doubling(_ rule: Rule, _ knob: String, _ value: Int, max: Int, why: String) -> Advice {
+        let restart = restartOnlyKnobs.contains(knob) ? restartNote : ""
+        guard value < max else {
+            return Advice(rule: rule, knob: knob, value: "", why: why + "; \(knob) is at its maximum \(max) already")
+        }
+        return Advice(rule: rule, knob: knob, value: String(Swift.min(value * 2, max)), why: why + restart)
+    }
 
-    static func advice(_ rows: [Queue], settings s: Settings, interfaces: [InterfaceFacts], totalPps: Double) -> [Advice] {
+    static func advice(_ rows: [Queue], settings s: Settings, interfaces: [InterfaceFacts], totalPps: Double,
+                       slotNames: [String], busiestFlows: [Int: Flow]) -> [Advice] {
         var out: [Advice] = []
         let n = rows.count
-        let names = interfaces.map(\.name)
         func once(_ a: Advice) { if !out.contains(a) { out.append(a) } }
         func balance(_ q: Queue) {
             let share = Int((q.packetShare * 100).rounded())
+            // Only the interface that receives the queue's packets: the others' tables
+            // steer other traffic.
+            guard let slot = q.busiestInterface, slot < slotNames.count else { return }
+            let name = slotNames[slot]
+            let flow = busiestFlows[q.queue]
             if q.flows <= elephantFlows {
-                for name in names {
-                    once(Advice(rule: .imbalance, knob: "ethtool -X \(name) weight", value: weights(n, heavy: q.queue),
-                                why: "queue \(q.queue) receives \(share)% of the packets from \(q.flows) flow(s): RSS keeps a flow on one queue, "
-                                    + "so steer the other flows to the other queues (more queues will not split this one)"))
+                let weights = (0..<n).map { $0 == q.queue ? "0" : "1" }.joined(separator: " ")
+                let from = "queue \(q.queue) receives \(share)% of the packets from \(q.flows) flow(s)"
+                if let f = flow, f.ingress == name, let type = f.flowType {
+                    once(Advice(rule: .imbalance, knob: "ethtool -N \(name)",
+                                value: "flow-type \(type) src-ip \(f.src) dst-ip \(f.dst) src-port \(f.sport) dst-port \(f.dport) action \(q.queue)",
+                                why: "\(from): pin the elephant (its busiest session, \(f.packets) packets) to queue \(q.queue) — "
+                                    + "RSS cannot split a flow, more queues would not help"))
+                    once(Advice(rule: .imbalance, knob: "ethtool -X \(name) weight", value: weights,
+                                why: "with the elephant pinned, weight 0 keeps RSS from sending any other flow to queue \(q.queue)"))
+                } else {
+                    let reason = flow.map { f in
+                        f.ingress != name ? "the busiest session of queue \(q.queue)'s partition arrives on \(f.ingress), not \(name)"
+                            : "its busiest session is \(SessionListing.protocolName(f.proto)), which has no ports for an ntuple rule"
+                    } ?? "no session of queue \(q.queue)'s partition was found"
+                    once(Advice(rule: .imbalance, knob: "ethtool -X \(name) weight", value: weights,
+                                why: "\(from); \(reason), so no ntuple rule pins the elephant: weight 0 moves every flow RSS hashed "
+                                    + "to queue \(q.queue), the elephant too, to the other queues — pin it with "
+                                    + "`ethtool -N \(name) flow-type … action \(q.queue)` first"))
                 }
             } else {
-                for name in names {
-                    once(Advice(rule: .imbalance, knob: "ethtool -N \(name) rx-flow-hash udp4", value: "sdfn",
-                                why: "queue \(q.queue) receives \(share)% of the packets from \(q.flows) flows: hash on ports as well as addresses"))
-                }
+                let type = flow?.flowType ?? "udp4"
+                once(Advice(rule: .imbalance, knob: "ethtool -N \(name) rx-flow-hash \(type)", value: "sdfn",
+                            why: "queue \(q.queue) receives \(share)% of the packets from \(q.flows) flows: hash on ports as well as addresses"))
             }
         }
         // Larger rings need the UMEM xpfd asks for them (DataplaneConfig: at least interfaces ×
@@ -193,10 +283,12 @@ public struct ScalingReport: Sendable {
         func umemFor(rx: Int, tx: Int, _ rule: Rule) {
             var need = DataplaneConfig.umemFramesRange.lowerBound  // a power of two
             while need < DataplaneConfig.minimumUMEMFrames(interfaces: s.interfaces, rxRing: rx, txRing: tx) { need *= 2 }
-            guard s.umemFrames < need else { return }
-            once(Advice(rule: rule, knob: "system dataplane umem-frames", value: String(min(need, DataplaneConfig.umemFramesRange.upperBound)),
-                        why: "rx-ring \(rx) and tx-ring \(tx) on \(s.interfaces) interfaces need \(need) UMEM frames"))
+            let value = min(need, DataplaneConfig.umemFramesRange.upperBound)
+            guard s.umemFrames < value else { return }
+            once(Advice(rule: rule, knob: "system dataplane umem-frames", value: String(value),
+                        why: "rx-ring \(rx) and tx-ring \(tx) on \(s.interfaces) interfaces need \(need) UMEM frames" + restartNote))
         }
+        let ringMax = DataplaneConfig.ringSizeRange.upperBound
         for q in rows {
             switch q.limit {
             case .cpu:
@@ -206,7 +298,7 @@ public struct ScalingReport: Sendable {
                     balance(q)
                 } else if n < s.cpus {
                     once(Advice(rule: .cpu, knob: "system dataplane queues", value: String(n + 1),
-                                why: "queue \(q.queue)'s worker is \(percent(q.busyShare)) busy with full vectors: spread the load over another worker"))
+                                why: "queue \(q.queue)'s worker is \(percent(q.busyShare)) busy with full vectors: spread the load over another worker" + restartNote))
                     for i in interfaces {
                         once(Advice(rule: .cpu, knob: "ethtool -L \(i.name) \(channelKind(i))", value: String(n + 1),
                                     why: "\(i.name) needs a queue for the new worker"))
@@ -215,52 +307,68 @@ public struct ScalingReport: Sendable {
                     once(Advice(rule: .cpu, knob: "cores", value: "add CPUs",
                                 why: "every one of the \(s.cpus) CPUs runs a worker already; queue \(q.queue) is \(percent(q.busyShare)) busy"))
                 }
-                if s.batchSize < DataplaneConfig.batchSizeRange.upperBound {
-                    once(Advice(rule: .cpu, knob: "system dataplane batch-size", value: doubled(s.batchSize, max: DataplaneConfig.batchSizeRange.upperBound),
-                                why: "full vectors of \(s.batchSize): larger batches spread the per-pass cost over more packets"))
-                }
+                once(doubling(.cpu, "system dataplane batch-size", s.batchSize, max: DataplaneConfig.batchSizeRange.upperBound,
+                              why: "full vectors of \(s.batchSize): larger batches spread the per-pass cost over more packets"))
             case .rxRing:
-                once(Advice(rule: .rxRing, knob: "system dataplane rx-ring", value: doubled(s.rxRing, max: DataplaneConfig.ringSizeRange.upperBound),
-                            why: "the kernel dropped \(q.rxRingFull) packets for queue \(q.queue) because its RX ring (\(s.rxRing)) was full"))
-                umemFor(rx: min(s.rxRing * 2, DataplaneConfig.ringSizeRange.upperBound), tx: s.txRing, .rxRing)
+                once(doubling(.rxRing, "system dataplane rx-ring", s.rxRing, max: ringMax,
+                              why: "the kernel dropped \(q.rxRingFull) packets for queue \(q.queue) because its RX ring (\(s.rxRing)) was full"))
+                if s.rxRing < ringMax { umemFor(rx: min(s.rxRing * 2, ringMax), tx: s.txRing, .rxRing) }
             case .umem:
                 // The worker keeps min(rx-ring, umem-frames / (2 × interfaces)) frames in each
                 // fill ring (the fill ring is the RX ring's size): the smaller one is the knob.
                 let fillTarget = min(s.rxRing, s.umemFrames / (2 * max(s.interfaces, 1)))
+                let empty = "the kernel found queue \(q.queue)'s fill ring empty \(q.fillRingEmpty) times"
                 if fillTarget < s.rxRing {
-                    once(Advice(rule: .umem, knob: "system dataplane umem-frames", value: doubled(s.umemFrames, max: DataplaneConfig.umemFramesRange.upperBound),
-                                why: "the kernel found queue \(q.queue)'s fill ring empty \(q.fillRingEmpty) times: \(s.umemFrames) UMEM frames "
-                                    + "leave \(fillTarget) per fill ring"))
+                    once(doubling(.umem, "system dataplane umem-frames", s.umemFrames, max: DataplaneConfig.umemFramesRange.upperBound,
+                                  why: "\(empty): \(s.umemFrames) UMEM frames leave \(fillTarget) per fill ring"))
                 } else {
-                    once(Advice(rule: .umem, knob: "system dataplane rx-ring", value: doubled(s.rxRing, max: DataplaneConfig.ringSizeRange.upperBound),
-                                why: "the kernel found queue \(q.queue)'s fill ring empty \(q.fillRingEmpty) times: the fill ring holds "
-                                    + "\(s.rxRing) frames, the RX ring's size"))
-                    umemFor(rx: min(s.rxRing * 2, DataplaneConfig.ringSizeRange.upperBound), tx: s.txRing, .umem)
+                    once(doubling(.umem, "system dataplane rx-ring", s.rxRing, max: ringMax,
+                                  why: "\(empty): the fill ring holds \(s.rxRing) frames, the RX ring's size"))
+                    if s.rxRing < ringMax { umemFor(rx: min(s.rxRing * 2, ringMax), tx: s.txRing, .umem) }
                 }
             case .tx:
-                once(Advice(rule: .tx, knob: "system dataplane tx-ring", value: doubled(s.txRing, max: DataplaneConfig.ringSizeRange.upperBound),
-                            why: "queue \(q.queue) dropped \(q.txFull) packets for a full TX ring"))
-                umemFor(rx: s.rxRing, tx: min(s.txRing * 2, DataplaneConfig.ringSizeRange.upperBound), .tx)
+                once(doubling(.tx, "system dataplane tx-ring", s.txRing, max: ringMax,
+                              why: "queue \(q.queue) dropped \(q.txFull) packets for a full TX ring"))
+                if s.txRing < ringMax { umemFor(rx: s.rxRing, tx: min(s.txRing * 2, ringMax), .tx) }
             case .imbalance:
                 balance(q)
             case .none, .idle:
                 break
             }
         }
-        // Placement: NUMA node and interrupts, whatever the load.
+        // Placement: NUMA node and interrupts, whatever the load. A CPU advised once is not
+        // advised again, nor is one a worker runs on.
+        let workerCores = Set(rows.map { Int($0.core) })
+        var taken = workerCores
+        func free(_ candidates: [Int]) -> Int? {
+            guard let c = candidates.first(where: { !taken.contains($0) }) else { return nil }
+            taken.insert(c)
+            return c
+        }
         for i in interfaces where i.numaNode >= 0 {
+            let allowed = Set(i.allowedCPUs)
+            let candidates = i.nodeCPUs.filter { allowed.isEmpty || allowed.contains($0) }
             for q in rows where q.numaNode >= 0 && Int(q.numaNode) != i.numaNode {
-                let cpu = i.nodeCPUs.first.map(String.init) ?? "a CPU of node \(i.numaNode)"
-                once(Advice(rule: .numa, knob: "system dataplane workers queue \(q.queue) cpu", value: cpu,
-                            why: "queue \(q.queue)'s worker runs on NUMA node \(q.numaNode), \(i.name) is on node \(i.numaNode): every packet crosses the interconnect"))
+                let why = "queue \(q.queue)'s worker runs on NUMA node \(q.numaNode), \(i.name) is on node \(i.numaNode): every packet crosses the interconnect"
+                let knob = "system dataplane workers queue \(q.queue) cpu"
+                guard !out.contains(where: { $0.knob == knob }) else { continue }
+                if let c = free(candidates) {
+                    once(Advice(rule: .numa, knob: knob, value: String(c), why: why))
+                } else {
+                    once(Advice(rule: .numa, knob: knob, value: "", why: why + "; every allowed CPU of node \(i.numaNode) runs a worker or was advised already"))
+                }
             }
         }
-        let workerCores = Set(rows.map { Int($0.core) })
         for i in interfaces {
             for irq in i.interrupts where !irq.cpus.isEmpty && Set(irq.cpus).isSubset(of: workerCores) {
-                let free = (0..<s.cpus).first { !workerCores.contains($0) }
-                once(Advice(rule: .interrupts, knob: "/proc/irq/\(irq.irq)/smp_affinity_list", value: free.map(String.init) ?? "another CPU",
-                            why: "\(i.name)'s interrupt \(irq.irq) (\(irq.name)) runs on worker core(s) \(irq.cpus.map(String.init).joined(separator: ",")): it takes time from the worker"))
+                let why = "\(i.name)'s interrupt \(irq.irq) (\(irq.name)) runs on worker core(s) \(irq.cpus.map(String.init).joined(separator: ",")): it takes time from the worker"
+                let knob = "/proc/irq/\(irq.irq)/smp_affinity_list"
+                guard !out.contains(where: { $0.knob == knob }) else { continue }
+                if let c = free(i.allowedCPUs) {
+                    once(Advice(rule: .interrupts, knob: knob, value: String(c), why: why))
+                } else {
+                    once(Advice(rule: .interrupts, knob: knob, value: "", why: why + "; every allowed CPU runs a worker or was advised already"))
+                }
             }
         }
         return out
@@ -270,12 +378,6 @@ public struct ScalingReport: Sendable {
     static func channelKind(_ i: InterfaceFacts) -> String {
         if case .value(let c) = i.channels { return c.kind }
         return "combined"
-    }
-
-    /// RSS indirection weights that keep queue `heavy` for its elephant only: weight 1 for
-    /// it, 2 for every other queue (ethtool -X IF weight W0 W1 …).
-    static func weights(_ n: Int, heavy: Int) -> String {
-        (0..<n).map { $0 == heavy ? "1" : "2" }.joined(separator: " ")
     }
 
     static func percent(_ share: Double?) -> String { share.map { "\(Int(($0 * 100).rounded()))%" } ?? "-" }

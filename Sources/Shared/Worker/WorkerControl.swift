@@ -122,6 +122,23 @@ public struct WorkerControl {
     /// The worker is about to sleep in poll(): this pass (which found no packet) is idle.
     public mutating func sleeping() { pass = .idle }
 
+    /// poll() timeouts of an idle pass: frames wait for TX completion, frames wait for a
+    /// neighbour, or nothing waits (the heartbeat and idle publication cadence).
+    public static let pollTxOutstandingMs: Int32 = 1
+    public static let pollParkedMs: Int32 = 5
+    public static let pollIdleMs: Int32 = 100
+
+    /// After a pass: how long to sleep in poll() (ms), or nil to begin the next pass at
+    /// once. A pass sleeps only when it found no packet and no clear is being swept, and
+    /// the running configuration does not set `busy-poll` (XPF_CFG_F_BUSY_POLL, R-3.4:
+    /// idle workers spin for latency, and their passes count as spin, not idle). A pass
+    /// that will sleep is marked idle here (the saturation accounting).
+    public mutating func idleSleep(work: UInt32, txOutstanding: Bool, parked: Int, pipeline: inout Pipeline) -> Int32? {
+        guard work == 0, clearing == nil, pipeline.config.pointee.flags & XPF_CFG_F_BUSY_POLL.rawValue == 0 else { return nil }
+        sleeping()
+        return txOutstanding ? Self.pollTxOutstandingMs : parked > 0 ? Self.pollParkedMs : Self.pollIdleMs
+    }
+
     /// A newly published configuration: validated before it is adopted. One that does
     /// not validate is refused once (logged), and the worker keeps the generation it runs.
     mutating func adoptConfiguration(pipeline: inout Pipeline, nowMs: UInt32) {
