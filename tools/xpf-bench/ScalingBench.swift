@@ -5,7 +5,9 @@
 // and writes them to a result file beside the region; the parent adds them up.
 //
 // Scaling efficiency at N is pps(N) / (N × pps(1)). Where it falls below
-// `ScalingRun.stopsBelow`, the run says why, from the children's own accounting: a worker
+// `ScalingRun.stopsBelow`, the run says why, from the children's own accounting: a child
+// that began its window more than `ScalingRun.lateShare` of it after the common start ran
+// partly alone, so the step is marked and not judged (its sum is not N workers at once); a worker
 // that got less than `cpuStarved` of its CPU was not running (the CPUs are shared with other
 // work, or there are fewer than N); workers that each had their CPU but each forwarded less
 // than alone are slowed by what they share (the session table's memory and caches).
@@ -21,6 +23,8 @@ struct ScalingSample {
     var packets: UInt64
     var wallNs: UInt64
     var cpuNs: UInt64
+    /// How long after the common start the child's window began.
+    var lateNs: UInt64
 
     var pps: Double { wallNs == 0 ? 0 : Double(packets) / (Double(wallNs) / 1e9) }
     /// The share of the window the child was on its CPU.
@@ -58,7 +62,7 @@ func scalingChild(region path: String, queue: Int, cpu: Int, startNs: UInt64, du
         }
         let (t1, cpu1) = (monotonicNanos(), threadCPUNanos())
         guard c.s.session_hits - hitsBefore >= packets else { die("scaling child \(queue): packets missed their sessions") }
-        let text = "\(packets) \(t1 - t0) \(cpu1 - cpu0)\n"
+        let text = "\(packets) \(t1 - t0) \(cpu1 - cpu0) \(t0 &- startNs)\n"
         guard let file = fopen(scalingResultPath(path, queue), "w") else { die("scaling child \(queue): cannot write its result") }
         fputs(text, file)
         fclose(file)
@@ -92,8 +96,8 @@ func scaling(procs: Int, durationMs: Int) throws -> (pps: Double, samples: [Scal
     for q in 0..<procs {
         guard let text = readWholeFile(scalingResultPath(path, q)) else { throw XPFError("scaling child \(q) left no result") }
         let f = text.split(separator: " ").compactMap { UInt64(String($0).trimmingWhitespace()) }
-        guard f.count == 3, f[0] > 0, f[1] > 0 else { throw XPFError("scaling child \(q): unreadable result '\(text)'") }
-        samples.append(ScalingSample(packets: f[0], wallNs: f[1], cpuNs: f[2]))
+        guard f.count == 4, f[0] > 0, f[1] > 0 else { throw XPFError("scaling child \(q): unreadable result '\(text)'") }
+        samples.append(ScalingSample(packets: f[0], wallNs: f[1], cpuNs: f[2], lateNs: f[3]))
     }
     return (samples.reduce(0) { $0 + $1.pps }, samples)
 }
@@ -106,6 +110,9 @@ struct ScalingRun {
         var samples: [ScalingSample]
         var efficiency: Double
         var why: String
+        /// Every child began within lateShare of the window after the common start: the
+        /// windows overlapped, and the sum is N workers at once.
+        var overlapped: Bool
     }
 
     /// Below this efficiency a step no longer scales.
@@ -114,9 +121,21 @@ struct ScalingRun {
     static let cpuStarved = 0.9
     /// Each worker slower than alone by more than this: slowed by what they share.
     static let sharedSlowdown = 0.9
+    /// A child that began its window later than this share of it after the common start
+    /// ran partly alone: its step is not judged.
+    static let lateShare = 0.1
 
     var steps: [Step] = []
-    var stopsAt: Int? { steps.first { $0.efficiency < Self.stopsBelow }?.workers }
+    /// The first judged step below stopsBelow.
+    var stopsAt: Int? { steps.first { $0.overlapped && $0.efficiency < Self.stopsBelow }?.workers }
+
+    /// Nil when the children's windows overlapped; else why the step is not judged.
+    static func late(_ samples: [ScalingSample], windowNs: UInt64) -> String? {
+        guard let (q, worst) = samples.enumerated().map({ ($0.offset, $0.element.lateNs) }).max(by: { $0.1 < $1.1 }),
+              Double(worst) > lateShare * Double(windowNs) else { return nil }
+        return "not judged: worker \(q) began its window \(worst / 1_000_000) ms after the common start (more than "
+            + "\(Int(lateShare * 100))% of the \(windowNs / 1_000_000) ms window), so the workers did not run all at once"
+    }
 
     static func why(_ samples: [ScalingSample], solo: Double) -> String {
         let minShare = samples.map(\.cpuShare).min() ?? 0
@@ -143,8 +162,10 @@ func scalingBench(quick: Bool, smoke: Bool, jsonPath: String?) -> Never {
             let (pps, samples) = try scaling(procs: n, durationMs: durationMs)
             let solo = run.steps.first?.pps ?? pps
             let efficiency = solo > 0 ? pps / (Double(n) * solo) : 0
+            let late = ScalingRun.late(samples, windowNs: UInt64(durationMs) * 1_000_000)
             run.steps.append(.init(workers: n, pps: pps, samples: samples, efficiency: efficiency,
-                                   why: n == 1 ? "one worker, alone" : ScalingRun.why(samples, solo: solo)))
+                                   why: late ?? (n == 1 ? "one worker, alone" : ScalingRun.why(samples, solo: solo)),
+                                   overlapped: late == nil))
         }
     } catch { die("--scaling: \(error)") }
     print("scaling across worker processes on one session table (\(ncpu) CPUs allowed, \(durationMs) ms per step)")
@@ -169,6 +190,10 @@ func scalingBench(quick: Bool, smoke: Bool, jsonPath: String?) -> Never {
             j.beginArray("cpu_share")
             for x in s.samples { j.field(nil, x.cpuShare) }
             j.endArray()
+            j.beginArray("late_ms")
+            for x in s.samples { j.field(nil, Double(x.lateNs) / 1e6) }
+            j.endArray()
+            j.field("overlapped", s.overlapped)
             j.field("why", s.why)
             j.endObject()
         }
