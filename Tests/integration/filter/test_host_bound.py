@@ -389,6 +389,43 @@ def test_lo0_counters_exact_and_cleared(lab, wire):
     assert all(after["terms"][t] == (0, 0) for t in ("echo", "probe")), after
 
 
+def test_lo0_counts_start_from_zero_when_the_filter_returns(lab, wire):
+    """Counts the program made belong to the filter's identity: a commit that removes lo0's
+    filter from the configuration and the next one that writes it again start it from zero
+    (as on Junos), although the bank that held its old rows is harvested only by the second
+    (the program's tables alternate between two banks); and a clear
+    followed by a commit that only detaches it (the filter still defined) never prints a
+    wrapped count."""
+    lab.use(COUNTED)
+    for _ in range(2):
+        ident = fresh_port()
+        wire.client.send(echo_to_box(4, ident, payload=PING_PAYLOAD))
+        wire.client.expect("the box's echo reply", lambda p: is_echo_reply(p, 4, ident, BOX[4]))
+    wait_listing(lab, COUNT_FILTER, {"counters": {"pings": (2 * (IPV4_ICMP_HEADERS + len(PING_PAYLOAD)), 2)}})
+    lab.commit(NO_FILTER)            # the filter is gone from the configuration
+    lab.commit(COUNTED)              # written again, into the bank that held its old rows: from zero
+    back = firewall_json(lab, COUNT_FILTER)
+    assert back["counters"]["pings"] == (0, 0) and back["terms"]["echo"] == (0, 0), back
+
+    # Counted, cleared, counted again, then detached from lo0 while still defined.
+    ident = fresh_port()
+    wire.client.send(echo_to_box(4, ident, payload=PING_PAYLOAD))
+    wire.client.expect("the box's echo reply", lambda p: is_echo_reply(p, 4, ident, BOX[4]))
+    one = (IPV4_ICMP_HEADERS + len(PING_PAYLOAD), 1)
+    wait_listing(lab, COUNT_FILTER, {"counters": {"pings": one}})
+    lab.xpfctl("clear", "firewall", "filter", COUNT_FILTER)
+    ident = fresh_port()
+    wire.client.send(echo_to_box(4, ident, payload=PING_PAYLOAD))
+    wire.client.expect("the box's echo reply", lambda p: is_echo_reply(p, 4, ident, BOX[4]))
+    wait_listing(lab, COUNT_FILTER, {"counters": {"pings": one}})
+    detached = COUNTED.replace("input %s;" % COUNT_FILTER, "")
+    assert detached != COUNTED, "the test's configuration no longer attaches the filter as expected"
+    lab.commit(detached)
+    lab.commit(detached + "\n")
+    kept = firewall_json(lab, COUNT_FILTER)
+    assert kept["counters"]["pings"] == one, kept
+
+
 # ------------------------------------------------------------------ 3. the interface's input filter
 
 FW0_FILTER = "fw0-in"
