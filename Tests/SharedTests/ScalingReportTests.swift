@@ -241,6 +241,12 @@ final class ScalingReportTests: XCTestCase {
         XCTAssertEqual(r.advice.map(\.knob), ["ethtool -N fw0", "ethtool -X fw0 weight", "system dataplane batch-size"])
         XCTAssertEqual(r.advice.map(\.value), ["flow-type udp4 src-ip 10.10.1.2 dst-ip 10.10.2.2 src-port 40000 dst-port 9 action 1", "1 0", "128"])
         XCTAssertEqual(r.verdict, "scaling: queue 1 cpu-bound (100% busy, 100% of packets, vectors 63.0)")
+        // Held to a sliver of a CPU it forwards below the imbalance rule's rate floor: still
+        // the elephant's advice, not another queue.
+        let slow = Self.report([Load(busy: 0.0, core: 0), Load(packets: 640, batches: 10, busy: 0.99, flows: 1, rxRingFull: 9_000, core: 1)],
+                               flows: [1: flow])
+        XCTAssertEqual(slow.queues.map(\.limit), [.idle, .cpu])
+        XCTAssertEqual(slow.advice.map(\.knob), ["ethtool -N fw0", "ethtool -X fw0 weight", "system dataplane batch-size"])
     }
 
     func testManyFlowsHashedOntoOneQueueAdviseHashingOnPorts() {

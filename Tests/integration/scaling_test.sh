@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Worker saturation accounting and `xpfctl show dataplane scaling` in the lab (issue 11 §1,
 # §2; R-12.1): each rule of advice driven by its condition, the report read as JSON.
-#   idle         no traffic: every worker ≤ 5 % busy, every queue idle, no advice;
-#   elephant     one UDP flow at 20 000 datagrams/s: its queue carries every packet from one
-#                flow — imbalance, advice `ethtool -X IF weight` (RSS cannot split a flow);
-#   cpu          the same flow with that worker held to 1 % of a CPU (a cgroup's CPU quota,
-#                v2 cpu.max or v1 cpu.cfs_quota_us): it is busy ≥ 90 % with full vectors —
-#                cpu-bound; its advice is still the elephant's (another queue would not
-#                split the flow), and batch-size (skipped, and said so, without a cgroup
-#                CPU controller);
+#   idle         no traffic: every worker reports loop time (a busy share for every queue)
+#                and its loop time over an interval is that interval; every worker ≤ 5 %
+#                busy, every queue idle, no advice;
+#   elephant     one UDP flow (10.10.1.2:40000 → 10.10.2.2:9) at 20 000 datagrams/s, the
+#                report begun once packets flow: its queue carries every packet from one
+#                flow — imbalance, advice an ntuple rule pinning that flow to its queue on
+#                fw0 (`ethtool -N fw0 flow-type udp4 … action Q`) and RSS weight 0 for Q;
+#   cpu          the same flow with that worker held to 0.4 % of a CPU (1 ms per 250 ms, a
+#                cgroup's CPU quota, v2 cpu.max or v1 cpu.cfs_quota_us; far less than the
+#                flow needs): the kernel drops for its RX ring (it is behind), it is busy
+#                ≥ 90 % with full vectors — cpu-bound; its advice is still the elephant's
+#                (another queue would not split the flow), and batch-size (skipped, and said
+#                so, without a cgroup CPU controller); the cgroup is removed on every exit;
 #   tiny rings   rx-ring 64, tx-ring 64 and the least UMEM xpfd takes for them (256 frames):
-#                the workers stopped (SIGSTOP) while a burst arrives, so the kernel finds the
+#                the workers and xpfd stopped (SIGSTOP; xpfd too, so its watchdog cannot
+#                kill the stopped workers) while a burst arrives, so the kernel finds the
 #                fill ring (the RX ring's size) empty — umem, advice `system dataplane rx-ring
 #                128` with the UMEM that ring needs, `umem-frames 512`;
 #   tiny RX ring rx-ring 64 alone (the default UMEM is ample): the same burst — advice
@@ -26,20 +32,46 @@ set -Eeuo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 source "$REPO/Tests/integration/lib.sh"
 
-FLOOD_S=3           # seconds of the elephant flow
+FLOOD_S=8           # seconds of the elephant flow: the wait for packets, then the report
 FLOOD_PPS=20000     # its rate: far above the report's 1 000 pps floor, far below a worker's
-REPORT_S=1          # the report's interval, inside the flood
+REPORT_S=2          # the report's interval, inside the flood
 BURST=3000          # datagrams sent while the workers are stopped
-STOP_S=0.5          # how long they are stopped (xpfd's watchdog allows 2 s)
+STOP_S=0.5          # how long they are stopped (xpfd with them: no watchdog)
+STALL_REPORT_S=6    # the stalled burst's report: stop, burst, continue, the backlog taken
 CGROUP=/sys/fs/cgroup
 QUOTA_US=1000       # CPU quota of the throttled worker per
-PERIOD_US=100000    # period: 1 % of a CPU
+PERIOD_US=250000    # period: 0.4 % of a CPU, ~4 ms a second — a fraction of what 20 000
+                    # datagrams a second need at any per-packet cost above 0.2 µs
+WAIT_TRIES=50       # 50 x 0.1 s: the bound of every wait for counters to move
 
 ctl() { "$XPFCTL" "$@" --state-dir "$STATE"; }
 report() { ctl show dataplane scaling --interval "$1" --json; }
 # field FILE EXPR: a Python expression over the report `r`.
 field() { "$PY" -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)" "$1"; }
 worker_pids() { "$XPFTOP" --state-dir "$STATE" --json --interval 0.05 | "$PY" -c 'import json,sys; print(" ".join(str(w["pid"]) for w in json.load(sys.stdin)["workers"]))'; }
+supervisor_pid() { "$XPFTOP" --state-dir "$STATE" --json --interval 0.05 | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["supervisor_pid"])'; }
+# top EXPR: a Python expression over one xpf-top --json reading `j`.
+top() { "$XPFTOP" --state-dir "$STATE" --json --interval 0.1 | "$PY" -c "import json,sys; j=json.load(sys.stdin); print($1)"; }
+# wait_flowing: bounded wait until the workers take at least 1 000 packets a second (the
+# report's floor) — the flood has begun; fails the suite otherwise.
+wait_flowing() {
+    local i
+    for ((i = 0; i < WAIT_TRIES; i++)); do
+        if [[ "$(top 'sum(w["rx_pps"] for w in j["workers"]) >= 1000')" == True ]]; then return 0; fi
+        sleep 0.1
+    done
+    notok "$1: packets flow" "the workers never reached 1 000 packets/s"
+    return 1
+}
+# wait_moved FIELD BEFORE: bounded wait until the workers' total FIELD passes BEFORE.
+wait_moved() {
+    local i
+    for ((i = 0; i < WAIT_TRIES; i++)); do
+        if (($(top "sum(w['$1'] for w in j['workers'])") > $2)); then return 0; fi
+        sleep 0.1
+    done
+    return 1
+}
 
 # flood SECONDS: one UDP flow (one socket, one 5-tuple) from the client to the server's
 # discard port, FLOOD_PPS datagrams a second (in bursts of 100 every 5 ms).
@@ -71,11 +103,18 @@ for i in range(int(sys.argv[1])):
 ' "$1"
 }
 # stalled_burst OUT [N]: a report whose interval holds a burst of N (default BURST) datagrams
-# sent while every worker is stopped.
+# sent while every worker and xpfd are stopped (xpfd too: its watchdog would kill a worker
+# whose heartbeat is 2 s old). A few datagrams first, until the workers forward them (the
+# neighbour resolved after xpfd's restart); after the stop, a bounded wait until the workers
+# took the backlog, inside the report's interval (long: the counts decide, not rates).
 stalled_burst() {
-    local pids
-    pids=$(worker_pids)
-    report 2 > "$1" &
+    local pids before
+    before=$(top 'sum(w["tx_packets"] for w in j["workers"])')
+    burst 10
+    wait_moved tx_packets "$before" || { notok "stalled burst" "the workers forward nothing before the stop"; return 1; }
+    pids="$(worker_pids) $(supervisor_pid)"
+    before=$(top 'sum(w["rx_packets"] for w in j["workers"])')
+    report "$STALL_REPORT_S" > "$1" &
     local rep=$!
     sleep 0.3
     # shellcheck disable=SC2086
@@ -84,6 +123,7 @@ stalled_burst() {
     sleep "$STOP_S"
     # shellcheck disable=SC2086
     kill -CONT $pids
+    if ! wait_moved rx_packets "$before"; then notok "stalled burst" "the workers took nothing of the backlog within the bound"; fi
     wait "$rep"
 }
 
@@ -91,7 +131,32 @@ lab_begin --queues 2
 
 # --- idle
 report 1 > "$TMP/idle.json"
-busiest=$(field "$TMP/idle.json" 'max((q["busy_share"] or 0) for q in r["queues"])')
+if [[ "$(field "$TMP/idle.json" 'all(q["busy_share"] is not None for q in r["queues"])')" == True ]]; then
+    ok "idle: every queue has a busy share (its worker reports loop time)"
+else
+    notok "idle: loop time" "$(cat "$TMP/idle.json")"
+fi
+# Loop time over a measured wall interval: each worker's busy + idle + spin grows by the
+# interval (within a poll timeout and a publication at each end, and the tools' start-up).
+"$PY" - "$XPFTOP" "$STATE" > "$TMP/loop.txt" <<'PY'
+import json, subprocess, sys, time
+def reading():
+    out = subprocess.run([sys.argv[1], "--state-dir", sys.argv[2], "--json", "--interval", "0.05"], capture_output=True, check=True).stdout
+    t = time.monotonic()
+    return t, {w["queue"]: w["loop_busy_ns"] + w["loop_idle_ns"] + w["loop_spin_ns"] for w in json.loads(out)["workers"]}
+t0, a = reading()
+time.sleep(3)
+t1, b = reading()
+wall = (t1 - t0) * 1e9
+print(" ".join("%d:%.3f" % (q, (b[q] - a[q]) / wall) for q in sorted(b)))
+PY
+loop_ratio=$(cat "$TMP/loop.txt")
+if "$PY" -c "import sys; sys.exit(0 if all(0.8 <= float(x.split(':')[1]) <= 1.2 for x in sys.argv[1].split()) else 1)" "$loop_ratio"; then
+    ok "idle: each worker's loop time over 3 s is the wall time (queue:ratio $loop_ratio)"
+else
+    notok "idle: loop time against wall time" "queue:ratio $loop_ratio"
+fi
+busiest=$(field "$TMP/idle.json" 'max(q["busy_share"] for q in r["queues"])')
 if "$PY" -c "import sys; sys.exit(0 if float(sys.argv[1]) <= 0.05 else 1)" "$busiest"; then
     ok "idle: every worker at most 5 % busy (busiest $busiest)"
 else
@@ -107,7 +172,7 @@ fi
 flood "$FLOOD_S" &
 BG_PIDS+=("$!")
 FLOOD=$!
-sleep 0.5
+wait_flowing elephant
 report "$REPORT_S" > "$TMP/elephant.json"
 wait "$FLOOD"
 HEAVY=$(field "$TMP/elephant.json" 'max(r["queues"], key=lambda q: q["packet_share"])["queue"]')
@@ -117,15 +182,29 @@ if [[ "$(field "$TMP/elephant.json" "[q for q in r['queues'] if q['queue'] == $H
 else
     notok "elephant limit" "$(cat "$TMP/elephant.json")"
 fi
-if [[ "$(field "$TMP/elephant.json" 'any(a["rule"] == "imbalance" and a["knob"] == "ethtool -X fw0 weight" for a in r["advice"])')" == True ]]; then
-    ok "elephant: advice names ethtool -X fw0 weight ($(field "$TMP/elephant.json" '[a["value"] for a in r["advice"] if a["knob"] == "ethtool -X fw0 weight"][0]'))"
+# The advice: pin the lab's elephant to its queue on fw0, weight 0 for that queue, nothing
+# for fw1 (it receives none of the flow).
+ELEPHANT_ADVICE="sorted((a['knob'], a['value']) for a in r['advice'] if a['rule'] == 'imbalance') == sorted([
+    ('ethtool -N fw0', 'flow-type udp4 src-ip 10.10.1.2 dst-ip 10.10.2.2 src-port 40000 dst-port 9 action $HEAVY'),
+    ('ethtool -X fw0 weight', ' '.join('0' if q['queue'] == $HEAVY else '1' for q in r['queues']))])"
+if [[ "$(field "$TMP/elephant.json" "$ELEPHANT_ADVICE")" == True ]]; then
+    ok "elephant: advice pins UDP 10.10.1.2:40000 → 10.10.2.2:9 to queue $HEAVY on fw0 (ethtool -N) with weight 0 for it (ethtool -X), fw0 only"
 else
     notok "elephant advice" "$(field "$TMP/elephant.json" 'r["advice"]')"
 fi
 
-# --- cpu: the elephant's worker held to 1 % of a CPU by a cgroup's quota (v2 or v1)
+# --- cpu: the elephant's worker held to 0.4 % of a CPU by a cgroup's quota (v2 or v1)
 PID_HEAVY=$("$XPFTOP" --state-dir "$STATE" --json --interval 0.05 | "$PY" -c "import json,sys; print([w['pid'] for w in json.load(sys.stdin)['workers'] if w['queue'] == $HEAVY][0])")
 CG="" ROOT_CG=""
+# cg_remove: the throttled cgroup's processes back to the root, the cgroup removed; the EXIT
+# trap runs it before the lab's teardown, whatever ends the suite.
+cg_remove() {
+    [[ -n "$CG" && -d "$CG" ]] || return 0
+    local p
+    while read -r p; do echo "$p" > "$ROOT_CG/cgroup.procs" 2>/dev/null || true; done < "$CG/cgroup.procs"
+    rmdir "$CG" 2>/dev/null || true
+}
+trap 'rc=$?; cg_remove; (exit "$rc"); lab_cleanup' EXIT
 if [[ -f "$CGROUP/cgroup.subtree_control" ]] && grep -qw cpu "$CGROUP/cgroup.subtree_control"; then
     CG="$CGROUP/xpf-scaling-$PREFIX" ROOT_CG="$CGROUP"
     mkdir "$CG" && echo "$QUOTA_US $PERIOD_US" > "$CG/cpu.max"
@@ -138,13 +217,18 @@ if [[ -n "$CG" ]]; then
     flood "$FLOOD_S" &
     BG_PIDS+=("$!")
     FLOOD=$!
-    sleep 0.5
+    wait_flowing cpu
     report "$REPORT_S" > "$TMP/cpu.json"
     wait "$FLOOD"
-    echo "$PID_HEAVY" > "$ROOT_CG/cgroup.procs"
-    rmdir "$CG"
+    cg_remove
+    if [[ ! -d "$CG" ]]; then ok "cpu: the cgroup is removed"; else notok "cgroup" "$CG still exists"; fi
     heavy="[q for q in r['queues'] if q['queue'] == $HEAVY][0]"
     info "cpu: queue $HEAVY: $(field "$TMP/cpu.json" "$heavy")"
+    if [[ "$(field "$TMP/cpu.json" "$heavy['rx_ring_full'] + $heavy['fill_ring_empty'] > 0")" == True ]]; then
+        ok "cpu: the throttled worker is behind (the kernel dropped $(field "$TMP/cpu.json" "$heavy['rx_ring_full']") for its full RX ring)"
+    else
+        notok "cpu: behind" "no kernel drop for the throttled worker: $(field "$TMP/cpu.json" "$heavy")"
+    fi
     if [[ "$(field "$TMP/cpu.json" "$heavy['limit']")" == cpu ]]; then
         ok "cpu: the throttled worker is cpu-bound (busy $(field "$TMP/cpu.json" "round($heavy['busy_share'], 3)"), vectors $(field "$TMP/cpu.json" "round($heavy['vector_size'], 1)"))"
     else
@@ -155,8 +239,8 @@ if [[ -n "$CG" ]]; then
     else
         notok "busy share at full rate" "$(field "$TMP/cpu.json" "$heavy")"
     fi
-    if [[ "$(field "$TMP/cpu.json" 'any(a["knob"] == "ethtool -X fw0 weight" for a in r["advice"]) and any(a["knob"] == "system dataplane batch-size" and a["value"] == "128" for a in r["advice"]) and not any(a["knob"] in ("system dataplane queues", "cores") for a in r["advice"])')" == True ]]; then
-        ok "cpu: advice steers the other flows away and raises batch-size to 128, not more queues (one flow)"
+    if [[ "$(field "$TMP/cpu.json" "$ELEPHANT_ADVICE")" == True && "$(field "$TMP/cpu.json" 'any(a["knob"] == "system dataplane batch-size" and a["value"] == "128" for a in r["advice"]) and not any(a["knob"] in ("system dataplane queues", "cores") for a in r["advice"])')" == True ]]; then
+        ok "cpu: advice pins the elephant, steers the other flows away and raises batch-size to 128, not more queues (one flow)"
     else
         notok "cpu advice" "$(field "$TMP/cpu.json" 'r["advice"]')"
     fi

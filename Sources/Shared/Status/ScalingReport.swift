@@ -293,7 +293,9 @@ public struct ScalingReport: Sendable {
             switch q.limit {
             case .cpu:
                 // A saturated queue that carries an elephant: more queues will not split it.
-                let elephant = imbalanced(q, queues: n, totalPps: totalPps) && q.flows <= elephantFlows
+                // No rate floor here: a cpu-bound queue is no trickle, whatever it forwards
+                // (a worker held to a sliver of a CPU forwards little).
+                let elephant = n > 1 && q.packetShare > imbalanceShare / Double(n) && q.flows <= elephantFlows
                 if elephant {
                     balance(q)
                 } else if n < s.cpus {
