@@ -202,10 +202,13 @@ var transmit = TransmitStaging(rings: ports.map { $0.tx }, capacity: batchMax + 
 /// more are queued: kick every socket with descriptors outstanding (not only when
 /// need_wakeup is set, or TX stalls), and keep kicking while the kernel says more are
 /// queued — one kick per loop drains 32 while RX takes up to a batch, so the TX ring
-/// would fill and drop. Bounded by what is outstanding.
-func kickAndComplete() {
+/// would fill and drop. Bounded by what is outstanding. Returns whether it kicked or
+/// completed anything (the pass moved packets: busy, for the saturation accounting).
+func kickAndComplete() -> Bool {
+    var moved = false
     for i in 0..<ports.count {
         if transmit.outstanding[i] > 0 {
+            moved = true
             var kicks = transmit.outstanding[i] / 32 + 1
             while kicks > 0 {
                 kicks -= 1
@@ -225,8 +228,10 @@ func kickAndComplete() {
             for k in 0..<n { umem.put(xsk_ring_cons__comp_addr(ports[i].comp, idx &+ k).pointee) }
             xsk_ring_cons__release(ports[i].comp, n)
             transmit.outstanding[i] &-= min(n, transmit.outstanding[i])
+            moved = true
         }
     }
+    return moved
 }
 
 /// A neighbour request to xpfd; a full ring counts the drop, and the frame still waits
@@ -306,7 +311,7 @@ while stopRequested == 0 {
                        stage: stage, free: { umem.put($0) }, ask: ask)
     }
     transmit.flushAll(counters: &counters) { umem.put($0) }
-    kickAndComplete()
+    let txWork = kickAndComplete()
     for pi in 0..<ports.count {
         // Top the fill ring up to its target occupancy (frames the kernel may fill).
         let occupied = fillSize &- xsk_prod_nb_free(ports[pi].fill, fillSize)
@@ -321,14 +326,16 @@ while stopRequested == 0 {
         lastSocketStatsNs = now
         readSocketStatistics()
     }
-    control.endPass(now: now, work: work, pipeline: &pipeline, counters: &counters)
+    control.endPass(now: now, work: work, txWork: txWork, pipeline: &pipeline, counters: &counters)
     // Idle: sleep in poll() unless busy-poll is set (WorkerControl.idleSleep). Short
     // timeout while frames wait for TX completion or neighbours, 100 ms otherwise.
     var outstanding = false
     for pi in 0..<ports.count where transmit.outstanding[pi] > 0 { outstanding = true }
     if let timeout = control.idleSleep(work: work, txOutstanding: outstanding, parked: parked.count, pipeline: &pipeline) {
         counters.s.polls &+= 1
+        let sleepStart = monotonicNanos()  // idle passes only: the sleep, measured
         _ = poll(pollFds, nfds_t(ports.count), timeout)
+        control.slept(monotonicNanos() &- sleepStart)
     }
 }
 

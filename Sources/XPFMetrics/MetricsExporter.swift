@@ -268,7 +268,7 @@ struct Metric {
     static let polls = Metric(name: "xpf_worker_polls_total", help: "Times the worker slept in poll().")
     static let loops = Metric(name: "xpf_worker_loops_total", help: "Loop passes of the worker.")
     static let loopTime = Metric(name: "xpf_worker_loop_nanoseconds_total",
-                                 help: "Loop time by what the pass was: busy (it took packets), idle (it slept in poll()), spin (neither).")
+                                 help: "Loop time of the worker: idle (asleep in poll()), busy (the rest of passes that moved packets: RX taken, TX kicked or completed), spin (the rest of passes that moved none).")
     static let interfaceBatches = Metric(name: "xpf_worker_interface_batches_total",
                                          help: "Non-empty RX batches (vectors) the worker took, by interface.")
     static let socketRxRingFull = Metric(name: "xpf_worker_socket_rx_ring_full_total",

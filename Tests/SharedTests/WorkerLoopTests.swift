@@ -126,8 +126,9 @@ final class WorkerLoopTests: XCTestCase {
     }
 
     /// Saturation accounting (issue 11 §1): with one clock read per pass, the time from a
-    /// pass's read to the next pass's goes to what the earlier pass was — busy (work),
-    /// idle (it slept in poll()), spin (neither) — and every pass is counted.
+    /// pass's read to the next pass's goes to what the earlier pass was — its measured
+    /// sleep in poll() to idle, the rest to busy when it moved packets (RX work, or TX
+    /// kicked or completed) or spin when it moved none — and every pass is counted.
     func testTheTimeBetweenPassesGoesToWhatTheEarlierPassWas() throws {
         pass(work: 3)  // the first pass: nothing before it to account
         XCTAssertEqual(counters.s.loops, 1)
@@ -137,18 +138,34 @@ final class WorkerLoopTests: XCTestCase {
         now += 50
         _ = control.beginPass(now: now, realtimeNs: 1, pipeline: &pipeline, counters: &counters)
         control.endPass(now: now, work: 0, pipeline: &pipeline, counters: &counters)
-        control.sleeping()  // as the worker does before poll()
-        XCTAssertEqual(control.pass, .idle)
-        now += 100_000_000  // the 100 ms poll timeout
+        XCTAssertEqual(control.pass, .spin)
+        control.slept(100_000_000)  // as the worker measures its poll()
+        now += 100_000_030  // the 100 ms poll timeout, 30 ns of the pass around it
         pass(work: 1)
         now += 20
         pass()
         XCTAssertEqual(counters.s.loop_busy_ns, 720, "700 + 20")
-        XCTAssertEqual(counters.s.loop_spin_ns, 50)
+        XCTAssertEqual(counters.s.loop_spin_ns, 80, "50 + the 30 ns of the sleeping pass outside poll()")
         XCTAssertEqual(counters.s.loop_idle_ns, 100_000_000)
         XCTAssertEqual(counters.s.loops, 5)
         XCTAssertEqual(WorkerStatsIO.read(region.worker(0)).loop_busy_ns, 700,
                        "published with the counters by the last pass with work (before its own 20 ns were known)")
+    }
+
+    /// A pass that took no packet but kicked or completed TX moved packets: busy. Time the
+    /// worker did not run (a preemption, a CPU quota's throttling) goes to what the pass
+    /// was doing, never to idle: idle is only the measured sleep.
+    func testTXWorkIsBusyAndTimeNotRunningIsNeverIdle() throws {
+        pass()
+        now += 1_000
+        _ = control.beginPass(now: now, realtimeNs: 1, pipeline: &pipeline, counters: &counters)
+        control.endPass(now: now, work: 0, txWork: true, pipeline: &pipeline, counters: &counters)
+        XCTAssertEqual(control.pass, .busy)
+        control.slept(1_000_000)  // a 1 ms poll() while TX completions are awaited
+        now += 250_000_000  // then throttled for the rest of a 250 ms period before the next pass
+        pass()
+        XCTAssertEqual(counters.s.loop_idle_ns, 1_000_000, "only the measured sleep")
+        XCTAssertEqual(counters.s.loop_busy_ns, 249_000_000, "the throttled time of a pass that moved packets")
     }
 
     /// After a pass without packets the worker sleeps in poll() (the pass is idle), with a
@@ -158,7 +175,6 @@ final class WorkerLoopTests: XCTestCase {
         pass()
         XCTAssertNil(control.idleSleep(work: 3, txOutstanding: false, parked: 0, pipeline: &pipeline), "a pass with packets goes on")
         XCTAssertEqual(control.idleSleep(work: 0, txOutstanding: false, parked: 0, pipeline: &pipeline), WorkerControl.pollIdleMs)
-        XCTAssertEqual(control.pass, .idle)
         XCTAssertEqual(control.idleSleep(work: 0, txOutstanding: false, parked: 2, pipeline: &pipeline), WorkerControl.pollParkedMs)
         XCTAssertEqual(control.idleSleep(work: 0, txOutstanding: true, parked: 2, pipeline: &pipeline), WorkerControl.pollTxOutstandingMs)
         let text = """
@@ -172,6 +188,7 @@ final class WorkerLoopTests: XCTestCase {
         let spinBefore = counters.s.loop_spin_ns, idleBefore = counters.s.loop_idle_ns
         XCTAssertNil(control.idleSleep(work: 0, txOutstanding: false, parked: 0, pipeline: &pipeline), "busy-poll: no sleep")
         XCTAssertEqual(control.pass, .spin)
+        XCTAssertEqual(control.sleptNs, 0)
         now += 5_000
         pass()
         XCTAssertEqual(counters.s.loop_spin_ns - spinBefore, 5_000, "the idle pass's time is spin")

@@ -30,8 +30,8 @@
 //     batches          int     RX batches (vectors) processed
 //     batch_fill       float   average packets per batch, since start
 //     polls, loops     int     poll() calls, loop passes
-//     loop_busy_ns, loop_idle_ns, loop_spin_ns    int  ns of loop time processing,
-//                              asleep in poll(), polling empty rings
+//     loop_busy_ns, loop_idle_ns, loop_spin_ns    int  ns of loop time: passes that
+//                              moved packets, asleep in poll(), passes that moved none
 //     busy_share       float   0..1 busy over the interval (absent: no loop time passed)
 //     sessions_created, sessions_closed, session_hits, session_misses     int
 //     neigh_parked, neigh_sent, icmp_errors_sent, icmp_errors_limited    int  packets

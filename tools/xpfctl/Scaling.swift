@@ -29,7 +29,10 @@ struct ScalingShow: ParsableCommand {
     static let intervalRange = 0.1...60.0
     static let nsPerSecond = 1e9
     /// Schema version of the JSON output; bumped when a field changes meaning or goes away.
-    static let schemaVersion = 1
+    /// 2: vector_size is the largest per-interface average (was the worker's average over
+    /// its interfaces); busiest_interface_slot added; an advice value may be empty (a knob
+    /// at its maximum).
+    static let schemaVersion = 2
 
     func validate() throws {
         guard Self.intervalRange.contains(interval) else { throw ValidationError("--interval must be within 0.1 and 60 seconds") }
@@ -96,7 +99,7 @@ struct ScalingShow: ParsableCommand {
         return lines.joined(separator: "\n")
     }
 
-    /// The JSON form: {"schema": 1, "interval_s", "verdict", "queues": [...], "advice": [...]}.
+    /// The JSON form: {"schema": 2, "interval_s", "verdict", "queues": [...], "advice": [...]}.
     static func jsonText(_ r: ScalingReport, interval: Double) -> String {
         var j = JSONWriter()
         j.beginObject()

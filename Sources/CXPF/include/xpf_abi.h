@@ -303,9 +303,12 @@ struct xpf_worker_stats {
 	uint64_t events_rate_limited; /* suppressed by the rate cap before the ring (not in events_emitted) */
 	/* Saturation accounting (issue 11 §1). The worker reads CLOCK_MONOTONIC once per loop
 	 * pass; the time from one pass's read to the next is given to what the earlier pass
-	 * was: busy (it took packets from an RX ring), idle (it found none and slept in
-	 * poll(): the sleep is in it) or spin (it found none and did not sleep, e.g. while a
-	 * clear is being swept). busy / (busy + idle + spin) is the worker's busy share. */
+	 * was: idle the time it slept in poll() (measured by two more clock reads around the
+	 * sleep, in passes that sleep only), the rest busy when it moved packets (took some
+	 * from an RX ring, or kicked or completed TX) or spin when it moved none (busy-poll,
+	 * a clear being swept). Time the worker was runnable but not running (preempted,
+	 * throttled by a CPU quota) is never idle. busy / (busy + idle + spin) is the worker's
+	 * busy share. */
 	uint64_t loop_busy_ns, loop_idle_ns, loop_spin_ns;
 	uint64_t loops;              /* loop passes */
 	/* Per dataplane interface slot (updated per batch, not per packet). */

@@ -8,8 +8,11 @@
 //   → parked frames → TX flush and kicks → fill rings → control.endPass → poll() if idle
 //
 // beginPass also does the saturation accounting (issue 11 §1): the time from one pass's
-// clock read to the next belongs to the earlier pass — busy when it took packets (endPass
-// with work), idle when it slept in poll() (`sleeping()`), spin otherwise.
+// clock read to the next belongs to the earlier pass — the time it slept in poll() (two
+// clock reads around the sleep, `slept(_:)`, idle passes only) is idle, the rest busy when
+// it moved packets (took some from an RX ring, or kicked or completed TX: endPass's `work`
+// and `txWork`), spin otherwise. So time the worker was runnable but not running (a
+// preemption, a cgroup's CPU quota) goes to what it was doing, never to idle.
 //
 // and everything but the AF_XDP rings lives here and in ParkQueue, so tests and the
 // benchmark drive the same code over a region (Tests/SharedTests/WorkerLoopTests.swift).
@@ -29,18 +32,19 @@ public struct WorkerControl {
     var lastPublishNs: UInt64 = 0
     var lastAgeNs: UInt64 = 0
 
-    /// What a loop pass was, for the saturation accounting (xpf_worker_stats.loop_*_ns).
+    /// What a loop pass was, apart from its sleep, for the saturation accounting
+    /// (xpf_worker_stats.loop_busy_ns / loop_spin_ns; the sleep is loop_idle_ns).
     public enum Pass {
-        /// It took packets from an RX ring.
+        /// It moved packets: took some from an RX ring, or kicked or completed TX.
         case busy
-        /// It found none and slept in poll().
-        case idle
-        /// It found none and did not sleep.
+        /// It moved none.
         case spin
     }
-    /// The clock read of the pass in progress (0: none yet) and what that pass is so far.
+    /// The clock read of the pass in progress (0: none yet), what that pass is so far, and
+    /// how long it slept in poll().
     var passStartNs: UInt64 = 0
     public private(set) var pass = Pass.spin
+    public private(set) var sleptNs: UInt64 = 0
 
     /// Records of the partition ageing examines per millisecond. Ageing is paced by the
     /// clock, not by passes: a worker making many small passes (a new flow per pass at a
@@ -87,8 +91,8 @@ public struct WorkerControl {
     /// last one (`ageBudget` records per millisecond elapsed, at most `ageBudgetMax`), then
     /// the counters, published when the pass did work or removed sessions, or every
     /// `publishIntervalNs` when idle.
-    public mutating func endPass(now: UInt64, work: UInt32, pipeline: inout Pipeline, counters: inout WorkerCounters) {
-        if work > 0 { pass = .busy }
+    public mutating func endPass(now: UInt64, work: UInt32, txWork: Bool = false, pipeline: inout Pipeline, counters: inout WorkerCounters) {
+        if work > 0 || txWork { pass = .busy }
         var closed = 0
         let elapsedMs = (now &- lastAgeNs) / Self.nsPerMs
         if elapsedMs > 0 {
@@ -104,23 +108,26 @@ public struct WorkerControl {
     }
 
     /// Saturation accounting, with the pass's one clock read: the time since the previous
-    /// pass began goes to what that pass was (busy, idle or spin), and a new pass begins.
+    /// pass began goes to what that pass was — its sleep to idle, the rest to busy or
+    /// spin — and a new pass begins.
     mutating func account(now: UInt64, counters: inout WorkerCounters) {
         if passStartNs != 0 {
             let elapsed = now &- passStartNs
+            let idle = min(sleptNs, elapsed)
+            counters.s.loop_idle_ns &+= idle
             switch pass {
-            case .busy: counters.s.loop_busy_ns &+= elapsed
-            case .idle: counters.s.loop_idle_ns &+= elapsed
-            case .spin: counters.s.loop_spin_ns &+= elapsed
+            case .busy: counters.s.loop_busy_ns &+= elapsed - idle
+            case .spin: counters.s.loop_spin_ns &+= elapsed - idle
             }
         }
         passStartNs = now
         pass = .spin
+        sleptNs = 0
         counters.s.loops &+= 1
     }
 
-    /// The worker is about to sleep in poll(): this pass (which found no packet) is idle.
-    public mutating func sleeping() { pass = .idle }
+    /// The pass slept `ns` in poll() (measured around the call by the worker).
+    public mutating func slept(_ ns: UInt64) { sleptNs &+= ns }
 
     /// poll() timeouts of an idle pass: frames wait for TX completion, frames wait for a
     /// neighbour, or nothing waits (the heartbeat and idle publication cadence).
@@ -131,11 +138,10 @@ public struct WorkerControl {
     /// After a pass: how long to sleep in poll() (ms), or nil to begin the next pass at
     /// once. A pass sleeps only when it found no packet and no clear is being swept, and
     /// the running configuration does not set `busy-poll` (XPF_CFG_F_BUSY_POLL, R-3.4:
-    /// idle workers spin for latency, and their passes count as spin, not idle). A pass
-    /// that will sleep is marked idle here (the saturation accounting).
-    public mutating func idleSleep(work: UInt32, txOutstanding: Bool, parked: Int, pipeline: inout Pipeline) -> Int32? {
+    /// idle workers spin for latency, and their passes count as spin, not idle). The
+    /// worker measures the sleep and reports it with `slept(_:)`.
+    public func idleSleep(work: UInt32, txOutstanding: Bool, parked: Int, pipeline: inout Pipeline) -> Int32? {
         guard work == 0, clearing == nil, pipeline.config.pointee.flags & XPF_CFG_F_BUSY_POLL.rawValue == 0 else { return nil }
-        sleeping()
         return txOutstanding ? Self.pollTxOutstandingMs : parked > 0 ? Self.pollParkedMs : Self.pollIdleMs
     }
 
