@@ -307,8 +307,9 @@ struct xpf_worker_stats {
 	 * sleep, in passes that sleep only), the rest busy when it moved packets (took some
 	 * from an RX ring, or kicked or completed TX) or spin when it moved none (busy-poll,
 	 * a clear being swept). Time the worker was runnable but not running (preempted,
-	 * throttled by a CPU quota) is never idle. busy / (busy + idle + spin) is the worker's
-	 * busy share. */
+	 * throttled by a CPU quota) goes to what the pass was doing — except once woken in
+	 * poll(): the wait to run again ends before the clock read after poll(), so it is idle.
+	 * busy / (busy + idle + spin) is the worker's busy share. */
 	uint64_t loop_busy_ns, loop_idle_ns, loop_spin_ns;
 	uint64_t loops;              /* loop passes */
 	/* Per dataplane interface slot (updated per batch, not per packet). */

@@ -12,7 +12,8 @@
 // clock reads around the sleep, `slept(_:)`, idle passes only) is idle, the rest busy when
 // it moved packets (took some from an RX ring, or kicked or completed TX: endPass's `work`
 // and `txWork`), spin otherwise. So time the worker was runnable but not running (a
-// preemption, a cgroup's CPU quota) goes to what it was doing, never to idle.
+// preemption, a cgroup's CPU quota) goes to what it was doing — except the wait to run
+// after a wake-up in poll(), which ends before the clock read that closes the sleep (idle).
 //
 // and everything but the AF_XDP rings lives here and in ParkQueue, so tests and the
 // benchmark drive the same code over a region (Tests/SharedTests/WorkerLoopTests.swift).
