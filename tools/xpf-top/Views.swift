@@ -7,21 +7,28 @@ import Shared
 
 // MARK: - Samples
 
-/// One session of the sessions view, as read at one sample.
+/// One session of the sessions view, as read at one sample: numbers only, and the strings
+/// made only for the rows the view shows (`source`, `destination`; the table may hold a
+/// million live sessions, of which the view prints 20).
 struct SessionSample {
     /// Record index + 1 and the record's creation second: a record reused by another
     /// session has another creation second, so its counts are not taken for a rate.
     var id: Int
     var createdS: UInt32
     var proto: String
-    var source: String
-    var destination: String
+    var family: UInt8
+    /// The forward tuple as the record holds it (addresses in network order, ports in
+    /// network byte order).
+    var tuple: xpf_flow_tuple
+    /// The deciding policy's name (a reference to the name the snapshot gave, not a copy).
     var policy: String
     var packets: UInt64
     var bytes: UInt64
     var ageS: UInt32
 
     var key: SessionKey { SessionKey(id: id, createdS: createdS) }
+    var source: String { "\(formatAddress(family: family, tuple.src))/\(UInt16(bigEndian: tuple.sport))" }
+    var destination: String { "\(formatAddress(family: family, tuple.dst))/\(UInt16(bigEndian: tuple.dport))" }
 }
 
 struct SessionKey: Hashable { var id: Int; var createdS: UInt32 }
@@ -428,8 +435,11 @@ func dropsTable(_ a: DataplaneStatus, _ b: DataplaneStatus) -> Table {
 }
 
 /// Sessions: packets and bytes per second of each session between the two samples (a
-/// session absent from the previous one has no rate yet).
-func sessionsTable(_ a: [SessionSample]?, _ b: [SessionSample]?, dt: Double) -> Table {
+/// session absent from the previous one has no rate yet). Sorted by a numeric column, only
+/// the `limit` first by it are made into rows (their addresses formatted); a text column
+/// needs every row's text.
+func sessionsTable(_ a: [SessionSample]?, _ b: [SessionSample]?, dt: Double, sort: SortState? = nil,
+                   limit: Int? = nil) -> Table {
     let columns = [Column(title: "ID", width: 7, descending: false), Column(title: "PROTO", width: 6, leftAligned: true, descending: false),
                    Column(title: "SOURCE", width: 22, leftAligned: true, descending: false),
                    Column(title: "DESTINATION", width: 22, leftAligned: true, descending: false),
@@ -438,14 +448,37 @@ func sessionsTable(_ a: [SessionSample]?, _ b: [SessionSample]?, dt: Double) -> 
                    Column(title: "BYTES", width: 12), Column(title: "AGE(s)", width: 7)]
     guard let b else { return Table(columns: columns, rows: [], footer: [Line(text: "(reading the session table at the next refresh)")]) }
     let before = Dictionary((a ?? []).map { ($0.key, $0) }, uniquingKeysWith: { x, _ in x })
-    let rows = b.map { s -> Row in
+    // The rates first, numbers only.
+    var rated = b.map { s -> (s: SessionSample, pps: Double?, bps: Double?) in
         let prev = before[s.key]
-        let pps = prev.map { perSecond($0.packets, s.packets, dt) }
-        let bps = prev.map { perSecond($0.bytes, s.bytes, dt) * bitsPerByte }
-        return Row(cells: ["\(s.id)", s.proto, s.source, s.destination, s.policy, pps.map(human) ?? "-", bps.map(human) ?? "-",
+        return (s, prev.map { perSecond($0.packets, s.packets, dt) }, prev.map { perSecond($0.bytes, s.bytes, dt) * bitsPerByte })
+    }
+    // Numeric columns (by index): the row's key without its text; the text columns are nil.
+    func number(_ r: (s: SessionSample, pps: Double?, bps: Double?), _ column: Int) -> Double? {
+        switch column {
+        case 0: return Double(r.s.id)
+        case 5: return r.pps ?? -1
+        case 6: return r.bps ?? -1
+        case 7: return Double(r.s.packets)
+        case 8: return Double(r.s.bytes)
+        case 9: return Double(r.s.ageS)
+        default: return nil
+        }
+    }
+    if let sort, let limit, rated.count > limit, let first = rated.first, number(first, sort.column) != nil {
+        // Stable, as renderTable's sort: equal keys keep the table's order.
+        rated = rated.enumerated().sorted { x, y in
+            let (kx, ky) = (number(x.element, sort.column)!, number(y.element, sort.column)!)  // Safe: a numeric column
+            if kx == ky { return x.offset < y.offset }
+            return sort.descending ? ky < kx : kx < ky
+        }.prefix(limit).map(\.element)
+    }
+    let rows = rated.map { r -> Row in
+        let (s, source, destination) = (r.s, r.s.source, r.s.destination)
+        return Row(cells: ["\(s.id)", s.proto, source, destination, s.policy, r.pps.map(human) ?? "-", r.bps.map(human) ?? "-",
                            "\(s.packets)", "\(s.bytes)", "\(s.ageS)"],
-                   keys: [.number(Double(s.id)), .text(s.proto), .text(s.source), .text(s.destination), .text(s.policy),
-                          .number(pps ?? -1), .number(bps ?? -1), .number(Double(s.packets)), .number(Double(s.bytes)),
+                   keys: [.number(Double(s.id)), .text(s.proto), .text(source), .text(destination), .text(s.policy),
+                          .number(r.pps ?? -1), .number(r.bps ?? -1), .number(Double(s.packets)), .number(Double(s.bytes)),
                           .number(Double(s.ageS))])
     }
     return Table(columns: columns, rows: rows, footer: [Line(text: "\(b.count) sessions; the top \(topSessions) by the sorted column")])
@@ -561,7 +594,9 @@ func frame(prev: Sample, cur: Sample, verdict: String, history: History, ui: UIS
     case .workers: lines += renderTable(workersTable(a, b, history: history), sort: ui.sort)
     case .interfaces: lines += renderTable(interfacesTable(a, b), sort: ui.sort)
     case .drops: lines += renderTable(dropsTable(a, b), sort: ui.sort)
-    case .sessions: lines += renderTable(sessionsTable(prev.sessions, cur.sessions, dt: dt), sort: ui.sort, limit: topSessions)
+    case .sessions:
+        lines += renderTable(sessionsTable(prev.sessions, cur.sessions, dt: dt, sort: ui.sort, limit: topSessions), sort: ui.sort,
+                             limit: topSessions)
     case .policies: lines += renderTable(hitsTable(prev.hits, cur.hits, dt: dt), sort: ui.sort)
     }
     return lines

@@ -83,11 +83,8 @@ func readSessions(_ region: ShmRegion) -> [SessionSample] {
     let names = SessionNames(region)
     return SessionListing.all(region).map { s in
         let r = s.record
-        func endpoint(_ a: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8),
-                      _ port: UInt16) -> String { "\(formatAddress(family: r.family, a))/\(UInt16(bigEndian: port))" }
-        return SessionSample(id: s.id, createdS: r.created_s, proto: SessionListing.protocolName(r.proto),
-                             source: endpoint(r.fwd.src, r.fwd.sport), destination: endpoint(r.fwd.dst, r.fwd.dport),
-                             policy: names.policy(of: r).name, packets: r.packets.0 &+ r.packets.1,
+        return SessionSample(id: s.id, createdS: r.created_s, proto: SessionListing.protocolName(r.proto), family: r.family,
+                             tuple: r.fwd, policy: names.policy(of: r).name, packets: r.packets.0 &+ r.packets.1,
                              bytes: r.bytes.0 &+ r.bytes.1, ageS: s.ageS)
     }
 }
