@@ -226,6 +226,8 @@ struct vlan_tag {
 #define ICMPV6_ERROR_FIRST 1	     /* destination unreachable */
 #define ICMPV6_ERROR_LAST 4	     /* parameter problem */
 #define ICMPV6_ECHO_REPLY 129
+#define ICMP_ECHO_REQUEST 8
+#define ICMPV6_ECHO_REQUEST 128
 /* IPv6 extension headers: next header and length (8-octet units beyond the first 8;
  * AH counts 4-octet units beyond the first 8) in their first two bytes. */
 #define IPV6_EXT_HOP_BY_HOP 0
@@ -627,6 +629,11 @@ deny:
 /* What the packet offers a term's conditions (FilterStage.swift's FilterFields): copied from
  * the parse by host_bound_verdict, the L4 fields and the DSCP read from the frame at each
  * segment's start (hf_fields_read), so lo0's filter sees a DSCP the interface's wrote. */
+#define HF_ECHO_REQUEST 1	/* hf_icmp_echo's results */
+#define HF_ECHO_REPLY 2
+#define ICMP_ECHO_ID_OFFSET 4	/* an echo's identifier, after type, code and checksum */
+#define ICMP_ECHO_ID_END 6
+
 struct hf_fields {
 	__u32 src[4], dst[4]; /* network-order words, IPv4 in word 0 */
 	__u16 sport, dport;   /* host order; valid with has_ports */
@@ -637,6 +644,7 @@ struct hf_fields {
 	__u8 tcp_flags, icmp_type, icmp_code;
 	__u8 later_fragment, first_fragment;
 	__u8 dscp;
+	__u16 icmp_id;	      /* an echo request's or reply's identifier (host order), else 0 */
 };
 
 /* What hf_term_match reads: the bank, the pool term, the packet's fields and its marks
@@ -1076,6 +1084,16 @@ static long hf_chain_step(__u64 i, void *arg)
 }
 
 /* The record of logging term `ti` for the packet, naming `wire`. A full ring drops it. */
+/* Whether an ICMP / ICMPv6 packet is an echo request (1) or reply (2), else 0. */
+static __always_inline int hf_icmp_echo(const struct hf_fields *f)
+{
+	if (f->icmp_type == (f->family == 4 ? ICMP_ECHO_REQUEST : ICMPV6_ECHO_REQUEST))
+		return HF_ECHO_REQUEST;
+	if (f->icmp_type == (f->family == 4 ? ICMP_ECHO_REPLY : ICMPV6_ECHO_REPLY))
+		return HF_ECHO_REPLY;
+	return 0;
+}
+
 static __always_inline void hf_log(const struct hf_state *s, __u32 ti, __u8 wire)
 {
 	const struct hf_fields *f = &s->m.f;
@@ -1107,6 +1125,24 @@ static __always_inline void hf_log(const struct hf_state *s, __u32 ti, __u8 wire
 	r->ip_length = f->length;
 	r->sport = f->has_ports ? f->sport : 0;
 	r->dport = f->has_ports ? f->dport : 0;
+	if (f->is_icmp) {
+		/* The ports the workers' flow key gives ICMP (Parse.swift, icmpKeyPorts), so a
+		 * term logs the same line whichever path the packet took: an echo's identifier
+		 * and its successor (request: id, id + 1; reply: id + 1, id), else type << 8 | code
+		 * for both. */
+		switch (hf_icmp_echo(f)) {
+		case HF_ECHO_REQUEST:
+			r->sport = f->icmp_id;
+			r->dport = f->icmp_id + 1;
+			break;
+		case HF_ECHO_REPLY:
+			r->sport = f->icmp_id + 1;
+			r->dport = f->icmp_id;
+			break;
+		default:
+			r->sport = r->dport = (__u16)f->icmp_type << 8 | f->icmp_code;
+		}
+	}
 	__builtin_memcpy(r->src, f->src, sizeof(r->src));
 	__builtin_memcpy(r->dst, f->dst, sizeof(r->dst));
 	bpf_ringbuf_submit(r, 0);
@@ -1201,7 +1237,6 @@ static __always_inline void hf_rewrite_dscp(struct xdp_md *ctx, struct hf_state 
 /* ---- reject: the reply, built in hf_reply_scratch and sent with XDP_TX ---- */
 
 #define ETH_GROUP_BIT 0x01	/* I/G bit of the destination MAC: multicast or broadcast */
-#define ICMP_ECHO_REQUEST 8
 #define ICMP_INFO_FIRST 13	/* timestamp … address mask reply: informational, answerable */
 #define ICMP_INFO_LAST 18
 #define ICMPV6_INFORMATIONAL 128 /* ICMPv6 types below are errors */
@@ -1599,6 +1634,9 @@ static __always_inline void hf_fields_read(struct xdp_md *ctx, struct hf_state *
 		f->is_icmp = 1;
 		f->icmp_type = b[0];
 		f->icmp_code = b[1];
+		if (hf_icmp_echo(f) && s->l4_len >= ICMP_ECHO_ID_END &&
+		    bpf_xdp_load_bytes(ctx, l4, b, ICMP_ECHO_ID_END) == 0)
+			f->icmp_id = (__u16)b[ICMP_ECHO_ID_OFFSET] << 8 | b[ICMP_ECHO_ID_OFFSET + 1];
 	}
 }
 

@@ -2036,6 +2036,11 @@ static int hf_log_sample(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+#define HF_ICMP_ECHO_REQUEST 8
+#define HF_ICMP_TIMESTAMP 13
+#define HF_ICMP_ID_OFFSET 4 /* an echo's identifier in the ICMP header */
+#define HF_ECHO_ID 0x1234
+
 static void hf_log_cases(void)
 {
 	struct xpf_host_filters *t = calloc(1, sizeof(*t));
@@ -2083,6 +2088,31 @@ static void hf_log_cases(void)
 		not_ok("host filter logs: records", "%s (%d records)", bad, logs.n);
 	else
 		ok("host filter logs: records");
+
+	/* ICMP: the ports of the workers' flow key (icmpKeyPorts), so a term logs the same line
+	 * on either path: an echo request's identifier and its successor, type << 8 | code for
+	 * other messages. */
+	bad[0] = 0;
+	logs.n = 0;
+	jh_frame(&f, 4, "10.1.2.3", "192.0.2.1", IPPROTO_ICMP, 0, 0, HF_ICMP_ECHO_REQUEST, 0, "");
+	f.b[ETH_HLEN + 20 + HF_ICMP_ID_OFFSET] = HF_ECHO_ID >> 8;
+	f.b[ETH_HLEN + 20 + HF_ICMP_ID_OFFSET + 1] = HF_ECHO_ID & 0xff;
+	expect("host filter logs: ICMP echo -> DROP", &f, &(struct run){.ifindex = lo_ifindex}, XDP_DROP,
+	       XPF_XDP_DROP_HOST_FILTER);
+	jh_frame(&f, 4, "10.1.2.3", "192.0.2.1", IPPROTO_ICMP, 0, 0, HF_ICMP_TIMESTAMP, 0, "");
+	expect("host filter logs: ICMP timestamp -> DROP", &f, &(struct run){.ifindex = lo_ifindex}, XDP_DROP,
+	       XPF_XDP_DROP_HOST_FILTER);
+	ring_buffer__consume(rb);
+	HF_CHECK(logs.n == 4, "four records");
+	HF_CHECK(logs.n == 4 && logs.r[0].icmp_type == HF_ICMP_ECHO_REQUEST && logs.r[0].sport == HF_ECHO_ID &&
+			 logs.r[0].dport == HF_ECHO_ID + 1 && logs.r[1].sport == HF_ECHO_ID,
+		 "echo: identifier and its successor");
+	HF_CHECK(logs.n == 4 && logs.r[2].sport == HF_ICMP_TIMESTAMP << 8 && logs.r[2].dport == HF_ICMP_TIMESTAMP << 8,
+		 "timestamp: type << 8 | code");
+	if (bad[0])
+		not_ok("host filter logs: ICMP ports as the workers' keys", "%s (%d records)", bad, logs.n);
+	else
+		ok("host filter logs: ICMP ports as the workers' keys");
 	ring_buffer__free(rb);
 	free(t);
 }
