@@ -208,8 +208,8 @@ final class HostFilterTableTests: XCTestCase {
             firewall family inet filter big { \(terms.joined(separator: " ")) }
             interfaces lo0 unit 0 family inet filter input big;
             """)) { error in
-            XCTAssertEqual("\(error)", "the filters of interface fw0 and lo0 (family inet) have 257 terms together; "
-                + "host-bound traffic can be filtered by at most 256")
+            XCTAssertEqual("\(error)", "the filters of interface fw0 and lo0 (family inet) have 1025 terms together; "
+                + "host-bound traffic can be filtered by at most 1024")
         }
     }
 }

@@ -12,7 +12,7 @@
 #include <linux/types.h>
 #include <linux/bpf.h> /* struct bpf_spin_lock */
 
-#define XPF_BPF_ABI_VERSION 7
+#define XPF_BPF_ABI_VERSION 8
 
 /* Maximum number of dataplane interfaces and of queues per interface. */
 #define XPF_MAX_IFACES 16
@@ -324,10 +324,10 @@ struct xpf_junos_host {
  *   logged term; xpfd drains it with the workers' event rings into FILTER_LOG events,
  *   applying `security log rate-cap` as the workers do (per zone of the ingress interface).
  *   A full ring drops the record, counted XPF_XDP_HOST_LOG_LOST. */
-#define XPF_HF_MAX_TERMS 256
-#define XPF_HF_MAX_CHAIN 256	/* terms of one (interface, family): its filter's and lo0's */
-#define XPF_HF_MAX_PREFIXES 512
-#define XPF_HF_MAX_RANGES 512
+#define XPF_HF_MAX_TERMS 1024
+#define XPF_HF_MAX_CHAIN 1024	/* terms of one (interface, family): its filter's and lo0's */
+#define XPF_HF_MAX_PREFIXES 2048
+#define XPF_HF_MAX_RANGES 2048
 #define XPF_HF_MAX_SETS 256
 #define XPF_HF_MAX_CLASSES 128
 #define XPF_HF_MAX_COUNTERS 256
