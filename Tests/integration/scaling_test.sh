@@ -216,7 +216,7 @@ cg_remove() {
     while read -r p; do echo "$p" > "$ROOT_CG/cgroup.procs" 2>/dev/null || true; done < "$CG/cgroup.procs"
     rmdir "$CG" 2>/dev/null || true
 }
-trap 'rc=$?; cg_remove; (exit "$rc"); lab_cleanup' EXIT
+trap 'rc=$?; set +e; cg_remove; (exit "$rc"); lab_cleanup' EXIT  # set +e: under errexit a failing (exit $rc) would end the trap before the lab is torn down
 if [[ -f "$CGROUP/cgroup.subtree_control" ]] && grep -qw cpu "$CGROUP/cgroup.subtree_control"; then
     CG="$CGROUP/xpf-scaling-$PREFIX" ROOT_CG="$CGROUP"
     mkdir "$CG" && echo "$QUOTA_US $PERIOD_US" > "$CG/cpu.max"

@@ -32,7 +32,8 @@ tm() { tmux -S "$TMUX_SOCKET" "$@"; }
 # The tmux server goes first (its panes' xpf-top with it), then the lab.
 xpftop_cleanup() {
     local rc=$?
-    tm kill-server 2>/dev/null || true
+    set +e  # under errexit a failing (exit $rc) would end the trap before the lab is torn down
+    tm kill-server 2>/dev/null
     (exit "$rc")
     lab_cleanup
 }
