@@ -244,33 +244,34 @@ public struct HostFilterTable {
             }
         }
 
-        mutating func set(_ s: UInt32) -> UInt16 {
-            guard s != XPF_CFG_NONE else { return UInt16(XPF_HF_NONE) }
-            if let known = setOf[s] { return known }
-            let record = view.records(XPF_CFG_SEC_SETS, xpf_cfg_range(first: s, count: 1), as: xpf_cfg_set.self)[0]
-            let i = UInt16(clamping: sets.count)
-            sets.append(xpf_hf_set(bits: record.bits))
-            setOf[s] = i
+        /// Pool index of snapshot record `index` (XPF_HF_NONE for XPF_CFG_NONE), `add` run
+        /// to append it to its pool the first time (`known` remembers the indices given).
+        static func intern(_ index: UInt32, _ known: inout [UInt32: UInt16], next: Int, _ add: () -> Void) -> UInt16 {
+            guard index != XPF_CFG_NONE else { return UInt16(XPF_HF_NONE) }
+            if let i = known[index] { return i }
+            let i = UInt16(clamping: next)
+            add()
+            known[index] = i
             return i
+        }
+
+        mutating func set(_ s: UInt32) -> UInt16 {
+            let view = view
+            return Self.intern(s, &setOf, next: sets.count) {
+                sets.append(xpf_hf_set(bits: view.records(XPF_CFG_SEC_SETS, xpf_cfg_range(first: s, count: 1), as: xpf_cfg_set.self)[0].bits))
+            }
         }
 
         mutating func counter(_ c: UInt32) -> UInt16 {
-            guard c != XPF_CFG_NONE else { return UInt16(XPF_HF_NONE) }
-            if let known = counterOf[c] { return known }
-            let i = UInt16(clamping: counterSources.count)
-            counterSources.append(Int(c))
-            counterOf[c] = i
-            return i
+            Self.intern(c, &counterOf, next: counterSources.count) { counterSources.append(Int(c)) }
         }
 
         mutating func policer(_ instance: UInt32) -> UInt16 {
-            guard instance != XPF_CFG_NONE else { return UInt16(XPF_HF_NONE) }
-            if let known = policerOf[instance] { return known }
-            let i = UInt16(clamping: policerSources.count)
-            policerSources.append(Int(instance))
-            policers.append(Self.policer(view, view.policerInstances[Int(instance)]))
-            policerOf[instance] = i
-            return i
+            let view = view
+            return Self.intern(instance, &policerOf, next: policerSources.count) {
+                policerSources.append(Int(instance))
+                policers.append(Self.policer(view, view.policerInstances[Int(instance)]))
+            }
         }
 
         /// A policer instance's parameters as the program's record; its state starts zero
