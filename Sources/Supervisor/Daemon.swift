@@ -95,8 +95,28 @@ final class Daemon {
         return (tree, model)
     }
 
+    /// How many queues configuration `c` runs (`queues`, else every receive queue the
+    /// interfaces have, at most max-queues), checked against the region and the interfaces
+    /// as they are now: a queue beyond max-queues has no place in the shared memory, and a
+    /// worker cannot bind to a queue an interface does not have (`ethtool -L` first).
+    func queueCount(_ c: DataplaneConfig) throws -> Int {
+        let infos = try c.interfaces.map { try InterfaceInfo.resolve($0) }
+        let available = infos.map(\.rxQueues).min() ?? 1
+        let n = c.queues ?? min(available, region.queues)
+        if n > region.queues {
+            throw XPFError("system dataplane queues \(n) is more than the \(region.queues) queues the shared memory is laid out for: "
+                + "raise system dataplane max-queues to \(n) (requires restarting xpfd)")
+        }
+        if let bad = infos.first(where: { $0.rxQueues < n }) {
+            throw XPFError("system dataplane queues \(n): interface \(bad.name) has only \(bad.rxQueues) receive queues "
+                + "(ethtool -L \(bad.name) combined \(n) first)")
+        }
+        return n
+    }
+
     /// Fields of a configuration that are fixed for the life of the region, each with its
-    /// running and its new value and why it cannot change while xpfd runs.
+    /// running and its new value and why it cannot change while xpfd runs. `queues` is not
+    /// one of them: it changes by commit within max-queues (WorkerManager.setActive).
     func restartOnlyDifferences(_ a: DataplaneConfig, _ b: DataplaneConfig) -> [String] {
         var d: [String] = []
         func differs<T: Equatable>(_ name: String, _ x: T, _ y: T, _ why: String) {
@@ -104,10 +124,10 @@ final class Daemon {
         }
         differs("interfaces", a.interfaces.joined(separator: " "), b.interfaces.joined(separator: " "),
                 "the XDP program, each worker's sockets and the shared memory's interface slots are set up for them at start")
-        differs("queues", a.queues.map(String.init) ?? "all", b.queues.map(String.init) ?? "all",
-                "each queue's worker owns a UMEM slice and a session partition laid out in shared memory at start; "
-                    + "a removed queue's sessions would have no worker to age and free them, and the NIC's RSS would go on "
-                    + "sending to its queue")
+        if let m = b.maxQueues, m != region.queues {
+            differs("max-queues", region.queues, m,
+                    "each queue has a worker block, a UMEM slice and a session partition laid out in shared memory at start")
+        }
         differs("rx-ring", a.rxRing, b.rxRing, "the workers' rings and the UMEM they need are sized at start")
         differs("tx-ring", a.txRing, b.txRing, "the workers' rings and the UMEM they need are sized at start")
         differs("umem-frames", a.umemFrames, b.umemFrames, "each worker's UMEM slice is laid out in shared memory at start")
@@ -128,6 +148,7 @@ final class Daemon {
             if !diff.isEmpty {
                 return "error: changing " + diff.joined(separator: "; ") + " — requires restarting xpfd; nothing was committed"
             }
+            let queues = try queueCount(c)
             // Encoded (and validated) before anything is published: a configuration whose
             // snapshot does not fit a slot fails `commit check` and `commit` alike.
             let image = try ConfigSnapshotImage(model, capacity: Int(region.header.pointee.config_slot_size))
@@ -139,6 +160,7 @@ final class Daemon {
             // published (a configuration too large for its pools fails here).
             let hostFilters = try image.withView { try HostFilterTable($0, generation: region.current(.config).generation + 1) }
             if checkOnly { return "configuration check succeeds" }
+            // The queue count's refusals came first (queueCount); nothing below refuses it.
             // A new policy epoch reuses the bank of the one before: its counts are collected
             // first, once every worker left it (PolicyHitCounts.publish refuses otherwise).
             let samePolicies = model.decidesSessions(as: runningModel)
@@ -191,7 +213,16 @@ final class Daemon {
             publishFirewallMetrics()
             let how = switched.all ? "all \(switched.count) workers switched in \(formatMs(t1 - t0)) ms" : "WARNING: \(switched.count - switched.lagging) of \(switched.count) workers switched within 1 s"
             logLine("xpfd", "committed \(file) (\(source)) as generation \(gen); \(how)")
-            return "commit complete, generation \(gen) (\(how))"
+            // The queue count last: the workers it starts run the new generation from their
+            // first batch, and those it stops leave their sessions to xpfd's keepers.
+            var reply = "commit complete, generation \(gen) (\(how))"
+            let active = workers.activeQueues
+            if queues != active {
+                let changes = workers.setActive(queues) { drainEvents() }
+                logLine("xpfd", "queues \(active) → \(queues): " + changes.joined(separator: "; "))
+                reply += "\nqueues \(active) → \(queues): " + changes.joined(separator: "; ")
+            }
+            return reply
         } catch {
             return Self.errorReply(error)
         }
@@ -295,12 +326,15 @@ final class Daemon {
         commits = try CommitStore(stateDir: opts.stateDir)
         let infos = try running.interfaces.map { try InterfaceInfo.resolve($0) }
         let available = infos.map(\.rxQueues).min() ?? 1
-        let queues = running.queues ?? min(available, Int(XPF_MAX_QUEUES))
+        let queues = running.queues ?? min(available, running.maxQueues ?? Int(XPF_MAX_QUEUES))
         if let bad = infos.first(where: { $0.rxQueues < queues }) {
             throw XPFError("system dataplane queues \(queues): interface \(bad.name) has only \(bad.rxQueues) receive queues")
         }
-        let capacity = max(queues, running.sessionTableSize / queues * queues)
-        let geometry = ShmGeometry(queues: queues, interfaces: infos.count, umemFrames: running.umemFrames, sessionCapacity: capacity)
+        // The region is laid out for max-queues: a worker block, UMEM slice and session
+        // partition each; those beyond `queues` are parked until a commit raises it.
+        let maxQueues = running.maxQueues ?? queues
+        let capacity = max(maxQueues, running.sessionTableSize / maxQueues * maxQueues)
+        let geometry = ShmGeometry(queues: maxQueues, interfaces: infos.count, umemFrames: running.umemFrames, sessionCapacity: capacity)
         let shmPath = Self.shmPath(stateDir: opts.stateDir)
         region = try ShmRegion.create(path: shmPath, geometry: geometry, supervisorPid: getpid())
         teardown.add("shared memory") { unlink(shmPath) }
@@ -389,11 +423,12 @@ final class Daemon {
         let workerBinary = opts.workerBinary ?? "\(Self.selfDirectory())/xpf-worker"
         guard access(workerBinary, X_OK) == 0 else { throw XPFError("worker binary \(workerBinary) not found or not executable") }
         workers = WorkerManager(region: region, workerBinary: workerBinary, shmPath: shmPath,
-                                plan: planCores(queues: queues, numaNode: infos[0].numaNode),
+                                plan: planCores(queues: maxQueues, numaNode: infos[0].numaNode),
                                 rxRing: running.rxRing, txRing: running.txRing)
         teardown.add("workers") { [unowned self] in self.workers.stopAll() }
-        logLine("xpfd", "configuration \(opts.configPath) is generation \(gen); starting \(queues) workers")
-        workers.startAll()
+        logLine("xpfd", "configuration \(opts.configPath) is generation \(gen); starting \(queues) workers"
+            + (maxQueues > queues ? " (max-queues \(maxQueues): \(maxQueues - queues) parked)" : ""))
+        workers.startAll(active: queues)
     }
 
     /// The HOSTNAME of syslog lines: `system host-name`, else the kernel's host name.
@@ -521,6 +556,7 @@ final class Daemon {
             }
             do { try fib.refreshIfDirty() } catch { logLine("xpfd", "FIB refresh: \(error)") }
             workers.tick()
+            workers.keepParked()
             hitCounts.harvestIfReady()
             busy = drainEvents() >= Self.busyDrain
         }

@@ -15,6 +15,9 @@ final class WorkerManager {
         var restartAt: UInt64 = 0         // when a backed-off restart is due (0 = none)
         var failed = false                // exit code 2: configuration/ABI error, not restarted
         var spawnedAt: UInt64 = 0
+        /// Beyond `system dataplane queues`: no worker runs (one still running is being
+        /// stopped); xpfd keeps the partition (`keepers`) once it is reaped.
+        var parked = false
     }
 
     let region: ShmRegion
@@ -23,6 +26,9 @@ final class WorkerManager {
     let rxRing: Int
     let txRing: Int
     var slots: [Slot]
+    /// The keeper of each queue's partition while the queue is parked (PartitionKeeper.swift);
+    /// built at the queue's first park, re-attached at later ones.
+    var keepers: [PartitionKeeper?]
     var stopping = false
 
     /// A worker whose heartbeat is older than this is killed and restarted.
@@ -36,7 +42,11 @@ final class WorkerManager {
         self.rxRing = rxRing
         self.txRing = txRing
         slots = plan.map { Slot(core: $0.core, node: $0.node) }
+        keepers = Array(repeating: nil, count: plan.count)
     }
+
+    /// Queues with a worker (running, starting or restarting): the others are parked.
+    var activeQueues: Int { slots.filter { !$0.parked }.count }
 
     func spawn(_ q: Int) {
         let now = monotonicNanos()
@@ -65,7 +75,93 @@ final class WorkerManager {
         logLine("xpfd", "worker for queue \(q) started: pid \(pid), core \(slots[q].core), node \(slots[q].node)")
     }
 
-    func startAll() { for q in slots.indices { spawn(q) } }
+    /// Starts the workers of queues 0..<active and parks the rest.
+    func startAll(active: Int) {
+        for q in slots.indices {
+            if q < active { spawn(q) } else { slots[q].parked = true; keep(q) }
+        }
+    }
+
+    /// xpfd takes over queue q's partition (its worker, if it had one, is reaped).
+    private func keep(_ q: Int) {
+        do {
+            if let k = keepers[q] { k.attach() } else { keepers[q] = try PartitionKeeper(region: region, queue: q) }
+            xpf_store_release_u32(xpf_wb_state(region.worker(q)), UInt32(XPF_WORKER_PARKED.rawValue))
+        } catch {
+            // Cannot happen for a validated published configuration; said, and the queue
+            // shows FAILED: its sessions stay (matching, never aged) until it is unparked.
+            xpf_store_release_u32(xpf_wb_state(region.worker(q)), UInt32(XPF_WORKER_FAILED.rawValue))
+            logLine("xpfd", "queue \(q) is parked but xpfd cannot keep its partition: \(error); its sessions are not aged until the queue is unparked")
+        }
+    }
+
+    /// One housekeeping pass of every parked queue's keeper (xpfd's loop, and while a clear
+    /// waits). Returns whether a keeper is still sweeping a clear.
+    @discardableResult
+    func keepParked() -> Bool {
+        var clearing = false
+        for k in keepers { if let k, k.pass() { clearing = true } }
+        return clearing
+    }
+
+    /// `system dataplane queues n` by commit (issue 11 §6): stops the workers of queues
+    /// n and above (SIGTERM, SIGKILL after `graceNs`), each one's partition passing to a
+    /// keeper as it is reaped, and starts workers for parked queues below n (their keeper
+    /// detached first), waiting up to `startNs` for them to run. `whileWaiting` runs between
+    /// polls (the event drain). Returns one line per queue changed.
+    func setActive(_ n: Int, graceNs: UInt64 = 2_000_000_000, startNs: UInt64 = 5_000_000_000,
+                   whileWaiting: () -> Void) -> [String] {
+        precondition(n >= 1 && n <= slots.count, "queues \(n) outside the region's \(slots.count)")
+        var lines: [String] = []
+        var stopped: [Int] = []
+        for q in n..<slots.count where !slots[q].parked {
+            slots[q].parked = true
+            slots[q].restartAt = 0
+            if slots[q].pid > 0 {
+                kill(slots[q].pid, SIGTERM)
+                stopped.append(q)
+            } else {
+                keep(q)  // no worker (restarting, or failed for good)
+                lines.append("queue \(q) parked (it had no worker)")
+            }
+        }
+        func waitStopped(until deadline: UInt64) {
+            while stopped.contains(where: { slots[$0].pid > 0 }) && monotonicNanos() < deadline {
+                reap()
+                whileWaiting()
+                usleep(1_000)
+            }
+        }
+        waitStopped(until: monotonicNanos() + graceNs)
+        for q in stopped where slots[q].pid > 0 {
+            logLine("xpfd", "worker for queue \(q) (pid \(slots[q].pid)) did not stop within \(graceNs / 1_000_000) ms; killing it")
+            kill(slots[q].pid, SIGKILL)
+        }
+        waitStopped(until: .max)  // SIGKILL: reaped at once
+        for q in stopped { lines.append("queue \(q) parked: its worker stopped, xpfd keeps its sessions") }
+        var started: [Int] = []
+        for q in 0..<n where slots[q].parked {
+            keepers[q]?.detach()
+            slots[q].parked = false
+            slots[q].failed = false
+            slots[q].recentStarts = []
+            spawn(q)
+            started.append(q)
+        }
+        let deadline = monotonicNanos() + startNs
+        func running(_ q: Int) -> Bool { xpf_load_acquire_u32(xpf_wb_state(region.worker(q))) == UInt32(XPF_WORKER_RUNNING.rawValue) }
+        while !started.allSatisfy(running) && monotonicNanos() < deadline {
+            reap()
+            tick()
+            whileWaiting()
+            usleep(1_000)
+        }
+        for q in started {
+            lines.append(running(q) ? "queue \(q) started: worker pid \(slots[q].pid)"
+                                    : "WARNING: queue \(q)'s worker is not running yet (see the log)")
+        }
+        return lines
+    }
 
     /// Reaps every exited child and schedules restarts. A worker that exits with code 2
     /// (configuration/ABI) is not restarted; a crash loop backs off up to 5 s.
@@ -81,6 +177,12 @@ final class WorkerManager {
             slots[q].pid = 0
             let block = region.worker(q)
             if stopping { xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_EXITED.rawValue)); continue }
+            if slots[q].parked {
+                // Stopped for `queues` by commit: reaped, so its partition is xpfd's now.
+                keep(q)
+                logLine("xpfd", "worker for queue \(q) (pid \(pid)) stopped; queue \(q) is parked")
+                continue
+            }
             if code == 2 {
                 slots[q].failed = true
                 xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_FAILED.rawValue))
@@ -105,7 +207,7 @@ final class WorkerManager {
         let now = monotonicNanos()
         for q in slots.indices {
             if slots[q].pid == 0 {
-                if !slots[q].failed && slots[q].restartAt != 0 && now >= slots[q].restartAt { spawn(q) }
+                if !slots[q].parked && !slots[q].failed && slots[q].restartAt != 0 && now >= slots[q].restartAt { spawn(q) }
                 continue
             }
             let block = region.worker(q)
@@ -153,7 +255,8 @@ final class WorkerManager {
     /// its records, so: a RUNNING or STARTING worker answers by storing clear_done; a dead
     /// one is reaped and restarted while this waits (xpfd is single-threaded: nothing else
     /// would restart it meanwhile), and its successor honours the pending request before
-    /// its first batch; a FAILED worker is never restarted, so xpfd itself takes over its
+    /// its first batch; a parked queue's keeper sweeps like a worker, run here between polls;
+    /// a FAILED worker is never restarted, so xpfd itself takes over its
     /// partition (recovering it as a successor would) and clears it, writing the close
     /// events into that worker's event ring. `whileWaiting` runs between polls (xpfd
     /// drains the event rings there: workers clear in slices paced by their rings).
@@ -164,7 +267,9 @@ final class WorkerManager {
         let busy = slots.indices.filter { q in
             let w = region.worker(q)
             let st = xpf_load_acquire_u32(xpf_wb_state(w))
+            // A parked queue's keeper reads the filter as a worker does (between its passes).
             let live = st == UInt32(XPF_WORKER_STARTING.rawValue) || st == UInt32(XPF_WORKER_RUNNING.rawValue)
+                || st == UInt32(XPF_WORKER_PARKED.rawValue)
             // Acquire: pairs with the worker's release of clear_done after its last read of the filter.
             return live && xpf_load_acquire_u64(xpf_wb_clear_done(w)) != xpf_load_relaxed_u64(xpf_wb_clear_requested(w))
         }
@@ -184,11 +289,12 @@ final class WorkerManager {
         while true {
             reap()
             tick()  // restarts the dead: their successors clear before their first batch
+            keepParked()  // a parked queue's keeper sweeps its partition as its worker would
             var lagging = 0
             for q in slots.indices {
                 let w = region.worker(q)
                 if xpf_load_acquire_u64(xpf_wb_clear_done(w)) == want[q] { continue }
-                if slots[q].failed && slots[q].pid == 0 {
+                if slots[q].failed && !slots[q].parked && slots[q].pid == 0 {
                     // Nobody owns this partition until xpfd restarts: clear it here.
                     clearFailedPartition(q, filter: filter, whileWaiting: whileWaiting)
                     xpf_store_release_u64(xpf_wb_clear_done(w), want[q])
@@ -240,6 +346,7 @@ final class WorkerManager {
     /// SIGTERM to every worker, wait up to `graceNs`, then SIGKILL; reaps all.
     func stopAll(graceNs: UInt64 = 2_000_000_000) {
         stopping = true
+        for k in keepers { k?.detach() }  // their counters published
         for s in slots where s.pid > 0 { kill(s.pid, SIGTERM) }
         let deadline = monotonicNanos() + graceNs
         while slots.contains(where: { $0.pid > 0 }) && monotonicNanos() < deadline {

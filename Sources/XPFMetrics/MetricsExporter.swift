@@ -235,7 +235,7 @@ private struct State {
     }
 
     /// Every state `DataplaneStatus.workerStateName` can give: one 0/1 series each.
-    static let workerStates = ["empty", "starting", "running", "exited", "failed"]
+    static let workerStates = ["empty", "starting", "running", "exited", "failed", "parked"]
     static let millisecondsPerSecond = 1000.0
 }
 

@@ -492,9 +492,9 @@ final class ConfigModelTests: XCTestCase {
 
     func testDataplaneKnobs() throws {
         let m = try load("good/dataplane.conf")
-        var expected = DataplaneConfig(interfaces: ["ens1f0", "ens1f1"], hostName: "edge-01", queues: 4, batchSize: 32,
+        var expected = DataplaneConfig(interfaces: ["ens1f0", "ens1f1"], hostName: "edge-01", queues: 4, maxQueues: 8, batchSize: 32,
                                        timeouts: DataplaneConfig.FlowTimeouts(tcpEstablished: 3600, udp: 30),
-                                       busyPoll: true, workerCPUs: [0: 2, 1: 3, 3: 10])
+                                       busyPoll: true, workerCPUs: [0: 2, 1: 3, 3: 10, 6: 11])
         expected.fastPath = DataplaneConfig.FastPath(
             allowPrefixes: [p("192.0.2.0/24"), p("2001:db8:cafe::/48"), p("198.51.100.0/24")], dryRun: true)
         XCTAssertEqual(m.dataplane, expected)

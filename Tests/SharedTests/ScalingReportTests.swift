@@ -82,16 +82,41 @@ final class ScalingReportTests: XCTestCase {
     static let elephant = ScalingReport.Flow(family: 4, proto: 17, src: "10.10.1.2", dst: "10.10.2.2", sport: 40000, dport: 9,
                                              ingress: "fw0", packets: 95_000)
 
+    /// A parked queue (beyond `queues`, no worker) is not in the report, and a saturated
+    /// worker's advice starts it by commit: the region has room (max-queues 2).
+    func testAParkedQueueIsLeftOutAndQueuesGrowsByCommit() {
+        var settings = Self.settings
+        settings.maxQueues = 2
+        let loads = [Load(packets: 6_400_000, batches: 100_000, busy: 0.97, flows: 500), Load(packets: 0, batches: 0, busy: 0)]
+        var (a, b) = (Self.status(loads, after: false), Self.status(loads, after: true))
+        a.workers[1].state = "parked"
+        b.workers[1].state = "parked"
+        let r = ScalingReport(before: a, after: b, settings: settings, interfaces: [InterfaceFacts(name: "fw0", ifindex: 2)])
+        XCTAssertEqual(r.queues.map(\.queue), [0], "the parked queue 1 is left out")
+        XCTAssertEqual(r.queues[0].packetShare, 1)
+        XCTAssertEqual(r.queues.map(\.limit), [.cpu])
+        XCTAssertEqual(r.advice.map(\.knob), ["system dataplane queues", "ethtool -L fw0 combined", "system dataplane batch-size"])
+        XCTAssertEqual(r.advice.map(\.value), ["2", "2", "128"])
+        XCTAssertFalse(r.advice.contains { $0.why.contains("restart") }, "\(r.advice)")
+        // Were queue 1 running and idle, it would be a row of the report (and the imbalance rule's N).
+        let both = ScalingReport(before: Self.status(loads, after: false), after: Self.status(loads, after: true), settings: settings,
+                                 interfaces: [InterfaceFacts(name: "fw0", ifindex: 2)])
+        XCTAssertEqual(both.queues.map(\.queue), [0, 1])
+    }
+
     func testASaturatedWorkerWithFullVectorsIsCPUBound() {
         let r = Self.report([Load(packets: 6_400_000, batches: 100_000, busy: 0.97, flows: 500)])
         XCTAssertEqual(r.queues.map(\.limit), [.cpu])
         XCTAssertEqual(r.queues[0].vectorSize, 64)
         XCTAssertEqual(r.queues[0].busyShare ?? 0, 0.97, accuracy: 1e-9)
         XCTAssertEqual(r.queues[0].pps, 6_400_000)
-        XCTAssertEqual(r.advice.map(\.knob), ["system dataplane queues", "ethtool -L fw0 combined", "system dataplane batch-size"])
-        XCTAssertEqual(r.advice.map(\.value), ["2", "2", "128"])
-        XCTAssertTrue(r.advice[0].why.hasSuffix("(restart xpfd)"), "queues is taken at start: \(r.advice[0].why)")
-        XCTAssertFalse(r.advice[2].why.contains("restart"), "batch-size is taken by a commit")
+        // The region has room for this one queue only: max-queues first (a restart), then queues.
+        XCTAssertEqual(r.advice.map(\.knob), ["system dataplane max-queues", "system dataplane queues", "ethtool -L fw0 combined",
+                                              "system dataplane batch-size"])
+        XCTAssertEqual(r.advice.map(\.value), ["2", "2", "2", "128"])
+        XCTAssertTrue(r.advice[0].why.hasSuffix("(restart xpfd)"), "max-queues is taken at start: \(r.advice[0].why)")
+        XCTAssertFalse(r.advice[1].why.contains("restart"), "queues is taken by a commit: \(r.advice[1].why)")
+        XCTAssertFalse(r.advice[3].why.contains("restart"), "batch-size is taken by a commit")
         XCTAssertEqual(r.verdict, "scaling: queue 0 cpu-bound (97% busy, 100% of packets, vectors 64.0)")
         // Busy with small vectors is not CPU-bound: the worker is not short of time per packet.
         XCTAssertEqual(Self.report([Load(packets: 100_000, batches: 100_000, busy: 0.97)]).queues[0].limit, .none)
@@ -110,7 +135,7 @@ final class ScalingReportTests: XCTestCase {
         XCTAssertEqual(r.queues[0].vectorSize, 64, "fw0's vectors, the larger")
         XCTAssertEqual(r.queues[0].busiestInterface, 0)
         XCTAssertEqual(r.queues[0].limit, .cpu)
-        XCTAssertEqual(r.advice.map(\.rule), [.cpu, .cpu, .cpu])
+        XCTAssertEqual(r.advice.map(\.rule), [.cpu, .cpu, .cpu, .cpu])
     }
 
     /// Advice never names the running value: at the range's maximum it says so, no value.

@@ -498,7 +498,7 @@ final class SnapshotTests: XCTestCase {
 
     /// The Swift view of every record agrees with the C _Static_asserts (xpf_config_abi.h).
     func testLayoutMatchesTheCHeader() {
-        XCTAssertEqual(XPF_ABI_VERSION, 21)
+        XCTAssertEqual(XPF_ABI_VERSION, 22)
         XCTAssertEqual(XPF_CFG_SEC_COUNT.rawValue, 30)
         XCTAssertEqual(MemoryLayout<xpf_config_snapshot>.size, 96 + 16 * 30)
         XCTAssertEqual(MemoryLayout<xpf_config_snapshot>.offset(of: \xpf_config_snapshot.sections), 96)

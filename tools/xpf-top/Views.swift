@@ -311,8 +311,9 @@ let heartbeatAlarmMs: Int64 = 1000
 let topSessions = 20
 
 /// A worker row's style: failing (failed / exited, heartbeat older than 1 s) or saturated
-/// (busy ≥ 90 %) red, busy ≥ 70 % yellow.
+/// (busy ≥ 90 %) red, busy ≥ 70 % yellow; a parked queue (no worker by design) plain.
 func workerStyle(_ w: WorkerStatus, busy: Double?) -> Style {
+    if w.state == "parked" { return .plain }
     if w.state == "failed" || w.state == "exited" || w.heartbeatAgeMs > heartbeatAlarmMs { return .alarm }
     guard let busy else { return .plain }
     return busy >= busyAlarm ? .alarm : busy >= busyWarning ? .warning : .plain

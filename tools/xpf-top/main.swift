@@ -18,7 +18,9 @@
 //   tx_ring_size       int     AF_XDP TX ring size, descriptors
 //   workers[]          one per queue:
 //     queue, pid, core, numa_node                 int
-//     state            string  "empty" | "starting" | "running" | "exited" | "failed"
+//     state            string  "empty" | "starting" | "running" | "exited" | "failed" | "parked"
+//                              (parked: beyond `system dataplane queues`, no worker; xpfd
+//                              keeps its sessions and its counters stand still)
 //     heartbeat_age_ms int     ms since its last heartbeat (-1: none yet)
 //     generation, fib_version  int  generations the worker runs
 //     restarts         int     times xpfd restarted it
@@ -71,7 +73,7 @@ func scaling(_ region: ShmRegion, _ a: DataplaneStatus, _ b: DataplaneStatus) ->
     let h = region.header.pointee
     let settings = ScalingReport.Settings(batchSize: Int(region.configSnapshot.pointee.batch_size), rxRing: Int(h.rx_ring_size),
                                           txRing: Int(h.tx_ring_size), umemFrames: Int(h.umem_frames),
-                                          cpus: max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1), interfaces: Int(h.n_ifaces))
+                                          cpus: max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 1), interfaces: Int(h.n_ifaces), maxQueues: Int(h.n_queues))
     return ScalingReport(before: a, after: b, settings: settings, interfaces: [])
 }
 

@@ -49,10 +49,10 @@ struct ScalingShow: ParsableCommand {
         let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
         let settings = ScalingReport.Settings(batchSize: Int(region.configSnapshot.pointee.batch_size), rxRing: Int(h.rx_ring_size),
                                               txRing: Int(h.tx_ring_size), umemFrames: Int(h.umem_frames), cpus: max(cpus, 1),
-                                              interfaces: Int(h.n_ifaces))
+                                              interfaces: Int(h.n_ifaces), maxQueues: Int(h.n_queues))
         // Facts only (no trial attach: the interfaces are xpf's, running).
         let facts = after.interfaces.map {
-            FeasibilityProbe.interface($0.name, withhold: "xpf runs on it", ownedByXpf: true, xpfQueues: after.workers.count)
+            FeasibilityProbe.interface($0.name, withhold: "xpf runs on it", ownedByXpf: true, xpfQueues: after.workers.filter { $0.state != "parked" }.count)
         }
         let r = ScalingReport(before: before, after: after, settings: settings, interfaces: facts,
                               busiestFlows: Self.busiestFlows(region))

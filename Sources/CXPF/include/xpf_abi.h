@@ -25,7 +25,7 @@
 #include "xpf_event_abi.h"
 
 #define XPF_SHM_MAGIC 0x31304d4853465058ULL /* "XPFSHM01" little-endian */
-#define XPF_ABI_VERSION 21u
+#define XPF_ABI_VERSION 22u
 
 #define XPF_CACHELINE 64
 #define XPF_CONFIG_SLOTS 4
@@ -68,7 +68,7 @@ struct xpf_shm_header {
 	uint32_t state; /* enum xpf_shm_state; xpfd writes with release, readers load acquire */
 
 	/* Geometry: written once by xpfd at creation. */
-	uint32_t n_queues;      /* one worker per queue */
+	uint32_t n_queues;      /* `max-queues`: a worker block, UMEM slice and session partition each; queues beyond `queues` are PARKED */
 	uint32_t n_ifaces;
 	uint32_t umem_frames;   /* per worker */
 	uint32_t frame_size;
@@ -221,9 +221,15 @@ struct xpf_fib_snapshot {
 
 /* ---------------------------------------------------------------- worker blocks */
 
+/* PARKED: the queue is beyond `system dataplane queues` (a commit lowered it, or it is
+ * one of the `max-queues` the region was laid out for): no worker runs; xpfd owns the
+ * block and its session partition, ages and clears it, and writes the block's counters
+ * and events (Supervisor/PartitionKeeper.swift). xpfd stores PARKED after reaping the
+ * queue's worker, and spawns a worker (STARTING) only after it stopped tending the
+ * partition: one owner at a time, ordered by waitpid and by xpfd's single thread. */
 enum xpf_worker_state {
 	XPF_WORKER_EMPTY = 0, XPF_WORKER_STARTING = 1, XPF_WORKER_RUNNING = 2,
-	XPF_WORKER_EXITED = 3, XPF_WORKER_FAILED = 4
+	XPF_WORKER_EXITED = 3, XPF_WORKER_FAILED = 4, XPF_WORKER_PARKED = 5
 };
 
 /* Drop reasons counted by workers (append-only). */
@@ -684,7 +690,8 @@ struct xpf_worker_block {
 	/* Identity line. pid/core/numa_node/queue: written by xpfd before spawn and by
 	 * the worker after it pinned itself (relaxed; informational for tools).
 	 * state: worker stores RUNNING with release once its sockets are registered;
-	 * xpfd stores EXITED/FAILED after reaping. */
+	 * xpfd stores EXITED/FAILED/PARKED after reaping, PARKED for a queue it never
+	 * started, STARTING before it spawns. */
 	int32_t pid;
 	uint32_t queue;
 	int32_t core;

@@ -48,6 +48,7 @@ private enum XPFGrammar {
         .container("dataplane", [
             .list("interfaces", .string),
             .leaf("queues", .number),
+            .leaf("max-queues", .number),
             .leaf("batch-size", .number),
             .leaf("rx-ring", .number),
             .leaf("tx-ring", .number),

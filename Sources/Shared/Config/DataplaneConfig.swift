@@ -60,8 +60,13 @@ public struct DataplaneConfig: Sendable, Equatable {
     public var hostName: String?
     /// Dataplane interfaces, in configuration order.
     public var interfaces: [String]
-    /// How many queues (and so workers) per interface; nil = every queue the interface has.
+    /// How many queues (and so workers) per interface; nil = every queue the interface has
+    /// (at most `maxQueues`). A commit may change it within `maxQueues`.
     public var queues: Int?
+    /// `max-queues`: the queues the shared memory is laid out for (a worker block, UMEM slice
+    /// and session partition each), fixed while xpfd runs; nil = as many as `queues` starts
+    /// with. Queues beyond `queues` are parked: no worker, their partition kept by xpfd.
+    public var maxQueues: Int?
     public var batchSize: Int
     public var rxRing: Int
     public var txRing: Int
@@ -96,7 +101,7 @@ public struct DataplaneConfig: Sendable, Equatable {
     }
 
     /// A configuration with every default; `umemFrames: nil` derives it from the rings.
-    public init(interfaces: [String], hostName: String? = nil, queues: Int? = nil, batchSize: Int = 64,
+    public init(interfaces: [String], hostName: String? = nil, queues: Int? = nil, maxQueues: Int? = nil, batchSize: Int = 64,
                 rxRing: Int = 2048, txRing: Int = 2048, umemFrames: Int? = nil, xdpMode: XDPMode = .auto,
                 sessionTableSize: Int = 1_000_000, neighborHoldMs: Int = 1000, timeouts: FlowTimeouts = FlowTimeouts(),
                 busyPoll: Bool = false, workerCPUs: [Int: Int] = [:], fastPath: FastPath? = nil)
@@ -104,6 +109,7 @@ public struct DataplaneConfig: Sendable, Equatable {
         self.hostName = hostName
         self.interfaces = interfaces
         self.queues = queues
+        self.maxQueues = maxQueues
         self.batchSize = batchSize
         self.rxRing = rxRing
         self.txRing = txRing
@@ -157,6 +163,11 @@ public struct DataplaneConfig: Sendable, Equatable {
 
         let interfaces = try compileInterfaces(dataplane)
         let queues = try dataplane.number("queues", in: queuesRange)
+        let maxQueues = try dataplane.numberWithLocation("max-queues", in: queuesRange)
+        if let (m, location) = maxQueues, let queues, queues > m {
+            throw ConfigError("queues \(queues) is more than max-queues \(m): the shared memory is laid out for max-queues workers",
+                              at: location)
+        }
         let batchSize = try dataplane.number("batch-size", in: batchSizeRange) ?? 64
         let rxRing = try dataplane.number("rx-ring", in: ringSizeRange, powerOfTwo: true) ?? 2048
         let txRing = try dataplane.number("tx-ring", in: ringSizeRange, powerOfTwo: true) ?? 2048
@@ -206,25 +217,27 @@ public struct DataplaneConfig: Sendable, Equatable {
             other: try flow.number("other-timeout", in: timeoutRange) ?? defaults.other)
 
         return DataplaneConfig(
-            interfaces: interfaces, hostName: hostName, queues: queues, batchSize: batchSize,
+            interfaces: interfaces, hostName: hostName, queues: queues, maxQueues: maxQueues?.0, batchSize: batchSize,
             rxRing: rxRing, txRing: txRing, umemFrames: umemFrames, xdpMode: xdpMode,
             sessionTableSize: try dataplane.number("session-table-size", in: sessionTableSizeRange) ?? 1_000_000,
             neighborHoldMs: try dataplane.number("neighbor-hold-time", in: neighborHoldMsRange) ?? 1000,
             timeouts: timeouts,
             busyPoll: dataplane.flag("busy-poll") != nil,
-            workerCPUs: try compileWorkers(dataplane.scope("workers"), queues: queues),
+            workerCPUs: try compileWorkers(dataplane.scope("workers"), queues: maxQueues.map { ("max-queues", $0.0) }
+                                               ?? queues.map { ("queues", $0) }),
             fastPath: try compileFastPath(dataplane.scope("fast-path")))
     }
 
     /// CPU numbers Linux can have (CONFIG_NR_CPUS tops out at 8192).
     public static let cpuRange = 0...8191
 
-    private static func compileWorkers(_ workers: Scope, queues: Int?) throws -> [Int: Int] {
+    /// `queues`: the statement that numbers the queues (max-queues, else queues) and its value.
+    private static func compileWorkers(_ workers: Scope, queues: (keyword: String, count: Int)?) throws -> [Int: Int] {
         var cpus: [Int: Int] = [:]
         for queue in workers.scopes("queue") {
             let (q, location) = try queue.nameNumber(in: 0...(queuesRange.upperBound - 1))
-            if let queues, q >= queues {
-                throw ConfigError("queue \(q) does not exist: 'queues \(queues)' numbers them 0..\(queues - 1)",
+            if let (keyword, count) = queues, q >= count {
+                throw ConfigError("queue \(q) does not exist: '\(keyword) \(count)' numbers them 0..\(count - 1)",
                                   at: location)
             }
             guard let cpu = try queue.number("cpu", in: cpuRange) else {

@@ -55,6 +55,7 @@ public struct DataplaneStatus: Sendable {
         case UInt32(XPF_WORKER_RUNNING.rawValue): return "running"
         case UInt32(XPF_WORKER_EXITED.rawValue): return "exited"
         case UInt32(XPF_WORKER_FAILED.rawValue): return "failed"
+        case UInt32(XPF_WORKER_PARKED.rawValue): return "parked"
         default: return "empty"
         }
     }

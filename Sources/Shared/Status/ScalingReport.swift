@@ -12,7 +12,8 @@
 //              size — a pass takes a batch per interface, so the worker's average over both
 //              would halve a full vector on one next to a trickle on the other): the worker
 //              has no time left. Advice: another queue and worker (`system dataplane queues
-//              N+1` and `ethtool -L IF combined N+1`) while cores are free, and `batch-size`
+//              N+1` by commit — first `max-queues N+1` with a restart when the region has no
+//              parked queue — and `ethtool -L IF combined N+1`) while cores are free, and `batch-size`
 //              up to its maximum — unless the queue is also imbalanced by an elephant flow,
 //              which another queue would not split: then the imbalance advice below.
 //   rx-ring    the kernel dropped packets for a full RX ring on a share of the queue's
@@ -33,7 +34,8 @@
 // workers queue Q cpu C`, a free CPU of the interface's node for each such queue), an
 // interface interrupt on a worker's core (/proc/irq/N/smp_affinity_list, a free allowed CPU).
 // Advice never names the running value: a knob at its range's maximum says so in `why`
-// with an empty value. Knobs xpfd takes only at start say "(restart xpfd)".
+// with an empty value. Knobs xpfd takes only at start say "(restart xpfd)". Parked queues
+// (beyond `queues`, no worker) are not in the report.
 import CXPF
 
 public struct ScalingReport: Sendable {
@@ -135,7 +137,8 @@ public struct ScalingReport: Sendable {
     public static let elephantFlows: UInt64 = 2
     public static let idleBusy = 0.05
     /// Knobs xpfd sizes at start (Daemon.restartOnlyDifferences): their advice says so.
-    public static let restartOnlyKnobs: Set<String> = ["system dataplane queues", "system dataplane rx-ring",
+    /// `queues` changes by commit up to max-queues, beyond it with max-queues.
+    public static let restartOnlyKnobs: Set<String> = ["system dataplane max-queues", "system dataplane rx-ring",
                                                        "system dataplane tx-ring", "system dataplane umem-frames"]
     static let restartNote = " (restart xpfd)"
 
@@ -149,13 +152,16 @@ public struct ScalingReport: Sendable {
         public var cpus: Int
         /// Dataplane interfaces: each worker's UMEM feeds one fill ring per interface.
         public var interfaces: Int
-        public init(batchSize: Int, rxRing: Int, txRing: Int, umemFrames: Int, cpus: Int, interfaces: Int) {
+        /// The queues the region is laid out for (max-queues); nil: as many as run.
+        public var maxQueues: Int?
+        public init(batchSize: Int, rxRing: Int, txRing: Int, umemFrames: Int, cpus: Int, interfaces: Int, maxQueues: Int? = nil) {
             self.batchSize = batchSize
             self.rxRing = rxRing
             self.txRing = txRing
             self.umemFrames = umemFrames
             self.cpus = cpus
             self.interfaces = interfaces
+            self.maxQueues = maxQueues
         }
     }
 
@@ -164,17 +170,20 @@ public struct ScalingReport: Sendable {
                 busiestFlows: [Int: Flow] = [:]) {
         let dt = Double(DataplaneStatus.delta(a.takenAtNs, b.takenAtNs)) / 1e9
         let delta = DataplaneStatus.delta
-        let n = min(a.workers.count, b.workers.count)
+        // The queues that run a worker: a parked one (beyond `queues`) receives nothing by
+        // design. Parking keeps 0..<N running, so row k is queue k.
+        let active = (0..<min(a.workers.count, b.workers.count)).filter { b.workers[$0].state != "parked" }
+        let n = active.count
         let slots = b.interfaces.count
-        let packets = (0..<n).map { delta(a.workers[$0].stats.rx_packets, b.workers[$0].stats.rx_packets) }
-        let bytes = (0..<n).map { delta(a.workers[$0].stats.rx_bytes, b.workers[$0].stats.rx_bytes) }
-        let flows = (0..<n).map { delta(b.workers[$0].stats.sessions_closed, b.workers[$0].stats.sessions_created) }
+        let packets = active.map { delta(a.workers[$0].stats.rx_packets, b.workers[$0].stats.rx_packets) }
+        let bytes = active.map { delta(a.workers[$0].stats.rx_bytes, b.workers[$0].stats.rx_bytes) }
+        let flows = active.map { delta(b.workers[$0].stats.sessions_closed, b.workers[$0].stats.sessions_created) }
         let (totalPackets, totalBytes, totalFlows) = (packets.reduce(0, +), bytes.reduce(0, +), flows.reduce(0, +))
         func share(_ x: UInt64, _ total: UInt64) -> Double { total == 0 ? 0 : Double(x) / Double(total) }
         let totalPps = dt > 0 ? Double(totalPackets) / dt : 0
         var rows: [Queue] = []
-        for q in 0..<n {
-            let (wa, wb) = (a.workers[q], b.workers[q])
+        for (q, w) in active.enumerated() {
+            let (wa, wb) = (a.workers[w], b.workers[w])
             func perIf<T>(_ f: (xpf_worker_stats) -> T, _ i: Int) -> UInt64 { Self.perInterfaceDelta(f(wa.stats), f(wb.stats), i) }
             func socket<T>(_ f: (xpf_worker_socket_stats) -> T) -> UInt64 {
                 (0..<slots).reduce(0) { $0 &+ Self.perInterfaceDelta(f(wa.socket), f(wb.socket), $1) }
@@ -299,8 +308,13 @@ public struct ScalingReport: Sendable {
                 if elephant {
                     balance(q)
                 } else if n < s.cpus {
-                    once(Advice(rule: .cpu, knob: "system dataplane queues", value: String(n + 1),
-                                why: "queue \(q.queue)'s worker is \(percent(q.busyShare)) busy with full vectors: spread the load over another worker" + restartNote))
+                    let why = "queue \(q.queue)'s worker is \(percent(q.busyShare)) busy with full vectors: spread the load over another worker"
+                    if n + 1 > (s.maxQueues ?? n) {
+                        // No parked queue to start: the region needs room for one more.
+                        once(Advice(rule: .cpu, knob: "system dataplane max-queues", value: String(n + 1),
+                                    why: why + " (the shared memory is laid out for \(s.maxQueues ?? n) queues)" + restartNote))
+                    }
+                    once(Advice(rule: .cpu, knob: "system dataplane queues", value: String(n + 1), why: why))
                     for i in interfaces {
                         once(Advice(rule: .cpu, knob: "ethtool -L \(i.name) \(channelKind(i))", value: String(n + 1),
                                     why: "\(i.name) needs a queue for the new worker"))

@@ -59,6 +59,9 @@ public struct WorkerControl {
     /// An idle worker still publishes its counters this often (xpf-top's cadence).
     public static let publishIntervalNs: UInt64 = 100_000_000
 
+    /// The program its log lines name: the worker, or xpfd keeping a parked queue.
+    public var logName = "xpf-worker"
+
     public init(region: ShmRegion, queue: Int, configFollower: SnapshotFollower, fibFollower: SnapshotFollower) {
         self.region = region
         self.queue = queue
@@ -73,11 +76,7 @@ public struct WorkerControl {
                                    counters: inout WorkerCounters) -> Bool {
         account(now: now, counters: &counters)
         xpf_store_relaxed_u64(xpf_wb_heartbeat(block), now)  // read by xpfd's watchdog
-        let nowMs = UInt32(truncatingIfNeeded: now / 1_000_000)
-        pipeline.nowMs = nowMs
-        pipeline.nowNs = now
-        pipeline.nowS = UInt32(truncatingIfNeeded: now / 1_000_000_000)
-        pipeline.nowRealtimeNs = realtimeNs  // event timestamps: one clock read per pass
+        let nowMs = Self.setClocks(now: now, realtimeNs: realtimeNs, pipeline: &pipeline)
         adoptConfiguration(pipeline: &pipeline, nowMs: nowMs)
         sweepClear(pipeline: &pipeline, counters: &counters)
         pipeline.trace.follow()  // a packet trace xpfd armed or disarmed (Pipeline/Trace.swift)
@@ -106,6 +105,28 @@ public struct WorkerControl {
             WorkerStatsIO.publish(block, &counters.s)
             lastPublishNs = now
         }
+    }
+
+    /// The pass's clocks into the pipeline (event timestamps: one clock read per pass).
+    /// Returns the monotonic milliseconds.
+    static func setClocks(now: UInt64, realtimeNs: UInt64, pipeline: inout Pipeline) -> UInt32 {
+        let nowMs = UInt32(truncatingIfNeeded: now / 1_000_000)
+        pipeline.nowMs = nowMs
+        pipeline.nowNs = now
+        pipeline.nowS = UInt32(truncatingIfNeeded: now / 1_000_000_000)
+        pipeline.nowRealtimeNs = realtimeNs
+        return nowMs
+    }
+
+    /// What a parked queue's keeper (xpfd, Supervisor/PartitionKeeper.swift) does in place
+    /// of a worker's pass: the clocks, a new configuration, a slice of a clear, a slice of
+    /// ageing and the counters — no saturation accounting, heartbeat, trace or FIB (no
+    /// packet passes; the loop fields of a parked block keep the worker's last values).
+    public mutating func housekeep(now: UInt64, realtimeNs: UInt64, pipeline: inout Pipeline, counters: inout WorkerCounters) {
+        let nowMs = Self.setClocks(now: now, realtimeNs: realtimeNs, pipeline: &pipeline)
+        adoptConfiguration(pipeline: &pipeline, nowMs: nowMs)
+        sweepClear(pipeline: &pipeline, counters: &counters)
+        endPass(now: now, work: 0, pipeline: &pipeline, counters: &counters)
     }
 
     /// Saturation accounting, with the pass's one clock read: the time since the previous
@@ -157,7 +178,7 @@ public struct WorkerControl {
             pipeline.events.configure(region.configView(slot: s), nowMs: nowMs)
         } catch {
             configFollower.refuse()
-            logLine("xpf-worker", "queue \(queue): refusing configuration generation \(configFollower.pendingGeneration): \(error); still running generation \(pipeline.generation)")
+            logLine(logName, "queue \(queue): refusing configuration generation \(configFollower.pendingGeneration): \(error); still running generation \(pipeline.generation)")
         }
     }
 
@@ -174,7 +195,7 @@ public struct WorkerControl {
         if slice.finished {
             WorkerStatsIO.publish(block, &counters.s)
             xpf_store_release_u64(xpf_wb_clear_done(block), target)  // read by xpfd after the removals
-            logLine("xpf-worker", "queue \(queue): cleared \(removed + slice.removed) sessions")
+            logLine(logName, "queue \(queue): cleared \(removed + slice.removed) sessions")
             clearing = nil
         }
     }
