@@ -46,7 +46,11 @@ final class PacketTraces {
             _ = collector.drain(id: 0)  // what an earlier trace left in the rings
             region.armTrace(filter)
             active = (lastID, count, 0, monotonicNanos())
-            return "trace \(lastID) armed on \(region.queues) workers"
+            // Every block is armed: a parked queue's worker, started later, follows it too.
+            let running = (0..<region.queues).filter {
+                xpf_load_acquire_u32(xpf_wb_state(region.worker($0))) != UInt32(XPF_WORKER_PARKED.rawValue)
+            }.count
+            return "trace \(lastID) armed on \(running) workers"
         case "trace-poll":
             guard words.count == 2, let id = UInt32(words[1]) else { return "error: usage: trace-poll ID" }
             guard var a = active, a.id == id else {

@@ -125,6 +125,57 @@ final class WorkerLoopTests: XCTestCase {
         XCTAssertEqual(xpf_load_relaxed_u64(xpf_wb_heartbeat(region.worker(0))), now, "the heartbeat")
     }
 
+    /// A parked queue (issue 11 §6): xpfd's keeper takes the partition over from the
+    /// stopped worker — a pipeline built as the worker's, counters continued from the
+    /// published ones — and `housekeep` does the worker's between-batch work without it:
+    /// adopts a new generation, sweeps a clear, ages and publishes, but counts no loop time
+    /// and beats no heartbeat (no worker runs).
+    func testAKeeperAdoptsClearsAndAgesAParkedPartitionWithoutLoopTime() throws {
+        pipeline.nowMs = UInt32(truncatingIfNeeded: now / 1_000_000)
+        for port: UInt16 in 40020...40022 { XCTAssertEqual(send(udp(port)).kind, .transmit) }
+        pass(work: 3)
+        let block = region.worker(0)
+        let worker = WorkerStatsIO.read(block)
+        let heartbeat = xpf_load_relaxed_u64(xpf_wb_heartbeat(block))
+        // The worker is gone (reaped); the keeper's pipeline and control, as PartitionKeeper builds them.
+        let (p, cf, ff) = try Pipeline.forWorker(region: region, queue: 0)
+        var keeper = p
+        var keeperControl = WorkerControl(region: region, queue: 0, configFollower: cf, fibFollower: ff)
+        var keeperCounters = WorkerCounters()
+        keeperCounters.s = WorkerStatsIO.read(block)
+        XCTAssertEqual(keeper.partition.liveCount, 3, "the partition's sessions, found by the keeper's scan")
+        func housekeep() {
+            keeperControl.housekeep(now: now, realtimeNs: 1, pipeline: &keeper, counters: &keeperCounters)
+        }
+        try region.publishConfig(ForwardTests.snapshot(udp: 5))
+        now += 1_000_000
+        housekeep()
+        XCTAssertEqual(keeper.generation, 2, "adopted at the start of the pass")
+        XCTAssertEqual(seen, 2)
+        // A clear of one session (its source port), swept and acknowledged as a worker does.
+        var filter = xpf_clear_filter()
+        filter.match = UInt32(XPF_CLEAR_SRC_PORT.rawValue)
+        filter.sport = 40020
+        block.pointee.clear_filter = filter
+        xpf_store_release_u64(xpf_wb_clear_requested(block), xpf_load_relaxed_u64(xpf_wb_clear_requested(block)) + 1)
+        now += 1_000_000
+        housekeep()
+        XCTAssertNil(keeperControl.clearing)
+        XCTAssertEqual(xpf_load_acquire_u64(xpf_wb_clear_done(block)), xpf_load_relaxed_u64(xpf_wb_clear_requested(block)))
+        XCTAssertEqual(keeper.partition.liveCount, 2)
+        // Past the new generation's UDP timeout (5 s): aged by the keeper.
+        now += 6_000_000_000
+        housekeep()
+        XCTAssertEqual(keeper.partition.liveCount, 0)
+        let kept = WorkerStatsIO.read(block)
+        XCTAssertEqual(kept.sessions_created, worker.sessions_created, "the worker's counts go on")
+        XCTAssertEqual(kept.sessions_closed, worker.sessions_closed + 3)
+        XCTAssertEqual(kept.loops, worker.loops, "no loop: a parked queue has no worker")
+        XCTAssertEqual(kept.loop_busy_ns + kept.loop_idle_ns + kept.loop_spin_ns,
+                       worker.loop_busy_ns + worker.loop_idle_ns + worker.loop_spin_ns)
+        XCTAssertEqual(xpf_load_relaxed_u64(xpf_wb_heartbeat(block)), heartbeat, "no heartbeat")
+    }
+
     /// Saturation accounting (issue 11 §1): with one clock read per pass, the time from a
     /// pass's read to the next pass's goes to what the earlier pass was — its measured
     /// sleep in poll() to idle, the rest to busy when it moved packets (RX work, or TX

@@ -512,7 +512,8 @@ enum xpf_clear_match {
  * after its acquire load of clear_requested showed a new request, during the whole sweep;
  * xpfd does not rewrite the filter before the worker's release store of clear_done ends it
  * (a new clear is refused meanwhile). xpfd sweeps a FAILED worker's partition itself
- * with the filter it wrote. */
+ * with the filter it wrote, and a PARKED queue's keeper (xpfd) reads it as a worker does:
+ * xpfd's one thread writes the filter only between the keeper's passes. */
 struct xpf_clear_filter {
 	uint32_t match;             /* enum xpf_clear_match */
 	uint8_t proto;
