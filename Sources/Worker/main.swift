@@ -250,7 +250,16 @@ let socketBase = resumed.socket
 var socketCounts = socketBase
 var lastSocketStatsNs: UInt64 = 0
 var socketStats = [UInt64](repeating: 0, count: Int(XPF_XSK_STATS.rawValue))
+// The scheduler's view of this thread, read with them (SchedStat.swift): time on a CPU and
+// time waiting for one, which the loop's clock cannot tell from sleep after a wake-up.
+let schedFd = open(SchedStat.path, O_RDONLY | O_CLOEXEC)
+if schedFd < 0 { logLine("xpf-worker", "queue \(opts.queue): \(SchedStat.path): \(SysError("open", xpf_errno())); no CPU-wait accounting") }
 func readSocketStatistics() {
+    if let s = SchedStat.read(schedFd) {
+        socketCounts.sched_run_ns = socketBase.sched_run_ns &+ s.run
+        socketCounts.sched_wait_ns = socketBase.sched_wait_ns &+ s.wait
+        socketCounts.sched_sampled_ns = monotonicNanos()
+    }
     for pi in 0..<ports.count {
         guard socketStats.withUnsafeMutableBufferPointer({ xpf_xsk_statistics(ports[pi].fd, $0.baseAddress) }) == 0 else { continue }
         func add<T>(_ field: WritableKeyPath<xpf_worker_socket_stats, T>, _ stat: xpf_xsk_stat) {

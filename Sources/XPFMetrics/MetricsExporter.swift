@@ -196,6 +196,8 @@ private struct State {
         counter(.loopTime, [q, ("state", "busy")], st.loop_busy_ns)
         counter(.loopTime, [q, ("state", "idle")], st.loop_idle_ns)
         counter(.loopTime, [q, ("state", "spin")], st.loop_spin_ns)
+        counter(.schedTime, [q, ("state", "running")], w.socket.sched_run_ns)
+        counter(.schedTime, [q, ("state", "waiting")], w.socket.sched_wait_ns)
         counter(.sessionsCreated, [q], st.sessions_created)
         counter(.sessionsClosed, [q], st.sessions_closed)
         counter(.sessionHits, [q], st.session_hits)
@@ -269,6 +271,8 @@ struct Metric {
     static let loops = Metric(name: "xpf_worker_loops_total", help: "Loop passes of the worker.")
     static let loopTime = Metric(name: "xpf_worker_loop_nanoseconds_total",
                                  help: "Loop time of the worker: idle (asleep in poll()), busy (the rest of passes that moved packets: RX taken, TX kicked or completed), spin (the rest of passes that moved none).")
+    static let schedTime = Metric(name: "xpf_worker_sched_nanoseconds_total",
+                                  help: "The scheduler's time of the worker's thread (/proc/thread-self/schedstat, read every 100 ms): running on a CPU, and waiting runnable for one (another task on its core, or its cgroup's CPU quota spent).")
     static let interfaceBatches = Metric(name: "xpf_worker_interface_batches_total",
                                          help: "Non-empty RX batches (vectors) the worker took, by interface.")
     static let socketRxRingFull = Metric(name: "xpf_worker_socket_rx_ring_full_total",

@@ -1,4 +1,5 @@
 import CXPF
+import Foundation
 import XCTest
 
 @testable import Shared
@@ -30,12 +31,17 @@ final class ScalingReportTests: XCTestCase {
         var txFull: UInt64 = 0
         var core: Int32 = 0
         var node: Int32 = 0
+        /// Of the second, the share runnable but waiting for a CPU (schedstat).
+        var wait = 0.0
     }
 
     static func worker(_ q: Int, _ l: Load, after: Bool) -> WorkerStatus {
         var s = xpf_worker_stats()
         var socket = xpf_worker_socket_stats()
+        // schedstat read at 1 s and 2 s (after): the wait accrued in between.
+        socket.sched_sampled_ns = after ? 2 * second : second
         if after {
+            socket.sched_wait_ns = UInt64(l.wait * Double(second))
             s.rx_packets = l.packets + l.fw1Packets
             s.rx_bytes = s.rx_packets * 100
             s.tx_packets = l.txPackets
@@ -81,6 +87,41 @@ final class ScalingReportTests: XCTestCase {
     /// The lab's elephant: UDP 10.10.1.2:40000 → 10.10.2.2:9, arriving on fw0.
     static let elephant = ScalingReport.Flow(family: 4, proto: 17, src: "10.10.1.2", dst: "10.10.2.2", sport: 40000, dport: 9,
                                              ingress: "fw0", packets: 95_000)
+
+    /// A worker that waited for a CPU a quarter of the interval or more (schedstat) is held
+    /// back by its core or its cgroup, whatever its loop clock says: cpu-wait, judged first.
+    /// Advice: the quota's file and the value that lifts it, when a quota holds the worker;
+    /// else a CPU no worker runs on; else more CPUs.
+    func testAWorkerWaitingForACPUIsCPUWaitBound() {
+        let throttled = Load(packets: 6_400_000, batches: 100_000, busy: 0.97, flows: 500, core: 1, wait: 0.9)
+        let quota = ScalingReport.CPUQuota(file: "/sys/fs/cgroup/cpu/xpf/cpu.cfs_quota_us", value: "1000", unlimited: "-1")
+        let held = ScalingReport(before: Self.status([throttled], after: false), after: Self.status([throttled], after: true),
+                                 settings: Self.settings, interfaces: [], cpuQuotas: [0: quota])
+        XCTAssertEqual(held.queues.map(\.limit), [.cpuWait], "not cpu: the worker is busy because it waits")
+        XCTAssertEqual(held.queues[0].cpuWaitShare ?? 0, 0.9, accuracy: 1e-9)
+        XCTAssertEqual(held.advice, [ScalingReport.Advice(
+            rule: .cpuWait, knob: "/sys/fs/cgroup/cpu/xpf/cpu.cfs_quota_us", value: "-1",
+            why: "queue 0's worker waited 90% of the interval for a CPU: its cgroup's CPU quota (1000) throttles it — lift it, or give xpf at least a CPU per worker")])
+        XCTAssertEqual(held.verdict, "scaling: queue 0 waits for a CPU 90% of the time (97% busy, 100% of packets)")
+        // No quota: another task shares core 1 — the first CPU no worker runs on.
+        let shared = Self.report([throttled], interfaces: [])
+        XCTAssertEqual(shared.advice.map(\.knob), ["system dataplane workers queue 0 cpu"])
+        XCTAssertEqual(shared.advice.map(\.value), ["0"])
+        XCTAssertTrue(shared.advice[0].why.contains("other tasks run on its core 1"), shared.advice[0].why)
+        // Every CPU runs a worker: more CPUs.
+        var one = Self.settings
+        one.cpus = 1
+        let full = Self.report([Load(packets: 1000, batches: 100, busy: 0.5, wait: 0.3)], settings: one, interfaces: [])
+        XCTAssertEqual(full.advice.map(\.knob), ["cores"])
+        // Below a quarter, the ordinary sharing of a core: the other rules judge.
+        XCTAssertEqual(Self.report([Load(packets: 6_400_000, batches: 100_000, busy: 0.97, flows: 500, wait: 0.24)]).queues[0].limit, .cpu)
+        // One schedstat reading (or none) in the interval: no share, no cpu-wait.
+        var b = Self.status([throttled], after: true)
+        b.workers[0].socket.sched_sampled_ns = Self.second
+        let unread = ScalingReport(before: Self.status([throttled], after: false), after: b, settings: Self.settings, interfaces: [])
+        XCTAssertNil(unread.queues[0].cpuWaitShare)
+        XCTAssertEqual(unread.queues[0].limit, .cpu)
+    }
 
     /// A parked queue (beyond `queues`, no worker) is not in the report, and a saturated
     /// worker's advice starts it by commit: the region has room (max-queues 2).
@@ -327,5 +368,50 @@ final class ScalingReportTests: XCTestCase {
         let short = Self.report([Load(busy: 0.01, core: 2, node: 0), Load(busy: 0.01, core: 3, node: 0)], interfaces: [nic])
         XCTAssertEqual(short.advice.map(\.value), ["8", "", "", ""])
         XCTAssertTrue(short.advice[1].why.hasSuffix("every allowed CPU of node 1 runs a worker or was advised already"), short.advice[1].why)
+    }
+}
+
+/// schedstat parsing and the CPU quota a process runs under (cgroup v1 and v2), over
+/// directories laid out as /proc and /sys/fs/cgroup are.
+final class CPUWaitProbeTests: XCTestCase {
+    func testSchedstatGivesRunAndWait() {
+        func parse(_ s: String) -> (UInt64, UInt64)? {
+            Array(s.utf8).withUnsafeBytes { SchedStat.parse($0) }.map { ($0.run, $0.wait) }
+        }
+        XCTAssertTrue(parse("1941596 6307 2\n")! == (1_941_596, 6307))
+        XCTAssertTrue(parse("18446744073709551615 0 0\n")! == (UInt64.max, 0))
+        XCTAssertNil(parse("18446744073709551616 0 0\n"), "overflow")
+        XCTAssertNil(parse("12 x 3\n"))
+        XCTAssertNil(parse("12\n"), "one number")
+        XCTAssertNil(parse(""))
+        // The running thread's own file parses (the kernel has schedstats).
+        let fd = open(SchedStat.path, O_RDONLY)
+        defer { close(fd) }
+        XCTAssertNotNil(SchedStat.read(fd))
+    }
+
+    func testTheQuotaOfTheCgroupOrAnAncestorIsFound() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("xpf-quota-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func write(_ path: String, _ text: String) throws {
+            try FileManager.default.createDirectory(atPath: (root + path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: root + path, atomically: true, encoding: .utf8)
+        }
+        // v1: the cpu hierarchy; the quota is on the parent of the process's cgroup.
+        try write("/proc/10/cgroup", "5:memory:/a/b\n4:cpu,cpuacct:/a/b\n0::/a/b\n")
+        try write("/cg/cpu/a/b/cpu.cfs_quota_us", "-1\n")
+        try write("/cg/cpu/a/cpu.cfs_quota_us", "1000\n")
+        XCTAssertEqual(CPUQuotaProbe.quota(pid: 10, proc: root + "/proc", cgroupRoot: root + "/cg"),
+                       ScalingReport.CPUQuota(file: root + "/cg/cpu/a/cpu.cfs_quota_us", value: "1000", unlimited: "-1"))
+        // v2 (unified at the root): cpu.max of the process's own cgroup.
+        try write("/proc/11/cgroup", "0::/x.slice/y\n")
+        try write("/cg2/cgroup.controllers", "cpu memory\n")
+        try write("/cg2/x.slice/y/cpu.max", "20000 100000\n")
+        XCTAssertEqual(CPUQuotaProbe.quota(pid: 11, proc: root + "/proc", cgroupRoot: root + "/cg2"),
+                       ScalingReport.CPUQuota(file: root + "/cg2/x.slice/y/cpu.max", value: "20000 100000", unlimited: "max"))
+        // No quota anywhere: nil.
+        try write("/cg2/x.slice/y/cpu.max", "max 100000\n")
+        XCTAssertNil(CPUQuotaProbe.quota(pid: 11, proc: root + "/proc", cgroupRoot: root + "/cg2"))
+        XCTAssertNil(CPUQuotaProbe.quota(pid: 12, proc: root + "/proc", cgroupRoot: root + "/cg2"), "no such process")
     }
 }

@@ -326,6 +326,7 @@ func workersTable(_ a: DataplaneStatus, _ b: DataplaneStatus, history: History?)
                    Column(title: "NODE", width: 4, descending: false), Column(title: "PID", width: 7, descending: false),
                    Column(title: "STATE", width: 8, leftAligned: true, descending: false),
                    Column(title: "HB(ms)", width: 7), Column(title: "GEN", width: 4), Column(title: "BUSY%", width: 6),
+                   Column(title: "WAIT%", width: 6),
                    Column(title: "RX pps", width: 8), Column(title: "TX pps", width: 8), Column(title: "RX bps", width: 8),
                    Column(title: "TX bps", width: 8), Column(title: "DROPS/s", width: 8), Column(title: "DROPS", width: 8),
                    Column(title: "FILL", width: 5), Column(title: "RXQ%", width: 5), Column(title: "TXQ%", width: 5),
@@ -341,17 +342,19 @@ func workersTable(_ a: DataplaneStatus, _ b: DataplaneStatus, history: History?)
         let wa = before[w.queue]
         let r = wa.map { rates($0.stats, w.stats, dt) } ?? Rates()
         let busy = busyShare(wa, w)
+        let wait = wa.flatMap { DataplaneStatus.cpuWaitShare($0.socket, w.socket) }
         let fill = w.stats.batches > 0 ? Double(w.stats.batch_packets) / Double(w.stats.batches) : 0
         let rxq = ringPercent(w.stats.rx_ring_used, b.rxRingSize, b.interfaces.count)
         let txq = ringPercent(w.stats.tx_ring_used, b.txRingSize, b.interfaces.count)
         var cells = ["\(w.queue)", "\(w.core)", "\(w.numaNode)", "\(w.pid)", w.state,
                      w.heartbeatAgeMs < 0 ? "-" : "\(w.heartbeatAgeMs)", "\(w.generation)",
                      busy.map { String(Int(($0 * 100).rounded())) } ?? "-",
+                     wait.map { String(Int(($0 * 100).rounded())) } ?? "-",
                      human(r.rxPps), human(r.txPps), human(r.rxBps), human(r.txBps), human(r.drops), "\(w.stats.totalDrops)",
                      format1(fill), "\(rxq)", "\(txq)", human(r.created), human(r.closed), "\(w.restarts)"]
         var keys: [SortKey] = [.number(Double(w.queue)), .number(Double(w.core)), .number(Double(w.numaNode)),
                                .number(Double(w.pid)), .text(w.state), .number(Double(w.heartbeatAgeMs)),
-                               .number(Double(w.generation)), .number(busy ?? -1), .number(r.rxPps), .number(r.txPps),
+                               .number(Double(w.generation)), .number(busy ?? -1), .number(wait ?? -1), .number(r.rxPps), .number(r.txPps),
                                .number(r.rxBps), .number(r.txBps), .number(r.drops), .number(Double(w.stats.totalDrops)),
                                .number(fill), .number(Double(rxq)), .number(Double(txq)), .number(r.created),
                                .number(r.closed), .number(Double(w.restarts))]

@@ -35,6 +35,8 @@
 //     loop_busy_ns, loop_idle_ns, loop_spin_ns    int  ns of loop time: passes that
 //                              moved packets, asleep in poll(), passes that moved none
 //     busy_share       float   0..1 busy over the interval (absent: no loop time passed)
+//     cpu_wait_share   float   0..1 of the interval runnable but waiting for a CPU (schedstat;
+//                              absent: not read twice in the interval)
 //     sessions_created, sessions_closed, session_hits, session_misses     int
 //     neigh_parked, neigh_sent, icmp_errors_sent, icmp_errors_limited    int  packets
 //     events_emitted, events_dropped, events_rate_limited               int  events
@@ -174,6 +176,7 @@ func renderJSON(_ a: DataplaneStatus, _ b: DataplaneStatus, _ report: ScalingRep
         j.field("loop_busy_ns", w.stats.loop_busy_ns); j.field("loop_idle_ns", w.stats.loop_idle_ns)
         j.field("loop_spin_ns", w.stats.loop_spin_ns)
         if let busy = DataplaneStatus.busyShare(wa.stats, w.stats) { j.field("busy_share", busy) }
+        if let wait = DataplaneStatus.cpuWaitShare(wa.socket, w.socket) { j.field("cpu_wait_share", wait) }
         j.field("sessions_created", w.stats.sessions_created); j.field("sessions_closed", w.stats.sessions_closed)
         j.field("session_hits", w.stats.session_hits); j.field("session_misses", w.stats.session_misses)
         j.field("neigh_parked", w.stats.neigh_parked); j.field("neigh_sent", w.stats.neigh_sent)
@@ -252,7 +255,7 @@ struct XPFTop: ParsableCommand {
             (descriptors); workers[]: queue, pid, core, numa_node, state, heartbeat_age_ms, generation, \
             fib_version, restarts, rx/tx_packets, rx/tx_bytes (totals), rx/tx_pps (packets/s), rx/tx_bps \
             (bits/s), drops, drops_by_reason{reason: packets}, batches, batch_fill (packets/batch), polls, loops, \
-            loop_busy/idle/spin_ns (ns), busy_share (0..1), sessions_created/closed, session_hits/misses, \
+            loop_busy/idle/spin_ns (ns), busy_share (0..1), cpu_wait_share (0..1), sessions_created/closed, session_hits/misses, \
             neigh_parked/sent, icmp_errors_sent/limited, events_emitted/dropped/rate_limited, requests_dropped, \
             rings[]{interface, rx/tx/fill_used (descriptors), rx/tx_packets, batches, vector_size, \
             xsk_rx_ring_full, xsk_fill_ring_empty, xsk_rx_dropped, xsk_tx_ring_empty}; totals{rx_packets, \

@@ -13,7 +13,8 @@ struct ScalingShow: ParsableCommand {
         commandName: "scaling",
         abstract: "Per queue: share of packets, bytes and flows, busy share, what limits it, and advice naming the knob.",
         discussion: """
-            Reads the workers' counters twice, --interval seconds apart. A queue is cpu-bound (busy ≥ 90 % with \
+            Reads the workers' counters twice, --interval seconds apart. A queue waits for a CPU (cpu-wait: ≥ 25 % \
+            of the interval runnable but not running — another task on its core, or a cgroup CPU quota), is cpu-bound (busy ≥ 90 % with \
             full vectors on an interface), rx-ring-bound (the kernel dropped ≥ 0.1 % of its packets for a full RX \
             ring), umem-bound (the fill ring ran empty as often), tx-bound (tx_full drops, as often), imbalanced \
             (more than 1.5 / N of the packets), idle or none. The advice names the configuration statement or \
@@ -31,7 +32,7 @@ struct ScalingShow: ParsableCommand {
     /// Schema version of the JSON output; bumped when a field changes meaning or goes away.
     /// 2: vector_size is the largest per-interface average (was the worker's average over
     /// its interfaces); busiest_interface_slot added; an advice value may be empty (a knob
-    /// at its maximum).
+    /// at its maximum). Fields added since: cpu_wait_share; limit "cpu-wait".
     static let schemaVersion = 2
 
     func validate() throws {
@@ -54,8 +55,13 @@ struct ScalingShow: ParsableCommand {
         let facts = after.interfaces.map {
             FeasibilityProbe.interface($0.name, withhold: "xpf runs on it", ownedByXpf: true, xpfQueues: after.workers.filter { $0.state != "parked" }.count)
         }
+        // The CPU quota each running worker's cgroup (or an ancestor) holds it to, if any.
+        var quotas: [Int: ScalingReport.CPUQuota] = [:]
+        for w in after.workers where w.state == "running" && w.pid > 0 {
+            quotas[w.queue] = CPUQuotaProbe.quota(pid: w.pid)
+        }
         let r = ScalingReport(before: before, after: after, settings: settings, interfaces: facts,
-                              busiestFlows: Self.busiestFlows(region))
+                              busiestFlows: Self.busiestFlows(region), cpuQuotas: quotas)
         print(json ? Self.jsonText(r, interval: interval) : Self.text(r))
     }
 
@@ -82,12 +88,12 @@ struct ScalingShow: ParsableCommand {
 
     static func text(_ r: ScalingReport) -> String {
         var lines = [r.verdict,
-                     " Q  CORE NODE     PPS  PKTS%  BYTES%   FLOWS  FLOWS%  BUSY%  VECTOR  RXFULL  FILLEMPTY  TXFULL  LIMIT"]
+                     " Q  CORE NODE     PPS  PKTS%  BYTES%   FLOWS  FLOWS%  BUSY%  WAIT%  VECTOR  RXFULL  FILLEMPTY  TXFULL  LIMIT"]
         func pad(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0, w - s.count)) + s }
         for q in r.queues {
             lines.append(pad("\(q.queue)", 2) + pad("\(q.core)", 6) + pad("\(q.numaNode)", 5) + pad("\(Int(q.pps.rounded()))", 8)
                 + pad(percent(q.packetShare), 7) + pad(percent(q.byteShare), 8) + pad("\(q.flows)", 8) + pad(percent(q.flowShare), 8)
-                + pad(percent(q.busyShare), 7) + pad(String((q.vectorSize * 10).rounded() / 10), 8) + pad("\(q.rxRingFull)", 8)
+                + pad(percent(q.busyShare), 7) + pad(percent(q.cpuWaitShare), 7) + pad(String((q.vectorSize * 10).rounded() / 10), 8) + pad("\(q.rxRingFull)", 8)
                 + pad("\(q.fillRingEmpty)", 11) + pad("\(q.txFull)", 8) + "  " + q.limit.rawValue)
         }
         if r.advice.isEmpty {
@@ -113,6 +119,7 @@ struct ScalingShow: ParsableCommand {
             j.field("pps", q.pps); j.field("packet_share", q.packetShare); j.field("byte_share", q.byteShare)
             j.field("flows", q.flows); j.field("flow_share", q.flowShare)
             if let b = q.busyShare { j.field("busy_share", b) } else { j.null("busy_share") }
+            if let w = q.cpuWaitShare { j.field("cpu_wait_share", w) } else { j.null("cpu_wait_share") }
             j.field("vector_size", q.vectorSize)
             if let i = q.busiestInterface { j.field("busiest_interface_slot", i) } else { j.null("busiest_interface_slot") }
             j.field("rx_ring_full", q.rxRingFull); j.field("fill_ring_empty", q.fillRingEmpty); j.field("tx_full", q.txFull)

@@ -347,12 +347,23 @@ struct xpf_worker_stats {
  *                    their RX queue here, not drops (the driver retries);
  *   rx_dropped       packets dropped on the socket: in copy mode this includes the
  *                    fill-ring-empty drops, plus frames too large for a UMEM frame;
- *   tx_ring_empty    TX attempts (a kick) that found the TX ring empty. */
+ *   tx_ring_empty    TX attempts (a kick) that found the TX ring empty.
+ * With them, on the same cadence, the scheduler's view of the worker's thread
+ * (/proc/thread-self/schedstat, issue 11 §1): sched_run_ns on a CPU, sched_wait_ns runnable
+ * but waiting for one — preempted by another task on its core, or its cgroup's CPU quota
+ * spent (a throttled task counts as waiting) — both continued across restarts as above,
+ * and sched_sampled_ns, the CLOCK_MONOTONIC of that reading (0: never read), so a reader
+ * divides their differences by the time between two readings. The loop's own clock cannot
+ * see the wait for a CPU after a wake-up: it ends before the read that closes the sleep. */
 struct xpf_worker_socket_stats {
 	uint64_t rx_ring_full[XPF_MAX_IFACES];
 	uint64_t fill_ring_empty[XPF_MAX_IFACES];
 	uint64_t rx_dropped[XPF_MAX_IFACES];
 	uint64_t tx_ring_empty[XPF_MAX_IFACES];
+	uint64_t sched_run_ns;
+	uint64_t sched_wait_ns;
+	uint64_t sched_sampled_ns;
+	uint64_t reserved[5];
 };
 _Static_assert(sizeof(struct xpf_worker_socket_stats) % XPF_CACHELINE == 0, "socket statistics tile cache lines");
 

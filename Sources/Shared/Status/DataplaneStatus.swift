@@ -111,6 +111,16 @@ public struct DataplaneStatus: Sendable {
         return all == 0 ? nil : Double(busy) / all
     }
 
+    /// The share of the time between two schedstat readings (xpf_worker_socket_stats) that
+    /// the worker was runnable but waited for a CPU — another task ran on its core, or its
+    /// cgroup's CPU quota was spent; nil without two readings in between. Busy time by the
+    /// loop's clock includes such waits (it reads wall time), so a worker held back this way
+    /// looks busy, or — waiting after a wake-up — idle.
+    public static func cpuWaitShare(_ a: xpf_worker_socket_stats, _ b: xpf_worker_socket_stats) -> Double? {
+        guard a.sched_sampled_ns != 0, b.sched_sampled_ns > a.sched_sampled_ns else { return nil }
+        return min(1, Double(delta(a.sched_wait_ns, b.sched_wait_ns)) / Double(b.sched_sampled_ns - a.sched_sampled_ns))
+    }
+
     /// b − a for a counter that only grows; 0 when it went back.
     public static func delta(_ a: UInt64, _ b: UInt64) -> UInt64 { b >= a ? b - a : 0 }
 

@@ -7,6 +7,12 @@
 // (Tests/integration/scaling_test.sh).
 //
 // The rules, in the order they are judged for a queue:
+//   cpu-wait   the worker waited for a CPU (runnable, not running: schedstat) ≥ cpuWaitShare
+//              of the interval — another task ran on its core, or its cgroup's CPU quota
+//              was spent. The loop's clock counts such waits as busy (or, after a wake-up,
+//              idle), so no other rule can be judged. Advice: lift the quota (the cgroup's
+//              cpu.max / cpu.cfs_quota_us) when one holds the worker, else a core of its own
+//              (`system dataplane workers queue Q cpu C`, a CPU no worker runs on).
 //   cpu        busy share ≥ cpuBusy and full vectors on an interface (the largest of its
 //              per-interface averages Δif_rx_packets / Δif_batches ≥ fullVector × batch
 //              size — a pass takes a batch per interface, so the worker's average over both
@@ -42,6 +48,7 @@ public struct ScalingReport: Sendable {
     /// What limits a queue (the JSON `limit` values).
     public enum Limit: String, Sendable {
         case idle, none, cpu
+        case cpuWait = "cpu-wait"
         case rxRing = "rx-ring"
         case umem, tx, imbalance
     }
@@ -58,6 +65,8 @@ public struct ScalingReport: Sendable {
         public var flowShare: Double
         /// nil: no loop time passed (the worker did not run).
         public var busyShare: Double?
+        /// The share of the interval it waited for a CPU (schedstat); nil: not read twice.
+        public var cpuWaitShare: Double?
         /// The largest per-interface average RX batch over the interval (packets per
         /// non-empty batch of that interface).
         public var vectorSize: Double
@@ -75,6 +84,7 @@ public struct ScalingReport: Sendable {
     /// interrupts.
     public enum Rule: String, Sendable {
         case cpu
+        case cpuWait = "cpu-wait"
         case rxRing = "rx-ring"
         case umem, tx, imbalance, numa, interrupts
     }
@@ -136,6 +146,10 @@ public struct ScalingReport: Sendable {
     /// elephant: RSS keeps a flow on one queue.
     public static let elephantFlows: UInt64 = 2
     public static let idleBusy = 0.05
+    /// A worker that waited for a CPU a quarter of the interval or more is held back by its
+    /// core or its cgroup, not by its own work. Below it, waits are the ordinary sharing of
+    /// a core with xpfd's housekeeping (a worker's nice -10 gives it ~90 % when both run).
+    public static let cpuWaitShare = 0.25
     /// Knobs xpfd sizes at start (Daemon.restartOnlyDifferences): their advice says so.
     /// `queues` changes by commit up to max-queues, beyond it with max-queues.
     public static let restartOnlyKnobs: Set<String> = ["system dataplane max-queues", "system dataplane rx-ring",
@@ -165,9 +179,22 @@ public struct ScalingReport: Sendable {
         }
     }
 
-    /// `busiestFlows[q]`: the busiest session of queue q's partition, when xpfctl found one.
+    /// A CPU quota of the cgroup a worker runs in (or of an ancestor): the file that sets it,
+    /// its value, and the value that lifts it ("max" in cgroup v2's cpu.max, "-1" in v1's
+    /// cpu.cfs_quota_us).
+    public struct CPUQuota: Sendable, Equatable {
+        public var file: String
+        public var value: String
+        public var unlimited: String
+        public init(file: String, value: String, unlimited: String) {
+            (self.file, self.value, self.unlimited) = (file, value, unlimited)
+        }
+    }
+
+    /// `busiestFlows[q]`: the busiest session of queue q's partition, when xpfctl found one;
+    /// `cpuQuotas[q]`: the CPU quota queue q's worker runs under, if any.
     public init(before a: DataplaneStatus, after b: DataplaneStatus, settings s: Settings, interfaces: [InterfaceFacts],
-                busiestFlows: [Int: Flow] = [:]) {
+                busiestFlows: [Int: Flow] = [:], cpuQuotas: [Int: CPUQuota] = [:]) {
         let dt = Double(DataplaneStatus.delta(a.takenAtNs, b.takenAtNs)) / 1e9
         let delta = DataplaneStatus.delta
         // The queues that run a worker: a parked one (beyond `queues`) receives nothing by
@@ -199,6 +226,7 @@ public struct ScalingReport: Sendable {
                 packetShare: share(packets[q], totalPackets), byteShare: share(bytes[q], totalBytes),
                 flows: flows[q], flowShare: share(flows[q], totalFlows),
                 busyShare: DataplaneStatus.busyShare(wa.stats, wb.stats),
+                cpuWaitShare: DataplaneStatus.cpuWaitShare(wa.socket, wb.socket),
                 vectorSize: vectors.max() ?? 0, busiestInterface: busiest,
                 packets: packets[q], txPackets: delta(wa.stats.tx_packets, wb.stats.tx_packets),
                 rxRingFull: socket(\.rx_ring_full), fillRingEmpty: socket(\.fill_ring_empty),
@@ -209,7 +237,8 @@ public struct ScalingReport: Sendable {
         }
         queues = rows
         let names = b.interfaces.map(\.name)
-        advice = Self.advice(rows, settings: s, interfaces: interfaces, totalPps: totalPps, slotNames: names, busiestFlows: busiestFlows)
+        advice = Self.advice(rows, settings: s, interfaces: interfaces, totalPps: totalPps, slotNames: names, busiestFlows: busiestFlows,
+                             cpuQuotas: cpuQuotas)
         verdict = Self.verdict(rows)
     }
 
@@ -224,6 +253,7 @@ public struct ScalingReport: Sendable {
 
     /// What limits one queue (the first rule that holds, in the file header's order).
     static func limit(_ q: Queue, settings s: Settings, queues n: Int, totalPps: Double) -> Limit {
+        if let wait = q.cpuWaitShare, wait >= cpuWaitShare { return .cpuWait }
         if let busy = q.busyShare, busy >= cpuBusy, q.vectorSize >= fullVector * Double(s.batchSize) { return .cpu }
         if often(q.rxRingFull, of: q.packets) { return .rxRing }
         if often(q.fillRingEmpty, of: q.packets) { return .umem }
@@ -250,7 +280,7 @@ public struct ScalingReport: Sendable {
     }
 
     static func advice(_ rows: [Queue], settings s: Settings, interfaces: [InterfaceFacts], totalPps: Double,
-                       slotNames: [String], busiestFlows: [Int: Flow]) -> [Advice] {
+                       slotNames: [String], busiestFlows: [Int: Flow], cpuQuotas: [Int: CPUQuota] = [:]) -> [Advice] {
         var out: [Advice] = []
         let n = rows.count
         func once(_ a: Advice) { if !out.contains(a) { out.append(a) } }
@@ -298,8 +328,28 @@ public struct ScalingReport: Sendable {
                         why: "rx-ring \(rx) and tx-ring \(tx) on \(s.interfaces) interfaces need \(need) UMEM frames" + restartNote))
         }
         let ringMax = DataplaneConfig.ringSizeRange.upperBound
+        let workerCores = Set(rows.map { Int($0.core) })
+        var taken = workerCores
+        /// The first of `candidates` no worker runs on and no advice took yet.
+        func free(_ candidates: [Int]) -> Int? {
+            guard let c = candidates.first(where: { !taken.contains($0) }) else { return nil }
+            taken.insert(c)
+            return c
+        }
         for q in rows {
             switch q.limit {
+            case .cpuWait:
+                let waited = "queue \(q.queue)'s worker waited \(percent(q.cpuWaitShare)) of the interval for a CPU"
+                if let quota = cpuQuotas[q.queue] {
+                    once(Advice(rule: .cpuWait, knob: quota.file, value: quota.unlimited,
+                                why: "\(waited): its cgroup's CPU quota (\(quota.value)) throttles it — lift it, or give xpf at least a CPU per worker"))
+                } else if let c = free(Array(0..<s.cpus)) {
+                    once(Advice(rule: .cpuWait, knob: "system dataplane workers queue \(q.queue) cpu", value: String(c),
+                                why: "\(waited): other tasks run on its core \(q.core) — give it a core of its own (and keep other tasks off it: isolcpus or a cpuset)"))
+                } else {
+                    once(Advice(rule: .cpuWait, knob: "cores", value: "add CPUs",
+                                why: "\(waited), and every one of the \(s.cpus) CPUs runs a worker already"))
+                }
             case .cpu:
                 // A saturated queue that carries an elephant: more queues will not split it.
                 // No rate floor here: a cpu-bound queue is no trickle, whatever it forwards
@@ -353,14 +403,7 @@ public struct ScalingReport: Sendable {
             }
         }
         // Placement: NUMA node and interrupts, whatever the load. A CPU advised once is not
-        // advised again, nor is one a worker runs on.
-        let workerCores = Set(rows.map { Int($0.core) })
-        var taken = workerCores
-        func free(_ candidates: [Int]) -> Int? {
-            guard let c = candidates.first(where: { !taken.contains($0) }) else { return nil }
-            taken.insert(c)
-            return c
-        }
+        // advised again, nor is one a worker runs on (`free`).
         for i in interfaces where i.numaNode >= 0 {
             let allowed = Set(i.allowedCPUs)
             let candidates = i.nodeCPUs.filter { allowed.isEmpty || allowed.contains($0) }
@@ -399,6 +442,10 @@ public struct ScalingReport: Sendable {
     static func percent(_ share: Double?) -> String { share.map { "\(Int(($0 * 100).rounded()))%" } ?? "-" }
 
     static func verdict(_ rows: [Queue]) -> String {
+        if let q = rows.first(where: { $0.limit == .cpuWait }) {
+            return "scaling: queue \(q.queue) waits for a CPU \(percent(q.cpuWaitShare)) of the time (\(percent(q.busyShare)) busy, "
+                + "\(Int((q.packetShare * 100).rounded()))% of packets)"
+        }
         let order: [Limit] = [.cpu, .rxRing, .umem, .tx, .imbalance]
         for limit in order {
             if let q = rows.first(where: { $0.limit == limit }) {
