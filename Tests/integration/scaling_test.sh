@@ -26,8 +26,8 @@
 #   tiny TX ring tx-ring 64 with batch-size 256: a burst of 1 000 (within the 2 048-frame
 #                fill ring) taken by the restarted workers in batches of 256, which a
 #                64-entry TX ring cannot take — tx (tx_full drops), advice `tx-ring 128`.
-# And the queue count (issue 11 §6) stays fixed while xpfd runs: a commit that changes it is
-# refused with the reason, nothing committed.
+# And a queue count beyond the 2 queues the shared memory is laid out for (issue 11 §6: a
+# commit changes it within max-queues, queues_test.sh) is refused with the fix, nothing committed.
 # The two ring settings need an xpfd restart each (restart-only knobs). Prints ok/not ok
 # lines and "N passed, N failed".
 set -Eeuo pipefail
@@ -271,15 +271,15 @@ else
     echo "# skipped - cpu-bound: no cgroup CPU controller at $CGROUP to hold a worker to a share of a CPU"
 fi
 
-# --- the queue count is fixed while xpfd runs: a commit that changes it is refused, saying why
-{ cat "$REPO/config/xpf.conf"; echo "system { dataplane { queues 1; } }"; } > "$TMP/queues.conf"
+# --- a queue count beyond the region's 2 queues: refused by commit with the fix (max-queues, a restart)
+{ cat "$REPO/config/xpf.conf"; echo "system { dataplane { queues 3; } }"; } > "$TMP/queues.conf"
 GEN=$("$XPFTOP" --state-dir "$STATE" --json --interval 0.05 | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["generation"])')
 reply=$(ctl commit "$TMP/queues.conf" 2>&1 || true)
 GEN2=$("$XPFTOP" --state-dir "$STATE" --json --interval 0.05 | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["generation"])')
-if [[ "$reply" == *"changing queues (all → 1): each queue's worker owns a UMEM slice and a session partition"*"requires restarting xpfd; nothing was committed"* && "$GEN2" == "$GEN" ]]; then
-    ok "queues by commit: refused with the reason, generation $GEN kept"
+if [[ "$reply" == *"system dataplane queues 3 is more than the 2 queues the shared memory is laid out for: raise system dataplane max-queues to 3 (requires restarting xpfd)"* && "$GEN2" == "$GEN" ]]; then
+    ok "queues 3 by commit (the region holds 2): refused with the fix, generation $GEN kept"
 else
-    notok "queues by commit" "generation $GEN -> $GEN2: $reply"
+    notok "queues 3 by commit" "generation $GEN -> $GEN2: $reply"
 fi
 
 # --- tiny UMEM, then tiny RX ring: restarts of xpfd with each setting
