@@ -84,6 +84,13 @@ final class WorkerManager {
 
     /// xpfd takes over queue q's partition (its worker, if it had one, is reaped).
     private func keep(_ q: Int) {
+        // No process runs for the queue: tools must not take the reaped worker's pid (the
+        // kernel may give it to another process) or its heartbeat for a live one's.
+        let block = region.worker(q)
+        block.pointee.pid = 0
+        block.pointee.core = -1
+        block.pointee.numa_node = -1
+        xpf_store_relaxed_u64(xpf_wb_heartbeat(block), 0)
         do {
             if let k = keepers[q] { k.attach() } else { keepers[q] = try PartitionKeeper(region: region, queue: q) }
             xpf_store_release_u32(xpf_wb_state(region.worker(q)), UInt32(XPF_WORKER_PARKED.rawValue))
