@@ -8,14 +8,19 @@
 #                report begun once packets flow: its queue carries every packet from one
 #                flow — imbalance, advice an ntuple rule pinning that flow to its queue on
 #                fw0 (`ethtool -N fw0 flow-type udp4 … action Q`) and RSS weight 0 for Q;
-#   cpu          the same flow through fw0's per-packet filter of 1 000 terms, its worker
-#                held to 0.4 % of a CPU (1 ms per 250 ms, a
-#                cgroup's CPU quota, v2 cpu.max or v1 cpu.cfs_quota_us; far less than the
-#                flow needs: a slice never drains the RX ring), the report begun once the kernel drops for its full RX ring
-#                (the backlog built): those drops go on in the report (it is behind), it is busy
-#                ≥ 90 % with full vectors — cpu-bound; its advice is still the elephant's
-#                (another queue would not split the flow), and batch-size (skipped, and said
-#                so, without a cgroup CPU controller); the cgroup is removed on every exit;
+#   cpu-wait     the same flow through fw0's per-packet filter of 1 000 terms, its worker
+#                held to 0.4 % of a CPU (1 ms per 250 ms, a cgroup's CPU quota, v2 cpu.max
+#                or v1 cpu.cfs_quota_us; far less than the flow needs), the report begun once
+#                the kernel drops for its full RX ring (the backlog built): the worker waits
+#                for a CPU ≥ 90 % of the interval (schedstat) — cpu-wait, whatever its loop
+#                clock says; the one advice is the quota's file and the value that lifts it
+#                (skipped, and said so, without a cgroup CPU controller); the cgroup is
+#                removed on every exit;
+#   cpu          the filter still on, no quota: one flow of the same 5-tuple from xpf-gen
+#                (AF_XDP, ~1 M frames/s, pinned to the CPU the worker is not on) into the
+#                elephant's queue — the worker is ≥ 90 % busy with full vectors and waits
+#                < 25 % for a CPU: cpu-bound; its advice is still the elephant's (another
+#                queue would not split the flow) and batch-size, not more queues;
 #   tiny rings   rx-ring 64, tx-ring 64 and the least UMEM xpfd takes for them (256 frames):
 #                the workers and xpfd stopped (SIGSTOP; xpfd too, so its watchdog cannot
 #                kill the stopped workers) while a burst arrives, so the kernel finds the
@@ -41,6 +46,7 @@ SLOW_TERMS=1000     # terms of the cpu case's per-packet filter (host-bound filt
 BURST=3000          # datagrams sent while the workers are stopped
 STOP_S=0.5          # how long they are stopped (xpfd with them: no watchdog)
 STALL_REPORT_S=6    # the stalled burst's report: stop, burst, continue, the backlog taken
+GEN_S=4             # seconds xpf-gen sends in the cpu case: the wait for packets, then the report
 CGROUP=/sys/fs/cgroup
 QUOTA_US=1000       # CPU quota of the throttled worker per
 PERIOD_US=250000    # period: 0.4 % of a CPU, ~4 ms a second — a fraction of what 20 000
@@ -205,9 +211,10 @@ else
     notok "elephant advice" "$(field "$TMP/elephant.json" 'r["advice"]')"
 fi
 
-# --- cpu: the elephant's worker held to 0.4 % of a CPU by a cgroup's quota (v2 or v1)
+# --- cpu-wait: the elephant's worker held to 0.4 % of a CPU by a cgroup's quota (v2 or v1)
 PID_HEAVY=$("$XPFTOP" --state-dir "$STATE" --json --interval 0.05 | "$PY" -c "import json,sys; print([w['pid'] for w in json.load(sys.stdin)['workers'] if w['queue'] == $HEAVY][0])")
-CG="" ROOT_CG=""
+CORE_HEAVY=$("$XPFTOP" --state-dir "$STATE" --json --interval 0.05 | "$PY" -c "import json,sys; print([w['core'] for w in json.load(sys.stdin)['workers'] if w['queue'] == $HEAVY][0])")
+CG="" ROOT_CG="" QUOTA_FILE="" UNLIMITED=""
 # cg_remove: the throttled cgroup's processes back to the root, the cgroup removed; the EXIT
 # trap runs it before the lab's teardown, whatever ends the suite.
 cg_remove() {
@@ -218,58 +225,86 @@ cg_remove() {
 }
 trap 'rc=$?; set +e; cg_remove; (exit "$rc"); lab_cleanup' EXIT  # set +e: under errexit a failing (exit $rc) would end the trap before the lab is torn down
 if [[ -f "$CGROUP/cgroup.subtree_control" ]] && grep -qw cpu "$CGROUP/cgroup.subtree_control"; then
-    CG="$CGROUP/xpf-scaling-$PREFIX" ROOT_CG="$CGROUP"
+    CG="$CGROUP/xpf-scaling-$PREFIX" ROOT_CG="$CGROUP" QUOTA_FILE="$CGROUP/xpf-scaling-$PREFIX/cpu.max" UNLIMITED=max
     mkdir "$CG" && echo "$QUOTA_US $PERIOD_US" > "$CG/cpu.max"
 elif [[ -f "$CGROUP/cpu/cpu.cfs_quota_us" ]]; then
-    CG="$CGROUP/cpu/xpf-scaling-$PREFIX" ROOT_CG="$CGROUP/cpu"
+    CG="$CGROUP/cpu/xpf-scaling-$PREFIX" ROOT_CG="$CGROUP/cpu" QUOTA_FILE="$CGROUP/cpu/xpf-scaling-$PREFIX/cpu.cfs_quota_us" UNLIMITED=-1
     mkdir "$CG" && echo "$PERIOD_US" > "$CG/cpu.cfs_period_us" && echo "$QUOTA_US" > "$CG/cpu.cfs_quota_us"
 fi
-if [[ -n "$CG" ]]; then
-    # Per-packet work a slice cannot get through: fw0's input filter of SLOW_TERMS terms with
-    # a DSCP condition (so evaluated on every packet, never memoized) that the flood never
-    # meets, then accept. In each 1 ms slice of its quota the worker takes a few dozen
-    # packets of the thousands its RX ring holds: the ring never drains and the worker never
-    # sleeps between slices (a sleep it wakes from into a spent quota would count as idle:
-    # the time a woken worker waits for a CPU is not told from sleep).
-    "$PY" -c '
+# Per-packet work: fw0's input filter of SLOW_TERMS terms with a DSCP condition (so evaluated
+# on every packet, never memoized) that the flood never meets, then accept (~50 µs a packet
+# here): the throttled worker takes a few dozen packets per 1 ms slice of its quota, and an
+# unthrottled one at most ~20 000 a second.
+"$PY" -c '
 import sys
 n = int(sys.argv[2])
 terms = "".join("term t%d { from { dscp ef; protocol tcp; destination-port %d; } then discard; }\n" % (i, 1000 + i) for i in range(n))
 print(open(sys.argv[1]).read() + "firewall { family inet { filter slow { %s term rest { then accept; } } } }\n"
       "interfaces { fw0 { unit 0 { family inet { filter { input slow; } } } } }" % terms)
 ' "$REPO/config/xpf.conf" "$SLOW_TERMS" > "$TMP/slow.conf"
-    ctl commit "$TMP/slow.conf" | sed 's/^/# /'
+ctl commit "$TMP/slow.conf" | sed 's/^/# /'
+heavy="[q for q in r['queues'] if q['queue'] == $HEAVY][0]"
+if [[ -n "$CG" ]]; then
     echo "$PID_HEAVY" > "$CG/cgroup.procs"
-    start_flood cpu
-    # Behind before the report begins: the kernel dropped for its full RX ring. (Not asked of
-    # the report itself: a pass of this worker lasts longer than the report's interval, so
-    # the kernel's counts it publishes every 100 ms of its passes may not move within it.)
-    if wait_behind; then ok "cpu: the throttled worker is behind (the kernel drops for its full RX ring)"; fi
-    report "$REPORT_S" > "$TMP/cpu.json"
+    start_flood cpu-wait
+    # Behind before the report begins: the kernel dropped for its full RX ring.
+    if wait_behind; then ok "cpu-wait: the throttled worker is behind (the kernel drops for its full RX ring)"; fi
+    report "$REPORT_S" > "$TMP/cpuwait.json"
     wait "$FLOOD"
     cg_remove
-    ctl commit "$REPO/config/xpf.conf" | sed 's/^/# /'
-    if [[ ! -d "$CG" ]]; then ok "cpu: the cgroup is removed"; else notok "cgroup" "$CG still exists"; fi
-    heavy="[q for q in r['queues'] if q['queue'] == $HEAVY][0]"
-    info "cpu: queue $HEAVY: $(field "$TMP/cpu.json" "$heavy")"
-    if [[ "$(field "$TMP/cpu.json" "$heavy['limit']")" == cpu ]]; then
-        ok "cpu: the throttled worker is cpu-bound (busy $(field "$TMP/cpu.json" "round($heavy['busy_share'], 3)"), vectors $(field "$TMP/cpu.json" "round($heavy['vector_size'], 1)"))"
+    if [[ ! -d "$CG" ]]; then ok "cpu-wait: the cgroup is removed"; else notok "cgroup" "$CG still exists"; fi
+    info "cpu-wait: queue $HEAVY: $(field "$TMP/cpuwait.json" "$heavy")"
+    if [[ "$(field "$TMP/cpuwait.json" "$heavy['limit'] == 'cpu-wait' and $heavy['cpu_wait_share'] >= 0.9")" == True ]]; then
+        ok "cpu-wait: the throttled worker waits for a CPU $(field "$TMP/cpuwait.json" "round($heavy['cpu_wait_share'], 3)") of the interval (its loop clock: busy $(field "$TMP/cpuwait.json" "round($heavy['busy_share'], 3)"))"
     else
-        notok "cpu limit" "$(field "$TMP/cpu.json" "$heavy")"
+        notok "cpu-wait limit" "$(field "$TMP/cpuwait.json" "$heavy")"
     fi
-    if [[ "$(field "$TMP/cpu.json" "$heavy['busy_share'] >= 0.9")" == True ]]; then
+    if [[ "$(field "$TMP/cpuwait.json" "[(a['rule'], a['knob'], a['value']) for a in r['advice']] == [('cpu-wait', '$QUOTA_FILE', '$UNLIMITED')]")" == True ]]; then
+        ok "cpu-wait: the one advice lifts the cgroup's quota ($QUOTA_FILE $UNLIMITED)"
+    else
+        notok "cpu-wait advice" "$(field "$TMP/cpuwait.json" 'r["advice"]')"
+    fi
+else
+    echo "# skipped - cpu-wait: no cgroup CPU controller at $CGROUP to hold a worker to a share of a CPU"
+fi
+
+# --- cpu: the same filter, no quota, xpf-gen's flow (the elephant's 5-tuple) into queue HEAVY
+make -s -C "$REPO/tools/trafgen" >/dev/null
+GEN_CPU=$("$PY" -c "import os; print(next((c for c in sorted(os.sched_getaffinity(0)) if c != $CORE_HEAVY), -1))")
+if [[ "$GEN_CPU" -ge 0 ]]; then
+    C0_MAC=$(ip netns exec "$NS_FW" cat /sys/class/net/fw0/address)
+    before=$(top 'sum(w["rx_packets"] for w in j["workers"])')
+    ip netns exec "$NS_C" "$REPO/tools/trafgen/build/xpf-gen" -i c0 --dst-ip 10.10.2.2 --dst-mac "$C0_MAC" --flows 1 --sport 40000 --dport 9 \
+        --queue "$HEAVY" --cpu "$GEN_CPU" --duration "$GEN_S" > "$TMP/gen.out" 2>&1 &
+    GEN=$!
+    BG_PIDS+=("$GEN")
+    if wait_moved rx_packets "$before"; then
+        report "$REPORT_S" > "$TMP/cpu.json"
+    else
+        notok "cpu: packets flow" "the workers took no packet of xpf-gen's flow within the bound"
+        echo '{"queues": [], "advice": []}' > "$TMP/cpu.json"
+    fi
+    wait "$GEN" || true
+    info "cpu: $(tail -1 "$TMP/gen.out"); queue $HEAVY: $(field "$TMP/cpu.json" "$heavy if r['queues'] else None")"
+    if [[ "$(field "$TMP/cpu.json" "r['queues'] and $heavy['limit'] == 'cpu'")" == True ]]; then
+        ok "cpu: the worker is cpu-bound (busy $(field "$TMP/cpu.json" "round($heavy['busy_share'], 3)"), waits $(field "$TMP/cpu.json" "round($heavy['cpu_wait_share'], 3)"), vectors $(field "$TMP/cpu.json" "round($heavy['vector_size'], 1)"))"
+    else
+        notok "cpu limit" "$(cat "$TMP/cpu.json")"
+    fi
+    if [[ "$(field "$TMP/cpu.json" "r['queues'] and $heavy['busy_share'] >= 0.9")" == True ]]; then
         ok "accounting: a worker driven beyond its CPU reports at least 90 % busy"
     else
-        notok "busy share at full rate" "$(field "$TMP/cpu.json" "$heavy")"
+        notok "busy share at full rate" "$(cat "$TMP/cpu.json")"
     fi
-    if [[ "$(field "$TMP/cpu.json" "$ELEPHANT_ADVICE")" == True && "$(field "$TMP/cpu.json" 'any(a["knob"] == "system dataplane batch-size" and a["value"] == "128" for a in r["advice"]) and not any(a["knob"] in ("system dataplane queues", "cores") for a in r["advice"])')" == True ]]; then
+    if [[ "$(field "$TMP/cpu.json" "$ELEPHANT_ADVICE")" == True && "$(field "$TMP/cpu.json" 'any(a["knob"] == "system dataplane batch-size" and a["value"] == "128" for a in r["advice"]) and not any(a["knob"] in ("system dataplane queues", "system dataplane max-queues", "cores") for a in r["advice"])')" == True ]]; then
         ok "cpu: advice pins the elephant, steers the other flows away and raises batch-size to 128, not more queues (one flow)"
     else
         notok "cpu advice" "$(field "$TMP/cpu.json" 'r["advice"]')"
     fi
 else
-    echo "# skipped - cpu-bound: no cgroup CPU controller at $CGROUP to hold a worker to a share of a CPU"
+    echo "# skipped - cpu: one CPU only, none left for xpf-gen beside the worker"
 fi
+ctl commit "$REPO/config/xpf.conf" | sed 's/^/# /'
 
 # --- a queue count beyond the region's 2 queues: refused by commit with the fix (max-queues, a restart)
 { cat "$REPO/config/xpf.conf"; echo "system { dataplane { queues 3; } }"; } > "$TMP/queues.conf"
