@@ -134,6 +134,20 @@ final class TraceTests: ConfiguredPipelineTestCase {
         // The pipeline's time for it, measured around `process` (some, and not a wild value).
         XCTAssertGreaterThan(r.process_ns, 0)
         XCTAssertLessThan(r.process_ns, 1_000_000_000)
+        // Each stage of the first path its share (a clock read as each ends), within it.
+        assertStageTimes(r, timed: [XPF_TRACE_PARSE, XPF_TRACE_SESSION, XPF_TRACE_FILTER_IN, XPF_TRACE_ICMP_ERROR, XPF_TRACE_ROUTE,
+                                    XPF_TRACE_TCP_CHECK, XPF_TRACE_ZONES, XPF_TRACE_POLICY, XPF_TRACE_INSTALL,
+                                    XPF_TRACE_FILTER_OUT, XPF_TRACE_REWRITE])
+    }
+
+    /// Per-stage clocks (StageClock.swift): every stage in `timed` took some time, no other
+    /// stage any, and together they are within the packet's pipeline time.
+    func assertStageTimes(_ r: xpf_trace_record, timed: [xpf_trace_stage], file: StaticString = #filePath, line: UInt = #line) {
+        let ns = withUnsafeBytes(of: r.stage_ns) { Array($0.bindMemory(to: UInt32.self)) }
+        XCTAssertEqual(ns.count, Int(XPF_TRACE_STAGE_COUNT.rawValue), file: file, line: line)
+        let want = Set(timed.map { Int($0.rawValue) })
+        XCTAssertEqual(Set(ns.indices.filter { ns[$0] > 0 }), want, "stages with a time: \(ns)", file: file, line: line)
+        XCTAssertLessThanOrEqual(ns.reduce(0) { $0 + UInt64($1) }, UInt64(r.process_ns), file: file, line: line)
     }
 
     func testASessionHitShowsTheFastPath() throws {
@@ -152,6 +166,9 @@ final class TraceTests: ConfiguredPipelineTestCase {
         XCTAssertEqual(r.decided, UInt8(XPF_TRACE_REWRITE.rawValue))
         XCTAssertEqual(r.action, UInt8(XPF_TRACE_TRANSMIT.rawValue))
         XCTAssertEqual([r.from_zone, r.to_zone, UInt32(r.policy)], [0, 0, 0], "no zones or policy on the fast path")
+        // The fast path's stages timed (the session's sides with the session), no first-path stage.
+        assertStageTimes(r, timed: [XPF_TRACE_PARSE, XPF_TRACE_SESSION, XPF_TRACE_FILTER_IN, XPF_TRACE_ROUTE, XPF_TRACE_FILTER_OUT,
+                                    XPF_TRACE_REWRITE])
     }
 
     func testAPolicyDenyNamesThePolicyAndDrops() throws {

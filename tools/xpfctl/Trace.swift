@@ -156,11 +156,23 @@ struct TraceReport {
         return "\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)).\(pad)\(frac)"
     }
 
+    /// Each stage's time, in stage order, for the stages that took any (xpf_trace_record.stage_ns).
+    var stageTimes: [(name: String, ns: UInt32)] {
+        withUnsafeBytes(of: r.stage_ns) { raw in
+            (0..<Int(XPF_TRACE_STAGE_COUNT.rawValue)).compactMap { i in
+                let ns = raw.load(fromByteOffset: i * MemoryLayout<UInt32>.size, as: UInt32.self)
+                return ns == 0 ? nil : (Self.name(xpf_trace_stage(UInt32(i))), ns)
+            }
+        }
+    }
+
     /// `xpfctl trace`'s text: a heading line, then a line per stage.
     var text: String {
         var lines = ["\(time()) queue \(p.queue) generation \(r.generation): \(flow)"]
         for s in stages { lines.append("  \(Self.name(s)): \(result(s))") }
         lines.append("  action: \(action) (pipeline \(r.process_ns) ns)")
+        let times = stageTimes
+        if !times.isEmpty { lines.append("  stage times: " + times.map { "\($0.name) \($0.ns) ns" }.joined(separator: ", ")) }
         return lines.joined(separator: "\n")
     }
 
@@ -193,6 +205,9 @@ struct TraceReport {
         }
         if ran(XPF_TRACE_POLICY) { j.field("policy", n.policy(r.policy)) }
         j.field("process_ns", r.process_ns)
+        j.beginObject("stage_ns")
+        for t in stageTimes { j.field(t.name, t.ns) }
+        j.endObject()
         j.endObject()
         return j.text
     }

@@ -685,8 +685,13 @@ struct xpf_trace_record {
 	 * two clock reads; the hot path (untraced packets) reads no clock per packet. */
 	uint32_t process_ns;
 	uint8_t reserved2[4];
+	/* Each stage's share of it (Pipeline/StageClock.swift): a clock read as each stage
+	 * ends, the time since the previous read added to that stage's entry (enum
+	 * xpf_trace_stage; a stage that ran twice, like the parse stage's TTL check, sums);
+	 * each includes one clock read. 0 for a stage that did not run. */
+	uint32_t stage_ns[XPF_TRACE_STAGE_COUNT];
 };
-_Static_assert(sizeof(struct xpf_trace_record) == 96, "trace record size");
+_Static_assert(sizeof(struct xpf_trace_record) == 144, "trace record size");
 
 /* Worker → xpfd request: resolve a neighbour. */
 struct xpf_neigh_request {

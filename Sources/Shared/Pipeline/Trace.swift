@@ -20,8 +20,9 @@
 //
 // Cost when on: a second parse per frame and a record per matching frame; not measured
 // beyond the tests — a trace is for an operator watching a few packets. A matching frame
-// also gets two clock reads around `process`: its record says how long the pipeline took
-// for it (`process_ns`, the sampled per-packet cost of issue 11 §1).
+// also gets a clock read before `process`, one as each stage ends and one after: its record
+// says how long the pipeline took for it (`process_ns`) and each stage's share (`stage_ns`,
+// StageClock.swift): the sampled per-stage cost of issue 11 §1.
 import CXPF
 
 /// A worker's side of the trace: the filter it adopted from its worker block and what it
@@ -165,11 +166,19 @@ extension Pipeline {
             let record = trace.remaining > 0 ? beginRecord(frame: frame, length: Int(d.len), ingress: ingress) : nil
             scratch.pointee.trace = record
             let (hits, misses) = (counters.s.session_hits, counters.s.session_misses)
-            let started = record != nil ? monotonicNanos() : 0  // a clock read for traced packets only
-            let action = process(&scratch.pointee, counters: &counters, guess: -1)
+            let action: PacketAction
+            if let record {
+                // Clock reads for traced packets only: one before, one as each stage ends
+                // (StageClock.swift), one after.
+                let started = monotonicNanos()
+                var clock = TracedStageClock(record: record, last: started)
+                action = process(&scratch.pointee, counters: &counters, guess: -1, clock: &clock)
+                record.pointee.process_ns = UInt32(clamping: monotonicNanos() &- started)
+            } else {
+                action = process(&scratch.pointee, counters: &counters, guess: -1)
+            }
             scratch.pointee.trace = nil
             if let record {
-                record.pointee.process_ns = UInt32(clamping: monotonicNanos() &- started)
                 let lookedUp = counters.s.session_hits != hits || counters.s.session_misses != misses
                 finishRecord(record, scratch.pointee, action, lookedUp: lookedUp, hit: counters.s.session_hits != hits)
             }

@@ -133,6 +133,12 @@ def test_trace_json_shows_every_stage_of_a_permitted_first_packet(lab, wire):
     # The pipeline's time for the traced packet (two clock reads around it): some, and less
     # than the 100 ms a worker ever sleeps (a traced packet is processed within one pass).
     assert 0 < r["process_ns"] < 100_000_000, r
+    # Each stage's share (a clock read as each stage ends): every stage of the UDP first path
+    # took some time, no other stage any, and together they are within the packet's time.
+    assert set(r["stage_ns"]) == {"parse", "session", "filter-input", "icmp-error", "route", "tcp-syn-check", "zones",
+                                  "policy", "install", "filter-output", "rewrite"}, r["stage_ns"]
+    assert all(ns > 0 for ns in r["stage_ns"].values()), r["stage_ns"]
+    assert sum(r["stage_ns"].values()) <= r["process_ns"], r
 
 
 def test_trace_text_names_the_deciding_stage_of_a_denied_packet(lab, wire):
@@ -152,4 +158,7 @@ def test_trace_text_names_the_deciding_stage_of_a_denied_packet(lab, wire):
     assert stages[:4] == ["  parse: ok", "  session: miss", "  route: egress fw1", "  tcp-syn-check: ok"], rest
     assert stages[4] == "  zones: trust -> untrust", rest
     assert re.fullmatch(r"  policy: trace-deny\(\d+\) deny: drop policy_deny", stages[5]), rest
-    assert len(stages) == 7 and re.fullmatch(r"  action: drop policy_deny \(pipeline [1-9]\d* ns\)", stages[6]), rest
+    assert len(stages) == 8 and re.fullmatch(r"  action: drop policy_deny \(pipeline [1-9]\d* ns\)", stages[6]), rest
+    # The stages' times, in stage order: those that ran up to the deciding policy, no later one.
+    assert re.fullmatch(r"  stage times: parse [1-9]\d* ns, session [1-9]\d* ns, icmp-error [1-9]\d* ns, route [1-9]\d* ns, "
+                        r"tcp-syn-check [1-9]\d* ns, zones [1-9]\d* ns, policy [1-9]\d* ns, filter-input [1-9]\d* ns", stages[7]), rest
