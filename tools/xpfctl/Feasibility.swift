@@ -101,12 +101,15 @@ struct Feasibility: ParsableCommand {
         if blocking > 0 { throw ExitCode(1) }
     }
 
-    /// The running xpfd's interfaces (its region), queues and frame size.
+    /// The running xpfd's interfaces (its region), queues with a worker and frame size.
     func readRegion(_ names: inout [String], _ queues: inout Int?, _ frame: inout FrameGeometry, _ running: inout Set<String>) throws {
         let region = try DataplaneStatus.openRegion(stateDir: common.stateDir)
         let ifaces = (0..<region.interfaceCount).map { stringFromCArray(region.iface($0).name) }
         running = Set(ifaces)
-        queues = region.queues
+        // The queues that run a worker: a parked one (beyond `queues`) needs no channel.
+        queues = (0..<region.queues).filter {
+            xpf_load_acquire_u32(xpf_wb_state(region.worker($0))) != UInt32(XPF_WORKER_PARKED.rawValue)
+        }.count
         frame = FrameGeometry(frameSize: Int(region.header.pointee.frame_size))
         if names.isEmpty && config == nil { names = ifaces }
     }
