@@ -218,7 +218,14 @@ final class Daemon {
             var reply = "commit complete, generation \(gen) (\(how))"
             let active = workers.activeQueues
             if queues != active {
-                let changes = workers.setActive(queues) { drainEvents() }
+                var changes = workers.setActive(queues) { drainEvents() }
+                // What RSS still asks of the old count (xpfd leaves the NIC's table to the operator).
+                let tables = c.interfaces.compactMap { name -> (name: String, table: [UInt32])? in
+                    let facts = FeasibilityProbe.interface(name, withhold: "xpf runs on it", ownedByXpf: true, xpfQueues: queues)
+                    if case .value(let t) = facts.indirection { return (name, t) }
+                    return nil
+                }
+                changes += QueueSteering.notes(tables: tables, queues: queues)
                 logLine("xpfd", "queues \(active) → \(queues): " + changes.joined(separator: "; "))
                 reply += "\nqueues \(active) → \(queues): " + changes.joined(separator: "; ")
             }

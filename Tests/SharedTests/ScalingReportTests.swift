@@ -415,3 +415,18 @@ final class CPUWaitProbeTests: XCTestCase {
         XCTAssertNil(CPUQuotaProbe.quota(pid: 12, proc: root + "/proc", cgroupRoot: root + "/cg2"), "no such process")
     }
 }
+
+/// What xpfd says about RSS after `queues N` by commit (QueueSteering): a table that still
+/// sends to a parked queue is a warning with the command, one that leaves a running queue
+/// out a note, a table that agrees or no table (veth) nothing.
+final class QueueSteeringTests: XCTestCase {
+    func testATableThatDisagreesWithTheQueueCountIsNamed() {
+        let shrunk = QueueSteering.notes(tables: [("ens1f0", [0, 1, 2, 3, 0, 1, 2, 3]), ("ens1f1", [0, 1, 0, 1])], queues: 2)
+        XCTAssertEqual(shrunk, ["WARNING: ens1f0's RSS table still sends to parked queue(s) 2, 3: their packets are dropped "
+                                + "(drop_no_worker) until it is steered: ethtool -X ens1f0 equal 2"])
+        let grown = QueueSteering.notes(tables: [("ens1f0", [0, 1, 0, 1])], queues: 4)
+        XCTAssertEqual(grown, ["note: ens1f0's RSS table sends nothing to queue(s) 2, 3 yet: ethtool -X ens1f0 equal 4"])
+        XCTAssertEqual(QueueSteering.notes(tables: [("ens1f0", [0, 1, 2, 0])], queues: 3), [])
+        XCTAssertEqual(QueueSteering.notes(tables: [("fw0", [])], queues: 1), [], "no table: no note")
+    }
+}
