@@ -134,6 +134,7 @@ final class ScalingReportTests: XCTestCase {
         b.workers[1].state = "parked"
         let r = ScalingReport(before: a, after: b, settings: settings, interfaces: [InterfaceFacts(name: "fw0", ifindex: 2)])
         XCTAssertEqual(r.queues.map(\.queue), [0], "the parked queue 1 is left out")
+        XCTAssertEqual(r.parked, [1])
         XCTAssertEqual(r.queues[0].packetShare, 1)
         XCTAssertEqual(r.queues.map(\.limit), [.cpu])
         XCTAssertEqual(r.advice.map(\.knob), ["system dataplane queues", "ethtool -L fw0 combined", "system dataplane batch-size"])
@@ -143,6 +144,7 @@ final class ScalingReportTests: XCTestCase {
         let both = ScalingReport(before: Self.status(loads, after: false), after: Self.status(loads, after: true), settings: settings,
                                  interfaces: [InterfaceFacts(name: "fw0", ifindex: 2)])
         XCTAssertEqual(both.queues.map(\.queue), [0, 1])
+        XCTAssertEqual(both.parked, [])
     }
 
     func testASaturatedWorkerWithFullVectorsIsCPUBound() {

@@ -129,8 +129,8 @@ else
     notok "start states" "$(states), queue 1 pid $(top 'w(1)["pid"]')"
 fi
 ctl show dataplane scaling --interval 1 --json > "$TMP/scaling.json"
-if [[ "$("$PY" -c 'import json,sys; print([q["queue"] for q in json.load(open(sys.argv[1]))["queues"]])' "$TMP/scaling.json")" == "[0]" ]]; then
-    ok "start: the scaling report lists queue 0 alone (no row for parked queue 1)"
+if [[ "$("$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); print([q["queue"] for q in r["queues"]], r["parked_queues"])' "$TMP/scaling.json")" == "[0] [1]" ]]; then
+    ok "start: the scaling report lists queue 0 alone (no row for parked queue 1, named parked)"
 else
     notok "scaling report with a parked queue" "$(cat "$TMP/scaling.json")"
 fi

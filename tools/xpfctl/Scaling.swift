@@ -32,7 +32,7 @@ struct ScalingShow: ParsableCommand {
     /// Schema version of the JSON output; bumped when a field changes meaning or goes away.
     /// 2: vector_size is the largest per-interface average (was the worker's average over
     /// its interfaces); busiest_interface_slot added; an advice value may be empty (a knob
-    /// at its maximum). Fields added since: cpu_wait_share; limit "cpu-wait".
+    /// at its maximum). Fields added since: cpu_wait_share; limit "cpu-wait"; parked_queues.
     static let schemaVersion = 2
 
     func validate() throws {
@@ -96,6 +96,9 @@ struct ScalingShow: ParsableCommand {
                 + pad(percent(q.busyShare), 7) + pad(percent(q.cpuWaitShare), 7) + pad(String((q.vectorSize * 10).rounded() / 10), 8) + pad("\(q.rxRingFull)", 8)
                 + pad("\(q.fillRingEmpty)", 11) + pad("\(q.txFull)", 8) + "  " + q.limit.rawValue)
         }
+        if !r.parked.isEmpty {
+            lines.append("parked: queue(s) \(r.parked.map(String.init).joined(separator: ", ")) (beyond system dataplane queues: no worker)")
+        }
         if r.advice.isEmpty {
             lines.append("advice: none")
         } else {
@@ -126,6 +129,9 @@ struct ScalingShow: ParsableCommand {
             j.field("limit", q.limit.rawValue)
             j.endObject()
         }
+        j.endArray()
+        j.beginArray("parked_queues")
+        for q in r.parked { j.field(nil, q) }
         j.endArray()
         j.beginArray("advice")
         for a in r.advice {

@@ -126,6 +126,8 @@ public struct ScalingReport: Sendable {
     }
 
     public var queues: [Queue]
+    /// Queues beyond `system dataplane queues`: no worker, not judged.
+    public var parked: [Int]
     public var advice: [Advice]
     /// One line: the worst queue and what limits it (xpf-top's header line).
     public var verdict: String
@@ -199,7 +201,9 @@ public struct ScalingReport: Sendable {
         let delta = DataplaneStatus.delta
         // The queues that run a worker: a parked one (beyond `queues`) receives nothing by
         // design. Parking keeps 0..<N running, so row k is queue k.
-        let active = (0..<min(a.workers.count, b.workers.count)).filter { b.workers[$0].state != "parked" }
+        let all = 0..<min(a.workers.count, b.workers.count)
+        let active = all.filter { b.workers[$0].state != "parked" }
+        parked = all.filter { b.workers[$0].state == "parked" }.map { b.workers[$0].queue }
         let n = active.count
         let slots = b.interfaces.count
         let packets = active.map { delta(a.workers[$0].stats.rx_packets, b.workers[$0].stats.rx_packets) }
