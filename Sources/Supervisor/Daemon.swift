@@ -563,7 +563,7 @@ final class Daemon {
             }
             do { try fib.refreshIfDirty() } catch { logLine("xpfd", "FIB refresh: \(error)") }
             workers.tick()
-            workers.keepParked()
+            workers.keepPartitions()
             hitCounts.harvestIfReady()
             busy = drainEvents() >= Self.busyDrain
         }

@@ -82,8 +82,11 @@ final class WorkerManager {
         }
     }
 
-    /// xpfd takes over queue q's partition (its worker, if it had one, is reaped).
-    private func keep(_ q: Int) {
+    /// xpfd takes over queue q's partition (its worker, if it had one, is reaped): a parked
+    /// queue's (state PARKED), or that of a worker that failed for good (exit code 2: state
+    /// FAILED; never restarted, so nobody else would age or clear its sessions). A partition
+    /// kept already stays kept.
+    private func keep(_ q: Int, state: xpf_worker_state = XPF_WORKER_PARKED) {
         // No process runs for the queue: tools must not take the reaped worker's pid (the
         // kernel may give it to another process) or its heartbeat for a live one's.
         let block = region.worker(q)
@@ -92,32 +95,43 @@ final class WorkerManager {
         block.pointee.numa_node = -1
         xpf_store_relaxed_u64(xpf_wb_heartbeat(block), 0)
         do {
-            if let k = keepers[q] { k.attach() } else { keepers[q] = try PartitionKeeper(region: region, queue: q) }
-            xpf_store_release_u32(xpf_wb_state(region.worker(q)), UInt32(XPF_WORKER_PARKED.rawValue))
+            if let k = keepers[q] {
+                if !k.attached { k.attach() }
+            } else {
+                keepers[q] = try PartitionKeeper(region: region, queue: q)
+            }
+            xpf_store_release_u32(xpf_wb_state(block), UInt32(state.rawValue))
         } catch {
             // Cannot happen for a validated published configuration; said, and the queue
-            // shows FAILED: its sessions stay (matching, never aged) until it is unparked.
-            xpf_store_release_u32(xpf_wb_state(region.worker(q)), UInt32(XPF_WORKER_FAILED.rawValue))
-            logLine("xpfd", "queue \(q) is parked but xpfd cannot keep its partition: \(error); its sessions are not aged until the queue is unparked")
+            // shows FAILED: its sessions stay (matching, never aged or cleared) until a
+            // worker of the queue runs again.
+            xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_FAILED.rawValue))
+            logLine("xpfd", "queue \(q) has no worker and xpfd cannot keep its partition: \(error); its sessions are not aged until a worker of the queue runs")
         }
     }
 
-    /// One housekeeping pass of every parked queue's keeper (xpfd's loop, and while a clear
-    /// waits). Returns whether a keeper is still sweeping a clear.
+    /// Whether xpfd keeps queue q's partition now (parked, or its worker failed for good).
+    func kept(_ q: Int) -> Bool { keepers[q]?.attached == true }
+
+    /// One housekeeping pass of every kept partition's keeper (xpfd's loop, and while a
+    /// clear waits). Returns whether a keeper is still sweeping a clear.
     @discardableResult
-    func keepParked() -> Bool {
+    func keepPartitions() -> Bool {
         var clearing = false
         for k in keepers { if let k, k.pass() { clearing = true } }
         return clearing
     }
 
     /// `system dataplane queues n` by commit (issue 11 §6): stops the workers of queues
-    /// n and above (SIGTERM, SIGKILL after `graceNs`), each one's partition passing to a
-    /// keeper as it is reaped, and starts workers for parked queues below n (their keeper
-    /// detached first), waiting up to `startNs` for them to run. `whileWaiting` runs between
-    /// polls (the event drain). Returns one line per queue changed.
-    func setActive(_ n: Int, graceNs: UInt64 = 2_000_000_000, startNs: UInt64 = 5_000_000_000,
-                   whileWaiting: () -> Void) -> [String] {
+    /// n and above (SIGTERM, SIGKILL after `graceNs`, then at most `killNs` more: a worker
+    /// the kernel holds is left to a later reap, which hands its partition over), each one's
+    /// partition passing to a keeper as it is reaped, and starts workers for parked queues
+    /// below n (their keeper detached first), waiting up to `startNs` for them to run or
+    /// fail. `whileWaiting` runs between polls (the event drain). Returns one line per queue
+    /// changed. Nothing here restarts a worker (no `tick`): one that dies while this waits
+    /// is restarted by xpfd's loop, after it has seen any SIGTERM of its own.
+    func setActive(_ n: Int, graceNs: UInt64 = 2_000_000_000, killNs: UInt64 = 1_000_000_000,
+                   startNs: UInt64 = 5_000_000_000, whileWaiting: () -> Void) -> [String] {
         precondition(n >= 1 && n <= slots.count, "queues \(n) outside the region's \(slots.count)")
         var lines: [String] = []
         var stopped: [Int] = []
@@ -128,7 +142,7 @@ final class WorkerManager {
                 kill(slots[q].pid, SIGTERM)
                 stopped.append(q)
             } else {
-                keep(q)  // no worker (restarting, or failed for good)
+                keep(q)  // no worker (restarting, or failed for good: kept already)
                 lines.append("queue \(q) parked (it had no worker)")
             }
         }
@@ -144,10 +158,19 @@ final class WorkerManager {
             logLine("xpfd", "worker for queue \(q) (pid \(slots[q].pid)) did not stop within \(graceNs / 1_000_000) ms; killing it")
             kill(slots[q].pid, SIGKILL)
         }
-        waitStopped(until: .max)  // SIGKILL: reaped at once
-        for q in stopped { lines.append("queue \(q) parked: its worker stopped, xpfd keeps its sessions") }
+        waitStopped(until: monotonicNanos() + killNs)  // SIGKILL: reaped at once, unless the kernel holds it
+        for q in stopped {
+            lines.append(slots[q].pid == 0 ? "queue \(q) parked: its worker stopped, xpfd keeps its sessions"
+                : "WARNING: queue \(q) parked, but its worker (pid \(slots[q].pid)) has not exited yet: xpfd keeps its sessions once it has")
+        }
         var started: [Int] = []
         for q in 0..<n where slots[q].parked {
+            if slots[q].pid > 0 {
+                // The worker a shrink stopped has not exited: a second process must not own
+                // the partition. Left parked; a commit after it is reaped starts the queue.
+                lines.append("WARNING: queue \(q) not started: its previous worker (pid \(slots[q].pid)) has not exited yet")
+                continue
+            }
             keepers[q]?.detach()
             slots[q].parked = false
             slots[q].failed = false
@@ -157,15 +180,15 @@ final class WorkerManager {
         }
         let deadline = monotonicNanos() + startNs
         func running(_ q: Int) -> Bool { xpf_load_acquire_u32(xpf_wb_state(region.worker(q))) == UInt32(XPF_WORKER_RUNNING.rawValue) }
-        while !started.allSatisfy(running) && monotonicNanos() < deadline {
+        while !started.allSatisfy({ running($0) || slots[$0].failed }) && monotonicNanos() < deadline {
             reap()
-            tick()
             whileWaiting()
             usleep(1_000)
         }
         for q in started {
             lines.append(running(q) ? "queue \(q) started: worker pid \(slots[q].pid)"
-                                    : "WARNING: queue \(q)'s worker is not running yet (see the log)")
+                : slots[q].failed ? "WARNING: queue \(q)'s worker failed (exit code 2, see the log) and is not restarted: xpfd keeps its sessions"
+                : "WARNING: queue \(q)'s worker is not running yet (see the log)")
         }
         return lines
     }
@@ -192,8 +215,9 @@ final class WorkerManager {
             }
             if code == 2 {
                 slots[q].failed = true
-                xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_FAILED.rawValue))
-                logLine("xpfd", "worker for queue \(q) (pid \(pid)) exited with a configuration/ABI error; not restarting (queue \(q) fails closed)")
+                // Never restarted: xpfd ages and clears its partition, as a parked queue's.
+                keep(q, state: XPF_WORKER_FAILED)
+                logLine("xpfd", "worker for queue \(q) (pid \(pid)) exited with a configuration/ABI error; not restarting (queue \(q) fails closed, xpfd keeps its sessions)")
                 continue
             }
             xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_EXITED.rawValue))
@@ -262,10 +286,10 @@ final class WorkerManager {
     /// its records, so: a RUNNING or STARTING worker answers by storing clear_done; a dead
     /// one is reaped and restarted while this waits (xpfd is single-threaded: nothing else
     /// would restart it meanwhile), and its successor honours the pending request before
-    /// its first batch; a parked queue's keeper sweeps like a worker, run here between polls;
-    /// a FAILED worker is never restarted, so xpfd itself takes over its
-    /// partition (recovering it as a successor would) and clears it, writing the close
-    /// events into that worker's event ring. `whileWaiting` runs between polls (xpfd
+    /// its first batch; a kept partition — a parked queue's, or a FAILED worker's (never
+    /// restarted: xpfd took it over when it reaped the worker, recovering it as a successor
+    /// would) — is swept by its keeper like a worker, run here between polls, writing the
+    /// close events into that queue's event ring. `whileWaiting` runs between polls (xpfd
     /// drains the event rings there: workers clear in slices paced by their rings).
     /// Returns how many partitions there are and how many were not clear by the timeout
     /// (a worker waiting out a crash-loop backoff, or hung).
@@ -274,9 +298,8 @@ final class WorkerManager {
         let busy = slots.indices.filter { q in
             let w = region.worker(q)
             let st = xpf_load_acquire_u32(xpf_wb_state(w))
-            // A parked queue's keeper reads the filter as a worker does (between its passes).
-            let live = st == UInt32(XPF_WORKER_STARTING.rawValue) || st == UInt32(XPF_WORKER_RUNNING.rawValue)
-                || st == UInt32(XPF_WORKER_PARKED.rawValue)
+            // A kept partition's keeper reads the filter as a worker does (between its passes).
+            let live = st == UInt32(XPF_WORKER_STARTING.rawValue) || st == UInt32(XPF_WORKER_RUNNING.rawValue) || kept(q)
             // Acquire: pairs with the worker's release of clear_done after its last read of the filter.
             return live && xpf_load_acquire_u64(xpf_wb_clear_done(w)) != xpf_load_relaxed_u64(xpf_wb_clear_requested(w))
         }
@@ -296,58 +319,17 @@ final class WorkerManager {
         while true {
             reap()
             tick()  // restarts the dead: their successors clear before their first batch
-            keepParked()  // a parked queue's keeper sweeps its partition as its worker would
+            keepPartitions()  // a kept partition's keeper sweeps it as its worker would
             var lagging = 0
             for q in slots.indices {
                 let w = region.worker(q)
                 if xpf_load_acquire_u64(xpf_wb_clear_done(w)) == want[q] { continue }
-                if slots[q].failed && !slots[q].parked && slots[q].pid == 0 {
-                    // Nobody owns this partition until xpfd restarts: clear it here.
-                    clearFailedPartition(q, filter: filter, whileWaiting: whileWaiting)
-                    xpf_store_release_u64(xpf_wb_clear_done(w), want[q])
-                    continue
-                }
                 lagging += 1
             }
             if lagging == 0 || monotonicNanos() >= deadline { return (slots.count, lagging) }
             whileWaiting()
             usleep(500)
         }
-    }
-
-    /// Clears the sessions `filter` matches in the partition of a worker that failed for
-    /// good, as its owner would: a close event per session into that worker's event ring
-    /// (it has no other producer now), in slices with `whileWaiting` (the drain) between,
-    /// and its counters.
-    private func clearFailedPartition(_ q: Int, filter: xpf_clear_filter, whileWaiting: () -> Void) {
-        let w = region.worker(q)
-        var partition = SessionPartition(table: region.sessionTable, queue: q, queues: region.queues)
-        defer { partition.release() }
-        var events = EventEmitter(block: w, queue: q)
-        var counters = WorkerCounters()
-        counters.s = WorkerStatsIO.read(w)
-        let (table, now, nowS) = (region.sessionTable, realtimeNanos(), UInt32(truncatingIfNeeded: monotonicNanos() / 1_000_000_000))
-        let epoch = region.configSnapshot.pointee.policy_epoch  // xpfd is the publisher: no commit during this sweep
-        let generation = UInt32(truncatingIfNeeded: region.current(.config).generation)
-        // The bank the running snapshot counts in: the failed worker no longer writes it.
-        let bank = PolicyCounters.bank(region.policyHits(q), region.configSnapshot.pointee.policy_bank)
-        while true {
-            let slice = partition.removeSlice(budget: min(Pipeline.clearSlice, events.freeEntries()),
-                                              matching: { filter.matches(table.records + $0, runningEpoch: epoch) }) { index in
-                PolicyCounters.sessionClosed(table.records + index, bank: bank, epoch: epoch, generation: generation)
-                guard SessionEvent.logsClose(table, index) else { return }
-                // Uncapped: this emitter was never configured with a rate cap.
-                events.emit(XPF_EV_SESSION_CLOSE, ingress: table.records[index].if_in, nowMs: 0, length: flowEventLength,
-                            counters: &counters) {
-                    SessionEvent.write($0, table: table, index: index, reason: XPF_CLOSE_CLEAR, realtimeNs: now, nowS: nowS,
-                                       queue: UInt8(truncatingIfNeeded: q))
-                }
-            }
-            counters.s.sessions_closed &+= UInt64(slice.removed)
-            if slice.finished { break }
-            whileWaiting()
-        }
-        WorkerStatsIO.publish(w, &counters.s)
     }
 
     /// SIGTERM to every worker, wait up to `graceNs`, then SIGKILL; reaps all.

@@ -163,9 +163,18 @@ final class WorkerLoopTests: XCTestCase {
         XCTAssertNil(keeperControl.clearing)
         XCTAssertEqual(xpf_load_acquire_u64(xpf_wb_clear_done(block)), xpf_load_relaxed_u64(xpf_wb_clear_requested(block)))
         XCTAssertEqual(keeper.partition.liveCount, 2)
-        // Past the new generation's UDP timeout (5 s): aged by the keeper.
-        now += 6_000_000_000
+        // A generation the keeper refuses (xpfd validated it: corruption): it does nothing, not
+        // even age under the generation it ran, whose slot is not protected for it.
+        try region.publishConfig { $0.pointee.n_sections = 3 }
+        now += 6_000_000_000  // past the UDP timeout (5 s)
         housekeep()
+        XCTAssertEqual(keeper.generation, 2)
+        XCTAssertEqual(keeper.partition.liveCount, 2, "refused: nothing aged")
+        // A valid one: adopted, and the sessions past its UDP timeout (5 s) aged by the keeper.
+        try region.publishConfig(ForwardTests.snapshot(udp: 5))
+        now += 1_000_000
+        housekeep()
+        XCTAssertEqual(keeper.generation, 4)
         XCTAssertEqual(keeper.partition.liveCount, 0)
         let kept = WorkerStatsIO.read(block)
         XCTAssertEqual(kept.sessions_created, worker.sessions_created, "the worker's counts go on")

@@ -178,6 +178,9 @@ public struct SnapshotFollower {
         xpf_store_release_u64(seen, lastWord >> 8)  // read by the publisher before slot reuse
     }
 
+    /// Whether the caller runs the published generation (it adopted the word published now).
+    public var isCurrent: Bool { xpf_load_acquire_u64(word) == lastWord }
+
     /// Refuses the generation returned by `peek`: the worker keeps the one it runs, and
     /// because it does not acknowledge, the refused slot and its own stay protected.
     @inlinable

@@ -122,9 +122,13 @@ public struct WorkerControl {
     /// of a worker's pass: the clocks, a new configuration, a slice of a clear, a slice of
     /// ageing and the counters — no saturation accounting, heartbeat, trace or FIB (no
     /// packet passes; the loop fields of a parked block keep the worker's last values).
+    /// A keeper that refused the published generation does nothing: the slot of the one it
+    /// ran is not protected from reuse (Generations.swift counts live workers only), so it
+    /// must not read it; xpfd validated the generation, so this is corruption, said once.
     public mutating func housekeep(now: UInt64, realtimeNs: UInt64, pipeline: inout Pipeline, counters: inout WorkerCounters) {
         let nowMs = Self.setClocks(now: now, realtimeNs: realtimeNs, pipeline: &pipeline)
         adoptConfiguration(pipeline: &pipeline, nowMs: nowMs)
+        guard configFollower.isCurrent else { return }
         sweepClear(pipeline: &pipeline, counters: &counters)
         endPass(now: now, work: 0, pipeline: &pipeline, counters: &counters)
     }
