@@ -42,6 +42,16 @@ final class TraceTests: ConfiguredPipelineTestCase {
         try start(config: PolicyStageTests.text(policies: policies, zones: zones))
         pipeline.nowRealtimeNs = 1_700_000_000_123_456_789
         collector = TraceCollector(region: region)
+        pipeline.trace.clock = { TraceTests.tick() }
+    }
+
+    /// The traced packets' clock in these tests: each read `clockStep` ns after the last, so
+    /// a packet's time and each stage's are exact counts of the reads.
+    nonisolated(unsafe) static var fakeNow: UInt64 = 0
+    static let clockStep: UInt64 = 10
+    static func tick() -> UInt64 {
+        fakeNow += clockStep
+        return fakeNow
     }
 
     /// Arms a trace as xpfd does and lets the worker adopt it between batches.
@@ -131,23 +141,23 @@ final class TraceTests: ConfiguredPipelineTestCase {
         XCTAssertEqual(r.decided, UInt8(XPF_TRACE_REWRITE.rawValue))
         XCTAssertEqual(r.action, UInt8(XPF_TRACE_TRANSMIT.rawValue))
         XCTAssertEqual([r.reason, r.recheck_kept, r.icmp_matched], [0, 0, 0])
-        // The pipeline's time for it, measured around `process` (some, and not a wild value).
-        XCTAssertGreaterThan(r.process_ns, 0)
-        XCTAssertLessThan(r.process_ns, 1_000_000_000)
-        // Each stage of the first path its share (a clock read as each ends), within it.
-        assertStageTimes(r, timed: [XPF_TRACE_PARSE, XPF_TRACE_SESSION, XPF_TRACE_FILTER_IN, XPF_TRACE_ICMP_ERROR, XPF_TRACE_ROUTE,
-                                    XPF_TRACE_TCP_CHECK, XPF_TRACE_ZONES, XPF_TRACE_POLICY, XPF_TRACE_INSTALL,
-                                    XPF_TRACE_FILTER_OUT, XPF_TRACE_REWRITE])
+        // Each step of the first path charged to its stage, one clock read each (StageClock.swift):
+        // parse and its TTL check, the lookup and the session's accounting, a step each for the
+        // rest — the ICMP error and filter stages' checks too, though they decided nothing.
+        assertStageTimes(r, steps: [XPF_TRACE_PARSE: 2, XPF_TRACE_SESSION: 2, XPF_TRACE_FILTER_IN: 1, XPF_TRACE_ICMP_ERROR: 1,
+                                    XPF_TRACE_ROUTE: 1, XPF_TRACE_TCP_CHECK: 1, XPF_TRACE_ZONES: 1, XPF_TRACE_POLICY: 1,
+                                    XPF_TRACE_INSTALL: 1, XPF_TRACE_FILTER_OUT: 1, XPF_TRACE_REWRITE: 1])
     }
 
-    /// Per-stage clocks (StageClock.swift): every stage in `timed` took some time, no other
-    /// stage any, and together they are within the packet's pipeline time.
-    func assertStageTimes(_ r: xpf_trace_record, timed: [xpf_trace_stage], file: StaticString = #filePath, line: UInt = #line) {
+    /// Per-stage clocks with the tests' clock (a read every `clockStep` ns): each stage is
+    /// charged `clockStep` per step of it in `steps`, no other stage anything, and the
+    /// packet's time is every step's plus the read after the last.
+    func assertStageTimes(_ r: xpf_trace_record, steps: [xpf_trace_stage: Int], file: StaticString = #filePath, line: UInt = #line) {
         let ns = withUnsafeBytes(of: r.stage_ns) { Array($0.bindMemory(to: UInt32.self)) }
         XCTAssertEqual(ns.count, Int(XPF_TRACE_STAGE_COUNT.rawValue), file: file, line: line)
-        let want = Set(timed.map { Int($0.rawValue) })
-        XCTAssertEqual(Set(ns.indices.filter { ns[$0] > 0 }), want, "stages with a time: \(ns)", file: file, line: line)
-        XCTAssertLessThanOrEqual(ns.reduce(0) { $0 + UInt64($1) }, UInt64(r.process_ns), file: file, line: line)
+        let want = (0..<ns.count).map { UInt32(steps[xpf_trace_stage(UInt32($0))] ?? 0) * UInt32(Self.clockStep) }
+        XCTAssertEqual(ns, want, "stage_ns by stage number", file: file, line: line)
+        XCTAssertEqual(UInt64(r.process_ns), (UInt64(steps.values.reduce(0, +)) + 1) * Self.clockStep, file: file, line: line)
     }
 
     func testASessionHitShowsTheFastPath() throws {
@@ -166,9 +176,10 @@ final class TraceTests: ConfiguredPipelineTestCase {
         XCTAssertEqual(r.decided, UInt8(XPF_TRACE_REWRITE.rawValue))
         XCTAssertEqual(r.action, UInt8(XPF_TRACE_TRANSMIT.rawValue))
         XCTAssertEqual([r.from_zone, r.to_zone, UInt32(r.policy)], [0, 0, 0], "no zones or policy on the fast path")
-        // The fast path's stages timed (the session's sides with the session), no first-path stage.
-        assertStageTimes(r, timed: [XPF_TRACE_PARSE, XPF_TRACE_SESSION, XPF_TRACE_FILTER_IN, XPF_TRACE_ROUTE, XPF_TRACE_FILTER_OUT,
-                                    XPF_TRACE_REWRITE])
+        // The fast path's steps: the lookup, the check of the session's sides and its accounting
+        // charged to the session; no first-path stage.
+        assertStageTimes(r, steps: [XPF_TRACE_PARSE: 2, XPF_TRACE_SESSION: 3, XPF_TRACE_FILTER_IN: 1, XPF_TRACE_ROUTE: 1,
+                                    XPF_TRACE_FILTER_OUT: 1, XPF_TRACE_REWRITE: 1])
     }
 
     func testAPolicyDenyNamesThePolicyAndDrops() throws {

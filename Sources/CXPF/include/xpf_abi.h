@@ -685,10 +685,14 @@ struct xpf_trace_record {
 	 * two clock reads; the hot path (untraced packets) reads no clock per packet. */
 	uint32_t process_ns;
 	uint8_t reserved2[4];
-	/* Each stage's share of it (Pipeline/StageClock.swift): a clock read as each stage
-	 * ends, the time since the previous read added to that stage's entry (enum
-	 * xpf_trace_stage; a stage that ran twice, like the parse stage's TTL check, sums);
-	 * each includes one clock read. 0 for a stage that did not run. */
+	/* Each stage's share of it (Pipeline/StageClock.swift): a clock read as each step of
+	 * the pipeline ends, the time since the previous read added to that step's stage
+	 * (enum xpf_trace_stage; a stage with two steps, like the parse stage's TTL check,
+	 * sums); each includes one clock read. 0 for a stage the packet never reached. A stage
+	 * that only checked whether it applied (the ICMP error stage for a packet that is no
+	 * ICMP error, a filter stage of an interface without a filter) has the time of that
+	 * check though `stages` does not list it; a session hit's check of its sides, with its
+	 * re-check, and its accounting are charged to SESSION. */
 	uint32_t stage_ns[XPF_TRACE_STAGE_COUNT];
 };
 _Static_assert(sizeof(struct xpf_trace_record) == 144, "trace record size");

@@ -33,6 +33,9 @@ public struct PacketTracer {
     /// The trace_seq whose filter this worker adopted.
     @usableFromInline var seen: UInt64 = 0
     @usableFromInline var filter = xpf_trace_filter()
+    /// The clock of traced packets' times (process_ns, stage_ns): CLOCK_MONOTONIC ns; tests
+    /// put a counter in its place, so what each stage is charged is exact.
+    public var clock: @convention(c) () -> UInt64 = { monotonicNanos() }
     /// Records this worker may still write under the adopted filter; 0 = tracing is off.
     public internal(set) var remaining: UInt32 = 0
 
@@ -170,10 +173,10 @@ extension Pipeline {
             if let record {
                 // Clock reads for traced packets only: one before, one as each stage ends
                 // (StageClock.swift), one after.
-                let started = monotonicNanos()
-                var clock = TracedStageClock(record: record, last: started)
+                let started = trace.clock()
+                var clock = TracedStageClock(record: record, read: trace.clock, last: started)
                 action = process(&scratch.pointee, counters: &counters, guess: -1, clock: &clock)
-                record.pointee.process_ns = UInt32(clamping: monotonicNanos() &- started)
+                record.pointee.process_ns = UInt32(clamping: trace.clock() &- started)
             } else {
                 action = process(&scratch.pointee, counters: &counters, guess: -1)
             }

@@ -133,11 +133,11 @@ def test_trace_json_shows_every_stage_of_a_permitted_first_packet(lab, wire):
     # The pipeline's time for the traced packet (two clock reads around it): some, and less
     # than the 100 ms a worker ever sleeps (a traced packet is processed within one pass).
     assert 0 < r["process_ns"] < 100_000_000, r
-    # Each stage's share (a clock read as each stage ends): every stage of the UDP first path
-    # took some time, no other stage any, and together they are within the packet's time.
-    assert set(r["stage_ns"]) == {"parse", "session", "filter-input", "icmp-error", "route", "tcp-syn-check", "zones",
-                                  "policy", "install", "filter-output", "rewrite"}, r["stage_ns"]
-    assert all(ns > 0 for ns in r["stage_ns"].values()), r["stage_ns"]
+    # Each stage's share (a clock read as each step ends; which stage is charged what is
+    # exact in TraceTests, with a counting clock): only steps of the UDP first path, which
+    # took time, within the packet's time.
+    assert r["stage_ns"] and set(r["stage_ns"]) <= {"parse", "session", "filter-input", "icmp-error", "route", "tcp-syn-check",
+                                                    "zones", "policy", "install", "filter-output", "rewrite"}, r["stage_ns"]
     assert sum(r["stage_ns"].values()) <= r["process_ns"], r
 
 
@@ -159,6 +159,10 @@ def test_trace_text_names_the_deciding_stage_of_a_denied_packet(lab, wire):
     assert stages[4] == "  zones: trust -> untrust", rest
     assert re.fullmatch(r"  policy: trace-deny\(\d+\) deny: drop policy_deny", stages[5]), rest
     assert len(stages) == 8 and re.fullmatch(r"  action: drop policy_deny \(pipeline [1-9]\d* ns\)", stages[6]), rest
-    # The stages' times, in stage order: those that ran up to the deciding policy, no later one.
-    assert re.fullmatch(r"  stage times: parse [1-9]\d* ns, session [1-9]\d* ns, icmp-error [1-9]\d* ns, route [1-9]\d* ns, "
-                        r"tcp-syn-check [1-9]\d* ns, zones [1-9]\d* ns, policy [1-9]\d* ns, filter-input [1-9]\d* ns", stages[7]), rest
+    # The stages' times, in stage order: steps up to the deciding policy, no later one.
+    times = re.fullmatch(r"  stage times: ((?:[a-z-]+ [1-9]\d* ns(?:, |$))+)", stages[7])
+    assert times, rest
+    names = [t.split(" ")[0] for t in times.group(1).split(", ")]
+    order = ["parse", "session", "icmp-error", "recheck", "route", "tcp-syn-check", "zones", "policy", "install", "rewrite",
+             "filter-input", "filter-output"]
+    assert names == sorted(names, key=order.index) and set(names) <= set(order[:8] + ["filter-input"]), rest
