@@ -33,6 +33,9 @@ final class Daemon {
     var commits: CommitStore!
     var region: ShmRegion!
     var workers: WorkerManager!
+    /// The receive queues every interface had at start: what an omitted `queues` runs (at
+    /// most max-queues) — fixed, so an unrelated commit never follows a NIC's channel change.
+    var queuesAtStart = 1
     var fib: FIBMirror!
     /// Security events: the workers' rings, the names their indices stand for, and the
     /// syslog destinations of the running configuration.
@@ -96,17 +99,18 @@ final class Daemon {
     }
 
     /// How many queues configuration `c` runs (`queues`, else every receive queue the
-    /// interfaces have, at most max-queues), checked against the region and the interfaces
-    /// as they are now: a queue beyond max-queues has no place in the shared memory, and a
-    /// worker cannot bind to a queue an interface does not have (`ethtool -L` first).
+    /// interfaces had at start, at most max-queues), checked against the region and — when
+    /// the count changes — the interfaces as they are now: a queue beyond max-queues has no
+    /// place in the shared memory, and a worker cannot bind to a queue an interface does not
+    /// have (`ethtool -L` first). A commit that keeps the count looks at no interface.
     func queueCount(_ c: DataplaneConfig) throws -> Int {
-        let infos = try c.interfaces.map { try InterfaceInfo.resolve($0) }
-        let available = infos.map(\.rxQueues).min() ?? 1
-        let n = c.queues ?? min(available, region.queues)
+        let n = c.queues ?? min(queuesAtStart, region.queues)
         if n > region.queues {
             throw XPFError("system dataplane queues \(n) is more than the \(region.queues) queues the shared memory is laid out for: "
                 + "raise system dataplane max-queues to \(n) (requires restarting xpfd)")
         }
+        if n == workers.activeQueues { return n }
+        let infos = try c.interfaces.map { try InterfaceInfo.resolve($0) }
         if let bad = infos.first(where: { $0.rxQueues < n }) {
             throw XPFError("system dataplane queues \(n): interface \(bad.name) has only \(bad.rxQueues) receive queues "
                 + "(ethtool -L \(bad.name) combined \(n) first)")
@@ -333,6 +337,7 @@ final class Daemon {
         commits = try CommitStore(stateDir: opts.stateDir)
         let infos = try running.interfaces.map { try InterfaceInfo.resolve($0) }
         let available = infos.map(\.rxQueues).min() ?? 1
+        queuesAtStart = available
         let queues = running.queues ?? min(available, running.maxQueues ?? Int(XPF_MAX_QUEUES))
         if let bad = infos.first(where: { $0.rxQueues < queues }) {
             throw XPFError("system dataplane queues \(queues): interface \(bad.name) has only \(bad.rxQueues) receive queues")

@@ -37,7 +37,7 @@ final class PartitionKeeper {
         self.region = region
         self.queue = queue
         block = region.worker(queue)
-        let built = try Pipeline.forWorker(region: region, queue: queue)  // scans (repairs) the partition
+        let built = try Pipeline.forWorker(region: region, queue: queue, logName: "xpfd")  // scans (repairs) the partition
         pipeline = built.pipeline
         control = WorkerControl(region: region, queue: queue, configFollower: built.config, fibFollower: built.fib)
         control.logName = "xpfd"

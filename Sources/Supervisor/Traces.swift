@@ -46,9 +46,10 @@ final class PacketTraces {
             _ = collector.drain(id: 0)  // what an earlier trace left in the rings
             region.armTrace(filter)
             active = (lastID, count, 0, monotonicNanos())
-            // Every block is armed: a parked queue's worker, started later, follows it too.
+            // Every block is armed: a worker started later (a restart, a parked queue's) follows it too.
             let running = (0..<region.queues).filter {
-                xpf_load_acquire_u32(xpf_wb_state(region.worker($0))) != UInt32(XPF_WORKER_PARKED.rawValue)
+                let st = xpf_load_acquire_u32(xpf_wb_state(region.worker($0)))
+                return st == UInt32(XPF_WORKER_STARTING.rawValue) || st == UInt32(XPF_WORKER_RUNNING.rawValue)
             }.count
             return "trace \(lastID) armed on \(running) workers"
         case "trace-poll":

@@ -424,8 +424,8 @@ final class CPUWaitProbeTests: XCTestCase {
 final class QueueSteeringTests: XCTestCase {
     func testATableThatDisagreesWithTheQueueCountIsNamed() {
         let shrunk = QueueSteering.notes(tables: [("ens1f0", [0, 1, 2, 3, 0, 1, 2, 3]), ("ens1f1", [0, 1, 0, 1])], queues: 2)
-        XCTAssertEqual(shrunk, ["WARNING: ens1f0's RSS table still sends to parked queue(s) 2, 3: their packets are dropped "
-                                + "(drop_no_worker) until it is steered: ethtool -X ens1f0 equal 2"])
+        XCTAssertEqual(shrunk, ["WARNING: ens1f0's RSS table still sends to queue(s) 2, 3, which have no worker: their packets "
+                                + "are dropped (drop_no_worker) until it is steered: ethtool -X ens1f0 equal 2"])
         let grown = QueueSteering.notes(tables: [("ens1f0", [0, 1, 0, 1])], queues: 4)
         XCTAssertEqual(grown, ["note: ens1f0's RSS table sends nothing to queue(s) 2, 3 yet: ethtool -X ens1f0 equal 4"])
         XCTAssertEqual(QueueSteering.notes(tables: [("ens1f0", [0, 1, 2, 0])], queues: 3), [])

@@ -20,7 +20,8 @@
 //     queue, pid, core, numa_node                 int
 //     state            string  "empty" | "starting" | "running" | "exited" | "failed" | "parked"
 //                              (parked: beyond `system dataplane queues`, no worker; xpfd
-//                              keeps its sessions and its counters stand still)
+//                              keeps its sessions: its loop and packet counters stand
+//                              still, xpfd counts the sessions it closes and their events)
 //     heartbeat_age_ms int     ms since its last heartbeat (-1: none yet)
 //     generation, fib_version  int  generations the worker runs
 //     restarts         int     times xpfd restarted it

@@ -709,7 +709,8 @@ struct xpf_neigh_request {
 
 struct xpf_worker_block {
 	/* Identity line. pid/core/numa_node/queue: written by xpfd before spawn and by
-	 * the worker after it pinned itself (relaxed; informational for tools).
+	 * the worker after it pinned itself, and by xpfd when it keeps the queue's partition
+	 * (pid 0, core and node -1: no process runs; relaxed; informational for tools).
 	 * state: worker stores RUNNING with release once its sockets are registered;
 	 * xpfd stores EXITED/FAILED/PARKED after reaping, PARKED for a queue it never
 	 * started, STARTING before it spawns. */

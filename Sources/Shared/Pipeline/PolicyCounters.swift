@@ -2,7 +2,8 @@
 // count of every policy and the traffic of the sessions of `then count` policies, per
 // worker and bank. The worker counts a hit in the policy stage and a closed session's
 // packets and bytes wherever it removes the session (ageing, a re-check that closes it, a
-// clear); xpfd does the same for a worker that failed for good. xpfd sums and keeps them
+// clear); xpfd's keeper does the same for a parked queue or a worker that failed for good
+// (Supervisor/PartitionKeeper.swift). xpfd sums and keeps them
 // across commits (Status/PolicyHitCounts.swift).
 
 import CXPF

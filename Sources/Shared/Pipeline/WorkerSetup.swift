@@ -7,7 +7,8 @@ import CXPF
 extension Pipeline {
     /// Throws when the published configuration snapshot does not validate (xpfd
     /// validates before publishing, so this means corruption or mismatched builds).
-    public static func forWorker(region: ShmRegion, queue: Int) throws
+    /// `logName`: the program its log lines name (xpfd when it keeps a partition).
+    public static func forWorker(region: ShmRegion, queue: Int, logName: String = "xpf-worker") throws
         -> (pipeline: Pipeline, config: SnapshotFollower, fib: SnapshotFollower) {
         let block = region.worker(queue)
         let nIfaces = region.interfaceCount
@@ -31,7 +32,7 @@ extension Pipeline {
         // Repairs the record a killed predecessor left mid-insert or mid-remove (BUSY).
         let partition = SessionPartition(table: region.sessionTable, queue: queue, queues: region.queues)
         if partition.recovered > 0 {
-            logLine("xpf-worker", "queue \(queue): repaired \(partition.recovered) session record(s) a killed predecessor left mid-operation")
+            logLine(logName, "queue \(queue): repaired \(partition.recovered) session record(s) a killed predecessor left mid-operation")
         }
         var events = EventEmitter(block: block, queue: queue)
         events.configure(region.configView(slot: cfgSlot), nowMs: UInt32(truncatingIfNeeded: monotonicNanos() / 1_000_000))

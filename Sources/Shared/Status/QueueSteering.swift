@@ -14,8 +14,8 @@ public enum QueueSteering {
             let parked = used.filter { $0 >= queues }.sorted()
             let unused = (0..<queues).filter { !used.contains($0) }
             if !parked.isEmpty {
-                out.append("WARNING: \(name)'s RSS table still sends to parked queue(s) \(list(parked)): their packets are dropped "
-                    + "(drop_no_worker) until it is steered: ethtool -X \(name) equal \(queues)")
+                out.append("WARNING: \(name)'s RSS table still sends to queue(s) \(list(parked)), which have no worker: their packets "
+                    + "are dropped (drop_no_worker) until it is steered: ethtool -X \(name) equal \(queues)")
             } else if !unused.isEmpty {
                 out.append("note: \(name)'s RSS table sends nothing to queue(s) \(list(unused)) yet: ethtool -X \(name) equal \(queues)")
             }
