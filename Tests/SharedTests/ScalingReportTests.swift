@@ -108,6 +108,12 @@ final class ScalingReportTests: XCTestCase {
         XCTAssertEqual(shared.advice.map(\.knob), ["system dataplane workers queue 0 cpu"])
         XCTAssertEqual(shared.advice.map(\.value), ["0"])
         XCTAssertTrue(shared.advice[0].why.contains("other tasks run on its core 1"), shared.advice[0].why)
+        // With the interface's facts: a CPU of its NUMA node that xpf may use and no worker runs on.
+        var facts = InterfaceFacts(name: "fw0", ifindex: 2)
+        (facts.numaNode, facts.nodeCPUs, facts.allowedCPUs) = (1, [2, 3, 4], [0, 1, 2, 3])
+        let onNode = Self.report([Load(packets: 6_400_000, batches: 100_000, busy: 0.97, flows: 500, core: 2, wait: 0.9)],
+                                 interfaces: [facts])
+        XCTAssertEqual(onNode.advice.filter { $0.rule == .cpuWait }.map(\.value), ["3"], "node 1's CPUs 2 to 4, 4 not allowed, 2 taken")
         // Every CPU runs a worker: more CPUs.
         var one = Self.settings
         one.cpus = 1
@@ -402,9 +408,18 @@ final class CPUWaitProbeTests: XCTestCase {
         // v1: the cpu hierarchy; the quota is on the parent of the process's cgroup.
         try write("/proc/10/cgroup", "5:memory:/a/b\n4:cpu,cpuacct:/a/b\n0::/a/b\n")
         try write("/cg/cpu/a/b/cpu.cfs_quota_us", "-1\n")
+        try write("/cg/cpu/a/b/cpu.cfs_period_us", "100000\n")
         try write("/cg/cpu/a/cpu.cfs_quota_us", "1000\n")
+        try write("/cg/cpu/a/cpu.cfs_period_us", "100000\n")
         XCTAssertEqual(CPUQuotaProbe.quota(pid: 10, proc: root + "/proc", cgroupRoot: root + "/cg"),
                        ScalingReport.CPUQuota(file: root + "/cg/cpu/a/cpu.cfs_quota_us", value: "1000", unlimited: "-1"))
+        // Quotas on the cgroup and an ancestor: the tightest (1 % of a CPU above 50 %) is named.
+        try write("/cg/cpu/a/b/cpu.cfs_quota_us", "50000\n")
+        XCTAssertEqual(CPUQuotaProbe.quota(pid: 10, proc: root + "/proc", cgroupRoot: root + "/cg")?.file,
+                       root + "/cg/cpu/a/cpu.cfs_quota_us")
+        try write("/cg/cpu/a/b/cpu.cfs_quota_us", "500\n")
+        XCTAssertEqual(CPUQuotaProbe.quota(pid: 10, proc: root + "/proc", cgroupRoot: root + "/cg")?.file,
+                       root + "/cg/cpu/a/b/cpu.cfs_quota_us")
         // v2 (unified at the root): cpu.max of the process's own cgroup.
         try write("/proc/11/cgroup", "0::/x.slice/y\n")
         try write("/cg2/cgroup.controllers", "cpu memory\n")

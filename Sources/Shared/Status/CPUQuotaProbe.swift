@@ -1,5 +1,6 @@
 // The CPU quota a process runs under, for the scaling report's cpu-wait advice (issue 11
-// §1/§2): its cgroup's, or an ancestor's — a parent's quota throttles every child. From
+// §1/§2): its cgroup's, or an ancestor's — a parent's quota throttles every child, so the
+// tightest (quota / period) of them all is the one to lift first. From
 // /proc/PID/cgroup, cgroup v1's `cpu` hierarchy (cpu.cfs_quota_us, -1 = none) or cgroup
 // v2's unified one (cpu.max, "max PERIOD" = none), walking from the process's cgroup up to
 // the hierarchy's root.
@@ -17,14 +18,21 @@ public enum CPUQuotaProbe {
             if parts[0] == "0" && controllers.isEmpty {
                 // v2: the unified hierarchy, at the root or (hybrid) under unified/.
                 for mount in [cgroupRoot, "\(cgroupRoot)/unified"] where readWholeFile("\(mount)/cgroup.controllers") != nil {
-                    if let q = walk(mount: mount, path: path, file: "cpu.max", unlimited: "max", limited: { v in
-                        v.split(separator: " ").first.map { $0 != "max" } ?? false
+                    // "QUOTA PERIOD" (µs), or "max PERIOD".
+                    if let q = walk(mount: mount, path: path, file: "cpu.max", unlimited: "max", share: { dir, v in
+                        let f = v.split(separator: " ")
+                        guard f.count == 2, let quota = Double(f[0]), let period = Double(f[1]), period > 0 else { return nil }
+                        return quota / period
                     }) { return q }
                 }
             } else if controllers.contains("cpu") {
                 for mount in ["\(cgroupRoot)/cpu", "\(cgroupRoot)/\(parts[1])"] {
-                    if let q = walk(mount: mount, path: path, file: "cpu.cfs_quota_us", unlimited: "-1", limited: { v in
-                        Int(v).map { $0 >= 0 } ?? false
+                    // The quota (µs, -1 = none) over cpu.cfs_period_us beside it.
+                    if let q = walk(mount: mount, path: path, file: "cpu.cfs_quota_us", unlimited: "-1", share: { dir, v in
+                        guard let quota = Double(v), quota >= 0,
+                              let period = readWholeFile("\(dir)/cpu.cfs_period_us").flatMap({ Double($0.trimmingWhitespace()) }),
+                              period > 0 else { return nil }
+                        return quota / period
                     }) { return q }
                 }
             }
@@ -32,16 +40,18 @@ public enum CPUQuotaProbe {
         return nil
     }
 
-    /// The first cgroup from `path` up to the root of `mount` whose `file` says `limited`.
+    /// Of the cgroups from `path` up to the root of `mount`, the one whose `file` gives the
+    /// smallest CPU share (`share(directory, value)`: CPUs' worth, nil = no quota).
     static func walk(mount: String, path: String, file: String, unlimited: String,
-                     limited: (String) -> Bool) -> ScalingReport.CPUQuota? {
+                     share: (String, String) -> Double?) -> ScalingReport.CPUQuota? {
         var components = path.split(separator: "/").map(String.init)
+        var tightest: (share: Double, quota: ScalingReport.CPUQuota)?
         while true {
             let dir = ([mount] + components).joined(separator: "/")
-            if let v = readWholeFile("\(dir)/\(file)")?.trimmingWhitespace(), limited(v) {
-                return ScalingReport.CPUQuota(file: "\(dir)/\(file)", value: v, unlimited: unlimited)
+            if let v = readWholeFile("\(dir)/\(file)")?.trimmingWhitespace(), let s = share(dir, v), s < tightest?.share ?? .infinity {
+                tightest = (s, ScalingReport.CPUQuota(file: "\(dir)/\(file)", value: v, unlimited: unlimited))
             }
-            if components.isEmpty { return nil }
+            if components.isEmpty { return tightest?.quota }
             components.removeLast()
         }
     }

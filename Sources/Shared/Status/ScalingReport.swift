@@ -347,7 +347,7 @@ public struct ScalingReport: Sendable {
                 if let quota = cpuQuotas[q.queue] {
                     once(Advice(rule: .cpuWait, knob: quota.file, value: quota.unlimited,
                                 why: "\(waited): its cgroup's CPU quota (\(quota.value)) throttles it — lift it, or give xpf at least a CPU per worker"))
-                } else if let c = free(Array(0..<s.cpus)) {
+                } else if let c = free(Self.cpuCandidates(interfaces, cpus: s.cpus)) {
                     once(Advice(rule: .cpuWait, knob: "system dataplane workers queue \(q.queue) cpu", value: String(c),
                                 why: "\(waited): other tasks run on its core \(q.core) — give it a core of its own (and keep other tasks off it: isolcpus or a cpuset)"))
                 } else {
@@ -435,6 +435,14 @@ public struct ScalingReport: Sendable {
             }
         }
         return out
+    }
+
+    /// CPUs for a worker of its own: the allowed CPUs of the first interface's NUMA node,
+    /// else its allowed CPUs, else (no facts: xpf-top) every CPU.
+    static func cpuCandidates(_ interfaces: [InterfaceFacts], cpus: Int) -> [Int] {
+        guard let i = interfaces.first(where: { !$0.allowedCPUs.isEmpty }) else { return Array(0..<cpus) }
+        let local = i.numaNode >= 0 ? i.nodeCPUs.filter { i.allowedCPUs.contains($0) } : []
+        return local.isEmpty ? i.allowedCPUs : local
     }
 
     /// The ethtool -L word of an interface (combined unless its driver counts rx queues).
