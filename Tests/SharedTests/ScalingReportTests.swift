@@ -141,6 +141,13 @@ final class ScalingReportTests: XCTestCase {
         let r = ScalingReport(before: a, after: b, settings: settings, interfaces: [InterfaceFacts(name: "fw0", ifindex: 2)])
         XCTAssertEqual(r.queues.map(\.queue), [0], "the parked queue 1 is left out")
         XCTAssertEqual(r.parked, [1])
+        XCTAssertEqual(r.parkedFlows, 0)
+        // Sessions left in the parked partition: counted apart, in no running queue's flows.
+        b.workers[1].stats.sessions_created = 9
+        b.workers[1].stats.sessions_closed = 2
+        let kept = ScalingReport(before: a, after: b, settings: settings, interfaces: [InterfaceFacts(name: "fw0", ifindex: 2)])
+        XCTAssertEqual(kept.parkedFlows, 7)
+        XCTAssertEqual(kept.queues.map(\.flows), [500])
         XCTAssertEqual(r.queues[0].packetShare, 1)
         XCTAssertEqual(r.queues.map(\.limit), [.cpu])
         XCTAssertEqual(r.advice.map(\.knob), ["system dataplane queues", "ethtool -L fw0 combined", "system dataplane batch-size"])

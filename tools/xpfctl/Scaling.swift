@@ -32,7 +32,7 @@ struct ScalingShow: ParsableCommand {
     /// Schema version of the JSON output; bumped when a field changes meaning or goes away.
     /// 2: vector_size is the largest per-interface average (was the worker's average over
     /// its interfaces); busiest_interface_slot added; an advice value may be empty (a knob
-    /// at its maximum). Fields added since: cpu_wait_share; limit "cpu-wait"; parked_queues.
+    /// at its maximum). Fields added since: cpu_wait_share; limit "cpu-wait"; parked_queues, parked_flows.
     static let schemaVersion = 2
 
     func validate() throws {
@@ -97,7 +97,8 @@ struct ScalingShow: ParsableCommand {
                 + pad("\(q.fillRingEmpty)", 11) + pad("\(q.txFull)", 8) + "  " + q.limit.rawValue)
         }
         if !r.parked.isEmpty {
-            lines.append("parked: queue(s) \(r.parked.map(String.init).joined(separator: ", ")) (beyond system dataplane queues: no worker)")
+            lines.append("parked: queue(s) \(r.parked.map(String.init).joined(separator: ", ")) (beyond system dataplane queues: no worker); "
+                + "\(r.parkedFlows) live sessions in their partitions count in no queue's flows")
         }
         if r.advice.isEmpty {
             lines.append("advice: none")
@@ -133,6 +134,7 @@ struct ScalingShow: ParsableCommand {
         j.beginArray("parked_queues")
         for q in r.parked { j.field(nil, q) }
         j.endArray()
+        j.field("parked_flows", r.parkedFlows)
         j.beginArray("advice")
         for a in r.advice {
             j.beginObject()

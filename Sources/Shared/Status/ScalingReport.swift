@@ -128,6 +128,10 @@ public struct ScalingReport: Sendable {
     public var queues: [Queue]
     /// Queues beyond `system dataplane queues`: no worker, not judged.
     public var parked: [Int]
+    /// Live sessions in the parked queues' partitions: their packets arrive on running
+    /// queues, but a queue's flows count the sessions of its own partition, so these count
+    /// in no queue's flows (nor can an elephant among them be found for a queue).
+    public var parkedFlows: UInt64
     public var advice: [Advice]
     /// One line: the worst queue and what limits it (xpf-top's header line).
     public var verdict: String
@@ -204,6 +208,8 @@ public struct ScalingReport: Sendable {
         let all = 0..<min(a.workers.count, b.workers.count)
         let active = all.filter { b.workers[$0].state != "parked" }
         parked = all.filter { b.workers[$0].state == "parked" }.map { b.workers[$0].queue }
+        parkedFlows = all.filter { b.workers[$0].state == "parked" }
+            .reduce(0) { $0 &+ delta(b.workers[$1].stats.sessions_closed, b.workers[$1].stats.sessions_created) }
         let n = active.count
         let slots = b.interfaces.count
         let packets = active.map { delta(a.workers[$0].stats.rx_packets, b.workers[$0].stats.rx_packets) }
