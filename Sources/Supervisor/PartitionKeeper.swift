@@ -10,6 +10,7 @@
 // (waitpid: the worker's every store happened before), repairing a record the worker left
 // mid-operation if it was killed (SessionPartition.init), and detaches it before it spawns
 // the queue's next worker; xpfd is single-threaded, so nothing runs a keeper meanwhile.
+// Model: Shm/QueuePark.pml (tools/model-check).
 // The keeper adopts the published configuration at the start of every pass, before it
 // reads a snapshot or counts into a policy bank, and xpfd publishes only between passes, so
 // it never reads a slot being rewritten nor counts into a bank being harvested.

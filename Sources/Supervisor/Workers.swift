@@ -130,6 +130,7 @@ final class WorkerManager {
     /// fail. `whileWaiting` runs between polls (the event drain). Returns one line per queue
     /// changed. Nothing here restarts a worker (no `tick`): one that dies while this waits
     /// is restarted by xpfd's loop, after it has seen any SIGTERM of its own.
+    /// Model: Shm/QueuePark.pml (tools/model-check).
     func setActive(_ n: Int, graceNs: UInt64 = 2_000_000_000, killNs: UInt64 = 1_000_000_000,
                    startNs: UInt64 = 5_000_000_000, whileWaiting: () -> Void) -> [String] {
         precondition(n >= 1 && n <= slots.count, "queues \(n) outside the region's \(slots.count)")
