@@ -10,7 +10,7 @@ struct XPFD: ParsableCommand {
         commandName: "xpfd",
         abstract: "The xpf supervisor: shared memory, XDP programs, one worker per NIC queue.",
         discussion: """
-        Runs in the foreground and logs to stderr. Creates the shared-memory region (/dev/shm/xpf-<basename of the state directory>, linked as DIR/shm), attaches the XDP program to every interface in `system dataplane interfaces` (native mode first, generic as fallback), starts one xpf-worker per queue pinned to a NUMA-local core, restarts workers that die, and mirrors the kernel's routes and neighbours.
+        Runs in the foreground and logs to stderr. Creates the shared-memory region (/dev/shm/xpf-<basename of the state directory>, linked as DIR/shm), attaches the XDP program to every interface in `system dataplane interfaces` (native mode first, generic as fallback), starts one xpf-worker per queue pinned to a NUMA-local core, restarts workers that die, and mirrors the kernel's routes and neighbours. `system dataplane queues` changes by commit within `max-queues` (the queues the region is laid out for): a queue beyond it is parked — its worker stopped, its sessions kept, aged and cleared by xpfd — and started again by a commit that raises it.
 
         The state directory holds the pid file, the control socket DIR/xpfd.sock that xpfctl talks to, and the commit history DIR/commits/ (the last 50 configurations, for `xpfctl rollback`).
 

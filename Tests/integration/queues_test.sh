@@ -5,7 +5,7 @@
 # (s0), so `ethtool -L c0 tx N` and `ethtool -L s0 tx N` stand in for the NIC's RSS: raised
 # after a commit that grows the queue count, lowered before one that shrinks it (the
 # operator's procedure). Checked:
-#   start       worker 0 running, queue 1 parked with no worker; the scaling report lists
+#   start       worker 0 running, queue 1 parked with no worker (show dataplane says so); the scaling report lists
 #               queue 0 alone; UDP passes through worker 0 (c0 and s0 on tx 1);
 #   grow        `queues 2` by commit: the reply says queue 1 started, both workers run the
 #               new generation;
@@ -133,6 +133,12 @@ if [[ "$("$PY" -c 'import json,sys; r=json.load(open(sys.argv[1])); print([q["qu
     ok "start: the scaling report lists queue 0 alone (no row for parked queue 1, named parked)"
 else
     notok "scaling report with a parked queue" "$(cat "$TMP/scaling.json")"
+fi
+summary=$(ctl show dataplane summary)
+if [[ "$summary" == *"queue 1: parked (beyond system dataplane queues: no worker, xpfd keeps its sessions), generation "* ]]; then
+    ok "start: show dataplane summary says queue 1 is parked"
+else
+    notok "show dataplane summary" "$summary"
 fi
 rss 1
 if [[ "$(probe "$START_PORT")" == "$START_PORT" ]]; then ok "start: UDP passes through worker 0 (c0, s0 on tx 1)"; else notok "UDP through worker 0" "no echo"; fi

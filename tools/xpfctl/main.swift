@@ -293,6 +293,10 @@ struct DataplaneSummary: ParsableCommand {
         print("session table: \(s.sessionCapacity) sessions")
         for i in s.interfaces { print("interface \(i.name): ifindex \(i.ifindex), XDP mode \(i.xdpMode), \(i.rxQueues) rx queues") }
         for w in s.workers {
+            if w.state == "parked" {
+                print("queue \(w.queue): parked (beyond system dataplane queues: no worker, xpfd keeps its sessions), generation \(w.generation)")
+                continue
+            }
             print("queue \(w.queue): worker pid \(w.pid) \(w.state), core \(w.core), NUMA node \(w.numaNode), heartbeat \(w.heartbeatAgeMs) ms ago, generation \(w.generation), restarts \(w.restarts)")
         }
     }
