@@ -46,9 +46,7 @@ extension Pipeline {
     @inlinable @inline(__always)  // one function with the batch loop (a call per packet measured 31 instructions)
     mutating func process<C: StageClock>(_ p: inout Packet, counters: inout WorkerCounters, guess: Int,
                                          clock: inout C) -> PacketAction {
-        let parsed = parseStage(&p, counters: &counters)
-        clock.lap(XPF_TRACE_PARSE)
-        if let done = parsed { return done }
+        if let done = clock.ended(XPF_TRACE_PARSE, parseStage(&p, counters: &counters)) { return done }
         let hit = lookupSession(&p, guess: guess)
         clock.lap(XPF_TRACE_SESSION)
         if hit {
@@ -62,23 +60,14 @@ extension Pipeline {
     /// A packet of an existing session.
     @inlinable @inline(__always)  // the fast path is one function (a call per stage measured ~35 instructions/packet)
     mutating func fastPath<C: StageClock>(_ p: inout Packet, counters: inout WorkerCounters, clock: inout C) -> PacketAction {
-        let filtered = inputFilterStage(&p, hit: true, counters: &counters)
-        clock.lap(XPF_TRACE_FILTER_IN)
-        if let done = filtered { return done }
-        let hop = hopLimitCheck(&p, counters: &counters)
-        clock.lap(XPF_TRACE_PARSE)
-        if let done = hop { return done }
-        let routed = routeStage(&p)
-        clock.lap(XPF_TRACE_ROUTE)
-        if let done = routed { return done }
-        let checked = sessionChecks(&p, counters: &counters)  // the session's sides (and a re-check): session time
-        clock.lap(XPF_TRACE_SESSION)
-        if let done = checked { return done }
+        if let done = clock.ended(XPF_TRACE_FILTER_IN, inputFilterStage(&p, hit: true, counters: &counters)) { return done }
+        if let done = clock.ended(XPF_TRACE_PARSE, hopLimitCheck(&p, counters: &counters)) { return done }
+        if let done = clock.ended(XPF_TRACE_ROUTE, routeStage(&p)) { return done }
+        // The session's sides (and a re-check) are charged to the session stage.
+        if let done = clock.ended(XPF_TRACE_SESSION, sessionChecks(&p, counters: &counters)) { return done }
         accountSession(&p)
         clock.lap(XPF_TRACE_SESSION)
-        let output = outputFilterStage(&p, hit: true, counters: &counters)
-        clock.lap(XPF_TRACE_FILTER_OUT)
-        if let done = output { return done }
+        if let done = clock.ended(XPF_TRACE_FILTER_OUT, outputFilterStage(&p, hit: true, counters: &counters)) { return done }
         let action = rewriteStage(&p)
         clock.lap(XPF_TRACE_REWRITE)
         return action
@@ -97,35 +86,18 @@ extension Pipeline {
     /// on as the fast path does.
     @inline(__always)
     mutating func firstPathStages<C: StageClock>(_ p: inout Packet, counters: inout WorkerCounters, clock: inout C) -> PacketAction {
-        let filtered = inputFilterStage(&p, hit: false, counters: &counters)
-        clock.lap(XPF_TRACE_FILTER_IN)
-        if let done = filtered { return done }
-        let hop = hopLimitCheck(&p, counters: &counters)
-        clock.lap(XPF_TRACE_PARSE)
-        if let done = hop { return done }
-        let related = icmpErrorStage(&p, counters: &counters)  // related to a session, or dropped
-        clock.lap(XPF_TRACE_ICMP_ERROR)
-        if let done = related { return done }
-        let routed = routeStage(&p)
-        clock.lap(XPF_TRACE_ROUTE)
-        if let done = routed { return done }
-        let syn = tcpFirstPacketCheck(&p)
-        clock.lap(XPF_TRACE_TCP_CHECK)
-        if let done = syn { return done }
-        let zoned = zoneStage(&p)
-        clock.lap(XPF_TRACE_ZONES)
-        if let done = zoned { return done }
-        let decided = policyStage(&p, counters: &counters)
-        clock.lap(XPF_TRACE_POLICY)
-        if let done = decided { return done }
-        let installed = installSession(&p, counters: &counters)
-        clock.lap(XPF_TRACE_INSTALL)
-        if let done = installed { return done }
+        if let done = clock.ended(XPF_TRACE_FILTER_IN, inputFilterStage(&p, hit: false, counters: &counters)) { return done }
+        if let done = clock.ended(XPF_TRACE_PARSE, hopLimitCheck(&p, counters: &counters)) { return done }
+        // An ICMP error is forwarded for the session of the packet it quotes, or dropped.
+        if let done = clock.ended(XPF_TRACE_ICMP_ERROR, icmpErrorStage(&p, counters: &counters)) { return done }
+        if let done = clock.ended(XPF_TRACE_ROUTE, routeStage(&p)) { return done }
+        if let done = clock.ended(XPF_TRACE_TCP_CHECK, tcpFirstPacketCheck(&p)) { return done }
+        if let done = clock.ended(XPF_TRACE_ZONES, zoneStage(&p)) { return done }
+        if let done = clock.ended(XPF_TRACE_POLICY, policyStage(&p, counters: &counters)) { return done }
+        if let done = clock.ended(XPF_TRACE_INSTALL, installSession(&p, counters: &counters)) { return done }
         accountSession(&p)
         clock.lap(XPF_TRACE_SESSION)
-        let output = outputFilterStage(&p, hit: false, counters: &counters)
-        clock.lap(XPF_TRACE_FILTER_OUT)
-        if let done = output { return done }
+        if let done = clock.ended(XPF_TRACE_FILTER_OUT, outputFilterStage(&p, hit: false, counters: &counters)) { return done }
         let action = rewriteStage(&p)
         clock.lap(XPF_TRACE_REWRITE)
         return action

@@ -25,6 +25,17 @@ protocol StageClock {
     mutating func firstPath(_ pipeline: inout Pipeline, _ p: inout Packet, counters: inout WorkerCounters) -> PacketAction
 }
 
+extension StageClock {
+    /// Marks `stage` ended and passes its result on, one line per stage in Process.swift:
+    /// `if let done = clock.ended(STAGE, stage(&p, …)) { return done }` (the stage runs
+    /// first: it is the argument).
+    @inlinable @inline(__always)
+    mutating func ended(_ stage: xpf_trace_stage, _ result: PacketAction?) -> PacketAction? {
+        lap(stage)
+        return result
+    }
+}
+
 /// The untraced packet's clock: no clock at all.
 @usableFromInline
 struct NoStageClock: StageClock {
