@@ -412,31 +412,34 @@ final class CPUWaitProbeTests: XCTestCase {
             try FileManager.default.createDirectory(atPath: (root + path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try text.write(toFile: root + path, atomically: true, encoding: .utf8)
         }
+        func quota(_ pid: Int32, _ cgroupRoot: String) -> ScalingReport.CPUQuota? {
+            CPUQuotaProbe.quota(pid: pid, proc: root + "/proc", cgroupRoot: root + cgroupRoot)
+        }
         // v1: the cpu hierarchy; the quota is on the parent of the process's cgroup.
         try write("/proc/10/cgroup", "5:memory:/a/b\n4:cpu,cpuacct:/a/b\n0::/a/b\n")
         try write("/cg/cpu/a/b/cpu.cfs_quota_us", "-1\n")
         try write("/cg/cpu/a/b/cpu.cfs_period_us", "100000\n")
         try write("/cg/cpu/a/cpu.cfs_quota_us", "1000\n")
         try write("/cg/cpu/a/cpu.cfs_period_us", "100000\n")
-        XCTAssertEqual(CPUQuotaProbe.quota(pid: 10, proc: root + "/proc", cgroupRoot: root + "/cg"),
+        XCTAssertEqual(quota(10, "/cg"),
                        ScalingReport.CPUQuota(file: root + "/cg/cpu/a/cpu.cfs_quota_us", value: "1000", unlimited: "-1"))
         // Quotas on the cgroup and an ancestor: the tightest (1 % of a CPU above 50 %) is named.
         try write("/cg/cpu/a/b/cpu.cfs_quota_us", "50000\n")
-        XCTAssertEqual(CPUQuotaProbe.quota(pid: 10, proc: root + "/proc", cgroupRoot: root + "/cg")?.file,
+        XCTAssertEqual(quota(10, "/cg")?.file,
                        root + "/cg/cpu/a/cpu.cfs_quota_us")
         try write("/cg/cpu/a/b/cpu.cfs_quota_us", "500\n")
-        XCTAssertEqual(CPUQuotaProbe.quota(pid: 10, proc: root + "/proc", cgroupRoot: root + "/cg")?.file,
+        XCTAssertEqual(quota(10, "/cg")?.file,
                        root + "/cg/cpu/a/b/cpu.cfs_quota_us")
         // v2 (unified at the root): cpu.max of the process's own cgroup.
         try write("/proc/11/cgroup", "0::/x.slice/y\n")
         try write("/cg2/cgroup.controllers", "cpu memory\n")
         try write("/cg2/x.slice/y/cpu.max", "20000 100000\n")
-        XCTAssertEqual(CPUQuotaProbe.quota(pid: 11, proc: root + "/proc", cgroupRoot: root + "/cg2"),
+        XCTAssertEqual(quota(11, "/cg2"),
                        ScalingReport.CPUQuota(file: root + "/cg2/x.slice/y/cpu.max", value: "20000 100000", unlimited: "max"))
         // No quota anywhere: nil.
         try write("/cg2/x.slice/y/cpu.max", "max 100000\n")
-        XCTAssertNil(CPUQuotaProbe.quota(pid: 11, proc: root + "/proc", cgroupRoot: root + "/cg2"))
-        XCTAssertNil(CPUQuotaProbe.quota(pid: 12, proc: root + "/proc", cgroupRoot: root + "/cg2"), "no such process")
+        XCTAssertNil(quota(11, "/cg2"))
+        XCTAssertNil(quota(12, "/cg2"), "no such process")
     }
 }
 
