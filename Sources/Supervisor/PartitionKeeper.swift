@@ -73,11 +73,9 @@ final class PartitionKeeper {
     }
 
     /// One pass, as a worker's between batches: adopt a new generation, a slice of a clear,
-    /// a slice of ageing, the counters. Returns whether a clear is still being swept.
-    @discardableResult
-    func pass() -> Bool {
-        guard attached else { return false }
+    /// a slice of ageing, the counters.
+    func pass() {
+        guard attached else { return }
         control.housekeep(now: monotonicNanos(), realtimeNs: realtimeNanos(), pipeline: &pipeline, counters: &counters)
-        return control.clearing != nil
     }
 }

@@ -114,12 +114,9 @@ final class WorkerManager {
     func kept(_ q: Int) -> Bool { keepers[q]?.attached == true }
 
     /// One housekeeping pass of every kept partition's keeper (xpfd's loop, and while a
-    /// clear waits). Returns whether a keeper is still sweeping a clear.
-    @discardableResult
-    func keepPartitions() -> Bool {
-        var clearing = false
-        for k in keepers { if let k, k.pass() { clearing = true } }
-        return clearing
+    /// clear waits).
+    func keepPartitions() {
+        for k in keepers { k?.pass() }
     }
 
     /// `system dataplane queues n` by commit (issue 11 §6): stops the workers of queues
