@@ -137,16 +137,14 @@ final class WorkerLoopTests: XCTestCase {
         let block = region.worker(0)
         let worker = WorkerStatsIO.read(block)
         let heartbeat = xpf_load_relaxed_u64(xpf_wb_heartbeat(block))
-        // The worker is gone (reaped); the keeper's pipeline and control, as PartitionKeeper builds them.
-        let (p, cf, ff) = try Pipeline.forWorker(region: region, queue: 0)
-        var keeper = p
-        var keeperControl = WorkerControl(region: region, queue: 0, configFollower: cf, fibFollower: ff)
-        var keeperCounters = WorkerCounters()
-        keeperCounters.s = WorkerStatsIO.read(block)
-        XCTAssertEqual(keeper.partition.liveCount, 3, "the partition's sessions, found by the keeper's scan")
-        func housekeep() {
-            keeperControl.housekeep(now: now, realtimeNs: 1, pipeline: &keeper, counters: &keeperCounters)
-        }
+        // The worker is gone (reaped), killed between the two stores of a publication: its
+        // counters' sequence is odd, which the keeper repairs as a restarted worker does.
+        let seq = xpf_wb_stats_seq(block)!
+        xpf_store_release_u64(seq, xpf_load_relaxed_u64(seq) | 1)
+        let keeper = try PartitionKeeper(region: region, queue: 0)
+        XCTAssertEqual(xpf_load_relaxed_u64(seq) & 1, 0, "the sequence even again before the keeper publishes")
+        XCTAssertEqual(keeper.liveSessions, 3, "the partition's sessions, found by the keeper's scan")
+        func housekeep() { keeper.pass(now: now, realtimeNs: 1) }
         try region.publishConfig(ForwardTests.snapshot(udp: 5))
         now += 1_000_000
         housekeep()
@@ -160,29 +158,35 @@ final class WorkerLoopTests: XCTestCase {
         xpf_store_release_u64(xpf_wb_clear_requested(block), xpf_load_relaxed_u64(xpf_wb_clear_requested(block)) + 1)
         now += 1_000_000
         housekeep()
-        XCTAssertNil(keeperControl.clearing)
         XCTAssertEqual(xpf_load_acquire_u64(xpf_wb_clear_done(block)), xpf_load_relaxed_u64(xpf_wb_clear_requested(block)))
-        XCTAssertEqual(keeper.partition.liveCount, 2)
+        XCTAssertEqual(keeper.liveSessions, 2)
         // A generation the keeper refuses (xpfd validated it: corruption): it does nothing, not
         // even age under the generation it ran, whose slot is not protected for it.
         try region.publishConfig { $0.pointee.n_sections = 3 }
         now += 6_000_000_000  // past the UDP timeout (5 s)
         housekeep()
         XCTAssertEqual(keeper.generation, 2)
-        XCTAssertEqual(keeper.partition.liveCount, 2, "refused: nothing aged")
+        XCTAssertEqual(keeper.liveSessions, 2, "refused: nothing aged")
         // A valid one: adopted, and the sessions past its UDP timeout (5 s) aged by the keeper.
         try region.publishConfig(ForwardTests.snapshot(udp: 5))
         now += 1_000_000
         housekeep()
         XCTAssertEqual(keeper.generation, 4)
-        XCTAssertEqual(keeper.partition.liveCount, 0)
+        XCTAssertEqual(keeper.liveSessions, 0)
         let kept = WorkerStatsIO.read(block)
+        XCTAssertEqual(xpf_load_relaxed_u64(seq) & 1, 0, "published under an even sequence: readers get consistent copies")
         XCTAssertEqual(kept.sessions_created, worker.sessions_created, "the worker's counts go on")
         XCTAssertEqual(kept.sessions_closed, worker.sessions_closed + 3)
         XCTAssertEqual(kept.loops, worker.loops, "no loop: a parked queue has no worker")
         XCTAssertEqual(kept.loop_busy_ns + kept.loop_idle_ns + kept.loop_spin_ns,
                        worker.loop_busy_ns + worker.loop_idle_ns + worker.loop_spin_ns)
         XCTAssertEqual(xpf_load_relaxed_u64(xpf_wb_heartbeat(block)), heartbeat, "no heartbeat")
+        // Handed back for a worker, then taken over again: a detached keeper does nothing.
+        keeper.detach()
+        XCTAssertFalse(keeper.attached)
+        XCTAssertNil(keeper.liveSessions)
+        keeper.attach()
+        XCTAssertEqual(keeper.liveSessions, 0)
     }
 
     /// Saturation accounting (issue 11 §1): with one clock read per pass, the time from a

@@ -224,7 +224,7 @@ struct xpf_fib_snapshot {
 /* PARKED: the queue is beyond `system dataplane queues` (a commit lowered it, or it is
  * one of the `max-queues` the region was laid out for): no worker runs; xpfd owns the
  * block and its session partition, ages and clears it, and writes the block's counters
- * and events (Supervisor/PartitionKeeper.swift). xpfd stores PARKED after reaping the
+ * and events (Shared/Worker/PartitionKeeper.swift). xpfd stores PARKED after reaping the
  * queue's worker, and spawns a worker (STARTING) only after it stopped tending the
  * partition: one owner at a time, ordered by waitpid and by xpfd's single thread. */
 enum xpf_worker_state {

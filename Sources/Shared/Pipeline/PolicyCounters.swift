@@ -3,7 +3,7 @@
 // worker and bank. The worker counts a hit in the policy stage and a closed session's
 // packets and bytes wherever it removes the session (ageing, a re-check that closes it, a
 // clear); xpfd's keeper does the same for a parked queue or a worker that failed for good
-// (Supervisor/PartitionKeeper.swift). xpfd sums and keeps them
+// (Shared/Worker/PartitionKeeper.swift). xpfd sums and keeps them
 // across commits (Status/PolicyHitCounts.swift).
 
 import CXPF

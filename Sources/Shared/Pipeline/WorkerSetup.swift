@@ -7,6 +7,17 @@ import CXPF
 extension Pipeline {
     /// Throws when the published configuration snapshot does not validate (xpfd
     /// validates before publishing, so this means corruption or mismatched builds).
+    /// Queue `queue`'s session partition for its new owner (a worker, or xpfd's keeper):
+    /// the scan repairs the record a killed predecessor left mid-insert or mid-remove
+    /// (BUSY), said in the log under `logName`.
+    public static func takePartition(region: ShmRegion, queue: Int, logName: String) -> SessionPartition {
+        let partition = SessionPartition(table: region.sessionTable, queue: queue, queues: region.queues)
+        if partition.recovered > 0 {
+            logLine(logName, "queue \(queue): repaired \(partition.recovered) session record(s) a killed predecessor left mid-operation")
+        }
+        return partition
+    }
+
     /// `logName`: the program its log lines name (xpfd when it keeps a partition).
     public static func forWorker(region: ShmRegion, queue: Int, logName: String = "xpf-worker") throws
         -> (pipeline: Pipeline, config: SnapshotFollower, fib: SnapshotFollower) {
@@ -29,11 +40,7 @@ extension Pipeline {
         }
         config.acknowledge()
         let fibSlot = fib.poll() ?? region.current(.fib).slot
-        // Repairs the record a killed predecessor left mid-insert or mid-remove (BUSY).
-        let partition = SessionPartition(table: region.sessionTable, queue: queue, queues: region.queues)
-        if partition.recovered > 0 {
-            logLine(logName, "queue \(queue): repaired \(partition.recovered) session record(s) a killed predecessor left mid-operation")
-        }
+        let partition = takePartition(region: region, queue: queue, logName: logName)
         var events = EventEmitter(block: block, queue: queue)
         events.configure(region.configView(slot: cfgSlot), nowMs: UInt32(truncatingIfNeeded: monotonicNanos() / 1_000_000))
         let p = Pipeline(

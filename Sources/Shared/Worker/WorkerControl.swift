@@ -118,7 +118,7 @@ public struct WorkerControl {
         return nowMs
     }
 
-    /// What a parked queue's keeper (xpfd, Supervisor/PartitionKeeper.swift) does in place
+    /// What a parked queue's keeper (xpfd, Shared/Worker/PartitionKeeper.swift) does in place
     /// of a worker's pass: the clocks, a new configuration, a slice of a clear, a slice of
     /// ageing and the counters — no saturation accounting, heartbeat, trace or FIB (no
     /// packet passes; the loop fields of a parked block keep the worker's last values).

@@ -8,7 +8,8 @@
 //
 // One owner at a time: xpfd attaches a keeper only after it reaped the queue's worker
 // (waitpid: the worker's every store happened before), repairing a record the worker left
-// mid-operation if it was killed (SessionPartition.init), and detaches it before it spawns
+// mid-operation if it was killed (SessionPartition.init) and a counters sequence it left odd
+// (WorkerStatsIO.resume, as a restarted worker does), and detaches it before it spawns
 // the queue's next worker; xpfd is single-threaded, so nothing runs a keeper meanwhile.
 // Model: Shm/QueuePark.pml (tools/model-check).
 // The keeper adopts the published configuration at the start of every pass, before it
@@ -17,55 +18,56 @@
 //
 // A keeper's Pipeline lives as long as xpfd (its buffers are never freed): one per queue,
 // re-attached at each park.
-#if canImport(Glibc)
-import Glibc
-#endif
 import CXPF
-import Shared
 
-final class PartitionKeeper {
-    let region: ShmRegion
-    let queue: Int
+public final class PartitionKeeper {
+    public let region: ShmRegion
+    public let queue: Int
     let block: UnsafeMutablePointer<xpf_worker_block>
     private var pipeline: Pipeline
     private var control: WorkerControl
     private var counters = WorkerCounters()
     /// Whether the keeper owns the partition now (between attach and detach).
-    private(set) var attached = false
+    public private(set) var attached = false
 
     /// Builds the keeper of `queue` and attaches it: the caller has reaped the queue's worker.
-    init(region: ShmRegion, queue: Int) throws {
+    public init(region: ShmRegion, queue: Int) throws {
         self.region = region
         self.queue = queue
         block = region.worker(queue)
-        let built = try Pipeline.forWorker(region: region, queue: queue, logName: "xpfd")  // scans (repairs) the partition
+        let built = try Pipeline.forWorker(region: region, queue: queue, logName: Self.logName)  // scans (repairs) the partition
         pipeline = built.pipeline
-        control = WorkerControl(region: region, queue: queue, configFollower: built.config, fibFollower: built.fib)
-        control.logName = "xpfd"
-        counters.s = WorkerStatsIO.read(block)
+        control = Self.control(region, queue, config: built.config, fib: built.fib)
+        counters.s = WorkerStatsIO.resume(block).stats
         attached = true
     }
 
     /// Takes the partition over again after another worker of the queue exited.
-    func attach() {
+    public func attach() {
         precondition(!attached, "queue \(queue)'s partition is kept already")
-        pipeline.partition = SessionPartition(table: region.sessionTable, queue: queue, queues: region.queues)
-        if pipeline.partition.recovered > 0 {
-            logLine("xpfd", "queue \(queue): repaired \(pipeline.partition.recovered) session record(s) its worker left mid-operation")
-        }
+        pipeline.partition = Pipeline.takePartition(region: region, queue: queue, logName: Self.logName)
         pipeline.events = EventEmitter(block: block, queue: queue)
         // Fresh followers: the first pass adopts (and validates) the published generation.
-        control = WorkerControl(region: region, queue: queue,
-                                configFollower: SnapshotFollower(word: region.configCurrentWord, seen: xpf_wb_config_seen(block)),
-                                fibFollower: SnapshotFollower(word: region.fibCurrentWord, seen: xpf_wb_fib_seen(block)))
-        control.logName = "xpfd"
-        counters.s = WorkerStatsIO.read(block)  // the worker's last published counts go on
+        control = Self.control(region, queue,
+                               config: SnapshotFollower(word: region.configCurrentWord, seen: xpf_wb_config_seen(block)),
+                               fib: SnapshotFollower(word: region.fibCurrentWord, seen: xpf_wb_fib_seen(block)))
+        counters.s = WorkerStatsIO.resume(block).stats
         attached = true
+    }
+
+    /// The log lines of a keeper name xpfd.
+    static let logName = "xpfd"
+
+    /// The between-batch control of queue `queue`, for xpfd.
+    static func control(_ region: ShmRegion, _ queue: Int, config: SnapshotFollower, fib: SnapshotFollower) -> WorkerControl {
+        var c = WorkerControl(region: region, queue: queue, configFollower: config, fibFollower: fib)
+        c.logName = logName
+        return c
     }
 
     /// Hands the partition back before the queue's worker is spawned: counters published,
     /// the free list dropped (the worker rebuilds it from the records).
-    func detach() {
+    public func detach() {
         guard attached else { return }
         WorkerStatsIO.publish(block, &counters.s)
         pipeline.partition.release()
@@ -74,8 +76,18 @@ final class PartitionKeeper {
 
     /// One pass, as a worker's between batches: adopt a new generation, a slice of a clear,
     /// a slice of ageing, the counters.
-    func pass() {
-        guard attached else { return }
-        control.housekeep(now: monotonicNanos(), realtimeNs: realtimeNanos(), pipeline: &pipeline, counters: &counters)
+    public func pass() {
+        pass(now: monotonicNanos(), realtimeNs: realtimeNanos())
     }
+
+    /// A pass at the given clocks (tests drive time with it).
+    public func pass(now: UInt64, realtimeNs: UInt64) {
+        guard attached else { return }
+        control.housekeep(now: now, realtimeNs: realtimeNs, pipeline: &pipeline, counters: &counters)
+    }
+
+    /// The generation the keeper runs, and the live sessions of its partition (nil while
+    /// detached): what tests and tools may ask of it.
+    public var generation: UInt64 { pipeline.generation }
+    public var liveSessions: Int? { attached ? pipeline.partition.liveCount : nil }
 }
