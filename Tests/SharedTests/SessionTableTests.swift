@@ -1185,6 +1185,31 @@ final class SessionTableCrashTests: XCTestCase {
         }
     }
 
+    /// A partition xpfd's keeper owns (a PARKED or FAILED queue): a BUSY record there is an
+    /// operation of the keeper in flight while xpfd lives and the queue's counters have not
+    /// moved on; the same record under a worker that is gone is an error.
+    func testABusyRecordOfAKeptPartitionIsInFlightWhileXpfdLives() throws {
+        let region = try fx.region("kept", queues: 2, interfaces: 1, sessionCapacity: 2 * Self.perPartition)
+        var p = SessionPartition(table: region.sessionTable, queue: 1, queues: 2)
+        var k = CrossProcessKeys.key(q: 1, i: 0)
+        let idx = try XCTUnwrap(p.insert(forward: &k, reverse: SessionTestKeys.reversed(k).tuple, generation: 1, nowMs: 0,
+                                         ifIn: 0, ifOut: 0, tcpState: 0))
+        let rec = region.sessionTable.records + idx
+        xpf_sess_store_state(rec, (xpf_sess_load_state(rec) & ~3) | UInt32(XPF_SESS_BUSY.rawValue))  // mid-remove
+        let block = region.worker(1)
+        for state in [XPF_WORKER_PARKED, XPF_WORKER_FAILED] {
+            xpf_store_release_u32(xpf_wb_state(block), UInt32(state.rawValue))
+            let r = region.checkSessions(attempts: 2, pauseMicros: 0)
+            XCTAssertTrue(r.isConsistent, "\(state): \(r.errors)")
+            XCTAssertEqual(r.inFlight, 3, "\(state): the record and the slots of its two directions")
+        }
+        // The same record under a worker that is gone (RUNNING, no process): an error.
+        block.pointee.pid = 0
+        xpf_store_release_u32(xpf_wb_state(block), UInt32(XPF_WORKER_RUNNING.rawValue))
+        XCTAssertFalse(region.checkSessions(attempts: 1, pauseMicros: 0).isConsistent)
+        p.release()
+    }
+
     /// The checker on a table its owner is changing right now (another process, as with
     /// `xpfctl debug check sessions` on a running dataplane): never an error.
     func testCheckerFindsAStormingTableConsistentWhileItRuns() throws {

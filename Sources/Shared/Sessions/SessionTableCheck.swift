@@ -19,8 +19,8 @@
 //   - a BUSY record (or a slot referring to one) of a running owner is an operation in
 //     flight. It is an error only when the owner has visibly moved on — its progress
 //     word (the worker heartbeat, stored at the top of each loop iteration; an insert
-//     or remove never spans two) changed — while the record stayed BUSY with the same
-//     sequence.
+//     or remove never spans two; for a partition xpfd's keeper owns, the queue's
+//     counters' sequence) changed — while the record stayed BUSY with the same sequence.
 import CXPF
 #if canImport(Glibc)
 import Glibc
@@ -240,12 +240,20 @@ extension SessionTable {
 
 extension ShmRegion {
     /// Checks the region's session table; owners are the worker blocks (state STARTING
-    /// or RUNNING with a live pid; progress = heartbeat).
+    /// or RUNNING with a live pid; progress = heartbeat), or xpfd's keeper for a PARKED or
+    /// FAILED queue (running while xpfd lives; progress = the queue's counters' sequence,
+    /// which the keeper advances after its removals, every pass that made any and every
+    /// 100 ms — a remove never spans two). A FAILED queue whose keeper could not attach
+    /// (xpfd logged it) leaves a BUSY record seen as in flight, not as an error.
     public func checkSessions(attempts: Int = SessionTable.checkAttempts,
                               pauseMicros: UInt32 = SessionTable.checkPauseMicros) -> SessionTableReport {
-        sessionTable.check(partitions: queues, attempts: attempts, pauseMicros: pauseMicros) { q in
+        let supervisor = header.pointee.supervisor_pid
+        return sessionTable.check(partitions: queues, attempts: attempts, pauseMicros: pauseMicros) { q in
             let block = worker(q)
             let state = xpf_load_acquire_u32(xpf_wb_state(block))
+            if state == UInt32(XPF_WORKER_PARKED.rawValue) || state == UInt32(XPF_WORKER_FAILED.rawValue) {
+                return SessionOwnerStatus(running: processAlive(supervisor), progress: xpf_load_acquire_u64(xpf_wb_stats_seq(block)))
+            }
             let live = state == UInt32(XPF_WORKER_STARTING.rawValue) || state == UInt32(XPF_WORKER_RUNNING.rawValue)
             return SessionOwnerStatus(running: live && processAlive(block.pointee.pid),
                                       progress: xpf_load_relaxed_u64(xpf_wb_heartbeat(block)))
