@@ -225,8 +225,7 @@ final class Daemon {
                 var changes = workers.setActive(queues) { drainEvents() }
                 // What RSS still asks of the old count (xpfd leaves the NIC's table to the operator).
                 let tables = c.interfaces.compactMap { name -> (name: String, table: [UInt32])? in
-                    let facts = FeasibilityProbe.interface(name, withhold: "xpf runs on it", ownedByXpf: true, xpfQueues: queues)
-                    if case .value(let t) = facts.indirection { return (name, t) }
+                    if case .value(let t) = FeasibilityProbe.indirection(name) { return (name, t) }
                     return nil
                 }
                 changes += QueueSteering.notes(tables: tables, queues: queues)

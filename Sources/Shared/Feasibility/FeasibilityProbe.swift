@@ -73,6 +73,13 @@ public enum FeasibilityProbe {
         return out
     }
 
+    /// `name`'s RSS indirection table (ETHTOOL_GRXFHINDIR): the queue of each entry.
+    public static func indirection(_ name: String) -> ProbeResult<[UInt32]> {
+        var table = [UInt32](repeating: 0, count: maxIndirection)
+        let tn = xpf_feas_rss_indirection(name, &table, UInt32(maxIndirection))
+        return tn >= 0 ? .value(Array(table.prefix(Int(min(tn, Int32(maxIndirection)))))) : .failed(-tn)
+    }
+
     /// What `name` offers. Trials (attach and bind for real) run unless `withhold` says why
     /// not, and never when an XDP program is attached. `ownedByXpf`: the running xpfd's interface.
     public static func interface(_ name: String, withhold: String?, ownedByXpf: Bool, xpfQueues: Int?) -> InterfaceFacts {
@@ -127,9 +134,7 @@ public enum FeasibilityProbe {
             let r = xpf_feas_rss_hash_fields(name, flow.type, &bits)
             f.hashFields.append((flow.name, r == 0 ? .value(bits) : .failed(-r)))
         }
-        var table = [UInt32](repeating: 0, count: maxIndirection)
-        let tn = xpf_feas_rss_indirection(name, &table, UInt32(maxIndirection))
-        f.indirection = tn >= 0 ? .value(Array(table.prefix(Int(min(tn, Int32(maxIndirection)))))) : .failed(-tn)
+        f.indirection = indirection(name)
 
         // The device, and for virtio its PCI parent, which holds the MSI vectors and the node.
         let device = readLink("\(base)/device").map { String($0.split(separator: "/").last ?? "") }
