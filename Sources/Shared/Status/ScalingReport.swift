@@ -7,7 +7,7 @@
 // (Tests/integration/scaling_test.sh).
 //
 // The rules, in the order they are judged for a queue:
-//   cpu-wait   the worker waited for a CPU (runnable, not running: schedstat) ≥ cpuWaitShare
+//   cpu-wait   the worker waited for a CPU (runnable, not running: schedstat) ≥ cpuWaiting
 //              of the interval — another task ran on its core, or its cgroup's CPU quota
 //              was spent. The loop's clock counts such waits as busy (or, after a wake-up,
 //              idle), so no other rule can be judged. Advice: lift the quota (the cgroup's
@@ -155,7 +155,7 @@ public struct ScalingReport: Sendable {
     /// A worker that waited for a CPU a quarter of the interval or more is held back by its
     /// core or its cgroup, not by its own work. Below it, waits are the ordinary sharing of
     /// a core with xpfd's housekeeping (a worker's nice -10 gives it ~90 % when both run).
-    public static let cpuWaitShare = 0.25
+    public static let cpuWaiting = 0.25
     /// Knobs xpfd sizes at start (Daemon.restartOnlyDifferences): their advice says so.
     /// `queues` changes by commit up to max-queues, beyond it with max-queues.
     public static let restartOnlyKnobs: Set<String> = ["system dataplane max-queues", "system dataplane rx-ring",
@@ -206,10 +206,9 @@ public struct ScalingReport: Sendable {
         // The queues that run a worker: a parked one (beyond `queues`) receives nothing by
         // design. Parking keeps 0..<N running, so row k is queue k.
         let all = 0..<min(a.workers.count, b.workers.count)
-        let active = all.filter { b.workers[$0].state != "parked" }
-        parked = all.filter { b.workers[$0].state == "parked" }.map { b.workers[$0].queue }
-        parkedFlows = all.filter { b.workers[$0].state == "parked" }
-            .reduce(0) { $0 &+ delta(b.workers[$1].stats.sessions_closed, b.workers[$1].stats.sessions_created) }
+        let (parkedRows, active) = (all.filter { b.workers[$0].state == "parked" }, all.filter { b.workers[$0].state != "parked" })
+        parked = parkedRows.map { b.workers[$0].queue }
+        parkedFlows = parkedRows.reduce(0) { $0 &+ delta(b.workers[$1].stats.sessions_closed, b.workers[$1].stats.sessions_created) }
         let n = active.count
         let slots = b.interfaces.count
         let packets = active.map { delta(a.workers[$0].stats.rx_packets, b.workers[$0].stats.rx_packets) }
@@ -263,7 +262,7 @@ public struct ScalingReport: Sendable {
 
     /// What limits one queue (the first rule that holds, in the file header's order).
     static func limit(_ q: Queue, settings s: Settings, queues n: Int, totalPps: Double) -> Limit {
-        if let wait = q.cpuWaitShare, wait >= cpuWaitShare { return .cpuWait }
+        if let wait = q.cpuWaitShare, wait >= cpuWaiting { return .cpuWait }
         if let busy = q.busyShare, busy >= cpuBusy, q.vectorSize >= fullVector * Double(s.batchSize) { return .cpu }
         if often(q.rxRingFull, of: q.packets) { return .rxRing }
         if often(q.fillRingEmpty, of: q.packets) { return .umem }
@@ -290,7 +289,7 @@ public struct ScalingReport: Sendable {
     }
 
     static func advice(_ rows: [Queue], settings s: Settings, interfaces: [InterfaceFacts], totalPps: Double,
-                       slotNames: [String], busiestFlows: [Int: Flow], cpuQuotas: [Int: CPUQuota] = [:]) -> [Advice] {
+                       slotNames: [String], busiestFlows: [Int: Flow], cpuQuotas: [Int: CPUQuota]) -> [Advice] {
         var out: [Advice] = []
         let n = rows.count
         func once(_ a: Advice) { if !out.contains(a) { out.append(a) } }
